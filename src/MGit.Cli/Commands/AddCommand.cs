@@ -1,0 +1,77 @@
+using System.CommandLine;
+using MGit.Cli.Rendering;
+using MGit.Errors;
+
+namespace MGit.Cli.Commands;
+
+public static class AddCommand
+{
+    public static Command Build(GlobalOptions globals, CliContext context)
+    {
+        var path = new Argument<string>("PATH") { Description = "Model file or model folder (e.g. a Hugging Face folder)" };
+        var name = new Option<string?>("--name") { Description = "Model name (default: the file stem or folder name)" };
+        var parents = new Option<string[]>("--parent") { Description = "A model this one was derived from (repeatable)", AllowMultipleArgumentsPerToken = false };
+        var how = new Option<string?>("--how") { Description = "How it was derived: finetune, prune, quantize, distill, merge, other" };
+        var versionOf = new Option<string?>("--version-of") { Description = "Make this the next version of REF's model" };
+        var type = new Option<string?>("--type") { Description = "Model type tag (routes tests)" };
+        var meta = new Option<string[]>("--meta") { Description = "Metadata KEY=VALUE (repeatable)" };
+        var message = new Option<string?>("--message", "-m") { Description = "Why this model exists" };
+        var json = new Option<bool>("--json") { Description = "Print the result as JSON" };
+        var command = new Command("add", "Add a model file or folder as a new model version") { path, name, parents, how, versionOf, type, meta, message, json };
+        command.SetAction(parse =>
+        {
+            using var repository = globals.OpenRepository(parse, context);
+            var result = repository.Add(context.ResolvePath(parse.GetValue(path)!), new AddOptions
+            {
+                Name = parse.GetValue(name),
+                Parents = parse.GetValue(parents) ?? [],
+                How = parse.GetValue(how),
+                VersionOf = parse.GetValue(versionOf),
+                Type = parse.GetValue(type),
+                Metadata = ParseMetadata(parse.GetValue(meta) ?? []),
+                Message = parse.GetValue(message),
+            });
+            if (parse.GetValue(json))
+            {
+                Json.Write(context.Out, new
+                {
+                    @ref = result.Version.Ref,
+                    name = result.Version.Name,
+                    version = result.Version.Version,
+                    files = result.Files,
+                    tensors = result.Tensors,
+                    logical_bytes = result.LogicalBytes,
+                    new_bytes = result.NewBytes,
+                    chunks_new = result.ChunksNew,
+                    chunks_reused = result.ChunksReused,
+                });
+            }
+            else
+            {
+                context.Out.WriteLine(result.Version.Ref);
+                GlobalOptions.Say(parse, globals, context,
+                    $"added {result.Files} file(s), {result.Tensors} tensor(s), {LineageTree.Size(result.LogicalBytes)}; {LineageTree.Size(result.NewBytes)} new, {result.ChunksReused} chunk(s) already stored");
+            }
+
+            return 0;
+        });
+        return command;
+    }
+
+    public static Dictionary<string, string> ParseMetadata(IEnumerable<string> pairs)
+    {
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (string pair in pairs)
+        {
+            int equals = pair.IndexOf('=');
+            if (equals <= 0)
+            {
+                throw new MGitException($"--meta expects KEY=VALUE, got '{pair}'");
+            }
+
+            metadata[pair[..equals]] = pair[(equals + 1)..];
+        }
+
+        return metadata;
+    }
+}

@@ -1,0 +1,74 @@
+using System.CommandLine;
+using MGit.Cli.Rendering;
+
+namespace MGit.Cli.Commands;
+
+public static class ShowCommand
+{
+    public static Command Build(GlobalOptions globals, CliContext context)
+    {
+        var reference = new Argument<string>("REF") { Description = "NAME or NAME@VERSION" };
+        var json = new Option<bool>("--json") { Description = "Print JSON" };
+        var command = new Command("show", "Show a model version: files, tensors, lineage, metadata") { reference, json };
+        command.SetAction(parse =>
+        {
+            using var repository = globals.OpenRepository(parse, context);
+            var details = repository.Show(parse.GetValue(reference)!);
+            var v = details.Version;
+            if (parse.GetValue(json))
+            {
+                Json.Write(context.Out, new
+                {
+                    @ref = v.Ref,
+                    name = v.Name,
+                    version = v.Version,
+                    type = v.Type,
+                    message = v.Message,
+                    added_at = v.AddedAt,
+                    logical_bytes = v.LogicalBytes,
+                    kind = details.Manifest.Kind,
+                    files = details.Manifest.Files.Select(f => new
+                    {
+                        path = f.Path,
+                        format = f.Format,
+                        length = f.Length,
+                        blake3 = f.Hash,
+                        tensors = f.Segments.Count(s => s.Tensor is not null),
+                        metadata = f.Metadata,
+                    }).ToList(),
+                    tensors = details.Tensors.Select(t => new { name = t.Name, dtype = t.Dtype, shape = t.Shape, file = t.File, offset = t.Offset, length = t.Length }).ToList(),
+                    parents = details.Parents.Select(Json.Edge).ToList(),
+                    children = details.Children.Select(Json.Edge).ToList(),
+                    metadata = v.Metadata,
+                });
+                return 0;
+            }
+
+            var o = context.Out;
+            o.WriteLine($"{v.Ref}  ({details.Manifest.Kind}, {LineageTree.Size(v.LogicalBytes)}, added {v.AddedAt:u})");
+            if (v.Type is not null) o.WriteLine($"type:     {v.Type}");
+            if (v.Message is not null) o.WriteLine($"message:  {v.Message}");
+            foreach (var p in details.Parents) o.WriteLine($"parent:   {p.Ref} ({(p.Kind == Lineage.EdgeKind.Versioned ? "previous version" : p.How ?? "adapted")})");
+            foreach (var c in details.Children) o.WriteLine($"child:    {c.Ref} ({(c.Kind == Lineage.EdgeKind.Versioned ? "next version" : c.How ?? "adapted")})");
+            foreach (var (key, value) in v.Metadata) o.WriteLine($"meta:     {key}={value}");
+            o.WriteLine("files:");
+            foreach (var f in details.Manifest.Files)
+            {
+                o.WriteLine($"  {f.Path}  {f.Format}  {LineageTree.Size(f.Length)}");
+            }
+
+            var tensors = details.Tensors.ToList();
+            if (tensors.Count > 0)
+            {
+                o.WriteLine($"tensors ({tensors.Count}):");
+                foreach (var t in tensors)
+                {
+                    o.WriteLine($"  {t.Name}  {t.Dtype}  [{string.Join(", ", t.Shape)}]");
+                }
+            }
+
+            return 0;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,120 @@
+using System.CommandLine;
+using MGit.Cli.Commands;
+using MGit.Cli.Rendering;
+using MGit.Errors;
+
+namespace MGit.Cli;
+
+/// <summary>Builds the command tree and owns the one error path to the user.</summary>
+public static class MGitCli
+{
+    public const int ExitFailure = 1;
+    public const int ExitUsage = 2;
+    public const int ExitInternal = 70;
+
+    public static int Run(string[] args, CliContext context)
+    {
+        var globals = new GlobalOptions();
+        var root = new RootCommand("mgit: version control for families of machine-learning models");
+        root.Options.Add(globals.Repo);
+        root.Options.Add(globals.Quiet);
+        foreach (var command in AllCommands(globals, context))
+        {
+            root.Subcommands.Add(command);
+        }
+
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            string command = parse.CommandResult.Command == root ? "mgit" : $"mgit {parse.CommandResult.Command.Name}";
+            context.Error.WriteLine($"mgit: {parse.Errors[0].Message} (see '{command} --help')");
+            return ExitUsage;
+        }
+
+        try
+        {
+            return parse.Invoke(new InvocationConfiguration
+            {
+                Output = context.Out,
+                Error = context.Error,
+                EnableDefaultExceptionHandler = false,
+            });
+        }
+        catch (Exception e)
+        {
+            return Fail(context, e);
+        }
+    }
+
+    private static IEnumerable<Command> AllCommands(GlobalOptions globals, CliContext context) =>
+    [
+        InitCommand.Build(globals, context),
+        AddCommand.Build(globals, context),
+        CheckoutCommand.Build(globals, context),
+        ListCommand.Build(globals, context),
+        ShowCommand.Build(globals, context),
+        LogCommand.Build(globals, context),
+        GraphCommand.Build(globals, context),
+        StatsCommand.Build(globals, context),
+        RemoveCommand.Build(globals, context),
+        GcCommand.Build(globals, context),
+        FsckCommand.Build(globals, context),
+        QuickstartCommand.Build(globals, context),
+    ];
+
+    /// <summary>One line on stderr, a non-zero exit; the stack trace only with MGIT_TRACE=1.</summary>
+    public static int Fail(CliContext context, Exception e)
+    {
+        bool trace = context.Environment("MGIT_TRACE") == "1";
+        string message = e switch
+        {
+            MGitException => e.Message,
+            IOException or UnauthorizedAccessException => e.Message,
+            Microsoft.Data.Sqlite.SqliteException sql => $"lineage database error: {sql.Message}",
+            _ => $"internal error ({e.GetType().Name}): {e.Message}",
+        };
+        context.Error.WriteLine($"mgit: {OneLine(message)}");
+        if (trace)
+        {
+            context.Error.WriteLine(e.ToString());
+        }
+
+        return e is MGitException or IOException or UnauthorizedAccessException ? ExitFailure : ExitInternal;
+    }
+
+    private static string OneLine(string text) => text.ReplaceLineEndings(" ").Trim();
+}
+
+/// <summary>Options every command accepts.</summary>
+public sealed class GlobalOptions
+{
+    public Option<string?> Repo { get; } = new("--repo", "-C")
+    {
+        Description = "Repository folder (default: the current folder or the nearest one above it with .mgit)",
+        Recursive = true,
+    };
+
+    public Option<bool> Quiet { get; } = new("--quiet", "-q")
+    {
+        Description = "No progress and no chatter; only the requested output",
+        Recursive = true,
+    };
+
+    public Repository OpenRepository(ParseResult parse, CliContext context) =>
+        Repository.Open(context.ResolvePath(parse.GetValue(Repo) ?? "."), Options(parse, context));
+
+    public RepositoryOptions Options(ParseResult parse, CliContext context) => new()
+    {
+        Progress = !parse.GetValue(Quiet) && context.ErrorIsTerminal ? new TerminalProgress(context.Error) : NoProgress.Instance,
+        FlushToDisk = context.Environment("MGIT_FSYNC") != "0",
+    };
+
+    /// <summary>Chatter goes to stderr so stdout stays machine-readable; -q silences it.</summary>
+    public static void Say(ParseResult parse, GlobalOptions globals, CliContext context, string line)
+    {
+        if (!parse.GetValue(globals.Quiet))
+        {
+            context.Error.WriteLine(line);
+        }
+    }
+}

@@ -1,0 +1,3 @@
+using MGit.Cli;
+
+return MGitCli.Run(args, CliContext.FromConsole());

@@ -1,0 +1,54 @@
+using System.Text;
+using MGit.Lineage;
+
+namespace MGit.Cli.Rendering;
+
+/// <summary>The lineage graph as Graphviz dot, Mermaid, or JSON nodes and edges.</summary>
+public static class GraphExport
+{
+    public static string Dot(LineageGraph graph)
+    {
+        var text = new StringBuilder("digraph mgit {\n  rankdir=TB;\n  node [shape=box];\n");
+        foreach (var v in graph.Versions)
+        {
+            text.Append($"  {Quote(v.Ref)} [label={Quote(v.Type is null ? v.Ref : $"{v.Ref} [{v.Type}]")}];\n");
+        }
+
+        foreach (var e in graph.Edges)
+        {
+            string style = e.Kind == EdgeKind.Versioned ? "dashed" : "solid";
+            text.Append($"  {Quote(graph[e.ParentId].Ref)} -> {Quote(graph[e.ChildId].Ref)} [style={style}, label={Quote(e.Kind == EdgeKind.Versioned ? "version" : e.How ?? "adapted")}];\n");
+        }
+
+        return text.Append("}\n").ToString();
+    }
+
+    public static string Mermaid(LineageGraph graph)
+    {
+        var ids = graph.Versions.Select((v, i) => (v.Id, Node: $"n{i}")).ToDictionary(p => p.Id, p => p.Node);
+        var text = new StringBuilder("graph TD\n");
+        foreach (var v in graph.Versions)
+        {
+            text.Append($"  {ids[v.Id]}[\"{MermaidText(v.Ref)}\"]\n");
+        }
+
+        foreach (var e in graph.Edges)
+        {
+            string arrow = e.Kind == EdgeKind.Versioned ? "-.->" : "-->";
+            string label = e.Kind == EdgeKind.Versioned ? "version" : e.How ?? "adapted";
+            text.Append($"  {ids[e.ParentId]} {arrow}|{MermaidText(label)}| {ids[e.ChildId]}\n");
+        }
+
+        return text.ToString();
+    }
+
+    public static object JsonShape(LineageGraph graph) => new
+    {
+        nodes = graph.Versions.Select(v => new { @ref = v.Ref, name = v.Name, version = v.Version, type = v.Type }).ToList(),
+        edges = graph.Edges.Select(e => new { parent = graph[e.ParentId].Ref, child = graph[e.ChildId].Ref, kind = e.Kind.ToName(), how = e.How, message = e.Message }).ToList(),
+    };
+
+    private static string Quote(string text) => "\"" + text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";
+
+    private static string MermaidText(string text) => text.Replace("\"", "#quot;", StringComparison.Ordinal).Replace("|", "#124;", StringComparison.Ordinal);
+}

@@ -1,0 +1,26 @@
+namespace MGit.Errors;
+
+/// <summary>
+/// An error the user can act on. Its message is one line and is shown as is (prefixed "mgit: ");
+/// anything else that escapes is a bug and is reported with its type.
+/// </summary>
+public class MGitException : Exception
+{
+    public MGitException(string message) : base(message) { }
+    public MGitException(string message, Exception inner) : base(message, inner) { }
+}
+
+/// <summary>Stored data failed verification: it is reported, never returned.</summary>
+public sealed class DamagedObjectException : MGitException
+{
+    public DamagedObjectException(string objectId, string problem)
+        : base($"object {objectId} is damaged: {problem}") => ObjectId = objectId;
+
+    public string ObjectId { get; }
+}
+
+/// <summary>A model file that does not follow its format.</summary>
+public sealed class InvalidModelFileException : MGitException
+{
+    public InvalidModelFileException(string file, string problem) : base($"{file}: {problem}") { }
+}

@@ -1,0 +1,53 @@
+namespace MGit.Formats;
+
+/// <summary>A tensor as a format describes it: name, element type and shape (outermost dimension first).</summary>
+public sealed record TensorInfo(string Name, string Dtype, IReadOnlyList<long> Shape);
+
+/// <summary>
+/// A run of bytes of a model file: tensor payload when <see cref="Tensor"/> is set, otherwise
+/// skeleton (headers, metadata, padding) kept verbatim.
+/// </summary>
+public sealed record Segment(long Offset, long Length, TensorInfo? Tensor);
+
+/// <summary>
+/// A model file seen as skeleton plus tensor spans. The segments cover the file from 0 to
+/// <see cref="Length"/> in order, so writing them back in order rebuilds it byte for byte.
+/// </summary>
+public sealed record FileLayout(string Format, long Length, IReadOnlyList<Segment> Segments, IReadOnlyDictionary<string, string>? Metadata = null)
+{
+    /// <summary>Builds a layout from tensor spans, filling every gap with a skeleton segment.</summary>
+    public static FileLayout FromTensorSpans(string format, long fileLength, IEnumerable<Segment> tensorSpans, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var segments = new List<Segment>();
+        long position = 0;
+        foreach (var span in tensorSpans.OrderBy(s => s.Offset).ThenBy(s => s.Length))
+        {
+            if (span.Offset < position)
+            {
+                throw new InvalidOperationException($"tensor spans overlap at offset {span.Offset}");
+            }
+
+            if (span.Offset > position)
+            {
+                segments.Add(new Segment(position, span.Offset - position, null));
+            }
+
+            segments.Add(span);
+            position = checked(span.Offset + span.Length);
+        }
+
+        if (position > fileLength)
+        {
+            throw new InvalidOperationException($"tensor spans end at {position}, beyond the file's {fileLength} bytes");
+        }
+
+        if (position < fileLength)
+        {
+            segments.Add(new Segment(position, fileLength - position, null));
+        }
+
+        return new FileLayout(format, fileLength, segments, metadata);
+    }
+
+    public IEnumerable<TensorInfo> Tensors => Segments.Where(s => s.Tensor is not null).Select(s => s.Tensor!);
+}

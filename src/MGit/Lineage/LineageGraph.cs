@@ -1,0 +1,140 @@
+using MGit.Errors;
+
+namespace MGit.Lineage;
+
+/// <summary>
+/// An immutable snapshot of the lineage graph: versions and edges, with traversal. Built from the
+/// lineage database in one read, so walks never hit the database per node.
+/// </summary>
+public sealed class LineageGraph
+{
+    private readonly Dictionary<long, ModelVersion> _byId;
+    private readonly Dictionary<long, List<LineageEdge>> _parents = [];
+    private readonly Dictionary<long, List<LineageEdge>> _children = [];
+
+    public LineageGraph(IReadOnlyList<ModelVersion> versions, IReadOnlyList<LineageEdge> edges)
+    {
+        Versions = versions;
+        Edges = edges;
+        _byId = versions.ToDictionary(v => v.Id);
+        foreach (var edge in edges)
+        {
+            Add(_parents, edge.ChildId, edge);
+            Add(_children, edge.ParentId, edge);
+        }
+    }
+
+    private static void Add(Dictionary<long, List<LineageEdge>> index, long key, LineageEdge edge)
+    {
+        if (!index.TryGetValue(key, out var list))
+        {
+            index[key] = list = [];
+        }
+
+        list.Add(edge);
+    }
+
+    /// <summary>All versions in the order they were added.</summary>
+    public IReadOnlyList<ModelVersion> Versions { get; }
+
+    public IReadOnlyList<LineageEdge> Edges { get; }
+
+    public ModelVersion this[long id] => _byId[id];
+
+    public ModelVersion Resolve(ModelRef reference)
+    {
+        var candidates = Versions.Where(v => v.Name == reference.Name).ToList();
+        if (candidates.Count == 0)
+        {
+            throw new MGitException($"no model named '{reference.Name}'");
+        }
+
+        if (reference.Version is not int number)
+        {
+            return candidates.MaxBy(v => v.Version)!;
+        }
+
+        return candidates.FirstOrDefault(v => v.Version == number)
+            ?? throw new MGitException($"model '{reference.Name}' has no version {number} (versions: {string.Join(", ", candidates.Select(v => v.Version))})");
+    }
+
+    public ModelVersion Resolve(string reference) => Resolve(ModelRef.Parse(reference));
+
+    public ModelVersion? Latest(string name) => Versions.Where(v => v.Name == name).MaxBy(v => v.Version);
+
+    public IReadOnlyList<ModelVersion> VersionsOf(string name) => Versions.Where(v => v.Name == name).OrderBy(v => v.Version).ToList();
+
+    public IReadOnlyList<LineageEdge> ParentEdges(ModelVersion version, EdgeKind? kind = null) =>
+        (_parents.TryGetValue(version.Id, out var list) ? list : []).Where(e => kind is null || e.Kind == kind).ToList();
+
+    public IReadOnlyList<LineageEdge> ChildEdges(ModelVersion version, EdgeKind? kind = null) =>
+        (_children.TryGetValue(version.Id, out var list) ? list : []).Where(e => kind is null || e.Kind == kind).ToList();
+
+    public IReadOnlyList<ModelVersion> Parents(ModelVersion version, EdgeKind? kind = null) =>
+        ParentEdges(version, kind).Select(e => _byId[e.ParentId]).Distinct().ToList();
+
+    public IReadOnlyList<ModelVersion> Children(ModelVersion version, EdgeKind? kind = null) =>
+        ChildEdges(version, kind).Select(e => _byId[e.ChildId]).Distinct().ToList();
+
+    /// <summary>Every version reachable through parent edges (of the kind given, or any), nearest first.</summary>
+    public IReadOnlyList<ModelVersion> Ancestors(ModelVersion version, EdgeKind? kind = null) => Walk(version, v => Parents(v, kind));
+
+    /// <summary>Every version reachable through child edges (of the kind given, or any), nearest first.</summary>
+    public IReadOnlyList<ModelVersion> Descendants(ModelVersion version, EdgeKind? kind = null) => Walk(version, v => Children(v, kind));
+
+    private static List<ModelVersion> Walk(ModelVersion start, Func<ModelVersion, IReadOnlyList<ModelVersion>> next)
+    {
+        var seen = new HashSet<long> { start.Id };
+        var order = new List<ModelVersion>();
+        var queue = new Queue<ModelVersion>();
+        queue.Enqueue(start);
+        while (queue.Count > 0)
+        {
+            foreach (var neighbour in next(queue.Dequeue()))
+            {
+                if (seen.Add(neighbour.Id))
+                {
+                    order.Add(neighbour);
+                    queue.Enqueue(neighbour);
+                }
+            }
+        }
+
+        return order;
+    }
+
+    /// <summary>All versions, every parent before its children (Kahn's algorithm; ties in insertion order).</summary>
+    public IReadOnlyList<ModelVersion> TopologicalOrder()
+    {
+        var indegree = Versions.ToDictionary(v => v.Id, v => Parents(v).Count);
+        var ready = new PriorityQueue<ModelVersion, int>();
+        var position = Versions.Select((v, i) => (v.Id, i)).ToDictionary(p => p.Id, p => p.i);
+        foreach (var v in Versions.Where(v => indegree[v.Id] == 0))
+        {
+            ready.Enqueue(v, position[v.Id]);
+        }
+
+        var order = new List<ModelVersion>(Versions.Count);
+        while (ready.TryDequeue(out var v, out _))
+        {
+            order.Add(v);
+            foreach (var child in Children(v))
+            {
+                if (--indegree[child.Id] == 0)
+                {
+                    ready.Enqueue(child, position[child.Id]);
+                }
+            }
+        }
+
+        if (order.Count != Versions.Count)
+        {
+            throw new MGitException("the lineage graph has a cycle");
+        }
+
+        return order;
+    }
+
+    /// <summary>Versions with no parents of any kind.</summary>
+    public IReadOnlyList<ModelVersion> Roots() => Versions.Where(v => Parents(v).Count == 0).ToList();
+}

@@ -1,0 +1,325 @@
+using System.Globalization;
+using MGit.Errors;
+using Microsoft.Data.Sqlite;
+
+namespace MGit.Lineage;
+
+/// <summary>What a new version is made of, resolved to stored ids before it reaches the database.</summary>
+public sealed record NewVersion(
+    string Name,
+    string? Type,
+    string ManifestId,
+    long LogicalBytes,
+    string? Message,
+    IReadOnlyDictionary<string, string> Metadata,
+    IReadOnlyList<(long ParentId, EdgeKind Kind, string? How, string? Message)> Edges,
+    bool MustBeNewModel,
+    long? ExpectedLatestId);
+
+/// <summary>
+/// Models, versions, edges and metadata in SQLite (WAL mode, one transaction per change), so two
+/// processes can add at once and a killed process leaves either the whole version or none of it.
+/// </summary>
+public sealed class LineageStore : IDisposable
+{
+    /// <summary>The schema version kept in <c>PRAGMA user_version</c>; bumped with any table change.</summary>
+    public const int SchemaVersion = 1;
+
+    private readonly SqliteConnection _connection;
+
+    private LineageStore(SqliteConnection connection) => _connection = connection;
+
+    public static LineageStore Open(string path, bool create)
+    {
+        if (!create && !File.Exists(path))
+        {
+            throw new MGitException($"the lineage database {path} is missing");
+        }
+
+        var builder = new SqliteConnectionStringBuilder
+        {
+            DataSource = path,
+            Mode = create ? SqliteOpenMode.ReadWriteCreate : SqliteOpenMode.ReadWrite,
+            Pooling = false,
+            DefaultTimeout = 120,
+        };
+        var connection = new SqliteConnection(builder.ToString());
+        try
+        {
+            connection.Open();
+            Execute(connection, "PRAGMA busy_timeout = 120000; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;");
+            var store = new LineageStore(connection);
+            store.EnsureSchema(create);
+            return store;
+        }
+        catch (SqliteException e)
+        {
+            connection.Dispose();
+            throw new MGitException($"cannot open the lineage database: {e.Message}");
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
+
+    private void EnsureSchema(bool create)
+    {
+        long version = (long)Scalar("PRAGMA user_version")!;
+        if (version > SchemaVersion)
+        {
+            throw new MGitException($"the lineage database has schema {version}, newer than this mgit supports ({SchemaVersion}); upgrade mgit");
+        }
+
+        if (version == SchemaVersion)
+        {
+            return;
+        }
+
+        if (!create)
+        {
+            throw new MGitException($"the lineage database has no schema (version {version}); the repository is damaged");
+        }
+
+        using var transaction = _connection.BeginTransaction();
+        Execute(_connection, """
+            CREATE TABLE IF NOT EXISTS models (
+                id INTEGER PRIMARY KEY,
+                name TEXT NOT NULL UNIQUE
+            );
+            CREATE TABLE IF NOT EXISTS versions (
+                id INTEGER PRIMARY KEY,
+                model_id INTEGER NOT NULL REFERENCES models(id),
+                version INTEGER NOT NULL,
+                type TEXT,
+                manifest TEXT NOT NULL,
+                logical_bytes INTEGER NOT NULL,
+                added_at TEXT NOT NULL,
+                message TEXT,
+                UNIQUE (model_id, version)
+            );
+            CREATE TABLE IF NOT EXISTS edges (
+                parent_id INTEGER NOT NULL REFERENCES versions(id),
+                child_id INTEGER NOT NULL REFERENCES versions(id),
+                kind TEXT NOT NULL CHECK (kind IN ('adapted', 'versioned')),
+                how TEXT,
+                message TEXT,
+                PRIMARY KEY (parent_id, child_id, kind)
+            );
+            CREATE TABLE IF NOT EXISTS metadata (
+                version_id INTEGER NOT NULL REFERENCES versions(id),
+                key TEXT NOT NULL,
+                value TEXT NOT NULL,
+                PRIMARY KEY (version_id, key)
+            );
+            CREATE INDEX IF NOT EXISTS edges_by_child ON edges(child_id);
+            """, transaction);
+        Execute(_connection, $"PRAGMA user_version = {SchemaVersion}", transaction);
+        transaction.Commit();
+    }
+
+    /// <summary>Reads the whole graph in one transaction (a consistent snapshot).</summary>
+    public LineageGraph ReadGraph()
+    {
+        using var transaction = _connection.BeginTransaction(deferred: true);
+        var metadata = new Dictionary<long, Dictionary<string, string>>();
+        using (var command = Command("SELECT version_id, key, value FROM metadata ORDER BY version_id, key", transaction))
+        using (var reader = command.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                long id = reader.GetInt64(0);
+                if (!metadata.TryGetValue(id, out var map))
+                {
+                    metadata[id] = map = new Dictionary<string, string>(StringComparer.Ordinal);
+                }
+
+                map[reader.GetString(1)] = reader.GetString(2);
+            }
+        }
+
+        var versions = new List<ModelVersion>();
+        using (var command = Command("""
+            SELECT v.id, m.name, v.version, v.type, v.manifest, v.logical_bytes, v.added_at, v.message
+            FROM versions v JOIN models m ON m.id = v.model_id ORDER BY v.id
+            """, transaction))
+        using (var reader = command.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                long id = reader.GetInt64(0);
+                versions.Add(new ModelVersion(
+                    id,
+                    reader.GetString(1),
+                    reader.GetInt32(2),
+                    reader.IsDBNull(3) ? null : reader.GetString(3),
+                    reader.GetString(4),
+                    reader.GetInt64(5),
+                    DateTimeOffset.Parse(reader.GetString(6), CultureInfo.InvariantCulture),
+                    reader.IsDBNull(7) ? null : reader.GetString(7),
+                    metadata.TryGetValue(id, out var map) ? map : new Dictionary<string, string>()));
+            }
+        }
+
+        var edges = new List<LineageEdge>();
+        using (var command = Command("SELECT parent_id, child_id, kind, how, message FROM edges ORDER BY rowid", transaction))
+        using (var reader = command.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                edges.Add(new LineageEdge(
+                    reader.GetInt64(0),
+                    reader.GetInt64(1),
+                    EdgeKindNames.Parse(reader.GetString(2)),
+                    reader.IsDBNull(3) ? null : reader.GetString(3),
+                    reader.IsDBNull(4) ? null : reader.GetString(4)));
+            }
+        }
+
+        transaction.Commit();
+        return new LineageGraph(versions, edges);
+    }
+
+    /// <summary>
+    /// Inserts a version, its edges and metadata in one immediate transaction; the version number
+    /// is assigned inside it, so concurrent adds of one name get consecutive numbers.
+    /// </summary>
+    public long Insert(NewVersion version, DateTimeOffset addedAt)
+    {
+        using var transaction = _connection.BeginTransaction(deferred: false);
+        long? modelId = (long?)Scalar("SELECT id FROM models WHERE name = $name", transaction, ("$name", version.Name));
+        if (modelId is not null && version.MustBeNewModel)
+        {
+            throw new MGitException($"model '{version.Name}' already exists; use --version-of {version.Name} to add a new version of it");
+        }
+
+        if (version.ExpectedLatestId is long expected)
+        {
+            long? latest = (long?)Scalar(
+                "SELECT v.id FROM versions v JOIN models m ON m.id = v.model_id WHERE m.name = $name ORDER BY v.version DESC LIMIT 1",
+                transaction,
+                ("$name", version.Name));
+            if (latest != expected)
+            {
+                throw new MGitException($"model '{version.Name}' got a new version from another process meanwhile; add again");
+            }
+        }
+
+        modelId ??= (long)Scalar("INSERT INTO models (name) VALUES ($name) RETURNING id", transaction, ("$name", version.Name))!;
+        long number = (long)Scalar("SELECT COALESCE(MAX(version), 0) + 1 FROM versions WHERE model_id = $model", transaction, ("$model", modelId))!;
+        long id = (long)Scalar(
+            """
+            INSERT INTO versions (model_id, version, type, manifest, logical_bytes, added_at, message)
+            VALUES ($model, $version, $type, $manifest, $bytes, $at, $message) RETURNING id
+            """,
+            transaction,
+            ("$model", modelId),
+            ("$version", number),
+            ("$type", version.Type),
+            ("$manifest", version.ManifestId),
+            ("$bytes", version.LogicalBytes),
+            ("$at", addedAt.ToString("O", CultureInfo.InvariantCulture)),
+            ("$message", version.Message))!;
+
+        foreach (var (parentId, kind, how, message) in version.Edges)
+        {
+            Execute(
+                _connection,
+                "INSERT OR IGNORE INTO edges (parent_id, child_id, kind, how, message) VALUES ($p, $c, $k, $h, $m)",
+                transaction,
+                ("$p", parentId),
+                ("$c", id),
+                ("$k", kind.ToName()),
+                ("$h", how),
+                ("$m", message));
+        }
+
+        foreach (var (key, value) in version.Metadata)
+        {
+            Execute(_connection, "INSERT INTO metadata (version_id, key, value) VALUES ($v, $k, $val)", transaction, ("$v", id), ("$k", key), ("$val", value));
+        }
+
+        transaction.Commit();
+        return id;
+    }
+
+    /// <summary>Deletes versions and every edge touching them; models left without versions go too.</summary>
+    public void Delete(IReadOnlyCollection<long> versionIds)
+    {
+        using var transaction = _connection.BeginTransaction(deferred: false);
+        foreach (long id in versionIds)
+        {
+            Execute(_connection, "DELETE FROM edges WHERE parent_id = $id OR child_id = $id", transaction, ("$id", id));
+            Execute(_connection, "DELETE FROM metadata WHERE version_id = $id", transaction, ("$id", id));
+            Execute(_connection, "DELETE FROM versions WHERE id = $id", transaction, ("$id", id));
+        }
+
+        Execute(_connection, "DELETE FROM models WHERE id NOT IN (SELECT model_id FROM versions)", transaction);
+        transaction.Commit();
+    }
+
+    /// <summary>SQLite's own consistency check; returns problems found (empty when intact).</summary>
+    public IReadOnlyList<string> IntegrityCheck()
+    {
+        var problems = new List<string>();
+        using (var command = Command("PRAGMA integrity_check", null))
+        using (var reader = command.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                string line = reader.GetString(0);
+                if (line != "ok")
+                {
+                    problems.Add(line);
+                }
+            }
+        }
+
+        using (var command = Command("PRAGMA foreign_key_check", null))
+        using (var reader = command.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                problems.Add($"table {reader.GetString(0)} row {reader.GetValue(1)} refers to a missing {reader.GetString(2)} row");
+            }
+        }
+
+        return problems;
+    }
+
+    private SqliteCommand Command(string sql, SqliteTransaction? transaction, params (string Name, object? Value)[] parameters)
+    {
+        var command = _connection.CreateCommand();
+        command.CommandText = sql;
+        command.Transaction = transaction;
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        }
+
+        return command;
+    }
+
+    private object? Scalar(string sql, SqliteTransaction? transaction = null, params (string Name, object? Value)[] parameters)
+    {
+        using var command = Command(sql, transaction, parameters);
+        object? result = command.ExecuteScalar();
+        return result is DBNull ? null : result;
+    }
+
+    private static void Execute(SqliteConnection connection, string sql, SqliteTransaction? transaction = null, params (string Name, object? Value)[] parameters)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.Transaction = transaction;
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        }
+
+        command.ExecuteNonQuery();
+    }
+
+    public void Dispose() => _connection.Dispose();
+}

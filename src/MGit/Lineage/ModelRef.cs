@@ -1,0 +1,66 @@
+using System.Globalization;
+using MGit.Errors;
+
+namespace MGit.Lineage;
+
+/// <summary>A reference to a model version as users write it: <c>NAME@VERSION</c>, or <c>NAME</c> for the latest.</summary>
+public sealed record ModelRef(string Name, int? Version)
+{
+    public const int MaxNameLength = 200;
+
+    public static ModelRef Parse(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        int at = text.LastIndexOf('@');
+        if (at < 0)
+        {
+            ValidateName(text);
+            return new ModelRef(text, null);
+        }
+
+        string name = text[..at];
+        string version = text[(at + 1)..];
+        ValidateName(name);
+        if (!int.TryParse(version, NumberStyles.None, CultureInfo.InvariantCulture, out int number) || number < 1)
+        {
+            throw new MGitException($"'{text}' is not a valid model reference: the version after '@' must be a number from 1");
+        }
+
+        return new ModelRef(name, number);
+    }
+
+    /// <summary>
+    /// Names are free text (spaces and shell characters included; they never reach a shell) but
+    /// cannot contain '@' (the version separator) or control characters, start with '-' (an option),
+    /// or be blank.
+    /// </summary>
+    public static void ValidateName(string name)
+    {
+        if (string.IsNullOrWhiteSpace(name))
+        {
+            throw new MGitException("a model name cannot be empty");
+        }
+
+        if (name.Length > MaxNameLength)
+        {
+            throw new MGitException($"model name is longer than {MaxNameLength} characters");
+        }
+
+        if (name.Contains('@'))
+        {
+            throw new MGitException($"model name '{name}' cannot contain '@' (it separates name and version)");
+        }
+
+        if (name.Any(char.IsControl))
+        {
+            throw new MGitException("a model name cannot contain control characters");
+        }
+
+        if (name[0] == '-' || char.IsWhiteSpace(name[0]) || char.IsWhiteSpace(name[^1]))
+        {
+            throw new MGitException($"model name '{name}' cannot start with '-' or start or end with a space");
+        }
+    }
+
+    public override string ToString() => Version is int v ? $"{Name}@{v}" : Name;
+}

@@ -1,0 +1,260 @@
+using System.Text.Json;
+using MGit.Errors;
+using MGit.Formats;
+using MGit.Lineage;
+using MGit.Storage;
+
+namespace MGit;
+
+public sealed partial class Repository
+{
+    private const string ShardIndexSuffix = ".safetensors.index.json";
+
+    /// <summary>
+    /// Adds a model file or model folder as a new version. Every file is read and validated before
+    /// anything is stored; the version appears in one transaction after all its objects are written.
+    /// </summary>
+    public AddResult Add(string path, AddOptions options)
+    {
+        string fullPath = Path.GetFullPath(path);
+        bool isFolder = Directory.Exists(fullPath);
+        if (!isFolder && !File.Exists(fullPath))
+        {
+            throw new MGitException($"{path}: no such file or folder");
+        }
+
+        if (IsInside(fullPath, MetadataDirectory))
+        {
+            throw new MGitException($"{path} is inside the repository's own {DirectoryName} folder");
+        }
+
+        var graph = Graph();
+        var plan = PlanLineage(graph, fullPath, options);
+
+        // Read every file's structure first: a bad file refuses the whole add before any byte is stored.
+        var files = isFolder ? EnumerateFolder(fullPath) : [(fullPath, Path.GetFileName(fullPath))];
+        var layouts = files.Select(f => (f.FullPath, f.RelativePath, Layout: ModelFormats.ReadLayout(f.FullPath, DisplayPath(path, isFolder, f.RelativePath)))).ToList();
+        if (isFolder)
+        {
+            CheckShardIndexes(fullPath, layouts.Select(l => (l.RelativePath, l.Layout)).ToList(), path);
+        }
+
+        var totals = new IngestTotals();
+        var manifestFiles = new List<ManifestFile>();
+        ObjectId manifestId;
+        using (RepositoryLock.Shared(LockPath, _options.LockWait))
+        {
+            var ingester = new FileIngester(_objects, Format.ChunkSize, _options.Workers);
+            long totalBytes = layouts.Sum(l => l.Layout.Length);
+            using (var progress = _options.Progress.Begin($"adding {plan.Name}", totalBytes))
+            {
+                foreach (var (filePath, relativePath, layout) in layouts)
+                {
+                    manifestFiles.Add(ingester.Ingest(filePath, relativePath, layout, totals, progress.Advance));
+                }
+            }
+
+            var manifest = new Manifest
+            {
+                Kind = isFolder ? "folder" : "file",
+                Files = manifestFiles,
+                EmptyDirectories = isFolder ? EnumerateEmptyDirectories(fullPath) : [],
+            };
+            (manifestId, _) = _objects.Put(manifest.ToJson());
+
+            var newVersion = plan with { ManifestId = manifestId.ToString(), LogicalBytes = manifest.LogicalBytes };
+            long id = _lineage.Insert(newVersion, _options.Clock.GetUtcNow());
+            var version = _lineage.ReadGraph()[id];
+            return new AddResult(
+                version,
+                manifestFiles.Count,
+                manifestFiles.Sum(f => f.Segments.Count(s => s.Tensor is not null)),
+                manifest.LogicalBytes,
+                totals.BytesNew,
+                totals.ChunksNew,
+                totals.ChunksReused);
+        }
+    }
+
+    private static NewVersion PlanLineage(LineageGraph graph, string fullPath, AddOptions options)
+    {
+        ModelVersion? previous = options.VersionOf is { } versionOf ? graph.Resolve(versionOf) : null;
+        string name = options.Name ?? previous?.Name ?? DefaultName(fullPath);
+        ModelRef.ValidateName(name);
+        if (previous is not null && previous.Name != name)
+        {
+            throw new MGitException($"--version-of {options.VersionOf} names model '{previous.Name}', but the new version is named '{name}'");
+        }
+
+        if (previous is null && graph.Latest(name) is not null)
+        {
+            throw new MGitException($"model '{name}' already exists; use --version-of {name} to add a new version of it, or --name to pick another name");
+        }
+
+        if (options.How is { } how && !DerivationKinds.All.Contains(how))
+        {
+            throw new MGitException($"--how must be one of {string.Join(", ", DerivationKinds.All)}, not '{how}'");
+        }
+
+        if (options.How is not null && options.Parents.Count == 0 && previous is null)
+        {
+            throw new MGitException("--how describes a derivation; give the model it was derived from with --parent");
+        }
+
+        foreach (string key in options.Metadata.Keys)
+        {
+            if (string.IsNullOrWhiteSpace(key) || key.Any(char.IsControl))
+            {
+                throw new MGitException($"invalid metadata key '{key}'");
+            }
+        }
+
+        var edges = new List<(long, EdgeKind, string?, string?)>();
+        if (options.Parents.Count > 0)
+        {
+            foreach (string parentRef in options.Parents)
+            {
+                var parent = graph.Resolve(parentRef);
+                if (parent.Name == name)
+                {
+                    throw new MGitException($"{parent.Ref} is a version of '{name}' itself; use --version-of for a new version");
+                }
+
+                if (edges.Any(e => e.Item1 == parent.Id))
+                {
+                    throw new MGitException($"parent {parent.Ref} is given twice");
+                }
+
+                edges.Add((parent.Id, EdgeKind.Adapted, options.How, options.Message));
+            }
+        }
+        else if (previous is not null)
+        {
+            // A new version keeps the provenance of the version it replaces.
+            foreach (var edge in graph.ParentEdges(previous, EdgeKind.Adapted))
+            {
+                edges.Add((edge.ParentId, EdgeKind.Adapted, options.How ?? edge.How, edge.Message));
+            }
+        }
+
+        if (previous is not null)
+        {
+            edges.Add((previous.Id, EdgeKind.Versioned, null, options.Message));
+        }
+
+        return new NewVersion(
+            name,
+            options.Type ?? previous?.Type,
+            ManifestId: "",
+            LogicalBytes: 0,
+            options.Message,
+            options.Metadata,
+            edges,
+            MustBeNewModel: previous is null,
+            ExpectedLatestId: null);
+    }
+
+    private static string DefaultName(string fullPath)
+    {
+        string trimmed = Path.TrimEndingDirectorySeparator(fullPath);
+        return Directory.Exists(trimmed) ? Path.GetFileName(trimmed) : Path.GetFileNameWithoutExtension(trimmed);
+    }
+
+    private static string DisplayPath(string userPath, bool isFolder, string relativePath) =>
+        isFolder ? Path.Combine(userPath, relativePath) : userPath;
+
+    private static bool IsInside(string path, string folder)
+    {
+        string relative = Path.GetRelativePath(folder, path);
+        return relative == "." || (!relative.StartsWith("..", StringComparison.Ordinal) && !Path.IsPathRooted(relative));
+    }
+
+    /// <summary>Every file under a folder, '/'-separated relative paths in ordinal order; symlinked files are followed, symlinked folders are not.</summary>
+    private static List<(string FullPath, string RelativePath)> EnumerateFolder(string root)
+    {
+        var files = new List<(string, string)>();
+        var pending = new Stack<string>();
+        pending.Push(root);
+        while (pending.Count > 0)
+        {
+            var directory = new DirectoryInfo(pending.Pop());
+            foreach (var entry in directory.EnumerateFileSystemInfos())
+            {
+                if (entry is DirectoryInfo sub)
+                {
+                    if (sub.LinkTarget is not null)
+                    {
+                        throw new MGitException($"{entry.FullName} is a symbolic link to a folder; mgit does not follow those");
+                    }
+
+                    if (sub.Name != DirectoryName)
+                    {
+                        pending.Push(sub.FullName);
+                    }
+                }
+                else
+                {
+                    files.Add((entry.FullName, Path.GetRelativePath(root, entry.FullName).Replace(Path.DirectorySeparatorChar, '/')));
+                }
+            }
+        }
+
+        files.Sort((a, b) => string.CompareOrdinal(a.Item2, b.Item2));
+        return files;
+    }
+
+    private static List<string> EnumerateEmptyDirectories(string root) =>
+        Directory.EnumerateDirectories(root, "*", SearchOption.AllDirectories)
+            .Where(d => !Directory.EnumerateFileSystemEntries(d).Any())
+            .Select(d => Path.GetRelativePath(root, d).Replace(Path.DirectorySeparatorChar, '/'))
+            .Order(StringComparer.Ordinal)
+            .ToList();
+
+    /// <summary>
+    /// A sharded checkpoint's index must point at shards that exist and hold the tensors it names,
+    /// or loaders would fail on the checked-out folder.
+    /// </summary>
+    private static void CheckShardIndexes(string root, IReadOnlyList<(string RelativePath, FileLayout Layout)> files, string userPath)
+    {
+        foreach (var (relativePath, _) in files.Where(f => f.RelativePath.EndsWith(ShardIndexSuffix, StringComparison.Ordinal)))
+        {
+            string display = Path.Combine(userPath, relativePath);
+            string directory = Path.GetDirectoryName(relativePath.Replace('/', Path.DirectorySeparatorChar)) ?? "";
+            Dictionary<string, string> weightMap;
+            try
+            {
+                using var document = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(root, relativePath)));
+                if (!document.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
+                {
+                    throw new InvalidModelFileException(display, "has no weight_map object");
+                }
+
+                weightMap = map.EnumerateObject().ToDictionary(
+                    p => p.Name,
+                    p => p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString()! : throw new InvalidModelFileException(display, $"weight_map entry '{p.Name}' is not a file name"),
+                    StringComparer.Ordinal);
+            }
+            catch (JsonException e)
+            {
+                throw new InvalidModelFileException(display, $"is not valid JSON ({e.Message.Split('\n')[0]})");
+            }
+
+            var byPath = files.ToDictionary(f => f.RelativePath, f => f.Layout, StringComparer.Ordinal);
+            foreach (var group in weightMap.GroupBy(e => e.Value, StringComparer.Ordinal))
+            {
+                string shard = Path.Combine(directory, group.Key).Replace(Path.DirectorySeparatorChar, '/');
+                if (!byPath.TryGetValue(shard, out var layout))
+                {
+                    throw new InvalidModelFileException(display, $"names shard '{group.Key}', which is not in the folder");
+                }
+
+                var names = layout.Tensors.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+                string? missing = group.Select(e => e.Key).FirstOrDefault(n => !names.Contains(n));
+                if (missing is not null)
+                {
+                    throw new InvalidModelFileException(display, $"maps tensor '{missing}' to shard '{group.Key}', which does not contain it");
+                }
+            }
+        }
+    }
+}

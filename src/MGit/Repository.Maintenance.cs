@@ -1,0 +1,178 @@
+using System.Collections.Concurrent;
+using MGit.Errors;
+using MGit.Lineage;
+using MGit.Storage;
+
+namespace MGit;
+
+public sealed partial class Repository
+{
+    /// <summary>
+    /// Removes a version (<c>NAME@V</c>) or every version of a model (<c>NAME</c>). Refused while
+    /// other models derive from what is removed, unless <paramref name="force"/> (their edges to it
+    /// are then dropped; their own data is untouched). Space is freed by <see cref="Gc"/>.
+    /// Returns the refs removed.
+    /// </summary>
+    public IReadOnlyList<string> Remove(string reference, bool force = false)
+    {
+        var graph = Graph();
+        var parsed = ModelRef.Parse(reference);
+        var doomed = parsed.Version is null ? graph.VersionsOf(parsed.Name) : [graph.Resolve(parsed)];
+        if (doomed.Count == 0)
+        {
+            graph.Resolve(parsed); // throws the "no model named" error
+        }
+
+        var doomedIds = doomed.Select(v => v.Id).ToHashSet();
+        var dependents = doomed
+            .SelectMany(v => graph.Children(v))
+            .Where(c => !doomedIds.Contains(c.Id))
+            .Select(c => c.Ref)
+            .Distinct()
+            .ToList();
+        if (dependents.Count > 0 && !force)
+        {
+            throw new MGitException($"{string.Join(", ", doomed.Select(v => v.Ref))} has dependents ({string.Join(", ", dependents)}); pass --force to remove it anyway");
+        }
+
+        _lineage.Delete(doomedIds);
+        return doomed.Select(v => v.Ref).ToList();
+    }
+
+    /// <summary>Deletes objects no version references, and leftovers of interrupted writes.</summary>
+    public GcResult Gc()
+    {
+        using var exclusive = RepositoryLock.Exclusive(LockPath, _options.LockWait);
+        var referenced = ReferencedObjects(Graph(), problems: null);
+        int removed = 0;
+        long freed = 0;
+        foreach (var id in _objects.Enumerate())
+        {
+            if (!referenced.ContainsKey(id))
+            {
+                freed += _objects.StoredLength(id);
+                _objects.Delete(id);
+                removed++;
+            }
+        }
+
+        int temps = 0;
+        foreach (string temp in Directory.EnumerateFiles(TempDirectory))
+        {
+            File.Delete(temp);
+            temps++;
+        }
+
+        return new GcResult(removed, freed, temps);
+    }
+
+    /// <summary>
+    /// Verifies the lineage database, every manifest and every object (content against its hash),
+    /// and names each damaged or missing object with the versions that need it.
+    /// </summary>
+    public FsckReport Fsck()
+    {
+        var problems = new List<string>();
+        problems.AddRange(_lineage.IntegrityCheck().Select(p => $"lineage database: {p}"));
+        var graph = Graph();
+        try
+        {
+            graph.TopologicalOrder();
+        }
+        catch (MGitException e)
+        {
+            problems.Add(e.Message);
+        }
+
+        var referenced = ReferencedObjects(graph, problems);
+        var present = _objects.Enumerate().ToList();
+        var damaged = new ConcurrentDictionary<ObjectId, string>();
+        using (var progress = _options.Progress.Begin("verifying objects", present.Count))
+        {
+            Parallel.ForEach(present, new ParallelOptions { MaxDegreeOfParallelism = _options.Workers }, id =>
+            {
+                try
+                {
+                    _objects.Read(id).Dispose();
+                }
+                catch (MGitException e)
+                {
+                    damaged[id] = e is DamagedObjectException d ? d.Message : $"object {id}: {e.Message}";
+                }
+
+                progress.Advance(1);
+            });
+        }
+
+        var presentSet = present.ToHashSet();
+        foreach (var (id, users) in referenced.OrderBy(r => r.Key))
+        {
+            string? problem = damaged.TryGetValue(id, out string? message) ? message
+                : presentSet.Contains(id) ? null
+                : $"object {id} is missing";
+            if (problem is not null)
+            {
+                problems.Add($"{problem} (needed by {string.Join(", ", users.Order(StringComparer.Ordinal))})");
+            }
+        }
+
+        foreach (var (id, message) in damaged.Where(d => !referenced.ContainsKey(d.Key)).OrderBy(d => d.Key))
+        {
+            problems.Add($"{message} (unreferenced)");
+        }
+
+        int unreferenced = present.Count(id => !referenced.ContainsKey(id));
+        return new FsckReport(present.Count, graph.Versions.Count, unreferenced, problems);
+    }
+
+    /// <summary>Every object some version needs (its manifest and chunks), with the refs needing it.</summary>
+    private Dictionary<ObjectId, List<string>> ReferencedObjects(LineageGraph graph, List<string>? problems)
+    {
+        var referenced = new Dictionary<ObjectId, List<string>>();
+        void Use(ObjectId id, string user)
+        {
+            if (!referenced.TryGetValue(id, out var users))
+            {
+                referenced[id] = users = [];
+            }
+
+            if (users.Count == 0 || users[^1] != user)
+            {
+                users.Add(user);
+            }
+        }
+
+        foreach (var version in graph.Versions)
+        {
+            if (!ObjectId.TryParse(version.ManifestId, out var manifestId))
+            {
+                problems?.Add($"{version.Ref} names an invalid manifest id '{version.ManifestId}'");
+                continue;
+            }
+
+            Use(manifestId, version.Ref);
+            Manifest manifest;
+            try
+            {
+                manifest = LoadManifest(version);
+            }
+            catch (MGitException e) when (problems is not null)
+            {
+                // The manifest object itself is reported with the other objects; name the version here.
+                problems.Add($"{version.Ref}: manifest unreadable ({e.Message})");
+                continue;
+            }
+            catch (MGitException e)
+            {
+                throw new MGitException($"{version.Ref}: manifest unreadable ({e.Message}); run 'mgit fsck' and restore it before gc");
+            }
+
+            foreach (var id in manifest.ChunkIds)
+            {
+                Use(id, version.Ref);
+            }
+        }
+
+        return referenced;
+    }
+}

@@ -1,0 +1,182 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using MGit.Errors;
+using MGit.Formats;
+using MGit.Lineage;
+using MGit.Storage;
+
+namespace MGit;
+
+/// <summary>Settings of a repository session that are not stored in the repository.</summary>
+public sealed record RepositoryOptions
+{
+    /// <summary>Threads that hash, compress and verify chunks.</summary>
+    public int Workers { get; init; } = Environment.ProcessorCount;
+    /// <summary>Flush each object to disk before publishing it (survives power loss, not only a killed process).</summary>
+    public bool FlushToDisk { get; init; } = true;
+    public TimeProvider Clock { get; init; } = TimeProvider.System;
+    public IProgressSink Progress { get; init; } = NoProgress.Instance;
+    /// <summary>How long to wait for a lock held by gc (or, for gc, by other commands).</summary>
+    public TimeSpan LockWait { get; init; } = TimeSpan.FromSeconds(30);
+}
+
+/// <summary>
+/// An MGit repository: the facade a program (and the CLI) uses to add, list, walk, check out and
+/// maintain models. Storage lives in <see cref="Storage"/>, formats in <see cref="Formats"/>, the
+/// graph in <see cref="Lineage"/>.
+/// </summary>
+public sealed partial class Repository : IDisposable
+{
+    public const string DirectoryName = ".mgit";
+
+    private readonly RepositoryOptions _options;
+    private readonly ObjectStore _objects;
+    private readonly LineageStore _lineage;
+
+    private Repository(string root, RepositoryFormat format, LineageStore lineage, RepositoryOptions options)
+    {
+        Root = root;
+        Format = format;
+        _options = options;
+        _lineage = lineage;
+        _objects = new ObjectStore(Path.Combine(MetadataDirectory, "objects"), TempDirectory, options.FlushToDisk);
+    }
+
+    /// <summary>The folder that holds <c>.mgit</c>.</summary>
+    public string Root { get; }
+
+    public RepositoryFormat Format { get; }
+
+    public string MetadataDirectory => Path.Combine(Root, DirectoryName);
+
+    private string TempDirectory => Path.Combine(MetadataDirectory, "tmp");
+
+    private string LockPath => Path.Combine(MetadataDirectory, "lock");
+
+    internal ObjectStore Objects => _objects;
+
+    /// <summary>Creates a repository in <paramref name="directory"/> (made if missing).</summary>
+    public static Repository Init(string directory, RepositoryOptions? options = null)
+    {
+        string root = Path.GetFullPath(directory);
+        string meta = Path.Combine(root, DirectoryName);
+        if (File.Exists(Path.Combine(meta, RepositoryFormat.FileName)))
+        {
+            throw new MGitException($"{root} is already an mgit repository");
+        }
+
+        if (File.Exists(root))
+        {
+            throw new MGitException($"{root} is a file, not a folder");
+        }
+
+        Directory.CreateDirectory(Path.Combine(meta, "objects"));
+        Directory.CreateDirectory(Path.Combine(meta, "tmp"));
+        var format = new RepositoryFormat { CreatedBy = $"mgit {typeof(Repository).Assembly.GetName().Version}" };
+        var lineage = LineageStore.Open(Path.Combine(meta, "lineage.db"), create: true);
+        // The format file is written last: a repository is only a repository once it is complete.
+        format.Save(Path.Combine(meta, RepositoryFormat.FileName));
+        return new Repository(root, format, lineage, options ?? new RepositoryOptions());
+    }
+
+    /// <summary>Opens the repository at <paramref name="directory"/> or the nearest folder above it that has one.</summary>
+    public static Repository Open(string directory, RepositoryOptions? options = null)
+    {
+        string? current = Path.GetFullPath(directory);
+        while (current is not null)
+        {
+            string formatPath = Path.Combine(current, DirectoryName, RepositoryFormat.FileName);
+            if (File.Exists(formatPath))
+            {
+                var format = RepositoryFormat.Load(formatPath);
+                var lineage = LineageStore.Open(Path.Combine(current, DirectoryName, "lineage.db"), create: false);
+                Directory.CreateDirectory(Path.Combine(current, DirectoryName, "tmp"));
+                return new Repository(current, format, lineage, options ?? new RepositoryOptions());
+            }
+
+            current = Path.GetDirectoryName(current);
+        }
+
+        throw new MGitException($"not an mgit repository (or any parent up to /): {Path.GetFullPath(directory)}; run 'mgit init'");
+    }
+
+    /// <summary>A consistent snapshot of the lineage graph.</summary>
+    public LineageGraph Graph() => _lineage.ReadGraph();
+
+    public ModelVersion Resolve(string reference) => Graph().Resolve(reference);
+
+    public Manifest LoadManifest(ModelVersion version)
+    {
+        using var bytes = _objects.Read(ObjectId.Parse(version.ManifestId));
+        return Manifest.FromJson(bytes.Span, version.Ref);
+    }
+
+    public ModelDetails Show(string reference)
+    {
+        var graph = Graph();
+        var version = graph.Resolve(reference);
+        return new ModelDetails(
+            version,
+            LoadManifest(version),
+            graph.ParentEdges(version).Select(e => new EdgeView(graph[e.ParentId].Ref, e.Kind, e.How, e.Message)).ToList(),
+            graph.ChildEdges(version).Select(e => new EdgeView(graph[e.ChildId].Ref, e.Kind, e.How, e.Message)).ToList());
+    }
+
+    /// <summary>
+    /// Streams one tensor's bytes from the store without rebuilding the file. With several files
+    /// (a sharded folder), <paramref name="file"/> picks one when the name is ambiguous.
+    /// </summary>
+    public Stream OpenTensor(string reference, string tensorName, string? file = null)
+    {
+        var version = Resolve(reference);
+        var manifest = LoadManifest(version);
+        var matches = manifest.Files
+            .Where(f => file is null || f.Path == file)
+            .SelectMany(f => f.Segments.Where(s => s.Tensor?.Name == tensorName).Select(s => (File: f, Segment: s)))
+            .ToList();
+        if (matches.Count == 0)
+        {
+            throw new MGitException($"{version.Ref} has no tensor named '{tensorName}'");
+        }
+
+        if (matches.Count > 1)
+        {
+            throw new MGitException($"{version.Ref} has {matches.Count} tensors named '{tensorName}'; name the file");
+        }
+
+        var (manifestFile, segment) = matches[0];
+        return new ChunkedReadStream(_objects, segment.Chunks.Select(ObjectId.Parse).ToList(), manifestFile.ChunkSize, segment.Length);
+    }
+
+    public RepositoryStats Stats()
+    {
+        var graph = Graph();
+        long stored = 0;
+        long objects = 0;
+        foreach (var file in new DirectoryInfo(MetadataDirectory).EnumerateFiles("*", SearchOption.AllDirectories))
+        {
+            stored += file.Length;
+            if (file.DirectoryName is { } dir && Path.GetDirectoryName(dir) == Path.Combine(MetadataDirectory, "objects"))
+            {
+                objects++;
+            }
+        }
+
+        return new RepositoryStats(
+            graph.Versions.Select(v => v.Name).Distinct().Count(),
+            graph.Versions.Count,
+            graph.Versions.Sum(v => v.LogicalBytes),
+            stored,
+            objects);
+    }
+
+    public void Dispose() => _lineage.Dispose();
+
+    internal static string FormatBytes(long bytes) => bytes switch
+    {
+        >= 1L << 30 => $"{bytes / (double)(1L << 30):0.00} GiB",
+        >= 1L << 20 => $"{bytes / (double)(1L << 20):0.0} MiB",
+        >= 1L << 10 => $"{bytes / (double)(1L << 10):0.0} KiB",
+        _ => $"{bytes} B",
+    };
+}

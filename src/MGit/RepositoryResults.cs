@@ -1,0 +1,51 @@
+using MGit.Lineage;
+using MGit.Storage;
+
+namespace MGit;
+
+/// <summary>What to add and how it relates to the models already there.</summary>
+public sealed record AddOptions
+{
+    /// <summary>Model name; defaults to the version-of model's name, else the file stem or folder name.</summary>
+    public string? Name { get; init; }
+    /// <summary>Refs of the models this one was derived from (adapted edges).</summary>
+    public IReadOnlyList<string> Parents { get; init; } = [];
+    /// <summary>How it was derived: one of <see cref="DerivationKinds.All"/>.</summary>
+    public string? How { get; init; }
+    /// <summary>Ref of the version this one succeeds (a versioned edge).</summary>
+    public string? VersionOf { get; init; }
+    public string? Type { get; init; }
+    public IReadOnlyDictionary<string, string> Metadata { get; init; } = new Dictionary<string, string>();
+    public string? Message { get; init; }
+}
+
+public sealed record AddResult(ModelVersion Version, int Files, int Tensors, long LogicalBytes, long NewBytes, long ChunksNew, long ChunksReused);
+
+/// <summary>A parent or child link as shown to users.</summary>
+public sealed record EdgeView(string Ref, EdgeKind Kind, string? How, string? Message);
+
+public sealed record StoredTensor(string File, string Name, string Dtype, IReadOnlyList<long> Shape, long Offset, long Length);
+
+public sealed record ModelDetails(
+    ModelVersion Version,
+    Manifest Manifest,
+    IReadOnlyList<EdgeView> Parents,
+    IReadOnlyList<EdgeView> Children)
+{
+    public IEnumerable<StoredTensor> Tensors =>
+        Manifest.Files.SelectMany(f => f.Segments
+            .Where(s => s.Tensor is not null)
+            .Select(s => new StoredTensor(f.Path, s.Tensor!.Name, s.Tensor.Dtype, s.Tensor.Shape, s.Offset, s.Length)));
+}
+
+public sealed record RepositoryStats(int Models, int Versions, long LogicalBytes, long StoredBytes, long Objects)
+{
+    public double Ratio => StoredBytes == 0 ? 0 : (double)LogicalBytes / StoredBytes;
+}
+
+public sealed record GcResult(int ObjectsRemoved, long BytesFreed, int TempFilesRemoved);
+
+public sealed record FsckReport(int ObjectsChecked, int VersionsChecked, int Unreferenced, IReadOnlyList<string> Problems)
+{
+    public bool Intact => Problems.Count == 0;
+}

@@ -1,0 +1,93 @@
+namespace MGit.Storage;
+
+/// <summary>
+/// A read-only, seekable stream over a run of stored chunks (one tensor's payload, say): chunks
+/// are fetched and verified only when read, one at a time.
+/// </summary>
+public sealed class ChunkedReadStream : Stream
+{
+    private readonly ObjectStore _store;
+    private readonly IReadOnlyList<ObjectId> _chunks;
+    private readonly int _chunkSize;
+    private readonly long _length;
+    private long _position;
+    private int _loadedIndex = -1;
+    private RentedBuffer? _loaded;
+
+    public ChunkedReadStream(ObjectStore store, IReadOnlyList<ObjectId> chunks, int chunkSize, long length)
+    {
+        _store = store;
+        _chunks = chunks;
+        _chunkSize = chunkSize;
+        _length = length;
+    }
+
+    public override bool CanRead => true;
+    public override bool CanSeek => true;
+    public override bool CanWrite => false;
+    public override long Length => _length;
+
+    public override long Position
+    {
+        get => _position;
+        set => _position = value is >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(value));
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override int Read(Span<byte> buffer)
+    {
+        int total = 0;
+        while (buffer.Length > 0 && _position < _length)
+        {
+            int index = (int)(_position / _chunkSize);
+            if (index != _loadedIndex)
+            {
+                _loaded?.Dispose();
+                _loaded = _store.Read(_chunks[index]);
+                _loadedIndex = index;
+            }
+
+            int within = (int)(_position % _chunkSize);
+            int take = Math.Min(buffer.Length, _loaded!.Length - within);
+            if (take <= 0)
+            {
+                throw new Errors.MGitException("a stored chunk is shorter than its manifest says");
+            }
+
+            _loaded.Span.Slice(within, take).CopyTo(buffer);
+            buffer = buffer[take..];
+            _position += take;
+            total += take;
+        }
+
+        return total;
+    }
+
+    public override long Seek(long offset, SeekOrigin origin)
+    {
+        Position = origin switch
+        {
+            SeekOrigin.Begin => offset,
+            SeekOrigin.Current => _position + offset,
+            SeekOrigin.End => _length + offset,
+            _ => throw new ArgumentOutOfRangeException(nameof(origin)),
+        };
+        return _position;
+    }
+
+    public override void Flush() { }
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _loaded?.Dispose();
+            _loaded = null;
+        }
+
+        base.Dispose(disposing);
+    }
+}

@@ -1,0 +1,86 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using MGit.Errors;
+using MGit.Formats;
+
+namespace MGit.Storage;
+
+/// <summary>
+/// How to rebuild every file of one model version: each file is an ordered list of segments,
+/// each segment a list of chunk objects. Stored as a content-addressed JSON object, so a
+/// version's content is named by one id (which later lets remotes and merges move it as is).
+/// </summary>
+public sealed record Manifest
+{
+    /// <summary>Manifest schema version; bump it when a field changes meaning.</summary>
+    public const int CurrentSchema = 1;
+
+    [JsonPropertyName("schema")] public int Schema { get; init; } = CurrentSchema;
+    [JsonPropertyName("kind")] public required string Kind { get; init; } // "file" or "folder"
+    [JsonPropertyName("files")] public required IReadOnlyList<ManifestFile> Files { get; init; }
+    [JsonPropertyName("directories")] public IReadOnlyList<string> EmptyDirectories { get; init; } = [];
+
+    public long LogicalBytes => Files.Sum(f => f.Length);
+
+    public IEnumerable<ObjectId> ChunkIds => Files.SelectMany(f => f.Segments).SelectMany(s => s.Chunks).Select(ObjectId.Parse);
+
+    private static readonly JsonSerializerOptions Options = new() { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
+
+    public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, Options);
+
+    public static Manifest FromJson(ReadOnlySpan<byte> json, string what)
+    {
+        Manifest? manifest;
+        try
+        {
+            manifest = JsonSerializer.Deserialize<Manifest>(json, Options);
+        }
+        catch (JsonException e)
+        {
+            throw new MGitException($"manifest {what} is unreadable: {e.Message}");
+        }
+
+        if (manifest is null)
+        {
+            throw new MGitException($"manifest {what} is empty");
+        }
+
+        if (manifest.Schema > CurrentSchema)
+        {
+            throw new MGitException($"manifest {what} uses schema {manifest.Schema}, newer than this mgit understands ({CurrentSchema}); upgrade mgit");
+        }
+
+        return manifest;
+    }
+}
+
+public sealed record ManifestFile
+{
+    /// <summary>Path relative to the model root, '/'-separated; the file name for a single-file model.</summary>
+    [JsonPropertyName("path")] public required string Path { get; init; }
+    [JsonPropertyName("format")] public required string Format { get; init; }
+    [JsonPropertyName("length")] public required long Length { get; init; }
+    /// <summary>BLAKE3 of the whole file, checked after every rebuild.</summary>
+    [JsonPropertyName("blake3")] public required string Hash { get; init; }
+    [JsonPropertyName("chunk_size")] public required int ChunkSize { get; init; }
+    [JsonPropertyName("segments")] public required IReadOnlyList<ManifestSegment> Segments { get; init; }
+    [JsonPropertyName("metadata")] public IReadOnlyDictionary<string, string>? Metadata { get; init; }
+}
+
+public sealed record ManifestSegment
+{
+    [JsonPropertyName("offset")] public required long Offset { get; init; }
+    [JsonPropertyName("length")] public required long Length { get; init; }
+    [JsonPropertyName("tensor")] public ManifestTensor? Tensor { get; init; }
+    /// <summary>Chunk object ids: every chunk holds chunk_size bytes but the last.</summary>
+    [JsonPropertyName("chunks")] public required IReadOnlyList<string> Chunks { get; init; }
+}
+
+public sealed record ManifestTensor
+{
+    [JsonPropertyName("name")] public required string Name { get; init; }
+    [JsonPropertyName("dtype")] public required string Dtype { get; init; }
+    [JsonPropertyName("shape")] public required IReadOnlyList<long> Shape { get; init; }
+
+    public TensorInfo ToInfo() => new(Name, Dtype, Shape);
+}

@@ -1,0 +1,72 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using MGit.Errors;
+
+namespace MGit.Storage;
+
+/// <summary>
+/// The repository's format description, <c>.mgit/mgit.json</c>: the single place that says which
+/// on-disk format a repository uses. Bump <see cref="CurrentVersion"/> when the object layout,
+/// manifest schema, lineage schema or chunking rule changes meaning; keep a fixture of the old
+/// version in the tests and either read it or refuse it with a clear message.
+/// </summary>
+public sealed record RepositoryFormat
+{
+    public const int CurrentVersion = 1;
+    public const int DefaultChunkSize = 4 * 1024 * 1024;
+    public const string FileName = "mgit.json";
+
+    [JsonPropertyName("format_version")] public int FormatVersion { get; init; } = CurrentVersion;
+    [JsonPropertyName("hash")] public string Hash { get; init; } = "blake3";
+    [JsonPropertyName("chunk_size")] public int ChunkSize { get; init; } = DefaultChunkSize;
+    [JsonPropertyName("created_by")] public string? CreatedBy { get; init; }
+
+    private static readonly JsonSerializerOptions Options = new() { WriteIndented = true };
+
+    public void Save(string path)
+    {
+        string temp = path + ".tmp";
+        File.WriteAllBytes(temp, JsonSerializer.SerializeToUtf8Bytes(this, Options));
+        File.Move(temp, path, overwrite: true);
+    }
+
+    public static RepositoryFormat Load(string path)
+    {
+        RepositoryFormat? format;
+        try
+        {
+            format = JsonSerializer.Deserialize<RepositoryFormat>(File.ReadAllBytes(path), Options);
+        }
+        catch (Exception e) when (e is JsonException or IOException)
+        {
+            throw new MGitException($"{path} is unreadable: {e.Message}");
+        }
+
+        if (format is null)
+        {
+            throw new MGitException($"{path} is empty");
+        }
+
+        if (format.FormatVersion > CurrentVersion)
+        {
+            throw new MGitException($"this repository uses format version {format.FormatVersion}, newer than this mgit supports ({CurrentVersion}); upgrade mgit");
+        }
+
+        if (format.FormatVersion < 1)
+        {
+            throw new MGitException($"{path} names an invalid format version {format.FormatVersion}");
+        }
+
+        if (format.Hash != "blake3")
+        {
+            throw new MGitException($"this repository hashes with '{format.Hash}', which this mgit does not support");
+        }
+
+        if (format.ChunkSize < 64 * 1024 || format.ChunkSize > 64 * 1024 * 1024 || format.ChunkSize % 64 != 0)
+        {
+            throw new MGitException($"{path} names an invalid chunk size {format.ChunkSize}");
+        }
+
+        return format;
+    }
+}
