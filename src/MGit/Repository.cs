@@ -55,8 +55,11 @@ public sealed partial class Repository : IDisposable
 
     internal ObjectStore Objects => _objects;
 
-    /// <summary>Creates a repository in <paramref name="directory"/> (made if missing).</summary>
-    public static Repository Init(string directory, RepositoryOptions? options = null)
+    /// <summary>
+    /// Creates a repository in <paramref name="directory"/> (made if missing). The chunk size is
+    /// fixed for the repository's life: equal tensors deduplicate because they are cut the same way.
+    /// </summary>
+    public static Repository Init(string directory, RepositoryOptions? options = null, int chunkSize = RepositoryFormat.DefaultChunkSize)
     {
         string root = Path.GetFullPath(directory);
         string meta = Path.Combine(root, DirectoryName);
@@ -72,7 +75,8 @@ public sealed partial class Repository : IDisposable
 
         Directory.CreateDirectory(Path.Combine(meta, "objects"));
         Directory.CreateDirectory(Path.Combine(meta, "tmp"));
-        var format = new RepositoryFormat { CreatedBy = $"mgit {typeof(Repository).Assembly.GetName().Version}" };
+        var format = new RepositoryFormat { ChunkSize = chunkSize, CreatedBy = $"mgit {typeof(Repository).Assembly.GetName().Version}" };
+        RepositoryFormat.Validate(format, "the requested format");
         var lineage = LineageStore.Open(Path.Combine(meta, "lineage.db"), create: true);
         // The format file is written last: a repository is only a repository once it is complete.
         format.Save(Path.Combine(meta, RepositoryFormat.FileName));

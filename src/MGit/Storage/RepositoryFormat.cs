@@ -47,6 +47,12 @@ public sealed record RepositoryFormat
             throw new MGitException($"{path} is empty");
         }
 
+        Validate(format, path);
+        return format;
+    }
+
+    public static void Validate(RepositoryFormat format, string path)
+    {
         if (format.FormatVersion > CurrentVersion)
         {
             throw new MGitException($"this repository uses format version {format.FormatVersion}, newer than this mgit supports ({CurrentVersion}); upgrade mgit");
@@ -62,11 +68,9 @@ public sealed record RepositoryFormat
             throw new MGitException($"this repository hashes with '{format.Hash}', which this mgit does not support");
         }
 
-        if (format.ChunkSize < 64 * 1024 || format.ChunkSize > 64 * 1024 * 1024 || format.ChunkSize % 64 != 0)
+        if (format.ChunkSize < 1024 || format.ChunkSize > 64 * 1024 * 1024 || format.ChunkSize % 64 != 0)
         {
             throw new MGitException($"{path} names an invalid chunk size {format.ChunkSize}");
         }
-
-        return format;
     }
 }

@@ -1,0 +1,70 @@
+namespace MGit.Bench;
+
+internal static class Program
+{
+    private const string Usage = """
+        MGit.Bench: synthetic safetensors models and an mgit benchmark against cp and zstd.
+
+        Usage:
+          MGit.Bench generate --out FILE --size-mb N [--dtype F32|BF16] [--seed S]
+          MGit.Bench generate --out FILE --derive-from BASE --change-fraction F [--seed S]
+          MGit.Bench run --mgit PATH/mgit.dll --work DIR [--size-mb 2048] [--dtype F32|BF16] [--seed S]
+                         [--family-size-mb 512] [--change-fraction 0.3] [--no-family]
+                         [--repeat R] [--keep-models] [--results FILE.md]
+
+        generate  writes a transformer-like model with N(0, 0.02) weights, streaming; with --derive-from
+                  it writes a "fine-tune": same header, a random F fraction of the tensor bytes perturbed
+                  by a delta of 1% of the weight scale, every other tensor byte-identical.
+        run       times cp, zstd -1/-3, mgit add (fsync on and off), mgit checkout, zstd -d on one model,
+                  then a base + fine-tune family (mgit dedup against zstd --patch-from), and prints a
+                  Markdown report (written to --results too). MB = 10^6 bytes throughout.
+        """;
+
+    public static int Main(string[] args)
+    {
+        if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
+        {
+            Console.WriteLine(Usage);
+            return args.Length == 0 ? 2 : 0;
+        }
+
+        try
+        {
+            var options = Arguments.Parse(args.AsSpan(1));
+            switch (args[0])
+            {
+                case "generate":
+                    return GenerateCommand.Run(options);
+                case "run":
+                    return BenchmarkCommand.Run(options, args);
+                default:
+                    Console.Error.WriteLine($"unknown command '{args[0]}'");
+                    Console.Error.WriteLine(Usage);
+                    return 2;
+            }
+        }
+        catch (BenchException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+    }
+}
+
+/// <summary>A failure to report in one line, without a stack trace.</summary>
+internal sealed class BenchException : Exception
+{
+    public BenchException()
+    {
+    }
+
+    public BenchException(string message)
+        : base(message)
+    {
+    }
+
+    public BenchException(string message, Exception inner)
+        : base(message, inner)
+    {
+    }
+}

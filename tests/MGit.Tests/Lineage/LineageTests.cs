@@ -1,0 +1,107 @@
+using MGit.Errors;
+using MGit.Lineage;
+using MGit.Tests.TestSupport;
+using static MGit.Tests.TestSupport.RawSafetensors;
+
+namespace MGit.Tests.Lineage;
+
+public sealed class LineageTests
+{
+    private static string Model(RepoFixture fx, string file, int seed) =>
+        Write(fx.Model(file), [Random("w", "F32", [8, 8], seed), Random("b", "F32", [8], seed + 1000)]);
+
+    [Fact]
+    public void Family_edges_versions_and_traversal()
+    {
+        using var fx = new RepoFixture();
+        var r = fx.Repository;
+        r.Add(Model(fx, "base.safetensors", 1), new AddOptions { Type = "lm", Metadata = new Dictionary<string, string> { ["license"] = "mit" } });
+        r.Add(Model(fx, "chat.safetensors", 2), new AddOptions { Parents = ["base"], How = "finetune", Message = "instruction tuning" });
+        r.Add(Model(fx, "code.safetensors", 3), new AddOptions { Parents = ["base@1"], How = "finetune" });
+        r.Add(Model(fx, "merged.safetensors", 4), new AddOptions { Parents = ["chat", "code"], How = "merge" });
+        r.Add(Model(fx, "base2.safetensors", 5), new AddOptions { VersionOf = "base" });
+        r.Add(Model(fx, "chat2.safetensors", 6), new AddOptions { VersionOf = "chat", Parents = ["base@2"] });
+        r.Add(Model(fx, "code2.safetensors", 7), new AddOptions { VersionOf = "code@1" });
+
+        var g = r.Graph();
+        var base1 = g.Resolve("base@1");
+        var base2 = g.Resolve("base");
+        Assert.Equal(2, base2.Version);
+        Assert.Equal("lm", base2.Type); // inherited from the version before
+        Assert.Equal("mit", base1.Metadata["license"]);
+        Assert.Equal([base1.Id], g.Parents(base2, EdgeKind.Versioned).Select(v => v.Id));
+        Assert.Empty(g.Parents(base2, EdgeKind.Adapted));
+
+        var chat2 = g.Resolve("chat@2");
+        Assert.Equal(["base@2"], g.Parents(chat2, EdgeKind.Adapted).Select(v => v.Ref));
+        Assert.Equal(["chat@1"], g.Parents(chat2, EdgeKind.Versioned).Select(v => v.Ref));
+
+        // Without --parent, a new version keeps the adapted parents of the one before it.
+        var code2 = g.Resolve("code@2");
+        Assert.Equal(["base@1"], g.Parents(code2, EdgeKind.Adapted).Select(v => v.Ref));
+        Assert.Equal("finetune", g.ParentEdges(code2, EdgeKind.Adapted).Single().How);
+
+        var merged = g.Resolve("merged");
+        Assert.Equal(["chat@1", "code@1"], g.Parents(merged, EdgeKind.Adapted).Select(v => v.Ref).Order());
+        Assert.Equal(["base@1", "chat@1", "code@1"], g.Ancestors(merged).Select(v => v.Ref).Order());
+        Assert.Equal(
+            ["base@2", "chat@1", "chat@2", "code@1", "code@2", "merged@1"],
+            g.Descendants(base1).Select(v => v.Ref).Order());
+        Assert.Equal(new[] { "chat@1", "code@1", "code@2", "merged@1" }, g.Descendants(base1, EdgeKind.Adapted).Select(v => v.Ref).Order());
+
+        var order = g.TopologicalOrder().Select(v => v.Ref).ToList();
+        foreach (var edge in g.Edges)
+        {
+            Assert.True(order.IndexOf(g[edge.ParentId].Ref) < order.IndexOf(g[edge.ChildId].Ref));
+        }
+
+        Assert.Equal(["base@1"], g.Roots().Select(v => v.Ref));
+        Assert.Equal(2, g.Latest("chat")!.Version);
+    }
+
+    [Fact]
+    public void Refs_and_names_are_validated()
+    {
+        Assert.Equal(new ModelRef("a b;$(x)", 3), ModelRef.Parse("a b;$(x)@3"));
+        Assert.Equal(new ModelRef("org/model", null), ModelRef.Parse("org/model"));
+        foreach (string bad in new[] { "", "x@", "x@0", "x@-1", "x@1.5", "-x", "a@b@1", " lead" })
+        {
+            Assert.Throws<MGitException>(() => ModelRef.Parse(bad));
+        }
+    }
+
+    [Fact]
+    public void Adding_refuses_bad_lineage_before_storing_anything()
+    {
+        using var fx = new RepoFixture();
+        var r = fx.Repository;
+        r.Add(Model(fx, "base.safetensors", 1), new AddOptions());
+        string path = Model(fx, "child.safetensors", 2);
+        var before = RepositorySnapshot.Take(fx.RepositoryPath);
+
+        Assert.Contains("no model named", Assert.Throws<MGitException>(() => r.Add(path, new AddOptions { Parents = ["nope"] })).Message);
+        Assert.Contains("has no version 7", Assert.Throws<MGitException>(() => r.Add(path, new AddOptions { Parents = ["base@7"] })).Message);
+        Assert.Contains("--how must be one of", Assert.Throws<MGitException>(() => r.Add(path, new AddOptions { Parents = ["base"], How = "magic" })).Message);
+        Assert.Contains("already exists", Assert.Throws<MGitException>(() => r.Add(path, new AddOptions { Name = "base" })).Message);
+        Assert.Contains("--version-of", Assert.Throws<MGitException>(() => r.Add(path, new AddOptions { Name = "other", VersionOf = "base" })).Message);
+        Assert.Equal(before, RepositorySnapshot.Take(fx.RepositoryPath));
+    }
+
+    [Fact]
+    public void Remove_is_refused_while_models_derive_from_it_unless_forced()
+    {
+        using var fx = new RepoFixture();
+        var r = fx.Repository;
+        r.Add(Model(fx, "base.safetensors", 1), new AddOptions());
+        r.Add(Model(fx, "child.safetensors", 2), new AddOptions { Parents = ["base"] });
+        var e = Assert.Throws<MGitException>(() => r.Remove("base"));
+        Assert.Contains("child@1", e.Message);
+        Assert.Equal(2, r.Graph().Versions.Count);
+
+        Assert.Equal(["base@1"], r.Remove("base", force: true));
+        var g = r.Graph();
+        Assert.Equal(["child@1"], g.Versions.Select(v => v.Ref));
+        Assert.Empty(g.Parents(g.Resolve("child")));
+        Assert.True(r.Fsck().Intact);
+    }
+}

@@ -1,0 +1,150 @@
+using MGit.Tests.TestSupport;
+using static MGit.Tests.TestSupport.RawSafetensors;
+
+namespace MGit.Tests.Repo;
+
+public sealed class MaintenanceTests
+{
+    [Fact]
+    public void Equal_tensors_are_stored_once_as_stored_bytes_show()
+    {
+        using var fx = new RepoFixture(chunkSize: 64 * 1024);
+        var shared = Random("encoder.weight", "F32", [512, 256], 1);            // 512 KiB, frozen
+        var headA = Random("head.weight", "F32", [10, 256], 2);
+        var headB = Random("head.weight", "F32", [10, 256], 3);
+        string a = Write(fx.Model("a.safetensors"), [shared, headA]);
+        string b = Write(fx.Model("b.safetensors"), [shared, headB]);
+        fx.Repository.Add(a, new AddOptions());
+        long afterFirst = fx.StoredBytes;
+        var second = fx.Repository.Add(b, new AddOptions { Parents = ["a"], How = "finetune" });
+        long growth = fx.StoredBytes - afterFirst;
+
+        Assert.Equal(headB.Data.Length, second.NewBytes);
+        Assert.True(growth < shared.Data.Length / 4, $"second model grew the store by {growth} bytes");
+        var stats = fx.Repository.Stats();
+        Assert.Equal(new FileInfo(a).Length + new FileInfo(b).Length, stats.LogicalBytes);
+        Assert.True(stats.Ratio > 1.5, $"ratio {stats.Ratio}");
+    }
+
+    [Fact]
+    public void Fsck_finds_a_flipped_byte_and_names_the_models_that_need_it()
+    {
+        using var fx = new RepoFixture(chunkSize: 4096);
+        var shared = Random("shared", "F32", [2048], 1);
+        fx.Repository.Add(Write(fx.Model("a.safetensors"), [shared, Random("x", "F32", [64], 2)]), new AddOptions());
+        fx.Repository.Add(Write(fx.Model("b.safetensors"), [shared, Random("x", "F32", [64], 3)]), new AddOptions());
+        Assert.True(fx.Repository.Fsck().Intact);
+
+        var chunk = fx.Repository.Show("a").Manifest.Files[0].Segments.First(s => s.Tensor?.Name == "shared").Chunks[0];
+        string path = Path.Combine(fx.RepositoryPath, ".mgit", "objects", chunk[..2], chunk[2..]);
+        byte[] bytes = File.ReadAllBytes(path);
+        bytes[bytes.Length / 2] ^= 0x20;
+        File.WriteAllBytes(path, bytes);
+
+        var report = fx.Repository.Fsck();
+        Assert.False(report.Intact);
+        string problem = Assert.Single(report.Problems);
+        Assert.Contains(chunk, problem);
+        Assert.Contains("a@1", problem);
+        Assert.Contains("b@1", problem);
+
+        // The damaged data is never handed out.
+        Assert.Throws<MGit.Errors.DamagedObjectException>(() => fx.Repository.Checkout("a", fx.Scratch("a.out")));
+        Assert.False(File.Exists(fx.Scratch("a.out")));
+    }
+
+    [Fact]
+    public void Fsck_reports_a_missing_object()
+    {
+        using var fx = new RepoFixture(chunkSize: 4096);
+        fx.Repository.Add(Write(fx.Model("a.safetensors"), [Random("w", "F32", [4096], 1)]), new AddOptions());
+        var chunk = fx.Repository.Show("a").Manifest.Files[0].Segments[1].Chunks[1];
+        File.Delete(Path.Combine(fx.RepositoryPath, ".mgit", "objects", chunk[..2], chunk[2..]));
+        var problem = Assert.Single(fx.Repository.Fsck().Problems);
+        Assert.Contains("missing", problem);
+        Assert.Contains("a@1", problem);
+    }
+
+    [Fact]
+    public void Gc_frees_what_rm_released_and_keeps_what_others_share()
+    {
+        using var fx = new RepoFixture(chunkSize: 16 * 1024);
+        var shared = Random("shared", "F32", [16 * 1024], 1);
+        var onlyB = Random("onlyB", "F32", [32 * 1024], 2);
+        string a = Write(fx.Model("a.safetensors"), [shared]);
+        fx.Repository.Add(a, new AddOptions());
+        fx.Repository.Add(Write(fx.Model("b.safetensors"), [shared, onlyB]), new AddOptions());
+
+        Assert.Equal(0, fx.Repository.Gc().ObjectsRemoved);
+        long before = fx.StoredBytes;
+        fx.Repository.Remove("b");
+        var gc = fx.Repository.Gc();
+        Assert.True(gc.BytesFreed >= onlyB.Data.Length, $"freed {gc.BytesFreed}");
+        Assert.True(fx.StoredBytes < before - onlyB.Data.Length / 2);
+
+        Assert.True(fx.Repository.Fsck().Intact);
+        string output = fx.Scratch("a.out");
+        fx.Repository.Checkout("a", output);
+        Assert.Equal(File.ReadAllBytes(a), File.ReadAllBytes(output));
+    }
+
+    [Fact]
+    public void Malformed_files_are_refused_and_leave_the_repository_unchanged()
+    {
+        using var fx = new RepoFixture();
+        fx.Repository.Add(Write(fx.Model("ok.safetensors"), [Random("w", "F32", [64], 1)]), new AddOptions());
+        var before = RepositorySnapshot.Take(fx.RepositoryPath);
+        var good = Build([Random("w", "F32", [64], 2)]);
+        var cases = new Dictionary<string, byte[]>
+        {
+            ["truncated"] = good[..^3],
+            ["header-too-long"] = Assemble("{}", [], pad: false, declaredLength: 1 << 20),
+            ["overlap"] = Assemble("""{"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]},"b":{"dtype":"U8","shape":[4],"data_offsets":[2,6]}}""", new byte[6]),
+            ["unknown-dtype"] = Assemble("""{"a":{"dtype":"Q9","shape":[3],"data_offsets":[0,5]}}""", new byte[5]),
+            ["size-mismatch"] = Assemble("""{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}""", new byte[4]),
+            ["bad-json"] = Assemble("{nope", []),
+        };
+        foreach (var (name, bytes) in cases)
+        {
+            string path = fx.Model($"{name}.safetensors");
+            File.WriteAllBytes(path, bytes);
+            var e = Assert.Throws<MGit.Errors.InvalidModelFileException>(() => fx.Repository.Add(path, new AddOptions()));
+            Assert.Contains($"{name}.safetensors", e.Message);
+        }
+
+        // A folder with one bad file among good ones is refused whole.
+        string folder = fx.Model("folder");
+        Directory.CreateDirectory(folder);
+        File.WriteAllBytes(Path.Combine(folder, "a.safetensors"), good);
+        File.WriteAllBytes(Path.Combine(folder, "b.safetensors"), good[..^1]);
+        Assert.Throws<MGit.Errors.InvalidModelFileException>(() => fx.Repository.Add(folder, new AddOptions()));
+
+        Assert.Equal(before, RepositorySnapshot.Take(fx.RepositoryPath));
+        Assert.Single(fx.Repository.Graph().Versions);
+    }
+
+    [Fact]
+    public void A_newer_repository_format_is_refused_with_a_clear_message()
+    {
+        using var fx = new RepoFixture();
+        string formatPath = Path.Combine(fx.RepositoryPath, ".mgit", "mgit.json");
+        File.WriteAllText(formatPath, File.ReadAllText(formatPath).Replace("\"format_version\": 1", "\"format_version\": 99", StringComparison.Ordinal));
+        var e = Assert.Throws<MGit.Errors.MGitException>(() => MGit.Repository.Open(fx.RepositoryPath));
+        Assert.Contains("format version 99", e.Message);
+        Assert.Contains("upgrade mgit", e.Message);
+    }
+
+    [Fact]
+    public void Checkout_refuses_to_overwrite_without_force()
+    {
+        using var fx = new RepoFixture();
+        string path = Write(fx.Model("m.safetensors"), [Random("w", "F32", [64], 1)]);
+        fx.Repository.Add(path, new AddOptions());
+        string output = fx.Scratch("exists.safetensors");
+        File.WriteAllText(output, "keep me");
+        Assert.Throws<MGit.Errors.MGitException>(() => fx.Repository.Checkout("m", output));
+        Assert.Equal("keep me", File.ReadAllText(output));
+        fx.Repository.Checkout("m", output, overwrite: true);
+        Assert.Equal(File.ReadAllBytes(path), File.ReadAllBytes(output));
+    }
+}
