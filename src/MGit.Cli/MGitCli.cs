@@ -27,7 +27,7 @@ public static class MGitCli
         if (parse.Errors.Count > 0)
         {
             string command = parse.CommandResult.Command == root ? "mgit" : $"mgit {parse.CommandResult.Command.Name}";
-            context.Error.WriteLine($"mgit: {parse.Errors[0].Message} (see '{command} --help')");
+            context.Error.WriteLine($"mgit: {OneLine(parse.Errors[0].Message)} (see '{command} --help')");
             return ExitUsage;
         }
 
@@ -82,7 +82,8 @@ public static class MGitCli
         return e is MGitException or IOException or UnauthorizedAccessException ? ExitFailure : ExitInternal;
     }
 
-    private static string OneLine(string text) => text.ReplaceLineEndings(" ").Trim();
+    private static string OneLine(string text) =>
+        string.Join(' ', text.ReplaceLineEndings("\n").Split(['\n', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
 }
 
 /// <summary>Options every command accepts.</summary>

@@ -26,29 +26,28 @@ public static class ChunkCodec
         _ => $"codec-{codec}",
     };
 
-    /// <summary>Encodes content; the result is never longer than the content.</summary>
-    public static RentedBuffer Encode(ReadOnlySpan<byte> content, out byte codec)
+    /// <summary>
+    /// The zstd encoding of the content when it saves at least 1/64 of it (tiny savings cost
+    /// decode time for nothing); null when the content is best stored raw.
+    /// </summary>
+    public static RentedBuffer? TryCompress(ReadOnlySpan<byte> content)
     {
         var compressor = t_compressor ??= new Compressor(ZstdLevel);
-        if (content.Length >= 256 && WorthCompressing(compressor, content))
+        if (content.Length < 256 || !WorthCompressing(compressor, content))
         {
-            var output = new RentedBuffer(Compressor.GetCompressBound(content.Length));
-            int written = compressor.Wrap(content, output.Span);
-            // Keep zstd only when it saves at least 1/64 of the chunk; tiny savings cost decode time for nothing.
-            if (written < content.Length - (content.Length >> 6))
-            {
-                output.Truncate(written);
-                codec = Zstd;
-                return output;
-            }
-
-            output.Dispose();
+            return null;
         }
 
-        var raw = new RentedBuffer(content.Length);
-        content.CopyTo(raw.Span);
-        codec = Raw;
-        return raw;
+        var output = new RentedBuffer(Compressor.GetCompressBound(content.Length));
+        int written = compressor.Wrap(content, output.Span);
+        if (written < content.Length - (content.Length >> 6))
+        {
+            output.Truncate(written);
+            return output;
+        }
+
+        output.Dispose();
+        return null;
     }
 
     private static bool WorthCompressing(Compressor compressor, ReadOnlySpan<byte> content)

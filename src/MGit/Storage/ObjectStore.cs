@@ -70,11 +70,11 @@ public sealed class ObjectStore
             return false;
         }
 
-        using var encoded = ChunkCodec.Encode(content, out byte codec);
+        using var compressed = ChunkCodec.TryCompress(content);
         Span<byte> header = stackalloc byte[HeaderLength];
         Magic.CopyTo(header);
         header[4] = ObjectFormatVersion;
-        header[5] = codec;
+        header[5] = compressed is null ? ChunkCodec.Raw : ChunkCodec.Zstd;
         header[6] = 0;
         header[7] = 0;
         BinaryPrimitives.WriteUInt64LittleEndian(header[8..], (ulong)content.Length);
@@ -86,7 +86,7 @@ public sealed class ObjectStore
             using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 1))
             {
                 stream.Write(header);
-                stream.Write(encoded.Span);
+                stream.Write(compressed is null ? content : compressed.Span);
                 stream.Flush(_flushToDisk);
             }
 
@@ -107,59 +107,114 @@ public sealed class ObjectStore
     /// <summary>Reads and verifies an object; the caller disposes the buffer.</summary>
     public RentedBuffer Read(ObjectId id)
     {
-        string path = PathOf(id);
-        byte[] stored;
+        FileStream stream;
         try
         {
-            stored = File.ReadAllBytes(path);
+            stream = new FileStream(PathOf(id), FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1);
         }
-        catch (FileNotFoundException)
-        {
-            throw new DamagedObjectException(id.ToString(), "missing");
-        }
-        catch (DirectoryNotFoundException)
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
             throw new DamagedObjectException(id.ToString(), "missing");
         }
 
-        return Decode(id, stored);
+        using (stream)
+        {
+            Span<byte> header = stackalloc byte[HeaderLength];
+            if (stream.ReadAtLeast(header, HeaderLength, throwOnEndOfStream: false) < HeaderLength)
+            {
+                throw new DamagedObjectException(id.ToString(), "shorter than an object header");
+            }
+
+            var (codec, length) = ParseHeader(id, header);
+            long payloadLength = stream.Length - HeaderLength;
+            if (codec == ChunkCodec.Raw)
+            {
+                // Raw payloads are read straight into the result: no second copy on the checkout path.
+                if (payloadLength != length)
+                {
+                    throw new DamagedObjectException(id.ToString(), $"raw payload is {payloadLength} bytes, expected {length}");
+                }
+
+                var content = new RentedBuffer(length);
+                try
+                {
+                    stream.ReadExactly(content.Span);
+                    return Verified(id, content);
+                }
+                catch
+                {
+                    content.Dispose();
+                    throw;
+                }
+            }
+
+            if (payloadLength > MaxObjectLength)
+            {
+                throw new DamagedObjectException(id.ToString(), $"implausible payload length {payloadLength}");
+            }
+
+            using var payload = new RentedBuffer((int)payloadLength);
+            stream.ReadExactly(payload.Span);
+            return DecodePayload(id, codec, length, payload.Span);
+        }
     }
 
-    /// <summary>Decodes stored object bytes and checks them against the id.</summary>
+    /// <summary>Decodes stored object bytes (header and payload) and checks them against the id.</summary>
     public static RentedBuffer Decode(ObjectId id, ReadOnlySpan<byte> stored)
     {
-        if (stored.Length < HeaderLength || !stored[..4].SequenceEqual(Magic))
+        if (stored.Length < HeaderLength)
+        {
+            throw new DamagedObjectException(id.ToString(), "shorter than an object header");
+        }
+
+        var (codec, length) = ParseHeader(id, stored[..HeaderLength]);
+        return DecodePayload(id, codec, length, stored[HeaderLength..]);
+    }
+
+    private static (byte Codec, int Length) ParseHeader(ObjectId id, ReadOnlySpan<byte> header)
+    {
+        if (!header[..4].SequenceEqual(Magic))
         {
             throw new DamagedObjectException(id.ToString(), "bad object header");
         }
 
-        if (stored[4] > ObjectFormatVersion)
+        if (header[4] > ObjectFormatVersion)
         {
-            throw new MGitException($"object {id} was written by a newer mgit (object format {stored[4]}); upgrade mgit");
+            throw new MGitException($"object {id} was written by a newer mgit (object format {header[4]}); upgrade mgit");
         }
 
-        ulong length = BinaryPrimitives.ReadUInt64LittleEndian(stored[8..]);
+        ulong length = BinaryPrimitives.ReadUInt64LittleEndian(header[8..]);
         if (length > MaxObjectLength)
         {
             throw new DamagedObjectException(id.ToString(), $"implausible length {length}");
         }
 
-        var content = new RentedBuffer((int)length);
+        return (header[5], (int)length);
+    }
+
+    private static RentedBuffer DecodePayload(ObjectId id, byte codec, int length, ReadOnlySpan<byte> payload)
+    {
+        var content = new RentedBuffer(length);
         try
         {
-            ChunkCodec.Decode(stored[5], stored[HeaderLength..], content.Span, id);
-            if (ObjectId.Compute(content.Span) != id)
-            {
-                throw new DamagedObjectException(id.ToString(), "content does not match its hash");
-            }
-
-            return content;
+            ChunkCodec.Decode(codec, payload, content.Span, id);
+            return Verified(id, content);
         }
         catch
         {
             content.Dispose();
             throw;
         }
+    }
+
+    private static RentedBuffer Verified(ObjectId id, RentedBuffer content)
+    {
+        if (ObjectId.Compute(content.Span) != id)
+        {
+            throw new DamagedObjectException(id.ToString(), "content does not match its hash");
+        }
+
+        return content;
     }
 
     public void Delete(ObjectId id) => File.Delete(PathOf(id));

@@ -5,11 +5,26 @@ public static class SafetensorsDtypes
 {
     private static readonly Dictionary<string, int> BitsByDtype = new(StringComparer.Ordinal)
     {
-        ["BOOL"] = 8, ["U8"] = 8, ["I8"] = 8, ["F8_E5M2"] = 8, ["F8_E4M3"] = 8, ["F8_E8M0"] = 8,
-        ["I16"] = 16, ["U16"] = 16, ["F16"] = 16, ["BF16"] = 16,
-        ["I32"] = 32, ["U32"] = 32, ["F32"] = 32,
-        ["I64"] = 64, ["U64"] = 64, ["F64"] = 64, ["C64"] = 64,
-        ["F4"] = 4, ["F6_E2M3"] = 6, ["F6_E3M2"] = 6,
+        ["BOOL"] = 8,
+        ["U8"] = 8,
+        ["I8"] = 8,
+        ["F8_E5M2"] = 8,
+        ["F8_E4M3"] = 8,
+        ["F8_E8M0"] = 8,
+        ["I16"] = 16,
+        ["U16"] = 16,
+        ["F16"] = 16,
+        ["BF16"] = 16,
+        ["I32"] = 32,
+        ["U32"] = 32,
+        ["F32"] = 32,
+        ["I64"] = 64,
+        ["U64"] = 64,
+        ["F64"] = 64,
+        ["C64"] = 64,
+        ["F4"] = 4,
+        ["F6_E2M3"] = 6,
+        ["F6_E3M2"] = 6,
     };
 
     /// <summary>Bits per element of a known dtype, or null for a dtype this version does not know.</summary>
