@@ -241,7 +241,18 @@ public sealed class LineageStore : IDisposable
         }
 
         transaction.Commit();
+        CompactLog();
         return id;
+    }
+
+    /// <summary>
+    /// Folds the write-ahead log back into the database after a change, so the log does not sit
+    /// at megabytes for a repository of kilobytes; best effort, skipped while readers hold it.
+    /// </summary>
+    private void CompactLog()
+    {
+        using var command = Command("PRAGMA wal_checkpoint(TRUNCATE)", null);
+        command.ExecuteNonQuery();
     }
 
     /// <summary>Deletes versions and every edge touching them; models left without versions go too.</summary>
@@ -257,6 +268,7 @@ public sealed class LineageStore : IDisposable
 
         Execute(_connection, "DELETE FROM models WHERE id NOT IN (SELECT model_id FROM versions)", transaction);
         transaction.Commit();
+        CompactLog();
     }
 
     /// <summary>SQLite's own consistency check; returns problems found (empty when intact).</summary>
