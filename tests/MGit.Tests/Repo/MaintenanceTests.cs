@@ -103,6 +103,10 @@ public sealed class MaintenanceTests
             ["unknown-dtype"] = Assemble("""{"a":{"dtype":"Q9","shape":[3],"data_offsets":[0,5]}}""", new byte[5]),
             ["size-mismatch"] = Assemble("""{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}""", new byte[4]),
             ["bad-json"] = Assemble("{nope", []),
+            ["gap"] = Assemble("""{"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},"b":{"dtype":"U8","shape":[2],"data_offsets":[3,5]}}""", new byte[5]),
+            ["duplicate-names"] = Assemble("""{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"a":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}}""", new byte[2]),
+            ["invalid-utf8"] = AssembleRaw([.. "{\"a"u8, 0xFF, .. "\":{}}"u8], []),
+            ["count-overflow"] = Assemble("""{"a":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,4]}}""", new byte[4]),
         };
         foreach (var (name, bytes) in cases)
         {
@@ -146,5 +150,24 @@ public sealed class MaintenanceTests
         Assert.Equal("keep me", File.ReadAllText(output));
         fx.Repository.Checkout("m", output, overwrite: true);
         Assert.Equal(File.ReadAllBytes(path), File.ReadAllBytes(output));
+    }
+
+    [Fact]
+    public void A_lineage_database_with_a_newer_schema_is_refused()
+    {
+        using var fx = new RepoFixture();
+        fx.Repository.Dispose();
+        string db = Path.Combine(fx.RepositoryPath, ".mgit", "lineage.db");
+        using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={db};Pooling=False"))
+        {
+            connection.Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = "PRAGMA user_version = 42";
+            command.ExecuteNonQuery();
+        }
+
+        var e = Assert.Throws<MGit.Errors.MGitException>(() => MGit.Repository.Open(fx.RepositoryPath));
+        Assert.Contains("schema 42", e.Message);
+        Assert.Contains("upgrade mgit", e.Message);
     }
 }
