@@ -32,7 +32,6 @@ public static class ShowCommand
                         path = f.Path,
                         format = f.Format,
                         length = f.Length,
-                        blake3 = f.Hash,
                         tensors = f.Segments.Count(s => s.Tensor is not null),
                         metadata = f.Metadata,
                     }).ToList(),

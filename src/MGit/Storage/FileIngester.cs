@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Runtime.ExceptionServices;
+using MGit.Codecs;
 using MGit.Errors;
 using MGit.Formats;
 
@@ -50,7 +51,7 @@ public sealed class FileIngester
         _workers = Math.Max(1, workers);
     }
 
-    private sealed record Job(RentedBuffer Data, string[] Slots, int Index);
+    private sealed record Job(RentedBuffer Data, ElementKind Kind, string[] Slots, int Index);
 
     public ManifestFile Ingest(string path, string manifestPath, FileLayout layout, IngestTotals totals, Action<long>? progress = null)
     {
@@ -68,7 +69,7 @@ public sealed class FileIngester
                     using (job.Data)
                     {
                         var id = ObjectId.Compute(job.Data.Span);
-                        bool written = _store.PutWithId(id, job.Data.Span);
+                        bool written = _store.PutWithId(id, job.Data.Span, job.Kind);
                         job.Slots[job.Index] = id.ToString();
                         totals.Record(job.Data.Length, written);
                         progress?.Invoke(job.Data.Length);
@@ -91,8 +92,6 @@ public sealed class FileIngester
             workers[i] = Task.Factory.StartNew(Work, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         }
 
-        var fileHash = Blake3.Hasher.New();
-        string hashHex;
         try
         {
             using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.SequentialScan);
@@ -120,6 +119,7 @@ public sealed class FileIngester
                 };
 
                 long remaining = segment.Length;
+                var kind = ElementKinds.FromDtype(segment.Tensor?.Dtype);
                 for (int c = 0; c < slots.Length; c++)
                 {
                     int length = (int)Math.Min(_chunkSize, remaining);
@@ -134,11 +134,10 @@ public sealed class FileIngester
                         throw new MGitException($"{manifestPath}: the file changed while it was being added");
                     }
 
-                    fileHash.Update(buffer.Span);
                     remaining -= length;
                     try
                     {
-                        queue.Add(new Job(buffer, slots, c), cancel.Token);
+                        queue.Add(new Job(buffer, kind, slots, c), cancel.Token);
                     }
                     catch (OperationCanceledException)
                     {
@@ -153,9 +152,10 @@ public sealed class FileIngester
                 }
             }
 
-            Span<byte> digest = stackalloc byte[ObjectId.ByteLength];
-            fileHash.Finalize(digest);
-            hashHex = Convert.ToHexStringLower(digest);
+            if (!cancel.IsCancellationRequested && stream.Position != layout.Length)
+            {
+                throw new InvalidOperationException($"layout of {manifestPath} ends at {stream.Position}, the file at {layout.Length}");
+            }
         }
         catch
         {
@@ -164,7 +164,6 @@ public sealed class FileIngester
         }
         finally
         {
-            fileHash.Dispose();
             queue.CompleteAdding();
             Task.WaitAll(workers);
         }
@@ -175,7 +174,6 @@ public sealed class FileIngester
             Path = manifestPath,
             Format = layout.Format,
             Length = layout.Length,
-            Hash = hashHex,
             ChunkSize = _chunkSize,
             Segments = segments,
             Metadata = layout.Metadata,

@@ -60,8 +60,6 @@ public sealed record ManifestFile
     [JsonPropertyName("path")] public required string Path { get; init; }
     [JsonPropertyName("format")] public required string Format { get; init; }
     [JsonPropertyName("length")] public required long Length { get; init; }
-    /// <summary>BLAKE3 of the whole file, checked after every rebuild.</summary>
-    [JsonPropertyName("blake3")] public required string Hash { get; init; }
     [JsonPropertyName("chunk_size")] public required int ChunkSize { get; init; }
     [JsonPropertyName("segments")] public required IReadOnlyList<ManifestSegment> Segments { get; init; }
     [JsonPropertyName("metadata")] public IReadOnlyDictionary<string, string>? Metadata { get; init; }

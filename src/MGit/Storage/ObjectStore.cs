@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using MGit.Codecs;
 using MGit.Errors;
 
 namespace MGit.Storage;
@@ -12,7 +13,7 @@ namespace MGit.Storage;
 /// <code>
 /// 0  4  magic "MGOB"
 /// 4  1  object format version (1)
-/// 5  1  codec: 0 = raw, 1 = zstd
+/// 5  1  codec: 0 = raw, 1 = zstd, 2 = byte planes (see ChunkCodec)
 /// 6  2  reserved, zero
 /// 8  8  u64 LE uncompressed length
 /// 16 .. payload
@@ -55,14 +56,14 @@ public sealed class ObjectStore
     }
 
     /// <summary>Stores content under its hash unless already present. Returns the id and whether bytes were written.</summary>
-    public (ObjectId Id, bool Written) Put(ReadOnlySpan<byte> content)
+    public (ObjectId Id, bool Written) Put(ReadOnlySpan<byte> content, ElementKind kind = ElementKind.Opaque)
     {
         var id = ObjectId.Compute(content);
-        return (id, PutWithId(id, content));
+        return (id, PutWithId(id, content, kind));
     }
 
     /// <summary>Stores content whose id the caller already computed.</summary>
-    public bool PutWithId(ObjectId id, ReadOnlySpan<byte> content)
+    public bool PutWithId(ObjectId id, ReadOnlySpan<byte> content, ElementKind kind = ElementKind.Opaque)
     {
         string path = PathOf(id);
         if (File.Exists(path))
@@ -70,11 +71,12 @@ public sealed class ObjectStore
             return false;
         }
 
-        using var compressed = ChunkCodec.TryCompress(content);
+        byte codec = ChunkCodec.Encode(content, kind, out var encoded);
+        using var compressed = encoded;
         Span<byte> header = stackalloc byte[HeaderLength];
         Magic.CopyTo(header);
         header[4] = ObjectFormatVersion;
-        header[5] = compressed is null ? ChunkCodec.Raw : ChunkCodec.Zstd;
+        header[5] = codec;
         header[6] = 0;
         header[7] = 0;
         BinaryPrimitives.WriteUInt64LittleEndian(header[8..], (ulong)content.Length);

@@ -1,0 +1,220 @@
+using System.Buffers.Binary;
+using MGit.Errors;
+using MGit.Storage;
+using ZstdSharp;
+
+namespace MGit.Codecs;
+
+/// <summary>
+/// Lossless per-chunk codecs, chosen by trying: floats are split into byte planes (exponent on
+/// its own) and each plane is zstd-coded only where that pays; other data is zstd-coded when a
+/// probe shows it pays; anything else is stored raw. An encoded chunk is never larger than raw.
+/// </summary>
+/// <remarks>
+/// Planes payload (codec 2): u8 element kind, then per plane u8 codec (0 raw, 1 zstd) and u32 LE
+/// encoded length, then the planes' bytes in order. Codec ids are stored: never renumber them.
+/// </remarks>
+public static class ChunkCodec
+{
+    public const byte Raw = 0;
+    public const byte Zstd = 1;
+    public const byte Planes = 2;
+
+    private const int BlobLevel = 3;
+    private const int PlaneLevel = 1;
+    private const int ProbeLength = 16 * 1024;
+    private const int PlaneHeaderLength = 5;
+
+    public static string Name(byte codec) => codec switch
+    {
+        Raw => "raw",
+        Zstd => "zstd",
+        Planes => "planes",
+        _ => $"codec-{codec}",
+    };
+
+    /// <summary>Encodes content; returns the codec and its payload, or <see cref="Raw"/> and null when nothing pays.</summary>
+    public static byte Encode(ReadOnlySpan<byte> content, ElementKind kind, out RentedBuffer? payload)
+    {
+        int width = kind.Width();
+        if (width > 1 && content.Length % width == 0 && content.Length >= 64 * width)
+        {
+            payload = TryPlanes(content, kind);
+            return payload is null ? Raw : Planes;
+        }
+
+        payload = TryZstd(content, BlobLevel);
+        return payload is null ? Raw : Zstd;
+    }
+
+    /// <summary>The zstd encoding when it saves at least 1/64 of the content (tiny savings cost decode time for nothing).</summary>
+    private static RentedBuffer? TryZstd(ReadOnlySpan<byte> content, int level)
+    {
+        if (content.Length < 256 || !ProbeSaysCompressible(content, level))
+        {
+            return null;
+        }
+
+        var output = new RentedBuffer(ZstdPool.CompressBound(content.Length));
+        int written = ZstdPool.Compress(level, content, output.Span);
+        if (written < content.Length - (content.Length >> 6))
+        {
+            output.Truncate(written);
+            return output;
+        }
+
+        output.Dispose();
+        return null;
+    }
+
+    private static bool ProbeSaysCompressible(ReadOnlySpan<byte> content, int level)
+    {
+        if (content.Length <= ProbeLength * 4)
+        {
+            return true;
+        }
+
+        // Probe the middle: headers and padding at the edges are not representative.
+        var probe = content.Slice((content.Length - ProbeLength) / 2, ProbeLength);
+        using var scratch = new RentedBuffer(ZstdPool.CompressBound(ProbeLength));
+        return ZstdPool.Compress(level, probe, scratch.Span) < ProbeLength * 31 / 32;
+    }
+
+    private static RentedBuffer? TryPlanes(ReadOnlySpan<byte> content, ElementKind kind)
+    {
+        int width = kind.Width();
+        int n = content.Length / width;
+        using var planes = new RentedBuffer(content.Length);
+        BytePlanes.Split(content, kind, planes.Span);
+
+        int headerLength = 1 + (width * PlaneHeaderLength);
+        var output = new RentedBuffer(headerLength + content.Length);
+        var span = output.Span;
+        span[0] = (byte)kind;
+        int position = headerLength;
+        for (int p = 0; p < width; p++)
+        {
+            var plane = planes.Span.Slice(p * n, n);
+            using var compressed = TryZstd(plane, PlaneLevel);
+            var header = span.Slice(1 + (p * PlaneHeaderLength), PlaneHeaderLength);
+            var encoded = compressed is null ? plane : compressed.Span;
+            header[0] = compressed is null ? Raw : Zstd;
+            BinaryPrimitives.WriteUInt32LittleEndian(header[1..], (uint)encoded.Length);
+            encoded.CopyTo(span[position..]);
+            position += encoded.Length;
+        }
+
+        if (position >= content.Length)
+        {
+            output.Dispose();
+            return null;
+        }
+
+        output.Truncate(position);
+        return output;
+    }
+
+    public static void Decode(byte codec, ReadOnlySpan<byte> payload, Span<byte> destination, ObjectId id)
+    {
+        switch (codec)
+        {
+            case Raw:
+                if (payload.Length != destination.Length)
+                {
+                    throw new DamagedObjectException(id.ToString(), $"raw payload is {payload.Length} bytes, expected {destination.Length}");
+                }
+
+                payload.CopyTo(destination);
+                return;
+            case Zstd:
+                DecodeZstd(payload, destination, id);
+                return;
+            case Planes:
+                DecodePlanes(payload, destination, id);
+                return;
+            default:
+                throw new MGitException($"object {id} uses codec {codec}, unknown to this mgit; upgrade mgit");
+        }
+    }
+
+    private static void DecodeZstd(ReadOnlySpan<byte> payload, Span<byte> destination, ObjectId id)
+    {
+        int written;
+        try
+        {
+            written = ZstdPool.Decompress(payload, destination);
+        }
+        catch (Exception e) when (e is ZstdException or ArgumentException or InvalidOperationException)
+        {
+            throw new DamagedObjectException(id.ToString(), "compressed payload does not decode");
+        }
+
+        if (written != destination.Length)
+        {
+            throw new DamagedObjectException(id.ToString(), $"decoded {written} bytes, expected {destination.Length}");
+        }
+    }
+
+    private static void DecodePlanes(ReadOnlySpan<byte> payload, Span<byte> destination, ObjectId id)
+    {
+        DamagedObjectException Bad(string problem) => new(id.ToString(), problem);
+        if (payload.Length < 1)
+        {
+            throw Bad("empty planes payload");
+        }
+
+        var kind = (ElementKind)payload[0];
+        int width = kind.Width();
+        if (width < 2 || !Enum.IsDefined(kind))
+        {
+            throw Bad($"unknown element kind {payload[0]}");
+        }
+
+        if (destination.Length % width != 0)
+        {
+            throw Bad("length is not a whole number of elements");
+        }
+
+        int n = destination.Length / width;
+        int headerLength = 1 + (width * PlaneHeaderLength);
+        if (payload.Length < headerLength)
+        {
+            throw Bad("truncated planes header");
+        }
+
+        using var planes = new RentedBuffer(destination.Length);
+        int position = headerLength;
+        for (int p = 0; p < width; p++)
+        {
+            var header = payload.Slice(1 + (p * PlaneHeaderLength), PlaneHeaderLength);
+            uint length = BinaryPrimitives.ReadUInt32LittleEndian(header[1..]);
+            if (length > (uint)(payload.Length - position))
+            {
+                throw Bad("plane runs past the end of the payload");
+            }
+
+            var encoded = payload.Slice(position, (int)length);
+            var plane = planes.Span.Slice(p * n, n);
+            switch (header[0])
+            {
+                case Raw when encoded.Length == n:
+                    encoded.CopyTo(plane);
+                    break;
+                case Zstd:
+                    DecodeZstd(encoded, plane, id);
+                    break;
+                default:
+                    throw Bad($"plane {p} has codec {header[0]} or a wrong length");
+            }
+
+            position += (int)length;
+        }
+
+        if (position != payload.Length)
+        {
+            throw Bad("trailing bytes after the planes");
+        }
+
+        BytePlanes.Join(planes.Span, kind, destination);
+    }
+}
