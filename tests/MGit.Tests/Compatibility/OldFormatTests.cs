@@ -1,0 +1,54 @@
+using MGit.Tests.TestSupport;
+
+namespace MGit.Tests.Compatibility;
+
+/// <summary>
+/// Repositories written by earlier format versions, kept verbatim under Fixtures/, must still
+/// open, list, verify and check out byte for byte.
+/// </summary>
+public sealed class OldFormatTests
+{
+    private static void CopyTree(string source, string destination)
+    {
+        foreach (string directory in Directory.EnumerateDirectories(source, "*", SearchOption.AllDirectories))
+        {
+            Directory.CreateDirectory(Path.Combine(destination, Path.GetRelativePath(source, directory)));
+        }
+
+        foreach (string file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories))
+        {
+            File.Copy(file, Path.Combine(destination, Path.GetRelativePath(source, file)));
+        }
+    }
+
+    [Fact]
+    public void A_format_1_repository_opens_verifies_and_checks_out_byte_for_byte()
+    {
+        using var dir = new TempDirectory();
+        CopyTree(Path.Combine(AppContext.BaseDirectory, "Fixtures", "repo-v1"), dir.Path);
+        string originals = Path.Combine(dir.Path, "originals");
+
+        using var repository = Repository.Open(dir.Path);
+        var graph = repository.Graph();
+        Assert.Equal(["base@1", "tuned@1", "folder@1", "tuned@2"], graph.Versions.Select(v => v.Ref));
+        Assert.Equal("demo", graph.Resolve("base").Type);
+        Assert.Equal("v1", graph.Resolve("folder").Metadata["note"]);
+        Assert.True(repository.Fsck().Intact);
+
+        foreach (var (reference, original) in new[] { ("base@1", "base.safetensors"), ("tuned@1", "tuned.safetensors"), ("tuned@2", "tuned.safetensors") })
+        {
+            string output = dir.File($"out-{reference}");
+            repository.Checkout(reference, output);
+            Assert.Equal(File.ReadAllBytes(Path.Combine(originals, original)), File.ReadAllBytes(output));
+        }
+
+        string folder = dir.File("out-folder");
+        repository.Checkout("folder", folder);
+        foreach (string name in new[] { "model.safetensors", "config.json" })
+        {
+            Assert.Equal(File.ReadAllBytes(Path.Combine(originals, "folder", name)), File.ReadAllBytes(Path.Combine(folder, name)));
+        }
+
+        Assert.Equal(["encoder.weight", "scalar", "empty"], repository.Show("folder").Tensors.Select(t => t.Name));
+    }
+}
