@@ -39,18 +39,24 @@ public sealed partial class Repository
             CheckShardIndexes(fullPath, layouts.Select(l => (l.RelativePath, l.Layout)).ToList(), path);
         }
 
+        // Parents and the version being succeeded are where delta bases come from.
+        var relatives = plan.Edges.Select(e => e.ParentId).Distinct().Select(id => graph[id]).ToList();
+        var bases = new DeltaBases(relatives.Select(LoadManifest));
+
         var totals = new IngestTotals();
         var manifestFiles = new List<ManifestFile>();
         ObjectId manifestId;
         using (RepositoryLock.Shared(LockPath, _options.LockWait))
         {
-            var ingester = new FileIngester(_objects, Format.ChunkSize, _options.Workers);
+            UpgradeFormatForWriting();
+            var ingester = new FileIngester(_objects, Format, _options.Workers);
             long totalBytes = layouts.Sum(l => l.Layout.Length);
             using (var progress = _options.Progress.Begin($"adding {plan.Name}", totalBytes))
             {
                 foreach (var (filePath, relativePath, layout) in layouts)
                 {
-                    manifestFiles.Add(ingester.Ingest(filePath, relativePath, layout, totals, progress.Advance));
+                    var candidates = bases.IsEmpty ? null : bases.For(layout);
+                    manifestFiles.Add(ingester.Ingest(filePath, relativePath, layout, totals, progress.Advance, candidates is null ? null : s => candidates[s]));
                 }
             }
 
@@ -71,6 +77,7 @@ public sealed partial class Repository
                 manifestFiles.Sum(f => f.Segments.Count(s => s.Tensor is not null)),
                 manifest.LogicalBytes,
                 totals.BytesNew,
+                totals.StoredNew,
                 totals.ChunksNew,
                 totals.ChunksReused);
         }

@@ -129,17 +129,20 @@ public sealed partial class Repository
     private Dictionary<ObjectId, List<string>> ReferencedObjects(LineageGraph graph, List<string>? problems)
     {
         var referenced = new Dictionary<ObjectId, List<string>>();
-        void Use(ObjectId id, string user)
+        bool Use(ObjectId id, string user)
         {
             if (!referenced.TryGetValue(id, out var users))
             {
                 referenced[id] = users = [];
             }
 
-            if (users.Count == 0 || users[^1] != user)
+            if (users.Count > 0 && (users[^1] == user || users.Contains(user)))
             {
-                users.Add(user);
+                return false;
             }
+
+            users.Add(user);
+            return true;
         }
 
         foreach (var version in graph.Versions)
@@ -170,6 +173,34 @@ public sealed partial class Repository
             foreach (var id in manifest.ChunkIds)
             {
                 Use(id, version.Ref);
+            }
+        }
+
+        // A delta chunk needs its base, and the base's base: they are referenced by whoever needs the delta.
+        var pending = new Stack<ObjectId>(referenced.Keys);
+        var bases = new Dictionary<ObjectId, ObjectId?>();
+        while (pending.Count > 0)
+        {
+            var id = pending.Pop();
+            if (!bases.TryGetValue(id, out var baseId))
+            {
+                bases[id] = baseId = _objects.TryInspect(id)?.BaseId;
+            }
+
+            if (baseId is not { } b)
+            {
+                continue;
+            }
+
+            bool grew = false;
+            foreach (string user in referenced[id].ToList())
+            {
+                grew |= Use(b, user);
+            }
+
+            if (grew)
+            {
+                pending.Push(b); // its users grew: carry them on down the chain
             }
         }
 

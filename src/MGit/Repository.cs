@@ -39,13 +39,13 @@ public sealed partial class Repository : IDisposable
         Format = format;
         _options = options;
         _lineage = lineage;
-        _objects = new ObjectStore(Path.Combine(MetadataDirectory, "objects"), TempDirectory, options.FlushToDisk);
+        _objects = new ObjectStore(Path.Combine(MetadataDirectory, "objects"), TempDirectory, options.FlushToDisk, format.MaxDeltaDepth);
     }
 
     /// <summary>The folder that holds <c>.mgit</c>.</summary>
     public string Root { get; }
 
-    public RepositoryFormat Format { get; }
+    public RepositoryFormat Format { get; private set; }
 
     public string MetadataDirectory => Path.Combine(Root, DirectoryName);
 
@@ -59,7 +59,7 @@ public sealed partial class Repository : IDisposable
     /// Creates a repository in <paramref name="directory"/> (made if missing). The chunk size is
     /// fixed for the repository's life: equal tensors deduplicate because they are cut the same way.
     /// </summary>
-    public static Repository Init(string directory, RepositoryOptions? options = null, int chunkSize = RepositoryFormat.DefaultChunkSize)
+    public static Repository Init(string directory, RepositoryOptions? options = null, int chunkSize = RepositoryFormat.DefaultChunkSize, int maxDeltaDepth = RepositoryFormat.DefaultMaxDeltaDepth)
     {
         string root = Path.GetFullPath(directory);
         string meta = Path.Combine(root, DirectoryName);
@@ -75,7 +75,7 @@ public sealed partial class Repository : IDisposable
 
         Directory.CreateDirectory(Path.Combine(meta, "objects"));
         Directory.CreateDirectory(Path.Combine(meta, "tmp"));
-        var format = new RepositoryFormat { ChunkSize = chunkSize, CreatedBy = $"mgit {typeof(Repository).Assembly.GetName().Version}" };
+        var format = new RepositoryFormat { ChunkSize = chunkSize, MaxDeltaDepth = maxDeltaDepth, CreatedBy = $"mgit {typeof(Repository).Assembly.GetName().Version}" };
         RepositoryFormat.Validate(format, "the requested format");
         var lineage = LineageStore.Open(Path.Combine(meta, "lineage.db"), create: true);
         // The format file is written last: a repository is only a repository once it is complete.
@@ -102,6 +102,20 @@ public sealed partial class Repository : IDisposable
         }
 
         throw new MGitException($"not an mgit repository (or any parent up to /): {Path.GetFullPath(directory)}; run 'mgit init'");
+    }
+
+    /// <summary>
+    /// Before the first write with this mgit, a repository of an older format is moved to the
+    /// current one: the new objects it is about to get would be unreadable to the older mgit.
+    /// Everything already stored stays as it is and is read as before.
+    /// </summary>
+    private void UpgradeFormatForWriting()
+    {
+        if (Format.FormatVersion < RepositoryFormat.CurrentVersion)
+        {
+            Format = Format with { FormatVersion = RepositoryFormat.CurrentVersion };
+            Format.Save(Path.Combine(MetadataDirectory, RepositoryFormat.FileName));
+        }
     }
 
     /// <summary>A consistent snapshot of the lineage graph.</summary>
@@ -149,7 +163,7 @@ public sealed partial class Repository : IDisposable
         }
 
         var (manifestFile, segment) = matches[0];
-        return new ChunkedReadStream(_objects, segment.Chunks.Select(ObjectId.Parse).ToList(), manifestFile.ChunkSize, segment.Length);
+        return new ChunkedReadStream(_objects, segment.Chunks.Select(ObjectId.Parse).ToList(), manifestFile.ChunkBytesOf(segment), segment.Length);
     }
 
     public RepositoryStats Stats()

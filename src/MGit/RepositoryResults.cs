@@ -19,7 +19,8 @@ public sealed record AddOptions
     public string? Message { get; init; }
 }
 
-public sealed record AddResult(ModelVersion Version, int Files, int Tensors, long LogicalBytes, long NewBytes, long ChunksNew, long ChunksReused);
+/// <summary>What an add stored: <paramref name="NewBytes"/> of content not stored before, taking <paramref name="StoredBytes"/> on disk.</summary>
+public sealed record AddResult(ModelVersion Version, int Files, int Tensors, long LogicalBytes, long NewBytes, long StoredBytes, long ChunksNew, long ChunksReused);
 
 /// <summary>A parent or child link as shown to users.</summary>
 public sealed record EdgeView(string Ref, EdgeKind Kind, string? How, string? Message);

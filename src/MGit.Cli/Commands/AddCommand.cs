@@ -42,6 +42,7 @@ public static class AddCommand
                     tensors = result.Tensors,
                     logical_bytes = result.LogicalBytes,
                     new_bytes = result.NewBytes,
+                    stored_bytes = result.StoredBytes,
                     chunks_new = result.ChunksNew,
                     chunks_reused = result.ChunksReused,
                 });
@@ -50,7 +51,7 @@ public static class AddCommand
             {
                 context.Out.WriteLine(result.Version.Ref);
                 GlobalOptions.Say(parse, globals, context,
-                    $"added {result.Files} file(s), {result.Tensors} tensor(s), {LineageTree.Size(result.LogicalBytes)}; {LineageTree.Size(result.NewBytes)} new, {result.ChunksReused} chunk(s) already stored");
+                    $"added {result.Files} file(s), {result.Tensors} tensor(s), {LineageTree.Size(result.LogicalBytes)}; {LineageTree.Size(result.NewBytes)} new, stored in {LineageTree.Size(result.StoredBytes)}; {result.ChunksReused} chunk(s) already stored");
             }
 
             return 0;

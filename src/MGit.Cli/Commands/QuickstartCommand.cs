@@ -24,7 +24,7 @@ public static class QuickstartCommand
                 var lineage = step.Member.VersionOf is { } previous ? $"next version of {previous}"
                     : step.Member.Parents.Count > 0 ? $"{step.Member.How} of {string.Join(", ", step.Member.Parents)}"
                     : "new root";
-                o.WriteLine($"  mgit add {Path.GetRelativePath(result.Directory, step.Member.Path),-38} -> {step.Added.Version.Ref,-22} {lineage}; accuracy {step.Member.TestAccuracy * 100:0.0}%; {LineageTree.Size(step.Added.NewBytes)} new of {LineageTree.Size(step.Added.LogicalBytes)}");
+                o.WriteLine($"  mgit add {Path.GetRelativePath(result.Directory, step.Member.Path),-38} -> {step.Added.Version.Ref,-22} {lineage}; accuracy {step.Member.TestAccuracy * 100:0.0}%; stored in {LineageTree.Size(step.Added.StoredBytes)} of {LineageTree.Size(step.Added.LogicalBytes)}");
             }
 
             using var repository = Repository.Open(result.Directory, globals.Options(parse, context));
@@ -34,7 +34,7 @@ public static class QuickstartCommand
             var stats = repository.Stats();
             o.WriteLine();
             o.WriteLine("$ mgit stats");
-            o.WriteLine($"  {stats.Models} models, {stats.Versions} versions: {LineageTree.Size(stats.LogicalBytes)} of model files stored in {LineageTree.Size(stats.StoredBytes)} ({stats.Ratio:0.00}x; equal tensors are stored once)");
+            o.WriteLine($"  {stats.Models} models, {stats.Versions} versions: {LineageTree.Size(stats.LogicalBytes)} of model files stored in {LineageTree.Size(stats.StoredBytes)} ({stats.Ratio:0.00}x: equal tensors stored once, derived ones as deltas)");
             o.WriteLine();
             o.WriteLine($"$ mgit checkout {result.CheckedOutRef} --output {Path.GetRelativePath(result.Directory, result.CheckedOutPath)}");
             o.WriteLine(result.CheckoutIdentical ? "  every file is byte-identical to the trained original" : "  MISMATCH: the checkout differs from the original");

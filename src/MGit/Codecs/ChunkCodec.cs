@@ -19,6 +19,8 @@ public static class ChunkCodec
     public const byte Raw = 0;
     public const byte Zstd = 1;
     public const byte Planes = 2;
+    /// <summary>Stored against a base chunk; see <see cref="DeltaCodec"/> (decoded by the object store, which can read bases).</summary>
+    public const byte Delta = 3;
 
     private const int BlobLevel = 3;
     private const int PlaneLevel = 1;
@@ -30,6 +32,7 @@ public static class ChunkCodec
         Raw => "raw",
         Zstd => "zstd",
         Planes => "planes",
+        Delta => "delta",
         _ => $"codec-{codec}",
     };
 

@@ -9,21 +9,24 @@ namespace MGit.Storage;
 /// <summary>Totals of one ingest: what was read, and what was new to the store.</summary>
 public sealed class IngestTotals
 {
-    private long _bytesRead, _chunksNew, _chunksReused, _bytesNew;
+    private long _bytesRead, _chunksNew, _chunksReused, _bytesNew, _storedNew;
 
     public long BytesRead => Interlocked.Read(ref _bytesRead);
     public long ChunksNew => Interlocked.Read(ref _chunksNew);
     public long ChunksReused => Interlocked.Read(ref _chunksReused);
     /// <summary>Logical bytes of the chunks that were not yet stored.</summary>
     public long BytesNew => Interlocked.Read(ref _bytesNew);
+    /// <summary>Bytes the new chunks take in the store, after compression and deltas.</summary>
+    public long StoredNew => Interlocked.Read(ref _storedNew);
 
-    internal void Record(int length, bool written)
+    internal void Record(int length, long stored)
     {
         Interlocked.Add(ref _bytesRead, length);
-        if (written)
+        if (stored > 0)
         {
             Interlocked.Increment(ref _chunksNew);
             Interlocked.Add(ref _bytesNew, length);
+            Interlocked.Add(ref _storedNew, stored);
         }
         else
         {
@@ -40,20 +43,23 @@ public sealed class IngestTotals
 public sealed class FileIngester
 {
     private readonly ObjectStore _store;
-    private readonly int _chunkSize;
+    private readonly RepositoryFormat _format;
     private readonly int _workers;
 
-    public FileIngester(ObjectStore store, int chunkSize, int workers)
+    public FileIngester(ObjectStore store, RepositoryFormat format, int workers)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(chunkSize, 1024);
         _store = store;
-        _chunkSize = chunkSize;
+        _format = format;
         _workers = Math.Max(1, workers);
     }
 
-    private sealed record Job(RentedBuffer Data, ElementKind Kind, string[] Slots, int Index);
+    private sealed record Job(RentedBuffer Data, ElementKind Kind, BaseCandidate[] Bases, string[] Slots, int Index);
 
-    public ManifestFile Ingest(string path, string manifestPath, FileLayout layout, IngestTotals totals, Action<long>? progress = null)
+    /// <summary>
+    /// Stores one file. <paramref name="basesFor"/> names, per segment index, parent segments its
+    /// chunks may be stored against (chunk i against chunk i, when both cover the same elements).
+    /// </summary>
+    public ManifestFile Ingest(string path, string manifestPath, FileLayout layout, IngestTotals totals, Action<long>? progress = null, Func<int, IReadOnlyList<BaseSegment>>? basesFor = null)
     {
         var segments = new ManifestSegment[layout.Segments.Count];
         using var queue = new BlockingCollection<Job>(boundedCapacity: _workers * 2);
@@ -69,9 +75,9 @@ public sealed class FileIngester
                     using (job.Data)
                     {
                         var id = ObjectId.Compute(job.Data.Span);
-                        bool written = _store.PutWithId(id, job.Data.Span, job.Kind);
+                        long stored = _store.PutWithId(id, job.Data.Span, job.Kind, job.Bases);
                         job.Slots[job.Index] = id.ToString();
-                        totals.Record(job.Data.Length, written);
+                        totals.Record(job.Data.Length, stored);
                         progress?.Invoke(job.Data.Length);
                     }
                 }
@@ -108,21 +114,29 @@ public sealed class FileIngester
                     throw new InvalidOperationException($"layout of {manifestPath} does not tile the file at offset {segment.Offset}");
                 }
 
-                long chunkCount = (segment.Length + _chunkSize - 1) / _chunkSize;
+                int chunkBytes = Chunking.ChunkBytes(_format, segment.Tensor);
+                long chunkCount = (segment.Length + chunkBytes - 1) / chunkBytes;
                 var slots = new string[checked((int)chunkCount)];
                 segments[s] = new ManifestSegment
                 {
                     Offset = segment.Offset,
                     Length = segment.Length,
                     Tensor = segment.Tensor is { } t ? new ManifestTensor { Name = t.Name, Dtype = t.Dtype, Shape = t.Shape } : null,
+                    ChunkBytes = chunkBytes == _format.ChunkSize ? null : chunkBytes,
                     Chunks = slots,
                 };
 
                 long remaining = segment.Length;
                 var kind = ElementKinds.FromDtype(segment.Tensor?.Dtype);
+                var bases = basesFor?.Invoke(s) ?? [];
+                int elementsPerChunk = chunkBytes / Math.Max(1, kind.Width());
                 for (int c = 0; c < slots.Length; c++)
                 {
-                    int length = (int)Math.Min(_chunkSize, remaining);
+                    int length = (int)Math.Min(chunkBytes, remaining);
+                    var chunkBases = bases
+                        .Where(b => c < b.Chunks.Count && b.ElementsPerChunk == elementsPerChunk)
+                        .Select(b => new BaseCandidate(ObjectId.Parse(b.Chunks[c]), b.Kind))
+                        .ToArray();
                     var buffer = new RentedBuffer(length);
                     try
                     {
@@ -137,7 +151,7 @@ public sealed class FileIngester
                     remaining -= length;
                     try
                     {
-                        queue.Add(new Job(buffer, kind, slots, c), cancel.Token);
+                        queue.Add(new Job(buffer, kind, chunkBases, slots, c), cancel.Token);
                     }
                     catch (OperationCanceledException)
                     {
@@ -174,9 +188,12 @@ public sealed class FileIngester
             Path = manifestPath,
             Format = layout.Format,
             Length = layout.Length,
-            ChunkSize = _chunkSize,
+            ChunkSize = _format.ChunkSize,
             Segments = segments,
             Metadata = layout.Metadata,
         };
     }
 }
+
+/// <summary>A parent's tensor segment that a new tensor's chunks may be stored against.</summary>
+public sealed record BaseSegment(IReadOnlyList<string> Chunks, ElementKind Kind, int ElementsPerChunk);

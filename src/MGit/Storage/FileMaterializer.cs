@@ -83,7 +83,7 @@ public sealed class FileMaterializer
             long remaining = segment.Length;
             foreach (string chunk in segment.Chunks)
             {
-                int length = (int)Math.Min(file.ChunkSize, remaining);
+                int length = (int)Math.Min(file.ChunkBytesOf(segment), remaining);
                 remaining -= length;
                 yield return (ObjectId.Parse(chunk), length);
             }

@@ -60,9 +60,12 @@ public sealed record ManifestFile
     [JsonPropertyName("path")] public required string Path { get; init; }
     [JsonPropertyName("format")] public required string Format { get; init; }
     [JsonPropertyName("length")] public required long Length { get; init; }
+    /// <summary>Chunk size of segments that do not name their own (skeleton and blobs; every segment in format 1).</summary>
     [JsonPropertyName("chunk_size")] public required int ChunkSize { get; init; }
     [JsonPropertyName("segments")] public required IReadOnlyList<ManifestSegment> Segments { get; init; }
     [JsonPropertyName("metadata")] public IReadOnlyDictionary<string, string>? Metadata { get; init; }
+
+    public int ChunkBytesOf(ManifestSegment segment) => segment.ChunkBytes ?? ChunkSize;
 }
 
 public sealed record ManifestSegment
@@ -70,7 +73,9 @@ public sealed record ManifestSegment
     [JsonPropertyName("offset")] public required long Offset { get; init; }
     [JsonPropertyName("length")] public required long Length { get; init; }
     [JsonPropertyName("tensor")] public ManifestTensor? Tensor { get; init; }
-    /// <summary>Chunk object ids: every chunk holds chunk_size bytes but the last.</summary>
+    /// <summary>Bytes per chunk of this segment when it differs from the file's chunk_size (tensors are cut by element count).</summary>
+    [JsonPropertyName("chunk_bytes")] public int? ChunkBytes { get; init; }
+    /// <summary>Chunk object ids: every chunk holds the segment's chunk bytes but the last.</summary>
     [JsonPropertyName("chunks")] public required IReadOnlyList<string> Chunks { get; init; }
 }
 

@@ -13,7 +13,7 @@ namespace MGit.Storage;
 /// <code>
 /// 0  4  magic "MGOB"
 /// 4  1  object format version (1)
-/// 5  1  codec: 0 = raw, 1 = zstd, 2 = byte planes (see ChunkCodec)
+/// 5  1  codec: 0 = raw, 1 = zstd, 2 = byte planes, 3 = delta against a base object (see Codecs/)
 /// 6  2  reserved, zero
 /// 8  8  u64 LE uncompressed length
 /// 16 .. payload
@@ -30,15 +30,20 @@ public sealed class ObjectStore
 
     private static ReadOnlySpan<byte> Magic => "MGOB"u8;
 
+    /// <summary>Deepest delta chain a read follows; deeper means a damaged or hostile store.</summary>
+    public const int MaxReadDepth = 64;
+
     private readonly string _objectsDirectory;
     private readonly string _tempDirectory;
     private readonly bool _flushToDisk;
+    private readonly int _maxDeltaDepth;
 
-    public ObjectStore(string objectsDirectory, string tempDirectory, bool flushToDisk = true)
+    public ObjectStore(string objectsDirectory, string tempDirectory, bool flushToDisk = true, int maxDeltaDepth = 8)
     {
         _objectsDirectory = objectsDirectory;
         _tempDirectory = tempDirectory;
         _flushToDisk = flushToDisk;
+        _maxDeltaDepth = Math.Clamp(maxDeltaDepth, 0, MaxReadDepth - 1);
     }
 
     public string PathOf(ObjectId id)
@@ -59,19 +64,19 @@ public sealed class ObjectStore
     public (ObjectId Id, bool Written) Put(ReadOnlySpan<byte> content, ElementKind kind = ElementKind.Opaque)
     {
         var id = ObjectId.Compute(content);
-        return (id, PutWithId(id, content, kind));
+        return (id, PutWithId(id, content, kind) > 0);
     }
 
-    /// <summary>Stores content whose id the caller already computed.</summary>
-    public bool PutWithId(ObjectId id, ReadOnlySpan<byte> content, ElementKind kind = ElementKind.Opaque)
+    /// <summary>Stores content whose id the caller already computed; returns the bytes written, 0 when it was already stored.</summary>
+    public long PutWithId(ObjectId id, ReadOnlySpan<byte> content, ElementKind kind = ElementKind.Opaque, IReadOnlyList<BaseCandidate>? bases = null)
     {
         string path = PathOf(id);
         if (File.Exists(path))
         {
-            return false;
+            return 0;
         }
 
-        byte codec = ChunkCodec.Encode(content, kind, out var encoded);
+        byte codec = ChooseEncoding(id, content, kind, bases, out var encoded);
         using var compressed = encoded;
         Span<byte> header = stackalloc byte[HeaderLength];
         Magic.CopyTo(header);
@@ -103,11 +108,148 @@ public sealed class ObjectStore
             }
         }
 
-        return true;
+        return HeaderLength + (compressed?.Length ?? content.Length);
+    }
+
+    /// <summary>
+    /// Picks the smallest encoding: a delta against one of the candidate bases (cast, prune or XOR,
+    /// measured, not assumed) or a standalone codec. Bases at the maximum chain depth are passed
+    /// over so that reading any chunk stays a bounded number of steps.
+    /// </summary>
+    private byte ChooseEncoding(ObjectId id, ReadOnlySpan<byte> content, ElementKind kind, IReadOnlyList<BaseCandidate>? bases, out RentedBuffer? encoded)
+    {
+        RentedBuffer? best = null;
+        int bestLength = content.Length;
+        byte bestCodec = ChunkCodec.Raw;
+        RentedBuffer? bestBase = null;
+        try
+        {
+            foreach (var candidate in bases ?? [])
+            {
+                if (candidate.Id == id || _maxDeltaDepth == 0)
+                {
+                    continue;
+                }
+
+                var info = TryInspect(candidate.Id);
+                if (info is null || info.Depth >= _maxDeltaDepth)
+                {
+                    continue;
+                }
+
+                RentedBuffer baseContent;
+                try
+                {
+                    baseContent = Read(candidate.Id);
+                }
+                catch (MGitException)
+                {
+                    continue; // a damaged base is fsck's to report; this chunk just does without it
+                }
+
+                bool used = false;
+                foreach (var rule in DeltaCodec.RulesFor(kind, candidate.Kind))
+                {
+                    var delta = DeltaCodec.Encode(content, kind, baseContent.Span, candidate.Kind, candidate.Id, info.Depth, rule);
+                    if (delta is not null && delta.Length < bestLength)
+                    {
+                        best?.Dispose();
+                        (best, bestLength, bestCodec) = (delta, delta.Length, ChunkCodec.Delta);
+                        used = true;
+                    }
+                    else
+                    {
+                        delta?.Dispose();
+                    }
+                }
+
+                if (used)
+                {
+                    bestBase?.Dispose();
+                    bestBase = baseContent;
+                }
+                else
+                {
+                    baseContent.Dispose();
+                }
+            }
+
+            // A delta well below what standalone coding can reach for floats needs no comparison.
+            if (best is null || bestLength > content.Length * 3 / 4)
+            {
+                byte codec = ChunkCodec.Encode(content, kind, out var standalone);
+                int length = standalone?.Length ?? content.Length;
+                if (length <= bestLength)
+                {
+                    best?.Dispose();
+                    (best, bestLength, bestCodec) = (standalone, length, codec);
+                }
+                else
+                {
+                    standalone?.Dispose();
+                }
+            }
+
+            if (bestCodec == ChunkCodec.Delta)
+            {
+                // Never store a derivation that does not rebuild the chunk bit for bit.
+                using var check = new RentedBuffer(content.Length);
+                var header = DeltaCodec.ReadHeader(best!.Span, id);
+                DeltaCodec.Decode(header, best.Span, bestBase!.Span, check.Span, id);
+                if (!check.Span.SequenceEqual(content))
+                {
+                    throw new InvalidOperationException($"delta encoding of {id} did not round-trip");
+                }
+            }
+
+            encoded = best;
+            best = null;
+            return bestCodec;
+        }
+        finally
+        {
+            best?.Dispose();
+            bestBase?.Dispose();
+        }
+    }
+
+    /// <summary>What an object is, from its header alone: codec, length, and for deltas the base and chain depth.</summary>
+    public ObjectInfo? TryInspect(ObjectId id)
+    {
+        try
+        {
+            using var stream = new FileStream(PathOf(id), FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1);
+            Span<byte> head = stackalloc byte[HeaderLength + DeltaCodec.FixedLength];
+            int read = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+            if (read < HeaderLength)
+            {
+                return null;
+            }
+
+            var (codec, length) = ParseHeader(id, head[..HeaderLength]);
+            if (codec != ChunkCodec.Delta)
+            {
+                return new ObjectInfo(id, codec, length, stream.Length, null, 0, null, false);
+            }
+
+            if (read < head.Length)
+            {
+                return null;
+            }
+
+            var delta = DeltaCodec.ReadHeader(head[HeaderLength..], id);
+            return new ObjectInfo(id, codec, length, stream.Length, delta.BaseId, delta.Depth, delta.Rule, delta.ResidualCodec == DeltaCodec.ExactResidual);
+        }
+        catch (Exception e) when (e is IOException or MGitException)
+        {
+            return null;
+        }
     }
 
     /// <summary>Reads and verifies an object; the caller disposes the buffer.</summary>
-    public RentedBuffer Read(ObjectId id)
+    public RentedBuffer Read(ObjectId id) => Read(id, 0);
+
+    private RentedBuffer Read(ObjectId id, int hops)
     {
         FileStream stream;
         try
@@ -157,20 +299,47 @@ public sealed class ObjectStore
 
             using var payload = new RentedBuffer((int)payloadLength);
             stream.ReadExactly(payload.Span);
+            if (codec == ChunkCodec.Delta)
+            {
+                return DecodeDelta(id, length, payload.Span, hops);
+            }
+
             return DecodePayload(id, codec, length, payload.Span);
         }
     }
 
-    /// <summary>Decodes stored object bytes (header and payload) and checks them against the id.</summary>
-    public static RentedBuffer Decode(ObjectId id, ReadOnlySpan<byte> stored)
+    private RentedBuffer DecodeDelta(ObjectId id, int length, ReadOnlySpan<byte> payload, int hops)
     {
-        if (stored.Length < HeaderLength)
+        var header = DeltaCodec.ReadHeader(payload, id);
+        if (hops >= MaxReadDepth)
         {
-            throw new DamagedObjectException(id.ToString(), "shorter than an object header");
+            throw new DamagedObjectException(id.ToString(), "delta chain is deeper than any mgit writes (a cycle?)");
         }
 
-        var (codec, length) = ParseHeader(id, stored[..HeaderLength]);
-        return DecodePayload(id, codec, length, stored[HeaderLength..]);
+        RentedBuffer baseContent;
+        try
+        {
+            baseContent = Read(header.BaseId, hops + 1);
+        }
+        catch (DamagedObjectException e)
+        {
+            throw new DamagedObjectException(id.ToString(), $"its delta base is unusable ({e.Message})");
+        }
+
+        using (baseContent)
+        {
+            var content = new RentedBuffer(length);
+            try
+            {
+                DeltaCodec.Decode(header, payload, baseContent.Span, content.Span, id);
+                return Verified(id, content);
+            }
+            catch
+            {
+                content.Dispose();
+                throw;
+            }
+        }
     }
 
     private static (byte Codec, int Length) ParseHeader(ObjectId id, ReadOnlySpan<byte> header)
@@ -241,4 +410,16 @@ public sealed class ObjectStore
             }
         }
     }
+}
+
+/// <summary>A chunk of a parent model that a new chunk may be stored against.</summary>
+public readonly record struct BaseCandidate(ObjectId Id, ElementKind Kind);
+
+/// <summary>An object's header: codec, sizes, and for a delta its base, depth in the chain, rule, and whether the rule alone rebuilds it.</summary>
+public sealed record ObjectInfo(ObjectId Id, byte Codec, int Length, long StoredLength, ObjectId? BaseId, int Depth, DeltaRule? Rule, bool Exact)
+{
+    /// <summary>"raw", "zstd", "planes", or "delta:RULE" (with "-exact" when no residual was needed).</summary>
+    public string CodecName => Rule is { } rule
+        ? $"delta:{DeltaRuleNames.Name(rule)}{(Exact ? "-exact" : "")}"
+        : ChunkCodec.Name(Codec);
 }

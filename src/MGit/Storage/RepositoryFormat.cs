@@ -12,13 +12,19 @@ namespace MGit.Storage;
 /// </summary>
 public sealed record RepositoryFormat
 {
-    public const int CurrentVersion = 1;
+    /// <summary>
+    /// 1: loose objects (raw, zstd, byte planes), byte-sized chunks. 2: adds delta objects (against
+    /// a base chunk: XOR, cast, prune) and element-aligned chunks for tensors; reads format 1 as is.
+    /// </summary>
+    public const int CurrentVersion = 2;
+    public const int DefaultMaxDeltaDepth = 8;
     public const int DefaultChunkSize = 4 * 1024 * 1024;
     public const string FileName = "mgit.json";
 
     [JsonPropertyName("format_version")] public int FormatVersion { get; init; } = CurrentVersion;
     [JsonPropertyName("hash")] public string Hash { get; init; } = "blake3";
     [JsonPropertyName("chunk_size")] public int ChunkSize { get; init; } = DefaultChunkSize;
+    [JsonPropertyName("max_delta_depth")] public int MaxDeltaDepth { get; init; } = DefaultMaxDeltaDepth;
     [JsonPropertyName("created_by")] public string? CreatedBy { get; init; }
 
     private static readonly JsonSerializerOptions Options = new() { WriteIndented = true };
@@ -71,6 +77,11 @@ public sealed record RepositoryFormat
         if (format.ChunkSize < 1024 || format.ChunkSize > 64 * 1024 * 1024 || format.ChunkSize % 64 != 0)
         {
             throw new MGitException($"{path} names an invalid chunk size {format.ChunkSize}");
+        }
+
+        if (format.MaxDeltaDepth is < 0 or > 32)
+        {
+            throw new MGitException($"{path} names an invalid max_delta_depth {format.MaxDeltaDepth} (0 to 32)");
         }
     }
 }

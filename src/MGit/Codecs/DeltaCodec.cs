@@ -1,0 +1,408 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using MGit.Errors;
+using MGit.Storage;
+
+namespace MGit.Codecs;
+
+/// <summary>How a delta chunk derives from its base.</summary>
+public enum DeltaRule : byte
+{
+    /// <summary>Bitwise XOR with the base (zero-extended or truncated to the chunk's length): fine-tunes, appended rows.</summary>
+    Xor = 0,
+    /// <summary>bfloat16 round-to-nearest-even of an F32 base, XOR a residual.</summary>
+    CastBF16 = 1,
+    /// <summary>float16 round-to-nearest-even of an F32 base, XOR a residual.</summary>
+    CastF16 = 2,
+    /// <summary>The base with the masked elements zeroed, XOR a residual.</summary>
+    Prune = 3,
+    /// <summary>
+    /// Integer difference of the bit patterns, zigzag-coded: small weight updates become small
+    /// integers even where an exponent changes, which XOR scrambles.
+    /// </summary>
+    Subtract = 4,
+}
+
+/// <summary>
+/// Chunks stored against a base chunk of a parent model. The residual (what the rule does not
+/// explain) is coded with the standalone codecs, so an exact derivation costs a few bytes.
+/// </summary>
+/// <remarks>
+/// Payload (codec 3): 32-byte base id, u8 chain depth (base depth + 1), u8 rule, u8 element kind,
+/// u8 residual codec, u32 LE mask length (prune only), mask bytes, residual payload.
+/// </remarks>
+public static class DeltaCodec
+{
+    public const int FixedLength = 40;
+
+    /// <summary>Residual codec meaning "the residual is all zeros": the rule alone rebuilds the chunk.</summary>
+    public const byte ExactResidual = 0xFF;
+
+    public readonly record struct Header(ObjectId BaseId, int Depth, DeltaRule Rule, ElementKind Kind, byte ResidualCodec, int MaskLength);
+
+    /// <summary>The rules worth trying for a chunk of <paramref name="kind"/> against a base of <paramref name="baseKind"/>.</summary>
+    public static IEnumerable<DeltaRule> RulesFor(ElementKind kind, ElementKind baseKind)
+    {
+        if (kind == ElementKind.BF16 && baseKind == ElementKind.F32)
+        {
+            yield return DeltaRule.CastBF16;
+        }
+        else if (kind == ElementKind.F16 && baseKind == ElementKind.F32)
+        {
+            yield return DeltaRule.CastF16;
+        }
+        else if (kind.Width() == baseKind.Width())
+        {
+            yield return DeltaRule.Xor;
+            if (kind == baseKind && kind.Width() > 1)
+            {
+                yield return DeltaRule.Subtract;
+            }
+
+            if (kind == baseKind && kind.Width() > 1)
+            {
+                yield return DeltaRule.Prune;
+            }
+        }
+    }
+
+    public static Header ReadHeader(ReadOnlySpan<byte> payload, ObjectId id)
+    {
+        if (payload.Length < FixedLength)
+        {
+            throw new DamagedObjectException(id.ToString(), "truncated delta header");
+        }
+
+        var rule = (DeltaRule)payload[33];
+        var kind = (ElementKind)payload[34];
+        uint mask = BinaryPrimitives.ReadUInt32LittleEndian(payload[36..]);
+        if (payload[32] == 0 || !Enum.IsDefined(rule) || !Enum.IsDefined(kind) || mask > (uint)(payload.Length - FixedLength))
+        {
+            throw new DamagedObjectException(id.ToString(), "invalid delta header");
+        }
+
+        return new Header(ObjectId.FromBytes(payload[..32]), payload[32], rule, kind, payload[35], (int)mask);
+    }
+
+    /// <summary>
+    /// Encodes content against a base under a rule; null when the rule does not apply. The result
+    /// is checked by decoding it before it is returned, so a delta is never stored unless exact.
+    /// </summary>
+    public static RentedBuffer? Encode(ReadOnlySpan<byte> content, ElementKind kind, ReadOnlySpan<byte> baseContent, ElementKind baseKind, ObjectId baseId, int baseDepth, DeltaRule rule)
+    {
+        if (!Applies(content.Length, kind, baseContent.Length, baseKind, rule))
+        {
+            return null;
+        }
+
+        using var residual = new RentedBuffer(content.Length);
+        content.CopyTo(residual.Span);
+        RentedBuffer? mask = null;
+        try
+        {
+            if (rule == DeltaRule.Prune)
+            {
+                mask = BuildPruneMask(content, baseContent, kind.Width());
+                if (mask is null)
+                {
+                    return null;
+                }
+            }
+
+            ApplyRule(residual.Span, baseContent, rule, kind, mask is null ? default : mask.Span, inverse: false);
+            bool exact = residual.Span.IndexOfAnyExcept((byte)0) < 0;
+            RentedBuffer? encodedResidual = null;
+            byte residualCodec = exact ? ExactResidual : ChunkCodec.Encode(residual.Span, kind, out encodedResidual);
+            using var maskEncoded = mask is null ? null : ChunkCodec.Encode(mask.Span, ElementKind.Opaque, out var m) == ChunkCodec.Zstd ? m : null;
+            var maskBytes = mask is null ? default : maskEncoded is null ? mask.Span : maskEncoded.Span;
+            using (encodedResidual)
+            {
+                var residualBytes = exact ? default : encodedResidual is null ? residual.Span : encodedResidual.Span;
+                var output = new RentedBuffer(checked(FixedLength + 1 + maskBytes.Length + residualBytes.Length));
+                var span = output.Span;
+                baseId.WriteBytes(span);
+                span[32] = (byte)Math.Min(255, baseDepth + 1);
+                span[33] = (byte)rule;
+                span[34] = (byte)kind;
+                span[35] = residualCodec;
+                int maskLength = mask is null ? 0 : 1 + maskBytes.Length;
+                BinaryPrimitives.WriteUInt32LittleEndian(span[36..], (uint)maskLength);
+                int position = FixedLength;
+                if (mask is not null)
+                {
+                    span[position++] = maskEncoded is null ? ChunkCodec.Raw : ChunkCodec.Zstd;
+                    maskBytes.CopyTo(span[position..]);
+                    position += maskBytes.Length;
+                }
+
+                residualBytes.CopyTo(span[position..]);
+                output.Truncate(position + residualBytes.Length);
+                return output;
+            }
+        }
+        finally
+        {
+            mask?.Dispose();
+        }
+    }
+
+    private static bool Applies(int length, ElementKind kind, int baseLength, ElementKind baseKind, DeltaRule rule) => rule switch
+    {
+        DeltaRule.Xor => kind.Width() == baseKind.Width(),
+        DeltaRule.Prune => kind == baseKind && kind.Width() > 1 && length == baseLength,
+        DeltaRule.Subtract => kind == baseKind && kind.Width() > 1,
+        DeltaRule.CastBF16 => kind == ElementKind.BF16 && baseKind == ElementKind.F32,
+        DeltaRule.CastF16 => kind == ElementKind.F16 && baseKind == ElementKind.F32,
+        _ => false,
+    };
+
+    /// <summary>Decodes a delta payload given its (verified) base content.</summary>
+    public static void Decode(Header header, ReadOnlySpan<byte> payload, ReadOnlySpan<byte> baseContent, Span<byte> destination, ObjectId id)
+    {
+        var rest = payload[FixedLength..];
+        RentedBuffer? mask = null;
+        try
+        {
+            if (header.Rule == DeltaRule.Prune)
+            {
+                if (header.MaskLength < 1)
+                {
+                    throw new DamagedObjectException(id.ToString(), "prune delta without a mask");
+                }
+
+                int elements = destination.Length / header.Kind.Width();
+                mask = new RentedBuffer((elements + 7) / 8);
+                ChunkCodec.Decode(rest[0], rest[1..header.MaskLength], mask.Span, id);
+            }
+
+            if (header.ResidualCodec == ExactResidual)
+            {
+                if (rest.Length != header.MaskLength)
+                {
+                    throw new DamagedObjectException(id.ToString(), "exact delta with trailing bytes");
+                }
+
+                destination.Clear();
+            }
+            else
+            {
+                ChunkCodec.Decode(header.ResidualCodec, rest[header.MaskLength..], destination, id);
+            }
+            var baseKind = header.Rule is DeltaRule.CastBF16 or DeltaRule.CastF16 ? ElementKind.F32 : header.Kind;
+            if (!Applies(destination.Length, header.Kind, baseContent.Length, baseKind, header.Rule)
+                || destination.Length % header.Kind.Width() != 0
+                || (header.Rule == DeltaRule.Prune && baseContent.Length != destination.Length))
+            {
+                throw new DamagedObjectException(id.ToString(), "delta does not fit its base");
+            }
+
+            ApplyRule(destination, baseContent, header.Rule, header.Kind, mask is null ? default : mask.Span, inverse: true);
+        }
+        finally
+        {
+            mask?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Turns content into its residual against what the rule predicts from the base, or back
+    /// (<paramref name="inverse"/>). Every rule but subtraction is an XOR, its own inverse.
+    /// </summary>
+    private static void ApplyRule(Span<byte> data, ReadOnlySpan<byte> baseContent, DeltaRule rule, ElementKind kind, ReadOnlySpan<byte> mask, bool inverse)
+    {
+        switch (rule)
+        {
+            case DeltaRule.Subtract:
+                Subtract(data, baseContent[..Math.Min(data.Length, baseContent.Length)], kind.Width(), inverse);
+                break;
+            case DeltaRule.Xor:
+                XorInto(data, baseContent[..Math.Min(data.Length, baseContent.Length)]);
+                break;
+            case DeltaRule.Prune:
+                XorInto(data, baseContent);
+                UndoMasked(data, baseContent, mask, kind.Width());
+                break;
+            case DeltaRule.CastBF16:
+            case DeltaRule.CastF16:
+                {
+                    var values = MemoryMarshal.Cast<byte, ushort>(data);
+                    var source = MemoryMarshal.Cast<byte, uint>(baseContent);
+                    int n = Math.Min(values.Length, source.Length);
+                    for (int i = 0; i < n; i++)
+                    {
+                        values[i] ^= rule == DeltaRule.CastBF16 ? ToBFloat16(source[i]) : BitConverter.HalfToUInt16Bits((Half)BitConverter.UInt32BitsToSingle(source[i]));
+                    }
+
+                    break;
+                }
+        }
+    }
+
+    /// <summary>Forward: data = zigzag(data - base); inverse: data = base + unzigzag(data); per element, wrapping.</summary>
+    private static void Subtract(Span<byte> data, ReadOnlySpan<byte> baseContent, int width, bool inverse)
+    {
+        unchecked
+        {
+            switch (width)
+            {
+                case 2:
+                    {
+                        var d = MemoryMarshal.Cast<byte, ushort>(data[..baseContent.Length]);
+                        var b = MemoryMarshal.Cast<byte, ushort>(baseContent);
+                        for (int i = 0; i < d.Length; i++)
+                        {
+                            if (inverse)
+                            {
+                                int z = d[i];
+                                d[i] = (ushort)(b[i] + ((z >> 1) ^ -(z & 1)));
+                            }
+                            else
+                            {
+                                short diff = (short)(d[i] - b[i]);
+                                d[i] = (ushort)((diff << 1) ^ (diff >> 15));
+                            }
+                        }
+
+                        return;
+                    }
+
+                case 4:
+                    {
+                        var d = MemoryMarshal.Cast<byte, uint>(data[..baseContent.Length]);
+                        var b = MemoryMarshal.Cast<byte, uint>(baseContent);
+                        for (int i = 0; i < d.Length; i++)
+                        {
+                            if (inverse)
+                            {
+                                uint z = d[i];
+                                d[i] = b[i] + ((z >> 1) ^ (uint)-(int)(z & 1));
+                            }
+                            else
+                            {
+                                int diff = (int)(d[i] - b[i]);
+                                d[i] = (uint)((diff << 1) ^ (diff >> 31));
+                            }
+                        }
+
+                        return;
+                    }
+
+                default:
+                    {
+                        var d = MemoryMarshal.Cast<byte, ulong>(data[..baseContent.Length]);
+                        var b = MemoryMarshal.Cast<byte, ulong>(baseContent);
+                        for (int i = 0; i < d.Length; i++)
+                        {
+                            if (inverse)
+                            {
+                                ulong z = d[i];
+                                d[i] = b[i] + ((z >> 1) ^ (ulong)-(long)(z & 1));
+                            }
+                            else
+                            {
+                                long diff = (long)(d[i] - b[i]);
+                                d[i] = (ulong)((diff << 1) ^ (diff >> 63));
+                            }
+                        }
+
+                        return;
+                    }
+            }
+        }
+    }
+
+    private static void XorInto(Span<byte> data, ReadOnlySpan<byte> other)
+    {
+        var wide = MemoryMarshal.Cast<byte, ulong>(data[..other.Length]);
+        var otherWide = MemoryMarshal.Cast<byte, ulong>(other);
+        for (int i = 0; i < wide.Length; i++)
+        {
+            wide[i] ^= otherWide[i];
+        }
+
+        for (int i = wide.Length * 8; i < other.Length; i++)
+        {
+            data[i] ^= other[i];
+        }
+    }
+
+    /// <summary>Where the mask is set, the prediction is zero: re-XOR the base there to cancel it.</summary>
+    private static void UndoMasked(Span<byte> data, ReadOnlySpan<byte> baseContent, ReadOnlySpan<byte> mask, int width)
+    {
+        int elements = data.Length / width;
+        for (int i = 0; i < elements; i++)
+        {
+            if ((mask[i >> 3] & (1 << (i & 7))) != 0)
+            {
+                var target = data.Slice(i * width, width);
+                var source = baseContent.Slice(i * width, width);
+                for (int b = 0; b < width; b++)
+                {
+                    target[b] ^= source[b];
+                }
+            }
+        }
+    }
+
+    /// <summary>Bit i set where the content is all-zero bits but the base is not; null when too few to matter.</summary>
+    private static RentedBuffer? BuildPruneMask(ReadOnlySpan<byte> content, ReadOnlySpan<byte> baseContent, int width)
+    {
+        int elements = content.Length / width;
+        var mask = new RentedBuffer((elements + 7) / 8);
+        var bits = mask.Span;
+        bits.Clear();
+        int pruned = 0;
+        for (int i = 0; i < elements; i++)
+        {
+            bool zeroed = width switch
+            {
+                2 => MemoryMarshal.Read<ushort>(content[(i * 2)..]) == 0 && MemoryMarshal.Read<ushort>(baseContent[(i * 2)..]) != 0,
+                4 => MemoryMarshal.Read<uint>(content[(i * 4)..]) == 0 && MemoryMarshal.Read<uint>(baseContent[(i * 4)..]) != 0,
+                _ => IsZero(content.Slice(i * width, width)) && !IsZero(baseContent.Slice(i * width, width)),
+            };
+            if (zeroed)
+            {
+                bits[i >> 3] |= (byte)(1 << (i & 7));
+                pruned++;
+            }
+        }
+
+        if (pruned < Math.Max(1, elements / 64))
+        {
+            mask.Dispose();
+            return null;
+        }
+
+        return mask;
+    }
+
+    private static bool IsZero(ReadOnlySpan<byte> element) => element.IndexOfAnyExcept((byte)0) < 0;
+
+    /// <summary>bfloat16 bits of an F32, rounded to nearest even as PyTorch and JAX do (NaN made quiet).</summary>
+    public static ushort ToBFloat16(uint bits)
+    {
+        unchecked
+        {
+            if ((bits & 0x7FFFFFFF) > 0x7F800000)
+            {
+                return (ushort)((bits >> 16) | 0x40);
+            }
+
+            uint rounding = 0x7FFF + ((bits >> 16) & 1);
+            return (ushort)((bits + rounding) >> 16);
+        }
+    }
+}
+
+public static class DeltaRuleNames
+{
+    public static string Name(DeltaRule rule) => rule switch
+    {
+        DeltaRule.Xor => "xor",
+        DeltaRule.CastBF16 => "cast-bf16",
+        DeltaRule.CastF16 => "cast-f16",
+        DeltaRule.Prune => "prune",
+        DeltaRule.Subtract => "sub",
+        _ => $"rule-{(byte)rule}",
+    };
+}

@@ -1,0 +1,102 @@
+using MGit.Codecs;
+using MGit.Formats;
+
+namespace MGit.Storage;
+
+/// <summary>
+/// Finds, for each tensor of a new model, its counterparts in the parent models: the tensor of
+/// the same name, or, for names no parent has, the parent tensor of the same shape in the same
+/// order (how the MGit paper aligns renamed layers). Castable dtypes count (BF16/F16 from F32).
+/// Which counterpart a chunk is stored against is then measured chunk by chunk in the store.
+/// </summary>
+public sealed class DeltaBases
+{
+    /// <summary>More candidates cost more encoding time for rarely any gain.</summary>
+    public const int MaxCandidates = 3;
+
+    private readonly List<(ManifestFile File, ManifestSegment Segment)> _parentTensors = [];
+
+    public DeltaBases(IEnumerable<Manifest> parentManifests)
+    {
+        foreach (var manifest in parentManifests)
+        {
+            foreach (var file in manifest.Files)
+            {
+                foreach (var segment in file.Segments.Where(s => s.Tensor is not null && s.Length > 0))
+                {
+                    _parentTensors.Add((file, segment));
+                }
+            }
+        }
+    }
+
+    public bool IsEmpty => _parentTensors.Count == 0;
+
+    /// <summary>Candidates for every segment of a new file, by segment index.</summary>
+    public IReadOnlyList<BaseSegment>[] For(FileLayout layout)
+    {
+        var result = new IReadOnlyList<BaseSegment>[layout.Segments.Count];
+        var unmatched = new List<int>();
+        var namesMatched = new HashSet<string>(StringComparer.Ordinal);
+        for (int i = 0; i < layout.Segments.Count; i++)
+        {
+            result[i] = [];
+            if (layout.Segments[i].Tensor is not { } tensor || layout.Segments[i].Length == 0)
+            {
+                continue;
+            }
+
+            var byName = _parentTensors.Where(p => p.Segment.Tensor!.Name == tensor.Name && Compatible(tensor, p.Segment.Tensor)).ToList();
+            if (byName.Count > 0)
+            {
+                namesMatched.Add(tensor.Name);
+                result[i] = Distinct(byName);
+            }
+            else
+            {
+                unmatched.Add(i);
+            }
+        }
+
+        // Renamed tensors: the k-th unmatched tensor of a shape pairs with the k-th parent tensor of that shape.
+        var spare = _parentTensors.Where(p => !namesMatched.Contains(p.Segment.Tensor!.Name)).ToList();
+        foreach (var group in unmatched.GroupBy(i => ShapeKey(layout.Segments[i].Tensor!)))
+        {
+            var parents = spare.Where(p => ShapeKey(p.Segment.Tensor!.ToInfo()) == group.Key).ToList();
+            int k = 0;
+            foreach (int i in group)
+            {
+                if (k < parents.Count && Compatible(layout.Segments[i].Tensor!, parents[k].Segment.Tensor!.ToInfo()))
+                {
+                    result[i] = Distinct([parents[k]]);
+                }
+
+                k++;
+            }
+        }
+
+        return result;
+    }
+
+    private static List<BaseSegment> Distinct(IEnumerable<(ManifestFile File, ManifestSegment Segment)> candidates) =>
+        candidates
+            .DistinctBy(c => string.Join(',', c.Segment.Chunks.Take(2)))
+            .Take(MaxCandidates)
+            .Select(c =>
+            {
+                var kind = ElementKinds.FromDtype(c.Segment.Tensor!.Dtype);
+                return new BaseSegment(c.Segment.Chunks, kind, c.File.ChunkBytesOf(c.Segment) / Math.Max(1, kind.Width()));
+            })
+            .ToList();
+
+    /// <summary>
+    /// A dtype the codecs can relate (equal, or a cast from F32). Shapes may differ: a grown
+    /// vocabulary matches by name and its extra rows are stored as they are.
+    /// </summary>
+    private static bool Compatible(TensorInfo child, ManifestTensor parent) => Compatible(child, parent.ToInfo());
+
+    private static bool Compatible(TensorInfo child, TensorInfo parent) =>
+        child.Dtype == parent.Dtype || (parent.Dtype == "F32" && child.Dtype is "BF16" or "F16");
+
+    private static string ShapeKey(TensorInfo tensor) => string.Join('x', tensor.Shape);
+}
