@@ -53,7 +53,7 @@ public sealed partial class Repository : IDisposable
 
     private string LockPath => Path.Combine(MetadataDirectory, "lock");
 
-    internal ObjectStore Objects => _objects;
+    public ObjectStore Objects => _objects;
 
     /// <summary>
     /// Creates a repository in <paramref name="directory"/> (made if missing). The chunk size is

@@ -15,6 +15,11 @@ public static class StatsCommand
             var stats = repository.Stats();
             if (parse.GetValue(json))
             {
+                var perVersion = repository.StorageByVersion();
+                var codecs = perVersion.SelectMany(v => v.CodecBytes)
+                    .GroupBy(c => c.Key, StringComparer.Ordinal)
+                    .OrderBy(g => g.Key, StringComparer.Ordinal)
+                    .ToDictionary(g => g.Key, g => g.Sum(c => c.Value));
                 Json.Write(context.Out, new
                 {
                     models = stats.Models,
@@ -23,6 +28,15 @@ public static class StatsCommand
                     stored_bytes = stats.StoredBytes,
                     ratio = Math.Round(stats.Ratio, 4),
                     objects = stats.Objects,
+                    codecs,
+                    per_model = perVersion.Select(v => new
+                    {
+                        @ref = v.Ref,
+                        logical_bytes = v.LogicalBytes,
+                        stored_bytes = v.StoredBytes,
+                        ratio = v.StoredBytes == 0 ? 0 : Math.Round((double)v.LogicalBytes / v.StoredBytes, 4),
+                        codecs = v.CodecBytes,
+                    }).ToList(),
                 });
             }
             else

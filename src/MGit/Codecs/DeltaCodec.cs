@@ -66,7 +66,8 @@ public static class DeltaCodec
         }
     }
 
-    public static Header ReadHeader(ReadOnlySpan<byte> payload, ObjectId id)
+    /// <summary>Parses the fixed part; <paramref name="payloadLength"/> is the whole payload's length when only its start is in hand.</summary>
+    public static Header ReadHeader(ReadOnlySpan<byte> payload, ObjectId id, int? payloadLength = null)
     {
         if (payload.Length < FixedLength)
         {
@@ -76,7 +77,7 @@ public static class DeltaCodec
         var rule = (DeltaRule)payload[33];
         var kind = (ElementKind)payload[34];
         uint mask = BinaryPrimitives.ReadUInt32LittleEndian(payload[36..]);
-        if (payload[32] == 0 || !Enum.IsDefined(rule) || !Enum.IsDefined(kind) || mask > (uint)(payload.Length - FixedLength))
+        if (payload[32] == 0 || !Enum.IsDefined(rule) || !Enum.IsDefined(kind) || mask > (uint)((payloadLength ?? payload.Length) - FixedLength))
         {
             throw new DamagedObjectException(id.ToString(), "invalid delta header");
         }

@@ -237,7 +237,7 @@ public sealed class ObjectStore
                 return null;
             }
 
-            var delta = DeltaCodec.ReadHeader(head[HeaderLength..], id);
+            var delta = DeltaCodec.ReadHeader(head[HeaderLength..], id, (int)Math.Min(int.MaxValue, stream.Length - HeaderLength));
             return new ObjectInfo(id, codec, length, stream.Length, delta.BaseId, delta.Depth, delta.Rule, delta.ResidualCodec == DeltaCodec.ExactResidual);
         }
         catch (Exception e) when (e is IOException or MGitException)

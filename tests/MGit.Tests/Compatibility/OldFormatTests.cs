@@ -51,4 +51,29 @@ public sealed class OldFormatTests
 
         Assert.Equal(["encoder.weight", "scalar", "empty"], repository.Show("folder").Tensors.Select(t => t.Name));
     }
+
+    [Fact]
+    public void Adding_to_a_format_1_repository_moves_it_to_the_current_format_and_keeps_the_old_data()
+    {
+        using var dir = new TempDirectory();
+        CopyTree(Path.Combine(AppContext.BaseDirectory, "Fixtures", "repo-v1"), dir.Path);
+        string originals = Path.Combine(dir.Path, "originals");
+        using (var repository = Repository.Open(dir.Path))
+        {
+            Assert.Equal(1, repository.Format.FormatVersion);
+            // A new version of an old model: stored against the format-1 chunks of its parent.
+            repository.Add(Path.Combine(originals, "base.safetensors"), new AddOptions { VersionOf = "tuned" });
+            Assert.Equal(MGit.Storage.RepositoryFormat.CurrentVersion, repository.Format.FormatVersion);
+            Assert.True(repository.Fsck().Intact);
+        }
+
+        using var reopened = Repository.Open(dir.Path);
+        Assert.Equal(MGit.Storage.RepositoryFormat.CurrentVersion, reopened.Format.FormatVersion);
+        foreach (var (reference, original) in new[] { ("tuned@1", "tuned.safetensors"), ("tuned@3", "base.safetensors") })
+        {
+            string output = dir.File($"out-{reference}");
+            reopened.Checkout(reference, output);
+            Assert.Equal(File.ReadAllBytes(Path.Combine(originals, original)), File.ReadAllBytes(output));
+        }
+    }
 }
