@@ -56,7 +56,7 @@ public sealed partial class Repository
                 foreach (var (filePath, relativePath, layout) in layouts)
                 {
                     var candidates = bases.IsEmpty ? null : bases.For(layout);
-                    manifestFiles.Add(ingester.Ingest(filePath, relativePath, layout, totals, progress.Advance, candidates is null ? null : s => candidates[s]));
+                    manifestFiles.Add(ingester.Ingest(filePath, relativePath, layout, totals, progress.Advance, candidates is null ? null : s => candidates[s], options.LossyErrorBound));
                 }
             }
 
@@ -68,7 +68,7 @@ public sealed partial class Repository
             };
             (manifestId, _) = _objects.Put(manifest.ToJson());
 
-            var newVersion = plan with { ManifestId = manifestId.ToString(), LogicalBytes = manifest.LogicalBytes };
+            var newVersion = plan with { ManifestId = manifestId.ToString(), LogicalBytes = manifest.LogicalBytes, ErrorBound = options.LossyErrorBound };
             long id = _lineage.Insert(newVersion, _options.Clock.GetUtcNow());
             var version = _lineage.ReadGraph()[id];
             return new AddResult(
@@ -101,6 +101,16 @@ public sealed partial class Repository
         if (options.How is { } how && !DerivationKinds.All.Contains(how))
         {
             throw new MGitException($"--how must be one of {string.Join(", ", DerivationKinds.All)}, not '{how}'");
+        }
+
+        if (options.LossyErrorBound is double bound && !(bound > 0 && bound < 1))
+        {
+            throw new MGitException($"--error-bound must be a positive number below 1, not {bound}");
+        }
+
+        if (options.LossyErrorBound is not null && options.Parents.Count == 0 && previous is null)
+        {
+            throw new MGitException("--lossy stores a model as a quantized delta against its parent; give one with --parent or --version-of");
         }
 
         if (options.How is not null && options.Parents.Count == 0 && previous is null)

@@ -17,6 +17,11 @@ public sealed record AddOptions
     public string? Type { get; init; }
     public IReadOnlyDictionary<string, string> Metadata { get; init; } = new Dictionary<string, string>();
     public string? Message { get; init; }
+    /// <summary>
+    /// Store float tensors that have a parent counterpart lossily, each element within this
+    /// absolute bound (the MGit paper's default is 1e-4). Null: lossless (the default).
+    /// </summary>
+    public double? LossyErrorBound { get; init; }
 }
 
 /// <summary>What an add stored: <paramref name="NewBytes"/> of content not stored before, taking <paramref name="StoredBytes"/> on disk.</summary>

@@ -16,10 +16,17 @@ public static class AddCommand
         var type = new Option<string?>("--type") { Description = "Model type tag (routes tests)" };
         var meta = new Option<string[]>("--meta") { Description = "Metadata KEY=VALUE (repeatable)" };
         var message = new Option<string?>("--message", "-m") { Description = "Why this model exists" };
+        var lossy = new Option<bool>("--lossy") { Description = "Store float tensors as quantized deltas against the parent, each element within --error-bound (opt-in; default lossless)" };
+        var errorBound = new Option<double?>("--error-bound") { Description = "Absolute per-element error bound for --lossy (default 1e-4, as in the MGit paper)" };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON" };
-        var command = new Command("add", "Add a model file or folder as a new model version") { path, name, parents, how, versionOf, type, meta, message, json };
+        var command = new Command("add", "Add a model file or folder as a new model version") { path, name, parents, how, versionOf, type, meta, message, lossy, errorBound, json };
         command.SetAction(parse =>
         {
+            if (parse.GetValue(errorBound) is not null && !parse.GetValue(lossy))
+            {
+                throw new MGitException("--error-bound applies to --lossy; add --lossy to store this model lossily");
+            }
+
             using var repository = globals.OpenRepository(parse, context);
             var result = repository.Add(context.ResolvePath(parse.GetValue(path)!), new AddOptions
             {
@@ -30,6 +37,7 @@ public static class AddCommand
                 Type = parse.GetValue(type),
                 Metadata = ParseMetadata(parse.GetValue(meta) ?? []),
                 Message = parse.GetValue(message),
+                LossyErrorBound = parse.GetValue(lossy) ? parse.GetValue(errorBound) ?? DefaultErrorBound : null,
             });
             if (parse.GetValue(json))
             {
@@ -45,6 +53,8 @@ public static class AddCommand
                     stored_bytes = result.StoredBytes,
                     chunks_new = result.ChunksNew,
                     chunks_reused = result.ChunksReused,
+                    lossy = result.Version.Lossy,
+                    error_bound = result.Version.ErrorBound,
                 });
             }
             else
@@ -58,6 +68,9 @@ public static class AddCommand
         });
         return command;
     }
+
+    /// <summary>The MGit paper's bound: 1e-4 absolute per element.</summary>
+    public const double DefaultErrorBound = 1e-4;
 
     public static Dictionary<string, string> ParseMetadata(IEnumerable<string> pairs)
     {

@@ -26,6 +26,8 @@ public static class ShowCommand
                     message = v.Message,
                     added_at = v.AddedAt,
                     logical_bytes = v.LogicalBytes,
+                    lossy = v.Lossy,
+                    error_bound = v.ErrorBound,
                     kind = details.Manifest.Kind,
                     files = details.Manifest.Files.Select(f => new
                     {
@@ -59,6 +61,7 @@ public static class ShowCommand
             var o = context.Out;
             o.WriteLine($"{v.Ref}  ({details.Manifest.Kind}, {LineageTree.Size(v.LogicalBytes)}, added {v.AddedAt:u})");
             if (v.Type is not null) o.WriteLine($"type:     {v.Type}");
+            if (v.Lossy) o.WriteLine($"lossy:    every float element within {v.ErrorBound} of the original");
             if (v.Message is not null) o.WriteLine($"message:  {v.Message}");
             foreach (var p in details.Parents) o.WriteLine($"parent:   {p.Ref} ({(p.Kind == Lineage.EdgeKind.Versioned ? "previous version" : p.How ?? "adapted")})");
             foreach (var c in details.Children) o.WriteLine($"child:    {c.Ref} ({(c.Kind == Lineage.EdgeKind.Versioned ? "next version" : c.How ?? "adapted")})");

@@ -30,5 +30,7 @@ public static class Json
         added_at = version.AddedAt,
         message = version.Message,
         metadata = version.Metadata,
+        lossy = version.Lossy,
+        error_bound = version.ErrorBound,
     };
 }

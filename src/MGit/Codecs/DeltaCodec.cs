@@ -21,6 +21,11 @@ public enum DeltaRule : byte
     /// integers even where an exponent changes, which XOR scrambles.
     /// </summary>
     Subtract = 4,
+    /// <summary>
+    /// Lossy: the base plus a quantized difference, q * 2E, within E of the original element;
+    /// elements the grid cannot hold within E are stored exactly. See <see cref="LossyCodec"/>.
+    /// </summary>
+    Quantized = 5,
 }
 
 /// <summary>
@@ -160,6 +165,12 @@ public static class DeltaCodec
     /// <summary>Decodes a delta payload given its (verified) base content.</summary>
     public static void Decode(Header header, ReadOnlySpan<byte> payload, ReadOnlySpan<byte> baseContent, Span<byte> destination, ObjectId id)
     {
+        if (header.Rule == DeltaRule.Quantized)
+        {
+            LossyCodec.Decode(header, payload, baseContent, destination, id);
+            return;
+        }
+
         var rest = payload[FixedLength..];
         RentedBuffer? mask = null;
         try
@@ -404,6 +415,7 @@ public static class DeltaRuleNames
         DeltaRule.CastF16 => "cast-f16",
         DeltaRule.Prune => "prune",
         DeltaRule.Subtract => "sub",
+        DeltaRule.Quantized => "lossy",
         _ => $"rule-{(byte)rule}",
     };
 }

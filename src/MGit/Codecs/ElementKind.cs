@@ -12,6 +12,8 @@ public enum ElementKind : byte
     BF16 = 2,
     F16 = 3,
     F64 = 4,
+    /// <summary>32-bit integers (quantized deltas): plain byte planes, most significant first.</summary>
+    I32 = 5,
 }
 
 public static class ElementKinds
@@ -28,7 +30,7 @@ public static class ElementKinds
     /// <summary>Bytes per element, or 1 for opaque data.</summary>
     public static int Width(this ElementKind kind) => kind switch
     {
-        ElementKind.F32 => 4,
+        ElementKind.F32 or ElementKind.I32 => 4,
         ElementKind.BF16 or ElementKind.F16 => 2,
         ElementKind.F64 => 8,
         _ => 1,

@@ -14,7 +14,8 @@ public sealed record NewVersion(
     IReadOnlyDictionary<string, string> Metadata,
     IReadOnlyList<(long ParentId, EdgeKind Kind, string? How, string? Message)> Edges,
     bool MustBeNewModel,
-    long? ExpectedLatestId);
+    long? ExpectedLatestId,
+    double? ErrorBound = null);
 
 /// <summary>
 /// Models, versions, edges and metadata in SQLite (WAL mode, one transaction per change), so two
@@ -22,10 +23,15 @@ public sealed record NewVersion(
 /// </summary>
 public sealed class LineageStore : IDisposable
 {
-    /// <summary>The schema version kept in <c>PRAGMA user_version</c>; bumped with any table change.</summary>
-    public const int SchemaVersion = 1;
+    /// <summary>
+    /// The schema version kept in <c>PRAGMA user_version</c>; bumped with any table change.
+    /// 1: models, versions, edges, metadata. 2: versions.error_bound (lossy versions). A schema-1
+    /// database is read as is and migrated on its first write.
+    /// </summary>
+    public const int SchemaVersion = 2;
 
     private readonly SqliteConnection _connection;
+    private long _schema;
 
     private LineageStore(SqliteConnection connection) => _connection = connection;
 
@@ -72,7 +78,8 @@ public sealed class LineageStore : IDisposable
             throw new MGitException($"the lineage database has schema {version}, newer than this mgit supports ({SchemaVersion}); upgrade mgit");
         }
 
-        if (version == SchemaVersion)
+        _schema = version;
+        if (version >= 1)
         {
             return;
         }
@@ -97,6 +104,7 @@ public sealed class LineageStore : IDisposable
                 logical_bytes INTEGER NOT NULL,
                 added_at TEXT NOT NULL,
                 message TEXT,
+                error_bound REAL,
                 UNIQUE (model_id, version)
             );
             CREATE TABLE IF NOT EXISTS edges (
@@ -117,6 +125,21 @@ public sealed class LineageStore : IDisposable
             """, transaction);
         Execute(_connection, $"PRAGMA user_version = {SchemaVersion}", transaction);
         transaction.Commit();
+        _schema = SchemaVersion;
+    }
+
+    /// <summary>Brings an older schema up to date inside a write transaction (never on a read).</summary>
+    private void MigrateForWrite(SqliteTransaction transaction)
+    {
+        if (_schema < 2)
+        {
+            Execute(_connection, "ALTER TABLE versions ADD COLUMN error_bound REAL", transaction);
+        }
+
+        if (_schema < SchemaVersion)
+        {
+            Execute(_connection, $"PRAGMA user_version = {SchemaVersion}", transaction);
+        }
     }
 
     /// <summary>Reads the whole graph in one transaction (a consistent snapshot).</summary>
@@ -140,8 +163,8 @@ public sealed class LineageStore : IDisposable
         }
 
         var versions = new List<ModelVersion>();
-        using (var command = Command("""
-            SELECT v.id, m.name, v.version, v.type, v.manifest, v.logical_bytes, v.added_at, v.message
+        using (var command = Command($"""
+            SELECT v.id, m.name, v.version, v.type, v.manifest, v.logical_bytes, v.added_at, v.message, {(_schema >= 2 ? "v.error_bound" : "NULL")}
             FROM versions v JOIN models m ON m.id = v.model_id ORDER BY v.id
             """, transaction))
         using (var reader = command.ExecuteReader())
@@ -158,7 +181,8 @@ public sealed class LineageStore : IDisposable
                     reader.GetInt64(5),
                     DateTimeOffset.Parse(reader.GetString(6), CultureInfo.InvariantCulture),
                     reader.IsDBNull(7) ? null : reader.GetString(7),
-                    metadata.TryGetValue(id, out var map) ? map : new Dictionary<string, string>()));
+                    metadata.TryGetValue(id, out var map) ? map : new Dictionary<string, string>(),
+                    reader.IsDBNull(8) ? null : reader.GetDouble(8)));
             }
         }
 
@@ -188,6 +212,7 @@ public sealed class LineageStore : IDisposable
     public long Insert(NewVersion version, DateTimeOffset addedAt)
     {
         using var transaction = _connection.BeginTransaction(deferred: false);
+        MigrateForWrite(transaction);
         long? modelId = (long?)Scalar("SELECT id FROM models WHERE name = $name", transaction, ("$name", version.Name));
         if (modelId is not null && version.MustBeNewModel)
         {
@@ -210,8 +235,8 @@ public sealed class LineageStore : IDisposable
         long number = (long)Scalar("SELECT COALESCE(MAX(version), 0) + 1 FROM versions WHERE model_id = $model", transaction, ("$model", modelId))!;
         long id = (long)Scalar(
             """
-            INSERT INTO versions (model_id, version, type, manifest, logical_bytes, added_at, message)
-            VALUES ($model, $version, $type, $manifest, $bytes, $at, $message) RETURNING id
+            INSERT INTO versions (model_id, version, type, manifest, logical_bytes, added_at, message, error_bound)
+            VALUES ($model, $version, $type, $manifest, $bytes, $at, $message, $bound) RETURNING id
             """,
             transaction,
             ("$model", modelId),
@@ -220,7 +245,8 @@ public sealed class LineageStore : IDisposable
             ("$manifest", version.ManifestId),
             ("$bytes", version.LogicalBytes),
             ("$at", addedAt.ToString("O", CultureInfo.InvariantCulture)),
-            ("$message", version.Message))!;
+            ("$message", version.Message),
+            ("$bound", version.ErrorBound))!;
 
         foreach (var (parentId, kind, how, message) in version.Edges)
         {
@@ -259,6 +285,7 @@ public sealed class LineageStore : IDisposable
     public void Delete(IReadOnlyCollection<long> versionIds)
     {
         using var transaction = _connection.BeginTransaction(deferred: false);
+        MigrateForWrite(transaction);
         foreach (long id in versionIds)
         {
             Execute(_connection, "DELETE FROM edges WHERE parent_id = $id OR child_id = $id", transaction, ("$id", id));

@@ -23,9 +23,13 @@ public sealed record ModelVersion(
     long LogicalBytes,
     DateTimeOffset AddedAt,
     string? Message,
-    IReadOnlyDictionary<string, string> Metadata)
+    IReadOnlyDictionary<string, string> Metadata,
+    double? ErrorBound = null)
 {
     public string Ref => $"{Name}@{Version}";
+
+    /// <summary>Stored lossily: every float element is within <see cref="ErrorBound"/> of what was added.</summary>
+    public bool Lossy => ErrorBound is not null;
 }
 
 /// <summary>A lineage edge from parent to child, with the reason it exists.</summary>

@@ -59,7 +59,8 @@ public sealed class FileIngester
     /// Stores one file. <paramref name="basesFor"/> names, per segment index, parent segments its
     /// chunks may be stored against (chunk i against chunk i, when both cover the same elements).
     /// </summary>
-    public ManifestFile Ingest(string path, string manifestPath, FileLayout layout, IngestTotals totals, Action<long>? progress = null, Func<int, IReadOnlyList<BaseSegment>>? basesFor = null)
+    /// <param name="lossyErrorBound">When set, float tensors with a parent counterpart are stored lossily within this bound.</param>
+    public ManifestFile Ingest(string path, string manifestPath, FileLayout layout, IngestTotals totals, Action<long>? progress = null, Func<int, IReadOnlyList<BaseSegment>>? basesFor = null, double? lossyErrorBound = null)
     {
         var segments = new ManifestSegment[layout.Segments.Count];
         using var queue = new BlockingCollection<Job>(boundedCapacity: _workers * 2);
@@ -74,8 +75,18 @@ public sealed class FileIngester
                 {
                     using (job.Data)
                     {
-                        var id = ObjectId.Compute(job.Data.Span);
-                        long stored = _store.PutWithId(id, job.Data.Span, job.Kind, job.Bases);
+                        ObjectId id;
+                        long stored;
+                        if (lossyErrorBound is double bound && _store.PutLossy(job.Data.Span, job.Kind, job.Bases, bound) is { } lossy)
+                        {
+                            (id, stored) = lossy;
+                        }
+                        else
+                        {
+                            id = ObjectId.Compute(job.Data.Span);
+                            stored = _store.PutWithId(id, job.Data.Span, job.Kind, job.Bases);
+                        }
+
                         job.Slots[job.Index] = id.ToString();
                         totals.Record(job.Data.Length, stored);
                         progress?.Invoke(job.Data.Length);

@@ -78,13 +78,19 @@ public sealed class ObjectStore
 
         byte codec = ChooseEncoding(id, content, kind, bases, out var encoded);
         using var compressed = encoded;
+        WriteObject(id, path, codec, content.Length, compressed is null ? content : compressed.Span);
+        return HeaderLength + (compressed?.Length ?? content.Length);
+    }
+
+    private void WriteObject(ObjectId id, string path, byte codec, int contentLength, ReadOnlySpan<byte> payload)
+    {
         Span<byte> header = stackalloc byte[HeaderLength];
         Magic.CopyTo(header);
         header[4] = ObjectFormatVersion;
         header[5] = codec;
         header[6] = 0;
         header[7] = 0;
-        BinaryPrimitives.WriteUInt64LittleEndian(header[8..], (ulong)content.Length);
+        BinaryPrimitives.WriteUInt64LittleEndian(header[8..], (ulong)contentLength);
 
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         string temp = Path.Combine(_tempDirectory, $"{id}.{Environment.ProcessId}.{Environment.CurrentManagedThreadId}.tmp");
@@ -93,7 +99,7 @@ public sealed class ObjectStore
             using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 1))
             {
                 stream.Write(header);
-                stream.Write(compressed is null ? content : compressed.Span);
+                stream.Write(payload);
                 stream.Flush(_flushToDisk);
             }
 
@@ -107,8 +113,59 @@ public sealed class ObjectStore
                 File.Delete(temp);
             }
         }
+    }
 
-        return HeaderLength + (compressed?.Length ?? content.Length);
+    /// <summary>
+    /// Lossy storage (opt-in): quantizes the content against the first candidate of the same kind
+    /// within <paramref name="errorBound"/> per element, and stores the reconstruction under its
+    /// own hash. Null when no base fits (the caller stores the chunk losslessly instead).
+    /// </summary>
+    public (ObjectId Id, long Stored)? PutLossy(ReadOnlySpan<byte> content, ElementKind kind, IReadOnlyList<BaseCandidate> bases, double errorBound)
+    {
+        if (!LossyCodec.Supports(kind))
+        {
+            return null;
+        }
+
+        foreach (var candidate in bases.Where(b => b.Kind == kind))
+        {
+            var info = TryInspect(candidate.Id);
+            if (info is null || info.Depth >= _maxDeltaDepth)
+            {
+                continue;
+            }
+
+            using var baseContent = Read(candidate.Id);
+            var (reconstruction, payload) = LossyCodec.Encode(content, kind, baseContent.Span, candidate.Id, info.Depth, errorBound);
+            using (reconstruction)
+            using (payload)
+            {
+                var id = ObjectId.Compute(reconstruction.Span);
+                using var check = new RentedBuffer(content.Length);
+                DeltaCodec.Decode(DeltaCodec.ReadHeader(payload.Span, id), payload.Span, baseContent.Span, check.Span, id);
+                if (!check.Span.SequenceEqual(reconstruction.Span))
+                {
+                    throw new InvalidOperationException($"lossy encoding of {id} did not rebuild its reconstruction");
+                }
+
+                return (id, PutEncoded(id, ChunkCodec.Delta, reconstruction.Length, payload.Span));
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Stores an object its caller encoded (a lossy reconstruction's delta); returns the bytes written, 0 when present.</summary>
+    public long PutEncoded(ObjectId id, byte codec, int contentLength, ReadOnlySpan<byte> payload)
+    {
+        string path = PathOf(id);
+        if (File.Exists(path))
+        {
+            return 0;
+        }
+
+        WriteObject(id, path, codec, contentLength, payload);
+        return HeaderLength + payload.Length;
     }
 
     /// <summary>
