@@ -8,6 +8,8 @@ internal static class Program
         Usage:
           MGit.Bench generate --out FILE --size-mb N [--dtype F32|BF16] [--seed S]
           MGit.Bench generate --out FILE --derive-from BASE --change-fraction F [--seed S]
+          MGit.Bench family --mgit PATH/mgit.dll --work DIR (--assembly MODEL.dll | --onnx MODEL.onnx)
+                         [--finetune-scale 0.01] [--no-xz] [--results FILE.md]
           MGit.Bench run --mgit PATH/mgit.dll --work DIR [--size-mb 2048] [--dtype F32|BF16] [--seed S]
                          [--family-size-mb 512] [--change-fraction 0.3] [--no-family]
                          [--repeat R] [--keep-models] [--results FILE.md]
@@ -18,6 +20,10 @@ internal static class Program
         run       times cp, zstd -1/-3, mgit add (fsync on and off), mgit checkout, zstd -d on one model,
                   then a base + fine-tune family (mgit dedup against zstd --patch-from), and prints a
                   Markdown report (written to --results too). MB = 10^6 bytes throughout.
+        family    builds a family from a real model's weights (an ONNX model, or one embedded in a
+                  .NET assembly as NuGet packages ship them): head-only and full fine-tunes, a next
+                  version, BF16 casts, a pruned copy; stores it with mgit and, on the same files,
+                  zstd -3, xz, zstd --patch-from=PARENT and git gc --aggressive.
         """;
 
     public static int Main(string[] args)
@@ -37,6 +43,8 @@ internal static class Program
                     return GenerateCommand.Run(options);
                 case "run":
                     return BenchmarkCommand.Run(options, args);
+                case "family":
+                    return FamilyCommand.Run(options, args);
                 default:
                     Console.Error.WriteLine($"unknown command '{args[0]}'");
                     Console.Error.WriteLine(Usage);

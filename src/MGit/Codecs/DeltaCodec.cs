@@ -388,6 +388,13 @@ public static class DeltaCodec
         return mask;
     }
 
+    /// <summary>Cheap pre-check for pruning: enough elements are zero in the content but not in the base.</summary>
+    public static bool WorthMasking(ReadOnlySpan<byte> content, ReadOnlySpan<byte> baseContent, int width)
+    {
+        using var mask = content.Length == baseContent.Length ? BuildPruneMask(content, baseContent, width) : null;
+        return mask is not null;
+    }
+
     private static bool IsZero(ReadOnlySpan<byte> element) => element.IndexOfAnyExcept((byte)0) < 0;
 
     /// <summary>bfloat16 bits of an F32, rounded to nearest even as PyTorch and JAX do (NaN made quiet).</summary>

@@ -169,16 +169,27 @@ public sealed class ObjectStore
     }
 
     /// <summary>
-    /// Picks the smallest encoding: a delta against one of the candidate bases (cast, prune or XOR,
-    /// measured, not assumed) or a standalone codec. Bases at the maximum chain depth are passed
-    /// over so that reading any chunk stays a bounded number of steps.
+    /// Picks the smallest encoding: a delta against one of the candidate bases (cast, prune, XOR or
+    /// integer difference) or a standalone codec. Candidates are compared on a sample of the chunk
+    /// (every candidate on the whole chunk when it is small), then only the winner encodes the
+    /// whole chunk. Bases at the maximum chain depth are passed over, so reading any chunk stays a
+    /// bounded number of steps. A delta is decoded and compared before it is kept.
     /// </summary>
     private byte ChooseEncoding(ObjectId id, ReadOnlySpan<byte> content, ElementKind kind, IReadOnlyList<BaseCandidate>? bases, out RentedBuffer? encoded)
     {
-        RentedBuffer? best = null;
-        int bestLength = content.Length;
-        byte bestCodec = ChunkCodec.Raw;
-        RentedBuffer? bestBase = null;
+        int width = kind.Width();
+        int elements = content.Length / width;
+        bool sampled = content.Length > SampleThreshold;
+        int sampleStart = sampled ? ((elements - SampleElements) / 2) : 0;
+        int sampleCount = sampled ? SampleElements : elements;
+        var sample = content.Slice(sampleStart * width, sampleCount * width);
+
+        // The standalone estimate on the same sample.
+        ChunkCodec.Encode(sample, kind, out var standaloneSample);
+        int bestEstimate = standaloneSample?.Length ?? sample.Length;
+        standaloneSample?.Dispose();
+        (RentedBuffer Base, BaseCandidate Candidate, ObjectInfo Info, DeltaRule Rule)? winner = null;
+        var opened = new List<RentedBuffer>();
         try
         {
             foreach (var candidate in bases ?? [])
@@ -204,71 +215,61 @@ public sealed class ObjectStore
                     continue; // a damaged base is fsck's to report; this chunk just does without it
                 }
 
-                bool used = false;
+                opened.Add(baseContent);
+                int baseWidth = candidate.Kind.Width();
+                int baseStart = Math.Min(sampleStart * baseWidth, baseContent.Length);
+                var baseSample = baseContent.Span[baseStart..Math.Min(baseContent.Length, baseStart + (sampleCount * baseWidth))];
                 foreach (var rule in DeltaCodec.RulesFor(kind, candidate.Kind))
                 {
-                    var delta = DeltaCodec.Encode(content, kind, baseContent.Span, candidate.Kind, candidate.Id, info.Depth, rule);
-                    if (delta is not null && delta.Length < bestLength)
+                    if (rule == DeltaRule.Prune && !DeltaCodec.WorthMasking(sample, baseSample, width))
                     {
-                        best?.Dispose();
-                        (best, bestLength, bestCodec) = (delta, delta.Length, ChunkCodec.Delta);
-                        used = true;
+                        continue;
                     }
-                    else
+
+                    using var estimate = DeltaCodec.Encode(sample, kind, baseSample, candidate.Kind, candidate.Id, info.Depth, rule);
+                    if (estimate is not null && estimate.Length < bestEstimate)
                     {
-                        delta?.Dispose();
+                        bestEstimate = estimate.Length;
+                        winner = (baseContent, candidate, info, rule);
                     }
                 }
-
-                if (used)
-                {
-                    bestBase?.Dispose();
-                    bestBase = baseContent;
-                }
-                else
-                {
-                    baseContent.Dispose();
-                }
             }
 
-            // A delta well below what standalone coding can reach for floats needs no comparison.
-            if (best is null || bestLength > content.Length * 3 / 4)
+            if (winner is { } w)
             {
-                byte codec = ChunkCodec.Encode(content, kind, out var standalone);
-                int length = standalone?.Length ?? content.Length;
-                if (length <= bestLength)
+                var delta = DeltaCodec.Encode(content, kind, w.Base.Span, w.Candidate.Kind, w.Candidate.Id, w.Info.Depth, w.Rule);
+                if (delta is not null && delta.Length < content.Length)
                 {
-                    best?.Dispose();
-                    (best, bestLength, bestCodec) = (standalone, length, codec);
+                    // Never store a derivation that does not rebuild the chunk bit for bit.
+                    using var check = new RentedBuffer(content.Length);
+                    DeltaCodec.Decode(DeltaCodec.ReadHeader(delta.Span, id), delta.Span, w.Base.Span, check.Span, id);
+                    if (!check.Span.SequenceEqual(content))
+                    {
+                        delta.Dispose();
+                        throw new InvalidOperationException($"delta encoding of {id} did not round-trip");
+                    }
+
+                    encoded = delta;
+                    return ChunkCodec.Delta;
                 }
-                else
-                {
-                    standalone?.Dispose();
-                }
+
+                delta?.Dispose();
             }
 
-            if (bestCodec == ChunkCodec.Delta)
-            {
-                // Never store a derivation that does not rebuild the chunk bit for bit.
-                using var check = new RentedBuffer(content.Length);
-                var header = DeltaCodec.ReadHeader(best!.Span, id);
-                DeltaCodec.Decode(header, best.Span, bestBase!.Span, check.Span, id);
-                if (!check.Span.SequenceEqual(content))
-                {
-                    throw new InvalidOperationException($"delta encoding of {id} did not round-trip");
-                }
-            }
-
-            encoded = best;
-            best = null;
-            return bestCodec;
+            return ChunkCodec.Encode(content, kind, out encoded);
         }
         finally
         {
-            best?.Dispose();
-            bestBase?.Dispose();
+            foreach (var buffer in opened)
+            {
+                buffer.Dispose();
+            }
         }
     }
+
+    /// <summary>Chunks above this size choose their codec on a sample of <see cref="SampleElements"/> elements.</summary>
+    private const int SampleThreshold = 512 * 1024;
+    private const int SampleElements = 32 * 1024;
 
     /// <summary>What an object is, from its header alone: codec, length, and for deltas the base and chain depth.</summary>
     public ObjectInfo? TryInspect(ObjectId id)

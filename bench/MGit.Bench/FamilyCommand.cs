@@ -1,0 +1,311 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+
+namespace MGit.Bench;
+
+/// <summary>
+/// The compression benchmark: a family of derivatives of a real pretrained model (weights taken
+/// from a NuGet package), stored by mgit and, on the same files in the same run, by zstd -3,
+/// xz, zstd --patch-from=PARENT and git (add + gc --aggressive).
+/// </summary>
+internal static class FamilyCommand
+{
+    /// <summary>A family member: file, name, lineage flags for mgit add, and the file it derives from.</summary>
+    private sealed record Member(string Name, string File, string[] AddFlags, string? ParentFile, string How);
+
+    public static int Run(Arguments options, string[] commandLine)
+    {
+        string mgit = Path.GetFullPath(options.RequiredString("mgit"));
+        string work = Path.GetFullPath(options.RequiredString("work"));
+        string? modelAssembly = options.String("assembly");
+        string? onnx = options.String("onnx");
+        string? results = options.String("results");
+        bool skipXz = options.Flag("no-xz");
+        double fineTuneScale = options.Double("finetune-scale", 0.01, 1e-6, 1);
+        options.RejectUnused();
+        if ((modelAssembly is null) == (onnx is null))
+        {
+            throw new BenchException("give the real model as --assembly DLL (an embedded .onnx resource) or --onnx FILE");
+        }
+
+        Directory.CreateDirectory(work);
+        byte[] model = onnx is not null ? File.ReadAllBytes(onnx) : OnnxWeights.FromAssemblyResource(modelAssembly!);
+        var weights = OnnxWeights.Read(model);
+        if (weights.Count == 0)
+        {
+            throw new BenchException("the model has no FLOAT initializers");
+        }
+
+        string source = onnx ?? modelAssembly!;
+        var members = BuildFamily(weights, work, fineTuneScale);
+        var report = new StringBuilder();
+        var machine = MachineInfo.Collect(work);
+        report.AppendLine(CultureInfo.InvariantCulture, $"## Family of a real model: {Path.GetFileName(source)}");
+        report.AppendLine();
+        report.AppendLine(CultureInfo.InvariantCulture, $"- **Date:** {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; machine: {machine.Cpu}, {machine.Cores} cores, {machine.Memory}; {machine.Zstd}");
+        report.AppendLine(CultureInfo.InvariantCulture, $"- **Command:** `MGit.Bench {string.Join(' ', commandLine.Select(Invocation.Quote))}`");
+        report.AppendLine(CultureInfo.InvariantCulture, $"- **Weights:** {weights.Count} FLOAT initializers, {weights.Sum(w => (long)w.Values.Length):N0} parameters, taken from `{Path.GetFileName(source)}`.");
+        report.AppendLine(CultureInfo.InvariantCulture, $"- **Derivatives** (made by the bench, seeded): fine-tune deltas are N(0, ({fineTuneScale} x the tensor's std)^2) per element.");
+        report.AppendLine();
+        report.AppendLine("| model | made as | MB |");
+        report.AppendLine("| --- | --- | ---: |");
+        foreach (var m in members)
+        {
+            report.AppendLine(CultureInfo.InvariantCulture, $"| {m.Name} | {m.How} | {new FileInfo(m.File).Length / 1e6:0.0} |");
+        }
+
+        report.AppendLine();
+        report.Append(Compare(members, work, mgit, skipXz));
+        string text = report.ToString();
+        Console.WriteLine(text);
+        if (results is not null)
+        {
+            File.WriteAllText(results, text);
+        }
+
+        return 0;
+    }
+
+    /// <summary>Runs mgit and the peers on the same files; returns the Markdown table.</summary>
+    private static string Compare(IReadOnlyList<Member> members, string work, string mgit, bool skipXz)
+    {
+        long logical = members.Sum(m => new FileInfo(m.File).Length);
+        var rows = new List<(string Tool, long Stored, double AddSeconds, double? RestoreSeconds, string Note)>();
+
+        // mgit: add in lineage order, then check every model out and compare bytes.
+        string repo = Path.Combine(work, "mgit-repo");
+        if (Directory.Exists(repo))
+        {
+            Directory.Delete(repo, recursive: true);
+        }
+
+        ChildProcess.Run("dotnet", mgit, "init", repo, "-q");
+        double add = 0;
+        var perModel = new StringBuilder();
+        var refs = new List<string>();
+        foreach (var m in members)
+        {
+            Warm(m.File);
+            var measured = ChildProcess.Measure(new Invocation("dotnet", [mgit, "-C", repo, "add", m.File, "--name", m.Name, "--json", "-q", .. m.AddFlags]));
+            add += measured.Seconds;
+            using var json = JsonDocument.Parse(measured.StandardOutput);
+            long stored = json.RootElement.GetProperty("stored_bytes").GetInt64();
+            refs.Add(json.RootElement.GetProperty("ref").GetString()!);
+            long size = new FileInfo(m.File).Length;
+            perModel.AppendLine(CultureInfo.InvariantCulture, $"| {refs[^1]} | {size / 1e6:0.0} | {stored / 1e6:0.00} | {(double)size / Math.Max(1, stored):0.00}x | {size / 1e6 / measured.Seconds:0} |");
+        }
+
+        double checkout = 0;
+        foreach (var (m, reference) in members.Zip(refs))
+        {
+            string output = Path.Combine(work, "checkout.tmp");
+            var measured = ChildProcess.Measure(new Invocation("dotnet", [mgit, "-C", repo, "checkout", reference, "-o", output, "-f", "-q"]));
+            checkout += measured.Seconds;
+            if (!File.ReadAllBytes(output).AsSpan().SequenceEqual(File.ReadAllBytes(m.File)))
+            {
+                throw new BenchException($"mgit checkout of {m.Name} differs from the original");
+            }
+
+            File.Delete(output);
+        }
+
+        using (var stats = JsonDocument.Parse(ChildProcess.Run("dotnet", mgit, "-C", repo, "stats", "--json")))
+        {
+            rows.Add(("mgit (lossless)", stats.RootElement.GetProperty("stored_bytes").GetInt64(), add, checkout, "every checkout byte-identical"));
+        }
+
+        // zstd -3 and xz, each file on its own.
+        rows.Add(Standalone(members, work, "zstd -3 -T2", f => new Invocation("zstd", ["-3", "-T2", "-q", "-f", f, "-o", f + ".zst"]), f => f + ".zst",
+            f => new Invocation("zstd", ["-d", "-q", "-f", f + ".zst", "-o", f + ".out"])));
+        if (!skipXz)
+        {
+            rows.Add(Standalone(members, work, "xz -T2 (level 6)", f => new Invocation("xz", ["-T2", "-k", "-f", f]), f => f + ".xz",
+                f => new Invocation("xz", ["-d", "-T2", "-c", f + ".xz"])));
+        }
+
+        // zstd --patch-from: each derivative against the file it was made from.
+        long patched = 0;
+        double patchSeconds = 0;
+        foreach (var m in members)
+        {
+            string output = m.File + ".patch.zst";
+            var invocation = m.ParentFile is null
+                ? new Invocation("zstd", ["-3", "-T2", "-q", "-f", m.File, "-o", output])
+                : new Invocation("zstd", ["-3", "-T2", "--long=31", "-q", "-f", $"--patch-from={m.ParentFile}", m.File, "-o", output]);
+            Warm(m.File);
+            patchSeconds += ChildProcess.Measure(invocation).Seconds;
+            patched += new FileInfo(output).Length;
+            File.Delete(output);
+        }
+
+        rows.Add(("zstd -3 --patch-from=PARENT", patched, patchSeconds, null, "base on its own, each derivative against its parent"));
+
+        // git: every file in one repository, then gc --aggressive.
+        string gitDir = Path.Combine(work, "git-repo");
+        if (Directory.Exists(gitDir))
+        {
+            Directory.Delete(gitDir, recursive: true);
+        }
+
+        Directory.CreateDirectory(gitDir);
+        ChildProcess.Run("git", "-C", gitDir, "init", "-q");
+        foreach (var m in members)
+        {
+            File.Copy(m.File, Path.Combine(gitDir, Path.GetFileName(m.File)));
+        }
+
+        double gitSeconds = ChildProcess.Measure(new Invocation("git", ["-C", gitDir, "add", "."])).Seconds;
+        gitSeconds += ChildProcess.Measure(new Invocation("git", ["-C", gitDir, "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-q", "-m", "family"])).Seconds;
+        gitSeconds += ChildProcess.Measure(new Invocation("git", ["-C", gitDir, "gc", "--aggressive", "--quiet"])).Seconds;
+        long gitStored = new DirectoryInfo(Path.Combine(gitDir, ".git")).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length);
+        rows.Add(("git add + gc --aggressive", gitStored, gitSeconds, null, ".git size"));
+        Directory.Delete(gitDir, recursive: true);
+
+        var table = new StringBuilder();
+        table.AppendLine(CultureInfo.InvariantCulture, $"Family: {members.Count} files, {logical / 1e6:0.0} MB. Ratio = logical size / stored size; MB/s = logical MB / seconds (start-up included), warm page cache.");
+        table.AppendLine();
+        table.AppendLine("| tool | stored MB | ratio | store s | store MB/s | restore s | restore MB/s | note |");
+        table.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+        foreach (var (tool, stored, seconds, restore, note) in rows)
+        {
+            string restoreText = restore is double r ? $"{r:0.00} | {logical / 1e6 / r:0}" : "- | -";
+            table.AppendLine(CultureInfo.InvariantCulture, $"| {tool} | {stored / 1e6:0.00} | {(double)logical / stored:0.00}x | {seconds:0.00} | {logical / 1e6 / seconds:0} | {restoreText} | {note} |");
+        }
+
+        table.AppendLine();
+        table.AppendLine("mgit per model (stored = what its add wrote; MB/s of its add):");
+        table.AppendLine();
+        table.AppendLine("| model | MB | stored MB | ratio | add MB/s |");
+        table.AppendLine("| --- | ---: | ---: | ---: | ---: |");
+        table.Append(perModel);
+        return table.ToString();
+    }
+
+    private static (string, long, double, double?, string) Standalone(IReadOnlyList<Member> members, string work, string tool, Func<string, Invocation> compress, Func<string, string> output, Func<string, Invocation> restore)
+    {
+        long stored = 0;
+        double seconds = 0;
+        double restoreSeconds = 0;
+        foreach (var m in members)
+        {
+            Warm(m.File);
+            seconds += ChildProcess.Measure(compress(m.File)).Seconds;
+            stored += new FileInfo(output(m.File)).Length;
+            restoreSeconds += ChildProcess.Measure(restore(m.File)).Seconds;
+            File.Delete(output(m.File));
+            File.Delete(m.File + ".out");
+        }
+
+        return (tool, stored, seconds, restoreSeconds, "each file on its own");
+    }
+
+    private static void Warm(string file)
+    {
+        using var stream = File.OpenRead(file);
+        stream.CopyTo(Stream.Null);
+    }
+
+    /// <summary>
+    /// The family of the compression issue: a head-only fine-tune, a full fine-tune and its next
+    /// version, a BF16 cast, a BF16 fine-tune, and a 50% magnitude-pruned copy.
+    /// </summary>
+    private static List<Member> BuildFamily(List<FloatTensor> weights, string work, double scale)
+    {
+        string Path(string name) => System.IO.Path.Combine(work, name + ".safetensors");
+        var random = new Random(20261127);
+        var fullTune = weights.Select(t => Perturb(t, scale, random)).ToList();
+        var nextVersion = fullTune.Select(t => Perturb(t, scale / 2, random)).ToList();
+        int headCount = Math.Max(1, weights.Count / 12);
+        var headTune = weights.Select((t, i) => i >= weights.Count - headCount ? Perturb(t, scale * 5, random) : t).ToList();
+        var pruned = weights.Select(t => t.Shape.Length >= 2 ? Prune(t, 0.5) : t).ToList();
+
+        WriteF32(Path("base"), weights);
+        WriteF32(Path("head-finetune"), headTune);
+        WriteF32(Path("full-finetune"), fullTune);
+        WriteF32(Path("full-finetune-v2"), nextVersion);
+        WriteBF16(Path("base-bf16"), weights);
+        WriteBF16(Path("finetune-bf16"), fullTune);
+        WriteF32(Path("pruned"), pruned);
+        return
+        [
+            new("base", Path("base"), [], null, "the pretrained weights (F32)"),
+            new("head-finetune", Path("head-finetune"), ["--parent", "base", "--how", "finetune"], Path("base"), $"last {headCount} tensors fine-tuned, the rest frozen"),
+            new("full-finetune", Path("full-finetune"), ["--parent", "base", "--how", "finetune"], Path("base"), "every tensor fine-tuned"),
+            new("full-finetune", Path("full-finetune-v2"), ["--version-of", "full-finetune"], Path("full-finetune"), "next version: fine-tuned further"),
+            new("base-bf16", Path("base-bf16"), ["--parent", "base", "--how", "quantize"], Path("base"), "BF16 cast of the base (round to nearest even)"),
+            new("finetune-bf16", Path("finetune-bf16"), ["--parent", "full-finetune@1", "--how", "quantize"], Path("full-finetune"), "BF16 cast of the fine-tune"),
+            new("pruned", Path("pruned"), ["--parent", "base", "--how", "prune"], Path("base"), "50% magnitude pruning of every matrix"),
+        ];
+    }
+
+    private static FloatTensor Perturb(FloatTensor tensor, double scale, Random random)
+    {
+        double mean = tensor.Values.Length == 0 ? 0 : tensor.Values.Average(v => (double)v);
+        double std = tensor.Values.Length == 0 ? 0 : Math.Sqrt(tensor.Values.Average(v => (v - mean) * (v - mean)));
+        double sigma = std * scale;
+        var values = tensor.Values.Select(v => (float)(v + (sigma * Gaussian(random)))).ToArray();
+        return tensor with { Values = values };
+    }
+
+    private static double Gaussian(Random random) =>
+        Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
+
+    private static FloatTensor Prune(FloatTensor tensor, double fraction)
+    {
+        var magnitudes = tensor.Values.Select(Math.Abs).Order().ToArray();
+        float threshold = magnitudes.Length == 0 ? 0 : magnitudes[(int)(magnitudes.Length * fraction)];
+        return tensor with { Values = tensor.Values.Select(v => Math.Abs(v) < threshold ? 0f : v).ToArray() };
+    }
+
+    private static void WriteF32(string path, IReadOnlyList<FloatTensor> tensors) =>
+        Write(path, tensors, "F32", 4, (v, span) => BitConverter.TryWriteBytes(span, v));
+
+    private static void WriteBF16(string path, IReadOnlyList<FloatTensor> tensors) =>
+        Write(path, tensors, "BF16", 2, (v, span) => BitConverter.TryWriteBytes(span, ToBFloat16(v)));
+
+    private static ushort ToBFloat16(float value)
+    {
+        uint bits = BitConverter.SingleToUInt32Bits(value);
+        if ((bits & 0x7FFFFFFF) > 0x7F800000)
+        {
+            return (ushort)((bits >> 16) | 0x40);
+        }
+
+        return (ushort)((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16);
+    }
+
+    /// <summary>A safetensors file in the reference writer's layout: sorted by name, header padded to 8.</summary>
+    private static void Write(string path, IReadOnlyList<FloatTensor> tensors, string dtype, int width, Func<float, Span<byte>, bool> encode)
+    {
+        var ordered = tensors.OrderBy(t => t.Name, StringComparer.Ordinal).ToList();
+        var header = new StringBuilder("{\"__metadata__\":{\"format\":\"pt\"}");
+        long offset = 0;
+        foreach (var t in ordered)
+        {
+            long length = (long)t.Values.Length * width;
+            header.Append(CultureInfo.InvariantCulture, $",{JsonSerializer.Serialize(t.Name)}:{{\"dtype\":\"{dtype}\",\"shape\":[{string.Join(',', t.Shape)}],\"data_offsets\":[{offset},{offset + length}]}}");
+            offset += length;
+        }
+
+        header.Append('}');
+        while ((Encoding.UTF8.GetByteCount(header.ToString()) % 8) != 0)
+        {
+            header.Append(' ');
+        }
+
+        using var stream = File.Create(path);
+        byte[] headerBytes = Encoding.UTF8.GetBytes(header.ToString());
+        stream.Write(BitConverter.GetBytes((ulong)headerBytes.Length));
+        stream.Write(headerBytes);
+        var buffer = new byte[width];
+        foreach (var t in ordered)
+        {
+            foreach (float v in t.Values)
+            {
+                encode(v, buffer);
+                stream.Write(buffer);
+            }
+        }
+    }
+}
