@@ -40,7 +40,10 @@ public sealed partial class Repository
         }
 
         // Parents and the version being succeeded are where delta bases come from.
-        var relatives = plan.Edges.Select(e => e.ParentId).Distinct().Select(id => graph[id]).ToList();
+        // Parents, the version being succeeded, and the parents' own previous versions: the base of
+        // each chunk is then chosen among their counterparts by measured size.
+        var direct = plan.Edges.Select(e => e.ParentId).Distinct().Select(id => graph[id]).ToList();
+        var relatives = direct.Concat(direct.SelectMany(p => graph.Parents(p, EdgeKind.Versioned))).DistinctBy(v => v.Id).ToList();
         var bases = new DeltaBases(relatives.Select(LoadManifest));
 
         var totals = new IngestTotals();

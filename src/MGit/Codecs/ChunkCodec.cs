@@ -23,7 +23,7 @@ public static class ChunkCodec
     public const byte Delta = 3;
 
     private const int BlobLevel = 3;
-    private const int PlaneLevel = 1;
+    private const int PlaneLevel = ZstdPool.PlaneProfile;
     private const int ProbeLength = 16 * 1024;
     private const int PlaneHeaderLength = 5;
 
