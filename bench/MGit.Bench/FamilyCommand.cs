@@ -20,24 +20,26 @@ internal static class FamilyCommand
         string work = Path.GetFullPath(options.RequiredString("work"));
         string? modelAssembly = options.String("assembly");
         string? onnx = options.String("onnx");
+        string? safetensors = options.String("safetensors");
         string? results = options.String("results");
         bool skipXz = options.Flag("no-xz");
         double fineTuneScale = options.Double("finetune-scale", 0.01, 1e-6, 1);
         options.RejectUnused();
-        if ((modelAssembly is null) == (onnx is null))
+        if (new[] { modelAssembly, onnx, safetensors }.Count(s => s is not null) != 1)
         {
-            throw new BenchException("give the real model as --assembly DLL (an embedded .onnx resource) or --onnx FILE");
+            throw new BenchException("give the base model as --assembly DLL (an embedded .onnx resource), --onnx FILE or --safetensors FILE (F32)");
         }
 
         Directory.CreateDirectory(work);
-        byte[] model = onnx is not null ? File.ReadAllBytes(onnx) : OnnxWeights.FromAssemblyResource(modelAssembly!);
-        var weights = OnnxWeights.Read(model);
+        var weights = safetensors is not null
+            ? ReadSafetensors(safetensors)
+            : OnnxWeights.Read(onnx is not null ? File.ReadAllBytes(onnx) : OnnxWeights.FromAssemblyResource(modelAssembly!));
         if (weights.Count == 0)
         {
-            throw new BenchException("the model has no FLOAT initializers");
+            throw new BenchException("the model has no float tensors");
         }
 
-        string source = onnx ?? modelAssembly!;
+        string source = onnx ?? modelAssembly ?? safetensors!;
         var members = BuildFamily(weights, work, fineTuneScale);
         var report = new StringBuilder();
         var machine = MachineInfo.Collect(work);
@@ -174,6 +176,40 @@ internal static class FamilyCommand
         }
 
         table.AppendLine();
+        table.AppendLine("Single models in a fresh repository (no parent), and a lossy fine-tune (`--lossy`, E = 1e-4) against its base:");
+        table.AppendLine();
+        table.AppendLine("| what | MB | stored MB | ratio | zstd -3 ratio |");
+        table.AppendLine("| --- | ---: | ---: | ---: | ---: |");
+        foreach (var (label, member, flags) in new[]
+        {
+            ("F32 model alone", members[0], Array.Empty<string>()),
+            ("BF16 model alone", members.First(m => m.Name == "base-bf16"), Array.Empty<string>()),
+            ("lossy full fine-tune vs base", members.First(m => m.Name == "full-finetune"), new[] { "--parent", "base", "--lossy" }),
+        })
+        {
+            string single = Path.Combine(work, "mgit-single");
+            if (Directory.Exists(single))
+            {
+                Directory.Delete(single, recursive: true);
+            }
+
+            ChildProcess.Run("dotnet", mgit, "init", single, "-q");
+            if (flags.Length > 0)
+            {
+                ChildProcess.Run("dotnet", mgit, "-C", single, "add", members[0].File, "--name", "base", "-q");
+            }
+
+            using var json = JsonDocument.Parse(ChildProcess.Run(new Invocation("dotnet", [mgit, "-C", single, "add", member.File, "--name", "m", "--json", "-q", .. flags])));
+            long stored = json.RootElement.GetProperty("stored_bytes").GetInt64();
+            long size = new FileInfo(member.File).Length;
+            ChildProcess.Run("zstd", "-3", "-T2", "-q", "-f", member.File, "-o", member.File + ".single.zst");
+            long zstd = new FileInfo(member.File + ".single.zst").Length;
+            File.Delete(member.File + ".single.zst");
+            table.AppendLine(CultureInfo.InvariantCulture, $"| {label} | {size / 1e6:0.0} | {stored / 1e6:0.00} | {(double)size / stored:0.00}x | {(double)size / zstd:0.00}x |");
+            Directory.Delete(single, recursive: true);
+        }
+
+        table.AppendLine();
         table.AppendLine("mgit per model (stored = what its add wrote; MB/s of its add):");
         table.AppendLine();
         table.AppendLine("| model | MB | stored MB | ratio | add MB/s |");
@@ -198,6 +234,37 @@ internal static class FamilyCommand
         }
 
         return (tool, stored, seconds, restoreSeconds, "each file on its own");
+    }
+
+    /// <summary>The F32 tensors of a safetensors file (the synthetic family's base).</summary>
+    private static List<FloatTensor> ReadSafetensors(string path)
+    {
+        using var stream = File.OpenRead(path);
+        var lengthBytes = new byte[8];
+        stream.ReadExactly(lengthBytes);
+        var header = new byte[checked((int)BitConverter.ToUInt64(lengthBytes))];
+        stream.ReadExactly(header);
+        long dataStart = 8 + header.Length;
+        var tensors = new List<FloatTensor>();
+        using var json = JsonDocument.Parse(header);
+        foreach (var entry in json.RootElement.EnumerateObject().Where(e => e.Name != "__metadata__"))
+        {
+            if (entry.Value.GetProperty("dtype").GetString() != "F32")
+            {
+                continue;
+            }
+
+            long begin = entry.Value.GetProperty("data_offsets")[0].GetInt64();
+            long end = entry.Value.GetProperty("data_offsets")[1].GetInt64();
+            var bytes = new byte[end - begin];
+            stream.Position = dataStart + begin;
+            stream.ReadExactly(bytes);
+            var values = new float[bytes.Length / 4];
+            Buffer.BlockCopy(bytes, 0, values, 0, bytes.Length);
+            tensors.Add(new FloatTensor(entry.Name, entry.Value.GetProperty("shape").EnumerateArray().Select(d => d.GetInt64()).ToArray(), values));
+        }
+
+        return tensors;
     }
 
     private static void Warm(string file)

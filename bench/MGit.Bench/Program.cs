@@ -8,11 +8,12 @@ internal static class Program
         Usage:
           MGit.Bench generate --out FILE --size-mb N [--dtype F32|BF16] [--seed S]
           MGit.Bench generate --out FILE --derive-from BASE --change-fraction F [--seed S]
-          MGit.Bench family --mgit PATH/mgit.dll --work DIR (--assembly MODEL.dll | --onnx MODEL.onnx)
+          MGit.Bench family --mgit PATH/mgit.dll --work DIR (--assembly MODEL.dll | --onnx MODEL.onnx | --safetensors F32.safetensors)
                          [--finetune-scale 0.01] [--no-xz] [--results FILE.md]
           MGit.Bench run --mgit PATH/mgit.dll --work DIR [--size-mb 2048] [--dtype F32|BF16] [--seed S]
                          [--family-size-mb 512] [--change-fraction 0.3] [--no-family]
-                         [--repeat R] [--keep-models] [--results FILE.md]
+                         [--repeat R] [--quiet-wait SECONDS] [--quiet-below CORES] [--clean]
+                         [--results FILE.md]
 
         generate  writes a transformer-like model with N(0, 0.02) weights, streaming; with --derive-from
                   it writes a "fine-tune": same header, a random F fraction of the tensor bytes perturbed
@@ -20,6 +21,9 @@ internal static class Program
         run       times cp, zstd -1/-3, mgit add (fsync on and off), mgit checkout, zstd -d on one model,
                   then a base + fine-tune family (mgit dedup against zstd --patch-from), and prints a
                   Markdown report (written to --results too). MB = 10^6 bytes throughout.
+                  Models are generated into --work once and reused; --clean deletes them at the end.
+                  Before each run it waits up to --quiet-wait s (120) for the machine to use under
+                  --quiet-below cores (0.25), and redoes runs that other work disturbed (0 disables).
         family    builds a family from a real model's weights (an ONNX model, or one embedded in a
                   .NET assembly as NuGet packages ship them): head-only and full fine-tunes, a next
                   version, BF16 casts, a pruned copy; stores it with mgit and, on the same files,
