@@ -53,7 +53,11 @@ public sealed class LineageStore : IDisposable
         try
         {
             connection.Open();
-            Execute(connection, "PRAGMA busy_timeout = 120000; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;");
+            using (var pragmas = Command(connection, "PRAGMA busy_timeout = 120000; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;", null, []))
+            {
+                pragmas.ExecuteNonQuery();
+            }
+
             var store = new LineageStore(connection);
             store.EnsureSchema(create);
             return store;
@@ -90,7 +94,7 @@ public sealed class LineageStore : IDisposable
         }
 
         using var transaction = _connection.BeginTransaction();
-        Execute(_connection, """
+        Execute("""
             CREATE TABLE IF NOT EXISTS models (
                 id INTEGER PRIMARY KEY,
                 name TEXT NOT NULL UNIQUE
@@ -123,7 +127,7 @@ public sealed class LineageStore : IDisposable
             );
             CREATE INDEX IF NOT EXISTS edges_by_child ON edges(child_id);
             """, transaction);
-        Execute(_connection, $"PRAGMA user_version = {SchemaVersion}", transaction);
+        Execute($"PRAGMA user_version = {SchemaVersion}", transaction);
         transaction.Commit();
         _schema = SchemaVersion;
     }
@@ -133,12 +137,12 @@ public sealed class LineageStore : IDisposable
     {
         if (_schema < 2)
         {
-            Execute(_connection, "ALTER TABLE versions ADD COLUMN error_bound REAL", transaction);
+            Execute("ALTER TABLE versions ADD COLUMN error_bound REAL", transaction);
         }
 
         if (_schema < SchemaVersion)
         {
-            Execute(_connection, $"PRAGMA user_version = {SchemaVersion}", transaction);
+            Execute($"PRAGMA user_version = {SchemaVersion}", transaction);
         }
     }
 
@@ -251,7 +255,6 @@ public sealed class LineageStore : IDisposable
         foreach (var (parentId, kind, how, message) in version.Edges)
         {
             Execute(
-                _connection,
                 "INSERT OR IGNORE INTO edges (parent_id, child_id, kind, how, message) VALUES ($p, $c, $k, $h, $m)",
                 transaction,
                 ("$p", parentId),
@@ -263,7 +266,7 @@ public sealed class LineageStore : IDisposable
 
         foreach (var (key, value) in version.Metadata)
         {
-            Execute(_connection, "INSERT INTO metadata (version_id, key, value) VALUES ($v, $k, $val)", transaction, ("$v", id), ("$k", key), ("$val", value));
+            Execute("INSERT INTO metadata (version_id, key, value) VALUES ($v, $k, $val)", transaction, ("$v", id), ("$k", key), ("$val", value));
         }
 
         transaction.Commit();
@@ -288,12 +291,12 @@ public sealed class LineageStore : IDisposable
         MigrateForWrite(transaction);
         foreach (long id in versionIds)
         {
-            Execute(_connection, "DELETE FROM edges WHERE parent_id = $id OR child_id = $id", transaction, ("$id", id));
-            Execute(_connection, "DELETE FROM metadata WHERE version_id = $id", transaction, ("$id", id));
-            Execute(_connection, "DELETE FROM versions WHERE id = $id", transaction, ("$id", id));
+            Execute("DELETE FROM edges WHERE parent_id = $id OR child_id = $id", transaction, ("$id", id));
+            Execute("DELETE FROM metadata WHERE version_id = $id", transaction, ("$id", id));
+            Execute("DELETE FROM versions WHERE id = $id", transaction, ("$id", id));
         }
 
-        Execute(_connection, "DELETE FROM models WHERE id NOT IN (SELECT model_id FROM versions)", transaction);
+        Execute("DELETE FROM models WHERE id NOT IN (SELECT model_id FROM versions)", transaction);
         transaction.Commit();
         CompactLog();
     }
@@ -327,9 +330,12 @@ public sealed class LineageStore : IDisposable
         return problems;
     }
 
-    private SqliteCommand Command(string sql, SqliteTransaction? transaction, params (string Name, object? Value)[] parameters)
+    private SqliteCommand Command(string sql, SqliteTransaction? transaction, params (string Name, object? Value)[] parameters) =>
+        Command(_connection, sql, transaction, parameters);
+
+    private static SqliteCommand Command(SqliteConnection connection, string sql, SqliteTransaction? transaction, (string Name, object? Value)[] parameters)
     {
-        var command = _connection.CreateCommand();
+        var command = connection.CreateCommand();
         command.CommandText = sql;
         command.Transaction = transaction;
         foreach (var (name, value) in parameters)
@@ -347,16 +353,9 @@ public sealed class LineageStore : IDisposable
         return result is DBNull ? null : result;
     }
 
-    private static void Execute(SqliteConnection connection, string sql, SqliteTransaction? transaction = null, params (string Name, object? Value)[] parameters)
+    private void Execute(string sql, SqliteTransaction? transaction = null, params (string Name, object? Value)[] parameters)
     {
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        command.Transaction = transaction;
-        foreach (var (name, value) in parameters)
-        {
-            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
-        }
-
+        using var command = Command(sql, transaction, parameters);
         command.ExecuteNonQuery();
     }
 
