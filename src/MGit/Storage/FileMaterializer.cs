@@ -3,9 +3,10 @@ using MGit.Errors;
 namespace MGit.Storage;
 
 /// <summary>
-/// Rebuilds files from manifests: chunks are read and verified in parallel, a bounded window
-/// ahead of the writer, and written in order. Every chunk is checked against its hash and the
-/// manifest naming them is itself content-addressed, so the file is exact when the lengths add up.
+/// Rebuilds files from manifests: each chunk is read, verified and written at its own offset by
+/// a pool task, a bounded window of chunks at a time, so both reading and the copy into the page
+/// cache run on every core. Every chunk is checked against its hash and the manifest naming them
+/// is itself content-addressed, so the file is exact when the lengths add up.
 /// </summary>
 public sealed class FileMaterializer
 {
@@ -18,61 +19,61 @@ public sealed class FileMaterializer
         _window = Math.Max(2, workers * 2);
     }
 
-    /// <summary>Writes the file to <paramref name="output"/> and verifies length and hash.</summary>
-    public void Write(ManifestFile file, Stream output, Action<long>? progress = null)
+    /// <summary>Writes the file through <paramref name="output"/> (already sized to the file's length) and verifies lengths.</summary>
+    public void Write(ManifestFile file, FileStream output, Action<long>? progress = null)
     {
-        var pending = new Queue<(Task<RentedBuffer> Read, int ExpectedLength)>();
-        long written = 0;
+        var pending = new Queue<Task>();
+        var handle = output.SafeFileHandle;
+        long offset = 0;
         try
         {
             foreach (var (id, expectedLength) in Chunks(file))
             {
                 if (pending.Count >= _window)
                 {
-                    written += Drain(pending.Dequeue(), output, progress);
+                    pending.Dequeue().GetAwaiter().GetResult();
                 }
 
-                var chunkId = id;
-                pending.Enqueue((Task.Run(() => _store.Read(chunkId)), expectedLength));
+                var (chunkId, length, at) = (id, expectedLength, offset);
+                pending.Enqueue(Task.Run(() =>
+                {
+                    using var chunk = _store.Read(chunkId);
+                    if (chunk.Length != length)
+                    {
+                        throw new MGitException($"a chunk is {chunk.Length} bytes where the manifest expects {length}");
+                    }
+
+                    RandomAccess.Write(handle, chunk.Span, at);
+                    progress?.Invoke(length);
+                }));
+                offset += expectedLength;
             }
 
             while (pending.Count > 0)
             {
-                written += Drain(pending.Dequeue(), output, progress);
+                pending.Dequeue().GetAwaiter().GetResult();
             }
 
-            if (written != file.Length)
+            if (offset != file.Length)
             {
-                throw new MGitException($"rebuilt {file.Path} has {written} bytes where the manifest records {file.Length}");
+                throw new MGitException($"rebuilt {file.Path} has {offset} bytes where the manifest records {file.Length}");
             }
         }
         finally
         {
-            // Let reads still in flight finish and return their buffers before an error propagates.
-            foreach (var (read, _) in pending)
+            // Let writes still in flight finish before an error propagates and the file is closed.
+            foreach (var task in pending)
             {
                 try
                 {
-                    read.GetAwaiter().GetResult().Dispose();
+                    task.GetAwaiter().GetResult();
                 }
-                catch (MGitException)
+                catch (Exception e) when (e is MGitException or IOException or UnauthorizedAccessException)
                 {
+                    // The first failure is already on its way up.
                 }
             }
         }
-    }
-
-    private static long Drain((Task<RentedBuffer> Read, int ExpectedLength) item, Stream output, Action<long>? progress)
-    {
-        using var chunk = item.Read.GetAwaiter().GetResult();
-        if (chunk.Length != item.ExpectedLength)
-        {
-            throw new MGitException($"a chunk is {chunk.Length} bytes where the manifest expects {item.ExpectedLength}");
-        }
-
-        output.Write(chunk.Span);
-        progress?.Invoke(chunk.Length);
-        return chunk.Length;
     }
 
     /// <summary>Every chunk of the file in order, with the length it must have.</summary>
