@@ -23,6 +23,7 @@ internal static class FamilyCommand
         string? safetensors = options.String("safetensors");
         string? results = options.String("results");
         bool skipXz = options.Flag("no-xz");
+        bool skipGit = options.Flag("no-git");
         double fineTuneScale = options.Double("finetune-scale", 0.01, 1e-6, 1);
         options.RejectUnused();
         if (new[] { modelAssembly, onnx, safetensors }.Count(s => s is not null) != 1)
@@ -58,7 +59,7 @@ internal static class FamilyCommand
         }
 
         report.AppendLine();
-        report.Append(Compare(members, work, mgit, skipXz));
+        report.Append(Compare(members, work, mgit, skipXz, skipGit));
         string text = report.ToString();
         Console.WriteLine(text);
         if (results is not null)
@@ -70,7 +71,7 @@ internal static class FamilyCommand
     }
 
     /// <summary>Runs mgit and the peers on the same files; returns the Markdown table.</summary>
-    private static string Compare(IReadOnlyList<Member> members, string work, string mgit, bool skipXz)
+    private static string Compare(IReadOnlyList<Member> members, string work, string mgit, bool skipXz, bool skipGit)
     {
         long logical = members.Sum(m => new FileInfo(m.File).Length);
         var rows = new List<(string Tool, long Stored, double AddSeconds, double? RestoreSeconds, string Note)>();
@@ -145,6 +146,11 @@ internal static class FamilyCommand
 
         // git: every file in one repository, then gc --aggressive.
         string gitDir = Path.Combine(work, "git-repo");
+        if (skipGit)
+        {
+            return Table(members, rows, logical, perModel, work, mgit);
+        }
+
         if (Directory.Exists(gitDir))
         {
             Directory.Delete(gitDir, recursive: true);
@@ -163,7 +169,11 @@ internal static class FamilyCommand
         long gitStored = new DirectoryInfo(Path.Combine(gitDir, ".git")).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length);
         rows.Add(("git add + gc --aggressive", gitStored, gitSeconds, null, ".git size"));
         Directory.Delete(gitDir, recursive: true);
+        return Table(members, rows, logical, perModel, work, mgit);
+    }
 
+    private static string Table(IReadOnlyList<Member> members, List<(string Tool, long Stored, double AddSeconds, double? RestoreSeconds, string Note)> rows, long logical, StringBuilder perModel, string work, string mgit)
+    {
         var table = new StringBuilder();
         table.AppendLine(CultureInfo.InvariantCulture, $"Family: {members.Count} files, {logical / 1e6:0.0} MB. Ratio = logical size / stored size; MB/s = logical MB / seconds (start-up included), warm page cache.");
         table.AppendLine();

@@ -97,6 +97,15 @@ internal static class ModelGenerator
         return new Summary(new FileInfo(path).Length, entries.Count, changed.Count, changedBytes, stopwatch.Elapsed);
     }
 
+    /// <summary>Which tensors <see cref="Derive"/> changes for these arguments: (changed, total tensors, changed bytes).</summary>
+    public static (int Changed, int Tensors, long ChangedBytes) PlannedChange(string basePath, double changeFraction, ulong seed)
+    {
+        using var input = new FileStream(basePath, FileMode.Open, FileAccess.Read, FileShare.Read);
+        var (_, entries) = Safetensors.Read(input, basePath);
+        var changed = PickTensors(entries, changeFraction, seed);
+        return (changed.Count, entries.Count, changed.Sum(i => entries[i].Length));
+    }
+
     /// <summary>A seeded random set of tensors whose bytes add up to about the fraction asked for.</summary>
     private static HashSet<int> PickTensors(List<TensorEntry> entries, double fraction, ulong seed)
     {

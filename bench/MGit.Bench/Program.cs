@@ -9,7 +9,7 @@ internal static class Program
           MGit.Bench generate --out FILE --size-mb N [--dtype F32|BF16] [--seed S]
           MGit.Bench generate --out FILE --derive-from BASE --change-fraction F [--seed S]
           MGit.Bench family --mgit PATH/mgit.dll --work DIR (--assembly MODEL.dll | --onnx MODEL.onnx | --safetensors F32.safetensors)
-                         [--finetune-scale 0.01] [--no-xz] [--results FILE.md]
+                         [--finetune-scale 0.01] [--no-xz] [--no-git] [--results FILE.md]
           MGit.Bench run --mgit PATH/mgit.dll --work DIR [--size-mb 2048] [--dtype F32|BF16] [--seed S]
                          [--family-size-mb 512] [--change-fraction 0.3] [--no-family]
                          [--repeat R] [--quiet-wait SECONDS] [--quiet-below CORES] [--clean]

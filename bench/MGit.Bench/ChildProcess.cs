@@ -1,0 +1,141 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace MGit.Bench;
+
+/// <summary>A command to run: program, arguments, extra environment, and how to show it in the report.</summary>
+internal sealed record Invocation(string Program, IReadOnlyList<string> Arguments, IReadOnlyDictionary<string, string>? Environment = null)
+{
+    /// <summary>The command as a shell would take it, environment assignments first.</summary>
+    public string Display(Func<string, string>? shorten = null)
+    {
+        var words = new List<string>();
+        foreach (var (key, value) in Environment ?? new Dictionary<string, string>())
+        {
+            words.Add($"{key}={Quote(value)}");
+        }
+
+        words.Add(Quote(Program));
+        words.AddRange(Arguments.Select(Quote));
+        // Shorten after quoting, so "$WORK/..." stays readable as a shell variable.
+        string line = string.Join(' ', words);
+        return shorten?.Invoke(line) ?? line;
+    }
+
+    public static string Quote(string word) =>
+        word.Length > 0 && word.All(c => char.IsAsciiLetterOrDigit(c) || "-_./=:@%+,".Contains(c, StringComparison.Ordinal))
+            ? word
+            : "'" + word.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
+}
+
+/// <summary>What one run of a child cost: wall time from our side, CPU and peak RSS from GNU time.</summary>
+internal sealed record Measurement(double Seconds, double UserSeconds, double SystemSeconds, long PeakRssBytes, string StandardOutput, string StandardError)
+{
+    /// <summary>Cores kept busy by everything else on the machine while the child ran (null when unknown).</summary>
+    public double? OtherCores { get; init; }
+
+    /// <summary>CPU time over wall time: 2.0 means two cores busy throughout.</summary>
+    public double CpuUse => Seconds > 0 ? (UserSeconds + SystemSeconds) / Seconds : 0;
+}
+
+internal static class ChildProcess
+{
+    private const string GnuTime = "/usr/bin/time";
+
+    /// <summary>
+    /// Runs the command under <c>/usr/bin/time -f "%M %U %S"</c> (peak RSS in KiB, user and system CPU
+    /// seconds, written to a side file so the child's own stderr stays clean) and times it.
+    /// </summary>
+    public static Measurement Measure(Invocation invocation)
+    {
+        string timeFile = Path.Combine(Path.GetTempPath(), $"mgit-bench-time-{Environment.ProcessId}-{Guid.NewGuid():N}.txt");
+        try
+        {
+            var arguments = new List<string> { "-f", "%M %U %S", "-o", timeFile, invocation.Program };
+            arguments.AddRange(invocation.Arguments);
+            double? busyBefore = MachineLoad.BusySeconds();
+            var stopwatch = Stopwatch.StartNew();
+            var (exitCode, output, error) = Execute(GnuTime, arguments, invocation.Environment);
+            stopwatch.Stop();
+            double? busyAfter = MachineLoad.BusySeconds();
+            if (exitCode != 0)
+            {
+                throw new BenchException($"`{invocation.Display()}` exited with {exitCode}: {Tail(error)}");
+            }
+
+            string[] fields = File.ReadAllLines(timeFile).Last(l => l.Length > 0).Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (fields.Length != 3)
+            {
+                throw new BenchException($"unexpected output from {GnuTime}: '{string.Join(' ', fields)}'");
+            }
+
+            double seconds = stopwatch.Elapsed.TotalSeconds;
+            double user = double.Parse(fields[1], CultureInfo.InvariantCulture);
+            double system = double.Parse(fields[2], CultureInfo.InvariantCulture);
+            // /proc/stat and GNU time count in 10 ms ticks: below half a second the difference is noise.
+            double? other = busyBefore is { } b && busyAfter is { } a && seconds >= 0.5 ? Math.Max(0, (a - b - user - system) / seconds) : null;
+            return new Measurement(seconds, user, system, long.Parse(fields[0], CultureInfo.InvariantCulture) * 1024, output, error)
+            {
+                OtherCores = other,
+            };
+        }
+        finally
+        {
+            File.Delete(timeFile);
+        }
+    }
+
+    /// <summary>Runs a helper command untimed and returns its standard output; fails on a non-zero exit.</summary>
+    public static string Run(string program, params string[] arguments) => Run(new Invocation(program, arguments));
+
+    public static string Run(Invocation invocation)
+    {
+        var (exitCode, output, error) = Execute(invocation.Program, invocation.Arguments, invocation.Environment);
+        return exitCode == 0 ? output : throw new BenchException($"`{invocation.Display()}` exited with {exitCode}: {Tail(error)}");
+    }
+
+    /// <summary>Like <see cref="Run(string, string[])"/> but returns null instead of failing (for optional machine facts).</summary>
+    public static string? TryRun(string program, params string[] arguments)
+    {
+        try
+        {
+            var (exitCode, output, _) = Execute(program, arguments, null);
+            return exitCode == 0 ? output : null;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return null;
+        }
+    }
+
+    private static (int ExitCode, string Output, string Error) Execute(string program, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment)
+    {
+        var start = new ProcessStartInfo(program)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (string argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[key] = value;
+        }
+
+        using var process = Process.Start(start) ?? throw new BenchException($"could not start {program}");
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        process.WaitForExit();
+        return (process.ExitCode, output.GetAwaiter().GetResult(), error.GetAwaiter().GetResult());
+    }
+
+    private static string Tail(string text)
+    {
+        string trimmed = text.Trim();
+        return trimmed.Length <= 2000 ? trimmed : "..." + trimmed[^2000..];
+    }
+}
