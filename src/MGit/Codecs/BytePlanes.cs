@@ -14,11 +14,7 @@ public static class BytePlanes
     public static void Split(ReadOnlySpan<byte> source, ElementKind kind, Span<byte> planes)
     {
         int width = kind.Width();
-        int n = source.Length / width;
-        if (source.Length % width != 0 || planes.Length < source.Length)
-        {
-            throw new ArgumentException("source is not a whole number of elements");
-        }
+        int n = ElementCount(source.Length, planes.Length, width);
 
         // Truncating casts below keep the low bits on purpose.
         unchecked
@@ -79,11 +75,7 @@ public static class BytePlanes
     public static void Join(ReadOnlySpan<byte> planes, ElementKind kind, Span<byte> destination)
     {
         int width = kind.Width();
-        int n = destination.Length / width;
-        if (destination.Length % width != 0 || planes.Length < destination.Length)
-        {
-            throw new ArgumentException("destination is not a whole number of elements");
-        }
+        int n = ElementCount(destination.Length, planes.Length, width);
 
         // Truncating casts below keep the low bits on purpose.
         unchecked
@@ -136,5 +128,16 @@ public static class BytePlanes
                     return;
             }
         }
+    }
+
+    /// <summary>Elements in <paramref name="length"/> bytes, which must be whole elements that fit the plane buffer.</summary>
+    private static int ElementCount(int length, int planesLength, int width)
+    {
+        if (length % width != 0 || planesLength < length)
+        {
+            throw new ArgumentException("the data is not a whole number of elements, or the plane buffer is too small");
+        }
+
+        return length / width;
     }
 }
