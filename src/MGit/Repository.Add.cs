@@ -39,7 +39,6 @@ public sealed partial class Repository
             CheckShardIndexes(fullPath, layouts.Select(l => (l.RelativePath, l.Layout)).ToList(), path);
         }
 
-        // Parents and the version being succeeded are where delta bases come from.
         // Parents, the version being succeeded, and the parents' own previous versions: the base of
         // each chunk is then chosen among their counterparts by measured size.
         var direct = plan.Edges.Select(e => e.ParentId).Distinct().Select(id => graph[id]).ToList();
