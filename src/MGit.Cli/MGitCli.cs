@@ -108,6 +108,9 @@ public sealed class GlobalOptions
     {
         Progress = !parse.GetValue(Quiet) && context.ErrorIsTerminal ? new TerminalProgress(context.Error) : NoProgress.Instance,
         FlushToDisk = context.Environment("MGIT_FSYNC") != "0",
+        Workers = int.TryParse(context.Environment("MGIT_WORKERS"), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int workers) && workers is > 0 and <= 256
+            ? workers
+            : new RepositoryOptions().Workers,
     };
 
     /// <summary>Chatter goes to stderr so stdout stays machine-readable; -q silences it.</summary>
