@@ -136,7 +136,7 @@ public sealed partial class Repository
                 referenced[id] = users = [];
             }
 
-            if (users.Count > 0 && (users[^1] == user || users.Contains(user)))
+            if (users.Contains(user))
             {
                 return false;
             }

@@ -189,12 +189,4 @@ public sealed partial class Repository : IDisposable
     }
 
     public void Dispose() => _lineage.Dispose();
-
-    internal static string FormatBytes(long bytes) => bytes switch
-    {
-        >= 1L << 30 => $"{bytes / (double)(1L << 30):0.00} GiB",
-        >= 1L << 20 => $"{bytes / (double)(1L << 20):0.0} MiB",
-        >= 1L << 10 => $"{bytes / (double)(1L << 10):0.0} KiB",
-        _ => $"{bytes} B",
-    };
 }

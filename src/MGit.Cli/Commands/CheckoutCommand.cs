@@ -13,8 +13,10 @@ public static class CheckoutCommand
         command.SetAction(parse =>
         {
             using var repository = globals.OpenRepository(parse, context);
-            string written = repository.Checkout(parse.GetValue(reference)!, context.ResolvePath(parse.GetValue(output)!), parse.GetValue(force));
-            GlobalOptions.Say(parse, globals, context, $"checked out {repository.Resolve(parse.GetValue(reference)!).Ref} to {written}");
+            // Resolve once: a NAME could gain a new version from another process between two look-ups.
+            var version = repository.Resolve(parse.GetValue(reference)!);
+            string written = repository.Checkout(version.Ref, context.ResolvePath(parse.GetValue(output)!), parse.GetValue(force));
+            GlobalOptions.Say(parse, globals, context, $"checked out {version.Ref} to {written}");
             return 0;
         });
         return command;
