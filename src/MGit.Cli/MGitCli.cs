@@ -60,6 +60,10 @@ public static class MGitCli
         GcCommand.Build(globals, context),
         FsckCommand.Build(globals, context),
         QuickstartCommand.Build(globals, context),
+        TestCommands.Build(globals, context),
+        BisectCommand.Build(globals, context),
+        RecipeCommands.Build(globals, context),
+        CascadeCommand.Build(globals, context),
     ];
 
     /// <summary>One line on stderr, a non-zero exit; the stack trace only with MGIT_TRACE=1.</summary>

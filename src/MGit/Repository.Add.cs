@@ -14,7 +14,10 @@ public sealed partial class Repository
     /// Adds a model file or model folder as a new version. Every file is read and validated before
     /// anything is stored; the version appears in one transaction after all its objects are written.
     /// </summary>
-    public AddResult Add(string path, AddOptions options)
+    public AddResult Add(string path, AddOptions options) => Add(path, options, madeByCascade: false);
+
+    /// <param name="madeByCascade">The model is a recipe's output in the repository's own work folder, which users may not add from.</param>
+    private AddResult Add(string path, AddOptions options, bool madeByCascade)
     {
         string fullPath = Path.GetFullPath(path);
         bool isFolder = Directory.Exists(fullPath);
@@ -23,7 +26,7 @@ public sealed partial class Repository
             throw new MGitException($"{path}: no such file or folder");
         }
 
-        if (IsInside(fullPath, MetadataDirectory))
+        if (IsInside(fullPath, MetadataDirectory) && !madeByCascade)
         {
             throw new MGitException($"{path} is inside the repository's own {DirectoryName} folder");
         }
@@ -45,43 +48,127 @@ public sealed partial class Repository
         var relatives = direct.Concat(direct.SelectMany(p => graph.Parents(p, EdgeKind.Versioned))).DistinctBy(v => v.Id).ToList();
         var bases = new DeltaBases(relatives.Select(LoadManifest));
 
-        var totals = new IngestTotals();
-        var manifestFiles = new List<ManifestFile>();
-        ObjectId manifestId;
+        var recipe = ChooseRecipe(graph, plan, options);
         using (RepositoryLock.Shared(LockPath, _options.LockWait))
         {
             UpgradeFormatForWriting();
-            var ingester = new FileIngester(_objects, Format, _options.Workers);
-            long totalBytes = layouts.Sum(l => l.Layout.Length);
-            using (var progress = _options.Progress.Begin($"adding {plan.Name}", totalBytes))
+            var stored = Ingest(plan.Name, layouts, bases, isFolder ? fullPath : null, options.LossyErrorBound);
+            LossyCheck? lossyCheck = null;
+            if (options.LossyErrorBound is double bound)
             {
-                foreach (var (filePath, relativePath, layout) in layouts)
+                lossyCheck = CheckLossy(graph, plan, stored, bound);
+                if (!lossyCheck.Accepted)
                 {
-                    var candidates = bases.IsEmpty ? null : bases.For(layout);
-                    manifestFiles.Add(ingester.Ingest(filePath, relativePath, layout, totals, progress.Advance, candidates is null ? null : s => candidates[s], options.LossyErrorBound));
+                    // The lossy objects stay unreferenced until gc; the version is stored exactly.
+                    stored = Ingest(plan.Name, layouts, bases, isFolder ? fullPath : null, lossyErrorBound: null);
                 }
             }
 
-            var manifest = new Manifest
+            bool lossy = lossyCheck?.Accepted == true;
+            var newVersion = plan with
             {
-                Kind = isFolder ? "folder" : "file",
-                Files = manifestFiles,
-                EmptyDirectories = isFolder ? EnumerateEmptyDirectories(fullPath) : [],
+                ManifestId = stored.ManifestId.ToString(),
+                LogicalBytes = stored.Manifest.LogicalBytes,
+                ErrorBound = lossy ? options.LossyErrorBound : null,
+                Recipe = recipe,
             };
-            (manifestId, _) = _objects.Put(manifest.ToJson());
-
-            var newVersion = plan with { ManifestId = manifestId.ToString(), LogicalBytes = manifest.LogicalBytes, ErrorBound = options.LossyErrorBound };
             long id = _lineage.Insert(newVersion, _options.Clock.GetUtcNow());
             var version = _lineage.ReadGraph()[id];
+            if (lossy)
+            {
+                foreach (var result in lossyCheck!.Results)
+                {
+                    Tests.Record(version, result with { Ref = version.Ref });
+                }
+            }
+
+            var totals = stored.Totals;
             return new AddResult(
                 version,
-                manifestFiles.Count,
-                manifestFiles.Sum(f => f.Segments.Count(s => s.Tensor is not null)),
-                manifest.LogicalBytes,
+                stored.Manifest.Files.Count,
+                stored.Manifest.Files.Sum(f => f.Segments.Count(s => s.Tensor is not null)),
+                stored.Manifest.LogicalBytes,
                 totals.BytesNew,
                 totals.StoredNew,
                 totals.ChunksNew,
-                totals.ChunksReused);
+                totals.ChunksReused)
+            {
+                Lossy = lossyCheck,
+            };
+        }
+    }
+
+    private sealed record StoredModel(ObjectId ManifestId, Manifest Manifest, IngestTotals Totals);
+
+    /// <summary>Stores every file's chunks and the manifest; nothing refers to them until the version is inserted.</summary>
+    private StoredModel Ingest(string name, IReadOnlyList<(string FullPath, string RelativePath, FileLayout Layout)> layouts, DeltaBases bases, string? folder, double? lossyErrorBound)
+    {
+        var totals = new IngestTotals();
+        var manifestFiles = new List<ManifestFile>();
+        var ingester = new FileIngester(_objects, Format, _options.Workers);
+        long totalBytes = layouts.Sum(l => l.Layout.Length);
+        using (var progress = _options.Progress.Begin($"adding {name}", totalBytes))
+        {
+            foreach (var (filePath, relativePath, layout) in layouts)
+            {
+                var candidates = bases.IsEmpty ? null : bases.For(layout);
+                manifestFiles.Add(ingester.Ingest(filePath, relativePath, layout, totals, progress.Advance, candidates is null ? null : s => candidates[s], lossyErrorBound));
+            }
+        }
+
+        var manifest = new Manifest
+        {
+            Kind = folder is not null ? "folder" : "file",
+            Files = manifestFiles,
+            EmptyDirectories = folder is not null ? EnumerateEmptyDirectories(folder) : [],
+        };
+        var (manifestId, _) = _objects.Put(manifest.ToJson());
+        return new StoredModel(manifestId, manifest, totals);
+    }
+
+    /// <summary>
+    /// A lossy encoding is kept only if every registered test that applies to the new version passes
+    /// on the reconstruction (what checkout will give back). With no applicable test it is kept,
+    /// and the result says nothing was checked.
+    /// </summary>
+    private LossyCheck CheckLossy(LineageGraph graph, NewVersion plan, StoredModel stored, double bound)
+    {
+        var tests = Tests.All().Where(t => t.Scope.AppliesTo(plan.Name, plan.Type)).ToList();
+        if (tests.Count == 0)
+        {
+            return new LossyCheck(true, bound, []);
+        }
+
+        int next = (graph.Latest(plan.Name)?.Version ?? 0) + 1;
+        string reference = $"{plan.Name}@{next}";
+        string model = CachedCheckout(stored.ManifestId.ToString(), stored.Manifest);
+        var results = tests.Select(t => RunTest(t, reference, model)).ToList();
+        return new LossyCheck(results.All(r => r.Passed), bound, results);
+    }
+
+    /// <summary>The recipe to record: the one given (checked against the parents), else the previous version's when it still fits.</summary>
+    private string? ChooseRecipe(LineageGraph graph, NewVersion plan, AddOptions options)
+    {
+        var parentNames = plan.Edges.Where(e => e.Kind == EdgeKind.Adapted).Select(e => graph[e.ParentId].Name).ToList();
+        if (options.Recipe is { } given)
+        {
+            Cascade.Recipe.Parse(given, parentNames);
+            return given;
+        }
+
+        if (options.VersionOf is null || new Cascade.RecipeStore(_lineage).Get(graph.Resolve(options.VersionOf)) is not { } inherited)
+        {
+            return null;
+        }
+
+        try
+        {
+            Cascade.Recipe.Parse(inherited, parentNames);
+            return inherited;
+        }
+        catch (MGitException)
+        {
+            return null;
         }
     }
 

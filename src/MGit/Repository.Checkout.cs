@@ -14,12 +14,17 @@ public sealed partial class Repository
     public string Checkout(string reference, string output, bool overwrite = false)
     {
         var version = Resolve(reference);
-        var manifest = LoadManifest(version);
+        return WriteModel(version.Ref, LoadManifest(version), output, overwrite);
+    }
+
+    /// <summary>Writes a manifest's files at <paramref name="output"/>; <paramref name="label"/> names it in progress.</summary>
+    private string WriteModel(string label, Manifest manifest, string output, bool overwrite)
+    {
         string target = Path.GetFullPath(output);
         var materializer = new FileMaterializer(_objects, _options.Workers);
 
         using var repositoryLock = RepositoryLock.Shared(LockPath, _options.LockWait);
-        using var progress = _options.Progress.Begin($"checking out {version.Ref}", manifest.LogicalBytes);
+        using var progress = _options.Progress.Begin($"checking out {label}", manifest.LogicalBytes);
         if (manifest.Kind == "file")
         {
             var file = manifest.Files.Single();

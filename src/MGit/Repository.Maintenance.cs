@@ -63,6 +63,26 @@ public sealed partial class Repository
             temps++;
         }
 
+        // Work folders of interrupted cascades, and cached checkouts of content no version holds any more.
+        foreach (string folder in Directory.EnumerateDirectories(TempDirectory))
+        {
+            Directory.Delete(folder, recursive: true);
+            temps++;
+        }
+
+        if (Directory.Exists(CheckoutCacheDirectory))
+        {
+            foreach (string folder in Directory.EnumerateDirectories(CheckoutCacheDirectory))
+            {
+                string name = Path.GetFileName(folder);
+                if (name.Contains(".partial-", StringComparison.Ordinal) || !ObjectId.TryParse(name, out var id) || !referenced.ContainsKey(id))
+                {
+                    Directory.Delete(folder, recursive: true);
+                    temps++;
+                }
+            }
+        }
+
         return new GcResult(removed, freed, temps);
     }
 

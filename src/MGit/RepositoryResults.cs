@@ -22,10 +22,19 @@ public sealed record AddOptions
     /// absolute bound (the MGit paper's default is 1e-4). Null: lossless (the default).
     /// </summary>
     public double? LossyErrorBound { get; init; }
+    /// <summary>How the model was derived, replayable by the cascade (see <see cref="Cascade.Recipe"/>).</summary>
+    public string? Recipe { get; init; }
 }
 
+/// <summary>What a lossy add checked: the registered tests run on the reconstruction, and whether the lossy encoding was kept.</summary>
+public sealed record LossyCheck(bool Accepted, double ErrorBound, IReadOnlyList<Testing.TestResult> Results);
+
 /// <summary>What an add stored: <paramref name="NewBytes"/> of content not stored before, taking <paramref name="StoredBytes"/> on disk.</summary>
-public sealed record AddResult(ModelVersion Version, int Files, int Tensors, long LogicalBytes, long NewBytes, long StoredBytes, long ChunksNew, long ChunksReused);
+public sealed record AddResult(ModelVersion Version, int Files, int Tensors, long LogicalBytes, long NewBytes, long StoredBytes, long ChunksNew, long ChunksReused)
+{
+    /// <summary>Set when --lossy was asked for: what was checked and whether the lossy encoding was kept.</summary>
+    public LossyCheck? Lossy { get; init; }
+}
 
 /// <summary>A parent or child link as shown to users.</summary>
 public sealed record EdgeView(string Ref, EdgeKind Kind, string? How, string? Message);

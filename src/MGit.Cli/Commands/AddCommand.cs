@@ -18,8 +18,9 @@ public static class AddCommand
         var message = new Option<string?>("--message", "-m") { Description = "Why this model exists" };
         var lossy = new Option<bool>("--lossy") { Description = "Store float tensors as quantized deltas against the parent, each element within --error-bound (opt-in; default lossless)" };
         var errorBound = new Option<double?>("--error-bound") { Description = "Absolute per-element error bound for --lossy (default 1e-4, as in the MGit paper)" };
+        var recipe = new Option<string?>("--recipe") { Description = "How it was derived, as a command the cascade can replay: {parent}, {parent:NAME}, {parents}, {output}" };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON" };
-        var command = new Command("add", "Add a model file or folder as a new model version") { path, name, parents, how, versionOf, type, meta, message, lossy, errorBound, json };
+        var command = new Command("add", "Add a model file or folder as a new model version") { path, name, parents, how, versionOf, type, meta, message, lossy, errorBound, recipe, json };
         command.SetAction(parse =>
         {
             if (parse.GetValue(errorBound) is not null && !parse.GetValue(lossy))
@@ -38,6 +39,7 @@ public static class AddCommand
                 Metadata = ParseMetadata(parse.GetValue(meta) ?? []),
                 Message = parse.GetValue(message),
                 LossyErrorBound = parse.GetValue(lossy) ? parse.GetValue(errorBound) ?? DefaultErrorBound : null,
+                Recipe = parse.GetValue(recipe),
             });
             if (parse.GetValue(json))
             {
@@ -55,11 +57,21 @@ public static class AddCommand
                     chunks_reused = result.ChunksReused,
                     lossy = result.Version.Lossy,
                     error_bound = result.Version.ErrorBound,
+                    lossy_check = result.Lossy is { } check ? new
+                    {
+                        accepted = check.Accepted,
+                        error_bound = check.ErrorBound,
+                        tests = check.Results.Select(TestCommands.ResultJson).ToList(),
+                    } : null,
                 });
             }
             else
             {
                 context.Out.WriteLine(result.Version.Ref);
+                if (result.Lossy is { } check)
+                {
+                    context.Error.WriteLine(LossyReport(check));
+                }
                 GlobalOptions.Say(parse, globals, context,
                     $"added {result.Files} file(s), {result.Tensors} tensor(s), {LineageTree.Size(result.LogicalBytes)}; {LineageTree.Size(result.NewBytes)} new, stored in {LineageTree.Size(result.StoredBytes)}; {result.ChunksReused} chunk(s) already stored");
             }
@@ -67,6 +79,16 @@ public static class AddCommand
             return 0;
         });
         return command;
+    }
+
+    private static string LossyReport(LossyCheck check)
+    {
+        string tests = string.Join(", ", check.Results.Select(r => $"{r.Test} {(r.Passed ? "passed" : "failed")} ({r.Reason})"));
+        return check.Results.Count == 0
+            ? $"lossy (error bound {check.ErrorBound:G3}): kept; no registered test applies to this model, so nothing was checked"
+            : check.Accepted
+                ? $"lossy (error bound {check.ErrorBound:G3}): kept; on the reconstruction {tests}"
+                : $"lossy (error bound {check.ErrorBound:G3}): rejected, stored losslessly instead; on the reconstruction {tests}";
     }
 
     /// <summary>The MGit paper's bound: 1e-4 absolute per element.</summary>

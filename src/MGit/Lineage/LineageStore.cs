@@ -15,7 +15,8 @@ public sealed record NewVersion(
     IReadOnlyList<(long ParentId, EdgeKind Kind, string? How, string? Message)> Edges,
     bool MustBeNewModel,
     long? ExpectedLatestId,
-    double? ErrorBound = null);
+    double? ErrorBound = null,
+    string? Recipe = null);
 
 /// <summary>
 /// Models, versions, edges and metadata in SQLite (WAL mode, one transaction per change), so two
@@ -25,10 +26,56 @@ public sealed class LineageStore : IDisposable
 {
     /// <summary>
     /// The schema version kept in <c>PRAGMA user_version</c>; bumped with any table change.
-    /// 1: models, versions, edges, metadata. 2: versions.error_bound (lossy versions). A schema-1
-    /// database is read as is and migrated on its first write.
+    /// 1: models, versions, edges, metadata. 2: versions.error_bound (lossy versions). 3: tests,
+    /// test_results, recipes, cascades, cascade_steps. An older database is read as is (the newer
+    /// tables read as empty) and migrated on its first write.
     /// </summary>
-    public const int SchemaVersion = 2;
+    public const int SchemaVersion = 3;
+
+    /// <summary>The tables schema 3 added: registered tests, their results, recipes, and cascade progress.</summary>
+    private const string TestingTables = """
+        CREATE TABLE IF NOT EXISTS tests (
+            name TEXT PRIMARY KEY,
+            command TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            pass TEXT,
+            timeout_s REAL NOT NULL,
+            added_at TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS test_results (
+            id INTEGER PRIMARY KEY,
+            version_id INTEGER NOT NULL REFERENCES versions(id),
+            test TEXT NOT NULL,
+            passed INTEGER NOT NULL,
+            exit_code INTEGER,
+            metrics TEXT NOT NULL,
+            duration_s REAL NOT NULL,
+            reason TEXT NOT NULL,
+            log_tail TEXT NOT NULL,
+            log_path TEXT,
+            ran_at TEXT NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS test_results_by_version ON test_results(version_id, test);
+        CREATE TABLE IF NOT EXISTS recipes (
+            version_id INTEGER PRIMARY KEY REFERENCES versions(id),
+            command TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS cascades (
+            id INTEGER PRIMARY KEY,
+            old_ref TEXT NOT NULL,
+            new_ref TEXT NOT NULL,
+            started_at TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS cascade_steps (
+            cascade_id INTEGER NOT NULL REFERENCES cascades(id),
+            model TEXT NOT NULL,
+            from_ref TEXT NOT NULL,
+            to_ref TEXT,
+            status TEXT NOT NULL,
+            detail TEXT,
+            PRIMARY KEY (cascade_id, model)
+        );
+        """;
 
     private readonly SqliteConnection _connection;
     private long _schema;
@@ -126,7 +173,7 @@ public sealed class LineageStore : IDisposable
                 PRIMARY KEY (version_id, key)
             );
             CREATE INDEX IF NOT EXISTS edges_by_child ON edges(child_id);
-            """, transaction);
+            """ + TestingTables, transaction);
         Execute($"PRAGMA user_version = {SchemaVersion}", transaction);
         transaction.Commit();
         _schema = SchemaVersion;
@@ -140,10 +187,43 @@ public sealed class LineageStore : IDisposable
             Execute("ALTER TABLE versions ADD COLUMN error_bound REAL", transaction);
         }
 
+        if (_schema < 3)
+        {
+            Execute(TestingTables, transaction);
+        }
+
         if (_schema < SchemaVersion)
         {
             Execute($"PRAGMA user_version = {SchemaVersion}", transaction);
         }
+    }
+
+    /// <summary>Whether the database already has the tables of schema <paramref name="version"/> (reads of newer tables check this).</summary>
+    internal bool HasSchema(int version) => _schema >= version;
+
+    /// <summary>Runs <paramref name="work"/> in one immediate (write) transaction, migrating an older schema first.</summary>
+    internal T Write<T>(Func<SqliteTransaction, T> work)
+    {
+        T result;
+        using (var transaction = _connection.BeginTransaction(deferred: false))
+        {
+            MigrateForWrite(transaction);
+            result = work(transaction);
+            transaction.Commit();
+        }
+
+        _schema = SchemaVersion;
+        CompactLog();
+        return result;
+    }
+
+    /// <summary>Runs <paramref name="work"/> in one read transaction (a consistent snapshot).</summary>
+    internal T Read<T>(Func<SqliteTransaction, T> work)
+    {
+        using var transaction = _connection.BeginTransaction(deferred: true);
+        var result = work(transaction);
+        transaction.Commit();
+        return result;
     }
 
     /// <summary>Reads the whole graph in one transaction (a consistent snapshot).</summary>
@@ -269,7 +349,13 @@ public sealed class LineageStore : IDisposable
             Execute("INSERT INTO metadata (version_id, key, value) VALUES ($v, $k, $val)", transaction, ("$v", id), ("$k", key), ("$val", value));
         }
 
+        if (version.Recipe is not null)
+        {
+            Execute("INSERT INTO recipes (version_id, command) VALUES ($v, $c)", transaction, ("$v", id), ("$c", version.Recipe));
+        }
+
         transaction.Commit();
+        _schema = SchemaVersion;
         CompactLog();
         return id;
     }
@@ -293,11 +379,14 @@ public sealed class LineageStore : IDisposable
         {
             Execute("DELETE FROM edges WHERE parent_id = $id OR child_id = $id", transaction, ("$id", id));
             Execute("DELETE FROM metadata WHERE version_id = $id", transaction, ("$id", id));
+            Execute("DELETE FROM test_results WHERE version_id = $id", transaction, ("$id", id));
+            Execute("DELETE FROM recipes WHERE version_id = $id", transaction, ("$id", id));
             Execute("DELETE FROM versions WHERE id = $id", transaction, ("$id", id));
         }
 
         Execute("DELETE FROM models WHERE id NOT IN (SELECT model_id FROM versions)", transaction);
         transaction.Commit();
+        _schema = SchemaVersion;
         CompactLog();
     }
 
@@ -330,7 +419,7 @@ public sealed class LineageStore : IDisposable
         return problems;
     }
 
-    private SqliteCommand Command(string sql, SqliteTransaction? transaction, params (string Name, object? Value)[] parameters) =>
+    internal SqliteCommand Command(string sql, SqliteTransaction? transaction, params (string Name, object? Value)[] parameters) =>
         Command(_connection, sql, transaction, parameters);
 
     private static SqliteCommand Command(SqliteConnection connection, string sql, SqliteTransaction? transaction, (string Name, object? Value)[] parameters)
@@ -346,14 +435,14 @@ public sealed class LineageStore : IDisposable
         return command;
     }
 
-    private object? Scalar(string sql, SqliteTransaction? transaction = null, params (string Name, object? Value)[] parameters)
+    internal object? Scalar(string sql, SqliteTransaction? transaction = null, params (string Name, object? Value)[] parameters)
     {
         using var command = Command(sql, transaction, parameters);
         object? result = command.ExecuteScalar();
         return result is DBNull ? null : result;
     }
 
-    private void Execute(string sql, SqliteTransaction? transaction = null, params (string Name, object? Value)[] parameters)
+    internal void Execute(string sql, SqliteTransaction? transaction = null, params (string Name, object? Value)[] parameters)
     {
         using var command = Command(sql, transaction, parameters);
         command.ExecuteNonQuery();

@@ -1,0 +1,51 @@
+using System.CommandLine;
+using MGit.Cli.Rendering;
+
+namespace MGit.Cli.Commands;
+
+/// <summary><c>mgit recipe show|set</c>: how a model was derived, as the cascade replays it.</summary>
+public static class RecipeCommands
+{
+    public static Command Build(GlobalOptions globals, CliContext context)
+    {
+        var command = new Command("recipe", "Show or set how a model was derived (the command the cascade replays)");
+
+        var showRef = new Argument<string>("REF") { Description = "NAME or NAME@VERSION" };
+        var json = new Option<bool>("--json") { Description = "Print JSON" };
+        var show = new Command("show", "Show a version's recipe and the parents it names") { showRef, json };
+        show.SetAction(parse =>
+        {
+            using var repository = globals.OpenRepository(parse, context);
+            var (version, recipe, parents) = repository.RecipeOf(parse.GetValue(showRef)!);
+            if (parse.GetValue(json))
+            {
+                Json.Write(context.Out, new { @ref = version.Ref, recipe, parents = parents.Select(p => p.Ref).ToList() });
+                return 0;
+            }
+
+            if (recipe is null)
+            {
+                context.Out.WriteLine($"{version.Ref} has no recipe (add one: mgit recipe set {version.Ref} --cmd CMD)");
+                return MGitCli.ExitFailure;
+            }
+
+            context.Out.WriteLine(recipe);
+            GlobalOptions.Say(parse, globals, context, $"parents: {string.Join(", ", parents.Select(p => p.Ref))}");
+            return 0;
+        });
+
+        var setRef = new Argument<string>("REF") { Description = "NAME or NAME@VERSION" };
+        var cmd = new Option<string>("--cmd") { Description = "Command template with {parent}, {parent:NAME}, {parents} and {output}", Required = true };
+        var set = new Command("set", "Record or replace a version's recipe") { setRef, cmd };
+        set.SetAction(parse =>
+        {
+            using var repository = globals.OpenRepository(parse, context);
+            repository.SetRecipe(parse.GetValue(setRef)!, parse.GetValue(cmd)!);
+            return 0;
+        });
+
+        command.Subcommands.Add(show);
+        command.Subcommands.Add(set);
+        return command;
+    }
+}

@@ -1,0 +1,189 @@
+using System.CommandLine;
+using System.Globalization;
+using MGit.Cli.Rendering;
+using MGit.Errors;
+using MGit.Lineage;
+using MGit.Testing;
+
+namespace MGit.Cli.Commands;
+
+/// <summary><c>mgit test add|run|show|ls|rm</c>: tests registered on models or model types, run across the graph.</summary>
+public static class TestCommands
+{
+    public static Command Build(GlobalOptions globals, CliContext context)
+    {
+        var command = new Command("test", "Register tests on models or model types, run them across the graph, show results");
+        command.Subcommands.Add(BuildAdd(globals, context));
+        command.Subcommands.Add(BuildRun(globals, context));
+        command.Subcommands.Add(BuildShow(globals, context));
+        command.Subcommands.Add(BuildList(globals, context));
+        command.Subcommands.Add(BuildRemove(globals, context));
+        return command;
+    }
+
+    private static Command BuildAdd(GlobalOptions globals, CliContext context)
+    {
+        var name = new Argument<string>("NAME") { Description = "Test name (letters, digits, '-', '_', '.')" };
+        var cmd = new Option<string>("--cmd") { Description = "Command template: {model} = path of the checked-out model, {ref} = NAME@VERSION; run without a shell", Required = true };
+        var scope = new Option<string>("--for") { Description = "all, type:TYPE or model:NAME (default: all)", DefaultValueFactory = _ => "all" };
+        var pass = new Option<string?>("--pass") { Description = "Condition on the metrics the test prints as JSON on its last line, e.g. 'accuracy >= 0.9 and loss < 0.5' (default: exit code 0 passes)" };
+        var timeout = new Option<double>("--timeout") { Description = "Seconds before the test is killed and fails (default 600)", DefaultValueFactory = _ => TestDefinition.DefaultTimeoutSeconds };
+        var replace = new Option<bool>("--replace") { Description = "Replace a test of the same name" };
+        var command = new Command("add", "Register a test") { name, cmd, scope, pass, timeout, replace };
+        command.SetAction(parse =>
+        {
+            var test = new TestDefinition(parse.GetValue(name)!, parse.GetValue(cmd)!, TestScope.Parse(parse.GetValue(scope)!), parse.GetValue(pass), parse.GetValue(timeout));
+            using var repository = globals.OpenRepository(parse, context);
+            repository.RegisterTest(test, parse.GetValue(replace));
+            var graph = repository.Graph();
+            int applies = graph.Versions.Count(v => test.Scope.AppliesTo(v.Name, v.Type));
+            GlobalOptions.Say(parse, globals, context, $"registered test '{test.Name}' for {test.Scope}; it applies to {applies} stored version(s) now, and to matching models added later");
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command BuildRun(GlobalOptions globals, CliContext context)
+    {
+        var reference = new Argument<string?>("REF") { Description = "A model version (default: --all)", Arity = ArgumentArity.ZeroOrOne };
+        var all = new Option<bool>("--all") { Description = "Every version of every model" };
+        var descendants = new Option<string?>("--descendants") { Description = "REF and every model derived from it, transitively" };
+        var only = new Option<string?>("--test") { Description = "Run only this test" };
+        var jobs = new Option<int>("--jobs", "-j") { Description = "Tests run at once (default 1)", DefaultValueFactory = _ => 1 };
+        var json = new Option<bool>("--json") { Description = "Print the results as JSON" };
+        var command = new Command("run", "Run the applicable tests on models and record the results") { reference, all, descendants, only, jobs, json };
+        command.SetAction(parse =>
+        {
+            string? single = parse.GetValue(reference);
+            string? root = parse.GetValue(descendants);
+            if ((single is not null ? 1 : 0) + (root is not null ? 1 : 0) + (parse.GetValue(all) ? 1 : 0) > 1)
+            {
+                throw new MGitException("give one of REF, --all or --descendants REF");
+            }
+
+            if (parse.GetValue(jobs) is < 1 or > 64)
+            {
+                throw new MGitException("--jobs must be between 1 and 64");
+            }
+
+            using var repository = globals.OpenRepository(parse, context);
+            var graph = repository.Graph();
+            IReadOnlyList<ModelVersion> versions = single is not null ? [graph.Resolve(single)]
+                : root is not null ? [graph.Resolve(root), .. graph.Descendants(graph.Resolve(root), EdgeKind.Adapted)]
+                : graph.TopologicalOrder();
+            bool quietJson = parse.GetValue(json);
+            var results = repository.RunTests(versions, new TestRunOptions
+            {
+                Jobs = parse.GetValue(jobs),
+                OnlyTest = parse.GetValue(only),
+                OnResult = r => GlobalOptions.Say(parse, globals, context, $"{(r.Passed ? "PASS" : "FAIL")}  {r.Ref}  {r.Test}  {r.Reason}  ({Seconds(r.DurationSeconds)}){(r.Passed ? "" : $"  log: {r.LogPath}")}"),
+            });
+            if (quietJson)
+            {
+                Json.Write(context.Out, results.Select(ResultJson).ToList());
+            }
+            else if (results.Count == 0)
+            {
+                context.Out.WriteLine("no test applies to the models given (see 'mgit test ls')");
+            }
+            else
+            {
+                context.Out.WriteLine($"{results.Count(r => r.Passed)} passed, {results.Count(r => !r.Passed)} failed");
+            }
+
+            return results.All(r => r.Passed) ? 0 : MGitCli.ExitFailure;
+        });
+        return command;
+    }
+
+    private static Command BuildShow(GlobalOptions globals, CliContext context)
+    {
+        var reference = new Argument<string?>("REF") { Description = "Only this model version (default: all)", Arity = ArgumentArity.ZeroOrOne };
+        var json = new Option<bool>("--json") { Description = "Print JSON: [{ref, test, passed, metrics, duration_s, ...}]" };
+        var command = new Command("show", "Show recorded test results as a models x tests table") { reference, json };
+        command.SetAction(parse =>
+        {
+            using var repository = globals.OpenRepository(parse, context);
+            var graph = repository.Graph();
+            var only = parse.GetValue(reference) is { } r ? graph.Resolve(r) : null;
+            var results = repository.Tests.Latest(graph, only is null ? null : [only.Id]);
+            if (parse.GetValue(json))
+            {
+                Json.Write(context.Out, results.Select(ResultJson).ToList());
+                return 0;
+            }
+
+            var tests = repository.Tests.All().Select(t => t.Name).Union(results.Select(x => x.Test)).Order(StringComparer.Ordinal).ToList();
+            if (tests.Count == 0)
+            {
+                context.Out.WriteLine("no tests registered (mgit test add NAME --cmd CMD)");
+                return 0;
+            }
+
+            var byCell = results.ToDictionary(x => (x.Ref, x.Test));
+            var versions = only is null ? graph.TopologicalOrder() : [only];
+            var rows = versions.Select(v => (IReadOnlyList<string>)[v.Ref, .. tests.Select(t => byCell.TryGetValue((v.Ref, t), out var x) ? Cell(x) : "-")]);
+            context.Out.Write(TextTable.Render(["MODEL", .. tests], rows));
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command BuildList(GlobalOptions globals, CliContext context)
+    {
+        var json = new Option<bool>("--json") { Description = "Print JSON" };
+        var command = new Command("ls", "List registered tests") { json };
+        command.SetAction(parse =>
+        {
+            using var repository = globals.OpenRepository(parse, context);
+            var tests = repository.Tests.All();
+            if (parse.GetValue(json))
+            {
+                Json.Write(context.Out, tests.Select(t => new { name = t.Name, cmd = t.Command, @for = t.Scope.ToString(), pass = t.Pass, timeout_s = t.TimeoutSeconds }).ToList());
+                return 0;
+            }
+
+            context.Out.Write(TextTable.Render(["TEST", "FOR", "PASS", "TIMEOUT", "COMMAND"], tests.Select(t => (IReadOnlyList<string>)[t.Name, t.Scope.ToString(), t.Pass ?? "exit 0", Seconds(t.TimeoutSeconds), t.Command])));
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command BuildRemove(GlobalOptions globals, CliContext context)
+    {
+        var name = new Argument<string>("NAME") { Description = "Test name" };
+        var command = new Command("rm", "Remove a test and its recorded results") { name };
+        command.SetAction(parse =>
+        {
+            using var repository = globals.OpenRepository(parse, context);
+            repository.Tests.Remove(parse.GetValue(name)!);
+            return 0;
+        });
+        return command;
+    }
+
+    public static object ResultJson(TestResult r) => new
+    {
+        @ref = r.Ref,
+        test = r.Test,
+        passed = r.Passed,
+        metrics = r.Metrics,
+        duration_s = Math.Round(r.DurationSeconds, 3),
+        exit_code = r.ExitCode,
+        reason = r.Reason,
+        ran_at = r.RanAt,
+        log = r.LogPath,
+    };
+
+    /// <summary>A table cell: pass or fail and the metric values, briefly.</summary>
+    public static string Cell(TestResult result)
+    {
+        string metrics = string.Join(" ", result.Metrics.Take(3).Select(m => $"{m.Key}={FormatMetric(m.Value)}"));
+        return (result.Passed ? "pass" : "FAIL") + (metrics.Length > 0 ? $" {metrics}" : "");
+    }
+
+    private static string FormatMetric(System.Text.Json.JsonElement value) =>
+        value.ValueKind == System.Text.Json.JsonValueKind.Number ? value.GetDouble().ToString("G4", CultureInfo.InvariantCulture) : value.ToString();
+
+    public static string Seconds(double seconds) => seconds.ToString("0.##", CultureInfo.InvariantCulture) + " s";
+}

@@ -1,0 +1,278 @@
+using MGit.Cascade;
+using MGit.Errors;
+using MGit.Execution;
+using MGit.Lineage;
+using MGit.Testing;
+
+namespace MGit;
+
+public sealed record CascadeOptions
+{
+    /// <summary>Print the plan only; nothing is run, written or recorded.</summary>
+    public bool DryRun { get; init; }
+    /// <summary>Recipes run at once (a model still waits for all its parents).</summary>
+    public int Jobs { get; init; } = 1;
+    public TimeSpan RecipeTimeout { get; init; } = TimeSpan.FromHours(24);
+    /// <summary>Called as each step ends (from the thread that ran it, one at a time).</summary>
+    public Action<CascadeStepResult>? OnStep { get; init; }
+}
+
+/// <summary>Step statuses as recorded and shown.</summary>
+public static class CascadeStatus
+{
+    public const string Planned = "planned";
+    public const string Pending = "pending";
+    public const string Rederived = "rederived";
+    public const string Failed = "failed";
+    public const string Blocked = "blocked";
+    public const string NoRecipe = "no-recipe";
+}
+
+/// <summary>How one model fared: its old and new version, the tests before and after, and why it stopped if it did.</summary>
+public sealed record CascadeStepResult(
+    string Model,
+    string From,
+    string? To,
+    string Status,
+    string? Detail,
+    IReadOnlyList<string> Parents,
+    IReadOnlyList<TestResult> TestsBefore,
+    IReadOnlyList<TestResult> TestsAfter);
+
+public sealed record CascadeResult(long? Id, string Old, string New, bool DryRun, IReadOnlyList<CascadeStepResult> Steps)
+{
+    /// <summary>Every recipe ran and every test of a new version passed.</summary>
+    public bool Succeeded => Steps.All(s => s.Status is not (CascadeStatus.Failed or CascadeStatus.Blocked) && s.TestsAfter.All(t => t.Passed));
+}
+
+public sealed partial class Repository
+{
+    public RecipeStore Recipes => new(_lineage);
+
+    /// <summary>The recipe recorded for a version and the parents it names, or null when there is none.</summary>
+    public (ModelVersion Version, string? Recipe, IReadOnlyList<ModelVersion> Parents) RecipeOf(string reference)
+    {
+        var graph = Graph();
+        var version = graph.Resolve(reference);
+        return (version, Recipes.Get(version), graph.Parents(version, EdgeKind.Adapted));
+    }
+
+    /// <summary>Records (or replaces) the recipe of a version, checked against its parents.</summary>
+    public void SetRecipe(string reference, string command)
+    {
+        var (version, _, parents) = RecipeOf(reference);
+        Cascade.Recipe.Parse(command, parents.Select(p => p.Name).ToList());
+        Recipes.Set(version, command);
+    }
+
+    /// <summary>
+    /// Re-derives every model downstream of <paramref name="oldRef"/> that has a recipe, on
+    /// <paramref name="newRef"/> (when <paramref name="oldRef"/> is null: the version NEW succeeds),
+    /// then runs the tests of each new version. A failing recipe stops only its own branch.
+    /// </summary>
+    public CascadeResult UpdateCascade(string? oldRef, string newRef, CascadeOptions options)
+    {
+        var graph = Graph();
+        var @new = graph.Resolve(newRef);
+        ModelVersion old;
+        if (oldRef is not null)
+        {
+            old = graph.Resolve(oldRef);
+        }
+        else
+        {
+            var previous = graph.Parents(@new, EdgeKind.Versioned);
+            old = previous.Count == 1
+                ? previous[0]
+                : throw new MGitException($"{@new.Ref} is not a new version of an earlier one; name both: mgit cascade OLD NEW");
+        }
+
+        var plan = CascadePlan.Build(graph, old, @new, Recipes.All());
+        if (plan.Steps.Count == 0)
+        {
+            throw new MGitException($"no model derives from {old.Ref}; nothing to cascade");
+        }
+
+        if (options.DryRun)
+        {
+            return new CascadeResult(null, old.Ref, @new.Ref, true, plan.Steps.Select(s => Planned(s, graph)).ToList());
+        }
+
+        var log = new CascadeLog(_lineage);
+        long id = log.Start(old.Ref, @new.Ref, _options.Clock.GetUtcNow(), plan.Steps.Select(s => new CascadeRecordStep(s.Model, s.From.Ref, null, InitialStatus(s), s.Detail)));
+        return ExecuteCascade(id, plan, options);
+    }
+
+    /// <summary>Continues the latest cascade: what it made is kept, failed and blocked steps are tried again (with any recipe set since).</summary>
+    public CascadeResult ResumeCascade(CascadeOptions options)
+    {
+        var log = new CascadeLog(_lineage);
+        var record = log.Latest();
+        var graph = Graph();
+        var resumed = record.Steps.ToDictionary(s => s.Model, s => (s.FromRef, s.Status == CascadeStatus.Rederived ? s.ToRef : null), StringComparer.Ordinal);
+        if (resumed.Values.All(r => r.Item2 is not null))
+        {
+            throw new MGitException($"the cascade {record.OldRef} -> {record.NewRef} is complete; nothing to resume");
+        }
+
+        var plan = CascadePlan.Build(graph, graph.Resolve(record.OldRef), graph.Resolve(record.NewRef), Recipes.All(), resumed);
+        if (options.DryRun)
+        {
+            return new CascadeResult(record.Id, record.OldRef, record.NewRef, true, plan.Steps.Select(s => Planned(s, graph)).ToList());
+        }
+
+        return ExecuteCascade(record.Id, plan, options);
+    }
+
+    private static string InitialStatus(CascadeStep step) => step.Kind switch
+    {
+        CascadeStepKind.NoRecipe => CascadeStatus.NoRecipe,
+        CascadeStepKind.Blocked => CascadeStatus.Blocked,
+        CascadeStepKind.Done => CascadeStatus.Rederived,
+        _ => CascadeStatus.Pending,
+    };
+
+    private CascadeStepResult Planned(CascadeStep step, LineageGraph graph) => new(
+        step.Model,
+        step.From.Ref,
+        step.DoneRef,
+        step.Kind == CascadeStepKind.Rederive ? CascadeStatus.Planned : InitialStatus(step),
+        step.Detail ?? (step.Recipe is null ? null : $"recipe: {step.Recipe}"),
+        step.Parents.Select(p => p.Fixed?.Ref ?? $"{p.Name} (new version)").ToList(),
+        Tests.Latest(graph, [step.From.Id]),
+        []);
+
+    private CascadeResult ExecuteCascade(long id, CascadePlan plan, CascadeOptions options)
+    {
+        var log = new CascadeLog(_lineage);
+        var made = new Dictionary<string, Task<ModelVersion?>>(StringComparer.Ordinal);
+        var results = new Dictionary<string, CascadeStepResult>(StringComparer.Ordinal);
+        using var recipeSlots = new SemaphoreSlim(Math.Max(1, options.Jobs));
+        foreach (var step in plan.Steps)
+        {
+            var parentTasks = step.Parents.Where(p => p.FromStep is not null).Select(p => made[p.FromStep!]).ToList();
+            made[step.Model] = Task.Run(async () =>
+            {
+                await Task.WhenAll(parentTasks).ConfigureAwait(false);
+                if (step.Kind != CascadeStepKind.Rederive)
+                {
+                    var (done, planned) = DatabaseRead(() =>
+                    {
+                        var graph = Graph();
+                        return (step.DoneRef is null ? null : graph.Resolve(step.DoneRef), Planned(step, graph) with { Status = InitialStatus(step) });
+                    });
+                    Finish(id, log, options, results, planned);
+                    return done;
+                }
+
+                var failedParents = step.Parents.Where(p => p.FromStep is not null && made[p.FromStep].Result is null).Select(p => p.Name).ToList();
+                if (failedParents.Count > 0)
+                {
+                    Finish(id, log, options, results, new CascadeStepResult(step.Model, step.From.Ref, null, CascadeStatus.Blocked, $"parent {string.Join(", ", failedParents)} was not re-derived", [], [], []));
+                    return null;
+                }
+
+                await recipeSlots.WaitAsync().ConfigureAwait(false);
+                try
+                {
+                    var (version, result) = Rederive(id, plan, step, made, options);
+                    Finish(id, log, options, results, result);
+                    return version;
+                }
+                finally
+                {
+                    recipeSlots.Release();
+                }
+            });
+        }
+
+        Task.WaitAll(made.Values);
+        return new CascadeResult(id, plan.Old.Ref, plan.New.Ref, false, plan.Steps.Select(s => results[s.Model]).ToList());
+    }
+
+    private (ModelVersion? Version, CascadeStepResult Result) Rederive(long cascadeId, CascadePlan plan, CascadeStep step, Dictionary<string, Task<ModelVersion?>> made, CascadeOptions options)
+    {
+        var parents = step.Parents.Select(p => p.Fixed ?? made[p.FromStep!].Result!).ToList();
+        var parentRefs = parents.Select(p => p.Ref).ToList();
+        var (graph, fromManifest, before) = DatabaseRead(() =>
+        {
+            var g = Graph();
+            return (g, LoadManifest(step.From), Tests.Latest(g, [step.From.Id]));
+        });
+        if (before.Count == 0 && DatabaseRead(() => TestsFor(step.From)).Count > 0)
+        {
+            before = RunTests([step.From], new TestRunOptions());
+        }
+
+        CascadeStepResult Failed(string detail) => new(step.Model, step.From.Ref, null, CascadeStatus.Failed, detail, parentRefs, before, []);
+
+        string work = Path.Combine(TempDirectory, $"cascade-{cascadeId}-{SafeFileName(step.Model)}-{Guid.NewGuid():N}");
+        try
+        {
+            var inputs = parents.Select(p => (p.Name, Path: CachedCheckout(p.ManifestId, DatabaseRead(() => LoadManifest(p))))).ToList();
+            bool isFile = fromManifest.Kind == "file";
+            string output = Path.Combine(work, isFile ? fromManifest.Files.Single().Path : SafeFileName(step.Model));
+            Directory.CreateDirectory(work);
+            string logPath = Path.Combine(LogDirectory, "cascade", cascadeId.ToString(System.Globalization.CultureInfo.InvariantCulture), $"{SafeFileName(step.Model)}.log");
+            var outcome = CommandRunner.Run(Cascade.Recipe.Expand(step.Recipe!, inputs, output), Root, options.RecipeTimeout, logPath);
+            string logName = Path.GetRelativePath(Root, logPath);
+            if (!outcome.Succeeded)
+            {
+                return (null, Failed($"recipe {outcome.Describe(options.RecipeTimeout)} (log: {logName})"));
+            }
+
+            if (isFile ? !File.Exists(output) : !Directory.Exists(output))
+            {
+                return (null, Failed($"the recipe exited 0 but wrote no {(isFile ? "file" : "folder")} at {{output}} (log: {logName})"));
+            }
+
+            var how = graph.ParentEdges(step.From, EdgeKind.Adapted).Select(e => e.How).FirstOrDefault(h => h is not null);
+            AddResult added;
+            try
+            {
+                added = DatabaseRead(() => Add(output, new AddOptions
+                {
+                    Name = step.Model,
+                    VersionOf = step.From.Ref,
+                    Parents = parentRefs,
+                    How = how,
+                    Message = $"cascade {plan.Old.Ref} -> {plan.New.Ref}: recipe replayed on {string.Join(", ", parentRefs)}",
+                    Recipe = step.Recipe,
+                }, madeByCascade: true));
+            }
+            catch (MGitException e)
+            {
+                return (null, Failed($"the recipe's output could not be added: {e.Message}"));
+            }
+
+            var after = RunTests([added.Version], new TestRunOptions());
+            return (added.Version, new CascadeStepResult(step.Model, step.From.Ref, added.Version.Ref, CascadeStatus.Rederived, null, parentRefs, before, after));
+        }
+        finally
+        {
+            if (Directory.Exists(work))
+            {
+                Directory.Delete(work, recursive: true);
+            }
+        }
+    }
+
+    private void Finish(long cascadeId, CascadeLog log, CascadeOptions options, Dictionary<string, CascadeStepResult> results, CascadeStepResult result)
+    {
+        lock (_databaseGate)
+        {
+            log.Update(cascadeId, new CascadeRecordStep(result.Model, result.From, result.To, result.Status, result.Detail));
+            results[result.Model] = result;
+            options.OnStep?.Invoke(result);
+        }
+    }
+
+    /// <summary>The lineage connection is not thread-safe: cascade steps on several threads take turns with it.</summary>
+    private T DatabaseRead<T>(Func<T> read)
+    {
+        lock (_databaseGate)
+        {
+            return read();
+        }
+    }
+}

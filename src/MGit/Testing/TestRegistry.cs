@@ -1,0 +1,175 @@
+using System.Globalization;
+using System.Text.Json;
+using MGit.Errors;
+using MGit.Lineage;
+
+namespace MGit.Testing;
+
+/// <summary>Registered tests and their recorded results, in the lineage database (schema 3).</summary>
+public sealed class TestRegistry(LineageStore store)
+{
+    private const int Schema = 3;
+
+    public void Add(TestDefinition test, DateTimeOffset at, bool replace)
+    {
+        test.Validated();
+        store.Write(transaction =>
+        {
+            bool exists = store.Scalar("SELECT 1 FROM tests WHERE name = $n", transaction, ("$n", test.Name)) is not null;
+            if (exists && !replace)
+            {
+                throw new MGitException($"a test named '{test.Name}' already exists; pass --replace to change it");
+            }
+
+            store.Execute(
+                "INSERT OR REPLACE INTO tests (name, command, scope, pass, timeout_s, added_at) VALUES ($n, $c, $s, $p, $t, $a)",
+                transaction,
+                ("$n", test.Name),
+                ("$c", test.Command),
+                ("$s", test.Scope.ToString()),
+                ("$p", test.Pass),
+                ("$t", test.TimeoutSeconds),
+                ("$a", at.ToString("O", CultureInfo.InvariantCulture)));
+            return 0;
+        });
+    }
+
+    /// <summary>Removes a test and its recorded results.</summary>
+    public void Remove(string name) => store.Write(transaction =>
+    {
+        if (store.Scalar("SELECT 1 FROM tests WHERE name = $n", transaction, ("$n", name)) is null)
+        {
+            throw new MGitException($"no test named '{name}'");
+        }
+
+        store.Execute("DELETE FROM test_results WHERE test = $n", transaction, ("$n", name));
+        store.Execute("DELETE FROM tests WHERE name = $n", transaction, ("$n", name));
+        return 0;
+    });
+
+    public IReadOnlyList<TestDefinition> All() => !store.HasSchema(Schema) ? [] : store.Read(transaction =>
+    {
+        var tests = new List<TestDefinition>();
+        using var command = store.Command("SELECT name, command, scope, pass, timeout_s FROM tests ORDER BY name", transaction);
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            tests.Add(new TestDefinition(
+                reader.GetString(0),
+                reader.GetString(1),
+                TestScope.Parse(reader.GetString(2)),
+                reader.IsDBNull(3) ? null : reader.GetString(3),
+                reader.GetDouble(4)));
+        }
+
+        return tests;
+    });
+
+    public TestDefinition Get(string name) =>
+        All().FirstOrDefault(t => t.Name == name) ?? throw new MGitException($"no test named '{name}' (see 'mgit test ls')");
+
+    public void Record(ModelVersion version, TestResult result) => store.Write(transaction =>
+    {
+        // The version may have been removed while its test ran; its result has nowhere to go.
+        if (store.Scalar("SELECT 1 FROM versions WHERE id = $v", transaction, ("$v", version.Id)) is null)
+        {
+            return 0;
+        }
+
+        store.Execute(
+            """
+            INSERT INTO test_results (version_id, test, passed, exit_code, metrics, duration_s, reason, log_tail, log_path, ran_at)
+            VALUES ($v, $t, $p, $e, $m, $d, $r, $tail, $log, $at)
+            """,
+            transaction,
+            ("$v", version.Id),
+            ("$t", result.Test),
+            ("$p", result.Passed ? 1 : 0),
+            ("$e", result.ExitCode),
+            ("$m", JsonSerializer.Serialize(result.Metrics)),
+            ("$d", result.DurationSeconds),
+            ("$r", result.Reason),
+            ("$tail", result.LogTail),
+            ("$log", result.LogPath),
+            ("$at", result.RanAt.ToString("O", CultureInfo.InvariantCulture)));
+        return 0;
+    });
+
+    /// <summary>The latest result of each (version, test) pair, for the versions given (all when null).</summary>
+    public IReadOnlyList<TestResult> Latest(LineageGraph graph, IReadOnlyCollection<long>? versionIds = null)
+    {
+        if (!store.HasSchema(Schema))
+        {
+            return [];
+        }
+
+        return store.Read(transaction =>
+        {
+            var results = new List<TestResult>();
+            using var command = store.Command(
+                """
+                SELECT r.version_id, r.test, r.passed, r.exit_code, r.metrics, r.duration_s, r.reason, r.log_tail, r.log_path, r.ran_at
+                FROM test_results r
+                WHERE r.id = (SELECT MAX(id) FROM test_results WHERE version_id = r.version_id AND test = r.test)
+                ORDER BY r.version_id, r.test
+                """,
+                transaction);
+            using var reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                long versionId = reader.GetInt64(0);
+                if (versionIds is not null && !versionIds.Contains(versionId))
+                {
+                    continue;
+                }
+
+                results.Add(new TestResult(
+                    graph[versionId].Ref,
+                    reader.GetString(1),
+                    reader.GetInt64(2) != 0,
+                    reader.IsDBNull(3) ? null : reader.GetInt32(3),
+                    ParseMetrics(reader.GetString(4)),
+                    reader.GetDouble(5),
+                    reader.GetString(6),
+                    reader.GetString(7),
+                    reader.IsDBNull(8) ? null : reader.GetString(8),
+                    DateTimeOffset.Parse(reader.GetString(9), CultureInfo.InvariantCulture)));
+            }
+
+            return results;
+        });
+    }
+
+    /// <summary>
+    /// The metrics a test reported: the last non-empty line of its standard output, when that is a
+    /// JSON object; anything else reports no metrics.
+    /// </summary>
+    public static IReadOnlyDictionary<string, JsonElement> ParseMetrics(string? line)
+    {
+        var metrics = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
+        if (string.IsNullOrWhiteSpace(line) || !line.TrimStart().StartsWith('{'))
+        {
+            return metrics;
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(line);
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                return metrics;
+            }
+
+            foreach (var property in document.RootElement.EnumerateObject())
+            {
+                metrics[property.Name] = property.Value.Clone();
+            }
+        }
+        catch (JsonException)
+        {
+            metrics.Clear();
+        }
+
+        return metrics;
+    }
+}
