@@ -76,4 +76,39 @@ public sealed class OldFormatTests
             Assert.Equal(File.ReadAllBytes(Path.Combine(originals, original)), File.ReadAllBytes(output));
         }
     }
+
+    /// <summary>The schema-2 database (before tests and recipes) of a format-2 repository written by mgit at f0e57a4.</summary>
+    [Fact]
+    public void A_schema_2_repository_reads_as_having_no_tests_and_migrates_on_its_first_test_registration()
+    {
+        using var dir = new TempDirectory();
+        CopyTree(Path.Combine(AppContext.BaseDirectory, "Fixtures", "repo-v2"), dir.Path);
+        string originals = Path.Combine(dir.Path, "originals");
+        using (var repository = Repository.Open(dir.Path))
+        {
+            var graph = repository.Graph();
+            Assert.Equal(["base@1", "tuned@1", "tuned@2"], graph.Versions.Select(v => v.Ref));
+            Assert.True(graph.Resolve("tuned@2").Lossy);
+            Assert.Empty(repository.Tests.All());
+            Assert.Empty(repository.Tests.Latest(graph));
+            Assert.Null(repository.RecipeOf("tuned@1").Recipe);
+            foreach (var (reference, original) in new[] { ("base@1", "base.safetensors"), ("tuned@1", "tuned.safetensors") })
+            {
+                string output = dir.File($"out-{reference}");
+                repository.Checkout(reference, output);
+                Assert.Equal(File.ReadAllBytes(Path.Combine(originals, original)), File.ReadAllBytes(output));
+            }
+
+            repository.RegisterTest(new MGit.Testing.TestDefinition("readable", "test -s {model}", MGit.Testing.TestScope.All, null, 60));
+            repository.SetRecipe("tuned@1", "cp {parent} {output}");
+            var results = repository.RunTests(repository.Graph().Versions, new TestRunOptions());
+            Assert.Equal(3, results.Count(r => r.Passed));
+            Assert.True(repository.Fsck().Intact);
+        }
+
+        using var reopened = Repository.Open(dir.Path);
+        Assert.Equal(3, reopened.Tests.Latest(reopened.Graph()).Count);
+        Assert.Equal("cp {parent} {output}", reopened.RecipeOf("tuned@1").Recipe);
+        Assert.True(reopened.Graph().Resolve("tuned@2").Lossy);
+    }
 }
