@@ -171,7 +171,10 @@ public sealed partial class Repository : IDisposable
         var graph = Graph();
         long stored = 0;
         long objects = 0;
-        foreach (var file in new DirectoryInfo(MetadataDirectory).EnumerateFiles("*", SearchOption.AllDirectories))
+        // What the repository keeps: objects and the lineage database; not the checkout cache, logs or temporary files.
+        string[] disposable = [CheckoutCacheDirectory, LogDirectory, TempDirectory, Path.Combine(MetadataDirectory, "cache")];
+        foreach (var file in new DirectoryInfo(MetadataDirectory).EnumerateFiles("*", SearchOption.AllDirectories)
+            .Where(f => !disposable.Any(d => IsInside(f.FullName, d))))
         {
             stored += file.Length;
             if (file.DirectoryName is { } dir && Path.GetDirectoryName(dir) == Path.Combine(MetadataDirectory, "objects"))

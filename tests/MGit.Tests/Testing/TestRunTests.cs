@@ -78,12 +78,14 @@ public sealed class TestRunTests
         }
 
         var versions = fixture.Repository.Graph().Versions;
+        long stored = fixture.StoredBytes;
         fixture.Repository.RunTests(versions, new TestRunOptions { Jobs = 3 });
         fixture.Repository.RunTests(versions, new TestRunOptions { Jobs = 3 });
 
         // a and b hold the same bytes under different file names, so their manifests differ: three checkouts.
         string cache = Path.Combine(fixture.RepositoryPath, ".mgit", "cache", "checkouts");
         Assert.Equal(3, Directory.GetDirectories(cache).Length);
+        Assert.Equal(stored, fixture.StoredBytes); // the cache and the logs are not the repository's stored data
         foreach (string file in Directory.GetFiles(cache, "*", SearchOption.AllDirectories))
         {
             if (!OperatingSystem.IsWindows())
