@@ -213,7 +213,7 @@ public sealed partial class Repository
             bool isFile = fromManifest.Kind == "file";
             string output = Path.Combine(work, isFile ? fromManifest.Files.Single().Path : SafeFileName(step.Model));
             Directory.CreateDirectory(work);
-            string logPath = Path.Combine(LogDirectory, "cascade", cascadeId.ToString(System.Globalization.CultureInfo.InvariantCulture), $"{SafeFileName(step.Model)}.log");
+            string logPath = Path.Combine(LogDirectory, "cascade", cascadeId.ToString(System.Globalization.CultureInfo.InvariantCulture), $"{SafeFileName(step.Model)}-{Stamp(_options.Clock.GetUtcNow())}.log");
             var outcome = CommandRunner.Run(Cascade.Recipe.Expand(step.Recipe!, inputs, output), Root, options.RecipeTimeout, logPath);
             string logName = Path.GetRelativePath(Root, logPath);
             if (!outcome.Succeeded)
