@@ -76,7 +76,7 @@ public sealed partial class Repository
             return new AddResult(
                 version,
                 manifestFiles.Count,
-                manifestFiles.Sum(f => f.Segments.Count(s => s.Tensor is not null)),
+                manifestFiles.Sum(f => f.ListedTensors().Count()),
                 manifest.LogicalBytes,
                 totals.BytesNew,
                 totals.StoredNew,
