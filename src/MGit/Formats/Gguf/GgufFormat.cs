@@ -103,7 +103,7 @@ public sealed class GgufFormat : IModelFormat
             throw reader.Bad($"tensor count {tensorCount} is more than the file can hold");
         }
 
-        var tensors = new List<(TensorInfo Info, ulong Offset, ulong Bytes)>((int)tensorCount);
+        var tensors = new List<(TensorInfo Info, ulong Offset, ulong Bytes)>((int)Math.Min(tensorCount, 4096));
         var names = new HashSet<string>(StringComparer.Ordinal);
         for (ulong i = 0; i < tensorCount; i++)
         {
@@ -213,11 +213,11 @@ public sealed class GgufFormat : IModelFormat
         switch ((GgufValueType)type)
         {
             case GgufValueType.UInt8: return reader.ReadU8(key).ToString(CultureInfo.InvariantCulture);
-            case GgufValueType.Int8: return ((sbyte)reader.ReadU8(key)).ToString(CultureInfo.InvariantCulture);
+            case GgufValueType.Int8: return unchecked((sbyte)reader.ReadU8(key)).ToString(CultureInfo.InvariantCulture);
             case GgufValueType.UInt16: return reader.ReadU16(key).ToString(CultureInfo.InvariantCulture);
-            case GgufValueType.Int16: return ((short)reader.ReadU16(key)).ToString(CultureInfo.InvariantCulture);
+            case GgufValueType.Int16: return unchecked((short)reader.ReadU16(key)).ToString(CultureInfo.InvariantCulture);
             case GgufValueType.UInt32: return reader.ReadU32(key).ToString(CultureInfo.InvariantCulture);
-            case GgufValueType.Int32: return ((int)reader.ReadU32(key)).ToString(CultureInfo.InvariantCulture);
+            case GgufValueType.Int32: return unchecked((int)reader.ReadU32(key)).ToString(CultureInfo.InvariantCulture);
             case GgufValueType.Float32: return BitConverter.UInt32BitsToSingle(reader.ReadU32(key)).ToString("R", CultureInfo.InvariantCulture);
             case GgufValueType.Bool:
                 byte flag = reader.ReadU8(key);
@@ -228,7 +228,7 @@ public sealed class GgufFormat : IModelFormat
                     _ => throw reader.Bad($"metadata '{key}' is a bool with value {flag}"),
                 };
             case GgufValueType.UInt64: return reader.ReadU64(key).ToString(CultureInfo.InvariantCulture);
-            case GgufValueType.Int64: return ((long)reader.ReadU64(key)).ToString(CultureInfo.InvariantCulture);
+            case GgufValueType.Int64: return unchecked((long)reader.ReadU64(key)).ToString(CultureInfo.InvariantCulture);
             case GgufValueType.Float64: return BitConverter.UInt64BitsToDouble(reader.ReadU64(key)).ToString("R", CultureInfo.InvariantCulture);
             case GgufValueType.String:
                 ulong length = reader.ReadU64($"the length of metadata '{key}'");
