@@ -22,7 +22,7 @@ public sealed class DamagedObjectException : MGitException
 /// <summary>A model file that does not follow its format.</summary>
 public sealed class InvalidModelFileException : MGitException
 {
-    public InvalidModelFileException(string file, string problem) : base($"{file}: {problem}") => Problem = problem;
+    public InvalidModelFileException(string file, string problem) : base($"{file}: {OneLine(problem)}") => Problem = OneLine(problem);
 
     /// <summary>What is wrong, without the file name.</summary>
     public string Problem { get; }
@@ -32,4 +32,8 @@ public sealed class InvalidModelFileException : MGitException
     /// found): it is refused even when only its content, not its name, pointed at the format.
     /// </summary>
     public bool Recognized { get; init; }
+
+    /// <summary>Names read from a file may hold line breaks or other control characters: they are escaped so the message stays one line.</summary>
+    private static string OneLine(string text) =>
+        text.Any(char.IsControl) ? string.Concat(text.Select(c => char.IsControl(c) ? $"\\x{(int)c:x2}" : c.ToString())) : text;
 }

@@ -12,13 +12,13 @@ namespace MGit.Tests.TestSupport;
 public static class RawPyTorch
 {
     /// <summary>A storage: key, torch storage class (FloatStorage, ...), element size and bytes.</summary>
-    public sealed record Storage(string Key, string StorageType, int ElementSize, byte[] Data)
+    public sealed record TorchStorage(string Key, string StorageType, int ElementSize, byte[] Data)
     {
         public long Elements => Data.Length / ElementSize;
     }
 
     /// <summary>A tensor view into a storage.</summary>
-    public sealed record View(string Name, Storage Storage, long Offset, long[] Shape, long[] Stride);
+    public sealed record View(string Name, TorchStorage Storage, long Offset, long[] Shape, long[] Stride);
 
     public static long[] ContiguousStride(long[] shape)
     {
@@ -85,7 +85,7 @@ public static class RawPyTorch
     }
 
     /// <summary>A torch.save-style zip: data.pkl, the storages, version; <paramref name="deflateStorages"/> compresses the storages.</summary>
-    public static byte[] Checkpoint(byte[] pickle, IEnumerable<Storage> storages, bool deflateStorages = false, string archive = "archive")
+    public static byte[] Checkpoint(byte[] pickle, IEnumerable<TorchStorage> storages, bool deflateStorages = false, string archive = "archive")
     {
         var members = new List<(string Name, byte[] Data, bool Deflate)> { ($"{archive}/data.pkl", pickle, false) };
         members.AddRange(storages.DistinctBy(s => s.Key).Select(s => ($"{archive}/data/{s.Key}", s.Data, deflateStorages)));
