@@ -30,12 +30,14 @@ public sealed class FormatCorpusTests
         Assert.False(File.Exists("/tmp/mgit-corpus-executed"));
     }
 
-    [Fact]
-    public void A_checkpoint_pickled_by_cpython_lists_its_tensors_and_round_trips()
+    [Theory]
+    [InlineData("state-dict.pt")]
+    [InlineData("state-dict-protocol4.pt")]
+    public void A_checkpoint_pickled_by_cpython_lists_its_tensors_and_round_trips(string file)
     {
         using var fx = new RepoFixture(chunkSize: 1024);
-        string path = fx.Model("state-dict.pt");
-        File.Copy(Fixture("pytorch", "state-dict.pt"), path);
+        string path = fx.Model(file);
+        File.Copy(Fixture("pytorch", file), path);
         var added = fx.Repository.Add(path, new AddOptions());
         var tensors = fx.Repository.Show(added.Version.Ref).Tensors.ToList();
         Assert.Equal(

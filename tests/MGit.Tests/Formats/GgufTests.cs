@@ -99,6 +99,22 @@ public sealed class GgufTests
     }
 
     [Fact]
+    public void Show_json_lists_gguf_tensors_outermost_dimension_first()
+    {
+        using var fx = new RepoFixture();
+        var q6 = GgmlTypes.All.Single(t => t.Name == "Q6_K");
+        string path = fx.Model("tiny.gguf");
+        File.WriteAllBytes(path, RawGguf.Build([RawGguf.Str("general.architecture", "llama")], [RawGguf.Random("output.weight", q6, 2, 3, 1), RawGguf.Random("norm", GgmlTypes.All[0], 16, 1, 2)]));
+        Assert.Equal(0, CliRunner.Run(fx.Models, "-C", fx.RepositoryPath, "add", path, "-q").ExitCode);
+        var result = CliRunner.Run(fx.Models, "-C", fx.RepositoryPath, "show", "tiny", "--json");
+        using var json = System.Text.Json.JsonDocument.Parse(result.Out);
+        var tensors = json.RootElement.GetProperty("tensors").EnumerateArray()
+            .Select(t => $"{t.GetProperty("name").GetString()} {t.GetProperty("dtype").GetString()} {string.Join('x', t.GetProperty("shape").EnumerateArray().Select(d => d.GetInt64()))}");
+        Assert.Equal(["output.weight Q6_K 3x512", "norm F32 1x16"], tensors);
+        Assert.Equal("llama", json.RootElement.GetProperty("files")[0].GetProperty("metadata").GetProperty("general.architecture").GetString());
+    }
+
+    [Fact]
     public void A_gguf_without_the_extension_is_detected_by_content()
     {
         using var fx = new RepoFixture();

@@ -134,6 +134,56 @@ public sealed class PyTorchTests
     }
 
     [Fact]
+    public void A_zip64_archive_is_read_through_its_zip64_records()
+    {
+        var storage = RandomStorage("0", "FloatStorage", 30, 8);
+        byte[] bytes = StateDict([Whole("w", storage, [5, 6])], zip64: true);
+        var layout = Read(bytes);
+        var segment = layout.Segments.Single(s => s.Tensor is not null);
+        Assert.Equal(storage.Data, bytes.AsSpan((int)segment.Offset, (int)segment.Length).ToArray());
+        Assert.Equal([5L, 6L], layout.Views!.Single().Tensor.Shape);
+        // .NET's own zip reader agrees the archive is well formed.
+        using var zip = new System.IO.Compression.ZipArchive(new MemoryStream(bytes));
+        Assert.Equal(storage.Data.Length, zip.GetEntry("archive/data/0")!.Length);
+    }
+
+    [Fact]
+    public void Rebuild_tensor_v3_takes_the_dtype_from_its_argument()
+    {
+        // torch >= 2.1 writes _rebuild_tensor_v3 over an untyped (byte) storage for dtypes without a storage class.
+        var p = new PickleWriter();
+        p.Proto();
+        p.Op('}');
+        p.Unicode("scale");
+        p.Global("torch._utils", "_rebuild_tensor_v3");
+        p.Op('(');
+        p.Op('(');
+        p.Unicode("storage");
+        p.Global("torch", "UntypedStorage");
+        p.Unicode("0");
+        p.Unicode("cpu");
+        p.Number(16);
+        p.Op('t');
+        p.Op('Q');
+        p.Number(0);
+        p.Tuple([4, 4]);
+        p.Tuple([4, 1]);
+        p.Op(0x89);
+        p.Global("collections", "OrderedDict");
+        p.Op(')');
+        p.Op('R');
+        p.Global("torch", "float8_e4m3fn");
+        p.Op('t');
+        p.Op('R');
+        p.Op('s');
+        p.Op('.');
+        var layout = Read(Checkpoint(p.ToArray(), [new TorchStorage("0", "UntypedStorage", 1, new byte[16])]));
+        var tensor = layout.Segments.Single(s => s.Tensor is not null).Tensor!;
+        Assert.Equal(("scale", "F8_E4M3"), (tensor.Name, tensor.Dtype));
+        Assert.Equal([4L, 4L], tensor.Shape);
+    }
+
+    [Fact]
     public void Compressed_storages_stay_skeleton_and_still_round_trip()
     {
         using var fx = new RepoFixture();

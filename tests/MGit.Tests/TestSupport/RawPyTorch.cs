@@ -85,19 +85,20 @@ public static class RawPyTorch
     }
 
     /// <summary>A torch.save-style zip: data.pkl, the storages, version; <paramref name="deflateStorages"/> compresses the storages.</summary>
-    public static byte[] Checkpoint(byte[] pickle, IEnumerable<TorchStorage> storages, bool deflateStorages = false, string archive = "archive")
+    public static byte[] Checkpoint(byte[] pickle, IEnumerable<TorchStorage> storages, bool deflateStorages = false, string archive = "archive", bool zip64 = false)
     {
         var members = new List<(string Name, byte[] Data, bool Deflate)> { ($"{archive}/data.pkl", pickle, false) };
         members.AddRange(storages.DistinctBy(s => s.Key).Select(s => ($"{archive}/data/{s.Key}", s.Data, deflateStorages)));
         members.Add(($"{archive}/version", "3\n"u8.ToArray(), false));
-        return Zip(members);
+        return Zip(members, zip64);
     }
 
-    public static byte[] StateDict(IReadOnlyList<View> views, bool deflateStorages = false) =>
-        Checkpoint(StateDictPickle(views), views.Select(v => v.Storage), deflateStorages);
+    public static byte[] StateDict(IReadOnlyList<View> views, bool deflateStorages = false, bool zip64 = false) =>
+        Checkpoint(StateDictPickle(views), views.Select(v => v.Storage), deflateStorages, zip64: zip64);
 
     /// <summary>A minimal zip writer: stored members padded (by an extra field) to start at 64-byte boundaries, as torch's writer does.</summary>
-    public static byte[] Zip(IEnumerable<(string Name, byte[] Data, bool Deflate)> members)
+    /// <param name="zip64">Write every size and offset through zip64 extra fields and a zip64 end record, as writers do for archives over 4 GiB.</param>
+    public static byte[] Zip(IEnumerable<(string Name, byte[] Data, bool Deflate)> members, bool zip64 = false)
     {
         using var output = new MemoryStream();
         using var w = new BinaryWriter(output);
@@ -108,19 +109,28 @@ public static class RawPyTorch
             byte[] payload = deflate ? DeflateBytes(data) : data;
             ushort method = deflate ? (ushort)8 : (ushort)0;
             int offset = (int)output.Position;
-            int padding = (int)((64 - ((offset + 30 + nameBytes.Length + 4) % 64)) % 64);
+            int localZip64 = zip64 ? 20 : 0;
+            int padding = (int)((64 - ((offset + 30 + nameBytes.Length + localZip64 + 4) % 64)) % 64);
             uint crc = Crc32(data);
             w.Write(0x04034b50u);
-            w.Write((ushort)20);
+            w.Write((ushort)(zip64 ? 45 : 20));
             w.Write((ushort)0);
             w.Write(method);
             w.Write(0u);
             w.Write(crc);
-            w.Write(payload.Length);
-            w.Write(data.Length);
+            w.Write(zip64 ? uint.MaxValue : (uint)payload.Length);
+            w.Write(zip64 ? uint.MaxValue : (uint)data.Length);
             w.Write((ushort)nameBytes.Length);
-            w.Write((ushort)(4 + padding));
+            w.Write((ushort)(localZip64 + 4 + padding));
             w.Write(nameBytes);
+            if (zip64)
+            {
+                w.Write((ushort)1);
+                w.Write((ushort)16);
+                w.Write((ulong)data.Length);
+                w.Write((ulong)payload.Length);
+            }
+
             w.Write((ushort)0x4246);
             w.Write((ushort)padding);
             w.Write(new byte[padding]);
@@ -138,26 +148,53 @@ public static class RawPyTorch
             w.Write(c.Method);
             w.Write(0u);
             w.Write(c.Crc);
-            w.Write(c.Compressed);
-            w.Write(c.Length);
+            w.Write(zip64 ? uint.MaxValue : (uint)c.Compressed);
+            w.Write(zip64 ? uint.MaxValue : (uint)c.Length);
             w.Write((ushort)c.Name.Length);
-            w.Write((ushort)0);
+            w.Write((ushort)(zip64 ? 28 : 0));
             w.Write((ushort)0);
             w.Write((ushort)0);
             w.Write((ushort)0);
             w.Write(0u);
-            w.Write(c.Offset);
+            w.Write(zip64 ? uint.MaxValue : (uint)c.Offset);
             w.Write(c.Name);
+            if (zip64)
+            {
+                w.Write((ushort)1);
+                w.Write((ushort)24);
+                w.Write((ulong)c.Length);
+                w.Write((ulong)c.Compressed);
+                w.Write((ulong)c.Offset);
+            }
         }
 
         int directoryLength = (int)output.Position - directoryOffset;
+        if (zip64)
+        {
+            long recordOffset = output.Position;
+            w.Write(0x06064b50u);
+            w.Write(44UL);
+            w.Write((ushort)45);
+            w.Write((ushort)45);
+            w.Write(0u);
+            w.Write(0u);
+            w.Write((ulong)central.Count);
+            w.Write((ulong)central.Count);
+            w.Write((ulong)directoryLength);
+            w.Write((ulong)directoryOffset);
+            w.Write(0x07064b50u);
+            w.Write(0u);
+            w.Write((ulong)recordOffset);
+            w.Write(1u);
+        }
+
         w.Write(0x06054b50u);
         w.Write((ushort)0);
         w.Write((ushort)0);
-        w.Write((ushort)central.Count);
-        w.Write((ushort)central.Count);
-        w.Write(directoryLength);
-        w.Write(directoryOffset);
+        w.Write(zip64 ? ushort.MaxValue : (ushort)central.Count);
+        w.Write(zip64 ? ushort.MaxValue : (ushort)central.Count);
+        w.Write(zip64 ? uint.MaxValue : (uint)directoryLength);
+        w.Write(zip64 ? uint.MaxValue : (uint)directoryOffset);
         w.Write((ushort)0);
         w.Flush();
         return output.ToArray();

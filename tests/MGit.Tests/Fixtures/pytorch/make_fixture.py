@@ -1,7 +1,6 @@
-"""Writes state-dict.pt the way torch.save lays out a checkpoint, using CPython's own pickler
+"""Writes state-dict.pt (and state-dict-protocol4.pt) the way torch.save lays out a checkpoint, using CPython's own pickler
 (protocol 2, memo, batched SETITEMS) with stand-in torch modules, since torch is not installed.
-Run once by hand; the tests only read the file. Tensors (name, dtype, shape) are listed in
-state-dict.expected.txt.
+Run once by hand; the tests only read the files (FormatCorpusTests lists the expected tensors).
 """
 import collections, io, os, pickle, random, struct, sys, types, zipfile
 
@@ -41,13 +40,17 @@ class Saver(pickle.Pickler):
             return ("storage", obj.kind, key, "cpu", obj.size)
         return None
 
-buf = io.BytesIO(); Saver(buf, protocol=2).dump(state)
-out = io.BytesIO()
-with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
-    z.writestr("state-dict/data.pkl", buf.getvalue())
-    z.writestr("state-dict/byteorder", "little")
-    for key, s in keys.values():
-        z.writestr("state-dict/data/" + key, s.data)
-    z.writestr("state-dict/version", "3\n")
-    z.writestr("state-dict/.data/serialization_id", "1234567890")
-open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "state-dict.pt"), "wb").write(out.getvalue())
+# Protocol 2 is torch.save's default; protocol 4 (torch.save(..., pickle_protocol=4)) adds FRAME,
+# SHORT_BINUNICODE, MEMOIZE and STACK_GLOBAL.
+for protocol, name in ((2, "state-dict.pt"), (4, "state-dict-protocol4.pt")):
+    keys.clear()
+    buf = io.BytesIO(); Saver(buf, protocol=protocol).dump(state)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("state-dict/data.pkl", buf.getvalue())
+        z.writestr("state-dict/byteorder", "little")
+        for key, s in keys.values():
+            z.writestr("state-dict/data/" + key, s.data)
+        z.writestr("state-dict/version", "3\n")
+        z.writestr("state-dict/.data/serialization_id", "1234567890")
+    open(os.path.join(os.path.dirname(os.path.abspath(__file__)), name), "wb").write(out.getvalue())
