@@ -115,6 +115,28 @@ public sealed class GgufTests
     }
 
     [Fact]
+    public void A_new_version_changing_one_block_stores_about_one_chunk()
+    {
+        using var fx = new RepoFixture(chunkSize: 4096);
+        var q4k = GgmlTypes.All.Single(t => t.Name == "Q4_K");
+        var weight = RawGguf.Random("w", q4k, blocks: 64, rows: 4, seed: 3);
+        string v1 = fx.Model("m.gguf");
+        File.WriteAllBytes(v1, RawGguf.Build([], [weight]));
+        fx.Repository.Add(v1, new AddOptions());
+        long before = fx.StoredBytes;
+
+        byte[] changed = (byte[])weight.Data.Clone();
+        changed[100 * q4k.BlockBytes + 7] ^= 0xFF; // one byte of block 100
+        string v2 = fx.Model("m2.gguf");
+        File.WriteAllBytes(v2, RawGguf.Build([], [weight with { Data = changed }]));
+        var added = fx.Repository.Add(v2, new AddOptions { VersionOf = "m" });
+        long growth = fx.StoredBytes - before;
+        // 36 KiB of Q4_K in 4032-byte chunks: only the chunk holding block 100 (plus a manifest) is new.
+        Assert.True(growth < 3 * 4096, $"grew {growth} bytes for a one-block change");
+        Assert.Equal(1, added.ChunksNew);
+    }
+
+    [Fact]
     public void A_gguf_without_the_extension_is_detected_by_content()
     {
         using var fx = new RepoFixture();

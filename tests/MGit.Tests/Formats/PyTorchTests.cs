@@ -184,6 +184,33 @@ public sealed class PyTorchTests
     }
 
     [Fact]
+    public void A_fine_tuned_checkpoint_is_stored_against_its_parent()
+    {
+        using var fx = new RepoFixture(chunkSize: 16 * 1024);
+        var random = new Random(9);
+        var parentData = new byte[64 * 1024];
+        for (int i = 0; i < parentData.Length; i += 4) BitConverter.GetBytes((float)(random.NextDouble() - 0.5)).CopyTo(parentData, i);
+        byte[] childData = (byte[])parentData.Clone();
+        for (int i = 0; i < childData.Length; i += 4 * 97) BitConverter.GetBytes(BitConverter.ToSingle(childData, i) + 1e-3f).CopyTo(childData, i);
+
+        // Storage keys differ between the two saves: the segments still pair by tensor name.
+        string parent = fx.Model("base.pt");
+        File.WriteAllBytes(parent, StateDict([Whole("layer.weight", new TorchStorage("0", "FloatStorage", 4, parentData), [128, 128])]));
+        string child = fx.Model("tuned.pt");
+        File.WriteAllBytes(child, StateDict([Whole("layer.weight", new TorchStorage("7", "FloatStorage", 4, childData), [128, 128])]));
+        fx.Repository.Add(parent, new AddOptions());
+        long before = fx.StoredBytes;
+        var added = fx.Repository.Add(child, new AddOptions { Parents = ["base"], How = "finetune" });
+        long growth = fx.StoredBytes - before;
+        Assert.True(growth < childData.Length / 3, $"grew {growth} bytes for a {childData.Length}-byte tensor that differs in 1% of its elements");
+        Assert.StartsWith("base@1:layer.weight", fx.Repository.TensorStorageOf(added.Version.Ref).Single().Base, StringComparison.Ordinal);
+
+        string output = fx.Scratch("out.pt");
+        fx.Repository.Checkout(added.Version.Ref, output);
+        Assert.Equal(File.ReadAllBytes(child), File.ReadAllBytes(output));
+    }
+
+    [Fact]
     public void Compressed_storages_stay_skeleton_and_still_round_trip()
     {
         using var fx = new RepoFixture();
