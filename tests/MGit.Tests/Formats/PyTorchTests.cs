@@ -211,6 +211,35 @@ public sealed class PyTorchTests
     }
 
     [Fact]
+    public void A_pickle_sharing_one_list_exponentially_is_read_quickly()
+    {
+        // Level k is a list holding level k-1 twice: 2^60 paths through 61 small lists.
+        var p = new PickleWriter();
+        p.Proto();
+        p.Op(']');
+        p.Op('q');
+        p.Op(0);
+        for (int level = 1; level <= 60; level++)
+        {
+            p.Op('0'); // only the memo keeps the previous level
+            p.Op('(');
+            p.Op('h');
+            p.Op((byte)(level - 1));
+            p.Op('h');
+            p.Op((byte)(level - 1));
+            p.Op('l');
+            p.Op('q');
+            p.Op((byte)level);
+        }
+
+        p.Op('.');
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var layout = Read(Checkpoint(p.ToArray(), []));
+        Assert.Empty(layout.Tensors);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"took {clock.Elapsed}");
+    }
+
+    [Fact]
     public void Compressed_storages_stay_skeleton_and_still_round_trip()
     {
         using var fx = new RepoFixture();

@@ -215,7 +215,7 @@ public sealed class PyTorchFormat : IModelFormat
     private static bool IsContiguous(TorchTensor tensor) => IsContiguous(tensor.Shape, tensor.Stride);
 
     /// <summary>Finds the tensors of a state dict, or of a checkpoint that nests one ({"model": {...}, "epoch": 3}), named by their key path.</summary>
-    private static void CollectTensors(object value, string path, int depth, List<(string, TorchTensor)> found, HashSet<object> visiting, LittleEndianFileReader reader)
+    private static void CollectTensors(object value, string path, int depth, List<(string, TorchTensor)> found, HashSet<object> visited, LittleEndianFileReader reader)
     {
         if (value is TorchTensor tensor)
         {
@@ -233,7 +233,9 @@ public sealed class PyTorchFormat : IModelFormat
             throw reader.Bad($"data.pkl nests containers more than {MaxNestingDepth} deep");
         }
 
-        if (!visiting.Add(value))
+        // Each container is walked once: shared sub-structures (a pickle can reference one list from
+        // many places, nested 60 deep) would otherwise take exponential time.
+        if (!visited.Add(value))
         {
             return;
         }
@@ -244,27 +246,25 @@ public sealed class PyTorchFormat : IModelFormat
             case PickleDict dict:
                 foreach (var (key, item) in dict.Items)
                 {
-                    CollectTensors(item, Child(key switch { string s => s, long n => n.ToString(System.Globalization.CultureInfo.InvariantCulture), _ => "?" }), depth + 1, found, visiting, reader);
+                    CollectTensors(item, Child(key switch { string s => s, long n => n.ToString(System.Globalization.CultureInfo.InvariantCulture), _ => "?" }), depth + 1, found, visited, reader);
                 }
 
                 break;
             case List<object> list:
                 for (int i = 0; i < list.Count; i++)
                 {
-                    CollectTensors(list[i], Child(i.ToString(System.Globalization.CultureInfo.InvariantCulture)), depth + 1, found, visiting, reader);
+                    CollectTensors(list[i], Child(i.ToString(System.Globalization.CultureInfo.InvariantCulture)), depth + 1, found, visited, reader);
                 }
 
                 break;
             case object[] tuple:
                 for (int i = 0; i < tuple.Length; i++)
                 {
-                    CollectTensors(tuple[i], Child(i.ToString(System.Globalization.CultureInfo.InvariantCulture)), depth + 1, found, visiting, reader);
+                    CollectTensors(tuple[i], Child(i.ToString(System.Globalization.CultureInfo.InvariantCulture)), depth + 1, found, visited, reader);
                 }
 
                 break;
         }
-
-        visiting.Remove(value);
     }
 
     /// <summary>Reads a small zip member (stored or deflated) whole, refusing one larger than <paramref name="maxLength"/>.</summary>

@@ -103,7 +103,7 @@ internal sealed class RestrictedUnpickler
     };
 
     /// <summary>Containers and stack together may not hold more items than this: a small pickle cannot make us hold a huge graph.</summary>
-    private const int MaxItems = 20_000_000;
+    private const int MaxItems = 5_000_000;
     private const int MaxLineLength = 512;
 
     private static readonly object Mark = new();
