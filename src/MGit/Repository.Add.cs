@@ -86,7 +86,7 @@ public sealed partial class Repository
             return new AddResult(
                 version,
                 stored.Manifest.Files.Count,
-                stored.Manifest.Files.Sum(f => f.Segments.Count(s => s.Tensor is not null)),
+                stored.Manifest.Files.Sum(f => f.ListedTensors().Count()),
                 stored.Manifest.LogicalBytes,
                 totals.BytesNew,
                 totals.StoredNew,

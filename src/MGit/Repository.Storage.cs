@@ -65,13 +65,13 @@ public sealed partial class Repository
         var result = new List<TensorStorage>();
         foreach (var file in manifest.Files)
         {
-            foreach (var segment in file.Segments.Where(s => s.Tensor is not null))
+            foreach (var listed in file.ListedTensors())
             {
                 var codecs = new SortedDictionary<string, int>(StringComparer.Ordinal);
                 long stored = 0;
                 int depth = 0;
                 string? baseName = null;
-                foreach (string chunk in segment.Chunks)
+                foreach (string chunk in listed.Segment?.Chunks ?? [])
                 {
                     if (_objects.TryInspect(ObjectId.Parse(chunk)) is not { } info)
                     {
@@ -88,7 +88,7 @@ public sealed partial class Repository
                     }
                 }
 
-                result.Add(new TensorStorage(file.Path, segment.Tensor!.Name, codecs, baseName, stored, depth));
+                result.Add(new TensorStorage(file.Path, listed.Tensor.Name, codecs, baseName, stored, depth));
             }
         }
 

@@ -150,7 +150,7 @@ public sealed partial class Repository : IDisposable
         var manifest = LoadManifest(version);
         var matches = manifest.Files
             .Where(f => file is null || f.Path == file)
-            .SelectMany(f => f.Segments.Where(s => s.Tensor?.Name == tensorName).Select(s => (File: f, Segment: s)))
+            .SelectMany(f => f.ListedTensors().Where(t => t.Tensor.Name == tensorName).Select(t => (File: f, Listed: t)))
             .ToList();
         if (matches.Count == 0)
         {
@@ -162,8 +162,14 @@ public sealed partial class Repository : IDisposable
             throw new MGitException($"{version.Ref} has {matches.Count} tensors named '{tensorName}'; name the file");
         }
 
-        var (manifestFile, segment) = matches[0];
-        return new ChunkedReadStream(_objects, segment.Chunks.Select(ObjectId.Parse).ToList(), manifestFile.ChunkBytesOf(segment), segment.Length);
+        var (manifestFile, listed) = matches[0];
+        if (listed.Segment is not { } segment || (listed.View is { } strided && !Formats.PyTorch.PyTorchFormat.IsContiguous(strided.Shape, strided.Stride)))
+        {
+            throw new MGitException($"{version.Ref}: tensor '{tensorName}' is not a contiguous run of stored bytes (a compressed or strided view); check the file out instead");
+        }
+
+        var stream = new ChunkedReadStream(_objects, segment.Chunks.Select(ObjectId.Parse).ToList(), manifestFile.ChunkBytesOf(segment), segment.Length);
+        return listed.View is null ? stream : new SubReadStream(stream, listed.Offset - segment.Offset, listed.Length);
     }
 
     public RepositoryStats Stats()

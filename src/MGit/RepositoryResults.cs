@@ -48,9 +48,8 @@ public sealed record ModelDetails(
     IReadOnlyList<EdgeView> Children)
 {
     public IEnumerable<StoredTensor> Tensors =>
-        Manifest.Files.SelectMany(f => f.Segments
-            .Where(s => s.Tensor is not null)
-            .Select(s => new StoredTensor(f.Path, s.Tensor!.Name, s.Tensor.Dtype, s.Tensor.Shape, s.Offset, s.Length)));
+        Manifest.Files.SelectMany(f => f.ListedTensors()
+            .Select(t => new StoredTensor(f.Path, t.Tensor.Name, t.Tensor.Dtype, t.Tensor.Shape, t.Offset, t.Length)));
 }
 
 public sealed record RepositoryStats(int Models, int Versions, long LogicalBytes, long StoredBytes, long Objects)

@@ -34,7 +34,7 @@ public static class ShowCommand
                         path = f.Path,
                         format = f.Format,
                         length = f.Length,
-                        tensors = f.Segments.Count(s => s.Tensor is not null),
+                        tensors = f.ListedTensors().Count(),
                         metadata = f.Metadata,
                     }).ToList(),
                     tensors = details.Tensors.Zip(repository.TensorStorageOf(v.Ref), (t, s) => new
@@ -70,6 +70,7 @@ public static class ShowCommand
             foreach (var f in details.Manifest.Files)
             {
                 o.WriteLine($"  {f.Path}  {f.Format}  {LineageTree.Size(f.Length)}");
+                if (f.Metadata?.GetValueOrDefault("note") is { } note) o.WriteLine($"    note: {note}");
             }
 
             var tensors = details.Tensors.ToList();

@@ -10,6 +10,15 @@ public sealed record TensorInfo(string Name, string Dtype, IReadOnlyList<long> S
 public sealed record Segment(long Offset, long Length, TensorInfo? Tensor);
 
 /// <summary>
+/// A tensor that is a strided view into a tensor segment's bytes, for formats where several
+/// tensors share one buffer (PyTorch storages). <see cref="Segment"/> is the index of that
+/// segment in the layout, or null when its bytes are not a span of the file (a compressed zip
+/// member); <see cref="StorageOffset"/> and <see cref="Stride"/> count elements;
+/// <see cref="ByteOffset"/> (in the file) and <see cref="ByteLength"/> bound the bytes it reads.
+/// </summary>
+public sealed record TensorView(TensorInfo Tensor, int? Segment, long StorageOffset, IReadOnlyList<long> Stride, long ByteOffset, long ByteLength);
+
+/// <summary>
 /// A model file seen as skeleton plus tensor spans. The segments cover the file from 0 to
 /// <see cref="Length"/> in order, so writing them back in order rebuilds it byte for byte.
 /// </summary>
@@ -49,5 +58,8 @@ public sealed record FileLayout(string Format, long Length, IReadOnlyList<Segmen
         return new FileLayout(format, fileLength, segments, metadata);
     }
 
-    public IEnumerable<TensorInfo> Tensors => Segments.Where(s => s.Tensor is not null).Select(s => s.Tensor!);
+    /// <summary>The tensors as the format defines them, when they are views into shared segments rather than the segments themselves.</summary>
+    public IReadOnlyList<TensorView>? Views { get; init; }
+
+    public IEnumerable<TensorInfo> Tensors => Views is { } views ? views.Select(v => v.Tensor) : Segments.Where(s => s.Tensor is not null).Select(s => s.Tensor!);
 }

@@ -1,3 +1,5 @@
+using MGit.Formats.Gguf;
+using MGit.Formats.PyTorch;
 using MGit.Formats.Safetensors;
 
 namespace MGit.Formats;
@@ -13,6 +15,8 @@ public static class ModelFormats
     public static IReadOnlyList<IModelFormat> All { get; } =
     [
         new SafetensorsFormat(),
+        new GgufFormat(),
+        new PyTorchFormat(),
         Opaque,
     ];
 
@@ -43,10 +47,26 @@ public static class ModelFormats
         {
             return format.ReadLayout(stream, length, displayName);
         }
-        catch (Errors.InvalidModelFileException) when (!format.ClaimsByName(fileName))
+        catch (Errors.InvalidModelFileException e) when (!e.Recognized && !format.ClaimsByName(fileName))
         {
             // Only the content looked like this format; a file that merely resembles one is kept as a blob.
             return Opaque.ReadLayout(stream, length, displayName);
+        }
+    }
+
+    /// <summary>
+    /// Runs the rest of a reader once the file is certainly of its format: any problem found from
+    /// here on refuses the file rather than letting it fall back to an opaque blob.
+    /// </summary>
+    internal static T Recognized<T>(string displayName, Func<T> read)
+    {
+        try
+        {
+            return read();
+        }
+        catch (Errors.InvalidModelFileException e) when (!e.Recognized)
+        {
+            throw new Errors.InvalidModelFileException(displayName, e.Problem) { Recognized = true };
         }
     }
 }

@@ -202,6 +202,17 @@ public sealed class FileIngester
             ChunkSize = _format.ChunkSize,
             Segments = segments,
             Metadata = layout.Metadata,
+            Views = layout.Views?.Select(v => new ManifestView
+            {
+                Name = v.Tensor.Name,
+                Dtype = v.Tensor.Dtype,
+                Shape = v.Tensor.Shape,
+                Segment = v.Segment,
+                StorageOffset = v.StorageOffset,
+                Stride = v.Stride,
+                Offset = v.ByteOffset,
+                Length = v.ByteLength,
+            }).ToList(),
         };
     }
 }

@@ -65,7 +65,34 @@ public sealed record ManifestFile
     [JsonPropertyName("segments")] public required IReadOnlyList<ManifestSegment> Segments { get; init; }
     [JsonPropertyName("metadata")] public IReadOnlyDictionary<string, string>? Metadata { get; init; }
 
+    /// <summary>Tensors that are views into shared segments (PyTorch storages); absent when every tensor is its own segment.</summary>
+    [JsonPropertyName("views")] public IReadOnlyList<ManifestView>? Views { get; init; }
+
     public int ChunkBytesOf(ManifestSegment segment) => segment.ChunkBytes ?? ChunkSize;
+
+    /// <summary>The tensors users see: the views when the format has them, else the tensor segments; each with the segment holding its bytes.</summary>
+    public IEnumerable<ListedTensor> ListedTensors() =>
+        Views is { } views
+            ? views.Select(v => new ListedTensor(new ManifestTensor { Name = v.Name, Dtype = v.Dtype, Shape = v.Shape }, v.Segment is int i && i >= 0 && i < Segments.Count ? Segments[i] : null, v.Offset, v.Length, v))
+            : Segments.Where(s => s.Tensor is not null).Select(s => new ListedTensor(s.Tensor!, s, s.Offset, s.Length, null));
+}
+
+/// <summary>A tensor as listed to users; <see cref="Segment"/> holds its bytes (null when they are skeleton), <see cref="View"/> is set for a view into it.</summary>
+public sealed record ListedTensor(ManifestTensor Tensor, ManifestSegment? Segment, long Offset, long Length, ManifestView? View);
+
+/// <summary>A tensor stored as a strided view into a segment (see <see cref="Formats.TensorView"/>).</summary>
+public sealed record ManifestView
+{
+    [JsonPropertyName("name")] public required string Name { get; init; }
+    [JsonPropertyName("dtype")] public required string Dtype { get; init; }
+    [JsonPropertyName("shape")] public required IReadOnlyList<long> Shape { get; init; }
+    /// <summary>Index of the segment holding the bytes, or null when they are not a span of the file.</summary>
+    [JsonPropertyName("segment")] public int? Segment { get; init; }
+    [JsonPropertyName("storage_offset")] public long StorageOffset { get; init; }
+    [JsonPropertyName("stride")] public required IReadOnlyList<long> Stride { get; init; }
+    /// <summary>File offset of the first element, and the bytes the view spans from there.</summary>
+    [JsonPropertyName("offset")] public long Offset { get; init; }
+    [JsonPropertyName("length")] public long Length { get; init; }
 }
 
 public sealed record ManifestSegment

@@ -1,0 +1,311 @@
+using System.IO.Compression;
+
+namespace MGit.Formats.PyTorch;
+
+/// <summary>
+/// Reads the layout of a PyTorch checkpoint (<c>torch.save</c>, PyTorch 1.6 and later): a zip
+/// archive whose <c>data.pkl</c> is read by <see cref="RestrictedUnpickler"/> (never executed) to
+/// find the tensors, and whose <c>data/KEY</c> members hold the storages. Each stored (uncompressed)
+/// storage member is a tensor segment; the tensors are recorded as views into them (name, dtype,
+/// shape, offset, stride), so several tensors sharing a storage are all listed. Legacy (pre-1.6)
+/// pickles are kept as opaque blobs with a note.
+/// </summary>
+public sealed class PyTorchFormat : IModelFormat
+{
+    public const string LegacyFormatName = "pytorch-legacy";
+
+    /// <summary>State dict pickles are small (a few hundred bytes per tensor): a larger one is refused before it is read.</summary>
+    public const int MaxPickleLength = 64 * 1024 * 1024;
+
+    private const int MaxNestingDepth = 64;
+
+    private static ReadOnlySpan<byte> ZipMagic => [0x50, 0x4B, 0x03, 0x04];
+
+    /// <summary>PROTO 2, LONG1 of 10 bytes: torch's legacy magic number 0x1950a86a20f9469cfc6c.</summary>
+    private static ReadOnlySpan<byte> LegacyMagic => [0x80, 0x02, 0x8A, 0x0A, 0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19];
+
+    public string Name => "pytorch";
+
+    public bool ClaimsByName(string fileName) =>
+        fileName.EndsWith(".pt", StringComparison.OrdinalIgnoreCase)
+        || fileName.EndsWith(".pth", StringComparison.OrdinalIgnoreCase)
+        || (fileName.StartsWith("pytorch_model", StringComparison.Ordinal) && fileName.EndsWith(".bin", StringComparison.Ordinal));
+
+    /// <summary>Any zip archive is a candidate (one without data.pkl falls back to a blob); so is a legacy torch pickle.</summary>
+    public bool Matches(ReadOnlySpan<byte> prefix, string fileName) => prefix.StartsWith(ZipMagic) || prefix.StartsWith(LegacyMagic) || ClaimsByName(fileName);
+
+    public FileLayout ReadLayout(Stream stream, long length, string displayName)
+    {
+        var reader = new LittleEndianFileReader(stream, length, displayName);
+        Span<byte> prefix = stackalloc byte[LegacyMagic.Length];
+        int read = (int)Math.Min(prefix.Length, length);
+        reader.ReadExactly(prefix[..read], "the file's first bytes");
+        if (prefix[..read].StartsWith(LegacyMagic))
+        {
+            var note = new Dictionary<string, string>(StringComparer.Ordinal)
+            {
+                ["note"] = "legacy (pre-1.6, non-zip) PyTorch pickle: stored as an opaque blob, its tensors are not listed",
+            };
+            return FileLayout.FromTensorSpans(LegacyFormatName, length, [], note);
+        }
+
+        if (!prefix[..read].StartsWith(ZipMagic))
+        {
+            throw reader.Bad("not a PyTorch checkpoint (neither a zip archive nor a legacy torch pickle)");
+        }
+
+        var entries = ZipDirectory.Read(reader);
+        var pickles = entries.Where(e => e.Name.EndsWith("/data.pkl", StringComparison.Ordinal) && e.Name.IndexOf('/') == e.Name.Length - "/data.pkl".Length).ToList();
+        if (pickles.Count != 1)
+        {
+            throw reader.Bad(pickles.Count == 0 ? "zip archive without a data.pkl: not a PyTorch checkpoint" : "zip archive with several data.pkl records");
+        }
+
+        return ModelFormats.Recognized(displayName, () => ReadCheckpoint(reader, entries, pickles[0], length));
+    }
+
+    private FileLayout ReadCheckpoint(LittleEndianFileReader reader, IReadOnlyList<ZipEntry> entries, ZipEntry pickleEntry, long length)
+    {
+        string archive = pickleEntry.Name[..pickleEntry.Name.IndexOf('/')];
+        var byName = entries.ToDictionary(e => e.Name, StringComparer.Ordinal);
+        if (byName.TryGetValue($"{archive}/byteorder", out var byteOrder))
+        {
+            string order = System.Text.Encoding.ASCII.GetString(ReadMember(reader, byteOrder, 16)).Trim();
+            if (order != "little")
+            {
+                throw reader.Bad($"storages are in '{order}' byte order; only little-endian checkpoints are supported");
+            }
+        }
+
+        byte[] pickle = ReadMember(reader, pickleEntry, MaxPickleLength);
+        object root = RestrictedUnpickler.Load(pickle, reader.Bad);
+        var tensors = new List<(string Name, TorchTensor Tensor)>();
+        CollectTensors(root, "", 0, tensors, new HashSet<object>(ReferenceEqualityComparer.Instance), reader);
+
+        // One segment per stored storage member, named after the first tensor that uses it (so a fine-tuned
+        // checkpoint's storages pair with its parent's by tensor name, whatever keys torch.save gave them).
+        var storages = new Dictionary<string, (TorchStorage Storage, ZipEntry Entry, List<(string Name, TorchTensor Tensor)> Users)>(StringComparer.Ordinal);
+        foreach (var (name, tensor) in tensors)
+        {
+            var storage = tensor.Storage;
+            if (!storages.TryGetValue(storage.Key, out var known))
+            {
+                if (!byName.TryGetValue($"{archive}/data/{storage.Key}", out var entry))
+                {
+                    throw reader.Bad($"tensor '{name}' uses storage '{storage.Key}', which has no data/{storage.Key} member");
+                }
+
+                if (entry.Length != storage.ByteLength)
+                {
+                    throw reader.Bad($"storage '{storage.Key}' holds {entry.Length} bytes, its {storage.ElementCount} {storage.Dtype.Name} elements need {storage.ByteLength}");
+                }
+
+                known = (storage, entry, []);
+                storages.Add(storage.Key, known);
+            }
+            else if (known.Storage.ByteLength != storage.ByteLength)
+            {
+                throw reader.Bad($"storage '{storage.Key}' is described with two different sizes");
+            }
+
+            CheckView(reader, name, tensor);
+            known.Users.Add((name, tensor));
+        }
+
+        var spans = storages.Values
+            .Where(s => s.Entry.IsStored)
+            .Select(s => new Segment(s.Entry.DataOffset, s.Entry.Length, SegmentTensor(s.Storage, s.Users)))
+            .ToList();
+        var layout = FileLayout.FromTensorSpans(Name, length, spans);
+        var segmentAt = new Dictionary<long, int>();
+        for (int i = 0; i < layout.Segments.Count; i++)
+        {
+            if (layout.Segments[i].Tensor is not null)
+            {
+                segmentAt[layout.Segments[i].Offset] = i;
+            }
+        }
+
+        var views = tensors.Select(t =>
+        {
+            var entry = storages[t.Tensor.Storage.Key].Entry;
+            int? segment = entry.IsStored ? segmentAt[entry.DataOffset] : null;
+            long first = checked(t.Tensor.StorageOffset * t.Tensor.Dtype.Size);
+            return new TensorView(
+                new TensorInfo(t.Name, t.Tensor.Dtype.Name, t.Tensor.Shape),
+                segment,
+                t.Tensor.StorageOffset,
+                t.Tensor.Stride,
+                checked(entry.DataOffset + first),
+                checked(Extent(t.Tensor) * t.Tensor.Dtype.Size));
+        }).ToList();
+        return layout with { Views = views };
+    }
+
+    /// <summary>What the storage segment is called: the one tensor that is exactly all of it, else the first user's name and dtype over a flat shape.</summary>
+    private static TensorInfo SegmentTensor(TorchStorage storage, List<(string Name, TorchTensor Tensor)> users)
+    {
+        var (name, first) = users[0];
+        if (users.Count == 1 && first.StorageOffset == 0 && IsContiguous(first) && checked(Elements(first) * first.Dtype.Size) == storage.ByteLength)
+        {
+            return new TensorInfo(name, first.Dtype.Name, first.Shape);
+        }
+
+        var dtype = users.All(u => u.Tensor.Dtype == first.Dtype) && storage.ByteLength % first.Dtype.Size == 0 ? first.Dtype : storage.Dtype;
+        return new TensorInfo(name, dtype.Name, [storage.ByteLength / dtype.Size]);
+    }
+
+    private static void CheckView(LittleEndianFileReader reader, string name, TorchTensor tensor)
+    {
+        if (tensor.Shape.Length != tensor.Stride.Length)
+        {
+            throw reader.Bad($"tensor '{name}' has {tensor.Shape.Length} dimensions but {tensor.Stride.Length} strides");
+        }
+
+        try
+        {
+            long end = checked((tensor.StorageOffset + Extent(tensor)) * tensor.Dtype.Size);
+            if (end > tensor.Storage.ByteLength)
+            {
+                throw reader.Bad($"tensor '{name}' reads up to byte {end} of storage '{tensor.Storage.Key}', which has {tensor.Storage.ByteLength}");
+            }
+        }
+        catch (OverflowException)
+        {
+            throw reader.Bad($"tensor '{name}' has a shape, stride or offset whose size overflows");
+        }
+    }
+
+    /// <summary>Elements of the storage a strided view spans: 1 + sum of (size - 1) x stride, or 0 when it is empty.</summary>
+    private static long Extent(TorchTensor tensor)
+    {
+        if (tensor.Shape.Contains(0))
+        {
+            return 0;
+        }
+
+        long last = 0;
+        for (int i = 0; i < tensor.Shape.Length; i++)
+        {
+            last = checked(last + ((tensor.Shape[i] - 1) * tensor.Stride[i]));
+        }
+
+        return checked(last + 1);
+    }
+
+    private static long Elements(TorchTensor tensor) => tensor.Shape.Aggregate(1L, (a, b) => checked(a * b));
+
+    /// <summary>C-order strides (dimensions of size 1 may carry any stride).</summary>
+    internal static bool IsContiguous(IReadOnlyList<long> shape, IReadOnlyList<long> stride)
+    {
+        long expected = 1;
+        for (int i = shape.Count - 1; i >= 0; i--)
+        {
+            if (shape[i] != 1 && stride[i] != expected)
+            {
+                return false;
+            }
+
+            expected = checked(expected * shape[i]);
+        }
+
+        return true;
+    }
+
+    private static bool IsContiguous(TorchTensor tensor) => IsContiguous(tensor.Shape, tensor.Stride);
+
+    /// <summary>Finds the tensors of a state dict, or of a checkpoint that nests one ({"model": {...}, "epoch": 3}), named by their key path.</summary>
+    private static void CollectTensors(object value, string path, int depth, List<(string, TorchTensor)> found, HashSet<object> visited, LittleEndianFileReader reader)
+    {
+        if (value is TorchTensor tensor)
+        {
+            found.Add((path, tensor));
+            return;
+        }
+
+        if (value is not (PickleDict or List<object> or object[]))
+        {
+            return;
+        }
+
+        if (depth >= MaxNestingDepth)
+        {
+            throw reader.Bad($"data.pkl nests containers more than {MaxNestingDepth} deep");
+        }
+
+        // Each container is walked once: shared sub-structures (a pickle can reference one list from
+        // many places, nested 60 deep) would otherwise take exponential time.
+        if (!visited.Add(value))
+        {
+            return;
+        }
+
+        string Child(string key) => path.Length == 0 ? key : $"{path}.{key}";
+        switch (value)
+        {
+            case PickleDict dict:
+                foreach (var (key, item) in dict.Items)
+                {
+                    CollectTensors(item, Child(key switch { string s => s, long n => n.ToString(System.Globalization.CultureInfo.InvariantCulture), _ => "?" }), depth + 1, found, visited, reader);
+                }
+
+                break;
+            case List<object> list:
+                for (int i = 0; i < list.Count; i++)
+                {
+                    CollectTensors(list[i], Child(i.ToString(System.Globalization.CultureInfo.InvariantCulture)), depth + 1, found, visited, reader);
+                }
+
+                break;
+            case object[] tuple:
+                for (int i = 0; i < tuple.Length; i++)
+                {
+                    CollectTensors(tuple[i], Child(i.ToString(System.Globalization.CultureInfo.InvariantCulture)), depth + 1, found, visited, reader);
+                }
+
+                break;
+        }
+    }
+
+    /// <summary>Reads a small zip member (stored or deflated) whole, refusing one larger than <paramref name="maxLength"/>.</summary>
+    private static byte[] ReadMember(LittleEndianFileReader reader, ZipEntry entry, int maxLength)
+    {
+        if (entry.Length > maxLength || entry.CompressedLength > maxLength)
+        {
+            throw reader.Bad($"'{entry.Name}' is {entry.Length} bytes, more than the limit of {maxLength}");
+        }
+
+        if ((entry.Flags & 1) != 0)
+        {
+            throw reader.Bad($"'{entry.Name}' is encrypted");
+        }
+
+        byte[] compressed = new byte[entry.CompressedLength];
+        reader.Seek(entry.DataOffset);
+        reader.ReadExactly(compressed, $"'{entry.Name}'");
+        switch (entry.Method)
+        {
+            case 0 when entry.IsStored:
+                return compressed;
+            case 8:
+                byte[] result = new byte[entry.Length];
+                try
+                {
+                    using var inflate = new DeflateStream(new MemoryStream(compressed), CompressionMode.Decompress);
+                    inflate.ReadExactly(result);
+                    if (inflate.ReadByte() != -1)
+                    {
+                        throw reader.Bad($"'{entry.Name}' inflates to more than its recorded {entry.Length} bytes");
+                    }
+                }
+                catch (Exception e) when (e is InvalidDataException or EndOfStreamException)
+                {
+                    throw reader.Bad($"'{entry.Name}' does not inflate to its recorded {entry.Length} bytes");
+                }
+
+                return result;
+            default:
+                throw reader.Bad($"'{entry.Name}' uses zip compression method {entry.Method}, which is not supported");
+        }
+    }
+}
