@@ -302,8 +302,8 @@ public sealed class PyTorchTests
         using var fx = new RepoFixture();
         string marker = fx.Scratch("executed");
         byte[] pickle = CallingPickle(module, name, $"touch {marker}");
-        // Named like an ordinary zip: the data.pkl inside makes it a checkpoint, refused rather than kept as a blob.
-        string path = fx.Model("innocent.zip");
+        // Named as a checkpoint: refused rather than kept as a blob.
+        string path = fx.Model("pytorch_model.bin");
         File.WriteAllBytes(path, Checkpoint(pickle, []));
         var before = RepositorySnapshot.Take(fx.RepositoryPath);
 
@@ -314,6 +314,28 @@ public sealed class PyTorchTests
         Assert.Single(result.Error.TrimEnd().Split('\n'));
         Assert.False(File.Exists(marker));
         Assert.Equal(before, RepositorySnapshot.Take(fx.RepositoryPath));
+    }
+
+    [Theory]
+    [MemberData(nameof(HostileGlobals))]
+    public void A_pickled_object_not_named_as_a_checkpoint_is_kept_as_a_blob_and_never_runs(string module, string name)
+    {
+        // Hugging Face's Trainer writes training_args.bin (a pickled object) next to the weights.
+        using var fx = new RepoFixture();
+        string marker = fx.Scratch("executed");
+        string folder = fx.Model("trained");
+        Directory.CreateDirectory(folder);
+        File.WriteAllBytes(Path.Combine(folder, "training_args.bin"), Checkpoint(CallingPickle(module, name, $"touch {marker}"), []));
+
+        var added = fx.Repository.Add(folder, new AddOptions());
+
+        var file = fx.Repository.Show(added.Version.Ref).Manifest.Files.Single();
+        Assert.Equal("blob", file.Format);
+        Assert.Contains("never executed", file.Metadata!["note"], StringComparison.Ordinal);
+        Assert.False(File.Exists(marker));
+        string output = fx.Scratch("out");
+        fx.Repository.Checkout(added.Version.Ref, output);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(folder, "training_args.bin")), File.ReadAllBytes(Path.Combine(output, "training_args.bin")));
     }
 
     public static TheoryData<string, byte[]> Malformed()

@@ -61,7 +61,24 @@ public sealed class PyTorchFormat : IModelFormat
             throw reader.Bad(pickles.Count == 0 ? "zip archive without a data.pkl: not a PyTorch checkpoint" : "zip archive with several data.pkl records");
         }
 
-        return ModelFormats.Recognized(displayName, () => ReadCheckpoint(reader, entries, pickles[0], length));
+        try
+        {
+            return ModelFormats.Recognized(displayName, () => ReadCheckpoint(reader, entries, pickles[0], length));
+        }
+        catch (ForeignPickleException e) when (!ClaimsByName(Path.GetFileName(displayName)))
+        {
+            // Hugging Face's Trainer saves training_args.bin beside the weights: a pickled object, not
+            // tensors. Never executed either way; kept byte for byte so the folder stays whole.
+            var note = new Dictionary<string, string>(StringComparer.Ordinal)
+            {
+                ["note"] = $"a torch.save archive of '{e.Global}', not a state dict: stored as an opaque blob (its pickle is never executed)",
+            };
+            return FileLayout.FromTensorSpans("blob", length, [], note);
+        }
+        catch (ForeignPickleException e)
+        {
+            throw new Errors.InvalidModelFileException(displayName, e.Message) { Recognized = true };
+        }
     }
 
     private FileLayout ReadCheckpoint(LittleEndianFileReader reader, IReadOnlyList<ZipEntry> entries, ZipEntry pickleEntry, long length)

@@ -221,7 +221,7 @@ internal sealed class RestrictedUnpickler
         }
     }
 
-    private PickleGlobal Global(string module, string name)
+    private static PickleGlobal Global(string module, string name)
     {
         string full = $"{module}.{name}";
         if (module == "torch" && (StorageTypes.ContainsKey(name) || Dtypes.ContainsKey(name)))
@@ -231,7 +231,7 @@ internal sealed class RestrictedUnpickler
 
         if (!AllowedFunctions.Contains(full))
         {
-            throw _bad($"data.pkl refers to '{Printable(full)}', which is not part of a PyTorch state dict; refusing it (the pickle is never executed)");
+            throw new ForeignPickleException(Printable(full));
         }
 
         return new PickleGlobal(module, name);
@@ -480,4 +480,13 @@ internal sealed class RestrictedUnpickler
         var clean = new string(text.Select(c => char.IsControl(c) ? '?' : c).Take(80).ToArray());
         return clean.Length < text.Length ? clean + "…" : clean;
     }
+}
+
+/// <summary>
+/// A torch.save archive whose pickle is not a state dict (trainer arguments, RNG states, whole
+/// pickled objects): refused when the file is named as a checkpoint, kept as an opaque blob otherwise.
+/// </summary>
+public sealed class ForeignPickleException(string global) : Exception($"data.pkl refers to '{global}', which is not part of a PyTorch state dict; refusing it (the pickle is never executed)")
+{
+    public string Global { get; } = global;
 }
