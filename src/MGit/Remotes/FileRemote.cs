@@ -32,19 +32,19 @@ public sealed class FileRemote : IRemoteBackend
 
     private string TempDirectory => Path.Combine(_root, RemoteLayout.TempPrefix.TrimEnd('/'));
 
-    public Task<IReadOnlyList<string>> ListAsync(string prefix, CancellationToken cancel)
+    public Task<IReadOnlyList<RemoteFile>> ListAsync(string prefix, CancellationToken cancel)
     {
         // Prefixes used here always end at a folder boundary ("objects/", "locks/x/").
         string folder = PathOf(prefix.TrimEnd('/'));
         if (!Directory.Exists(folder))
         {
-            return Task.FromResult<IReadOnlyList<string>>([]);
+            return Task.FromResult<IReadOnlyList<RemoteFile>>([]);
         }
 
-        var keys = Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
-            .Select(f => Path.GetRelativePath(_root, f).Replace(Path.DirectorySeparatorChar, '/'))
+        var keys = new DirectoryInfo(folder).EnumerateFiles("*", SearchOption.AllDirectories)
+            .Select(f => new RemoteFile(Path.GetRelativePath(_root, f.FullName).Replace(Path.DirectorySeparatorChar, '/'), f.Length))
             .ToList();
-        return Task.FromResult<IReadOnlyList<string>>(keys);
+        return Task.FromResult<IReadOnlyList<RemoteFile>>(keys);
     }
 
     public async Task<bool> DownloadAsync(string key, string localPath, long maxBytes, CancellationToken cancel)

@@ -10,8 +10,8 @@ public interface IRemoteBackend : IDisposable
     /// <summary>The URL as the user gave it, for messages.</summary>
     string Url { get; }
 
-    /// <summary>Every key that starts with <paramref name="prefix"/> (keys are '/'-separated, relative to the remote's root).</summary>
-    Task<IReadOnlyList<string>> ListAsync(string prefix, CancellationToken cancel);
+    /// <summary>Every key that starts with <paramref name="prefix"/> (keys are '/'-separated, relative to the remote's root), with its size.</summary>
+    Task<IReadOnlyList<RemoteFile>> ListAsync(string prefix, CancellationToken cancel);
 
     /// <summary>Copies a key's bytes into <paramref name="localPath"/>; false when the key does not exist. More than <paramref name="maxBytes"/> is refused.</summary>
     Task<bool> DownloadAsync(string key, string localPath, long maxBytes, CancellationToken cancel);
@@ -31,3 +31,6 @@ public interface IRemoteBackend : IDisposable
     /// </summary>
     Task<IAsyncDisposable> LockAsync(string name, TimeSpan wait, CancellationToken cancel);
 }
+
+/// <summary>A key on a remote and the size of what it holds.</summary>
+public readonly record struct RemoteFile(string Key, long Size);

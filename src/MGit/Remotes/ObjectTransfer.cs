@@ -9,13 +9,17 @@ public static class ObjectTransfer
     /// <summary>Transfers in flight: object stores answer slowly per request and fast in bulk.</summary>
     public const int Concurrency = 8;
 
-    /// <summary>The ids of every object file the remote holds.</summary>
+    /// <summary>
+    /// The ids of every object file the remote holds. One shorter than an object header is the
+    /// leftover of an upload cut short on a server whose writes are not atomic (real S3 never
+    /// shows one): it counts as absent, so the next push sends it again.
+    /// </summary>
     public static async Task<HashSet<ObjectId>> ListObjectsAsync(IRemoteBackend remote, CancellationToken cancel)
     {
         var ids = new HashSet<ObjectId>();
-        foreach (string key in await remote.ListAsync(RemoteLayout.ObjectPrefix, cancel))
+        foreach (var (key, size) in await remote.ListAsync(RemoteLayout.ObjectPrefix, cancel))
         {
-            if (RemoteLayout.TryParseObjectKey(key, out var id))
+            if (size >= ObjectStore.HeaderLength && RemoteLayout.TryParseObjectKey(key, out var id))
             {
                 ids.Add(id);
             }
@@ -28,11 +32,13 @@ public static class ObjectTransfer
     public static async Task<long> UploadAsync(IRemoteBackend remote, ObjectStore store, IReadOnlyCollection<ObjectId> ids, IProgressTask progress, CancellationToken cancel)
     {
         long sent = 0;
-        await Parallel.ForEachAsync(ids, new ParallelOptions { MaxDegreeOfParallelism = Concurrency, CancellationToken = cancel }, async (id, token) =>
+        await Parallel.ForEachAsync(ids, new ParallelOptions { MaxDegreeOfParallelism = Concurrency, CancellationToken = cancel }, async (id, _) =>
         {
             string path = store.PathOf(id);
             long length = new FileInfo(path).Length;
-            await remote.UploadAsync(RemoteLayout.ObjectKey(id), path, token);
+            // Not cancelled once started: when another upload fails, those in flight still finish
+            // whole rather than leave cut-off objects on servers that store partial bodies.
+            await remote.UploadAsync(RemoteLayout.ObjectKey(id), path, CancellationToken.None);
             Interlocked.Add(ref sent, length);
             progress.Advance(length);
         });

@@ -74,21 +74,21 @@ public sealed class S3Remote : IRemoteBackend
 
     public string Url { get; }
 
-    public Task<IReadOnlyList<string>> ListAsync(string prefix, CancellationToken cancel) => Call(prefix, async () =>
+    public Task<IReadOnlyList<RemoteFile>> ListAsync(string prefix, CancellationToken cancel) => Call(prefix, async () =>
     {
-        var keys = new List<string>();
+        var keys = new List<RemoteFile>();
         var request = new ListObjectsV2Request { BucketName = _bucket, Prefix = _prefix + prefix };
         while (true)
         {
             var response = await _client.ListObjectsV2Async(request, cancel);
             foreach (var entry in response.S3Objects ?? [])
             {
-                keys.Add(entry.Key[_prefix.Length..]);
+                keys.Add(new RemoteFile(entry.Key[_prefix.Length..], entry.Size ?? 0));
             }
 
             if (response.IsTruncated != true || string.IsNullOrEmpty(response.NextContinuationToken))
             {
-                return (IReadOnlyList<string>)keys;
+                return (IReadOnlyList<RemoteFile>)keys;
             }
 
             request.ContinuationToken = response.NextContinuationToken;
@@ -155,7 +155,13 @@ public sealed class S3Remote : IRemoteBackend
     public async Task<IAsyncDisposable> LockAsync(string name, TimeSpan wait, CancellationToken cancel)
     {
         string folder = $"{RemoteLayout.LockPrefix}{name}/";
+        string anchor = $"{folder}{AnchorName}";
         var deadline = DateTime.UtcNow + wait;
+
+        // A claim-free object that is never deleted keeps the lock's "folder" from ever being empty:
+        // file-backed S3 servers (s3rver) remove a folder when its last object goes, and fail a
+        // write racing with that removal. Real S3 has no folders; there it is one small PUT.
+        await PutAsync(anchor, "anchor"u8.ToArray(), cancel);
         while (true)
         {
             string mine = $"{folder}{DateTime.UtcNow:yyyyMMddHHmmssfff}-{Guid.NewGuid():N}";
@@ -167,7 +173,7 @@ public sealed class S3Remote : IRemoteBackend
             });
             var ownTime = claims.FirstOrDefault(c => c.Key == mine).Modified;
             var live = new List<string>();
-            foreach (var (key, modified) in claims.Where(c => c.Key != mine))
+            foreach (var (key, modified) in claims.Where(c => c.Key != mine && c.Key != anchor))
             {
                 if (ownTime - modified > LockExpiry)
                 {
@@ -193,6 +199,8 @@ public sealed class S3Remote : IRemoteBackend
             await Task.Delay(Random.Shared.Next(50, 400), cancel);
         }
     }
+
+    private const string AnchorName = "anchor";
 
     private sealed class HeldLock(S3Remote remote, string key) : IAsyncDisposable
     {
