@@ -34,13 +34,6 @@ public sealed class S3Remote : IRemoteBackend
         _bucket = bucket;
         _prefix = prefix.Length == 0 ? "" : prefix.TrimEnd('/') + "/";
         string? region = environment("AWS_REGION") ?? environment("AWS_DEFAULT_REGION");
-        var config = new AmazonS3Config
-        {
-            RequestChecksumCalculation = RequestChecksumCalculation.WHEN_REQUIRED,
-            ResponseChecksumValidation = ResponseChecksumValidation.WHEN_REQUIRED,
-            MaxErrorRetry = 2,
-            Timeout = TimeSpan.FromMinutes(5),
-        };
         if (endpoint is not null)
         {
             if (!Uri.TryCreate(endpoint, UriKind.Absolute, out var endpointUri) || (endpointUri.Scheme != "http" && endpointUri.Scheme != "https"))
@@ -48,13 +41,34 @@ public sealed class S3Remote : IRemoteBackend
                 throw new MGitException($"--endpoint must be an http:// or https:// URL, not '{endpoint}'");
             }
 
-            config.ServiceURL = endpoint;
-            config.ForcePathStyle = true;
-            config.AuthenticationRegion = region ?? "us-east-1";
+            // An S3-compatible server is not on EC2: never let the SDK ask the EC2 instance
+            // metadata service (a link-local address) for a region or credentials.
+            region ??= "us-east-1";
+            if (System.Environment.GetEnvironmentVariable("AWS_EC2_METADATA_DISABLED") is null)
+            {
+                System.Environment.SetEnvironmentVariable("AWS_EC2_METADATA_DISABLED", "true");
+            }
         }
-        else if (region is not null)
+
+        var config = new AmazonS3Config
+        {
+            RequestChecksumCalculation = RequestChecksumCalculation.WHEN_REQUIRED,
+            ResponseChecksumValidation = ResponseChecksumValidation.WHEN_REQUIRED,
+            MaxErrorRetry = 2,
+            Timeout = TimeSpan.FromMinutes(5),
+        };
+
+        // The region first (an explicit one keeps the SDK from looking for one), then the endpoint.
+        if (region is not null)
         {
             config.RegionEndpoint = RegionEndpoint.GetBySystemName(region);
+        }
+
+        if (endpoint is not null)
+        {
+            config.ServiceURL = endpoint;
+            config.ForcePathStyle = true;
+            config.AuthenticationRegion = region;
         }
 
         try
