@@ -221,54 +221,84 @@ public sealed partial class Repository
         }
     }
 
-    /// <summary>Fetches the manifests named and, unless lazy, every chunk and delta base they need that is not here.</summary>
-    private async Task<(long Objects, long Bytes)> FetchObjectsAsync(IRemoteBackend backend, IEnumerable<ObjectId> manifests, bool lazy, CancellationToken cancel)
+    /// <summary>
+    /// Fetches the manifests named and, unless lazy, every chunk and delta base they need that is
+    /// not here (also after an interrupted pull that got the manifests but not all chunks).
+    /// </summary>
+    private async Task<(long Objects, long Bytes)> FetchObjectsAsync(IRemoteBackend backend, IEnumerable<ObjectId> manifestIds, bool lazy, CancellationToken cancel)
     {
-        long objects = 0;
-        long bytes = 0;
-        var wanted = manifests.Where(id => !_objects.Contains(id)).Distinct().ToList();
-        var manifestIds = wanted.ToHashSet();
-        var chunkRoots = new List<ObjectId>();
-        using var progress = _options.Progress.Begin($"fetching from {backend.Url}", 0);
+        var manifests = manifestIds.Distinct().ToList();
+        Dictionary<ObjectId, long>? sizes = null;
+        async Task<IProgressTask> Progress(List<ObjectId> ids, string what)
+        {
+            // The remote's object sizes, for the progress bar (one LIST per 1,000 objects).
+            sizes ??= (await backend.ListAsync(RemoteLayout.ObjectPrefix, cancel))
+                .Select(f => (Ok: RemoteLayout.TryParseObjectKey(f.Key, out var id), Id: id, f.Size))
+                .Where(f => f.Ok)
+                .ToDictionary(f => f.Id, f => f.Size);
+            return _options.Progress.Begin($"fetching {what} from {backend.Url}", ids.Sum(id => sizes.GetValueOrDefault(id)));
+        }
 
         // Manifests first (they are never deltas): they name the chunks.
-        var (count, size) = await DownloadAndInstallAsync(backend, wanted, progress, cancel);
-        objects += count;
-        bytes += size;
+        long objects = 0;
+        long bytes = 0;
+        var wanted = manifests.Where(id => !_objects.Contains(id)).ToList();
+        if (wanted.Count > 0)
+        {
+            using var progress = await Progress(wanted, "manifests");
+            (objects, bytes) = await DownloadAndInstallAsync(backend, wanted, progress, cancel);
+        }
+
         if (lazy)
         {
             return (objects, bytes);
         }
 
-        foreach (var id in manifests.Distinct())
+        var chunkRoots = new List<ObjectId>();
+        foreach (var id in manifests)
         {
             using var content = _objects.Read(id);
             chunkRoots.AddRange(Manifest.FromJson(content.Span, id.ToString()).ChunkIds);
         }
 
         // Then chunks, and the bases of deltas among them, round by round until nothing is missing.
+        var manifestSet = manifests.ToHashSet();
         var received = new Dictionary<ObjectId, string>();
         try
         {
             var round = chunkRoots.Where(id => !_objects.Contains(id)).Distinct().ToList();
             while (round.Count > 0)
             {
-                var files = await ObjectTransfer.DownloadAsync(backend, round, TempDirectory, progress, cancel);
-                foreach (var (id, path) in files)
+                // Whatever can be verified on arrival (not a delta, or its base is here) enters the store at once.
+                var bases = new System.Collections.Concurrent.ConcurrentBag<ObjectId>();
+                bool Arrived(ObjectId id, string path)
                 {
-                    received[id] = path;
-                    bytes += new FileInfo(path).Length;
+                    if (ObjectStore.TryInspectFile(id, path)?.BaseId is { } b && !_objects.Contains(b))
+                    {
+                        bases.Add(b);
+                        return false;
+                    }
+
+                    ObjectTransfer.Install(_objects, id, path, backend.Url);
+                    return true;
                 }
 
-                round = files
-                    .Select(f => ObjectStore.TryInspectFile(f.Key, f.Value)?.BaseId)
-                    .OfType<ObjectId>()
-                    .Where(b => !received.ContainsKey(b) && !_objects.Contains(b) && !manifestIds.Contains(b))
-                    .Distinct()
+                using (var progress = await Progress(round, "objects"))
+                {
+                    var (kept, count, size) = await ObjectTransfer.DownloadAsync(backend, round, TempDirectory, progress, Arrived, cancel);
+                    objects += count;
+                    bytes += size;
+                    foreach (var (id, path) in kept)
+                    {
+                        received[id] = path;
+                    }
+                }
+
+                round = bases.Distinct()
+                    .Where(b => !received.ContainsKey(b) && !_objects.Contains(b) && !manifestSet.Contains(b))
                     .ToList();
             }
 
-            objects += received.Count;
             ObjectTransfer.Install(_objects, received, backend.Url);
             received.Clear();
         }
@@ -290,10 +320,12 @@ public sealed partial class Repository
             return (0, 0);
         }
 
-        var files = await ObjectTransfer.DownloadAsync(backend, ids, TempDirectory, progress, cancel);
-        long bytes = files.Values.Sum(p => new FileInfo(p).Length);
-        ObjectTransfer.Install(_objects, files, backend.Url);
-        return (files.Count, bytes);
+        var (_, objects, bytes) = await ObjectTransfer.DownloadAsync(backend, ids, TempDirectory, progress, (id, path) =>
+        {
+            ObjectTransfer.Install(_objects, id, path, backend.Url);
+            return true;
+        }, cancel);
+        return (objects, bytes);
     }
 
     /// <summary>The remote's current snapshot id and lineage (empty, with no id, for a remote nobody pushed to).</summary>
@@ -413,15 +445,7 @@ public sealed partial class Repository
                 return false;
             }
 
-            try
-            {
-                _objects.Import(id, temp);
-            }
-            catch (DamagedObjectException e)
-            {
-                throw new MGitException($"remote {backend.Url}: {e.Message}; refused");
-            }
-
+            ObjectTransfer.Install(_objects, id, temp, backend.Url);
             return true;
         };
     }

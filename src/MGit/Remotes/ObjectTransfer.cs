@@ -46,13 +46,20 @@ public static class ObjectTransfer
     }
 
     /// <summary>
-    /// Downloads object files into <paramref name="tempDirectory"/> (not yet into the store: they are
-    /// verified there first). Returns each id's file; an id the remote lacks is an error.
+    /// Downloads object files into <paramref name="tempDirectory"/>. Each file, as it arrives, is
+    /// offered to <paramref name="arrived"/>, which installs it (verified) and returns true, or
+    /// returns false to keep it for later (a delta whose base has not arrived yet): so an
+    /// interrupted transfer keeps everything verified so far. Returns the files kept, and the
+    /// count and bytes of all received. An id the remote lacks is an error.
     /// </summary>
-    public static async Task<Dictionary<ObjectId, string>> DownloadAsync(IRemoteBackend remote, IReadOnlyCollection<ObjectId> ids, string tempDirectory, IProgressTask progress, CancellationToken cancel)
+    public static async Task<(Dictionary<ObjectId, string> Kept, long Objects, long Bytes)> DownloadAsync(
+        IRemoteBackend remote, IReadOnlyCollection<ObjectId> ids, string tempDirectory, IProgressTask progress, Func<ObjectId, string, bool> arrived, CancellationToken cancel)
     {
-        var files = new Dictionary<ObjectId, string>();
+        var kept = new Dictionary<ObjectId, string>();
+        var inFlight = new Dictionary<ObjectId, string>();
         var gate = new Lock();
+        long objects = 0;
+        long bytes = 0;
         try
         {
             await Parallel.ForEachAsync(ids, new ParallelOptions { MaxDegreeOfParallelism = Concurrency, CancellationToken = cancel }, async (id, token) =>
@@ -60,7 +67,7 @@ public static class ObjectTransfer
                 string path = TempPath(tempDirectory, id);
                 lock (gate)
                 {
-                    files[id] = path;
+                    inFlight[id] = path;
                 }
 
                 if (!await remote.DownloadAsync(RemoteLayout.ObjectKey(id), path, RemoteLayout.MaxObjectFileBytes, token))
@@ -68,12 +75,25 @@ public static class ObjectTransfer
                     throw new MGitException($"remote {remote.Url} lacks object {id}, which its lineage needs; the remote is incomplete");
                 }
 
-                progress.Advance(new FileInfo(path).Length);
+                long length = new FileInfo(path).Length;
+                bool installed = arrived(id, path);
+                lock (gate)
+                {
+                    inFlight.Remove(id);
+                    if (!installed)
+                    {
+                        kept[id] = path;
+                    }
+                }
+
+                Interlocked.Increment(ref objects);
+                Interlocked.Add(ref bytes, length);
+                progress.Advance(length);
             });
         }
         catch
         {
-            foreach (string path in files.Values.Where(File.Exists))
+            foreach (string path in kept.Values.Concat(inFlight.Values).Where(File.Exists))
             {
                 File.Delete(path);
             }
@@ -81,7 +101,20 @@ public static class ObjectTransfer
             throw;
         }
 
-        return files;
+        return (kept, objects, bytes);
+    }
+
+    /// <summary>Verifies one received object file and moves it into the store; damage is refused and reported.</summary>
+    public static void Install(ObjectStore store, ObjectId id, string file, string url)
+    {
+        try
+        {
+            store.Import(id, file);
+        }
+        catch (DamagedObjectException e)
+        {
+            throw new MGitException($"remote {url}: {e.Message}; refused", e);
+        }
     }
 
     public static string TempPath(string tempDirectory, ObjectId id) =>
@@ -107,11 +140,11 @@ public static class ObjectTransfer
 
                 try
                 {
-                    Parallel.ForEach(ready, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, item => store.Import(item.Key, item.Value));
+                    Parallel.ForEach(ready, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, item => Install(store, item.Key, item.Value, url));
                 }
                 catch (AggregateException e) when (e.InnerExceptions.FirstOrDefault(i => i is MGitException) is MGitException first)
                 {
-                    throw new MGitException($"remote {url}: {first.Message}; refused", first);
+                    throw first;
                 }
                 foreach (var item in ready)
                 {
