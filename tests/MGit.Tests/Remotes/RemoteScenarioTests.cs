@@ -50,6 +50,32 @@ public sealed class RemoteScenarioTests
         AssertChecksOut(b, "base@3", base3);
     }
 
+    [Fact]
+    public void Pushing_named_refs_sends_them_with_their_ancestors_only()
+    {
+        using var dir = new TempDirectory();
+        var remote = TestRemote.Create("file", dir);
+        string a = NewRepository(dir, "a");
+        string base1 = Base(dir, "base.safetensors", 1);
+        RemoteCli.Ok(a, "add", base1, "--name", "base");
+        RemoteCli.Ok(a, "add", FineTune(dir, base1, "t.safetensors", 2), "--name", "tuned", "--parent", "base");
+        RemoteCli.Ok(a, "add", Base(dir, "other.safetensors", 60), "--name", "other");
+        RemoteCli.Ok(a, ["remote", "add", "origin", remote.Url]);
+
+        RemoteCli.Ok(a, "push", "origin", "tuned");
+        string b = dir.File("b");
+        RemoteCli.Ok(dir.Path, ["clone", remote.Url, b]);
+        Assert.Equal(["base@1", "tuned@1"], Refs(b));
+        AssertIntact(b);
+
+        // The rest follows with a plain push, which sends only other's objects.
+        int before = ObjectFiles(b);
+        var (sent, _) = Json(RemoteCli.Ok(a, "push", "--json"), "objects_sent", "bytes_sent");
+        Assert.Equal(ObjectFiles(a) - before, sent);
+        RemoteCli.Ok(b, "pull");
+        Assert.Equal(["base@1", "other@1", "tuned@1"], Refs(b));
+    }
+
     [Fact] public void File_independent_adds_merge_and_a_clashing_version_is_renumbered() => Independent_adds_merge("file");
     [S3Fact] public void S3_independent_adds_merge_and_a_clashing_version_is_renumbered() => Independent_adds_merge("s3");
 
