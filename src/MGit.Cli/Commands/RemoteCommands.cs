@@ -1,5 +1,6 @@
 using System.CommandLine;
 using MGit.Cli.Rendering;
+using MGit.Errors;
 
 namespace MGit.Cli.Commands;
 
@@ -69,6 +70,12 @@ public static class PushCommand
         {
             using var repository = globals.OpenRepository(parse, context);
             string name = parse.GetValue(remote) ?? Repository.DefaultRemote;
+            if (repository.Remotes().All(r => r.Name != name) && repository.Graph().Versions.Any(v => v.Name == name || v.Ref == name))
+            {
+                // As in git, the first word is the remote: say so when it names a model instead.
+                throw new MGitException($"no remote named '{name}'; to push model {name}, name the remote first: mgit push {Repository.DefaultRemote} {name}");
+            }
+
             var result = repository.Push(name, parse.GetValue(refs) ?? []);
             if (parse.GetValue(json))
             {

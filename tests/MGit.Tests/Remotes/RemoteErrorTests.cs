@@ -33,6 +33,8 @@ public sealed class RemoteErrorTests
         AssertOneLineError(RemoteCli.Run(repo, "remote", "add", "-bad", "file:///srv/m"), "");
         AssertOneLineError(RemoteCli.Run(repo, "remote", "rm", "nowhere"), "no remote named 'nowhere'");
 
+        RemoteCli.Ok(repo, "add", Base(dir, "m.safetensors", 1), "--name", "m");
+        AssertOneLineError(RemoteCli.Run(repo, "push", "m"), "mgit push origin m");
         RemoteCli.Ok(repo, "remote", "rm", "origin");
         Assert.DoesNotContain("origin", RemoteCli.Ok(repo, "remote", "ls").Out);
         AssertOneLineError(RemoteCli.Run(repo, "push"), "no remote named 'origin'");
