@@ -14,6 +14,8 @@ internal static class Program
                          [--family-size-mb 512] [--change-fraction 0.3] [--no-family]
                          [--repeat R] [--quiet-wait SECONDS] [--quiet-below CORES] [--clean]
                          [--results FILE.md]
+          MGit.Bench remote --mgit PATH/mgit.dll --work DIR [--size-mb 1024] [--versions 4] [--change-fraction 0.3]
+                         [--s3rver .ci/node/node_modules/s3rver/bin/s3rver.js] [--results FILE.md]
 
         generate  writes a transformer-like model with N(0, 0.02) weights, streaming; with --derive-from
                   it writes a "fine-tune": same header, a random F fraction of the tensor bytes perturbed
@@ -28,6 +30,9 @@ internal static class Program
                   .NET assembly as NuGet packages ship them): head-only and full fine-tunes, a next
                   version, BF16 casts, a pruned copy; stores it with mgit and, on the same files,
                   zstd -3, xz, zstd --patch-from=PARENT and git gc --aggressive.
+        remote    a base of --size-mb and a chain of fine-tuned versions, pushed to and pulled from a
+                  file:// remote and an s3rver on loopback: push/pull MB/s, bytes sent against the
+                  family's logical size, and what a second push sends (nothing).
         """;
 
     public static int Main(string[] args)
@@ -49,6 +54,8 @@ internal static class Program
                     return BenchmarkCommand.Run(options, args);
                 case "family":
                     return FamilyCommand.Run(options, args);
+                case "remote":
+                    return RemoteCommand.Run(options, args);
                 default:
                     Console.Error.WriteLine($"unknown command '{args[0]}'");
                     Console.Error.WriteLine(Usage);

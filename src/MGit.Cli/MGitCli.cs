@@ -64,6 +64,10 @@ public static class MGitCli
         BisectCommand.Build(globals, context),
         RecipeCommands.Build(globals, context),
         CascadeCommand.Build(globals, context),
+        RemoteCommand.Build(globals, context),
+        PushCommand.Build(globals, context),
+        PullCommand.Build(globals, context),
+        CloneCommand.Build(globals, context),
     ];
 
     /// <summary>One line on stderr, a non-zero exit; the stack trace only with MGIT_TRACE=1.</summary>
@@ -112,6 +116,7 @@ public sealed class GlobalOptions
     {
         Progress = !parse.GetValue(Quiet) && context.ErrorIsTerminal ? new TerminalProgress(context.Error) : NoProgress.Instance,
         FlushToDisk = context.Environment("MGIT_FSYNC") != "0",
+        Environment = context.Environment,
         Workers = int.TryParse(context.Environment("MGIT_WORKERS"), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int workers) && workers is > 0 and <= 256
             ? workers
             : new RepositoryOptions().Workers,

@@ -128,7 +128,7 @@ public sealed partial class Repository
         foreach (var (id, users) in referenced.OrderBy(r => r.Key))
         {
             string? problem = damaged.TryGetValue(id, out string? message) ? message
-                : presentSet.Contains(id) ? null
+                : presentSet.Contains(id) || IsLazyClone ? null // a lazy clone fetches what it lacks on use
                 : $"object {id} is missing";
             if (problem is not null)
             {

@@ -11,13 +11,15 @@ namespace MGit;
 public sealed record RepositoryOptions
 {
     /// <summary>Threads that hash, compress and verify chunks.</summary>
-    public int Workers { get; init; } = Environment.ProcessorCount;
+    public int Workers { get; init; } = System.Environment.ProcessorCount;
     /// <summary>Flush each object to disk before publishing it (survives power loss, not only a killed process).</summary>
     public bool FlushToDisk { get; init; } = true;
     public TimeProvider Clock { get; init; } = TimeProvider.System;
     public IProgressSink Progress { get; init; } = NoProgress.Instance;
     /// <summary>How long to wait for a lock held by gc (or, for gc, by other commands).</summary>
     public TimeSpan LockWait { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>Where remotes read AWS credentials and region (AWS_ACCESS_KEY_ID, AWS_REGION, ...).</summary>
+    public Func<string, string?> Environment { get; init; } = System.Environment.GetEnvironmentVariable;
 }
 
 /// <summary>
@@ -40,6 +42,7 @@ public sealed partial class Repository : IDisposable
         _options = options;
         _lineage = lineage;
         _objects = new ObjectStore(Path.Combine(MetadataDirectory, "objects"), TempDirectory, options.FlushToDisk, format.MaxDeltaDepth);
+        AttachLazyOrigin();
     }
 
     /// <summary>The folder that holds <c>.mgit</c>.</summary>
@@ -197,5 +200,9 @@ public sealed partial class Repository : IDisposable
             objects);
     }
 
-    public void Dispose() => _lineage.Dispose();
+    public void Dispose()
+    {
+        DisposeRemotes();
+        _lineage.Dispose();
+    }
 }

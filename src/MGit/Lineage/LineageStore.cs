@@ -22,7 +22,7 @@ public sealed record NewVersion(
 /// Models, versions, edges and metadata in SQLite (WAL mode, one transaction per change), so two
 /// processes can add at once and a killed process leaves either the whole version or none of it.
 /// </summary>
-public sealed class LineageStore : IDisposable
+public sealed partial class LineageStore : IDisposable
 {
     /// <summary>
     /// The schema version kept in <c>PRAGMA user_version</c>; bumped with any table change.

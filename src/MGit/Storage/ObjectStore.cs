@@ -272,11 +272,14 @@ public sealed class ObjectStore
     private const int SampleElements = 32 * 1024;
 
     /// <summary>What an object is, from its header alone: codec, length, and for deltas the base and chain depth.</summary>
-    public ObjectInfo? TryInspect(ObjectId id)
+    public ObjectInfo? TryInspect(ObjectId id) => TryInspectFile(id, PathOf(id));
+
+    /// <summary>As <see cref="TryInspect"/>, for an object file that is not (yet) in the store.</summary>
+    public static ObjectInfo? TryInspectFile(ObjectId id, string path)
     {
         try
         {
-            using var stream = new FileStream(PathOf(id), FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1);
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1);
             Span<byte> head = stackalloc byte[HeaderLength + DeltaCodec.FixedLength];
             int read = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
             if (read < HeaderLength)
@@ -305,17 +308,57 @@ public sealed class ObjectStore
     }
 
     /// <summary>Reads and verifies an object; the caller disposes the buffer.</summary>
-    public RentedBuffer Read(ObjectId id) => Read(id, 0);
+    public RentedBuffer Read(ObjectId id) => Read(id, PathOf(id), 0);
 
-    private RentedBuffer Read(ObjectId id, int hops)
+    /// <summary>
+    /// Set in a lazy clone: fetches an object this store lacks (verified, into the store) and
+    /// returns whether it now has it. Reads call it before they report an object missing.
+    /// </summary>
+    public Func<ObjectId, bool>? FetchMissing { get; set; }
+
+    /// <summary>
+    /// Moves an object file received from elsewhere into the store after verifying it exactly as a
+    /// read does (a delta against its base, which must already be here): damaged content never
+    /// enters the store. The file is consumed either way.
+    /// </summary>
+    public void Import(ObjectId id, string receivedFile)
+    {
+        try
+        {
+            Read(id, receivedFile, 0).Dispose();
+            string path = PathOf(id);
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            if (_flushToDisk)
+            {
+                using var stream = new FileStream(receivedFile, FileMode.Open, FileAccess.ReadWrite, FileShare.None, bufferSize: 1);
+                stream.Flush(flushToDisk: true);
+            }
+
+            File.Move(receivedFile, path, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(receivedFile))
+            {
+                File.Delete(receivedFile);
+            }
+        }
+    }
+
+    private RentedBuffer Read(ObjectId id, string path, int hops)
     {
         FileStream stream;
         try
         {
-            stream = new FileStream(PathOf(id), FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1);
+            stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1);
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
+            if (path == PathOf(id) && FetchMissing is { } fetch && fetch(id))
+            {
+                return Read(id, path, hops);
+            }
+
             throw new DamagedObjectException(id.ToString(), "missing");
         }
 
@@ -377,7 +420,7 @@ public sealed class ObjectStore
         RentedBuffer baseContent;
         try
         {
-            baseContent = Read(header.BaseId, hops + 1);
+            baseContent = Read(header.BaseId, PathOf(header.BaseId), hops + 1);
         }
         catch (DamagedObjectException e)
         {

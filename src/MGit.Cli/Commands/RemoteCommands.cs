@@ -1,0 +1,158 @@
+using System.CommandLine;
+using MGit.Cli.Rendering;
+using MGit.Errors;
+
+namespace MGit.Cli.Commands;
+
+/// <summary>mgit remote add|ls|rm: the remotes of a repository (kept in .mgit/remotes.json).</summary>
+public static class RemoteCommand
+{
+    public static Command Build(GlobalOptions globals, CliContext context)
+    {
+        var command = new Command("remote", "Manage remotes: file:///path or s3://bucket/prefix");
+
+        var name = new Argument<string>("NAME") { Description = "Remote name (clone calls its remote 'origin')" };
+        var url = new Argument<string>("URL") { Description = "file:///absolute/path or s3://bucket/prefix" };
+        var endpoint = new Option<string?>("--endpoint") { Description = "S3-compatible server, e.g. http://127.0.0.1:9000 (default: AWS)" };
+        var add = new Command("add", "Add a remote") { name, url, endpoint };
+        add.SetAction(parse =>
+        {
+            using var repository = globals.OpenRepository(parse, context);
+            repository.AddRemote(parse.GetValue(name)!, parse.GetValue(url)!, parse.GetValue(endpoint));
+            return 0;
+        });
+
+        var json = new Option<bool>("--json") { Description = "Print JSON" };
+        var list = new Command("ls", "List remotes") { json };
+        list.SetAction(parse =>
+        {
+            using var repository = globals.OpenRepository(parse, context);
+            var remotes = repository.Remotes();
+            if (parse.GetValue(json))
+            {
+                Json.Write(context.Out, remotes.Select(r => new { name = r.Name, url = r.Url, endpoint = r.Endpoint }).ToList());
+                return 0;
+            }
+
+            foreach (var r in remotes)
+            {
+                context.Out.WriteLine(r.Endpoint is null ? $"{r.Name}\t{r.Url}" : $"{r.Name}\t{r.Url}\t(endpoint {r.Endpoint})");
+            }
+
+            return 0;
+        });
+
+        var removeName = new Argument<string>("NAME") { Description = "Remote to forget (nothing on the remote is touched)" };
+        var remove = new Command("rm", "Remove a remote") { removeName };
+        remove.SetAction(parse =>
+        {
+            using var repository = globals.OpenRepository(parse, context);
+            repository.RemoveRemote(parse.GetValue(removeName)!);
+            return 0;
+        });
+
+        command.Subcommands.Add(add);
+        command.Subcommands.Add(list);
+        command.Subcommands.Add(remove);
+        return command;
+    }
+}
+
+public static class PushCommand
+{
+    public static Command Build(GlobalOptions globals, CliContext context)
+    {
+        var remote = new Argument<string?>("REMOTE") { Description = "Remote name (default: origin)", Arity = ArgumentArity.ZeroOrOne };
+        var refs = new Argument<string[]>("REF") { Description = "Versions to push, with their ancestors (default: every version)", Arity = ArgumentArity.ZeroOrMore };
+        var json = new Option<bool>("--json") { Description = "Print JSON: objects_sent, bytes_sent" };
+        var command = new Command("push", "Send versions and the objects the remote lacks; refused when the remote has versions not pulled yet") { remote, refs, json };
+        command.SetAction(parse =>
+        {
+            using var repository = globals.OpenRepository(parse, context);
+            string name = parse.GetValue(remote) ?? Repository.DefaultRemote;
+            if (repository.Remotes().All(r => r.Name != name) && repository.Graph().Versions.Any(v => v.Name == name || v.Ref == name))
+            {
+                // As in git, the first word is the remote: say so when it names a model instead.
+                throw new MGitException($"no remote named '{name}'; to push model {name}, name the remote first: mgit push {Repository.DefaultRemote} {name}");
+            }
+
+            var result = repository.Push(name, parse.GetValue(refs) ?? []);
+            if (parse.GetValue(json))
+            {
+                Json.Write(context.Out, new { objects_sent = result.ObjectsSent, bytes_sent = result.BytesSent });
+            }
+            else
+            {
+                context.Out.WriteLine(result.LineageUpdated || result.ObjectsSent > 0
+                    ? $"pushed {result.ObjectsSent} object(s), {LineageTree.Size(result.BytesSent)} to {name}; {result.VersionsPublished} new version(s) on the remote"
+                    : $"{name} is up to date");
+            }
+
+            return 0;
+        });
+        return command;
+    }
+}
+
+public static class PullCommand
+{
+    public static Command Build(GlobalOptions globals, CliContext context)
+    {
+        var remote = new Argument<string?>("REMOTE") { Description = "Remote name (default: origin)", Arity = ArgumentArity.ZeroOrOne };
+        var json = new Option<bool>("--json") { Description = "Print JSON: objects_received, bytes_received" };
+        var command = new Command("pull", "Fetch new versions and their objects, and merge the remote's lineage into this one") { remote, json };
+        command.SetAction(parse =>
+        {
+            using var repository = globals.OpenRepository(parse, context);
+            string name = parse.GetValue(remote) ?? Repository.DefaultRemote;
+            var result = repository.Pull(name);
+            Report(parse, globals, context, result);
+            if (parse.GetValue(json))
+            {
+                Json.Write(context.Out, new { objects_received = result.ObjectsReceived, bytes_received = result.BytesReceived });
+            }
+            else
+            {
+                context.Out.WriteLine($"received {result.ObjectsReceived} object(s), {LineageTree.Size(result.BytesReceived)}; {result.NewVersions.Count} new version(s)");
+            }
+
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>New versions and renumbered local versions, on stderr (stdout stays the result).</summary>
+    public static void Report(ParseResult parse, GlobalOptions globals, CliContext context, PullResult result)
+    {
+        foreach (string added in result.NewVersions)
+        {
+            GlobalOptions.Say(parse, globals, context, $"new: {added}");
+        }
+
+        foreach (var moved in result.Renumbered)
+        {
+            // Always shown: a ref the user knew now names another version.
+            context.Error.WriteLine($"mgit: renumbered local {moved.Name}@{moved.From} to {moved.Name}@{moved.To}: the remote's {moved.Name}@{moved.From} is a different version");
+        }
+    }
+}
+
+public static class CloneCommand
+{
+    public static Command Build(GlobalOptions globals, CliContext context)
+    {
+        var url = new Argument<string>("URL") { Description = "file:///absolute/path or s3://bucket/prefix" };
+        var directory = new Argument<string>("DIR") { Description = "New folder for the repository" };
+        var endpoint = new Option<string?>("--endpoint") { Description = "S3-compatible server, e.g. http://127.0.0.1:9000 (default: AWS)" };
+        var lazy = new Option<bool>("--lazy") { Description = "Fetch the lineage and manifests only; checkout fetches the objects it needs" };
+        var command = new Command("clone", "Copy a remote into a new repository; the remote becomes 'origin'") { url, directory, endpoint, lazy };
+        command.SetAction(parse =>
+        {
+            using var repository = Repository.Clone(parse.GetValue(url)!, context.ResolvePath(parse.GetValue(directory)!), parse.GetValue(endpoint), parse.GetValue(lazy), globals.Options(parse, context));
+            var graph = repository.Graph();
+            GlobalOptions.Say(parse, globals, context, $"cloned {graph.Versions.Count} version(s) into {repository.Root}{(parse.GetValue(lazy) ? " (lazy: objects are fetched on checkout)" : "")}");
+            return 0;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,120 @@
+using MGit.Errors;
+
+namespace MGit.Lineage;
+
+/// <summary>A version that arrives from another repository, with the number and time it already has.</summary>
+public sealed record ImportedVersion(
+    string Key,
+    string Name,
+    int Version,
+    string? Type,
+    string ManifestId,
+    long LogicalBytes,
+    string AddedAt,
+    string? Message,
+    double? ErrorBound,
+    IReadOnlyDictionary<string, string> Metadata);
+
+/// <summary>An edge to add; its ends are version keys (of local versions or of imported ones).</summary>
+public sealed record ImportedEdge(string ParentKey, string ChildKey, EdgeKind Kind, string? How, string? Message);
+
+/// <summary>
+/// What a merge changes locally, computed from a graph read earlier: new numbers for local
+/// versions, new versions, new edges. <paramref name="Stamp"/> is <see cref="LineageStore.Stamp"/>
+/// at that read; if the database changed since, nothing is applied and the caller merges again.
+/// </summary>
+public sealed record ImportPlan(
+    IReadOnlyDictionary<string, long> LocalIds,
+    IReadOnlyList<(long Id, int Number)> Renumber,
+    IReadOnlyList<ImportedVersion> Versions,
+    IReadOnlyList<ImportedEdge> Edges,
+    string Stamp);
+
+/// <summary>Thrown when the lineage changed between planning a merge and applying it.</summary>
+public sealed class LineageChangedException() : MGitException("the lineage changed while merging; merge again");
+
+public sealed partial class LineageStore
+{
+    /// <summary>Changes whenever a version is added, removed or renumbered, or an edge added or removed.</summary>
+    public string Stamp() => ReadStamp(null);
+
+    private string ReadStamp(Microsoft.Data.Sqlite.SqliteTransaction? transaction)
+    {
+        using var command = Command(
+            "SELECT (SELECT COUNT(*) FROM versions), (SELECT COALESCE(MAX(id), 0) FROM versions), (SELECT COALESCE(SUM(version * id), 0) FROM versions), (SELECT COUNT(*) FROM edges)",
+            transaction);
+        using var reader = command.ExecuteReader();
+        reader.Read();
+        return $"{reader.GetInt64(0)}/{reader.GetInt64(1)}/{reader.GetInt64(2)}/{reader.GetInt64(3)}";
+    }
+
+    /// <summary>Applies a merge in one immediate transaction: all of it, or (when the lineage changed meanwhile, or on any error) none.</summary>
+    public void Import(ImportPlan plan)
+    {
+        using var transaction = _connection.BeginTransaction(deferred: false);
+        if (ReadStamp(transaction) != plan.Stamp)
+        {
+            throw new LineageChangedException();
+        }
+
+        MigrateForWrite(transaction);
+
+        // Through negative numbers first, so that swapping two numbers never meets the unique constraint.
+        foreach (var (id, _) in plan.Renumber)
+        {
+            Execute("UPDATE versions SET version = -id WHERE id = $id", transaction, ("$id", id));
+        }
+
+        foreach (var (id, number) in plan.Renumber)
+        {
+            Execute("UPDATE versions SET version = $n WHERE id = $id", transaction, ("$n", number), ("$id", id));
+        }
+
+        var ids = new Dictionary<string, long>(plan.LocalIds, StringComparer.Ordinal);
+        foreach (var v in plan.Versions)
+        {
+            long modelId = (long?)Scalar("SELECT id FROM models WHERE name = $name", transaction, ("$name", v.Name))
+                ?? (long)Scalar("INSERT INTO models (name) VALUES ($name) RETURNING id", transaction, ("$name", v.Name))!;
+            long id = (long)Scalar(
+                """
+                INSERT INTO versions (model_id, version, type, manifest, logical_bytes, added_at, message, error_bound)
+                VALUES ($model, $version, $type, $manifest, $bytes, $at, $message, $bound) RETURNING id
+                """,
+                transaction,
+                ("$model", modelId),
+                ("$version", v.Version),
+                ("$type", v.Type),
+                ("$manifest", v.ManifestId),
+                ("$bytes", v.LogicalBytes),
+                ("$at", v.AddedAt),
+                ("$message", v.Message),
+                ("$bound", v.ErrorBound))!;
+            ids[v.Key] = id;
+            foreach (var (key, value) in v.Metadata)
+            {
+                Execute("INSERT INTO metadata (version_id, key, value) VALUES ($v, $k, $val)", transaction, ("$v", id), ("$k", key), ("$val", value));
+            }
+        }
+
+        foreach (var e in plan.Edges)
+        {
+            if (!ids.TryGetValue(e.ParentKey, out long parent) || !ids.TryGetValue(e.ChildKey, out long child))
+            {
+                throw new MGitException("a merged edge names a version that is in neither graph");
+            }
+
+            Execute(
+                "INSERT OR IGNORE INTO edges (parent_id, child_id, kind, how, message) VALUES ($p, $c, $k, $h, $m)",
+                transaction,
+                ("$p", parent),
+                ("$c", child),
+                ("$k", e.Kind.ToName()),
+                ("$h", e.How),
+                ("$m", e.Message));
+        }
+
+        transaction.Commit();
+        _schema = SchemaVersion;
+        CompactLog();
+    }
+}

@@ -1,0 +1,36 @@
+namespace MGit.Remotes;
+
+/// <summary>
+/// Where a remote keeps its files: a flat key space of immutable objects plus one small mutable
+/// ref. Backends only move bytes; what the keys mean (<see cref="RemoteLayout"/>), verification and
+/// merging live above them, so a new kind of storage is one class implementing this.
+/// </summary>
+public interface IRemoteBackend : IDisposable
+{
+    /// <summary>The URL as the user gave it, for messages.</summary>
+    string Url { get; }
+
+    /// <summary>Every key that starts with <paramref name="prefix"/> (keys are '/'-separated, relative to the remote's root), with its size.</summary>
+    Task<IReadOnlyList<RemoteFile>> ListAsync(string prefix, CancellationToken cancel);
+
+    /// <summary>Copies a key's bytes into <paramref name="localPath"/>; false when the key does not exist. More than <paramref name="maxBytes"/> is refused.</summary>
+    Task<bool> DownloadAsync(string key, string localPath, long maxBytes, CancellationToken cancel);
+
+    /// <summary>Stores a local file under a key. The key appears whole or not at all (never half written).</summary>
+    Task UploadAsync(string key, string localPath, CancellationToken cancel);
+
+    /// <summary>Stores bytes under a key, atomically as <see cref="UploadAsync(string, string, CancellationToken)"/>.</summary>
+    Task PutAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancel);
+
+    Task DeleteAsync(string key, CancellationToken cancel);
+
+    /// <summary>
+    /// Takes the remote's lock called <paramref name="name"/>, waiting up to <paramref name="wait"/>.
+    /// Only one holder at a time across all machines; a holder that dies loses it (by expiry or by
+    /// the kernel), so a killed push never blocks a remote for good.
+    /// </summary>
+    Task<IAsyncDisposable> LockAsync(string name, TimeSpan wait, CancellationToken cancel);
+}
+
+/// <summary>A key on a remote and the size of what it holds.</summary>
+public readonly record struct RemoteFile(string Key, long Size);

@@ -1,0 +1,69 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using MGit.Errors;
+
+namespace MGit.Remotes;
+
+/// <summary>A named remote: where it is, and for S3-compatible servers the endpoint.</summary>
+public sealed record RemoteEntry(
+    [property: JsonPropertyName("name")] string Name,
+    [property: JsonPropertyName("url")] string Url,
+    [property: JsonPropertyName("endpoint")] string? Endpoint);
+
+/// <summary>
+/// <c>.mgit/remotes.json</c>: the configured remotes, and which one a lazy clone fetches missing
+/// objects from. Kept out of the lineage database and out of mgit.json: it is local settings, not
+/// repository content, and an older mgit simply ignores the file.
+/// </summary>
+public sealed record RemoteConfig
+{
+    public const string FileName = "remotes.json";
+
+    [JsonPropertyName("remotes")] public IReadOnlyList<RemoteEntry> Remotes { get; init; } = [];
+
+    /// <summary>Set in a lazy clone: the remote that objects missing here are fetched from on use.</summary>
+    [JsonPropertyName("lazy_from")] public string? LazyFrom { get; init; }
+
+    private static readonly JsonSerializerOptions Options = new() { WriteIndented = true };
+
+    public RemoteEntry Get(string name) =>
+        Remotes.FirstOrDefault(r => r.Name == name)
+        ?? throw new MGitException(Remotes.Count == 0
+            ? $"no remote named '{name}' (no remotes are configured; 'mgit remote add NAME URL' adds one)"
+            : $"no remote named '{name}' (remotes: {string.Join(", ", Remotes.Select(r => r.Name))})");
+
+    public static RemoteConfig Load(string metadataDirectory)
+    {
+        string path = Path.Combine(metadataDirectory, FileName);
+        if (!File.Exists(path))
+        {
+            return new RemoteConfig();
+        }
+
+        try
+        {
+            return JsonSerializer.Deserialize<RemoteConfig>(File.ReadAllBytes(path), Options) ?? new RemoteConfig();
+        }
+        catch (JsonException e)
+        {
+            throw new MGitException($"{path} is unreadable: {e.Message}");
+        }
+    }
+
+    public void Save(string metadataDirectory)
+    {
+        string path = Path.Combine(metadataDirectory, FileName);
+        string temp = $"{path}.{Environment.ProcessId}.tmp";
+        File.WriteAllBytes(temp, JsonSerializer.SerializeToUtf8Bytes(this, Options));
+        File.Move(temp, path, overwrite: true);
+    }
+
+    /// <summary>Remote names are short words: they appear in commands and messages.</summary>
+    public static void ValidateName(string name)
+    {
+        if (name.Length is 0 or > 64 || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.') || name[0] is '-' or '.')
+        {
+            throw new MGitException($"'{name}' is not a valid remote name (letters, digits, '-', '_' and '.', up to 64)");
+        }
+    }
+}

@@ -1,0 +1,55 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using MGit.Errors;
+
+namespace MGit.Remotes;
+
+/// <summary>
+/// <c>mgit-remote.json</c> at a remote's root: the remote's own format version, and the chunking
+/// its writers used, so that a clone cuts new files the same way and equal tensors dedupe.
+/// Bump <see cref="CurrentVersion"/> when the remote layout or snapshot schema changes meaning.
+/// </summary>
+public sealed record RemoteFormat
+{
+    /// <summary>1: loose object files, lineage snapshots, one ref.</summary>
+    public const int CurrentVersion = 1;
+
+    [JsonPropertyName("remote_format")] public int Version { get; init; } = CurrentVersion;
+    [JsonPropertyName("hash")] public string Hash { get; init; } = "blake3";
+    [JsonPropertyName("chunk_size")] public int ChunkSize { get; init; }
+    [JsonPropertyName("max_delta_depth")] public int MaxDeltaDepth { get; init; }
+
+    private static readonly JsonSerializerOptions Options = new() { WriteIndented = true };
+
+    public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, Options);
+
+    public static RemoteFormat Parse(byte[] json, string url)
+    {
+        RemoteFormat? format;
+        try
+        {
+            format = JsonSerializer.Deserialize<RemoteFormat>(json);
+        }
+        catch (JsonException e)
+        {
+            throw new MGitException($"remote {url}: {RemoteLayout.FormatKey} is unreadable: {e.Message}");
+        }
+
+        if (format is null || format.Version < 1)
+        {
+            throw new MGitException($"remote {url}: {RemoteLayout.FormatKey} is not an mgit remote description");
+        }
+
+        if (format.Version > CurrentVersion)
+        {
+            throw new MGitException($"remote {url} uses remote format {format.Version}, newer than this mgit supports ({CurrentVersion}); upgrade mgit");
+        }
+
+        if (format.Hash != "blake3")
+        {
+            throw new MGitException($"remote {url} hashes with '{format.Hash}', which this mgit does not support");
+        }
+
+        return format;
+    }
+}

@@ -1,0 +1,268 @@
+using System.Net;
+using Amazon;
+using Amazon.Runtime;
+using Amazon.S3;
+using Amazon.S3.Model;
+using MGit.Errors;
+
+namespace MGit.Remotes;
+
+/// <summary>
+/// A remote in an S3 bucket under a prefix (<c>s3://bucket/prefix</c>), on AWS or any
+/// S3-compatible server (<c>--endpoint</c>). Credentials and region come from the standard AWS
+/// environment variables, else from the SDK's usual chain (profile and config files).
+/// </summary>
+/// <remarks>
+/// S3-compatible servers differ from AWS in small ways: path-style addressing is used whenever
+/// an endpoint is given, and the SDK's newer default payload checksums and chunked uploads are
+/// turned off (only sent when an operation requires them), which servers such as MinIO's older
+/// releases or s3rver do not understand. Conditional writes are not assumed (many servers ignore
+/// If-Match on PUT), so the lock is built from plain PUT, LIST and DELETE; see <see cref="LockAsync"/>.
+/// </remarks>
+public sealed class S3Remote : IRemoteBackend
+{
+    /// <summary>A lock not refreshed for this long belongs to a dead process and is ignored (and removed).</summary>
+    public static readonly TimeSpan LockExpiry = TimeSpan.FromMinutes(2);
+
+    private readonly AmazonS3Client _client;
+    private readonly string _bucket;
+    private readonly string _prefix;
+
+    public S3Remote(string url, string bucket, string prefix, string? endpoint, Func<string, string?> environment)
+    {
+        Url = url;
+        _bucket = bucket;
+        _prefix = prefix.Length == 0 ? "" : prefix.TrimEnd('/') + "/";
+        string? region = environment("AWS_REGION") ?? environment("AWS_DEFAULT_REGION");
+        if (endpoint is not null)
+        {
+            if (!Uri.TryCreate(endpoint, UriKind.Absolute, out var endpointUri) || (endpointUri.Scheme != "http" && endpointUri.Scheme != "https"))
+            {
+                throw new MGitException($"--endpoint must be an http:// or https:// URL, not '{endpoint}'");
+            }
+
+            // An S3-compatible server is not on EC2: never let the SDK ask the EC2 instance
+            // metadata service (a link-local address) for a region or credentials.
+            region ??= "us-east-1";
+            if (System.Environment.GetEnvironmentVariable("AWS_EC2_METADATA_DISABLED") is null)
+            {
+                System.Environment.SetEnvironmentVariable("AWS_EC2_METADATA_DISABLED", "true");
+            }
+        }
+
+        var config = new AmazonS3Config
+        {
+            RequestChecksumCalculation = RequestChecksumCalculation.WHEN_REQUIRED,
+            ResponseChecksumValidation = ResponseChecksumValidation.WHEN_REQUIRED,
+            MaxErrorRetry = 2,
+            Timeout = TimeSpan.FromMinutes(5),
+        };
+
+        // The region first (an explicit one keeps the SDK from looking for one), then the endpoint.
+        if (region is not null)
+        {
+            config.RegionEndpoint = RegionEndpoint.GetBySystemName(region);
+        }
+
+        if (endpoint is not null)
+        {
+            config.ServiceURL = endpoint;
+            config.ForcePathStyle = true;
+            config.AuthenticationRegion = region;
+        }
+
+        try
+        {
+            string? key = environment("AWS_ACCESS_KEY_ID");
+            string? secret = environment("AWS_SECRET_ACCESS_KEY");
+            string? token = environment("AWS_SESSION_TOKEN");
+            _client = key is not null && secret is not null
+                ? new AmazonS3Client(token is null ? new BasicAWSCredentials(key, secret) : new SessionAWSCredentials(key, secret, token), config)
+                : new AmazonS3Client(config);
+        }
+        catch (AmazonClientException e)
+        {
+            throw new MGitException($"remote {url}: cannot set up the S3 client: {e.Message}");
+        }
+    }
+
+    public string Url { get; }
+
+    public Task<IReadOnlyList<RemoteFile>> ListAsync(string prefix, CancellationToken cancel) => Call(prefix, async () =>
+    {
+        var keys = new List<RemoteFile>();
+        var request = new ListObjectsV2Request { BucketName = _bucket, Prefix = _prefix + prefix };
+        while (true)
+        {
+            var response = await _client.ListObjectsV2Async(request, cancel);
+            foreach (var entry in response.S3Objects ?? [])
+            {
+                keys.Add(new RemoteFile(entry.Key[_prefix.Length..], entry.Size ?? 0));
+            }
+
+            if (response.IsTruncated != true || string.IsNullOrEmpty(response.NextContinuationToken))
+            {
+                return (IReadOnlyList<RemoteFile>)keys;
+            }
+
+            request.ContinuationToken = response.NextContinuationToken;
+        }
+    });
+
+    public Task<bool> DownloadAsync(string key, string localPath, long maxBytes, CancellationToken cancel) => Call(key, async () =>
+    {
+        GetObjectResponse response;
+        try
+        {
+            response = await _client.GetObjectAsync(_bucket, _prefix + key, cancel);
+        }
+        catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound && e.ErrorCode != "NoSuchBucket")
+        {
+            return false;
+        }
+
+        using (response)
+        {
+            if (response.ContentLength > maxBytes)
+            {
+                throw new MGitException($"remote {Url}: {key} is {response.ContentLength} bytes, more than the {maxBytes} allowed");
+            }
+
+            await using var target = new FileStream(localPath, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true);
+            await response.ResponseStream.CopyToAsync(target, cancel);
+            if (target.Length > maxBytes)
+            {
+                throw new MGitException($"remote {Url}: {key} is more than the {maxBytes} bytes allowed");
+            }
+        }
+
+        return true;
+    });
+
+    public Task UploadAsync(string key, string localPath, CancellationToken cancel) => Call(key, async () =>
+    {
+        await _client.PutObjectAsync(new PutObjectRequest { BucketName = _bucket, Key = _prefix + key, FilePath = localPath, UseChunkEncoding = false }, cancel);
+        return true;
+    });
+
+    public Task PutAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancel) => Call(key, async () =>
+    {
+        using var stream = new MemoryStream(content.ToArray(), writable: false);
+        await _client.PutObjectAsync(new PutObjectRequest { BucketName = _bucket, Key = _prefix + key, InputStream = stream, UseChunkEncoding = false, AutoCloseStream = false }, cancel);
+        return true;
+    });
+
+    public Task DeleteAsync(string key, CancellationToken cancel) => Call(key, async () =>
+    {
+        await _client.DeleteObjectAsync(_bucket, _prefix + key, cancel);
+        return true;
+    });
+
+    /// <summary>
+    /// Mutual exclusion from PUT, LIST and DELETE alone (S3 lists are strongly consistent): write
+    /// a claim <c>locks/NAME/TOKEN</c>, then list the claims. The lock is held only when ours is the
+    /// only live claim; otherwise ours is withdrawn and the attempt repeats after a random pause.
+    /// Two claimants can never both see themselves alone: whichever listed second listed after both
+    /// claims existed. Claims older than <see cref="LockExpiry"/> (measured against our own claim's
+    /// server time, so client clocks do not matter) are from dead processes and are removed.
+    /// </summary>
+    public async Task<IAsyncDisposable> LockAsync(string name, TimeSpan wait, CancellationToken cancel)
+    {
+        string folder = $"{RemoteLayout.LockPrefix}{name}/";
+        string anchor = $"{folder}{AnchorName}";
+        var deadline = DateTime.UtcNow + wait;
+
+        // A claim-free object that is never deleted keeps the lock's "folder" from ever being empty:
+        // file-backed S3 servers (s3rver) remove a folder when its last object goes, and fail a
+        // write racing with that removal. Real S3 has no folders; there it is one small PUT.
+        await PutAsync(anchor, "anchor"u8.ToArray(), cancel);
+        while (true)
+        {
+            string mine = $"{folder}{DateTime.UtcNow:yyyyMMddHHmmssfff}-{Guid.NewGuid():N}";
+            await PutAsync(mine, "lock"u8.ToArray(), cancel);
+            var claims = await Call(folder, async () =>
+            {
+                var response = await _client.ListObjectsV2Async(new ListObjectsV2Request { BucketName = _bucket, Prefix = _prefix + folder }, cancel);
+                return (response.S3Objects ?? []).Select(o => (Key: o.Key[_prefix.Length..], Modified: o.LastModified ?? DateTime.MinValue)).ToList();
+            });
+            var ownTime = claims.FirstOrDefault(c => c.Key == mine).Modified;
+            var live = new List<string>();
+            foreach (var (key, modified) in claims.Where(c => c.Key != mine && c.Key != anchor))
+            {
+                if (ownTime - modified > LockExpiry)
+                {
+                    await DeleteAsync(key, cancel); // left by a process that died holding it
+                }
+                else
+                {
+                    live.Add(key);
+                }
+            }
+
+            if (live.Count == 0)
+            {
+                return new HeldLock(this, mine);
+            }
+
+            await DeleteAsync(mine, cancel);
+            if (DateTime.UtcNow >= deadline)
+            {
+                throw new MGitException($"remote {Url} is locked by another push; try again when it is done");
+            }
+
+            await Task.Delay(Random.Shared.Next(50, 400), cancel);
+        }
+    }
+
+    private const string AnchorName = "anchor";
+
+    private sealed class HeldLock(S3Remote remote, string key) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync() => await remote.DeleteAsync(key, CancellationToken.None);
+    }
+
+    /// <summary>Turns the SDK's exceptions into one line naming the remote and what went wrong.</summary>
+    private async Task<T> Call<T>(string key, Func<Task<T>> operation)
+    {
+        try
+        {
+            return await operation();
+        }
+        catch (AmazonS3Exception e) when (e.ErrorCode == "NoSuchBucket")
+        {
+            throw new MGitException($"remote {Url}: bucket '{_bucket}' does not exist");
+        }
+        catch (AmazonS3Exception e) when (e.ErrorCode is "InvalidAccessKeyId" or "SignatureDoesNotMatch" or "AccessDenied" or "ExpiredToken" or "InvalidToken")
+        {
+            throw new MGitException($"remote {Url}: access refused ({e.ErrorCode}: {e.Message}); check the AWS credentials");
+        }
+        catch (AmazonServiceException e)
+        {
+            throw new MGitException($"remote {Url}: {key}: {e.ErrorCode ?? e.StatusCode.ToString()}: {e.Message}");
+        }
+        catch (AmazonClientException e)
+        {
+            throw new MGitException($"remote {Url}: {Innermost(e)}");
+        }
+        catch (HttpRequestException e)
+        {
+            throw new MGitException($"remote {Url}: cannot reach the server: {Innermost(e)}");
+        }
+        catch (TaskCanceledException e) when (e.InnerException is TimeoutException)
+        {
+            throw new MGitException($"remote {Url}: the server did not answer in time");
+        }
+    }
+
+    private static string Innermost(Exception e)
+    {
+        while (e.InnerException is not null)
+        {
+            e = e.InnerException;
+        }
+
+        return e.Message;
+    }
+
+    public void Dispose() => _client.Dispose();
+}
