@@ -73,7 +73,7 @@ public sealed partial class Repository
     {
         var graph = Graph();
         var selection = SelectForPush(graph, refs);
-        var local = LineageSnapshot.FromGraph(graph, selection);
+        var local = LineageSnapshot.FromGraph(graph, selection, Recipes.All());
         var (_, remoteLineage) = await ReadRemoteLineageAsync(backend, cancel);
         CheckNotBehind(graph, remoteLineage, backend.Url, remoteName);
 
@@ -179,7 +179,8 @@ public sealed partial class Repository
             string stamp = _lineage.Stamp();
             var graph = Graph();
             var localKeys = graph.Versions.ToDictionary(LineageSnapshot.KeyOf, v => v, StringComparer.Ordinal);
-            var merged = LineageMerge.Union(remote, LineageSnapshot.FromGraph(graph)).Merged;
+            var recipes = Recipes.All();
+            var merged = LineageMerge.Union(remote, LineageSnapshot.FromGraph(graph, recipes: recipes)).Merged;
             // In the order they were added, so that listings read the same in every clone.
             var incoming = merged.Versions
                 .Where(v => !localKeys.ContainsKey(v.Key))
@@ -201,9 +202,15 @@ public sealed partial class Repository
             var plan = new ImportPlan(
                 localKeys.ToDictionary(p => p.Key, p => p.Value.Id, StringComparer.Ordinal),
                 renumber.Select(r => (r.Local.Id, r.Number)).ToList(),
-                incoming.Select(v => new ImportedVersion(v.Key, v.Name, v.Version, v.Type, v.Manifest, v.LogicalBytes, v.AddedAt, v.Message, v.ErrorBound, v.Metadata)).ToList(),
+                incoming.Select(v => new ImportedVersion(v.Key, v.Name, v.Version, v.Type, v.Manifest, v.LogicalBytes, v.AddedAt, v.Message, v.ErrorBound, v.Metadata, v.Recipe)).ToList(),
                 merged.Edges.Where(e => !localEdges.Contains((e.Parent, e.Child, e.Kind))).Select(e => new ImportedEdge(e.Parent, e.Child, EdgeKindNames.Parse(e.Kind), e.How, e.Message)).ToList(),
-                stamp);
+                stamp)
+            {
+                Recipes = merged.Versions
+                    .Where(v => v.Recipe is not null && localKeys.TryGetValue(v.Key, out var held) && !recipes.ContainsKey(held.Id))
+                    .Select(v => (v.Key, v.Recipe!))
+                    .ToList(),
+            };
             try
             {
                 _lineage.Import(plan);

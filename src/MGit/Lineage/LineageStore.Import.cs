@@ -13,7 +13,8 @@ public sealed record ImportedVersion(
     string AddedAt,
     string? Message,
     double? ErrorBound,
-    IReadOnlyDictionary<string, string> Metadata);
+    IReadOnlyDictionary<string, string> Metadata,
+    string? Recipe = null);
 
 /// <summary>An edge to add; its ends are version keys (of local versions or of imported ones).</summary>
 public sealed record ImportedEdge(string ParentKey, string ChildKey, EdgeKind Kind, string? How, string? Message);
@@ -28,7 +29,11 @@ public sealed record ImportPlan(
     IReadOnlyList<(long Id, int Number)> Renumber,
     IReadOnlyList<ImportedVersion> Versions,
     IReadOnlyList<ImportedEdge> Edges,
-    string Stamp);
+    string Stamp)
+{
+    /// <summary>Recipes the other side has for versions held here without one (a local recipe is kept).</summary>
+    public IReadOnlyList<(string Key, string Recipe)> Recipes { get; init; } = [];
+}
 
 /// <summary>Thrown when the lineage changed between planning a merge and applying it.</summary>
 public sealed class LineageChangedException() : MGitException("the lineage changed while merging; merge again");
@@ -93,6 +98,19 @@ public sealed partial class LineageStore
             foreach (var (key, value) in v.Metadata)
             {
                 Execute("INSERT INTO metadata (version_id, key, value) VALUES ($v, $k, $val)", transaction, ("$v", id), ("$k", key), ("$val", value));
+            }
+
+            if (v.Recipe is not null)
+            {
+                Execute("INSERT INTO recipes (version_id, command) VALUES ($v, $c)", transaction, ("$v", id), ("$c", v.Recipe));
+            }
+        }
+
+        foreach (var (key, recipe) in plan.Recipes)
+        {
+            if (ids.TryGetValue(key, out long id))
+            {
+                Execute("INSERT OR IGNORE INTO recipes (version_id, command) VALUES ($v, $c)", transaction, ("$v", id), ("$c", recipe));
             }
         }
 

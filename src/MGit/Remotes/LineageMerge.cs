@@ -27,7 +27,11 @@ public static class LineageMerge
             .GroupBy(v => v.Name, StringComparer.Ordinal)
             .ToDictionary(g => g.Key, g => g.Max(v => v.Version) + 1, StringComparer.Ordinal);
 
-        var versions = authoritative.Versions.ToList();
+        // A recipe recorded on either side travels: the authoritative side's when both have one.
+        var otherByKey = other.Versions.ToDictionary(v => v.Key, StringComparer.Ordinal);
+        var versions = authoritative.Versions
+            .Select(v => v.Recipe is null && otherByKey.TryGetValue(v.Key, out var mine) && mine.Recipe is not null ? v with { Recipe = mine.Recipe } : v)
+            .ToList();
         var renumbered = new List<Renumbered>();
         var incoming = other.Versions.Where(v => !byKey.ContainsKey(v.Key)).OrderBy(v => v.Name, StringComparer.Ordinal).ThenBy(v => v.Version).ToList();
 

@@ -22,6 +22,8 @@ public sealed record SnapshotVersion
     [JsonPropertyName("message")] public string? Message { get; init; }
     [JsonPropertyName("error_bound")] public double? ErrorBound { get; init; }
     [JsonPropertyName("metadata")] public IReadOnlyDictionary<string, string> Metadata { get; init; } = new Dictionary<string, string>();
+    /// <summary>How the version was derived (schema 2), so a clone can run the cascade.</summary>
+    [JsonPropertyName("recipe")] public string? Recipe { get; init; }
 
     public string Ref => $"{Name}@{Version}";
 }
@@ -42,8 +44,8 @@ public sealed record SnapshotEdge(
 /// </summary>
 public sealed record LineageSnapshot
 {
-    /// <summary>1: versions (with metadata) and edges.</summary>
-    public const int CurrentSchema = 1;
+    /// <summary>1: versions (with metadata) and edges. 2: versions carry their recipe.</summary>
+    public const int CurrentSchema = 2;
 
     [JsonPropertyName("format")] public string Format { get; init; } = "mgit-lineage";
     [JsonPropertyName("schema")] public int Schema { get; init; } = CurrentSchema;
@@ -68,7 +70,7 @@ public sealed record LineageSnapshot
     public static string KeyOf(ModelVersion version) => KeyOf(version.Name, version.ManifestId, AddedAtText(version.AddedAt));
 
     /// <summary>The versions given (every version by default) and the edges between them.</summary>
-    public static LineageSnapshot FromGraph(LineageGraph graph, IReadOnlyCollection<ModelVersion>? selection = null)
+    public static LineageSnapshot FromGraph(LineageGraph graph, IReadOnlyCollection<ModelVersion>? selection = null, IReadOnlyDictionary<long, string>? recipes = null)
     {
         var versions = selection ?? graph.Versions;
         var keys = versions.ToDictionary(v => v.Id, KeyOf);
@@ -86,6 +88,7 @@ public sealed record LineageSnapshot
                 Message = v.Message,
                 ErrorBound = v.ErrorBound,
                 Metadata = new SortedDictionary<string, string>(v.Metadata.ToDictionary(), StringComparer.Ordinal),
+                Recipe = recipes?.GetValueOrDefault(v.Id),
             }).ToList(),
             Edges = graph.Edges
                 .Where(e => keys.ContainsKey(e.ParentId) && keys.ContainsKey(e.ChildId))

@@ -129,6 +129,36 @@ public sealed class RemoteScenarioTests
         Assert.Equal(ListingByRef(alice), ListingByRef(bob));
     }
 
+    [Fact]
+    public void Recipes_travel_with_their_versions_so_a_clone_can_cascade()
+    {
+        using var dir = new TempDirectory();
+        var remote = TestRemote.Create("file", dir);
+        string alice = NewRepository(dir, "alice");
+        string base1 = Base(dir, "base.safetensors", 1);
+        string tuned = FineTune(dir, base1, "tuned.safetensors", 2);
+        RemoteCli.Ok(alice, "add", base1, "--name", "base");
+        RemoteCli.Ok(alice, "add", tuned, "--name", "tuned", "--parent", "base", "--recipe", "cp {parent} {output}");
+        RemoteCli.Ok(alice, "add", tuned, "--name", "later", "--parent", "base");
+        RemoteCli.Ok(alice, ["remote", "add", "origin", remote.Url, .. remote.EndpointArgs]);
+        RemoteCli.Ok(alice, "push");
+        string bob = dir.File("bob");
+        RemoteCli.Ok(dir.Path, ["clone", remote.Url, bob, .. remote.EndpointArgs]);
+
+        Assert.Equal("cp {parent} {output}", RemoteCli.Ok(bob, "recipe", "show", "tuned").Out.Trim());
+
+        // A recipe set later on one side reaches the other on the next push and pull.
+        RemoteCli.Ok(bob, "recipe", "set", "later", "--cmd", "cp {parent} {output}");
+        RemoteCli.Ok(bob, "push");
+        RemoteCli.Ok(alice, "pull");
+        Assert.Equal("cp {parent} {output}", RemoteCli.Ok(alice, "recipe", "show", "later").Out.Trim());
+
+        // Bob updates the base and cascades with the recipes that came with the clone.
+        RemoteCli.Ok(bob, "add", FineTune(dir, base1, "base2.safetensors", 3), "--version-of", "base");
+        RemoteCli.Ok(bob, "cascade", "base@2");
+        AssertChecksOut(bob, "tuned@2", dir.File("base2.safetensors"));
+    }
+
     /// <summary>Each version's ls --json entry by ref (rows are listed in local add order, which differs between repositories).</summary>
     private static SortedDictionary<string, string> ListingByRef(string repo)
     {
