@@ -24,7 +24,7 @@ public sealed record OnnxModel(ModelProto Model, IReadOnlyList<OnnxTensor> Tenso
         return ReadStructure(stream, path);
     }
 
-    /// <summary>Reads the structure of a model from a stream (read from its current start to its end; seekable or not).</summary>
+    /// <summary>Reads the structure of a model from a seekable stream, from position 0 to its end.</summary>
     public static OnnxModel ReadStructure(Stream stream, string displayName)
     {
         long length = stream.CanSeek ? stream.Length : throw new ArgumentException("the stream must be seekable to know its length", nameof(stream));

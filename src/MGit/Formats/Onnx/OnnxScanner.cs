@@ -92,7 +92,26 @@ internal sealed class OnnxScanner
 
     /// <summary>Short string fields read to label tensors (node and attribute names) and the file (producer).</summary>
     private static bool IsLabel(Kind kind, int field) =>
-        (kind, field) is (Kind.Model, 2 or 3 or 8 or 14) or (Kind.Graph, 2) or (Kind.Node, 3 or 4) or (Kind.Attribute, 1) or (Kind.Function, 1);
+        (kind, field) is (Kind.Model, 2 or 3 or 8 or 14) or (Kind.Node, 3 or 4) or (Kind.Attribute, 1);
+
+    /// <summary>
+    /// Where a message sits in the model, to name tensors that have no name of their own (Constant
+    /// values often do not): "NODE/ATTRIBUTE", with node names, or op types and positions where
+    /// nodes are unnamed. Only names already read are used, so the file is still read once.
+    /// </summary>
+    private static string ChildLabel(Kind kind, int field, string label, string name, string opType, int index)
+    {
+        string position = index.ToString(CultureInfo.InvariantCulture);
+        return kind switch
+        {
+            Kind.Model => field == 7 ? "" : $"{(field == 20 ? "training" : "function")}{position}/",
+            Kind.Graph or Kind.Function => field is 1 or 7 ? $"{label}node{position}:" : $"{label}initializer{position}",
+            Kind.Node => name.Length > 0 ? name : label + opType,
+            Kind.Attribute => field is 10 or 11 or 23 ? $"{label}/{name}.{position}" : $"{label}/{name}",
+            Kind.SparseTensor => field == 2 ? $"{label}.indices" : label,
+            _ => label,
+        };
+    }
 
     private void WalkMessage(Kind kind, long end, int depth, string label, ProtoSink? output)
     {
@@ -111,20 +130,7 @@ internal sealed class OnnxScanner
                 long length = _reader.ReadLength(end);
                 long childEnd = _reader.Position + length;
                 var childOutput = output is null ? null : new ProtoSink(OnnxLimits.MaxStructureBytes, "the model without its weights");
-                string self = kind switch
-                {
-                    Kind.Node => name.Length > 0 ? name : opType.Length > 0 ? $"{label}{opType}" : label,
-                    Kind.Attribute => name.Length > 0 ? $"{label}/{name}" : label,
-                    Kind.Graph => name.Length > 0 ? $"{name}/" : label,
-                    _ => label,
-                };
-                string childLabel = (kind, child) switch
-                {
-                    (Kind.Graph, Kind.Node) => $"{self}node{children}:",
-                    (Kind.Attribute, _) or (Kind.SparseTensor, _) => field is 10 or 11 or 23 || (kind == Kind.SparseTensor && field == 2) ? $"{self}.{(kind == Kind.SparseTensor ? "indices" : children.ToString(CultureInfo.InvariantCulture))}" : self,
-                    (Kind.Graph, _) => $"{self}initializer{children}",
-                    _ => self,
-                };
+                string childLabel = ChildLabel(kind, field, label, name, opType, children);
                 children++;
                 if (child == Kind.Tensor)
                 {

@@ -27,6 +27,8 @@ internal sealed class ProtoWireReader
     private int _bufferCount;
     private int _index;
 
+    /// <param name="stream">A seekable stream, read from position 0.</param>
+    /// <param name="length">Its length.</param>
     public ProtoWireReader(Stream stream, long length)
     {
         _stream = stream;
@@ -161,28 +163,10 @@ internal sealed class ProtoWireReader
         }
 
         // Beyond the buffer: seek instead of reading the payload (tensor data is never read here).
-        long streamPosition = _bufferStart + _bufferCount;
         _bufferStart = target;
         _bufferCount = 0;
         _index = 0;
-        if (_stream.CanSeek)
-        {
-            _stream.Position = target;
-        }
-        else
-        {
-            long toDiscard = target - streamPosition;
-            while (toDiscard > 0)
-            {
-                int read = _stream.Read(_buffer, 0, (int)Math.Min(_buffer.Length, toDiscard));
-                if (read == 0)
-                {
-                    throw new ProtoFormatException("the stream ended early");
-                }
-
-                toDiscard -= read;
-            }
-        }
+        _stream.Position = target;
     }
 
     /// <summary>Reads exactly <paramref name="destination"/>.Length bytes, not past <paramref name="limit"/>.</summary>
