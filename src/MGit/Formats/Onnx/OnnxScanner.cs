@@ -374,17 +374,18 @@ internal sealed class OnnxScanner
             throw new ProtoFormatException($"external tensor '{name}' has no location");
         }
 
-        if (expected is null)
+        if (proto.DataType == OnnxDataTypes.StringType)
         {
-            throw new ProtoFormatException($"external tensor '{name}' has data type {OnnxDataTypes.OnnxName(proto.DataType)}, which cannot be stored externally");
+            throw new ProtoFormatException($"external tensor '{name}' is a STRING tensor; strings cannot be stored externally");
         }
 
-        if (length is long given && given != expected)
+        if (length is long given && expected is long need && given != need)
         {
-            throw new ProtoFormatException($"external tensor '{name}': dims [{string.Join(", ", proto.Dims)}] of {OnnxDataTypes.OnnxName(proto.DataType)} need {expected} bytes, external_data says {given}");
+            throw new ProtoFormatException($"external tensor '{name}': dims [{string.Join(", ", proto.Dims)}] of {OnnxDataTypes.OnnxName(proto.DataType)} need {need} bytes, external_data says {given}");
         }
 
-        return new OnnxExternalLocation(location, offset, expected.Value);
+        // A data type newer than this mgit has no known width: the length external_data gives is taken as is.
+        return new OnnxExternalLocation(location, offset, expected ?? length ?? throw new ProtoFormatException($"external tensor '{name}' has data type {OnnxDataTypes.OnnxName(proto.DataType)} and no length"));
     }
 
     private static long ParseSize(string name, string key, string text) =>
