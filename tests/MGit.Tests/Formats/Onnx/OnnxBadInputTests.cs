@@ -22,15 +22,6 @@ public sealed class OnnxBadInputTests
     /// <summary>Each malformed file, with what its error must say.</summary>
     public static IReadOnlyDictionary<string, (byte[] Bytes, string Error)> Malformed()
     {
-        static byte[] Varint(ulong value)
-        {
-            var stream = new MemoryStream();
-            var output = new CodedOutputStream(stream);
-            output.WriteUInt64(value);
-            output.Flush();
-            return stream.ToArray();
-        }
-
         static byte[] WithTensor(TensorProto tensor) => Model([tensor]).ToByteArray();
 
         byte[] conv = File.ReadAllBytes(Path.Combine(OnnxCorpus.Fixtures, "backend", "pytorch-converted", "test_Conv2d", "model.onnx"));

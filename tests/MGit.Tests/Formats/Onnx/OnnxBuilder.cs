@@ -39,6 +39,17 @@ public static class OnnxBuilder
         return path;
     }
 
+    public static byte[] Varint(ulong value)
+    {
+        var stream = new MemoryStream();
+        var output = new CodedOutputStream(stream);
+        output.WriteUInt64(value);
+        output.Flush();
+        return stream.ToArray();
+    }
+
+    public static byte[] Tag(int field, WireFormat.WireType wire) => Varint(WireFormat.MakeTag(field, wire));
+
     /// <summary>A length-delimited field: tag, length, payload.</summary>
     public static byte[] Field(int field, byte[] payload)
     {
