@@ -105,7 +105,8 @@ internal sealed class OnnxScanner
         return kind switch
         {
             Kind.Model => field == 7 ? "" : $"{(field == 20 ? "training" : "function")}{position}/",
-            Kind.Graph or Kind.Function => field is 1 or 7 ? $"{label}node{position}:" : $"{label}initializer{position}",
+            Kind.Graph => field == 1 ? $"{label}node{position}:" : $"{label}initializer{position}",
+            Kind.Function => field == 7 ? $"{label}node{position}:" : label,
             Kind.Node => name.Length > 0 ? name : label + opType,
             Kind.Attribute => field is 10 or 11 or 23 ? $"{label}/{name}.{position}" : $"{label}/{name}",
             Kind.SparseTensor => field == 2 ? $"{label}.indices" : label,
