@@ -10,6 +10,7 @@ internal static class Program
           MGit.Bench generate --out FILE --derive-from BASE --change-fraction F [--seed S]
           MGit.Bench family --mgit PATH/mgit.dll --work DIR (--assembly MODEL.dll | --onnx MODEL.onnx | --safetensors F32.safetensors)
                          [--finetune-scale 0.01] [--no-xz] [--no-git] [--results FILE.md]
+          MGit.Bench onnx --out DIR (--size-mb N [--seed S] | --assembly MODEL.dll)
           MGit.Bench run --mgit PATH/mgit.dll --work DIR [--size-mb 2048] [--dtype F32|BF16] [--seed S]
                          [--family-size-mb 512] [--change-fraction 0.3] [--no-family]
                          [--repeat R] [--quiet-wait SECONDS] [--quiet-below CORES] [--clean]
@@ -26,6 +27,8 @@ internal static class Program
                   Models are generated into --work once and reused; --clean deletes them at the end.
                   Before each run it waits up to --quiet-wait s (120) for the machine to use under
                   --quiet-below cores (0.25), and redoes runs that other work disturbed (0 disables).
+        onnx      writes an ONNX model folder: model.onnx with N MB of F32 weights in model.onnx.data
+                  (external data, as models over 2 GB need), or the model a .NET assembly embeds.
         family    builds a family from a real model's weights (an ONNX model, or one embedded in a
                   .NET assembly as NuGet packages ship them): head-only and full fine-tunes, a next
                   version, BF16 casts, a pruned copy; stores it with mgit and, on the same files,
@@ -56,6 +59,8 @@ internal static class Program
                     return FamilyCommand.Run(options, args);
                 case "remote":
                     return RemoteCommand.Run(options, args);
+                case "onnx":
+                    return OnnxCommand.Run(options);
                 default:
                     Console.Error.WriteLine($"unknown command '{args[0]}'");
                     Console.Error.WriteLine(Usage);

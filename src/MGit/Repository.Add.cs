@@ -36,7 +36,7 @@ public sealed partial class Repository
 
         // Read every file's structure first: a bad file refuses the whole add before any byte is stored.
         var files = isFolder ? EnumerateFolder(fullPath) : [(fullPath, Path.GetFileName(fullPath))];
-        var layouts = files.Select(f => (f.FullPath, f.RelativePath, Layout: ModelFormats.ReadLayout(f.FullPath, DisplayPath(path, isFolder, f.RelativePath)))).ToList();
+        var layouts = FolderLayouts.Read(files, relative => DisplayPath(path, isFolder, relative), isFolder);
         if (isFolder)
         {
             CheckShardIndexes(fullPath, layouts.Select(l => (l.RelativePath, l.Layout)).ToList(), path);

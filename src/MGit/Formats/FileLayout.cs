@@ -9,6 +9,9 @@ public sealed record TensorInfo(string Name, string Dtype, IReadOnlyList<long> S
 /// </summary>
 public sealed record Segment(long Offset, long Length, TensorInfo? Tensor);
 
+/// <summary>A tensor kept in a side file: the file's path relative to the model file's folder, and where in it.</summary>
+public sealed record ExternalTensorSpan(string Location, long Offset, long Length, TensorInfo Tensor);
+
 /// <summary>
 /// A tensor that is a strided view into a tensor segment's bytes, for formats where several
 /// tensors share one buffer (PyTorch storages). <see cref="Segment"/> is the index of that
@@ -24,6 +27,12 @@ public sealed record TensorView(TensorInfo Tensor, int? Segment, long StorageOff
 /// </summary>
 public sealed record FileLayout(string Format, long Length, IReadOnlyList<Segment> Segments, IReadOnlyDictionary<string, string>? Metadata = null)
 {
+    /// <summary>
+    /// Tensors whose bytes this file says are in other files (ONNX external data); they lay out
+    /// those side files when the folder holding both is added (see <see cref="FolderLayouts"/>).
+    /// </summary>
+    public IReadOnlyList<ExternalTensorSpan> ExternalTensors { get; init; } = [];
+
     /// <summary>Builds a layout from tensor spans, filling every gap with a skeleton segment.</summary>
     public static FileLayout FromTensorSpans(string format, long fileLength, IEnumerable<Segment> tensorSpans, IReadOnlyDictionary<string, string>? metadata = null)
     {

@@ -1,4 +1,5 @@
 using MGit.Formats.Gguf;
+using MGit.Formats.Onnx;
 using MGit.Formats.PyTorch;
 using MGit.Formats.Safetensors;
 
@@ -17,6 +18,7 @@ public static class ModelFormats
         new SafetensorsFormat(),
         new GgufFormat(),
         new PyTorchFormat(),
+        new OnnxFormat(),
         Opaque,
     ];
 
@@ -31,6 +33,15 @@ public static class ModelFormats
         }
 
         throw new InvalidOperationException("the opaque format matches every file");
+    }
+
+    /// <summary>The format a file's first bytes (and name) point to, without reading its layout.</summary>
+    public static IModelFormat DetectFile(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1);
+        Span<byte> prefix = stackalloc byte[PrefixLength];
+        int read = stream.ReadAtLeast(prefix, PrefixLength, throwOnEndOfStream: false);
+        return Detect(prefix[..read], Path.GetFileName(path));
     }
 
     /// <summary>Opens a file, detects its format by content and reads its layout.</summary>
