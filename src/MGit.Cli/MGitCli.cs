@@ -60,6 +60,8 @@ public static class MGitCli
         GcCommand.Build(globals, context),
         FsckCommand.Build(globals, context),
         QuickstartCommand.Build(globals, context),
+        DiffCommand.Build(globals, context),
+        InferCommand.Build(globals, context),
     ];
 
     /// <summary>One line on stderr, a non-zero exit; the stack trace only with MGIT_TRACE=1.</summary>

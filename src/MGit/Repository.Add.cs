@@ -1,4 +1,5 @@
 using System.Text.Json;
+using MGit.Diff;
 using MGit.Errors;
 using MGit.Formats;
 using MGit.Lineage;
@@ -39,6 +40,13 @@ public sealed partial class Repository
             CheckShardIndexes(fullPath, layouts.Select(l => (l.RelativePath, l.Layout)).ToList(), path);
         }
 
+        PlacementResult? placement = null;
+        if (options.Auto)
+        {
+            (options, placement) = PlanAutomatically(graph, options, layouts.Select(l => (l.FullPath, l.Layout)), plan.Name);
+            plan = PlanLineage(graph, fullPath, options);
+        }
+
         // Parents, the version being succeeded, and the parents' own previous versions: the base of
         // each chunk is then chosen among their counterparts by measured size.
         var direct = plan.Edges.Select(e => e.ParentId).Distinct().Select(id => graph[id]).ToList();
@@ -47,6 +55,7 @@ public sealed partial class Repository
 
         var totals = new IngestTotals();
         var manifestFiles = new List<ManifestFile>();
+        var sketched = new List<(ManifestFile, TensorSketch?[])>();
         ObjectId manifestId;
         using (RepositoryLock.Shared(LockPath, _options.LockWait))
         {
@@ -58,7 +67,9 @@ public sealed partial class Repository
                 foreach (var (filePath, relativePath, layout) in layouts)
                 {
                     var candidates = bases.IsEmpty ? null : bases.For(layout);
-                    manifestFiles.Add(ingester.Ingest(filePath, relativePath, layout, totals, progress.Advance, candidates is null ? null : s => candidates[s], options.LossyErrorBound));
+                    var sketches = Fingerprints.SketchesFor(layout);
+                    manifestFiles.Add(ingester.Ingest(filePath, relativePath, layout, totals, progress.Advance, candidates is null ? null : s => candidates[s], options.LossyErrorBound, Fingerprints.Observer(sketches)));
+                    sketched.Add((manifestFiles[^1], sketches));
                 }
             }
 
@@ -70,7 +81,14 @@ public sealed partial class Repository
             };
             (manifestId, _) = _objects.Put(manifest.ToJson());
 
-            var newVersion = plan with { ManifestId = manifestId.ToString(), LogicalBytes = manifest.LogicalBytes, ErrorBound = options.LossyErrorBound };
+            var newVersion = plan with
+            {
+                ManifestId = manifestId.ToString(),
+                LogicalBytes = manifest.LogicalBytes,
+                ErrorBound = options.LossyErrorBound,
+                Fingerprint = Fingerprints.FromIngest(sketched).Serialize(),
+                ChildEdges = options.ChildEdges,
+            };
             long id = _lineage.Insert(newVersion, _options.Clock.GetUtcNow());
             var version = _lineage.ReadGraph()[id];
             return new AddResult(
@@ -81,7 +99,7 @@ public sealed partial class Repository
                 totals.BytesNew,
                 totals.StoredNew,
                 totals.ChunksNew,
-                totals.ChunksReused);
+                totals.ChunksReused) { Placement = placement };
         }
     }
 
@@ -144,7 +162,7 @@ public sealed partial class Repository
                     throw new MGitException($"parent {parent.Ref} is given twice");
                 }
 
-                edges.Add((parent.Id, EdgeKind.Adapted, options.How, options.Message));
+                edges.Add((parent.Id, EdgeKind.Adapted, options.How, options.EdgeMessage ?? options.Message));
             }
         }
         else if (previous is not null)

@@ -22,10 +22,20 @@ public sealed record AddOptions
     /// absolute bound (the MGit paper's default is 1e-4). Null: lossless (the default).
     /// </summary>
     public double? LossyErrorBound { get; init; }
+    /// <summary>Choose the parent automatically from fingerprints (shared tensors, structure, parameter distance).</summary>
+    public bool Auto { get; init; }
+    /// <summary>The reason kept on the new edges when it differs from <see cref="Message"/> (automatic placement).</summary>
+    internal string? EdgeMessage { get; init; }
+    /// <summary>Existing versions that get the new version as their parent (automatic placement).</summary>
+    internal IReadOnlyList<(long ChildId, string? How, string? Message)> ChildEdges { get; init; } = [];
 }
 
 /// <summary>What an add stored: <paramref name="NewBytes"/> of content not stored before, taking <paramref name="StoredBytes"/> on disk.</summary>
-public sealed record AddResult(ModelVersion Version, int Files, int Tensors, long LogicalBytes, long NewBytes, long StoredBytes, long ChunksNew, long ChunksReused);
+public sealed record AddResult(ModelVersion Version, int Files, int Tensors, long LogicalBytes, long NewBytes, long StoredBytes, long ChunksNew, long ChunksReused)
+{
+    /// <summary>Set when the parent was chosen automatically.</summary>
+    public PlacementResult? Placement { get; init; }
+}
 
 /// <summary>A parent or child link as shown to users.</summary>
 public sealed record EdgeView(string Ref, EdgeKind Kind, string? How, string? Message);

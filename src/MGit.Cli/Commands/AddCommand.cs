@@ -18,8 +18,9 @@ public static class AddCommand
         var message = new Option<string?>("--message", "-m") { Description = "Why this model exists" };
         var lossy = new Option<bool>("--lossy") { Description = "Store float tensors as quantized deltas against the parent, each element within --error-bound (opt-in; default lossless)" };
         var errorBound = new Option<double?>("--error-bound") { Description = "Absolute per-element error bound for --lossy (default 1e-4, as in the MGit paper)" };
+        var auto = new Option<bool>("--auto") { Description = "Choose the parent automatically: shared tensors, then same structure, then nearest parameters; a new root when nothing is related" };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON" };
-        var command = new Command("add", "Add a model file or folder as a new model version") { path, name, parents, how, versionOf, type, meta, message, lossy, errorBound, json };
+        var command = new Command("add", "Add a model file or folder as a new model version") { path, name, parents, how, versionOf, type, meta, message, lossy, errorBound, auto, json };
         command.SetAction(parse =>
         {
             if (parse.GetValue(errorBound) is not null && !parse.GetValue(lossy))
@@ -38,8 +39,21 @@ public static class AddCommand
                 Metadata = ParseMetadata(parse.GetValue(meta) ?? []),
                 Message = parse.GetValue(message),
                 LossyErrorBound = parse.GetValue(lossy) ? parse.GetValue(errorBound) ?? DefaultErrorBound : null,
+                Auto = parse.GetValue(auto),
             });
-            if (parse.GetValue(json))
+            if (result.Placement is { } placement)
+            {
+                if (parse.GetValue(json))
+                {
+                    Json.Write(context.Out, PlacementJson(result.Version.Ref, placement));
+                }
+                else
+                {
+                    context.Out.WriteLine(result.Version.Ref);
+                    context.Out.WriteLine(PlacementLine(result.Version.Ref, placement));
+                }
+            }
+            else if (parse.GetValue(json))
             {
                 Json.Write(context.Out, new
                 {
@@ -68,6 +82,18 @@ public static class AddCommand
         });
         return command;
     }
+
+    /// <summary>The contract of <c>add --auto --json</c>: ref, parent (or null), reason, score.</summary>
+    public static object PlacementJson(string reference, PlacementResult placement) => new
+    {
+        @ref = reference,
+        parent = placement.Parent,
+        reason = placement.Reason,
+        score = Math.Round(placement.Score, 6),
+    };
+
+    public static string PlacementLine(string reference, PlacementResult placement) =>
+        placement.Parent is { } parent ? $"{reference}: parent {parent} ({placement.Reason})" : $"{reference}: {placement.Reason}";
 
     /// <summary>The MGit paper's bound: 1e-4 absolute per element.</summary>
     public const double DefaultErrorBound = 1e-4;

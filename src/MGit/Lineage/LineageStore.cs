@@ -15,7 +15,9 @@ public sealed record NewVersion(
     IReadOnlyList<(long ParentId, EdgeKind Kind, string? How, string? Message)> Edges,
     bool MustBeNewModel,
     long? ExpectedLatestId,
-    double? ErrorBound = null);
+    double? ErrorBound = null,
+    byte[]? Fingerprint = null,
+    IReadOnlyList<(long ChildId, string? How, string? Message)>? ChildEdges = null);
 
 /// <summary>
 /// Models, versions, edges and metadata in SQLite (WAL mode, one transaction per change), so two
@@ -25,10 +27,18 @@ public sealed class LineageStore : IDisposable
 {
     /// <summary>
     /// The schema version kept in <c>PRAGMA user_version</c>; bumped with any table change.
-    /// 1: models, versions, edges, metadata. 2: versions.error_bound (lossy versions). A schema-1
-    /// database is read as is and migrated on its first write.
+    /// 1: models, versions, edges, metadata. 2: versions.error_bound (lossy versions).
+    /// 3: fingerprints (placement sketches). An older database is read as is and migrated on its
+    /// first write.
     /// </summary>
-    public const int SchemaVersion = 2;
+    public const int SchemaVersion = 3;
+
+    private const string FingerprintsTable = """
+        CREATE TABLE IF NOT EXISTS fingerprints (
+            version_id INTEGER PRIMARY KEY REFERENCES versions(id),
+            data BLOB NOT NULL
+        );
+        """;
 
     private readonly SqliteConnection _connection;
     private long _schema;
@@ -127,6 +137,7 @@ public sealed class LineageStore : IDisposable
             );
             CREATE INDEX IF NOT EXISTS edges_by_child ON edges(child_id);
             """, transaction);
+        Execute(FingerprintsTable, transaction);
         Execute($"PRAGMA user_version = {SchemaVersion}", transaction);
         transaction.Commit();
         _schema = SchemaVersion;
@@ -138,6 +149,11 @@ public sealed class LineageStore : IDisposable
         if (_schema < 2)
         {
             Execute("ALTER TABLE versions ADD COLUMN error_bound REAL", transaction);
+        }
+
+        if (_schema < 3)
+        {
+            Execute(FingerprintsTable, transaction);
         }
 
         if (_schema < SchemaVersion)
@@ -264,9 +280,26 @@ public sealed class LineageStore : IDisposable
                 ("$m", message));
         }
 
+        // Models added earlier that turn out to derive from this one (automatic placement).
+        foreach (var (childId, how, message) in version.ChildEdges ?? [])
+        {
+            Execute(
+                "INSERT OR IGNORE INTO edges (parent_id, child_id, kind, how, message) VALUES ($p, $c, 'adapted', $h, $m)",
+                transaction,
+                ("$p", id),
+                ("$c", childId),
+                ("$h", how),
+                ("$m", message));
+        }
+
         foreach (var (key, value) in version.Metadata)
         {
             Execute("INSERT INTO metadata (version_id, key, value) VALUES ($v, $k, $val)", transaction, ("$v", id), ("$k", key), ("$val", value));
+        }
+
+        if (version.Fingerprint is { } fingerprint)
+        {
+            Execute("INSERT INTO fingerprints (version_id, data) VALUES ($v, $d)", transaction, ("$v", id), ("$d", fingerprint));
         }
 
         transaction.Commit();
@@ -293,12 +326,46 @@ public sealed class LineageStore : IDisposable
         {
             Execute("DELETE FROM edges WHERE parent_id = $id OR child_id = $id", transaction, ("$id", id));
             Execute("DELETE FROM metadata WHERE version_id = $id", transaction, ("$id", id));
+            Execute("DELETE FROM fingerprints WHERE version_id = $id", transaction, ("$id", id));
             Execute("DELETE FROM versions WHERE id = $id", transaction, ("$id", id));
         }
 
         Execute("DELETE FROM models WHERE id NOT IN (SELECT model_id FROM versions)", transaction);
         transaction.Commit();
         CompactLog();
+    }
+
+    /// <summary>Every stored fingerprint by version id; empty for a database older than schema 3 (backfilled on demand).</summary>
+    public Dictionary<long, byte[]> ReadFingerprints()
+    {
+        var result = new Dictionary<long, byte[]>();
+        // Checked on the table, not the cached schema: a write in this session may have just migrated it.
+        if ((long)Scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'fingerprints'")! == 0)
+        {
+            return result;
+        }
+
+        using var command = Command("SELECT version_id, data FROM fingerprints", null);
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            result[reader.GetInt64(0)] = (byte[])reader.GetValue(1);
+        }
+
+        return result;
+    }
+
+    /// <summary>Stores fingerprints computed after the fact (versions added before schema 3); versions deleted meanwhile are skipped.</summary>
+    public void StoreFingerprints(IReadOnlyDictionary<long, byte[]> fingerprints)
+    {
+        using var transaction = _connection.BeginTransaction(deferred: false);
+        MigrateForWrite(transaction);
+        foreach (var (id, data) in fingerprints)
+        {
+            Execute("INSERT OR REPLACE INTO fingerprints (version_id, data) SELECT id, $d FROM versions WHERE id = $v", transaction, ("$v", id), ("$d", data));
+        }
+
+        transaction.Commit();
     }
 
     /// <summary>SQLite's own consistency check; returns problems found (empty when intact).</summary>

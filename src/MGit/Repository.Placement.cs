@@ -1,0 +1,205 @@
+using MGit.Diff;
+using MGit.Errors;
+using MGit.Formats;
+using MGit.Lineage;
+using MGit.Storage;
+
+namespace MGit;
+
+/// <summary>Where automatic placement put a model: its parent (null for a root), why, and how sure.</summary>
+public sealed record PlacementResult(string? Parent, string Reason, double Score, IReadOnlyList<string> Adopted);
+
+/// <summary>One model <see cref="Repository.Infer"/> added, with its placement.</summary>
+public sealed record InferredModel(AddResult Added, PlacementResult Placement);
+
+public sealed partial class Repository
+{
+    /// <summary>
+    /// Every version's fingerprint. Versions stored by an mgit without fingerprints (lineage
+    /// schema below 3) get one computed from their stored data on first use, which is then kept.
+    /// </summary>
+    public IReadOnlyDictionary<long, ModelFingerprint> LoadFingerprints(LineageGraph graph)
+    {
+        var stored = _lineage.ReadFingerprints();
+        var result = new Dictionary<long, ModelFingerprint>();
+        var computed = new Dictionary<long, byte[]>();
+        foreach (var version in graph.Versions)
+        {
+            if (stored.TryGetValue(version.Id, out byte[]? data))
+            {
+                result[version.Id] = ModelFingerprint.Deserialize(data, version.Ref);
+                continue;
+            }
+
+            using (RepositoryLock.Shared(LockPath, _options.LockWait))
+            {
+                var fingerprint = Fingerprints.FromStored(LoadManifest(version), _objects);
+                result[version.Id] = fingerprint;
+                computed[version.Id] = fingerprint.Serialize();
+            }
+        }
+
+        if (computed.Count > 0)
+        {
+            _lineage.StoreFingerprints(computed);
+        }
+
+        return result;
+    }
+
+    /// <summary>Where a model with this fingerprint would go in the graph now (nothing is changed).</summary>
+    public PlacementDecision Place(ModelFingerprint fingerprint, string name, LineageGraph graph, IReadOnlyDictionary<long, ModelFingerprint>? fingerprints = null)
+    {
+        fingerprints ??= LoadFingerprints(graph);
+        var candidates = Candidates(graph, fingerprints);
+        return Placement.Place(new IndexedFingerprint(fingerprint), name, candidates);
+    }
+
+    /// <summary>Every version as a placement candidate: the latest version of each model, with its depth in the graph.</summary>
+    private static List<PlacementCandidate> Candidates(LineageGraph graph, IReadOnlyDictionary<long, ModelFingerprint> fingerprints)
+    {
+        var depth = new Dictionary<long, int>();
+        foreach (var v in graph.TopologicalOrder())
+        {
+            var parents = graph.Parents(v);
+            depth[v.Id] = parents.Count == 0 ? 0 : parents.Max(p => depth[p.Id]) + 1;
+        }
+
+        return graph.Versions
+            .Where(v => fingerprints.ContainsKey(v.Id))
+            .Select(v => new PlacementCandidate(v.Id, v.Ref, v.Name, new IndexedFingerprint(fingerprints[v.Id]), depth[v.Id], graph.Parents(v).Count == 0))
+            .ToList();
+    }
+
+    /// <summary>The format new chunks are cut with (an older repository is upgraded by its first write).</summary>
+    private RepositoryFormat WritingFormat => Format.FormatVersion < RepositoryFormat.CurrentVersion ? Format with { FormatVersion = RepositoryFormat.CurrentVersion } : Format;
+
+    /// <summary>For <c>add --auto</c>: fingerprints the files (one read, no store) and turns the placement into lineage options.</summary>
+    private (AddOptions Options, PlacementResult Placement) PlanAutomatically(LineageGraph graph, AddOptions options, IEnumerable<(string FullPath, FileLayout Layout)> files, string name)
+    {
+        if (options.Parents.Count > 0 || options.VersionOf is not null)
+        {
+            throw new MGitException("--auto chooses the parent itself; leave out --parent and --version-of");
+        }
+
+        var decision = Place(Fingerprints.FromFiles(files, WritingFormat), name, graph);
+        return (ApplyPlacement(graph, options, decision, "auto"), ToResult(graph, decision));
+    }
+
+    private static AddOptions ApplyPlacement(LineageGraph graph, AddOptions options, PlacementDecision decision, string origin) => options with
+    {
+        Parents = decision.ParentRef is { } parent ? [parent] : [],
+        How = decision.ParentRef is null ? null : options.How ?? decision.How,
+        EdgeMessage = $"{origin}: {decision.Reason}",
+        ChildEdges = decision.AdoptedIds.Select(id => (id, (string?)null, (string?)$"{origin}: {decision.AdoptReason}")).ToList(),
+    };
+
+    private static PlacementResult ToResult(LineageGraph graph, PlacementDecision decision) =>
+        new(decision.ParentRef, decision.Reason, decision.Score, decision.AdoptedIds.Select(id => graph[id].Ref).ToList());
+
+    /// <summary>
+    /// Adds every model file (a file some format reader understands) and model folder directly
+    /// inside <paramref name="directory"/>, naming each by its file stem or folder name, and
+    /// builds their lineage at once: models are ordered so that the direction rules hold (higher
+    /// precision, fewer tensors, denser, shorter name first; then the most central), and each is
+    /// placed under the best of those before it and the models already in the repository.
+    /// </summary>
+    public IReadOnlyList<InferredModel> Infer(string directory, AddOptions? common = null)
+    {
+        common ??= new AddOptions();
+        string root = Path.GetFullPath(directory);
+        if (!Directory.Exists(root))
+        {
+            throw new MGitException($"{directory}: no such folder");
+        }
+
+        var graph = Graph();
+        var entries = new List<(string Name, string Path, IndexedFingerprint Fingerprint)>();
+        foreach (var entry in new DirectoryInfo(root).EnumerateFileSystemInfos().OrderBy(e => e.Name, StringComparer.Ordinal))
+        {
+            if (entry.Name.StartsWith('.'))
+            {
+                continue;
+            }
+
+            bool isFolder = entry is DirectoryInfo;
+            var files = isFolder ? EnumerateFolder(entry.FullName) : [(entry.FullName, entry.Name)];
+            var layouts = files.Select(f => (f.FullPath, Layout: ModelFormats.ReadLayout(f.FullPath, Path.Combine(directory, entry.Name)))).ToList();
+            if (!isFolder && layouts[0].Layout.Format == "blob")
+            {
+                continue; // not a model file: READMEs, scripts
+            }
+
+            string name = DefaultName(entry.FullName);
+            ModelRef.ValidateName(name);
+            if (graph.Latest(name) is not null || entries.Any(e => e.Name == name))
+            {
+                throw new MGitException($"model '{name}' ({entry.Name}) already exists; rename it or add it with 'mgit add'");
+            }
+
+            entries.Add((name, entry.FullName, new IndexedFingerprint(Fingerprints.FromFiles(layouts, WritingFormat))));
+        }
+
+        if (entries.Count == 0)
+        {
+            throw new MGitException($"{directory} holds no model files or model folders");
+        }
+
+        var results = new List<InferredModel>();
+        foreach (int i in InferOrder(entries.Select(e => (e.Name, e.Fingerprint)).ToList()))
+        {
+            graph = Graph();
+            var (name, path, fingerprint) = entries[i];
+            var decision = Placement.Place(fingerprint, name, Candidates(graph, LoadFingerprints(graph)));
+            var options = ApplyPlacement(graph, common with { Name = name }, decision, "infer");
+            var added = Add(path, options);
+            results.Add(new InferredModel(added, ToResult(graph, decision)));
+        }
+
+        return results;
+    }
+
+    /// <summary>
+    /// An insertion order in which parents come first: a model goes after every related model
+    /// the direction rules name as its parent; among the models free to go, the most central
+    /// (smallest summed divergence to the others) first, then by name.
+    /// </summary>
+    private static List<int> InferOrder(List<(string Name, IndexedFingerprint Fingerprint)> models)
+    {
+        int n = models.Count;
+        var parentOf = new bool[n, n]; // [i, j]: i is j's parent by the direction rules
+        var centrality = new double[n];
+        for (int i = 0; i < n; i++)
+        {
+            for (int j = i + 1; j < n; j++)
+            {
+                var ij = Kinship.Compare(models[i].Fingerprint, models[j].Fingerprint);
+                var ji = Kinship.Compare(models[j].Fingerprint, models[i].Fingerprint);
+                double distance = Math.Min(ij.Divergence, Math.Sqrt(2));
+                centrality[i] += distance;
+                centrality[j] += distance;
+                if (ij.Related || ji.Related)
+                {
+                    int sign = Kinship.Direction(models[i].Fingerprint, models[i].Name, models[j].Fingerprint, models[j].Name).Sign;
+                    parentOf[i, j] = sign > 0;
+                    parentOf[j, i] = sign < 0;
+                }
+            }
+        }
+
+        var remaining = Enumerable.Range(0, n).ToList();
+        var order = new List<int>(n);
+        while (remaining.Count > 0)
+        {
+            var free = remaining.Where(j => !remaining.Any(i => parentOf[i, j])).ToList();
+            int next = (free.Count > 0 ? free : remaining)
+                .OrderBy(i => centrality[i])
+                .ThenBy(i => models[i].Name, StringComparer.Ordinal)
+                .First();
+            order.Add(next);
+            remaining.Remove(next);
+        }
+
+        return order;
+    }
+}
