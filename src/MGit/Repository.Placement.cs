@@ -51,11 +51,17 @@ public sealed partial class Repository
     public PlacementDecision Place(ModelFingerprint fingerprint, string name, LineageGraph graph, IReadOnlyDictionary<long, ModelFingerprint>? fingerprints = null)
     {
         fingerprints ??= LoadFingerprints(graph);
-        var candidates = Candidates(graph, fingerprints);
-        return Placement.Place(new IndexedFingerprint(fingerprint), name, candidates);
+        return Placement.Place(new IndexedFingerprint(fingerprint), name, Candidates(graph, fingerprints), IsAncestor(graph));
     }
 
-    /// <summary>Every version as a placement candidate: the latest version of each model, with its depth in the graph.</summary>
+    private static Func<long, long, bool> IsAncestor(LineageGraph graph) =>
+        (ancestor, of) => graph.Ancestors(graph[of]).Any(v => v.Id == ancestor);
+
+    /// <summary>Edges placement made carry this prefix in their message; placement may revise them, never a user's.</summary>
+    private static bool IsPlacementEdge(LineageEdge edge) =>
+        edge.Kind == EdgeKind.Adapted && edge.Message is { } m && (m.StartsWith("auto: ", StringComparison.Ordinal) || m.StartsWith("infer: ", StringComparison.Ordinal));
+
+    /// <summary>Every version as a placement candidate, with its depth in the graph and which of its parent edges placement made.</summary>
     private static List<PlacementCandidate> Candidates(LineageGraph graph, IReadOnlyDictionary<long, ModelFingerprint> fingerprints)
     {
         var depth = new Dictionary<long, int>();
@@ -67,7 +73,18 @@ public sealed partial class Repository
 
         return graph.Versions
             .Where(v => fingerprints.ContainsKey(v.Id))
-            .Select(v => new PlacementCandidate(v.Id, v.Ref, v.Name, new IndexedFingerprint(fingerprints[v.Id]), depth[v.Id], graph.Parents(v).Count == 0))
+            .Select(v =>
+            {
+                var edges = graph.ParentEdges(v);
+                return new PlacementCandidate(
+                    v.Id,
+                    v.Ref,
+                    v.Name,
+                    new IndexedFingerprint(fingerprints[v.Id]),
+                    depth[v.Id],
+                    edges.Where(IsPlacementEdge).Select(e => e.ParentId).ToList(),
+                    edges.Any(e => !IsPlacementEdge(e)));
+            })
             .ToList();
     }
 
@@ -91,11 +108,11 @@ public sealed partial class Repository
         Parents = decision.ParentRef is { } parent ? [parent] : [],
         How = decision.ParentRef is null ? null : options.How ?? decision.How,
         EdgeMessage = $"{origin}: {decision.Reason}",
-        ChildEdges = decision.AdoptedIds.Select(id => (id, (string?)null, (string?)$"{origin}: {decision.AdoptReason}")).ToList(),
+        ChildEdges = decision.Adoptions.Select(a => (a.ChildId, a.FormerParentId, a.How, (string?)$"{origin}: {a.Reason}")).ToList(),
     };
 
     private static PlacementResult ToResult(LineageGraph graph, PlacementDecision decision) =>
-        new(decision.ParentRef, decision.Reason, decision.Score, decision.AdoptedIds.Select(id => graph[id].Ref).ToList());
+        new(decision.ParentRef, decision.Reason, decision.Score, decision.Adoptions.Select(a => a.ChildRef).ToList());
 
     /// <summary>
     /// Adds every model file (a file some format reader understands) and model folder directly
@@ -150,7 +167,7 @@ public sealed partial class Repository
         {
             graph = Graph();
             var (name, path, fingerprint) = entries[i];
-            var decision = Placement.Place(fingerprint, name, Candidates(graph, LoadFingerprints(graph)));
+            var decision = Placement.Place(fingerprint, name, Candidates(graph, LoadFingerprints(graph)), IsAncestor(graph));
             var options = ApplyPlacement(graph, common with { Name = name }, decision, "infer");
             var added = Add(path, options);
             results.Add(new InferredModel(added, ToResult(graph, decision)));
@@ -162,12 +179,15 @@ public sealed partial class Repository
     /// <summary>
     /// An insertion order in which parents come first: a model goes after every related model
     /// the direction rules name as its parent; among the models free to go, the most central
-    /// (smallest summed divergence to the others) first, then by name.
+    /// first: the smallest largest divergence to its related models (the centre of a star of
+    /// derivatives is nearer to each of them than they are to each other), then the smallest
+    /// sum of divergences, then by name.
     /// </summary>
     private static List<int> InferOrder(List<(string Name, IndexedFingerprint Fingerprint)> models)
     {
         int n = models.Count;
         var parentOf = new bool[n, n]; // [i, j]: i is j's parent by the direction rules
+        var eccentricity = new double[n];
         var centrality = new double[n];
         for (int i = 0; i < n; i++)
         {
@@ -180,6 +200,8 @@ public sealed partial class Repository
                 centrality[j] += distance;
                 if (ij.Related || ji.Related)
                 {
+                    eccentricity[i] = Math.Max(eccentricity[i], distance);
+                    eccentricity[j] = Math.Max(eccentricity[j], distance);
                     int sign = Kinship.Direction(models[i].Fingerprint, models[i].Name, models[j].Fingerprint, models[j].Name).Sign;
                     parentOf[i, j] = sign > 0;
                     parentOf[j, i] = sign < 0;
@@ -193,7 +215,8 @@ public sealed partial class Repository
         {
             var free = remaining.Where(j => !remaining.Any(i => parentOf[i, j])).ToList();
             int next = (free.Count > 0 ? free : remaining)
-                .OrderBy(i => centrality[i])
+                .OrderBy(i => eccentricity[i])
+                .ThenBy(i => centrality[i])
                 .ThenBy(i => models[i].Name, StringComparer.Ordinal)
                 .First();
             order.Add(next);

@@ -27,7 +27,7 @@ public sealed record AddOptions
     /// <summary>The reason kept on the new edges when it differs from <see cref="Message"/> (automatic placement).</summary>
     internal string? EdgeMessage { get; init; }
     /// <summary>Existing versions that get the new version as their parent (automatic placement).</summary>
-    internal IReadOnlyList<(long ChildId, string? How, string? Message)> ChildEdges { get; init; } = [];
+    internal IReadOnlyList<(long ChildId, long? ReplacesParentId, string? How, string? Message)> ChildEdges { get; init; } = [];
 }
 
 /// <summary>What an add stored: <paramref name="NewBytes"/> of content not stored before, taking <paramref name="StoredBytes"/> on disk.</summary>

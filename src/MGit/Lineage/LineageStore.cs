@@ -17,7 +17,7 @@ public sealed record NewVersion(
     long? ExpectedLatestId,
     double? ErrorBound = null,
     byte[]? Fingerprint = null,
-    IReadOnlyList<(long ChildId, string? How, string? Message)>? ChildEdges = null);
+    IReadOnlyList<(long ChildId, long? ReplacesParentId, string? How, string? Message)>? ChildEdges = null);
 
 /// <summary>
 /// Models, versions, edges and metadata in SQLite (WAL mode, one transaction per change), so two
@@ -162,6 +162,13 @@ public sealed class LineageStore : IDisposable
         }
     }
 
+    /// <summary>Commits a write; its transaction migrated the schema, so later statements see the current one.</summary>
+    private void CommitWrite(SqliteTransaction transaction)
+    {
+        transaction.Commit();
+        _schema = SchemaVersion;
+    }
+
     /// <summary>Reads the whole graph in one transaction (a consistent snapshot).</summary>
     public LineageGraph ReadGraph()
     {
@@ -281,8 +288,13 @@ public sealed class LineageStore : IDisposable
         }
 
         // Models added earlier that turn out to derive from this one (automatic placement).
-        foreach (var (childId, how, message) in version.ChildEdges ?? [])
+        foreach (var (childId, replaces, how, message) in version.ChildEdges ?? [])
         {
+            if (replaces is long former)
+            {
+                Execute("DELETE FROM edges WHERE parent_id = $p AND child_id = $c AND kind = 'adapted'", transaction, ("$p", former), ("$c", childId));
+            }
+
             Execute(
                 "INSERT OR IGNORE INTO edges (parent_id, child_id, kind, how, message) VALUES ($p, $c, 'adapted', $h, $m)",
                 transaction,
@@ -302,7 +314,7 @@ public sealed class LineageStore : IDisposable
             Execute("INSERT INTO fingerprints (version_id, data) VALUES ($v, $d)", transaction, ("$v", id), ("$d", fingerprint));
         }
 
-        transaction.Commit();
+        CommitWrite(transaction);
         CompactLog();
         return id;
     }
@@ -331,7 +343,7 @@ public sealed class LineageStore : IDisposable
         }
 
         Execute("DELETE FROM models WHERE id NOT IN (SELECT model_id FROM versions)", transaction);
-        transaction.Commit();
+        CommitWrite(transaction);
         CompactLog();
     }
 
@@ -365,7 +377,7 @@ public sealed class LineageStore : IDisposable
             Execute("INSERT OR REPLACE INTO fingerprints (version_id, data) SELECT id, $d FROM versions WHERE id = $v", transaction, ("$v", id), ("$d", data));
         }
 
-        transaction.Commit();
+        CommitWrite(transaction);
     }
 
     /// <summary>SQLite's own consistency check; returns problems found (empty when intact).</summary>
