@@ -117,9 +117,10 @@ public sealed partial class Repository
     /// <summary>
     /// Adds every model file (a file some format reader understands) and model folder directly
     /// inside <paramref name="directory"/>, naming each by its file stem or folder name, and
-    /// builds their lineage at once: models are ordered so that the direction rules hold (higher
-    /// precision, fewer tensors, denser, shorter name first; then the most central), and each is
-    /// placed under the best of those before it and the models already in the repository.
+    /// builds their lineage at once: <see cref="LineageInference"/> orders them parents first
+    /// (a spanning tree of the nearest relations, rooted where the direction rules and
+    /// centrality say), then each is placed as <c>add --auto</c> places a model, among the
+    /// models already in the repository and those inferred before it.
     /// </summary>
     public IReadOnlyList<InferredModel> Infer(string directory, AddOptions? common = null)
     {
@@ -163,66 +164,15 @@ public sealed partial class Repository
         }
 
         var results = new List<InferredModel>();
-        foreach (int i in InferOrder(entries.Select(e => (e.Name, e.Fingerprint)).ToList()))
+        foreach (int i in LineageInference.Order(entries.Select(e => (e.Name, e.Fingerprint)).ToList()))
         {
             graph = Graph();
             var (name, path, fingerprint) = entries[i];
             var decision = Placement.Place(fingerprint, name, Candidates(graph, LoadFingerprints(graph)), IsAncestor(graph));
-            var options = ApplyPlacement(graph, common with { Name = name }, decision, "infer");
-            var added = Add(path, options);
+            var added = Add(path, ApplyPlacement(graph, common with { Name = name }, decision, "infer"));
             results.Add(new InferredModel(added, ToResult(graph, decision)));
         }
 
         return results;
-    }
-
-    /// <summary>
-    /// An insertion order in which parents come first: a model goes after every related model
-    /// the direction rules name as its parent; among the models free to go, the most central
-    /// first: the smallest largest divergence to its related models (the centre of a star of
-    /// derivatives is nearer to each of them than they are to each other), then the smallest
-    /// sum of divergences, then by name.
-    /// </summary>
-    private static List<int> InferOrder(List<(string Name, IndexedFingerprint Fingerprint)> models)
-    {
-        int n = models.Count;
-        var parentOf = new bool[n, n]; // [i, j]: i is j's parent by the direction rules
-        var eccentricity = new double[n];
-        var centrality = new double[n];
-        for (int i = 0; i < n; i++)
-        {
-            for (int j = i + 1; j < n; j++)
-            {
-                var ij = Kinship.Compare(models[i].Fingerprint, models[j].Fingerprint);
-                var ji = Kinship.Compare(models[j].Fingerprint, models[i].Fingerprint);
-                double distance = Math.Min(ij.Divergence, Math.Sqrt(2));
-                centrality[i] += distance;
-                centrality[j] += distance;
-                if (ij.Related || ji.Related)
-                {
-                    eccentricity[i] = Math.Max(eccentricity[i], distance);
-                    eccentricity[j] = Math.Max(eccentricity[j], distance);
-                    int sign = Kinship.Direction(models[i].Fingerprint, models[i].Name, models[j].Fingerprint, models[j].Name).Sign;
-                    parentOf[i, j] = sign > 0;
-                    parentOf[j, i] = sign < 0;
-                }
-            }
-        }
-
-        var remaining = Enumerable.Range(0, n).ToList();
-        var order = new List<int>(n);
-        while (remaining.Count > 0)
-        {
-            var free = remaining.Where(j => !remaining.Any(i => parentOf[i, j])).ToList();
-            int next = (free.Count > 0 ? free : remaining)
-                .OrderBy(i => eccentricity[i])
-                .ThenBy(i => centrality[i])
-                .ThenBy(i => models[i].Name, StringComparer.Ordinal)
-                .First();
-            order.Add(next);
-            remaining.Remove(next);
-        }
-
-        return order;
     }
 }
