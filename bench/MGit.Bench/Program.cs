@@ -14,6 +14,7 @@ internal static class Program
                          [--family-size-mb 512] [--change-fraction 0.3] [--no-family]
                          [--repeat R] [--quiet-wait SECONDS] [--quiet-below CORES] [--clean]
                          [--results FILE.md]
+          MGit.Bench placement --mgit PATH/mgit.dll --work DIR [--models 500] [--layers 12] [--seed S] [--results FILE.md]
 
         generate  writes a transformer-like model with N(0, 0.02) weights, streaming; with --derive-from
                   it writes a "fine-tune": same header, a random F fraction of the tensor bytes perturbed
@@ -28,6 +29,9 @@ internal static class Program
                   .NET assembly as NuGet packages ship them): head-only and full fine-tunes, a next
                   version, BF16 casts, a pruned copy; stores it with mgit and, on the same files,
                   zstd -3, xz, zstd --patch-from=PARENT and git gc --aggressive.
+        placement adds a seeded synthetic family (fine-tunes, head swaps, prunes, BF16 casts, unrelated
+                  roots) model by model with `mgit add --auto` and reports placement time as the graph
+                  grows, and how many models landed under their true parent.
         """;
 
     public static int Main(string[] args)
@@ -49,6 +53,8 @@ internal static class Program
                     return BenchmarkCommand.Run(options, args);
                 case "family":
                     return FamilyCommand.Run(options, args);
+                case "placement":
+                    return PlacementCommand.Run(options, args);
                 default:
                     Console.Error.WriteLine($"unknown command '{args[0]}'");
                     Console.Error.WriteLine(Usage);

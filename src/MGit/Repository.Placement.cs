@@ -7,7 +7,13 @@ using MGit.Storage;
 namespace MGit;
 
 /// <summary>Where automatic placement put a model: its parent (null for a root), why, and how sure.</summary>
-public sealed record PlacementResult(string? Parent, string Reason, double Score, IReadOnlyList<string> Adopted);
+public sealed record PlacementResult(string? Parent, string Reason, double Score, IReadOnlyList<string> Adopted)
+{
+    /// <summary>How many stored versions the model was compared with.</summary>
+    public int Compared { get; init; }
+    /// <summary>Time to load the stored fingerprints and rank every candidate (the new model's own fingerprinting excluded).</summary>
+    public TimeSpan Elapsed { get; init; }
+}
 
 /// <summary>One model <see cref="Repository.Infer"/> added, with its placement.</summary>
 public sealed record InferredModel(AddResult Added, PlacementResult Placement);
@@ -99,8 +105,10 @@ public sealed partial class Repository
             throw new MGitException("--auto chooses the parent itself; leave out --parent and --version-of");
         }
 
-        var decision = Place(Fingerprints.FromFiles(files, WritingFormat), name, graph);
-        return (ApplyPlacement(graph, options, decision, "auto"), ToResult(graph, decision));
+        var fingerprint = Fingerprints.FromFiles(files, WritingFormat);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var decision = Place(fingerprint, name, graph);
+        return (ApplyPlacement(graph, options, decision, "auto"), ToResult(graph, decision) with { Compared = graph.Versions.Count, Elapsed = clock.Elapsed });
     }
 
     private static AddOptions ApplyPlacement(LineageGraph graph, AddOptions options, PlacementDecision decision, string origin) => options with

@@ -51,6 +51,7 @@ public static class AddCommand
                 {
                     context.Out.WriteLine(result.Version.Ref);
                     context.Out.WriteLine(PlacementLine(result.Version.Ref, placement));
+                    GlobalOptions.Say(parse, globals, context, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"placement: compared with {placement.Compared} model(s) in {placement.Elapsed.TotalMilliseconds:0.0} ms"));
                 }
             }
             else if (parse.GetValue(json))

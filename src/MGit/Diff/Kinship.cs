@@ -165,7 +165,9 @@ public static class Kinship
     /// precision (a cast loses bits), the model whose every tensor the other holds too (the other
     /// added tensors), the denser (pruning zeroes weights), and, last, the shorter name that the
     /// other extends ("bert" and "bert-sst2"). Positive: <paramref name="a"/> is the parent;
-    /// negative: <paramref name="b"/>; zero: undecided.
+    /// negative: <paramref name="b"/>; zero: undecided. The rules hold between any related
+    /// models (a lower-precision or sparser model is not an ancestor of a full one), so a model
+    /// placed under a more distant relative by them moves when its real parent arrives.
     /// </summary>
     public static (int Sign, string? How, string? Why) Direction(IndexedFingerprint a, string aName, IndexedFingerprint b, string bName)
     {

@@ -23,8 +23,9 @@ public sealed record PlacementDecision(long? ParentId, string? ParentRef, string
 /// 2. Then the same structure: the candidates whose tensors line up best with the new model's
 ///    (names and shapes; a dtype cast counts as lined up).
 /// 3. Then the nearest by parameter divergence; candidates within 2% of the nearest count as
-///    equally near, and of those the one closest to a root wins (a common ancestor is a better
-///    parent than a sibling), then the earliest added.
+///    equally near (models trained on related data move in related directions, so a sibling
+///    can look as near as the common parent), and of those the one closest to a root wins,
+///    then the earliest added.
 /// Nothing related (no shared parameters, no divergence below 1): a new root. Models the
 /// direction rules (<see cref="Kinship.Direction"/>) name as derived from the new one are never
 /// its parent; instead the new model adopts them when they are roots, or when it is nearer to
