@@ -13,35 +13,75 @@ namespace MGit.Diff;
 /// </summary>
 public sealed record TensorFingerprint(string Name, string Dtype, IReadOnlyList<long> Shape, ObjectId ContentHash, float[] Samples)
 {
-    public long Elements { get; } = Shape.Aggregate(1L, (a, b) => checked(a * b));
+    // Computed once: placement reads them for every candidate of every placement.
+    public long Elements { get; } = Product(Shape);
 
     /// <summary>Every sampled value equal (zeros, ones): such a tensor is no evidence of kinship.</summary>
-    public bool IsConstant => Samples.Length == 0 || Samples.All(s => s.Equals(Samples[0]));
+    public bool IsConstant { get; } = AllEqual(Samples);
 
     /// <summary>Estimated sum of squares over the whole tensor, scaled up from the samples.</summary>
-    public double EstimatedSquaredNorm
+    public double EstimatedSquaredNorm { get; } = SquaredNorm(Samples, Product(Shape));
+
+    public bool SameShape(TensorFingerprint other)
     {
-        get
+        if (Shape.Count != other.Shape.Count)
         {
-            if (Samples.Length == 0)
-            {
-                return 0;
-            }
-
-            double sum = 0;
-            foreach (float s in Samples)
-            {
-                if (float.IsFinite(s))
-                {
-                    sum += (double)s * s;
-                }
-            }
-
-            return sum * Elements / Samples.Length;
+            return false;
         }
+
+        for (int i = 0; i < Shape.Count; i++)
+        {
+            if (Shape[i] != other.Shape[i])
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
-    public string ShapeKey => string.Join('x', Shape);
+    private static long Product(IReadOnlyList<long> shape)
+    {
+        long product = 1;
+        for (int i = 0; i < shape.Count; i++)
+        {
+            product = checked(product * shape[i]);
+        }
+
+        return product;
+    }
+
+    private static bool AllEqual(float[] samples)
+    {
+        for (int i = 1; i < samples.Length; i++)
+        {
+            if (!samples[i].Equals(samples[0]))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static double SquaredNorm(float[] samples, long elements)
+    {
+        if (samples.Length == 0)
+        {
+            return 0;
+        }
+
+        double sum = 0;
+        foreach (float s in samples)
+        {
+            if (float.IsFinite(s))
+            {
+                sum += (double)s * s;
+            }
+        }
+
+        return sum * elements / samples.Length;
+    }
 }
 
 /// <summary>
@@ -127,7 +167,7 @@ public sealed record ModelFingerprint(IReadOnlyList<TensorFingerprint> Tensors)
         for (int i = 0; i < count; i++)
         {
             string name = Encoding.UTF8.GetString(reader.Take(reader.UInt16()));
-            string dtype = Encoding.ASCII.GetString(reader.Take(reader.Byte()));
+            string dtype = Dtype(reader.Take(reader.Byte()));
             int rank = reader.Byte();
             if (rank > MaxRank)
             {
@@ -156,6 +196,16 @@ public sealed record ModelFingerprint(IReadOnlyList<TensorFingerprint> Tensors)
 
         return new ModelFingerprint(tensors);
     }
+
+    /// <summary>The common dtypes as shared strings (a model repeats a few of them hundreds of times).</summary>
+    private static string Dtype(ReadOnlySpan<byte> ascii) => ascii switch
+    {
+        [(byte)'F', (byte)'3', (byte)'2'] => "F32",
+        [(byte)'F', (byte)'1', (byte)'6'] => "F16",
+        [(byte)'B', (byte)'F', (byte)'1', (byte)'6'] => "BF16",
+        [(byte)'F', (byte)'6', (byte)'4'] => "F64",
+        _ => Encoding.ASCII.GetString(ascii),
+    };
 
     /// <summary>A forward-only reader that fails with a clear message instead of reading past the end.</summary>
     private ref struct SpanReader(ReadOnlySpan<byte> data, string what)

@@ -2,11 +2,15 @@ using MGit.Storage;
 
 namespace MGit.Diff;
 
-/// <summary>A fingerprint with the look-ups placement needs, built once per model.</summary>
+/// <summary>
+/// A fingerprint with what placement reads of it, computed once per model. The name and content
+/// look-ups are built only when first used: placement builds them for the new model alone and
+/// walks every candidate's tensors against them.
+/// </summary>
 public sealed class IndexedFingerprint
 {
-    private readonly Dictionary<string, int> _byName = new(StringComparer.Ordinal);
-    private readonly Dictionary<ObjectId, int> _byHash = [];
+    private Dictionary<string, int>? _byName;
+    private Dictionary<ObjectId, int>? _byHash;
 
     public IndexedFingerprint(ModelFingerprint fingerprint)
     {
@@ -17,11 +21,10 @@ public sealed class IndexedFingerprint
         for (int i = 0; i < tensors.Count; i++)
         {
             var t = tensors[i];
-            _byName.TryAdd(t.Name, i);
             if (!t.IsConstant)
             {
-                _byHash.TryAdd(t.ContentHash, i);
                 NonConstantElements += t.Elements;
+                NonConstantTensors++;
             }
 
             Norms[i] = t.EstimatedSquaredNorm;
@@ -32,7 +35,10 @@ public sealed class IndexedFingerprint
                 floatElements += t.Elements;
                 weightedPrecision += t.Elements * ElementValues.Precision(t.Dtype);
                 samples += t.Samples.Length;
-                zeros += t.Samples.Count(s => s == 0);
+                foreach (float v in t.Samples)
+                {
+                    zeros += v == 0 ? 1 : 0;
+                }
             }
         }
 
@@ -47,21 +53,46 @@ public sealed class IndexedFingerprint
     public double SquaredNorm { get; }
     public long Elements { get; }
     public long NonConstantElements { get; }
+    public int NonConstantTensors { get; }
     /// <summary>Float bits per element, averaged over float parameters (32 for F32, 16 for BF16).</summary>
     public double Precision { get; }
     /// <summary>Fraction of sampled float values that are exactly zero (pruning leaves many).</summary>
     public double ZeroFraction { get; }
 
-    public int IndexOfName(string name) => _byName.TryGetValue(name, out int i) ? i : -1;
+    public int IndexOfName(string name)
+    {
+        _byName ??= BuildIndex(t => t.Name, _ => true, StringComparer.Ordinal);
+        return _byName.TryGetValue(name, out int i) ? i : -1;
+    }
 
-    public int IndexOfContent(ObjectId hash) => _byHash.TryGetValue(hash, out int i) ? i : -1;
+    public int IndexOfContent(ObjectId hash)
+    {
+        _byHash ??= BuildIndex(t => t.ContentHash, t => !t.IsConstant, EqualityComparer<ObjectId>.Default);
+        return _byHash.TryGetValue(hash, out int i) ? i : -1;
+    }
+
+    private Dictionary<TKey, int> BuildIndex<TKey>(Func<TensorFingerprint, TKey> key, Func<TensorFingerprint, bool> include, IEqualityComparer<TKey> comparer)
+        where TKey : notnull
+    {
+        var index = new Dictionary<TKey, int>(Tensors.Count, comparer);
+        for (int i = 0; i < Tensors.Count; i++)
+        {
+            if (include(Tensors[i]))
+            {
+                index.TryAdd(key(Tensors[i]), i);
+            }
+        }
+
+        return index;
+    }
 }
 
 /// <summary>How close one model is to another, from fingerprints alone.</summary>
 /// <param name="SharedFraction">Parameters of the first model found with identical content in the second (constant tensors do not count).</param>
 /// <param name="Structure">Weighted Jaccard of parameters that line up (shared content, or same name and shape with a castable dtype).</param>
 /// <param name="Divergence">Estimated ||a - b|| / rms(||a||, ||b||) over all parameters, tensors without a counterpart counting whole: 0 for equal models, about sqrt 2 for unrelated ones.</param>
-public sealed record Relation(double SharedFraction, int SharedTensors, double Structure, int MatchedTensors, double Divergence, string? CastFrom, string? CastTo)
+/// <param name="FirstInSecond">Every non-constant tensor of the first model is in the second with equal content, and the second has more tensors.</param>
+public sealed record Relation(double SharedFraction, int SharedTensors, double Structure, int MatchedTensors, double Divergence, string? CastFrom, string? CastTo, bool FirstInSecond = false, bool SecondInFirst = false)
 {
     /// <summary>Independent weights of equal scale sit at sqrt 2; derived models well below.</summary>
     public const double RelatedDivergence = 1.0;
@@ -77,31 +108,37 @@ public sealed record Relation(double SharedFraction, int SharedTensors, double S
 /// <summary>Compares fingerprints: the measures placement and infer rank candidates by.</summary>
 public static class Kinship
 {
+    /// <summary>
+    /// Relates <paramref name="x"/> (looked up by name and content) to <paramref name="y"/>
+    /// (walked tensor by tensor): placement compares one new model with every stored one, so
+    /// only the new model is indexed.
+    /// </summary>
     public static Relation Compare(IndexedFingerprint x, IndexedFingerprint y)
     {
-        var matchedY = new bool[y.Tensors.Count];
+        var matchedX = new bool[x.Tensors.Count];
         long sharedElements = 0, matchedElements = 0;
-        int sharedTensors = 0, matchedTensors = 0;
-        double difference = 0, matchedYNorm = 0;
+        int sharedTensors = 0, matchedTensors = 0, sharedNonConstantY = 0;
+        double difference = 0, matchedXNorm = 0;
         string? castFrom = null, castTo = null;
-        for (int i = 0; i < x.Tensors.Count; i++)
+        for (int j = 0; j < y.Tensors.Count; j++)
         {
-            var tx = x.Tensors[i];
-            int j = tx.IsConstant ? -1 : y.IndexOfContent(tx.ContentHash);
-            if (j >= 0 && !matchedY[j])
+            var ty = y.Tensors[j];
+            int i = ty.IsConstant ? -1 : x.IndexOfContent(ty.ContentHash);
+            if (i >= 0 && !matchedX[i])
             {
-                matchedY[j] = true;
-                matchedYNorm += y.Norms[j];
-                sharedElements += tx.Elements;
+                matchedX[i] = true;
+                matchedXNorm += x.Norms[i];
+                sharedElements += ty.Elements;
                 sharedTensors++;
+                sharedNonConstantY++;
                 continue;
             }
 
-            j = y.IndexOfName(tx.Name);
-            if (j >= 0 && !matchedY[j] && y.Tensors[j] is var ty && ty.ShapeKey == tx.ShapeKey && Castable(tx.Dtype, ty.Dtype))
+            i = x.IndexOfName(ty.Name);
+            if (i >= 0 && !matchedX[i] && x.Tensors[i] is var tx && tx.SameShape(ty) && Castable(tx.Dtype, ty.Dtype))
             {
-                matchedY[j] = true;
-                matchedYNorm += y.Norms[j];
+                matchedX[i] = true;
+                matchedXNorm += x.Norms[i];
                 matchedElements += tx.Elements;
                 matchedTensors++;
                 if (tx.Dtype != ty.Dtype)
@@ -117,10 +154,10 @@ public static class Kinship
                 continue;
             }
 
-            difference += x.Norms[i];
+            difference += y.Norms[j];
         }
 
-        difference += y.SquaredNorm - matchedYNorm;
+        difference += x.SquaredNorm - matchedXNorm;
         double scale = (x.SquaredNorm + y.SquaredNorm) / 2;
         double divergence = scale > 0 ? Math.Sqrt(difference / scale) : difference > 0 ? Math.Sqrt(2) : 0;
         long lined = sharedElements + matchedElements;
@@ -132,7 +169,9 @@ public static class Kinship
             sharedTensors + matchedTensors,
             Math.Min(divergence, Math.Sqrt(2) * 2),
             castFrom,
-            castTo);
+            castTo,
+            FirstInSecond: x.NonConstantTensors > 0 && sharedTensors == x.NonConstantTensors && y.Tensors.Count > x.Tensors.Count,
+            SecondInFirst: y.NonConstantTensors > 0 && sharedNonConstantY == y.NonConstantTensors && x.Tensors.Count > y.Tensors.Count);
     }
 
     /// <summary>Equal dtypes, or two float dtypes (a cast relates them).</summary>
@@ -169,7 +208,8 @@ public static class Kinship
     /// models (a lower-precision or sparser model is not an ancestor of a full one), so a model
     /// placed under a more distant relative by them moves when its real parent arrives.
     /// </summary>
-    public static (int Sign, string? How, string? Why) Direction(IndexedFingerprint a, string aName, IndexedFingerprint b, string bName)
+    /// <param name="relation">The comparison of <paramref name="a"/> with <paramref name="b"/> (containment comes from it).</param>
+    public static (int Sign, string? How, string? Why) Direction(IndexedFingerprint a, string aName, IndexedFingerprint b, string bName, Relation relation)
     {
         if (Math.Abs(a.Precision - b.Precision) >= 4)
         {
@@ -177,7 +217,7 @@ public static class Kinship
             return (sign, "quantize", "a cast to lower precision");
         }
 
-        bool aInB = Contains(b, a), bInA = Contains(a, b);
+        bool aInB = relation.FirstInSecond, bInA = relation.SecondInFirst;
         if (aInB != bInA)
         {
             return (aInB ? 1 : -1, null, "holds all of the parent's tensors and adds its own");
@@ -200,12 +240,6 @@ public static class Kinship
 
         return (0, null, null);
     }
-
-    /// <summary>Whether <paramref name="outer"/> holds every non-constant tensor of <paramref name="inner"/> with equal content, and more.</summary>
-    private static bool Contains(IndexedFingerprint outer, IndexedFingerprint inner) =>
-        outer.Tensors.Count > inner.Tensors.Count
-        && inner.NonConstantElements > 0
-        && inner.Tensors.All(t => t.IsConstant || outer.IndexOfContent(t.ContentHash) >= 0);
 
     private static bool Extends(string longer, string shorter) =>
         longer.Length > shorter.Length + 1

@@ -20,12 +20,14 @@ public static class LineageInference
     {
         int n = models.Count;
         var links = new List<(int A, int B, double Divergence)>();
+        var relations = new Dictionary<(int, int), Relation>();
         for (int i = 0; i < n; i++)
         {
             for (int j = i + 1; j < n; j++)
             {
                 var ij = Kinship.Compare(models[i].Fingerprint, models[j].Fingerprint);
                 var ji = Kinship.Compare(models[j].Fingerprint, models[i].Fingerprint);
+                relations[(i, j)] = ij;
                 if (ij.Related || ji.Related)
                 {
                     links.Add((i, j, Math.Min(ij.Divergence, ji.Divergence)));
@@ -53,7 +55,7 @@ public static class LineageInference
         {
             foreach (int b in list.Where(b => b > a))
             {
-                direction[(a, b)] = Kinship.Direction(models[a].Fingerprint, models[a].Name, models[b].Fingerprint, models[b].Name);
+                direction[(a, b)] = Kinship.Direction(models[a].Fingerprint, models[a].Name, models[b].Fingerprint, models[b].Name, relations[(a, b)]);
             }
         }
 

@@ -48,7 +48,7 @@ public static class Placement
 
         var relations = candidates.Select(c => (Candidate: c, Relation: Kinship.Compare(model, c.Fingerprint))).ToList();
         var related = relations.Where(r => r.Relation.Related)
-            .Select(r => (r.Candidate, r.Relation, Direction: Kinship.Direction(model, name, r.Candidate.Fingerprint, r.Candidate.Name)))
+            .Select(r => (r.Candidate, r.Relation, Direction: Kinship.Direction(model, name, r.Candidate.Fingerprint, r.Candidate.Name, r.Relation)))
             .ToList();
         var parents = related.Where(r => r.Direction.Sign <= 0).ToList();
 
