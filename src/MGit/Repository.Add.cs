@@ -99,7 +99,8 @@ public sealed partial class Repository
                 totals.BytesNew,
                 totals.StoredNew,
                 totals.ChunksNew,
-                totals.ChunksReused) { Placement = placement };
+                totals.ChunksReused)
+            { Placement = placement };
         }
     }
 
