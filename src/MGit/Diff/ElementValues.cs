@@ -83,7 +83,7 @@ public static class ElementValues
                 for (int i = 0; i < destination.Length; i++) destination[i] = BinaryPrimitives.ReadUInt16LittleEndian(source[(i * 2)..]);
                 break;
             case "I8":
-                for (int i = 0; i < destination.Length; i++) destination[i] = (sbyte)source[i];
+                for (int i = 0; i < destination.Length; i++) destination[i] = unchecked((sbyte)source[i]);
                 break;
             default: // U8, BOOL
                 for (int i = 0; i < destination.Length; i++) destination[i] = source[i];
