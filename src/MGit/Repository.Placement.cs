@@ -108,10 +108,10 @@ public sealed partial class Repository
         var fingerprint = Fingerprints.FromFiles(files, WritingFormat);
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var decision = Place(fingerprint, name, graph);
-        return (ApplyPlacement(graph, options, decision, "auto"), ToResult(graph, decision) with { Compared = graph.Versions.Count, Elapsed = clock.Elapsed });
+        return (ApplyPlacement(options, decision, "auto"), ToResult(decision) with { Compared = graph.Versions.Count, Elapsed = clock.Elapsed });
     }
 
-    private static AddOptions ApplyPlacement(LineageGraph graph, AddOptions options, PlacementDecision decision, string origin) => options with
+    private static AddOptions ApplyPlacement(AddOptions options, PlacementDecision decision, string origin) => options with
     {
         Parents = decision.ParentRef is { } parent ? [parent] : [],
         How = decision.ParentRef is null ? null : options.How ?? decision.How,
@@ -119,7 +119,7 @@ public sealed partial class Repository
         ChildEdges = decision.Adoptions.Select(a => (a.ChildId, a.FormerParentId, a.How, (string?)$"{origin}: {a.Reason}")).ToList(),
     };
 
-    private static PlacementResult ToResult(LineageGraph graph, PlacementDecision decision) =>
+    private static PlacementResult ToResult(PlacementDecision decision) =>
         new(decision.ParentRef, decision.Reason, decision.Score, decision.Adoptions.Select(a => a.ChildRef).ToList());
 
     /// <summary>
@@ -177,8 +177,8 @@ public sealed partial class Repository
             graph = Graph();
             var (name, path, fingerprint) = entries[i];
             var decision = Placement.Place(fingerprint, name, Candidates(graph, LoadFingerprints(graph)), IsAncestor(graph));
-            var added = Add(path, ApplyPlacement(graph, common with { Name = name }, decision, "infer"));
-            results.Add(new InferredModel(added, ToResult(graph, decision)));
+            var added = Add(path, ApplyPlacement(common with { Name = name }, decision, "infer"));
+            results.Add(new InferredModel(added, ToResult(decision)));
         }
 
         return results;
