@@ -146,23 +146,26 @@ public static class ModelDiff
     private static List<FileDiff> CompareFiles(DiffSide a, DiffSide b)
     {
         var pairs = new List<(string Path, DiffFile? A, DiffFile? B)>();
-        if (a.SingleFile && b.SingleFile && a.Files.Count == 1 && b.Files.Count == 1)
+        var restA = a.Files.ToList();
+        var restB = b.Files.ToList();
+        var modelA = a.Files.Where(f => f.TensorCount > 0).ToList();
+        var modelB = b.Files.Where(f => f.TensorCount > 0).ToList();
+        if ((a.SingleFile || b.SingleFile) && modelA.Count == 1 && modelB.Count == 1 && modelA[0].Path != modelB[0].Path)
         {
-            // Two model files: compare them whatever their names.
-            pairs.Add((a.Files[0].Path == b.Files[0].Path ? a.Files[0].Path : $"{a.Files[0].Path} -> {b.Files[0].Path}", a.Files[0], b.Files[0]));
-        }
-        else
-        {
-            var byPath = b.Files.ToDictionary(f => f.Path, StringComparer.Ordinal);
-            foreach (var fa in a.Files)
-            {
-                pairs.Add((fa.Path, fa, byPath.GetValueOrDefault(fa.Path)));
-            }
-
-            var inA = a.Files.Select(f => f.Path).ToHashSet(StringComparer.Ordinal);
-            pairs.AddRange(b.Files.Where(f => !inA.Contains(f.Path)).Select(f => (f.Path, (DiffFile?)null, (DiffFile?)f)));
+            // A model file against a model file (or a folder's only weights file): compare them whatever their names.
+            pairs.Add(($"{modelA[0].Path} -> {modelB[0].Path}", modelA[0], modelB[0]));
+            restA.Remove(modelA[0]);
+            restB.Remove(modelB[0]);
         }
 
+        var byPath = restB.ToDictionary(f => f.Path, StringComparer.Ordinal);
+        foreach (var fa in restA)
+        {
+            pairs.Add((fa.Path, fa, byPath.GetValueOrDefault(fa.Path)));
+        }
+
+        var inA = restA.Select(f => f.Path).ToHashSet(StringComparer.Ordinal);
+        pairs.AddRange(restB.Where(f => !inA.Contains(f.Path)).Select(f => (f.Path, (DiffFile?)null, (DiffFile?)f)));
         return pairs.Select(p => CompareFile(p.Path, p.A, p.B, a, b)).ToList();
     }
 
