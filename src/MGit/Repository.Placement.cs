@@ -13,6 +13,8 @@ public sealed record PlacementResult(string? Parent, string Reason, double Score
     public int Compared { get; init; }
     /// <summary>Time to load the stored fingerprints and rank every candidate (the new model's own fingerprinting excluded).</summary>
     public TimeSpan Elapsed { get; init; }
+    /// <summary>Processor time the process spent meanwhile: on a busy machine a truer cost than <see cref="Elapsed"/>.</summary>
+    public TimeSpan ProcessorTime { get; init; }
 }
 
 /// <summary>One model <see cref="Repository.Infer"/> added, with its placement.</summary>
@@ -106,9 +108,14 @@ public sealed partial class Repository
         }
 
         var fingerprint = Fingerprints.FromFiles(files, WritingFormat);
+        using var process = System.Diagnostics.Process.GetCurrentProcess();
+        var processorBefore = process.TotalProcessorTime;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var decision = Place(fingerprint, name, graph);
-        return (ApplyPlacement(options, decision, "auto"), ToResult(decision) with { Compared = graph.Versions.Count, Elapsed = clock.Elapsed });
+        var elapsed = clock.Elapsed;
+        process.Refresh();
+        var timing = ToResult(decision) with { Compared = graph.Versions.Count, Elapsed = elapsed, ProcessorTime = process.TotalProcessorTime - processorBefore };
+        return (ApplyPlacement(options, decision, "auto"), timing);
     }
 
     private static AddOptions ApplyPlacement(AddOptions options, PlacementDecision decision, string origin) => options with

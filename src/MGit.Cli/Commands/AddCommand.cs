@@ -51,7 +51,7 @@ public static class AddCommand
                 {
                     context.Out.WriteLine(result.Version.Ref);
                     context.Out.WriteLine(PlacementLine(result.Version.Ref, placement));
-                    GlobalOptions.Say(parse, globals, context, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"placement: compared with {placement.Compared} model(s) in {placement.Elapsed.TotalMilliseconds:0.0} ms"));
+                    GlobalOptions.Say(parse, globals, context, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"placement: compared with {placement.Compared} model(s) in {placement.Elapsed.TotalMilliseconds:0.0} ms ({placement.ProcessorTime.TotalMilliseconds:0} ms CPU)"));
                 }
             }
             else if (parse.GetValue(json))
