@@ -31,14 +31,18 @@ public sealed partial class Repository
         var stored = _lineage.ReadFingerprints();
         var result = new Dictionary<long, ModelFingerprint>();
         var computed = new Dictionary<long, byte[]>();
-        foreach (var version in graph.Versions)
+        // Decoding is most of a large placement's cost: on many models, spread it over the cores.
+        var present = graph.Versions.Where(v => stored.ContainsKey(v.Id)).ToArray();
+        var decoded = new ModelFingerprint[present.Length];
+        var parallel = new ParallelOptions { MaxDegreeOfParallelism = present.Length >= 64 ? Math.Max(1, _options.Workers) : 1 };
+        Parallel.For(0, present.Length, parallel, i => decoded[i] = ModelFingerprint.Deserialize(stored[present[i].Id], present[i].Ref));
+        for (int i = 0; i < present.Length; i++)
         {
-            if (stored.TryGetValue(version.Id, out byte[]? data))
-            {
-                result[version.Id] = ModelFingerprint.Deserialize(data, version.Ref);
-                continue;
-            }
+            result[present[i].Id] = decoded[i];
+        }
 
+        foreach (var version in graph.Versions.Where(v => !stored.ContainsKey(v.Id)))
+        {
             using (RepositoryLock.Shared(LockPath, _options.LockWait))
             {
                 var fingerprint = Fingerprints.FromStored(LoadManifest(version), _objects);
