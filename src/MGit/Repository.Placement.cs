@@ -34,8 +34,19 @@ public sealed partial class Repository
         // Decoding is most of a large placement's cost: on many models, spread it over the cores.
         var present = graph.Versions.Where(v => stored.ContainsKey(v.Id)).ToArray();
         var decoded = new ModelFingerprint[present.Length];
-        var parallel = new ParallelOptions { MaxDegreeOfParallelism = present.Length >= 64 ? Math.Max(1, _options.Workers) : 1 };
-        Parallel.For(0, present.Length, parallel, i => decoded[i] = ModelFingerprint.Deserialize(stored[present[i].Id], present[i].Ref));
+        void Decode(int i) => decoded[i] = ModelFingerprint.Deserialize(stored[present[i].Id], present[i].Ref);
+        if (present.Length >= 64)
+        {
+            Parallel.For(0, present.Length, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, _options.Workers) }, Decode);
+        }
+        else
+        {
+            for (int i = 0; i < present.Length; i++)
+            {
+                Decode(i);
+            }
+        }
+
         for (int i = 0; i < present.Length; i++)
         {
             result[present[i].Id] = decoded[i];
