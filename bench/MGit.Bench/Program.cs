@@ -17,6 +17,7 @@ internal static class Program
                          [--results FILE.md]
           MGit.Bench remote --mgit PATH/mgit.dll --work DIR [--size-mb 1024] [--versions 4] [--change-fraction 0.3]
                          [--s3rver .ci/node/node_modules/s3rver/bin/s3rver.js] [--results FILE.md]
+          MGit.Bench placement --mgit PATH/mgit.dll --work DIR [--models 500] [--layers 12] [--seed S] [--results FILE.md]
 
         generate  writes a transformer-like model with N(0, 0.02) weights, streaming; with --derive-from
                   it writes a "fine-tune": same header, a random F fraction of the tensor bytes perturbed
@@ -36,6 +37,9 @@ internal static class Program
         remote    a base of --size-mb and a chain of fine-tuned versions, pushed to and pulled from a
                   file:// remote and an s3rver on loopback: push/pull MB/s, bytes sent against the
                   family's logical size, and what a second push sends (nothing).
+        placement adds a seeded synthetic family (fine-tunes, head swaps, prunes, BF16 casts, unrelated
+                  roots) model by model with `mgit add --auto` and reports placement time as the graph
+                  grows, and how many models landed under their true parent.
         """;
 
     public static int Main(string[] args)
@@ -61,6 +65,8 @@ internal static class Program
                     return RemoteCommand.Run(options, args);
                 case "onnx":
                     return OnnxCommand.Run(options);
+                case "placement":
+                    return PlacementCommand.Run(options, args);
                 default:
                     Console.Error.WriteLine($"unknown command '{args[0]}'");
                     Console.Error.WriteLine(Usage);

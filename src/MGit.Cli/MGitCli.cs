@@ -68,6 +68,8 @@ public static class MGitCli
         PushCommand.Build(globals, context),
         PullCommand.Build(globals, context),
         CloneCommand.Build(globals, context),
+        DiffCommand.Build(globals, context),
+        InferCommand.Build(globals, context),
     ];
 
     /// <summary>One line on stderr, a non-zero exit; the stack trace only with MGIT_TRACE=1.</summary>

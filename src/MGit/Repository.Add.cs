@@ -1,4 +1,5 @@
 using System.Text.Json;
+using MGit.Diff;
 using MGit.Errors;
 using MGit.Formats;
 using MGit.Lineage;
@@ -42,6 +43,13 @@ public sealed partial class Repository
             CheckShardIndexes(fullPath, layouts.Select(l => (l.RelativePath, l.Layout)).ToList(), path);
         }
 
+        PlacementResult? placement = null;
+        if (options.Auto)
+        {
+            (options, placement) = PlanAutomatically(graph, options, layouts.Select(l => (l.FullPath, l.Layout)), plan.Name);
+            plan = PlanLineage(graph, fullPath, options);
+        }
+
         // Parents, the version being succeeded, and the parents' own previous versions: the base of
         // each chunk is then chosen among their counterparts by measured size.
         var direct = plan.Edges.Select(e => e.ParentId).Distinct().Select(id => graph[id]).ToList();
@@ -71,6 +79,8 @@ public sealed partial class Repository
                 LogicalBytes = stored.Manifest.LogicalBytes,
                 ErrorBound = lossy ? options.LossyErrorBound : null,
                 Recipe = recipe,
+                Fingerprint = stored.Fingerprint,
+                ChildEdges = options.ChildEdges,
             };
             long id = _lineage.Insert(newVersion, _options.Clock.GetUtcNow());
             var version = _lineage.ReadGraph()[id];
@@ -94,17 +104,20 @@ public sealed partial class Repository
                 totals.ChunksReused)
             {
                 Lossy = lossyCheck,
+                Placement = placement,
             };
         }
     }
 
-    private sealed record StoredModel(ObjectId ManifestId, Manifest Manifest, IngestTotals Totals);
+    /// <summary>A stored manifest, what storing it cost, and the fingerprint taken from the data as it streamed by.</summary>
+    private sealed record StoredModel(ObjectId ManifestId, Manifest Manifest, IngestTotals Totals, byte[] Fingerprint);
 
     /// <summary>Stores every file's chunks and the manifest; nothing refers to them until the version is inserted.</summary>
     private StoredModel Ingest(string name, IReadOnlyList<(string FullPath, string RelativePath, FileLayout Layout)> layouts, DeltaBases bases, string? folder, double? lossyErrorBound)
     {
         var totals = new IngestTotals();
         var manifestFiles = new List<ManifestFile>();
+        var sketched = new List<(ManifestFile, TensorSketch?[])>();
         var ingester = new FileIngester(_objects, Format, _options.Workers);
         long totalBytes = layouts.Sum(l => l.Layout.Length);
         using (var progress = _options.Progress.Begin($"adding {name}", totalBytes))
@@ -112,7 +125,9 @@ public sealed partial class Repository
             foreach (var (filePath, relativePath, layout) in layouts)
             {
                 var candidates = bases.IsEmpty ? null : bases.For(layout);
-                manifestFiles.Add(ingester.Ingest(filePath, relativePath, layout, totals, progress.Advance, candidates is null ? null : s => candidates[s], lossyErrorBound));
+                var sketches = Fingerprints.SketchesFor(layout);
+                manifestFiles.Add(ingester.Ingest(filePath, relativePath, layout, totals, progress.Advance, candidates is null ? null : s => candidates[s], lossyErrorBound, Fingerprints.Observer(sketches)));
+                sketched.Add((manifestFiles[^1], sketches));
             }
         }
 
@@ -123,7 +138,7 @@ public sealed partial class Repository
             EmptyDirectories = folder is not null ? EnumerateEmptyDirectories(folder) : [],
         };
         var (manifestId, _) = _objects.Put(manifest.ToJson());
-        return new StoredModel(manifestId, manifest, totals);
+        return new StoredModel(manifestId, manifest, totals, Fingerprints.FromIngest(sketched).Serialize());
     }
 
     /// <summary>
@@ -231,7 +246,7 @@ public sealed partial class Repository
                     throw new MGitException($"parent {parent.Ref} is given twice");
                 }
 
-                edges.Add((parent.Id, EdgeKind.Adapted, options.How, options.Message));
+                edges.Add((parent.Id, EdgeKind.Adapted, options.How, options.EdgeMessage ?? options.Message));
             }
         }
         else if (previous is not null)

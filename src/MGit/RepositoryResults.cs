@@ -24,6 +24,12 @@ public sealed record AddOptions
     public double? LossyErrorBound { get; init; }
     /// <summary>How the model was derived, replayable by the cascade (see <see cref="Cascade.Recipe"/>).</summary>
     public string? Recipe { get; init; }
+    /// <summary>Choose the parent automatically from fingerprints (shared tensors, structure, parameter distance).</summary>
+    public bool Auto { get; init; }
+    /// <summary>The reason kept on the new edges when it differs from <see cref="Message"/> (automatic placement).</summary>
+    internal string? EdgeMessage { get; init; }
+    /// <summary>Existing versions that get the new version as their parent (automatic placement).</summary>
+    internal IReadOnlyList<(long ChildId, long? ReplacesParentId, string? How, string? Message)> ChildEdges { get; init; } = [];
 }
 
 /// <summary>What a lossy add checked: the registered tests run on the reconstruction, and whether the lossy encoding was kept.</summary>
@@ -34,6 +40,8 @@ public sealed record AddResult(ModelVersion Version, int Files, int Tensors, lon
 {
     /// <summary>Set when --lossy was asked for: what was checked and whether the lossy encoding was kept.</summary>
     public LossyCheck? Lossy { get; init; }
+    /// <summary>Set when the parent was chosen automatically.</summary>
+    public PlacementResult? Placement { get; init; }
 }
 
 /// <summary>A parent or child link as shown to users.</summary>

@@ -19,8 +19,9 @@ public static class AddCommand
         var lossy = new Option<bool>("--lossy") { Description = "Store float tensors as quantized deltas against the parent, each element within --error-bound (opt-in; default lossless)" };
         var errorBound = new Option<double?>("--error-bound") { Description = "Absolute per-element error bound for --lossy (default 1e-4, as in the MGit paper)" };
         var recipe = new Option<string?>("--recipe") { Description = "How it was derived, as a command the cascade can replay: {parent}, {parent:NAME}, {parents}, {output}" };
+        var auto = new Option<bool>("--auto") { Description = "Choose the parent automatically: shared tensors, then same structure, then nearest parameters; a new root when nothing is related" };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON" };
-        var command = new Command("add", "Add a model file or folder as a new model version") { path, name, parents, how, versionOf, type, meta, message, lossy, errorBound, recipe, json };
+        var command = new Command("add", "Add a model file or folder as a new model version") { path, name, parents, how, versionOf, type, meta, message, lossy, errorBound, recipe, auto, json };
         command.SetAction(parse =>
         {
             if (parse.GetValue(errorBound) is not null && !parse.GetValue(lossy))
@@ -40,8 +41,22 @@ public static class AddCommand
                 Message = parse.GetValue(message),
                 LossyErrorBound = parse.GetValue(lossy) ? parse.GetValue(errorBound) ?? DefaultErrorBound : null,
                 Recipe = parse.GetValue(recipe),
+                Auto = parse.GetValue(auto),
             });
-            if (parse.GetValue(json))
+            if (result.Placement is { } placement)
+            {
+                if (parse.GetValue(json))
+                {
+                    Json.Write(context.Out, PlacementJson(result.Version.Ref, placement));
+                }
+                else
+                {
+                    context.Out.WriteLine(result.Version.Ref);
+                    context.Out.WriteLine(PlacementLine(result.Version.Ref, placement));
+                    GlobalOptions.Say(parse, globals, context, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"placement: compared with {placement.Compared} model(s) in {placement.Elapsed.TotalMilliseconds:0.0} ms ({placement.ProcessorTime.TotalMilliseconds:0} ms CPU)"));
+                }
+            }
+            else if (parse.GetValue(json))
             {
                 Json.Write(context.Out, new
                 {
@@ -72,6 +87,7 @@ public static class AddCommand
                 {
                     context.Error.WriteLine(LossyReport(check));
                 }
+
                 GlobalOptions.Say(parse, globals, context,
                     $"added {result.Files} file(s), {result.Tensors} tensor(s), {LineageTree.Size(result.LogicalBytes)}; {LineageTree.Size(result.NewBytes)} new, stored in {LineageTree.Size(result.StoredBytes)}; {result.ChunksReused} chunk(s) already stored");
             }
@@ -90,6 +106,18 @@ public static class AddCommand
                 ? $"lossy (error bound {check.ErrorBound:G3}): kept; on the reconstruction {tests}"
                 : $"lossy (error bound {check.ErrorBound:G3}): rejected, stored losslessly instead; on the reconstruction {tests}";
     }
+
+    /// <summary>The contract of <c>add --auto --json</c>: ref, parent (or null), reason, score.</summary>
+    public static object PlacementJson(string reference, PlacementResult placement) => new
+    {
+        @ref = reference,
+        parent = placement.Parent,
+        reason = placement.Reason,
+        score = Math.Round(placement.Score, 6),
+    };
+
+    public static string PlacementLine(string reference, PlacementResult placement) =>
+        placement.Parent is { } parent ? $"{reference}: parent {parent} ({placement.Reason})" : $"{reference}: {placement.Reason}";
 
     /// <summary>The MGit paper's bound: 1e-4 absolute per element.</summary>
     public const double DefaultErrorBound = 1e-4;

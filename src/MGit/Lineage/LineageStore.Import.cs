@@ -131,8 +131,7 @@ public sealed partial class LineageStore
                 ("$m", e.Message));
         }
 
-        transaction.Commit();
-        _schema = SchemaVersion;
+        CommitWrite(transaction);
         CompactLog();
     }
 }

@@ -16,7 +16,9 @@ public sealed record NewVersion(
     bool MustBeNewModel,
     long? ExpectedLatestId,
     double? ErrorBound = null,
-    string? Recipe = null);
+    string? Recipe = null,
+    byte[]? Fingerprint = null,
+    IReadOnlyList<(long ChildId, long? ReplacesParentId, string? How, string? Message)>? ChildEdges = null);
 
 /// <summary>
 /// Models, versions, edges and metadata in SQLite (WAL mode, one transaction per change), so two
@@ -27,10 +29,10 @@ public sealed partial class LineageStore : IDisposable
     /// <summary>
     /// The schema version kept in <c>PRAGMA user_version</c>; bumped with any table change.
     /// 1: models, versions, edges, metadata. 2: versions.error_bound (lossy versions). 3: tests,
-    /// test_results, recipes, cascades, cascade_steps. An older database is read as is (the newer
-    /// tables read as empty) and migrated on its first write.
+    /// test_results, recipes, cascades, cascade_steps. 4: fingerprints (placement sketches). An
+    /// older database is read as is (the newer tables read as empty) and migrated on its first write.
     /// </summary>
-    public const int SchemaVersion = 3;
+    public const int SchemaVersion = 4;
 
     /// <summary>The tables schema 3 added: registered tests, their results, recipes, and cascade progress.</summary>
     private const string TestingTables = """
@@ -74,6 +76,14 @@ public sealed partial class LineageStore : IDisposable
             status TEXT NOT NULL,
             detail TEXT,
             PRIMARY KEY (cascade_id, model)
+        );
+        """;
+
+    /// <summary>The table schema 4 added: per-version fingerprints for automatic placement.</summary>
+    private const string FingerprintsTable = """
+        CREATE TABLE IF NOT EXISTS fingerprints (
+            version_id INTEGER PRIMARY KEY REFERENCES versions(id),
+            data BLOB NOT NULL
         );
         """;
 
@@ -173,7 +183,7 @@ public sealed partial class LineageStore : IDisposable
                 PRIMARY KEY (version_id, key)
             );
             CREATE INDEX IF NOT EXISTS edges_by_child ON edges(child_id);
-            """ + TestingTables, transaction);
+            """ + TestingTables + FingerprintsTable, transaction);
         Execute($"PRAGMA user_version = {SchemaVersion}", transaction);
         transaction.Commit();
         _schema = SchemaVersion;
@@ -190,6 +200,11 @@ public sealed partial class LineageStore : IDisposable
         if (_schema < 3)
         {
             Execute(TestingTables, transaction);
+        }
+
+        if (_schema < 4)
+        {
+            Execute(FingerprintsTable, transaction);
         }
 
         if (_schema < SchemaVersion)
@@ -209,10 +224,9 @@ public sealed partial class LineageStore : IDisposable
         {
             MigrateForWrite(transaction);
             result = work(transaction);
-            transaction.Commit();
+            CommitWrite(transaction);
         }
 
-        _schema = SchemaVersion;
         CompactLog();
         return result;
     }
@@ -224,6 +238,13 @@ public sealed partial class LineageStore : IDisposable
         var result = work(transaction);
         transaction.Commit();
         return result;
+    }
+
+    /// <summary>Commits a write; its transaction migrated the schema, so later statements see the current one.</summary>
+    private void CommitWrite(SqliteTransaction transaction)
+    {
+        transaction.Commit();
+        _schema = SchemaVersion;
     }
 
     /// <summary>Reads the whole graph in one transaction (a consistent snapshot).</summary>
@@ -344,6 +365,23 @@ public sealed partial class LineageStore : IDisposable
                 ("$m", message));
         }
 
+        // Models added earlier that turn out to derive from this one (automatic placement).
+        foreach (var (childId, replaces, how, message) in version.ChildEdges ?? [])
+        {
+            if (replaces is long former)
+            {
+                Execute("DELETE FROM edges WHERE parent_id = $p AND child_id = $c AND kind = 'adapted'", transaction, ("$p", former), ("$c", childId));
+            }
+
+            Execute(
+                "INSERT OR IGNORE INTO edges (parent_id, child_id, kind, how, message) VALUES ($p, $c, 'adapted', $h, $m)",
+                transaction,
+                ("$p", id),
+                ("$c", childId),
+                ("$h", how),
+                ("$m", message));
+        }
+
         foreach (var (key, value) in version.Metadata)
         {
             Execute("INSERT INTO metadata (version_id, key, value) VALUES ($v, $k, $val)", transaction, ("$v", id), ("$k", key), ("$val", value));
@@ -354,8 +392,13 @@ public sealed partial class LineageStore : IDisposable
             Execute("INSERT INTO recipes (version_id, command) VALUES ($v, $c)", transaction, ("$v", id), ("$c", version.Recipe));
         }
 
-        transaction.Commit();
-        _schema = SchemaVersion;
+
+        if (version.Fingerprint is { } fingerprint)
+        {
+            Execute("INSERT INTO fingerprints (version_id, data) VALUES ($v, $d)", transaction, ("$v", id), ("$d", fingerprint));
+        }
+
+        CommitWrite(transaction);
         CompactLog();
         return id;
     }
@@ -381,13 +424,46 @@ public sealed partial class LineageStore : IDisposable
             Execute("DELETE FROM metadata WHERE version_id = $id", transaction, ("$id", id));
             Execute("DELETE FROM test_results WHERE version_id = $id", transaction, ("$id", id));
             Execute("DELETE FROM recipes WHERE version_id = $id", transaction, ("$id", id));
+            Execute("DELETE FROM fingerprints WHERE version_id = $id", transaction, ("$id", id));
             Execute("DELETE FROM versions WHERE id = $id", transaction, ("$id", id));
         }
 
         Execute("DELETE FROM models WHERE id NOT IN (SELECT model_id FROM versions)", transaction);
-        transaction.Commit();
-        _schema = SchemaVersion;
+        CommitWrite(transaction);
         CompactLog();
+    }
+
+    /// <summary>Every stored fingerprint by version id; empty for a database older than schema 3 (backfilled on demand).</summary>
+    public Dictionary<long, byte[]> ReadFingerprints()
+    {
+        var result = new Dictionary<long, byte[]>();
+        // Checked on the table, not the cached schema: a write in this session may have just migrated it.
+        if ((long)Scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'fingerprints'")! == 0)
+        {
+            return result;
+        }
+
+        using var command = Command("SELECT version_id, data FROM fingerprints", null);
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            result[reader.GetInt64(0)] = (byte[])reader.GetValue(1);
+        }
+
+        return result;
+    }
+
+    /// <summary>Stores fingerprints computed after the fact (versions added before schema 3); versions deleted meanwhile are skipped.</summary>
+    public void StoreFingerprints(IReadOnlyDictionary<long, byte[]> fingerprints)
+    {
+        using var transaction = _connection.BeginTransaction(deferred: false);
+        MigrateForWrite(transaction);
+        foreach (var (id, data) in fingerprints)
+        {
+            Execute("INSERT OR REPLACE INTO fingerprints (version_id, data) SELECT id, $d FROM versions WHERE id = $v", transaction, ("$v", id), ("$d", data));
+        }
+
+        CommitWrite(transaction);
     }
 
     /// <summary>SQLite's own consistency check; returns problems found (empty when intact).</summary>

@@ -60,7 +60,8 @@ public sealed class FileIngester
     /// chunks may be stored against (chunk i against chunk i, when both cover the same elements).
     /// </summary>
     /// <param name="lossyErrorBound">When set, float tensors with a parent counterpart are stored lossily within this bound.</param>
-    public ManifestFile Ingest(string path, string manifestPath, FileLayout layout, IngestTotals totals, Action<long>? progress = null, Func<int, IReadOnlyList<BaseSegment>>? basesFor = null, double? lossyErrorBound = null)
+    /// <param name="observe">Sees every chunk on the reading thread, in file order (fingerprint sketches take their samples here).</param>
+    public ManifestFile Ingest(string path, string manifestPath, FileLayout layout, IngestTotals totals, Action<long>? progress = null, Func<int, IReadOnlyList<BaseSegment>>? basesFor = null, double? lossyErrorBound = null, ChunkObserver? observe = null)
     {
         var segments = new ManifestSegment[layout.Segments.Count];
         using var queue = new BlockingCollection<Job>(boundedCapacity: _workers * 2);
@@ -159,6 +160,7 @@ public sealed class FileIngester
                         throw new MGitException($"{manifestPath}: the file changed while it was being added");
                     }
 
+                    observe?.Invoke(s, segment.Length - remaining, buffer.Span);
                     remaining -= length;
                     try
                     {
@@ -216,6 +218,9 @@ public sealed class FileIngester
         };
     }
 }
+
+/// <summary>Sees one chunk of segment <paramref name="segment"/>, starting <paramref name="offset"/> bytes into it.</summary>
+public delegate void ChunkObserver(int segment, long offset, ReadOnlySpan<byte> data);
 
 /// <summary>A parent's tensor segment that a new tensor's chunks may be stored against.</summary>
 public sealed record BaseSegment(IReadOnlyList<string> Chunks, ElementKind Kind, int ElementsPerChunk);

@@ -1,0 +1,35 @@
+using System.CommandLine;
+using System.Globalization;
+using MGit.Cli.Rendering;
+
+namespace MGit.Cli.Commands;
+
+public static class InferCommand
+{
+    public static Command Build(GlobalOptions globals, CliContext context)
+    {
+        var directory = new Argument<string>("DIR") { Description = "Folder whose model files and model folders to add (names: file stems and folder names)" };
+        var type = new Option<string?>("--type") { Description = "Model type tag for every added model" };
+        var json = new Option<bool>("--json") { Description = "Print each placement as JSON" };
+        var command = new Command("infer", "Add every model in a folder and build their lineage graph automatically") { directory, type, json };
+        command.SetAction(parse =>
+        {
+            using var repository = globals.OpenRepository(parse, context);
+            var models = repository.Infer(context.ResolvePath(parse.GetValue(directory)!), new AddOptions { Type = parse.GetValue(type) });
+            if (parse.GetValue(json))
+            {
+                Json.Write(context.Out, models.Select(m => AddCommand.PlacementJson(m.Added.Version.Ref, m.Placement)).ToList());
+                return 0;
+            }
+
+            foreach (var m in models)
+            {
+                context.Out.WriteLine(AddCommand.PlacementLine(m.Added.Version.Ref, m.Placement));
+            }
+
+            GlobalOptions.Say(parse, globals, context, string.Create(CultureInfo.InvariantCulture, $"added {models.Count} model(s); 'mgit log' shows the graph"));
+            return 0;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,68 @@
+using MGit.Diff;
+using MGit.Errors;
+using MGit.Lineage;
+using MGit.Storage;
+
+namespace MGit;
+
+public sealed partial class Repository
+{
+    /// <summary>
+    /// Compares two models. Each of <paramref name="a"/> and <paramref name="b"/> is a ref
+    /// (NAME or NAME@N) when the repository has a model of that name, otherwise a model file or
+    /// folder on disk (relative to <paramref name="workingDirectory"/>), read without storing it.
+    /// </summary>
+    public ModelDiffResult Diff(string a, string b, string? workingDirectory = null)
+    {
+        var graph = Graph();
+        using (RepositoryLock.Shared(LockPath, _options.LockWait))
+        {
+            return ModelDiff.Compare(Side(graph, a, workingDirectory), Side(graph, b, workingDirectory));
+        }
+    }
+
+    /// <summary>Compares two models on disk, without a repository (chunks cut as a new repository would cut them).</summary>
+    public static ModelDiffResult DiffPaths(string a, string b) =>
+        ModelDiff.Compare(PathSide(a, a, new RepositoryFormat()), PathSide(b, b, new RepositoryFormat()));
+
+    private DiffSide Side(LineageGraph graph, string argument, string? workingDirectory)
+    {
+        if (IsStoredModel(graph, argument))
+        {
+            var version = graph.Resolve(argument);
+            return DiffSide.FromStored(version.Ref, LoadManifest(version), _objects);
+        }
+
+        string path = Path.GetFullPath(argument, workingDirectory ?? Environment.CurrentDirectory);
+        if (!File.Exists(path) && !Directory.Exists(path))
+        {
+            // Resolve again for the ref's own error message ("no model named ...", "has no version 3").
+            graph.Resolve(argument);
+        }
+
+        return PathSide(argument, path, WritingFormat);
+    }
+
+    private static bool IsStoredModel(LineageGraph graph, string argument)
+    {
+        int at = argument.LastIndexOf('@');
+        string name = at > 0 ? argument[..at] : argument;
+        return graph.Latest(name) is not null;
+    }
+
+    private static DiffSide PathSide(string label, string path, RepositoryFormat format)
+    {
+        string full = Path.GetFullPath(path);
+        if (Directory.Exists(full))
+        {
+            return DiffSide.FromPath(label, full, format, EnumerateFolder(full));
+        }
+
+        if (!File.Exists(full))
+        {
+            throw new MGitException($"{label}: no such model, file or folder");
+        }
+
+        return DiffSide.FromPath(label, full, format, [(full, Path.GetFileName(full))]);
+    }
+}

@@ -1,0 +1,208 @@
+using MGit.Diff;
+using MGit.Errors;
+using MGit.Formats;
+using MGit.Lineage;
+using MGit.Storage;
+
+namespace MGit;
+
+/// <summary>Where automatic placement put a model: its parent (null for a root), why, and how sure.</summary>
+public sealed record PlacementResult(string? Parent, string Reason, double Score, IReadOnlyList<string> Adopted)
+{
+    /// <summary>How many stored versions the model was compared with.</summary>
+    public int Compared { get; init; }
+    /// <summary>Time to load the stored fingerprints and rank every candidate (the new model's own fingerprinting excluded).</summary>
+    public TimeSpan Elapsed { get; init; }
+    /// <summary>Processor time the process spent meanwhile: on a busy machine a truer cost than <see cref="Elapsed"/>.</summary>
+    public TimeSpan ProcessorTime { get; init; }
+}
+
+/// <summary>One model <see cref="Repository.Infer"/> added, with its placement.</summary>
+public sealed record InferredModel(AddResult Added, PlacementResult Placement);
+
+public sealed partial class Repository
+{
+    /// <summary>
+    /// Every version's fingerprint. Versions stored by an mgit without fingerprints (lineage
+    /// schema below 3) get one computed from their stored data on first use, which is then kept.
+    /// </summary>
+    public IReadOnlyDictionary<long, ModelFingerprint> LoadFingerprints(LineageGraph graph)
+    {
+        var stored = _lineage.ReadFingerprints();
+        var result = new Dictionary<long, ModelFingerprint>();
+        var computed = new Dictionary<long, byte[]>();
+        // Decoding is most of a large placement's cost: on many models, spread it over the cores.
+        var present = graph.Versions.Where(v => stored.ContainsKey(v.Id)).ToArray();
+        var decoded = new ModelFingerprint[present.Length];
+        void Decode(int i) => decoded[i] = ModelFingerprint.Deserialize(stored[present[i].Id], present[i].Ref);
+        if (present.Length >= 64)
+        {
+            Parallel.For(0, present.Length, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, _options.Workers) }, Decode);
+        }
+        else
+        {
+            for (int i = 0; i < present.Length; i++)
+            {
+                Decode(i);
+            }
+        }
+
+        for (int i = 0; i < present.Length; i++)
+        {
+            result[present[i].Id] = decoded[i];
+        }
+
+        foreach (var version in graph.Versions.Where(v => !stored.ContainsKey(v.Id)))
+        {
+            using (RepositoryLock.Shared(LockPath, _options.LockWait))
+            {
+                var fingerprint = Fingerprints.FromStored(LoadManifest(version), _objects);
+                result[version.Id] = fingerprint;
+                computed[version.Id] = fingerprint.Serialize();
+            }
+        }
+
+        if (computed.Count > 0)
+        {
+            _lineage.StoreFingerprints(computed);
+        }
+
+        return result;
+    }
+
+    /// <summary>Where a model with this fingerprint would go in the graph now (nothing is changed).</summary>
+    public PlacementDecision Place(ModelFingerprint fingerprint, string name, LineageGraph graph, IReadOnlyDictionary<long, ModelFingerprint>? fingerprints = null)
+    {
+        fingerprints ??= LoadFingerprints(graph);
+        return Placement.Place(new IndexedFingerprint(fingerprint), name, Candidates(graph, fingerprints), IsAncestor(graph));
+    }
+
+    private static Func<long, long, bool> IsAncestor(LineageGraph graph) =>
+        (ancestor, of) => graph.Ancestors(graph[of]).Any(v => v.Id == ancestor);
+
+    /// <summary>Edges placement made carry this prefix in their message; placement may revise them, never a user's.</summary>
+    private static bool IsPlacementEdge(LineageEdge edge) =>
+        edge.Kind == EdgeKind.Adapted && edge.Message is { } m && (m.StartsWith("auto: ", StringComparison.Ordinal) || m.StartsWith("infer: ", StringComparison.Ordinal));
+
+    /// <summary>Every version as a placement candidate, with its depth in the graph and which of its parent edges placement made.</summary>
+    private static List<PlacementCandidate> Candidates(LineageGraph graph, IReadOnlyDictionary<long, ModelFingerprint> fingerprints)
+    {
+        var depth = new Dictionary<long, int>();
+        foreach (var v in graph.TopologicalOrder())
+        {
+            var parents = graph.Parents(v);
+            depth[v.Id] = parents.Count == 0 ? 0 : parents.Max(p => depth[p.Id]) + 1;
+        }
+
+        return graph.Versions
+            .Where(v => fingerprints.ContainsKey(v.Id))
+            .Select(v =>
+            {
+                var edges = graph.ParentEdges(v);
+                return new PlacementCandidate(
+                    v.Id,
+                    v.Ref,
+                    v.Name,
+                    new IndexedFingerprint(fingerprints[v.Id]),
+                    depth[v.Id],
+                    edges.Where(IsPlacementEdge).Select(e => e.ParentId).ToList(),
+                    edges.Any(e => !IsPlacementEdge(e)));
+            })
+            .ToList();
+    }
+
+    /// <summary>The format new chunks are cut with (an older repository is upgraded by its first write).</summary>
+    private RepositoryFormat WritingFormat => Format.FormatVersion < RepositoryFormat.CurrentVersion ? Format with { FormatVersion = RepositoryFormat.CurrentVersion } : Format;
+
+    /// <summary>For <c>add --auto</c>: fingerprints the files (one read, no store) and turns the placement into lineage options.</summary>
+    private (AddOptions Options, PlacementResult Placement) PlanAutomatically(LineageGraph graph, AddOptions options, IEnumerable<(string FullPath, FileLayout Layout)> files, string name)
+    {
+        if (options.Parents.Count > 0 || options.VersionOf is not null)
+        {
+            throw new MGitException("--auto chooses the parent itself; leave out --parent and --version-of");
+        }
+
+        var fingerprint = Fingerprints.FromFiles(files, WritingFormat);
+        using var process = System.Diagnostics.Process.GetCurrentProcess();
+        var processorBefore = process.TotalProcessorTime;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var decision = Place(fingerprint, name, graph);
+        var elapsed = clock.Elapsed;
+        process.Refresh();
+        var timing = ToResult(decision) with { Compared = graph.Versions.Count, Elapsed = elapsed, ProcessorTime = process.TotalProcessorTime - processorBefore };
+        return (ApplyPlacement(options, decision, "auto"), timing);
+    }
+
+    private static AddOptions ApplyPlacement(AddOptions options, PlacementDecision decision, string origin) => options with
+    {
+        Parents = decision.ParentRef is { } parent ? [parent] : [],
+        How = decision.ParentRef is null ? null : options.How ?? decision.How,
+        EdgeMessage = $"{origin}: {decision.Reason}",
+        ChildEdges = decision.Adoptions.Select(a => (a.ChildId, a.FormerParentId, a.How, (string?)$"{origin}: {a.Reason}")).ToList(),
+    };
+
+    private static PlacementResult ToResult(PlacementDecision decision) =>
+        new(decision.ParentRef, decision.Reason, decision.Score, decision.Adoptions.Select(a => a.ChildRef).ToList());
+
+    /// <summary>
+    /// Adds every model file (a file some format reader understands) and model folder directly
+    /// inside <paramref name="directory"/>, naming each by its file stem or folder name, and
+    /// builds their lineage at once: <see cref="LineageInference"/> orders them parents first
+    /// (a spanning tree of the nearest relations, rooted where the direction rules and
+    /// centrality say), then each is placed as <c>add --auto</c> places a model, among the
+    /// models already in the repository and those inferred before it.
+    /// </summary>
+    public IReadOnlyList<InferredModel> Infer(string directory, AddOptions? common = null)
+    {
+        common ??= new AddOptions();
+        string root = Path.GetFullPath(directory);
+        if (!Directory.Exists(root))
+        {
+            throw new MGitException($"{directory}: no such folder");
+        }
+
+        var graph = Graph();
+        var entries = new List<(string Name, string Path, IndexedFingerprint Fingerprint)>();
+        foreach (var entry in new DirectoryInfo(root).EnumerateFileSystemInfos().OrderBy(e => e.Name, StringComparer.Ordinal))
+        {
+            if (entry.Name.StartsWith('.'))
+            {
+                continue;
+            }
+
+            bool isFolder = entry is DirectoryInfo;
+            var files = isFolder ? EnumerateFolder(entry.FullName) : [(entry.FullName, entry.Name)];
+            var layouts = files.Select(f => (f.FullPath, Layout: ModelFormats.ReadLayout(f.FullPath, Path.Combine(directory, entry.Name)))).ToList();
+            if (!isFolder && layouts[0].Layout.Format == "blob")
+            {
+                continue; // not a model file: READMEs, scripts
+            }
+
+            string name = DefaultName(entry.FullName);
+            ModelRef.ValidateName(name);
+            if (graph.Latest(name) is not null || entries.Any(e => e.Name == name))
+            {
+                throw new MGitException($"model '{name}' ({entry.Name}) already exists; rename it or add it with 'mgit add'");
+            }
+
+            entries.Add((name, entry.FullName, new IndexedFingerprint(Fingerprints.FromFiles(layouts, WritingFormat))));
+        }
+
+        if (entries.Count == 0)
+        {
+            throw new MGitException($"{directory} holds no model files or model folders");
+        }
+
+        var results = new List<InferredModel>();
+        foreach (int i in LineageInference.Order(entries.Select(e => (e.Name, e.Fingerprint)).ToList()))
+        {
+            graph = Graph();
+            var (name, path, fingerprint) = entries[i];
+            var decision = Placement.Place(fingerprint, name, Candidates(graph, LoadFingerprints(graph)), IsAncestor(graph));
+            var added = Add(path, ApplyPlacement(common with { Name = name }, decision, "infer"));
+            results.Add(new InferredModel(added, ToResult(decision)));
+        }
+
+        return results;
+    }
+}
