@@ -19,8 +19,12 @@ public sealed record DiffTensor(string File, string Name, string Dtype, IReadOnl
     public ObjectId ContentHash => Fingerprints.ContentHash(Dtype, Shape, Chunks.Select(c => c.ToString()));
 }
 
-/// <summary>One file of a side of a diff; <see cref="ReadAll"/> is only called for small files (text and JSON diffs).</summary>
-public sealed record DiffFile(string Path, string Format, long Length, IReadOnlyDictionary<string, string>? Metadata, IReadOnlyList<ObjectId> Chunks, int TensorCount, Func<byte[]> ReadAll);
+/// <summary>
+/// One file of a side of a diff. <see cref="ReadAll"/> is only called for small files (text and JSON
+/// diffs); <see cref="Open"/> gives a seekable stream over the whole file, for structural diffs
+/// that read only its skeleton.
+/// </summary>
+public sealed record DiffFile(string Path, string Format, long Length, IReadOnlyDictionary<string, string>? Metadata, IReadOnlyList<ObjectId> Chunks, int TensorCount, Func<byte[]> ReadAll, Func<Stream> Open);
 
 /// <summary>A model as a diff sees it: a stored version, or a file or folder on disk.</summary>
 public sealed record DiffSide(string Label, bool SingleFile, IReadOnlyList<DiffFile> Files, IReadOnlyList<DiffTensor> Tensors)
@@ -33,7 +37,7 @@ public sealed record DiffSide(string Label, bool SingleFile, IReadOnlyList<DiffF
         foreach (var file in manifest.Files)
         {
             var chunks = FileMaterializer.Chunks(file).ToList();
-            files.Add(new DiffFile(file.Path, file.Format, file.Length, file.Metadata, chunks.Select(c => c.Id).ToList(), file.Segments.Count(s => s.Tensor is not null), () => ReadStored(objects, chunks, file.Length)));
+            files.Add(new DiffFile(file.Path, file.Format, file.Length, file.Metadata, chunks.Select(c => c.Id).ToList(), file.Segments.Count(s => s.Tensor is not null), () => ReadStored(objects, chunks, file.Length), () => new ChunkedReadStream(objects, chunks)));
             foreach (var segment in file.Segments)
             {
                 if (segment.Tensor is { } t)
@@ -76,7 +80,7 @@ public sealed record DiffSide(string Label, bool SingleFile, IReadOnlyList<DiffF
                 }
             }
 
-            diffFiles.Add(new DiffFile(relativePath, layout.Format, layout.Length, layout.Metadata, fileChunks, layout.Tensors.Count(), () => File.ReadAllBytes(fullPath)));
+            diffFiles.Add(new DiffFile(relativePath, layout.Format, layout.Length, layout.Metadata, fileChunks, layout.Tensors.Count(), () => File.ReadAllBytes(fullPath), () => new FileStream(fullPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16)));
         }
 
         return new DiffSide(label, !Directory.Exists(path), diffFiles, tensors);

@@ -212,10 +212,10 @@ public interface IStructuralDiff
 
 public sealed record StructuralDiffResult(IReadOnlyList<GraphChange> Structural, IReadOnlyList<GraphChange> Contextual);
 
-/// <summary>The structural diffs this build knows (none yet: the ONNX graph diff plugs in here).</summary>
+/// <summary>The structural diffs this build knows; a format adds its own by adding one class here.</summary>
 public static class StructuralDiffs
 {
-    public static IReadOnlyList<IStructuralDiff> All { get; } = [];
+    public static IReadOnlyList<IStructuralDiff> All { get; } = [new OnnxGraphDiff()];
 
     public static IStructuralDiff? For(string format) => All.FirstOrDefault(d => d.Format == format);
 }

@@ -8,18 +8,40 @@ public sealed class ChunkedReadStream : Stream
 {
     private readonly ObjectStore _store;
     private readonly IReadOnlyList<ObjectId> _chunks;
-    private readonly int _chunkSize;
+    private readonly long[] _starts;
     private readonly long _length;
     private long _position;
     private int _loadedIndex = -1;
     private RentedBuffer? _loaded;
 
+    /// <summary>Chunks of <paramref name="chunkSize"/> bytes each (the last may be shorter), <paramref name="length"/> bytes in all.</summary>
     public ChunkedReadStream(ObjectStore store, IReadOnlyList<ObjectId> chunks, int chunkSize, long length)
     {
         _store = store;
         _chunks = chunks;
-        _chunkSize = chunkSize;
+        _starts = new long[chunks.Count];
+        for (int i = 0; i < chunks.Count; i++)
+        {
+            _starts[i] = (long)i * chunkSize;
+        }
+
         _length = length;
+    }
+
+    /// <summary>Chunks of differing lengths, as a whole file's are (each segment cuts its own).</summary>
+    public ChunkedReadStream(ObjectStore store, IReadOnlyList<(ObjectId Id, int Length)> chunks)
+    {
+        _store = store;
+        _chunks = chunks.Select(c => c.Id).ToList();
+        _starts = new long[chunks.Count];
+        long offset = 0;
+        for (int i = 0; i < chunks.Count; i++)
+        {
+            _starts[i] = offset;
+            offset += chunks[i].Length;
+        }
+
+        _length = offset;
     }
 
     public override bool CanRead => true;
@@ -40,7 +62,8 @@ public sealed class ChunkedReadStream : Stream
         int total = 0;
         while (buffer.Length > 0 && _position < _length)
         {
-            int index = (int)(_position / _chunkSize);
+            int index = Array.BinarySearch(_starts, _position);
+            index = index >= 0 ? index : ~index - 1;
             if (index != _loadedIndex)
             {
                 _loaded?.Dispose();
@@ -48,7 +71,7 @@ public sealed class ChunkedReadStream : Stream
                 _loadedIndex = index;
             }
 
-            int within = (int)(_position % _chunkSize);
+            int within = (int)(_position - _starts[index]);
             int take = Math.Min(buffer.Length, _loaded!.Length - within);
             if (take <= 0)
             {
