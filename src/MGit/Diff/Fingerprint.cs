@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 using System.Text;
 using MGit.Errors;
 using MGit.Storage;
@@ -186,9 +187,18 @@ public sealed record ModelFingerprint(IReadOnlyList<TensorFingerprint> Tensors)
 
             var hash = ObjectId.FromBytes(reader.Take(ObjectId.ByteLength));
             var samples = new float[reader.Byte()];
-            for (int s = 0; s < samples.Length; s++)
+            var sampleBytes = reader.Take(samples.Length * sizeof(float));
+            if (BitConverter.IsLittleEndian)
             {
-                samples[s] = reader.Single();
+                // One copy rather than a checked read per value: decoding is most of a large placement's cost.
+                MemoryMarshal.Cast<byte, float>(sampleBytes).CopyTo(samples);
+            }
+            else
+            {
+                for (int s = 0; s < samples.Length; s++)
+                {
+                    samples[s] = BinaryPrimitives.ReadSingleLittleEndian(sampleBytes[(s * sizeof(float))..]);
+                }
             }
 
             tensors.Add(new TensorFingerprint(name, dtype, shape, hash, samples));
@@ -229,6 +239,5 @@ public sealed record ModelFingerprint(IReadOnlyList<TensorFingerprint> Tensors)
         public ushort UInt16() => BinaryPrimitives.ReadUInt16LittleEndian(Take(2));
         public uint UInt32() => BinaryPrimitives.ReadUInt32LittleEndian(Take(4));
         public long Int64() => BinaryPrimitives.ReadInt64LittleEndian(Take(8));
-        public float Single() => BinaryPrimitives.ReadSingleLittleEndian(Take(4));
     }
 }
