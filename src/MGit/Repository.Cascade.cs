@@ -156,7 +156,7 @@ public sealed partial class Repository
                 await Task.WhenAll(parentTasks).ConfigureAwait(false);
                 if (step.Kind != CascadeStepKind.Rederive)
                 {
-                    var (done, planned) = DatabaseRead(() =>
+                    var (done, planned) = WithDatabase(() =>
                     {
                         var graph = Graph();
                         return (step.DoneRef is null ? null : graph.Resolve(step.DoneRef), Planned(step, graph) with { Status = InitialStatus(step) });
@@ -194,12 +194,12 @@ public sealed partial class Repository
     {
         var parents = step.Parents.Select(p => p.Fixed ?? made[p.FromStep!].Result!).ToList();
         var parentRefs = parents.Select(p => p.Ref).ToList();
-        var (graph, fromManifest, before) = DatabaseRead(() =>
+        var (graph, fromManifest, before) = WithDatabase(() =>
         {
             var g = Graph();
             return (g, LoadManifest(step.From), Tests.Latest(g, [step.From.Id]));
         });
-        if (before.Count == 0 && DatabaseRead(() => TestsFor(step.From)).Count > 0)
+        if (before.Count == 0 && WithDatabase(() => TestsFor(step.From)).Count > 0)
         {
             before = RunTests([step.From], new TestRunOptions());
         }
@@ -209,7 +209,7 @@ public sealed partial class Repository
         string work = Path.Combine(TempDirectory, $"cascade-{cascadeId}-{SafeFileName(step.Model)}-{Guid.NewGuid():N}");
         try
         {
-            var inputs = parents.Select(p => (p.Name, Path: CachedCheckout(p.ManifestId, DatabaseRead(() => LoadManifest(p))))).ToList();
+            var inputs = parents.Select(p => (p.Name, Path: CachedCheckout(p.ManifestId, WithDatabase(() => LoadManifest(p))))).ToList();
             bool isFile = fromManifest.Kind == "file";
             string output = Path.Combine(work, isFile ? fromManifest.Files.Single().Path : SafeFileName(step.Model));
             Directory.CreateDirectory(work);
@@ -230,7 +230,7 @@ public sealed partial class Repository
             AddResult added;
             try
             {
-                added = DatabaseRead(() => Add(output, new AddOptions
+                added = WithDatabase(() => Add(output, new AddOptions
                 {
                     Name = step.Model,
                     VersionOf = step.From.Ref,
@@ -267,8 +267,8 @@ public sealed partial class Repository
         }
     }
 
-    /// <summary>The lineage connection is not thread-safe: cascade steps on several threads take turns with it.</summary>
-    private T DatabaseRead<T>(Func<T> read)
+    /// <summary>The lineage connection is not thread-safe: test runs and cascade steps on several threads take turns with it (reads and writes alike).</summary>
+    private T WithDatabase<T>(Func<T> read)
     {
         lock (_databaseGate)
         {

@@ -50,7 +50,7 @@ public sealed partial class Repository
     public IReadOnlyList<TestResult> RunTests(IReadOnlyList<ModelVersion> versions, TestRunOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var tests = DatabaseRead(Tests.All);
+        var tests = WithDatabase(Tests.All);
         if (options.OnlyTest is { } only && tests.All(t => t.Name != only))
         {
             throw new MGitException($"no test named '{only}' (see 'mgit test ls')");
@@ -59,7 +59,7 @@ public sealed partial class Repository
         var work = versions
             .SelectMany(v => tests
                 .Where(t => options.OnlyTest is null ? t.Scope.AppliesTo(v.Name, v.Type) : t.Name == options.OnlyTest)
-                .Select(t => (Version: v, Manifest: DatabaseRead(() => LoadManifest(v)), Test: t)))
+                .Select(t => (Version: v, Manifest: WithDatabase(() => LoadManifest(v)), Test: t)))
             .ToList();
         var results = new TestResult?[work.Count];
         Parallel.For(0, work.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.Jobs) }, i =>
