@@ -4,13 +4,12 @@ namespace MGit.Storage;
 /// A read-only, seekable stream over a run of stored chunks (one tensor's payload, say): chunks
 /// are fetched and verified only when read, one at a time.
 /// </summary>
-public sealed class ChunkedReadStream : Stream
+public sealed class ChunkedReadStream : ReadOnlySeekableStream
 {
     private readonly ObjectStore _store;
     private readonly IReadOnlyList<ObjectId> _chunks;
     private readonly long[] _starts;
     private readonly long _length;
-    private long _position;
     private int _loadedIndex = -1;
     private RentedBuffer? _loaded;
 
@@ -44,25 +43,14 @@ public sealed class ChunkedReadStream : Stream
         _length = offset;
     }
 
-    public override bool CanRead => true;
-    public override bool CanSeek => true;
-    public override bool CanWrite => false;
     public override long Length => _length;
-
-    public override long Position
-    {
-        get => _position;
-        set => _position = value is >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(value));
-    }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override int Read(Span<byte> buffer)
     {
         int total = 0;
-        while (buffer.Length > 0 && _position < _length)
+        while (buffer.Length > 0 && Position < _length)
         {
-            int index = Array.BinarySearch(_starts, _position);
+            int index = Array.BinarySearch(_starts, Position);
             index = index >= 0 ? index : ~index - 1;
             if (index != _loadedIndex)
             {
@@ -71,7 +59,7 @@ public sealed class ChunkedReadStream : Stream
                 _loadedIndex = index;
             }
 
-            int within = (int)(_position - _starts[index]);
+            int within = (int)(Position - _starts[index]);
             int take = Math.Min(buffer.Length, _loaded!.Length - within);
             if (take <= 0)
             {
@@ -80,28 +68,12 @@ public sealed class ChunkedReadStream : Stream
 
             _loaded.Span.Slice(within, take).CopyTo(buffer);
             buffer = buffer[take..];
-            _position += take;
+            Position += take;
             total += take;
         }
 
         return total;
     }
-
-    public override long Seek(long offset, SeekOrigin origin)
-    {
-        Position = origin switch
-        {
-            SeekOrigin.Begin => offset,
-            SeekOrigin.Current => _position + offset,
-            SeekOrigin.End => _length + offset,
-            _ => throw new ArgumentOutOfRangeException(nameof(origin)),
-        };
-        return _position;
-    }
-
-    public override void Flush() { }
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {
