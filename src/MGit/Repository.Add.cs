@@ -148,7 +148,7 @@ public sealed partial class Repository
     /// </summary>
     private LossyCheck CheckLossy(LineageGraph graph, NewVersion plan, StoredModel stored, double bound)
     {
-        var tests = Tests.All().Where(t => t.Scope.AppliesTo(plan.Name, plan.Type)).ToList();
+        var tests = TestsFor(plan.Name, plan.Type);
         if (tests.Count == 0)
         {
             return new LossyCheck(true, bound, []);

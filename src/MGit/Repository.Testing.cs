@@ -39,8 +39,11 @@ public sealed partial class Repository
     public void RegisterTest(TestDefinition test, bool replace = false) => Tests.Add(test, _options.Clock.GetUtcNow(), replace);
 
     /// <summary>The tests whose scope covers <paramref name="version"/>: all, its type, or its model.</summary>
-    public IReadOnlyList<TestDefinition> TestsFor(ModelVersion version) =>
-        Tests.All().Where(t => t.Scope.AppliesTo(version.Name, version.Type)).ToList();
+    public IReadOnlyList<TestDefinition> TestsFor(ModelVersion version) => TestsFor(version.Name, version.Type);
+
+    /// <summary>The tests whose scope covers a model of this name and type (also one not stored yet).</summary>
+    public IReadOnlyList<TestDefinition> TestsFor(string name, string? type) =>
+        Tests.All().Where(t => t.Scope.AppliesTo(name, type)).ToList();
 
     /// <summary>
     /// Runs every applicable test (or <see cref="TestRunOptions.OnlyTest"/>) on each version, on
@@ -57,9 +60,13 @@ public sealed partial class Repository
         }
 
         var work = versions
-            .SelectMany(v => tests
-                .Where(t => options.OnlyTest is null ? t.Scope.AppliesTo(v.Name, v.Type) : t.Name == options.OnlyTest)
-                .Select(t => (Version: v, Manifest: WithDatabase(() => LoadManifest(v)), Test: t)))
+            .Select(v => (Version: v, Tests: tests.Where(t => options.OnlyTest is null ? t.Scope.AppliesTo(v.Name, v.Type) : t.Name == options.OnlyTest).ToList()))
+            .Where(v => v.Tests.Count > 0)
+            .SelectMany(v =>
+            {
+                var manifest = WithDatabase(() => LoadManifest(v.Version));
+                return v.Tests.Select(t => (v.Version, Manifest: manifest, Test: t));
+            })
             .ToList();
         var results = new TestResult?[work.Count];
         Parallel.For(0, work.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.Jobs) }, i =>

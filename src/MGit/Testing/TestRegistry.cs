@@ -110,19 +110,16 @@ public sealed class TestRegistry(LineageStore store)
                 """
                 SELECT r.version_id, r.test, r.passed, r.exit_code, r.metrics, r.duration_s, r.reason, r.log_tail, r.log_path, r.ran_at
                 FROM test_results r
-                WHERE r.id = (SELECT MAX(id) FROM test_results WHERE version_id = r.version_id AND test = r.test)
+                WHERE ($ids IS NULL OR r.version_id IN (SELECT value FROM json_each($ids)))
+                  AND r.id = (SELECT MAX(id) FROM test_results WHERE version_id = r.version_id AND test = r.test)
                 ORDER BY r.version_id, r.test
                 """,
-                transaction);
+                transaction,
+                ("$ids", versionIds is null ? null : JsonSerializer.Serialize(versionIds)));
             using var reader = command.ExecuteReader();
             while (reader.Read())
             {
                 long versionId = reader.GetInt64(0);
-                if (versionIds is not null && !versionIds.Contains(versionId))
-                {
-                    continue;
-                }
-
                 results.Add(new TestResult(
                     graph[versionId].Ref,
                     reader.GetString(1),
