@@ -77,7 +77,7 @@ internal sealed class BenchmarkCommand
             Executable = Path.Combine(AppContext.BaseDirectory, "MGit.Bench.dll"),
             Machine = MachineInfo.Collect(work),
             MgitPath = mgit,
-            MgitVersion = ChildProcess.Run("dotnet", mgit, "--version").Trim(),
+            MgitVersion = ChildProcess.Run(Invocation.Mgit(mgit, ["--version"])).Trim(),
             Work = work,
             Repeat = repeat,
             QuietWait = quietWait,
@@ -273,12 +273,12 @@ internal sealed class BenchmarkCommand
     private static readonly Dictionary<string, string> NoFsync = new(StringComparer.Ordinal) { ["MGIT_FSYNC"] = "0" };
 
     private Invocation Mgit(string repo, IReadOnlyDictionary<string, string>? environment, params string[] arguments) =>
-        new("dotnet", [_mgit, "-C", repo, .. arguments], environment);
+        Invocation.Mgit(_mgit, ["-C", repo, .. arguments], environment);
 
     private void FreshRepo(string repo)
     {
         DeleteDirectory(repo);
-        ChildProcess.Run(new Invocation("dotnet", [_mgit, "init", repo, "-q"]));
+        ChildProcess.Run(Invocation.Mgit(_mgit, ["init", repo, "-q"]));
     }
 
     private RepoStats Stats(string repo)

@@ -22,6 +22,12 @@ internal sealed record Invocation(string Program, IReadOnlyList<string> Argument
         return shorten?.Invoke(line) ?? line;
     }
 
+    /// <summary>The mgit under test: a published <c>mgit.dll</c> runs through <c>dotnet</c>, a native (AOT) <c>mgit</c> directly.</summary>
+    public static Invocation Mgit(string mgit, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null) =>
+        mgit.EndsWith(".dll", StringComparison.OrdinalIgnoreCase)
+            ? new("dotnet", [mgit, .. arguments], environment)
+            : new(mgit, [.. arguments], environment);
+
     public static string Quote(string word) =>
         word.Length > 0 && word.All(c => char.IsAsciiLetterOrDigit(c) || "-_./=:@%+,".Contains(c, StringComparison.Ordinal))
             ? word

@@ -83,14 +83,14 @@ internal static class FamilyCommand
             Directory.Delete(repo, recursive: true);
         }
 
-        ChildProcess.Run("dotnet", mgit, "init", repo, "-q");
+        ChildProcess.Run(Invocation.Mgit(mgit, ["init", repo, "-q"]));
         double add = 0;
         var perModel = new StringBuilder();
         var refs = new List<string>();
         foreach (var m in members)
         {
             Warm(m.File);
-            var measured = ChildProcess.Measure(new Invocation("dotnet", [mgit, "-C", repo, "add", m.File, "--name", m.Name, "--json", "-q", .. m.AddFlags]));
+            var measured = ChildProcess.Measure(Invocation.Mgit(mgit, ["-C", repo, "add", m.File, "--name", m.Name, "--json", "-q", .. m.AddFlags]));
             add += measured.Seconds;
             using var json = JsonDocument.Parse(measured.StandardOutput);
             long stored = json.RootElement.GetProperty("stored_bytes").GetInt64();
@@ -103,7 +103,7 @@ internal static class FamilyCommand
         foreach (var (m, reference) in members.Zip(refs))
         {
             string output = Path.Combine(work, "checkout.tmp");
-            var measured = ChildProcess.Measure(new Invocation("dotnet", [mgit, "-C", repo, "checkout", reference, "-o", output, "-f", "-q"]));
+            var measured = ChildProcess.Measure(Invocation.Mgit(mgit, ["-C", repo, "checkout", reference, "-o", output, "-f", "-q"]));
             checkout += measured.Seconds;
             if (!File.ReadAllBytes(output).AsSpan().SequenceEqual(File.ReadAllBytes(m.File)))
             {
@@ -113,7 +113,7 @@ internal static class FamilyCommand
             File.Delete(output);
         }
 
-        using (var stats = JsonDocument.Parse(ChildProcess.Run("dotnet", mgit, "-C", repo, "stats", "--json")))
+        using (var stats = JsonDocument.Parse(ChildProcess.Run(Invocation.Mgit(mgit, ["-C", repo, "stats", "--json"]))))
         {
             rows.Add(("mgit (lossless)", stats.RootElement.GetProperty("stored_bytes").GetInt64(), add, checkout, "every checkout byte-identical"));
         }
@@ -203,13 +203,13 @@ internal static class FamilyCommand
                 Directory.Delete(single, recursive: true);
             }
 
-            ChildProcess.Run("dotnet", mgit, "init", single, "-q");
+            ChildProcess.Run(Invocation.Mgit(mgit, ["init", single, "-q"]));
             if (flags.Length > 0)
             {
-                ChildProcess.Run("dotnet", mgit, "-C", single, "add", members[0].File, "--name", "base", "-q");
+                ChildProcess.Run(Invocation.Mgit(mgit, ["-C", single, "add", members[0].File, "--name", "base", "-q"]));
             }
 
-            using var json = JsonDocument.Parse(ChildProcess.Run(new Invocation("dotnet", [mgit, "-C", single, "add", member.File, "--name", "m", "--json", "-q", .. flags])));
+            using var json = JsonDocument.Parse(ChildProcess.Run(Invocation.Mgit(mgit, ["-C", single, "add", member.File, "--name", "m", "--json", "-q", .. flags])));
             long stored = json.RootElement.GetProperty("stored_bytes").GetInt64();
             long size = new FileInfo(member.File).Length;
             ChildProcess.Run("zstd", "-3", "-T2", "-q", "-f", member.File, "-o", member.File + ".single.zst");

@@ -34,14 +34,14 @@ internal static partial class PlacementCommand
         }
 
         Directory.CreateDirectory(models);
-        ChildProcess.Run("dotnet", mgit, "init", repo, "-q");
+        ChildProcess.Run(Invocation.Mgit(mgit, ["init", repo, "-q"]));
         var family = Generate(count, layers, seed);
         var rows = new List<(int Graph, double PlacementMs, double CpuMs, double ProcessSeconds, bool Correct)>();
         var environment = new Dictionary<string, string> { ["MGIT_FSYNC"] = "0" };
         for (int i = 0; i < family.Count; i++)
         {
             string file = Write(models, family[i]);
-            var measured = ChildProcess.Measure(new Invocation("dotnet", [mgit, "-C", repo, "add", file, "--auto"], environment));
+            var measured = ChildProcess.Measure(Invocation.Mgit(mgit, ["-C", repo, "add", file, "--auto"], environment));
             var timing = TimingLine().Match(measured.StandardError);
             if (!timing.Success)
             {

@@ -8,16 +8,16 @@ internal static class Program
         Usage:
           MGit.Bench generate --out FILE --size-mb N [--dtype F32|BF16] [--seed S]
           MGit.Bench generate --out FILE --derive-from BASE --change-fraction F [--seed S]
-          MGit.Bench family --mgit PATH/mgit.dll --work DIR (--assembly MODEL.dll | --onnx MODEL.onnx | --safetensors F32.safetensors)
+          MGit.Bench family --mgit PATH/mgit.dll (or a native PATH/mgit) --work DIR (--assembly MODEL.dll | --onnx MODEL.onnx | --safetensors F32.safetensors)
                          [--finetune-scale 0.01] [--no-xz] [--no-git] [--results FILE.md]
           MGit.Bench onnx --out DIR (--size-mb N [--seed S] | --assembly MODEL.dll)
-          MGit.Bench run --mgit PATH/mgit.dll --work DIR [--size-mb 2048] [--dtype F32|BF16] [--seed S]
+          MGit.Bench run --mgit PATH/mgit.dll (or a native PATH/mgit) --work DIR [--size-mb 2048] [--dtype F32|BF16] [--seed S]
                          [--family-size-mb 512] [--change-fraction 0.3] [--no-family]
                          [--repeat R] [--quiet-wait SECONDS] [--quiet-below CORES] [--clean]
                          [--results FILE.md]
-          MGit.Bench remote --mgit PATH/mgit.dll --work DIR [--size-mb 1024] [--versions 4] [--change-fraction 0.3]
+          MGit.Bench remote --mgit PATH/mgit.dll (or a native PATH/mgit) --work DIR [--size-mb 1024] [--versions 4] [--change-fraction 0.3]
                          [--s3rver .ci/node/node_modules/s3rver/bin/s3rver.js] [--results FILE.md]
-          MGit.Bench placement --mgit PATH/mgit.dll --work DIR [--models 500] [--layers 12] [--seed S] [--results FILE.md]
+          MGit.Bench placement --mgit PATH/mgit.dll (or a native PATH/mgit) --work DIR [--models 500] [--layers 12] [--seed S] [--results FILE.md]
 
         generate  writes a transformer-like model with N(0, 0.02) weights, streaming; with --derive-from
                   it writes a "fine-tune": same header, a random F fraction of the tensor bytes perturbed

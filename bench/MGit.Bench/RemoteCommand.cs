@@ -133,7 +133,7 @@ internal static class RemoteCommand
     }
 
     private static string Mgit(string mgit, string directory, IReadOnlyDictionary<string, string>? environment, params string[] arguments) =>
-        ChildProcess.Run(new Invocation("dotnet", [mgit, "-C", directory, .. arguments], environment));
+        ChildProcess.Run(Invocation.Mgit(mgit, ["-C", directory, .. arguments], environment));
 
     private static void RunQuietly(string mgit, string directory, IReadOnlyDictionary<string, string>? environment, params string[] arguments)
     {

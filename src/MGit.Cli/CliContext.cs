@@ -14,9 +14,22 @@ public sealed record CliContext(
     public static CliContext FromConsole() => new(
         Console.Out,
         Console.Error,
-        System.Environment.CurrentDirectory,
+        CurrentDirectory(),
         System.Environment.GetEnvironmentVariable,
         !Console.IsErrorRedirected);
+
+    /// <summary>The working directory; "/" when it was deleted under us (paths given then must be absolute, and say so when missing).</summary>
+    private static string CurrentDirectory()
+    {
+        try
+        {
+            return System.Environment.CurrentDirectory;
+        }
+        catch (IOException)
+        {
+            return Path.GetPathRoot(AppContext.BaseDirectory) ?? "/";
+        }
+    }
 
     public string ResolvePath(string path) => Path.GetFullPath(path, WorkingDirectory);
 }

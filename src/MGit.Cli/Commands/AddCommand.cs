@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using System.CommandLine;
 using MGit.Cli.Rendering;
 using MGit.Errors;
@@ -58,25 +59,25 @@ public static class AddCommand
             }
             else if (parse.GetValue(json))
             {
-                Json.Write(context.Out, new
+                Json.Write(context.Out, new JsonObject
                 {
-                    @ref = result.Version.Ref,
-                    name = result.Version.Name,
-                    version = result.Version.Version,
-                    files = result.Files,
-                    tensors = result.Tensors,
-                    logical_bytes = result.LogicalBytes,
-                    new_bytes = result.NewBytes,
-                    stored_bytes = result.StoredBytes,
-                    chunks_new = result.ChunksNew,
-                    chunks_reused = result.ChunksReused,
-                    lossy = result.Version.Lossy,
-                    error_bound = result.Version.ErrorBound,
-                    lossy_check = result.Lossy is { } check ? new
+                    ["ref"] = result.Version.Ref,
+                    ["name"] = result.Version.Name,
+                    ["version"] = result.Version.Version,
+                    ["files"] = result.Files,
+                    ["tensors"] = result.Tensors,
+                    ["logical_bytes"] = result.LogicalBytes,
+                    ["new_bytes"] = result.NewBytes,
+                    ["stored_bytes"] = result.StoredBytes,
+                    ["chunks_new"] = result.ChunksNew,
+                    ["chunks_reused"] = result.ChunksReused,
+                    ["lossy"] = result.Version.Lossy,
+                    ["error_bound"] = result.Version.ErrorBound,
+                    ["lossy_check"] = result.Lossy is { } check ? new JsonObject
                     {
-                        accepted = check.Accepted,
-                        error_bound = check.ErrorBound,
-                        tests = check.Results.Select(TestCommands.ResultJson).ToList(),
+                        ["accepted"] = check.Accepted,
+                        ["error_bound"] = check.ErrorBound,
+                        ["tests"] = Json.Array(check.Results, TestCommands.ResultJson),
                     } : null,
                 });
             }
@@ -108,12 +109,12 @@ public static class AddCommand
     }
 
     /// <summary>The contract of <c>add --auto --json</c>: ref, parent (or null), reason, score.</summary>
-    public static object PlacementJson(string reference, PlacementResult placement) => new
+    public static JsonObject PlacementJson(string reference, PlacementResult placement) => new()
     {
-        @ref = reference,
-        parent = placement.Parent,
-        reason = placement.Reason,
-        score = Math.Round(placement.Score, 6),
+        ["ref"] = reference,
+        ["parent"] = placement.Parent,
+        ["reason"] = placement.Reason,
+        ["score"] = Math.Round(placement.Score, 6),
     };
 
     public static string PlacementLine(string reference, PlacementResult placement) =>

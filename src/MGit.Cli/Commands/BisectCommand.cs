@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using System.CommandLine;
 using MGit.Cli.Rendering;
 
@@ -20,13 +21,13 @@ public static class BisectCommand
                 GlobalOptions.Say(parse, globals, context, $"{(run.Passed ? "pass" : "FAIL")}  {run.Ref}  {run.Reason}"));
             if (parse.GetValue(json))
             {
-                Json.Write(context.Out, new
+                Json.Write(context.Out, new JsonObject
                 {
-                    test = result.Test,
-                    first_failing = result.FirstFailing,
-                    last_passing = result.LastPassing,
-                    chain = result.Chain,
-                    runs = result.Runs.Select(r => new { @ref = r.Ref, passed = r.Passed, reason = r.Reason }).ToList(),
+                    ["test"] = result.Test,
+                    ["first_failing"] = result.FirstFailing,
+                    ["last_passing"] = result.LastPassing,
+                    ["chain"] = Json.Array(result.Chain),
+                    ["runs"] = Json.Array(result.Runs, r => new JsonObject { ["ref"] = r.Ref, ["passed"] = r.Passed, ["reason"] = r.Reason }),
                 });
             }
             else

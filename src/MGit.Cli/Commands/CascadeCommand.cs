@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using System.CommandLine;
 using MGit.Cli.Rendering;
 using MGit.Errors;
@@ -48,23 +49,23 @@ public static class CascadeCommand
                 : repository.UpdateCascade(given[0], given[1], options);
             if (parse.GetValue(json))
             {
-                Json.Write(context.Out, new
+                Json.Write(context.Out, new JsonObject
                 {
-                    old = result.Old,
-                    @new = result.New,
-                    dry_run = result.DryRun,
-                    succeeded = result.Succeeded,
-                    steps = result.Steps.Select(s => new
+                    ["old"] = result.Old,
+                    ["new"] = result.New,
+                    ["dry_run"] = result.DryRun,
+                    ["succeeded"] = result.Succeeded,
+                    ["steps"] = Json.Array(result.Steps, s => new JsonObject
                     {
-                        model = s.Model,
-                        from = s.From,
-                        to = s.To,
-                        status = s.Status,
-                        detail = s.Detail,
-                        parents = s.Parents,
-                        tests_before = s.TestsBefore.Select(TestCommands.ResultJson).ToList(),
-                        tests_after = s.TestsAfter.Select(TestCommands.ResultJson).ToList(),
-                    }).ToList(),
+                        ["model"] = s.Model,
+                        ["from"] = s.From,
+                        ["to"] = s.To,
+                        ["status"] = s.Status,
+                        ["detail"] = s.Detail,
+                        ["parents"] = Json.Array(s.Parents),
+                        ["tests_before"] = Json.Array(s.TestsBefore, TestCommands.ResultJson),
+                        ["tests_after"] = Json.Array(s.TestsAfter, TestCommands.ResultJson),
+                    }),
                 });
             }
             else

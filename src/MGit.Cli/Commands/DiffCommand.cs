@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using System.CommandLine;
 using System.Globalization;
 using MGit.Cli.Rendering;
@@ -21,13 +22,13 @@ public static class DiffCommand
             var result = Compare(parse, globals, context, left, right);
             if (parse.GetValue(json))
             {
-                Json.Write(context.Out, new
+                Json.Write(context.Out, new JsonObject
                 {
-                    a = result.A,
-                    b = result.B,
-                    tensors = result.Tensors.Select(TensorJson).ToList(),
-                    files = result.Files.Select(FileJson).ToList(),
-                    summary = SummaryJson(result.Summary),
+                    ["a"] = result.A,
+                    ["b"] = result.B,
+                    ["tensors"] = Json.Array(result.Tensors, TensorJson),
+                    ["files"] = Json.Array(result.Files, FileJson),
+                    ["summary"] = SummaryJson(result.Summary),
                 });
             }
             else
@@ -63,15 +64,15 @@ public static class DiffCommand
 
     private static bool Exists(string path) => File.Exists(path) || Directory.Exists(path);
 
-    private static Dictionary<string, object?> TensorJson(TensorDiff d)
+    private static JsonObject TensorJson(TensorDiff d)
     {
         var shown = d.B ?? d.A!;
-        var row = new Dictionary<string, object?>
+        var row = new JsonObject
         {
             ["name"] = d.Name,
             ["status"] = d.Status,
             ["dtype"] = shown.Dtype,
-            ["shape"] = shown.Shape,
+            ["shape"] = Json.Array(shown.Shape),
         };
         if (d.Status == TensorStatus.Renamed)
         {
@@ -82,8 +83,8 @@ public static class DiffCommand
         {
             row["dtype_a"] = d.A!.Dtype;
             row["dtype_b"] = d.B!.Dtype;
-            row["shape_a"] = d.A.Shape;
-            row["shape_b"] = d.B.Shape;
+            row["shape_a"] = Json.Array(d.A.Shape);
+            row["shape_b"] = Json.Array(d.B.Shape);
         }
 
         if (d.Statistics is { } s)
@@ -100,25 +101,25 @@ public static class DiffCommand
         return row;
     }
 
-    private static object FileJson(FileDiff f) => new
+    private static JsonObject FileJson(FileDiff f) => new()
     {
-        path = f.Path,
-        status = f.Status,
-        format = f.Format,
-        length_a = f.LengthA,
-        length_b = f.LengthB,
-        json = f.Json?.Select(c => new { path = c.Path, op = c.Op, before = c.Before, after = c.After }).ToList(),
-        lines = f.Lines?.Select(l => new { op = l.Op, line = l.Line, text = l.Text }).ToList(),
-        metadata = f.Metadata?.Select(c => new { key = c.Path, op = c.Op, before = c.Before, after = c.After }).ToList(),
-        graph = f.Graph is { } g ? new { structural = g.Structural.Select(GraphJson).ToList(), contextual = g.Contextual.Select(GraphJson).ToList() } : null,
-        note = f.Note,
+        ["path"] = f.Path,
+        ["status"] = f.Status,
+        ["format"] = f.Format,
+        ["length_a"] = f.LengthA,
+        ["length_b"] = f.LengthB,
+        ["json"] = f.Json is { } json ? Json.Array(json, c => new JsonObject { ["path"] = c.Path, ["op"] = c.Op, ["before"] = c.Before, ["after"] = c.After }) : null,
+        ["lines"] = f.Lines is { } lines ? Json.Array(lines, l => new JsonObject { ["op"] = l.Op, ["line"] = l.Line, ["text"] = l.Text }) : null,
+        ["metadata"] = f.Metadata is { } metadata ? Json.Array(metadata, c => new JsonObject { ["key"] = c.Path, ["op"] = c.Op, ["before"] = c.Before, ["after"] = c.After }) : null,
+        ["graph"] = f.Graph is { } g ? new JsonObject { ["structural"] = Json.Array(g.Structural, GraphJson), ["contextual"] = Json.Array(g.Contextual, GraphJson) } : null,
+        ["note"] = f.Note,
     };
 
-    private static object GraphJson(GraphChange c) => new { kind = c.Kind, subject = c.Subject, before = c.Before, after = c.After };
+    private static JsonObject GraphJson(GraphChange c) => new() { ["kind"] = c.Kind, ["subject"] = c.Subject, ["before"] = c.Before, ["after"] = c.After };
 
-    private static Dictionary<string, object?> SummaryJson(DiffSummary s)
+    private static JsonObject SummaryJson(DiffSummary s)
     {
-        var summary = new Dictionary<string, object?>
+        var summary = new JsonObject
         {
             ["tensors_a"] = s.TensorsA,
             ["tensors_b"] = s.TensorsB,

@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using System.CommandLine;
 using System.Globalization;
 using MGit.Cli.Rendering;
@@ -18,7 +19,7 @@ public static class InferCommand
             var models = repository.Infer(context.ResolvePath(parse.GetValue(directory)!), new AddOptions { Type = parse.GetValue(type) });
             if (parse.GetValue(json))
             {
-                Json.Write(context.Out, models.Select(m => AddCommand.PlacementJson(m.Added.Version.Ref, m.Placement)).ToList());
+                Json.Write(context.Out, Json.Array(models, m => AddCommand.PlacementJson(m.Added.Version.Ref, m.Placement)));
                 return 0;
             }
 

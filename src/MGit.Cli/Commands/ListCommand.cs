@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using System.CommandLine;
 using MGit.Cli.Rendering;
 
@@ -15,7 +16,7 @@ public static class ListCommand
             var graph = repository.Graph();
             if (parse.GetValue(json))
             {
-                Json.Write(context.Out, graph.Versions.Select(v => Json.Version(graph, v)).ToList());
+                Json.Write(context.Out, Json.Array(graph.Versions, v => Json.Version(graph, v)));
                 return 0;
             }
 

@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using System.CommandLine;
 using MGit.Cli.Rendering;
 
@@ -20,23 +21,23 @@ public static class StatsCommand
                     .GroupBy(c => c.Key, StringComparer.Ordinal)
                     .OrderBy(g => g.Key, StringComparer.Ordinal)
                     .ToDictionary(g => g.Key, g => g.Sum(c => c.Value));
-                Json.Write(context.Out, new
+                Json.Write(context.Out, new JsonObject
                 {
-                    models = stats.Models,
-                    versions = stats.Versions,
-                    logical_bytes = stats.LogicalBytes,
-                    stored_bytes = stats.StoredBytes,
-                    ratio = Math.Round(stats.Ratio, 4),
-                    objects = stats.Objects,
-                    codecs,
-                    per_model = perVersion.Select(v => new
+                    ["models"] = stats.Models,
+                    ["versions"] = stats.Versions,
+                    ["logical_bytes"] = stats.LogicalBytes,
+                    ["stored_bytes"] = stats.StoredBytes,
+                    ["ratio"] = Math.Round(stats.Ratio, 4),
+                    ["objects"] = stats.Objects,
+                    ["codecs"] = Json.Map(codecs, n => n),
+                    ["per_model"] = Json.Array(perVersion, v => new JsonObject
                     {
-                        @ref = v.Ref,
-                        logical_bytes = v.LogicalBytes,
-                        stored_bytes = v.StoredBytes,
-                        ratio = v.StoredBytes == 0 ? 0 : Math.Round((double)v.LogicalBytes / v.StoredBytes, 4),
-                        codecs = v.CodecBytes,
-                    }).ToList(),
+                        ["ref"] = v.Ref,
+                        ["logical_bytes"] = v.LogicalBytes,
+                        ["stored_bytes"] = v.StoredBytes,
+                        ["ratio"] = v.StoredBytes == 0 ? 0 : Math.Round((double)v.LogicalBytes / v.StoredBytes, 4),
+                        ["codecs"] = Json.Map(v.CodecBytes, n => n),
+                    }),
                 });
             }
             else
@@ -86,7 +87,7 @@ public static class GcCommand
             var result = repository.Gc();
             if (parse.GetValue(json))
             {
-                Json.Write(context.Out, new { objects_removed = result.ObjectsRemoved, bytes_freed = result.BytesFreed, temp_files_removed = result.TempFilesRemoved });
+                Json.Write(context.Out, new JsonObject { ["objects_removed"] = result.ObjectsRemoved, ["bytes_freed"] = result.BytesFreed, ["temp_files_removed"] = result.TempFilesRemoved });
             }
             else
             {
@@ -111,13 +112,13 @@ public static class FsckCommand
             var report = repository.Fsck();
             if (parse.GetValue(json))
             {
-                Json.Write(context.Out, new
+                Json.Write(context.Out, new JsonObject
                 {
-                    intact = report.Intact,
-                    objects_checked = report.ObjectsChecked,
-                    versions_checked = report.VersionsChecked,
-                    unreferenced = report.Unreferenced,
-                    problems = report.Problems,
+                    ["intact"] = report.Intact,
+                    ["objects_checked"] = report.ObjectsChecked,
+                    ["versions_checked"] = report.VersionsChecked,
+                    ["unreferenced"] = report.Unreferenced,
+                    ["problems"] = Json.Array(report.Problems),
                 });
             }
             else

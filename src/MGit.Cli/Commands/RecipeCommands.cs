@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using System.CommandLine;
 using MGit.Cli.Rendering;
 
@@ -19,7 +20,7 @@ public static class RecipeCommands
             var (version, recipe, parents) = repository.RecipeOf(parse.GetValue(showRef)!);
             if (parse.GetValue(json))
             {
-                Json.Write(context.Out, new { @ref = version.Ref, recipe, parents = parents.Select(p => p.Ref).ToList() });
+                Json.Write(context.Out, new JsonObject { ["ref"] = version.Ref, ["recipe"] = recipe, ["parents"] = Json.Array(parents.Select(p => p.Ref)) });
                 return 0;
             }
 

@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using System.CommandLine;
 using MGit.Cli.Rendering;
 using MGit.Errors;
@@ -30,7 +31,7 @@ public static class RemoteCommand
             var remotes = repository.Remotes();
             if (parse.GetValue(json))
             {
-                Json.Write(context.Out, remotes.Select(r => new { name = r.Name, url = r.Url, endpoint = r.Endpoint }).ToList());
+                Json.Write(context.Out, Json.Array(remotes, r => new JsonObject { ["name"] = r.Name, ["url"] = r.Url, ["endpoint"] = r.Endpoint }));
                 return 0;
             }
 
@@ -79,7 +80,7 @@ public static class PushCommand
             var result = repository.Push(name, parse.GetValue(refs) ?? []);
             if (parse.GetValue(json))
             {
-                Json.Write(context.Out, new { objects_sent = result.ObjectsSent, bytes_sent = result.BytesSent });
+                Json.Write(context.Out, new JsonObject { ["objects_sent"] = result.ObjectsSent, ["bytes_sent"] = result.BytesSent });
             }
             else
             {
@@ -109,7 +110,7 @@ public static class PullCommand
             Report(parse, globals, context, result);
             if (parse.GetValue(json))
             {
-                Json.Write(context.Out, new { objects_received = result.ObjectsReceived, bytes_received = result.BytesReceived });
+                Json.Write(context.Out, new JsonObject { ["objects_received"] = result.ObjectsReceived, ["bytes_received"] = result.BytesReceived });
             }
             else
             {

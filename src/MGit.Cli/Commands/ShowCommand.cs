@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using System.CommandLine;
 using MGit.Cli.Rendering;
 
@@ -17,43 +18,47 @@ public static class ShowCommand
             var v = details.Version;
             if (parse.GetValue(json))
             {
-                Json.Write(context.Out, new
+                Json.Write(context.Out, new JsonObject
                 {
-                    @ref = v.Ref,
-                    name = v.Name,
-                    version = v.Version,
-                    type = v.Type,
-                    message = v.Message,
-                    added_at = v.AddedAt,
-                    logical_bytes = v.LogicalBytes,
-                    lossy = v.Lossy,
-                    error_bound = v.ErrorBound,
-                    kind = details.Manifest.Kind,
-                    files = details.Manifest.Files.Select(f => new
+                    ["ref"] = v.Ref,
+                    ["name"] = v.Name,
+                    ["version"] = v.Version,
+                    ["type"] = v.Type,
+                    ["message"] = v.Message,
+                    ["added_at"] = v.AddedAt,
+                    ["logical_bytes"] = v.LogicalBytes,
+                    ["lossy"] = v.Lossy,
+                    ["error_bound"] = v.ErrorBound,
+                    ["kind"] = details.Manifest.Kind,
+                    ["files"] = Json.Array(details.Manifest.Files, f => new JsonObject
                     {
-                        path = f.Path,
-                        format = f.Format,
-                        length = f.Length,
-                        tensors = f.ListedTensors().Count(),
-                        metadata = f.Metadata,
-                    }).ToList(),
-                    tensors = details.Tensors.Zip(repository.TensorStorageOf(v.Ref), (t, s) => new
+                        ["path"] = f.Path,
+                        ["format"] = f.Format,
+                        ["length"] = f.Length,
+                        ["tensors"] = f.ListedTensors().Count(),
+                        ["metadata"] = Json.Map(f.Metadata),
+                    }),
+                    ["tensors"] = Json.Array(details.Tensors.Zip(repository.TensorStorageOf(v.Ref)), pair =>
                     {
-                        name = t.Name,
-                        dtype = t.Dtype,
-                        shape = t.Shape,
-                        file = t.File,
-                        offset = t.Offset,
-                        length = t.Length,
-                        codec = s.Codecs.Count == 1 ? s.Codecs.Keys.Single() : s.Codecs.Count == 0 ? "empty" : "mixed",
-                        codecs = s.Codecs,
-                        @base = s.Base,
-                        stored_bytes = s.StoredBytes,
-                        chain_depth = s.MaxDepth,
-                    }).ToList(),
-                    parents = details.Parents.Select(Json.Edge).ToList(),
-                    children = details.Children.Select(Json.Edge).ToList(),
-                    metadata = v.Metadata,
+                        var (t, s) = pair;
+                        return new JsonObject
+                        {
+                            ["name"] = t.Name,
+                            ["dtype"] = t.Dtype,
+                            ["shape"] = Json.Array(t.Shape),
+                            ["file"] = t.File,
+                            ["offset"] = t.Offset,
+                            ["length"] = t.Length,
+                            ["codec"] = s.Codecs.Count == 1 ? s.Codecs.Keys.Single() : s.Codecs.Count == 0 ? "empty" : "mixed",
+                            ["codecs"] = Json.Map(s.Codecs, n => n),
+                            ["base"] = s.Base,
+                            ["stored_bytes"] = s.StoredBytes,
+                            ["chain_depth"] = s.MaxDepth,
+                        };
+                    }),
+                    ["parents"] = Json.Array(details.Parents, Json.Edge),
+                    ["children"] = Json.Array(details.Children, Json.Edge),
+                    ["metadata"] = Json.Map(v.Metadata),
                 });
                 return 0;
             }

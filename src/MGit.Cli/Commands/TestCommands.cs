@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using System.CommandLine;
 using System.Globalization;
 using MGit.Cli.Rendering;
@@ -80,7 +81,7 @@ public static class TestCommands
             });
             if (quietJson)
             {
-                Json.Write(context.Out, results.Select(ResultJson).ToList());
+                Json.Write(context.Out, Json.Array(results, ResultJson));
             }
             else if (results.Count == 0)
             {
@@ -109,7 +110,7 @@ public static class TestCommands
             var results = repository.Tests.Latest(graph, only is null ? null : [only.Id]);
             if (parse.GetValue(json))
             {
-                Json.Write(context.Out, results.Select(ResultJson).ToList());
+                Json.Write(context.Out, Json.Array(results, ResultJson));
                 return 0;
             }
 
@@ -139,7 +140,7 @@ public static class TestCommands
             var tests = repository.Tests.All();
             if (parse.GetValue(json))
             {
-                Json.Write(context.Out, tests.Select(t => new { name = t.Name, cmd = t.Command, @for = t.Scope.ToString(), pass = t.Pass, timeout_s = t.TimeoutSeconds }).ToList());
+                Json.Write(context.Out, Json.Array(tests, t => new JsonObject { ["name"] = t.Name, ["cmd"] = t.Command, ["for"] = t.Scope.ToString(), ["pass"] = t.Pass, ["timeout_s"] = t.TimeoutSeconds }));
                 return 0;
             }
 
@@ -162,17 +163,17 @@ public static class TestCommands
         return command;
     }
 
-    public static object ResultJson(TestResult r) => new
+    public static JsonObject ResultJson(TestResult r) => new()
     {
-        @ref = r.Ref,
-        test = r.Test,
-        passed = r.Passed,
-        metrics = r.Metrics,
-        duration_s = Math.Round(r.DurationSeconds, 3),
-        exit_code = r.ExitCode,
-        reason = r.Reason,
-        ran_at = r.RanAt,
-        log = r.LogPath,
+        ["ref"] = r.Ref,
+        ["test"] = r.Test,
+        ["passed"] = r.Passed,
+        ["metrics"] = Json.Map(r.Metrics),
+        ["duration_s"] = Math.Round(r.DurationSeconds, 3),
+        ["exit_code"] = r.ExitCode,
+        ["reason"] = r.Reason,
+        ["ran_at"] = r.RanAt,
+        ["log"] = r.LogPath,
     };
 
     /// <summary>A table cell: pass or fail and the metric values, briefly.</summary>

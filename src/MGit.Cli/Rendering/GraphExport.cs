@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using System.Text;
 using MGit.Lineage;
 
@@ -42,10 +43,10 @@ public static class GraphExport
         return text.ToString();
     }
 
-    public static object JsonShape(LineageGraph graph) => new
+    public static JsonObject JsonShape(LineageGraph graph) => new()
     {
-        nodes = graph.Versions.Select(v => new { @ref = v.Ref, name = v.Name, version = v.Version, type = v.Type }).ToList(),
-        edges = graph.Edges.Select(e => new { parent = graph[e.ParentId].Ref, child = graph[e.ChildId].Ref, kind = e.Kind.ToName(), how = e.How, message = e.Message }).ToList(),
+        ["nodes"] = Json.Array(graph.Versions, v => new JsonObject { ["ref"] = v.Ref, ["name"] = v.Name, ["version"] = v.Version, ["type"] = v.Type }),
+        ["edges"] = Json.Array(graph.Edges, e => new JsonObject { ["parent"] = graph[e.ParentId].Ref, ["child"] = graph[e.ChildId].Ref, ["kind"] = e.Kind.ToName(), ["how"] = e.How, ["message"] = e.Message }),
     };
 
     private static string Quote(string text) => "\"" + text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";

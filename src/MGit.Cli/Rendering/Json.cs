@@ -1,36 +1,77 @@
+using System.Text.Encodings.Web;
 using System.Text.Json;
-using System.Text.Json.Serialization;
+using System.Text.Json.Nodes;
 using MGit.Lineage;
 
 namespace MGit.Cli.Rendering;
 
-/// <summary>The JSON shapes the command-line contract promises (snake_case fields).</summary>
+/// <summary>
+/// The JSON shapes the command-line contract promises (snake_case fields), built as JSON nodes:
+/// no reflection, so the same code runs in the native (ahead-of-time compiled) mgit.
+/// </summary>
 public static class Json
 {
-    private static readonly JsonSerializerOptions Options = new()
+    private static readonly JsonWriterOptions WriterOptions = new()
     {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        WriteIndented = true,
-        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
-        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        Indented = true,
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 
-    public static void Write(TextWriter output, object value) => output.WriteLine(JsonSerializer.Serialize(value, Options));
-
-    public static object Edge(EdgeView edge) => new { @ref = edge.Ref, kind = edge.Kind.ToName(), how = edge.How, message = edge.Message };
-
-    public static object Version(LineageGraph graph, ModelVersion version) => new
+    public static void Write(TextWriter output, JsonNode? value)
     {
-        @ref = version.Ref,
-        name = version.Name,
-        version = version.Version,
-        type = version.Type,
-        parents = graph.ParentEdges(version).Select(e => Edge(new EdgeView(graph[e.ParentId].Ref, e.Kind, e.How, e.Message))).ToList(),
-        logical_bytes = version.LogicalBytes,
-        added_at = version.AddedAt,
-        message = version.Message,
-        metadata = version.Metadata,
-        lossy = version.Lossy,
-        error_bound = version.ErrorBound,
+        using var buffer = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
+        {
+            if (value is null)
+            {
+                writer.WriteNullValue();
+            }
+            else
+            {
+                value.WriteTo(writer);
+            }
+        }
+
+        output.WriteLine(System.Text.Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length));
+    }
+
+    /// <summary>A JSON array of <paramref name="items"/>, each turned into a node by <paramref name="toNode"/>.</summary>
+    public static JsonArray Array<T>(IEnumerable<T> items, Func<T, JsonNode?> toNode) => new(items.Select(toNode).ToArray());
+
+    /// <summary>A JSON array of strings or numbers.</summary>
+    public static JsonArray Array(IEnumerable<string> items) => Array(items, s => s);
+
+    public static JsonArray Array(IEnumerable<long> items) => Array(items, n => n);
+
+    /// <summary>A JSON object from a dictionary (null stays null), keys in the dictionary's order.</summary>
+    public static JsonObject? Map<T>(IEnumerable<KeyValuePair<string, T>>? entries, Func<T, JsonNode?> toNode) =>
+        entries is null ? null : new JsonObject(entries.Select(e => KeyValuePair.Create(e.Key, toNode(e.Value))));
+
+    public static JsonObject? Map(IEnumerable<KeyValuePair<string, string>>? entries) => Map(entries, s => s);
+
+    /// <summary>Test metrics as reported: any JSON value.</summary>
+    public static JsonObject Map(IReadOnlyDictionary<string, JsonElement> metrics) => Map(metrics, e => JsonValue.Create(e))!;
+
+    public static JsonObject Edge(EdgeView edge) => new()
+    {
+        ["ref"] = edge.Ref,
+        ["kind"] = edge.Kind.ToName(),
+        ["how"] = edge.How,
+        ["message"] = edge.Message,
+    };
+
+    public static JsonObject Version(LineageGraph graph, ModelVersion version) => new()
+    {
+        ["ref"] = version.Ref,
+        ["name"] = version.Name,
+        ["version"] = version.Version,
+        ["type"] = version.Type,
+        ["parents"] = Array(graph.ParentEdges(version), e => Edge(new EdgeView(graph[e.ParentId].Ref, e.Kind, e.How, e.Message))),
+        ["logical_bytes"] = version.LogicalBytes,
+        ["added_at"] = version.AddedAt,
+        ["message"] = version.Message,
+        ["metadata"] = Map(version.Metadata),
+        ["lossy"] = version.Lossy,
+        ["error_bound"] = version.ErrorBound,
     };
 }

@@ -54,8 +54,6 @@ public sealed record LineageSnapshot
 
     public static LineageSnapshot Empty { get; } = new() { Versions = [], Edges = [] };
 
-    private static readonly JsonSerializerOptions Options = new() { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
-
     /// <summary>
     /// A version's identity in every repository: the BLAKE3 of its name, manifest id (its exact
     /// content) and the instant it was added (to 100 ns). The same file added under the same name
@@ -105,7 +103,7 @@ public sealed record LineageSnapshot
             Versions = Versions.OrderBy(v => v.Name, StringComparer.Ordinal).ThenBy(v => v.Version).ToList(),
             Edges = Edges.OrderBy(e => e.Child, StringComparer.Ordinal).ThenBy(e => e.Parent, StringComparer.Ordinal).ThenBy(e => e.Kind, StringComparer.Ordinal).ToList(),
         };
-        return JsonSerializer.SerializeToUtf8Bytes(canonical, Options);
+        return JsonSerializer.SerializeToUtf8Bytes(canonical, StoredJson.Default.LineageSnapshot);
     }
 
     /// <summary>Parses and checks a snapshot: names, numbers, ids, keys and edge ends must all be sound.</summary>
@@ -114,7 +112,7 @@ public sealed record LineageSnapshot
         LineageSnapshot? snapshot;
         try
         {
-            snapshot = JsonSerializer.Deserialize<LineageSnapshot>(json, Options);
+            snapshot = JsonSerializer.Deserialize(json, StoredJson.Default.LineageSnapshot);
         }
         catch (JsonException e)
         {

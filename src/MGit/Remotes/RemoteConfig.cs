@@ -24,8 +24,6 @@ public sealed record RemoteConfig
     /// <summary>Set in a lazy clone: the remote that objects missing here are fetched from on use.</summary>
     [JsonPropertyName("lazy_from")] public string? LazyFrom { get; init; }
 
-    private static readonly JsonSerializerOptions Options = new() { WriteIndented = true };
-
     public RemoteEntry Get(string name) =>
         Remotes.FirstOrDefault(r => r.Name == name)
         ?? throw new MGitException(Remotes.Count == 0
@@ -42,7 +40,7 @@ public sealed record RemoteConfig
 
         try
         {
-            return JsonSerializer.Deserialize<RemoteConfig>(File.ReadAllBytes(path), Options) ?? new RemoteConfig();
+            return JsonSerializer.Deserialize(File.ReadAllBytes(path), SettingsJson.Default.RemoteConfig) ?? new RemoteConfig();
         }
         catch (JsonException e)
         {
@@ -54,7 +52,7 @@ public sealed record RemoteConfig
     {
         string path = Path.Combine(metadataDirectory, FileName);
         string temp = $"{path}.{Environment.ProcessId}.tmp";
-        File.WriteAllBytes(temp, JsonSerializer.SerializeToUtf8Bytes(this, Options));
+        File.WriteAllBytes(temp, JsonSerializer.SerializeToUtf8Bytes(this, SettingsJson.Default.RemoteConfig));
         File.Move(temp, path, overwrite: true);
     }
 

@@ -19,16 +19,14 @@ public sealed record RemoteFormat
     [JsonPropertyName("chunk_size")] public int ChunkSize { get; init; }
     [JsonPropertyName("max_delta_depth")] public int MaxDeltaDepth { get; init; }
 
-    private static readonly JsonSerializerOptions Options = new() { WriteIndented = true };
-
-    public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, Options);
+    public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, SettingsJson.Default.RemoteFormat);
 
     public static RemoteFormat Parse(byte[] json, string url)
     {
         RemoteFormat? format;
         try
         {
-            format = JsonSerializer.Deserialize<RemoteFormat>(json);
+            format = JsonSerializer.Deserialize(json, SettingsJson.Default.RemoteFormat);
         }
         catch (JsonException e)
         {

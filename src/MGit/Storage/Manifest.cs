@@ -20,20 +20,18 @@ public sealed record Manifest
     [JsonPropertyName("files")] public required IReadOnlyList<ManifestFile> Files { get; init; }
     [JsonPropertyName("directories")] public IReadOnlyList<string> EmptyDirectories { get; init; } = [];
 
-    public long LogicalBytes => Files.Sum(f => f.Length);
+    [JsonIgnore] public long LogicalBytes => Files.Sum(f => f.Length);
 
-    public IEnumerable<ObjectId> ChunkIds => Files.SelectMany(f => f.Segments).SelectMany(s => s.Chunks).Select(ObjectId.Parse);
+    [JsonIgnore] public IEnumerable<ObjectId> ChunkIds => Files.SelectMany(f => f.Segments).SelectMany(s => s.Chunks).Select(ObjectId.Parse);
 
-    private static readonly JsonSerializerOptions Options = new() { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
-
-    public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, Options);
+    public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, StoredJson.Default.Manifest);
 
     public static Manifest FromJson(ReadOnlySpan<byte> json, string what)
     {
         Manifest? manifest;
         try
         {
-            manifest = JsonSerializer.Deserialize<Manifest>(json, Options);
+            manifest = JsonSerializer.Deserialize(json, StoredJson.Default.Manifest);
         }
         catch (JsonException e)
         {

@@ -27,12 +27,10 @@ public sealed record RepositoryFormat
     [JsonPropertyName("max_delta_depth")] public int MaxDeltaDepth { get; init; } = DefaultMaxDeltaDepth;
     [JsonPropertyName("created_by")] public string? CreatedBy { get; init; }
 
-    private static readonly JsonSerializerOptions Options = new() { WriteIndented = true };
-
     public void Save(string path)
     {
         string temp = path + ".tmp";
-        File.WriteAllBytes(temp, JsonSerializer.SerializeToUtf8Bytes(this, Options));
+        File.WriteAllBytes(temp, JsonSerializer.SerializeToUtf8Bytes(this, SettingsJson.Default.RepositoryFormat));
         File.Move(temp, path, overwrite: true);
     }
 
@@ -41,7 +39,7 @@ public sealed record RepositoryFormat
         RepositoryFormat? format;
         try
         {
-            format = JsonSerializer.Deserialize<RepositoryFormat>(File.ReadAllBytes(path), Options);
+            format = JsonSerializer.Deserialize(File.ReadAllBytes(path), SettingsJson.Default.RepositoryFormat);
         }
         catch (Exception e) when (e is JsonException or IOException)
         {

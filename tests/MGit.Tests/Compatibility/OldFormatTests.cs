@@ -22,6 +22,27 @@ public sealed class OldFormatTests
     }
 
     [Fact]
+    public void Manifests_written_by_the_reflection_serializer_read_and_new_ones_hold_only_declared_fields()
+    {
+        // Until the JSON source generator, manifests also carried the derived LogicalBytes and
+        // ChunkIds properties; readers ignore them, and writers no longer add them.
+        using var dir = new TempDirectory();
+        CopyTree(Path.Combine(AppContext.BaseDirectory, "Fixtures", "repo-v2"), dir.Path);
+        using var repository = Repository.Open(dir.Path);
+        foreach (var version in repository.Graph().Versions)
+        {
+            var manifest = repository.Show(version.Ref).Manifest;
+            Assert.Equal(version.LogicalBytes, manifest.LogicalBytes);
+            byte[] json = manifest.ToJson();
+            using var document = System.Text.Json.JsonDocument.Parse(json);
+            Assert.Equal(["schema", "kind", "files", "directories"], document.RootElement.EnumerateObject().Select(p => p.Name));
+            Assert.Equal(json, MGit.Storage.Manifest.FromJson(json, version.Ref).ToJson());
+        }
+
+        Assert.True(repository.Fsck().Intact);
+    }
+
+    [Fact]
     public void A_format_1_repository_opens_verifies_and_checks_out_byte_for_byte()
     {
         using var dir = new TempDirectory();
