@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace MGit.Codecs;
 
@@ -28,7 +29,7 @@ public static class BytePlanes
                         var signHigh = planes.Slice(n, n);
                         var middle = planes.Slice(2 * n, n);
                         var low = planes.Slice(3 * n, n);
-                        for (int i = 0; i < values.Length; i++)
+                        for (int i = SplitF32Vectorized(values, exponent, signHigh, middle, low); i < values.Length; i++)
                         {
                             uint x = BitConverter.IsLittleEndian ? values[i] : BinaryPrimitives.ReverseEndianness(values[i]);
                             exponent[i] = (byte)(x >> 23);
@@ -45,7 +46,7 @@ public static class BytePlanes
                         var values = MemoryMarshal.Cast<byte, ushort>(source);
                         var exponent = planes[..n];
                         var signMantissa = planes.Slice(n, n);
-                        for (int i = 0; i < values.Length; i++)
+                        for (int i = SplitBF16Vectorized(values, exponent, signMantissa); i < values.Length; i++)
                         {
                             ushort x = BitConverter.IsLittleEndian ? values[i] : BinaryPrimitives.ReverseEndianness(values[i]);
                             exponent[i] = (byte)(x >> 7);
@@ -54,6 +55,15 @@ public static class BytePlanes
 
                         return;
                     }
+
+                case ElementKind.F16:
+                    for (int i = SplitF16Vectorized(MemoryMarshal.Cast<byte, ushort>(source), planes[..n], planes.Slice(n, n)); i < n; i++)
+                    {
+                        planes[i] = source[(i * 2) + 1];
+                        planes[n + i] = source[i * 2];
+                    }
+
+                    return;
 
                 default:
                     for (int p = 0; p < width; p++)
@@ -83,36 +93,21 @@ public static class BytePlanes
             switch (kind)
             {
                 case ElementKind.F32:
-                    {
-                        var values = MemoryMarshal.Cast<byte, uint>(destination);
-                        var exponent = planes[..n];
-                        var signHigh = planes.Slice(n, n);
-                        var middle = planes.Slice(2 * n, n);
-                        var low = planes.Slice(3 * n, n);
-                        for (int i = 0; i < values.Length; i++)
-                        {
-                            uint sh = signHigh[i];
-                            uint x = ((uint)exponent[i] << 23) | ((sh & 0x80) << 24) | ((sh & 0x7F) << 16) | ((uint)middle[i] << 8) | low[i];
-                            values[i] = BitConverter.IsLittleEndian ? x : BinaryPrimitives.ReverseEndianness(x);
-                        }
-
-                        return;
-                    }
+                    JoinF32(planes[..n], planes.Slice(n, n), planes.Slice(2 * n, n), planes.Slice(3 * n, n), destination);
+                    return;
 
                 case ElementKind.BF16:
-                    {
-                        var values = MemoryMarshal.Cast<byte, ushort>(destination);
-                        var exponent = planes[..n];
-                        var signMantissa = planes.Slice(n, n);
-                        for (int i = 0; i < values.Length; i++)
-                        {
-                            uint sm = signMantissa[i];
-                            ushort x = (ushort)(((uint)exponent[i] << 7) | ((sm & 0x80) << 8) | (sm & 0x7F));
-                            values[i] = BitConverter.IsLittleEndian ? x : BinaryPrimitives.ReverseEndianness(x);
-                        }
+                    JoinBF16(planes[..n], planes.Slice(n, n), destination);
+                    return;
 
-                        return;
+                case ElementKind.F16:
+                    for (int i = JoinF16Vectorized(planes[..n], planes.Slice(n, n), MemoryMarshal.Cast<byte, ushort>(destination)); i < n; i++)
+                    {
+                        destination[(i * 2) + 1] = planes[i];
+                        destination[i * 2] = planes[n + i];
                     }
+
+                    return;
 
                 default:
                     for (int p = 0; p < width; p++)
@@ -128,6 +123,201 @@ public static class BytePlanes
                     return;
             }
         }
+    }
+
+    /// <summary>Joins F32 planes that need not be adjacent (a decoder can join straight from the planes stored raw).</summary>
+    public static void JoinF32(ReadOnlySpan<byte> exponent, ReadOnlySpan<byte> signHigh, ReadOnlySpan<byte> middle, ReadOnlySpan<byte> low, Span<byte> destination)
+    {
+        var values = MemoryMarshal.Cast<byte, uint>(destination);
+        CheckPlanes(values.Length, exponent, signHigh, middle, low);
+        unchecked
+        {
+            for (int i = JoinF32Vectorized(exponent, signHigh, middle, low, values); i < values.Length; i++)
+            {
+                uint sh = signHigh[i];
+                uint x = ((uint)exponent[i] << 23) | ((sh & 0x80) << 24) | ((sh & 0x7F) << 16) | ((uint)middle[i] << 8) | low[i];
+                values[i] = BitConverter.IsLittleEndian ? x : BinaryPrimitives.ReverseEndianness(x);
+            }
+        }
+    }
+
+    /// <summary>Joins BF16 planes that need not be adjacent.</summary>
+    public static void JoinBF16(ReadOnlySpan<byte> exponent, ReadOnlySpan<byte> signMantissa, Span<byte> destination)
+    {
+        var values = MemoryMarshal.Cast<byte, ushort>(destination);
+        CheckPlanes(values.Length, exponent, signMantissa, signMantissa, signMantissa);
+        unchecked
+        {
+            for (int i = JoinBF16Vectorized(exponent, signMantissa, values); i < values.Length; i++)
+            {
+                uint sm = signMantissa[i];
+                ushort x = (ushort)(((uint)exponent[i] << 7) | ((sm & 0x80) << 8) | (sm & 0x7F));
+                values[i] = BitConverter.IsLittleEndian ? x : BinaryPrimitives.ReverseEndianness(x);
+            }
+        }
+    }
+
+    private static void CheckPlanes(int n, ReadOnlySpan<byte> a, ReadOnlySpan<byte> b, ReadOnlySpan<byte> c, ReadOnlySpan<byte> d)
+    {
+        if (a.Length < n || b.Length < n || c.Length < n || d.Length < n)
+        {
+            throw new ArgumentException("a plane is shorter than the destination's element count");
+        }
+    }
+
+    // The vectorized loops handle 16 elements at a time with 128-bit vectors (SSE2 on x64,
+    // AdvSIMD on Arm64: every .NET target has them) and return how many elements they did; the
+    // scalar loops above finish the rest and define the layout. Little-endian only, like the
+    // element loads they replace.
+    private const int Lanes = 16;
+
+    private static int SplitF32Vectorized(ReadOnlySpan<uint> values, Span<byte> exponent, Span<byte> signHigh, Span<byte> middle, Span<byte> low)
+    {
+        if (!Vector128.IsHardwareAccelerated || !BitConverter.IsLittleEndian)
+        {
+            return 0;
+        }
+
+        var sign = Vector128.Create(0x80u);
+        var high = Vector128.Create(0x7Fu);
+        var byteMask = Vector128.Create(0xFFu);
+        int i = 0;
+        for (; i + Lanes <= values.Length; i += Lanes)
+        {
+            var x0 = Vector128.Create(values.Slice(i, 4));
+            var x1 = Vector128.Create(values.Slice(i + 4, 4));
+            var x2 = Vector128.Create(values.Slice(i + 8, 4));
+            var x3 = Vector128.Create(values.Slice(i + 12, 4));
+            Pack((x0 >>> 23) & byteMask, (x1 >>> 23) & byteMask, (x2 >>> 23) & byteMask, (x3 >>> 23) & byteMask).CopyTo(exponent.Slice(i, Lanes));
+            Pack(((x0 >>> 24) & sign) | ((x0 >>> 16) & high), ((x1 >>> 24) & sign) | ((x1 >>> 16) & high), ((x2 >>> 24) & sign) | ((x2 >>> 16) & high), ((x3 >>> 24) & sign) | ((x3 >>> 16) & high)).CopyTo(signHigh.Slice(i, Lanes));
+            Pack((x0 >>> 8) & byteMask, (x1 >>> 8) & byteMask, (x2 >>> 8) & byteMask, (x3 >>> 8) & byteMask).CopyTo(middle.Slice(i, Lanes));
+            Pack(x0 & byteMask, x1 & byteMask, x2 & byteMask, x3 & byteMask).CopyTo(low.Slice(i, Lanes));
+        }
+
+        return i;
+    }
+
+    private static int JoinF32Vectorized(ReadOnlySpan<byte> exponent, ReadOnlySpan<byte> signHigh, ReadOnlySpan<byte> middle, ReadOnlySpan<byte> low, Span<uint> values)
+    {
+        if (!Vector128.IsHardwareAccelerated || !BitConverter.IsLittleEndian)
+        {
+            return 0;
+        }
+
+        var sign = Vector128.Create(0x80u);
+        var high = Vector128.Create(0x7Fu);
+        int i = 0;
+        for (; i + Lanes <= values.Length; i += Lanes)
+        {
+            var (e0, e1, e2, e3) = Unpack(Vector128.Create(exponent.Slice(i, Lanes)));
+            var (s0, s1, s2, s3) = Unpack(Vector128.Create(signHigh.Slice(i, Lanes)));
+            var (m0, m1, m2, m3) = Unpack(Vector128.Create(middle.Slice(i, Lanes)));
+            var (l0, l1, l2, l3) = Unpack(Vector128.Create(low.Slice(i, Lanes)));
+            Compose(e0, s0, m0, l0).CopyTo(values.Slice(i, 4));
+            Compose(e1, s1, m1, l1).CopyTo(values.Slice(i + 4, 4));
+            Compose(e2, s2, m2, l2).CopyTo(values.Slice(i + 8, 4));
+            Compose(e3, s3, m3, l3).CopyTo(values.Slice(i + 12, 4));
+        }
+
+        return i;
+
+        Vector128<uint> Compose(Vector128<uint> e, Vector128<uint> sh, Vector128<uint> m, Vector128<uint> l) =>
+            (e << 23) | ((sh & sign) << 24) | ((sh & high) << 16) | (m << 8) | l;
+    }
+
+    private static int SplitBF16Vectorized(ReadOnlySpan<ushort> values, Span<byte> exponent, Span<byte> signMantissa)
+    {
+        if (!Vector128.IsHardwareAccelerated || !BitConverter.IsLittleEndian)
+        {
+            return 0;
+        }
+
+        var sign = Vector128.Create((ushort)0x80);
+        var mantissa = Vector128.Create((ushort)0x7F);
+        var byteMask = Vector128.Create((ushort)0xFF);
+        int i = 0;
+        for (; i + Lanes <= values.Length; i += Lanes)
+        {
+            var x0 = Vector128.Create(values.Slice(i, 8));
+            var x1 = Vector128.Create(values.Slice(i + 8, 8));
+            Vector128.Narrow((x0 >>> 7) & byteMask, (x1 >>> 7) & byteMask).CopyTo(exponent.Slice(i, Lanes));
+            Vector128.Narrow(((x0 >>> 8) & sign) | (x0 & mantissa), ((x1 >>> 8) & sign) | (x1 & mantissa)).CopyTo(signMantissa.Slice(i, Lanes));
+        }
+
+        return i;
+    }
+
+    private static int JoinBF16Vectorized(ReadOnlySpan<byte> exponent, ReadOnlySpan<byte> signMantissa, Span<ushort> values)
+    {
+        if (!Vector128.IsHardwareAccelerated || !BitConverter.IsLittleEndian)
+        {
+            return 0;
+        }
+
+        var sign = Vector128.Create((ushort)0x80);
+        var mantissa = Vector128.Create((ushort)0x7F);
+        int i = 0;
+        for (; i + Lanes <= values.Length; i += Lanes)
+        {
+            var (e0, e1) = Vector128.Widen(Vector128.Create(exponent.Slice(i, Lanes)));
+            var (s0, s1) = Vector128.Widen(Vector128.Create(signMantissa.Slice(i, Lanes)));
+            ((e0 << 7) | ((s0 & sign) << 8) | (s0 & mantissa)).CopyTo(values.Slice(i, 8));
+            ((e1 << 7) | ((s1 & sign) << 8) | (s1 & mantissa)).CopyTo(values.Slice(i + 8, 8));
+        }
+
+        return i;
+    }
+
+    /// <summary>F16 as plain byte planes: high bytes, then low bytes.</summary>
+    private static int SplitF16Vectorized(ReadOnlySpan<ushort> values, Span<byte> highBytes, Span<byte> lowBytes)
+    {
+        if (!Vector128.IsHardwareAccelerated || !BitConverter.IsLittleEndian)
+        {
+            return 0;
+        }
+
+        var byteMask = Vector128.Create((ushort)0xFF);
+        int i = 0;
+        for (; i + Lanes <= values.Length; i += Lanes)
+        {
+            var x0 = Vector128.Create(values.Slice(i, 8));
+            var x1 = Vector128.Create(values.Slice(i + 8, 8));
+            Vector128.Narrow(x0 >>> 8, x1 >>> 8).CopyTo(highBytes.Slice(i, Lanes));
+            Vector128.Narrow(x0 & byteMask, x1 & byteMask).CopyTo(lowBytes.Slice(i, Lanes));
+        }
+
+        return i;
+    }
+
+    private static int JoinF16Vectorized(ReadOnlySpan<byte> highBytes, ReadOnlySpan<byte> lowBytes, Span<ushort> values)
+    {
+        if (!Vector128.IsHardwareAccelerated || !BitConverter.IsLittleEndian)
+        {
+            return 0;
+        }
+
+        int i = 0;
+        for (; i + Lanes <= values.Length; i += Lanes)
+        {
+            var (h0, h1) = Vector128.Widen(Vector128.Create(highBytes.Slice(i, Lanes)));
+            var (l0, l1) = Vector128.Widen(Vector128.Create(lowBytes.Slice(i, Lanes)));
+            ((h0 << 8) | l0).CopyTo(values.Slice(i, 8));
+            ((h1 << 8) | l1).CopyTo(values.Slice(i + 8, 8));
+        }
+
+        return i;
+    }
+
+    /// <summary>Four vectors of values below 256 into one vector of 16 bytes, in order.</summary>
+    private static Vector128<byte> Pack(Vector128<uint> a, Vector128<uint> b, Vector128<uint> c, Vector128<uint> d) =>
+        Vector128.Narrow(Vector128.Narrow(a, b), Vector128.Narrow(c, d));
+
+    private static (Vector128<uint>, Vector128<uint>, Vector128<uint>, Vector128<uint>) Unpack(Vector128<byte> bytes)
+    {
+        var (lower, upper) = Vector128.Widen(bytes);
+        var (a, b) = Vector128.Widen(lower);
+        var (c, d) = Vector128.Widen(upper);
+        return (a, b, c, d);
     }
 
     /// <summary>Elements in <paramref name="length"/> bytes, which must be whole elements that fit the plane buffer.</summary>

@@ -185,7 +185,10 @@ public static class ChunkCodec
             throw Bad("truncated planes header");
         }
 
+        // Compressed planes are decoded into a scratch buffer; planes stored raw are joined
+        // straight from the payload (rawStart >= 0), which saves copying most of a float chunk.
         using var planes = new RentedBuffer(destination.Length);
+        Span<int> rawStart = stackalloc int[width];
         int position = headerLength;
         for (int p = 0; p < width; p++)
         {
@@ -197,14 +200,14 @@ public static class ChunkCodec
             }
 
             var encoded = payload.Slice(position, (int)length);
-            var plane = planes.Span.Slice(p * n, n);
+            rawStart[p] = -1;
             switch (header[0])
             {
                 case Raw when encoded.Length == n:
-                    encoded.CopyTo(plane);
+                    rawStart[p] = position;
                     break;
                 case Zstd:
-                    DecodeZstd(encoded, plane, id);
+                    DecodeZstd(encoded, planes.Span.Slice(p * n, n), id);
                     break;
                 default:
                     throw Bad($"plane {p} has codec {header[0]} or a wrong length");
@@ -218,6 +221,30 @@ public static class ChunkCodec
             throw Bad("trailing bytes after the planes");
         }
 
-        BytePlanes.Join(planes.Span, kind, destination);
+        var scratch = planes.Span;
+        switch (kind)
+        {
+            case ElementKind.F32:
+                BytePlanes.JoinF32(Plane(payload, scratch, rawStart, 0, n), Plane(payload, scratch, rawStart, 1, n), Plane(payload, scratch, rawStart, 2, n), Plane(payload, scratch, rawStart, 3, n), destination);
+                return;
+            case ElementKind.BF16:
+                BytePlanes.JoinBF16(Plane(payload, scratch, rawStart, 0, n), Plane(payload, scratch, rawStart, 1, n), destination);
+                return;
+            default:
+                for (int p = 0; p < width; p++)
+                {
+                    if (rawStart[p] >= 0)
+                    {
+                        payload.Slice(rawStart[p], n).CopyTo(scratch.Slice(p * n, n));
+                    }
+                }
+
+                BytePlanes.Join(scratch, kind, destination);
+                return;
+        }
     }
+
+    /// <summary>Plane <paramref name="p"/> of <paramref name="n"/> bytes: in the payload when stored raw, else decoded into the scratch buffer.</summary>
+    private static ReadOnlySpan<byte> Plane(ReadOnlySpan<byte> payload, ReadOnlySpan<byte> scratch, ReadOnlySpan<int> rawStart, int p, int n) =>
+        rawStart[p] >= 0 ? payload.Slice(rawStart[p], n) : scratch.Slice(p * n, n);
 }

@@ -98,6 +98,62 @@ public sealed class ChunkCodecTests
     }
 
     [Fact]
+    public void Plane_layout_is_the_stored_one_at_every_length_vectorized_or_not()
+    {
+        // The layout is part of the repository format: computed here element by element, it must
+        // match what the (vectorized) splitter writes and what the joiner reads, at lengths that
+        // leave every possible tail after the 16-element vector loop.
+        var random = new Random(11);
+        foreach (int n in Enumerable.Range(0, 40).Append(4099))
+        {
+            var f32 = new byte[n * 4];
+            random.NextBytes(f32);
+            var expected = new byte[f32.Length];
+            for (int i = 0; i < n; i++)
+            {
+                uint x = BitConverter.ToUInt32(f32, i * 4);
+                expected[i] = unchecked((byte)(x >> 23));
+                expected[n + i] = unchecked((byte)(((x >> 24) & 0x80) | ((x >> 16) & 0x7F)));
+                expected[(2 * n) + i] = unchecked((byte)(x >> 8));
+                expected[(3 * n) + i] = unchecked((byte)x);
+            }
+
+            AssertLayout(f32, ElementKind.F32, expected);
+
+            var bf16 = new byte[n * 2];
+            random.NextBytes(bf16);
+            expected = new byte[bf16.Length];
+            for (int i = 0; i < n; i++)
+            {
+                int x = BitConverter.ToUInt16(bf16, i * 2);
+                expected[i] = unchecked((byte)(x >> 7));
+                expected[n + i] = unchecked((byte)(((x >> 8) & 0x80) | (x & 0x7F)));
+            }
+
+            AssertLayout(bf16, ElementKind.BF16, expected);
+
+            // F16: plain byte planes, most significant byte first.
+            for (int i = 0; i < n; i++)
+            {
+                expected[i] = bf16[(i * 2) + 1];
+                expected[n + i] = bf16[i * 2];
+            }
+
+            AssertLayout(bf16, ElementKind.F16, expected);
+        }
+
+        static void AssertLayout(byte[] content, ElementKind kind, byte[] expected)
+        {
+            var planes = new byte[content.Length];
+            BytePlanes.Split(content, kind, planes);
+            Assert.Equal(expected, planes);
+            var back = new byte[content.Length];
+            BytePlanes.Join(planes, kind, back);
+            Assert.Equal(content, back);
+        }
+    }
+
+    [Fact]
     public void Random_bytes_are_stored_raw()
     {
         var content = new byte[1 << 16];
