@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using MGit.Errors;
 using MGit.Storage;
 
@@ -261,7 +262,17 @@ public static class DeltaCodec
                     {
                         var d = MemoryMarshal.Cast<byte, ushort>(data[..baseContent.Length]);
                         var b = MemoryMarshal.Cast<byte, ushort>(baseContent);
-                        for (int i = 0; i < d.Length; i++)
+                        int i = 0;
+                        for (; Vector128.IsHardwareAccelerated && i + 8 <= d.Length; i += 8)
+                        {
+                            var dv = Vector128.Create(d.Slice(i, 8));
+                            var bv = Vector128.Create(b.Slice(i, 8));
+                            var diff = (dv - bv).AsInt16();
+                            var result = inverse ? bv + ((dv >>> 1) ^ (Vector128<ushort>.Zero - (dv & Vector128<ushort>.One))) : ((diff << 1) ^ (diff >> 15)).AsUInt16();
+                            result.CopyTo(d.Slice(i, 8));
+                        }
+
+                        for (; i < d.Length; i++)
                         {
                             if (inverse)
                             {
@@ -282,7 +293,17 @@ public static class DeltaCodec
                     {
                         var d = MemoryMarshal.Cast<byte, uint>(data[..baseContent.Length]);
                         var b = MemoryMarshal.Cast<byte, uint>(baseContent);
-                        for (int i = 0; i < d.Length; i++)
+                        int i = 0;
+                        for (; Vector128.IsHardwareAccelerated && i + 4 <= d.Length; i += 4)
+                        {
+                            var dv = Vector128.Create(d.Slice(i, 4));
+                            var bv = Vector128.Create(b.Slice(i, 4));
+                            var diff = (dv - bv).AsInt32();
+                            var result = inverse ? bv + ((dv >>> 1) ^ (Vector128<uint>.Zero - (dv & Vector128<uint>.One))) : ((diff << 1) ^ (diff >> 31)).AsUInt32();
+                            result.CopyTo(d.Slice(i, 4));
+                        }
+
+                        for (; i < d.Length; i++)
                         {
                             if (inverse)
                             {
@@ -325,14 +346,13 @@ public static class DeltaCodec
 
     private static void XorInto(Span<byte> data, ReadOnlySpan<byte> other)
     {
-        var wide = MemoryMarshal.Cast<byte, ulong>(data[..other.Length]);
-        var otherWide = MemoryMarshal.Cast<byte, ulong>(other);
-        for (int i = 0; i < wide.Length; i++)
+        int i = 0;
+        for (; Vector128.IsHardwareAccelerated && i + 16 <= other.Length; i += 16)
         {
-            wide[i] ^= otherWide[i];
+            (Vector128.Create(data.Slice(i, 16)) ^ Vector128.Create(other.Slice(i, 16))).CopyTo(data.Slice(i, 16));
         }
 
-        for (int i = wide.Length * 8; i < other.Length; i++)
+        for (; i < other.Length; i++)
         {
             data[i] ^= other[i];
         }
