@@ -65,6 +65,9 @@ public sealed class FileIngester
     {
         var segments = new ManifestSegment[layout.Segments.Count];
         using var queue = new BlockingCollection<Job>(boundedCapacity: _workers * 2);
+        // Chunk objects are flushed and renamed on sync threads while the workers go on; all of
+        // them are on disk before this returns, so the manifest never names a missing object.
+        using var publishing = _store.FlushesToDisk ? new DeferredPublishing() : null;
         using var cancel = new CancellationTokenSource();
         ExceptionDispatchInfo? failure = null;
 
@@ -85,7 +88,7 @@ public sealed class FileIngester
                         else
                         {
                             id = ObjectId.Compute(job.Data.Span);
-                            stored = _store.PutWithId(id, job.Data.Span, job.Kind, job.Bases);
+                            stored = _store.PutWithId(id, job.Data.Span, job.Kind, job.Bases, publishing);
                         }
 
                         job.Slots[job.Index] = id.ToString();
@@ -196,6 +199,7 @@ public sealed class FileIngester
         }
 
         failure?.Throw();
+        publishing?.Complete();
         return new ManifestFile
         {
             Path = manifestPath,

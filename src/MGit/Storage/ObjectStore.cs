@@ -46,6 +46,9 @@ public sealed class ObjectStore
         _maxDeltaDepth = Math.Clamp(maxDeltaDepth, 0, MaxReadDepth - 1);
     }
 
+    /// <summary>Whether new objects are flushed to disk before they become visible (off with MGIT_FSYNC=0).</summary>
+    public bool FlushesToDisk => _flushToDisk;
+
     public string PathOf(ObjectId id)
     {
         string hex = id.ToString();
@@ -68,7 +71,8 @@ public sealed class ObjectStore
     }
 
     /// <summary>Stores content whose id the caller already computed; returns the bytes written, 0 when it was already stored.</summary>
-    public long PutWithId(ObjectId id, ReadOnlySpan<byte> content, ElementKind kind = ElementKind.Opaque, IReadOnlyList<BaseCandidate>? bases = null)
+    /// <param name="publishing">When given (and objects are flushed to disk), the flush and rename happen there; the object is visible only after its <see cref="DeferredPublishing.Complete"/>.</param>
+    public long PutWithId(ObjectId id, ReadOnlySpan<byte> content, ElementKind kind = ElementKind.Opaque, IReadOnlyList<BaseCandidate>? bases = null, DeferredPublishing? publishing = null)
     {
         string path = PathOf(id);
         if (File.Exists(path))
@@ -78,11 +82,11 @@ public sealed class ObjectStore
 
         byte codec = ChooseEncoding(id, content, kind, bases, out var encoded);
         using var compressed = encoded;
-        WriteObject(id, path, codec, content.Length, compressed is null ? content : compressed.Span);
+        WriteObject(id, path, codec, content.Length, compressed is null ? content : compressed.Span, publishing);
         return HeaderLength + (compressed?.Length ?? content.Length);
     }
 
-    private void WriteObject(ObjectId id, string path, byte codec, int contentLength, ReadOnlySpan<byte> payload)
+    private void WriteObject(ObjectId id, string path, byte codec, int contentLength, ReadOnlySpan<byte> payload, DeferredPublishing? publishing = null)
     {
         Span<byte> header = stackalloc byte[HeaderLength];
         Magic.CopyTo(header);
@@ -93,6 +97,27 @@ public sealed class ObjectStore
         BinaryPrimitives.WriteUInt64LittleEndian(header[8..], (ulong)contentLength);
 
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        if (publishing is not null && _flushToDisk)
+        {
+            // Unique per write: the same content may be in flight twice before either is published.
+            string pending = Path.Combine(_tempDirectory, $"{id}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+            var file = File.OpenHandle(pending, FileMode.CreateNew, FileAccess.Write);
+            try
+            {
+                RandomAccess.Write(file, header, 0);
+                RandomAccess.Write(file, payload, HeaderLength);
+            }
+            catch
+            {
+                file.Dispose();
+                File.Delete(pending);
+                throw;
+            }
+
+            publishing.Publish(file, pending, path);
+            return;
+        }
+
         string temp = Path.Combine(_tempDirectory, $"{id}.{Environment.ProcessId}.{Environment.CurrentManagedThreadId}.tmp");
         try
         {

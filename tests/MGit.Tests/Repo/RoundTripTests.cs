@@ -29,6 +29,38 @@ public sealed class RoundTripTests
         Assert.All(show.Tensors, t => Assert.Equal(dtype, t.Dtype));
     }
 
+    [Fact]
+    public void With_fsync_on_every_chunk_is_published_before_add_returns_duplicates_and_deltas_included()
+    {
+        // The default (fsync on) flushes and renames chunk objects on sync threads; the add must
+        // still return only when every object its manifest names is in place, and leave no temp file.
+        using var dir = new TempDirectory();
+        var options = new RepositoryOptions { FlushToDisk = true };
+        using var repository = Repository.Init(dir.File("repo"), options, chunkSize: 4096);
+        var weights = Random("w", "F32", [64, 256], 5);
+        var tensors = new[] { weights, weights with { Name = "tied" }, Random("head", "F32", [16, 64], 6) };
+        string basePath = Write(dir.File("base.safetensors"), tensors);
+        repository.Add(basePath, new AddOptions { Name = "base" });
+        byte[] tuned = File.ReadAllBytes(basePath);
+        for (int i = 8 + (int)BitConverter.ToUInt64(tuned, 0); i < tuned.Length; i += 97)
+        {
+            tuned[i] ^= 1; // low mantissa bits: stored as deltas against the base
+        }
+
+        File.WriteAllBytes(dir.File("tuned.safetensors"), tuned);
+        repository.Add(dir.File("tuned.safetensors"), new AddOptions { Name = "tuned", Parents = ["base"] });
+
+        Assert.Contains(repository.StorageByVersion().Single(v => v.Ref == "tuned@1").CodecBytes.Keys, codec => codec.StartsWith("delta:", StringComparison.Ordinal));
+        Assert.True(repository.Fsck().Intact);
+        Assert.Empty(Directory.EnumerateFiles(dir.File(Path.Combine("repo", ".mgit", "tmp")), "*", SearchOption.AllDirectories));
+        foreach (var (name, expected) in new[] { ("base", File.ReadAllBytes(basePath)), ("tuned", tuned) })
+        {
+            string output = dir.File($"out-{name}");
+            repository.Checkout(name, output);
+            Assert.Equal(expected, File.ReadAllBytes(output));
+        }
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
