@@ -1,6 +1,6 @@
-using System.Text.Json.Nodes;
 using System.CommandLine;
 using System.Globalization;
+using System.Text.Json.Nodes;
 using MGit.Cli.Rendering;
 
 namespace MGit.Cli.Commands;

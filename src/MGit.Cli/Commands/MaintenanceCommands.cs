@@ -1,5 +1,5 @@
-using System.Text.Json.Nodes;
 using System.CommandLine;
+using System.Text.Json.Nodes;
 using MGit.Cli.Rendering;
 
 namespace MGit.Cli.Commands;
