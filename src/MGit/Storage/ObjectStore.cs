@@ -370,7 +370,11 @@ public sealed class ObjectStore
         }
     }
 
-    private RentedBuffer Read(ObjectId id, string path, int hops)
+    /// <param name="verify">
+    /// False for the bases inside a delta chain: the chain's end is verified, and any damage below
+    /// it shows there (a base is then re-read verified to name the damaged object).
+    /// </param>
+    private RentedBuffer Read(ObjectId id, string path, int hops, bool verify = true)
     {
         FileStream stream;
         try
@@ -381,7 +385,7 @@ public sealed class ObjectStore
         {
             if (path == PathOf(id) && FetchMissing is { } fetch && fetch(id))
             {
-                return Read(id, path, hops);
+                return Read(id, path, hops, verify);
             }
 
             throw new DamagedObjectException(id.ToString(), "missing");
@@ -409,7 +413,7 @@ public sealed class ObjectStore
                 try
                 {
                     stream.ReadExactly(content.Span);
-                    return Verified(id, content);
+                    return verify ? Verified(id, content) : content;
                 }
                 catch
                 {
@@ -427,14 +431,14 @@ public sealed class ObjectStore
             stream.ReadExactly(payload.Span);
             if (codec == ChunkCodec.Delta)
             {
-                return DecodeDelta(id, length, payload.Span, hops);
+                return DecodeDelta(id, length, payload.Span, hops, verify);
             }
 
-            return DecodePayload(id, codec, length, payload.Span);
+            return DecodePayload(id, codec, length, payload.Span, verify);
         }
     }
 
-    private RentedBuffer DecodeDelta(ObjectId id, int length, ReadOnlySpan<byte> payload, int hops)
+    private RentedBuffer DecodeDelta(ObjectId id, int length, ReadOnlySpan<byte> payload, int hops, bool verify)
     {
         var header = DeltaCodec.ReadHeader(payload, id);
         if (hops >= MaxReadDepth)
@@ -445,7 +449,7 @@ public sealed class ObjectStore
         RentedBuffer baseContent;
         try
         {
-            baseContent = Read(header.BaseId, PathOf(header.BaseId), hops + 1);
+            baseContent = Read(header.BaseId, PathOf(header.BaseId), hops + 1, verify: false);
         }
         catch (DamagedObjectException e)
         {
@@ -458,7 +462,22 @@ public sealed class ObjectStore
             try
             {
                 DeltaCodec.Decode(header, payload, baseContent.Span, content.Span, id);
-                return Verified(id, content);
+                if (!verify || ObjectId.Compute(content.Span) == id)
+                {
+                    return content;
+                }
+
+                // Wrong content: name the base if it is the damaged one, else this object.
+                try
+                {
+                    Read(header.BaseId, PathOf(header.BaseId), hops + 1).Dispose();
+                }
+                catch (DamagedObjectException e)
+                {
+                    throw new DamagedObjectException(id.ToString(), $"its delta base is unusable ({e.Message})");
+                }
+
+                throw new DamagedObjectException(id.ToString(), "content does not match its hash");
             }
             catch
             {
@@ -489,13 +508,13 @@ public sealed class ObjectStore
         return (header[5], (int)length);
     }
 
-    private static RentedBuffer DecodePayload(ObjectId id, byte codec, int length, ReadOnlySpan<byte> payload)
+    private static RentedBuffer DecodePayload(ObjectId id, byte codec, int length, ReadOnlySpan<byte> payload, bool verify)
     {
         var content = new RentedBuffer(length);
         try
         {
             ChunkCodec.Decode(codec, payload, content.Span, id);
-            return Verified(id, content);
+            return verify ? Verified(id, content) : content;
         }
         catch
         {

@@ -237,5 +237,14 @@ public sealed class DeltaTests
         var problems = fx.Repository.Fsck().Problems;
         Assert.Contains(problems, p => p.Contains("cast@1", StringComparison.Ordinal));
         Assert.NotEmpty(baseChunk);
+
+        // Bases inside a chain are verified through the chain's end. The flipped bit is below
+        // BF16 precision, so the cast still rebuilds exactly (its own hash says so) ...
+        AssertChecksOut(fx, "cast", castPath);
+
+        // ... while the fine-tune stored against the damaged chunk does not, and the damaged base is named.
+        var error = Assert.ThrowsAny<MGit.Errors.MGitException>(() => fx.Repository.Checkout("tuned-again", fx.Scratch("damaged-tuned")));
+        Assert.Contains("delta base is unusable", error.Message, StringComparison.Ordinal);
+        Assert.Contains(root.ToString(), error.Message, StringComparison.Ordinal);
     }
 }
