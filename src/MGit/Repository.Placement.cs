@@ -23,18 +23,22 @@ public sealed record InferredModel(AddResult Added, PlacementResult Placement);
 public sealed partial class Repository
 {
     /// <summary>
-    /// Every version's fingerprint. Versions stored by an mgit without fingerprints (lineage
-    /// schema below 3) get one computed from their stored data on first use, which is then kept.
+    /// Every version's fingerprint, packed for placement. They come from the placement cache
+    /// (<see cref="PlacementCache"/>, one file read); versions the cache lacks are read from the
+    /// lineage database and added to it. Versions stored by an mgit without fingerprints (lineage
+    /// schema below 4) get one computed from their stored data on first use, which is then kept.
     /// </summary>
-    public IReadOnlyDictionary<long, ModelFingerprint> LoadFingerprints(LineageGraph graph)
+    public IReadOnlyDictionary<long, IndexedFingerprint> LoadFingerprints(LineageGraph graph) =>
+        PlacementCache.Load(Path.Combine(MetadataDirectory, "cache"), TempDirectory, graph.Versions, FetchFingerprints);
+
+    /// <summary>The fingerprints of these versions from the lineage database, computing (and keeping) those it lacks.</summary>
+    private Dictionary<long, ModelFingerprint> FetchFingerprints(IReadOnlyList<ModelVersion> versions)
     {
-        var stored = _lineage.ReadFingerprints();
-        var result = new Dictionary<long, ModelFingerprint>();
-        var computed = new Dictionary<long, byte[]>();
-        // Decoding is most of a large placement's cost: on many models, spread it over the cores.
-        var present = graph.Versions.Where(v => stored.ContainsKey(v.Id)).ToArray();
+        var stored = _lineage.ReadFingerprints(versions.Select(v => v.Id).ToList());
+        var present = versions.Where(v => stored.ContainsKey(v.Id)).ToArray();
         var decoded = new ModelFingerprint[present.Length];
         void Decode(int i) => decoded[i] = ModelFingerprint.Deserialize(stored[present[i].Id], present[i].Ref);
+        // Only a cold cache decodes many (the first placement in a repository): spread it over the cores.
         if (present.Length >= 64)
         {
             Parallel.For(0, present.Length, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, _options.Workers) }, Decode);
@@ -47,12 +51,14 @@ public sealed partial class Repository
             }
         }
 
+        var result = new Dictionary<long, ModelFingerprint>();
         for (int i = 0; i < present.Length; i++)
         {
             result[present[i].Id] = decoded[i];
         }
 
-        foreach (var version in graph.Versions.Where(v => !stored.ContainsKey(v.Id)))
+        var computed = new Dictionary<long, byte[]>();
+        foreach (var version in versions.Where(v => !stored.ContainsKey(v.Id)))
         {
             using (RepositoryLock.Shared(LockPath, _options.LockWait))
             {
@@ -71,7 +77,7 @@ public sealed partial class Repository
     }
 
     /// <summary>Where a model with this fingerprint would go in the graph now (nothing is changed).</summary>
-    public PlacementDecision Place(ModelFingerprint fingerprint, string name, LineageGraph graph, IReadOnlyDictionary<long, ModelFingerprint>? fingerprints = null)
+    public PlacementDecision Place(ModelFingerprint fingerprint, string name, LineageGraph graph, IReadOnlyDictionary<long, IndexedFingerprint>? fingerprints = null)
     {
         fingerprints ??= LoadFingerprints(graph);
         return Placement.Place(new IndexedFingerprint(fingerprint), name, Candidates(graph, fingerprints), IsAncestor(graph));
@@ -85,7 +91,7 @@ public sealed partial class Repository
         edge.Kind == EdgeKind.Adapted && edge.Message is { } m && (m.StartsWith("auto: ", StringComparison.Ordinal) || m.StartsWith("infer: ", StringComparison.Ordinal));
 
     /// <summary>Every version as a placement candidate, with its depth in the graph and which of its parent edges placement made.</summary>
-    private static List<PlacementCandidate> Candidates(LineageGraph graph, IReadOnlyDictionary<long, ModelFingerprint> fingerprints)
+    private static List<PlacementCandidate> Candidates(LineageGraph graph, IReadOnlyDictionary<long, IndexedFingerprint> fingerprints)
     {
         var depth = new Dictionary<long, int>();
         foreach (var v in graph.TopologicalOrder())
@@ -103,7 +109,7 @@ public sealed partial class Repository
                     v.Id,
                     v.Ref,
                     v.Name,
-                    new IndexedFingerprint(fingerprints[v.Id]),
+                    fingerprints[v.Id],
                     depth[v.Id],
                     edges.Where(IsPlacementEdge).Select(e => e.ParentId).ToList(),
                     edges.Any(e => !IsPlacementEdge(e)));
