@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Runtime.InteropServices;
 using System.Text;
 using MGit.Errors;
 using MGit.Storage;
@@ -7,23 +6,21 @@ using MGit.Storage;
 namespace MGit.Diff;
 
 /// <summary>
-/// A fingerprint packed for placement: one flat record per model with fixed-width columns (a
-/// struct of arrays) instead of an object per tensor, so that hundreds of stored models load as
-/// one byte buffer and compare without allocation. Per tensor: 64-bit hashes of the name, the
-/// content (the first 8 bytes of <see cref="TensorFingerprint.ContentHash"/>) and the shape; the
-/// element count, the estimated squared norm, up to 32 samples, the dtype (an index into the
-/// record's own dtype table) and a flag for constant tensors. Model-wide figures placement reads
-/// (norm, precision, zero fraction) are computed once, when packing.
-/// Record layout (little-endian, 8-byte aligned, see <see cref="HeaderBytes"/>): u32 magic
-/// "MGPR", i32 tensor count, i64 version id, 32-byte manifest id, i32 record length, i32
-/// non-constant tensors, i64 elements, i64 non-constant elements, f64 squared norm, f64
-/// precision, f64 zero fraction, u8 dtype count, 7 reserved; the dtype table (u8 length + ASCII
-/// each, padded to 8); columns names, contents, shapes (u64 each), elements (i64), norms (f64),
-/// samples (32 x f32 per tensor), sample counts, dtype indexes, flags (u8 each, padded to 8); a
-/// u64 checksum of everything before it.
+/// A fingerprint packed for placement: fixed-width columns (a struct of arrays) instead of an
+/// object per tensor, so that hundreds of stored models load with a few block copies each and
+/// compare without allocating. Per tensor: 64-bit hashes of the name, the content (the first 8
+/// bytes of <see cref="TensorFingerprint.ContentHash"/>) and the shape; the element count, the
+/// estimated squared norm, up to 32 samples, the dtype (an index into the model's own dtype
+/// table) and a flag for constant tensors. The model-wide figures placement reads (norm,
+/// precision, zero fraction) are computed once, when packing. Tensor names are not kept:
+/// placement compares them by hash and never prints them.
+/// The code sticks to arrays of primitives and non-generic helpers on purpose: the CLI runs
+/// precompiled (ReadyToRun) with tiered compilation off, and every generic instantiation over a
+/// value type that the framework did not precompile costs a full JIT compilation per process.
 /// </summary>
 public sealed class IndexedFingerprint
 {
+    /// <summary>Record bytes before the dtype table; see <see cref="ToRecord"/> for the layout.</summary>
     public const int HeaderBytes = 104;
     private const int Samples = ModelFingerprint.SamplesPerTensor;
     private const int MaxTensors = 1_000_000;
@@ -31,235 +28,89 @@ public sealed class IndexedFingerprint
     private const byte ConstantFlag = 1;
     private const uint Magic = 0x5250474D; // "MGPR"
 
-    private readonly byte[] _buffer;
-    private readonly int _offset, _length;
-    private readonly int _names, _contents, _shapes, _elements, _norms, _samples, _sampleCounts, _dtypeIndexes, _flags;
-    private readonly string[] _dtypes;
-    private readonly bool[] _dtypeIsFloat;
-    private Dictionary<ulong, int>? _byName;
-    private Dictionary<ulong, int>? _byContent;
+    // Columns hold at least Count entries: a reading cursor reuses them from record to record.
+    private ulong[] _names, _contents, _shapes;
+    private long[] _elements;
+    private double[] _norms;
+    private float[] _samples;
+    private byte[] _sampleCounts, _dtypeIndexes, _flags;
+    private string[] _dtypes;
+    private bool[] _dtypeIsFloat;
+    private HashIndex? _byName;
+    private HashIndex? _byContent;
 
-    private IndexedFingerprint(byte[] buffer, int offset, int count, string[] dtypes, int columns)
+    private IndexedFingerprint(int count, string[] dtypes)
     {
-        _buffer = buffer;
-        _offset = offset;
-        Count = count;
-        var header = buffer.AsSpan(offset, HeaderBytes);
-        VersionId = BinaryPrimitives.ReadInt64LittleEndian(header[8..]);
-        ManifestId = ObjectId.FromBytes(header.Slice(16, ObjectId.ByteLength));
-        NonConstantTensors = BinaryPrimitives.ReadInt32LittleEndian(header[52..]);
-        Elements = BinaryPrimitives.ReadInt64LittleEndian(header[56..]);
-        NonConstantElements = BinaryPrimitives.ReadInt64LittleEndian(header[64..]);
-        SquaredNorm = BinaryPrimitives.ReadDoubleLittleEndian(header[72..]);
-        Precision = BinaryPrimitives.ReadDoubleLittleEndian(header[80..]);
-        ZeroFraction = BinaryPrimitives.ReadDoubleLittleEndian(header[88..]);
-        _length = BinaryPrimitives.ReadInt32LittleEndian(header[48..]);
+        (_names, _contents, _shapes, _elements, _norms) = (new ulong[count], new ulong[count], new ulong[count], new long[count], new double[count]);
+        (_samples, _sampleCounts, _dtypeIndexes, _flags) = (new float[count * Samples], new byte[count], new byte[count], new byte[count]);
         _dtypes = dtypes;
-        _dtypeIsFloat = Array.ConvertAll(dtypes, ElementValues.IsFloat);
-        _names = columns;
-        _contents = _names + (8 * count);
-        _shapes = _contents + (8 * count);
-        _elements = _shapes + (8 * count);
-        _norms = _elements + (8 * count);
-        _samples = _norms + (8 * count);
-        _sampleCounts = _samples + (4 * Samples * count);
-        _dtypeIndexes = _sampleCounts + count;
-        _flags = _dtypeIndexes + count;
+        _dtypeIsFloat = new bool[dtypes.Length];
+        Reset(count, dtypes);
     }
 
-    /// <summary>Packs a fingerprint (the new model's, or one decoded from the lineage database) as a record for <paramref name="versionId"/>.</summary>
+    /// <summary>Makes room for <paramref name="count"/> tensors (growing the columns only when they are too small) and forgets the look-ups.</summary>
+    private void Reset(int count, string[] dtypes)
+    {
+        Count = count;
+        if (_names.Length < count)
+        {
+            _names = new ulong[count];
+            _contents = new ulong[count];
+            _shapes = new ulong[count];
+            _elements = new long[count];
+            _norms = new double[count];
+            _samples = new float[count * Samples];
+            _sampleCounts = new byte[count];
+            _dtypeIndexes = new byte[count];
+            _flags = new byte[count];
+        }
+
+        _dtypes = dtypes;
+        if (_dtypeIsFloat.Length < dtypes.Length)
+        {
+            _dtypeIsFloat = new bool[dtypes.Length];
+        }
+
+        for (int d = 0; d < dtypes.Length; d++)
+        {
+            _dtypeIsFloat[d] = ElementValues.IsFloat(dtypes[d]);
+        }
+
+        _byName = null;
+        _byContent = null;
+    }
+
+    /// <summary>Packs a fingerprint (the new model's, or one decoded from the lineage database) for <paramref name="versionId"/>.</summary>
     public IndexedFingerprint(ModelFingerprint fingerprint, long versionId = 0, ObjectId manifestId = default)
-        : this(Pack(fingerprint, versionId, manifestId, out var dtypes, out int columns), 0, fingerprint.Tensors.Count, dtypes, columns)
+        : this(fingerprint.Tensors.Count, DtypesOf(fingerprint))
     {
-    }
-
-    public int Count { get; }
-    /// <summary>The version this record describes (0 for a model not stored yet).</summary>
-    public long VersionId { get; }
-    /// <summary>The manifest the record was made from: a cached record counts only while its version still has this manifest.</summary>
-    public ObjectId ManifestId { get; }
-    public double SquaredNorm { get; }
-    public long Elements { get; }
-    public long NonConstantElements { get; }
-    public int NonConstantTensors { get; }
-    /// <summary>Float bits per element, averaged over float parameters (32 for F32, 16 for BF16).</summary>
-    public double Precision { get; }
-    /// <summary>Fraction of sampled float values that are exactly zero (pruning leaves many).</summary>
-    public double ZeroFraction { get; }
-
-    /// <summary>The packed record (header, columns, checksum), as stored in the placement cache.</summary>
-    public ReadOnlySpan<byte> Record => _buffer.AsSpan(_offset, _length);
-
-    internal ReadOnlySpan<ulong> NameHashes => Column<ulong>(_names);
-    internal ReadOnlySpan<ulong> ContentHashes => Column<ulong>(_contents);
-    internal ReadOnlySpan<ulong> ShapeHashes => Column<ulong>(_shapes);
-    internal ReadOnlySpan<long> TensorElements => Column<long>(_elements);
-    /// <summary>Estimated squared norm per tensor (from the samples).</summary>
-    internal ReadOnlySpan<double> Norms => Column<double>(_norms);
-    internal ReadOnlySpan<byte> SampleCounts => _buffer.AsSpan(_sampleCounts, Count);
-    internal ReadOnlySpan<byte> DtypeIndexes => _buffer.AsSpan(_dtypeIndexes, Count);
-    internal ReadOnlySpan<byte> Flags => _buffer.AsSpan(_flags, Count);
-
-    internal bool IsConstant(int tensor) => (_buffer[_flags + tensor] & ConstantFlag) != 0;
-
-    internal string Dtype(int tensor) => _dtypes[_buffer[_dtypeIndexes + tensor]];
-
-    internal bool IsFloat(int tensor) => _dtypeIsFloat[_buffer[_dtypeIndexes + tensor]];
-
-    /// <summary>The samples of one tensor (fewer than 32 for small or non-numeric tensors).</summary>
-    internal ReadOnlySpan<float> SamplesOf(int tensor) =>
-        MemoryMarshal.Cast<byte, float>(_buffer.AsSpan(_samples + (tensor * Samples * sizeof(float)), _buffer[_sampleCounts + tensor] * sizeof(float)));
-
-    private ReadOnlySpan<T> Column<T>(int start)
-        where T : struct => MemoryMarshal.Cast<byte, T>(_buffer.AsSpan(start, Count * 8));
-
-    /// <summary>The first tensor with this name hash, or -1.</summary>
-    public int IndexOfName(ulong nameHash)
-    {
-        _byName ??= BuildIndex(NameHashes, constantsToo: true);
-        return _byName.TryGetValue(nameHash, out int i) ? i : -1;
-    }
-
-    /// <summary>The first non-constant tensor with this content hash, or -1.</summary>
-    public int IndexOfContent(ulong contentHash)
-    {
-        _byContent ??= BuildIndex(ContentHashes, constantsToo: false);
-        return _byContent.TryGetValue(contentHash, out int i) ? i : -1;
-    }
-
-    private Dictionary<ulong, int> BuildIndex(ReadOnlySpan<ulong> keys, bool constantsToo)
-    {
-        var index = new Dictionary<ulong, int>(Count);
-        for (int i = 0; i < keys.Length; i++)
-        {
-            if (constantsToo || !IsConstant(i))
-            {
-                index.TryAdd(keys[i], i);
-            }
-        }
-
-        return index;
-    }
-
-    /// <summary>
-    /// Reads the record at <paramref name="offset"/> of <paramref name="buffer"/> without copying;
-    /// null (and <paramref name="length"/> 0) when it is truncated, damaged or not a record.
-    /// </summary>
-    public static IndexedFingerprint? TryRead(byte[] buffer, int offset, out int length)
-    {
-        length = 0;
-        var rest = buffer.AsSpan(offset);
-        if (rest.Length < HeaderBytes + 8 || BinaryPrimitives.ReadUInt32LittleEndian(rest) != Magic)
-        {
-            return null;
-        }
-
-        int count = BinaryPrimitives.ReadInt32LittleEndian(rest[4..]);
-        int declared = BinaryPrimitives.ReadInt32LittleEndian(rest[48..]);
-        int dtypeCount = rest[96];
-        if (count < 0 || count > MaxTensors || declared < HeaderBytes + 8 || declared > rest.Length || declared % 8 != 0)
-        {
-            return null;
-        }
-
-        var dtypes = new string[dtypeCount];
-        int at = HeaderBytes;
-        for (int d = 0; d < dtypeCount; d++)
-        {
-            int size = rest[at];
-            if (at + 1 + size > declared)
-            {
-                return null;
-            }
-
-            dtypes[d] = KnownDtype(rest.Slice(at + 1, size));
-            at += 1 + size;
-        }
-
-        if (RecordLength(count, dtypes) != declared
-            || Checksum(rest[..(declared - 8)]) != BinaryPrimitives.ReadUInt64LittleEndian(rest[(declared - 8)..]))
-        {
-            return null;
-        }
-
-        var record = new IndexedFingerprint(buffer, offset, count, dtypes, offset + ColumnsStart(dtypes));
-        var sampleCounts = record.SampleCounts;
-        var dtypeIndexes = record.DtypeIndexes;
-        for (int i = 0; i < count; i++)
-        {
-            if (sampleCounts[i] > Samples || dtypeIndexes[i] >= dtypeCount)
-            {
-                return null;
-            }
-        }
-
-        length = declared;
-        return record;
-    }
-
-    private static int Align(int value) => (value + 7) & ~7;
-
-    private static int ColumnsStart(string[] dtypes) => Align(HeaderBytes + dtypes.Sum(d => 1 + d.Length));
-
-    private static int RecordLength(int count, string[] dtypes) =>
-        checked(ColumnsStart(dtypes) + (5 * 8 * count) + (Samples * sizeof(float) * count) + Align(3 * count) + 8);
-
-    private static byte[] Pack(ModelFingerprint fingerprint, long versionId, ObjectId manifestId, out string[] dtypes, out int columns)
-    {
+        VersionId = versionId;
+        ManifestId = manifestId;
         var tensors = fingerprint.Tensors;
-        int count = tensors.Count;
-        if (count > MaxTensors)
-        {
-            throw new MGitException($"a model of {count} tensors is too large to place");
-        }
-
-        dtypes = tensors.Select(t => t.Dtype).Distinct(StringComparer.Ordinal).ToArray();
-        if (dtypes.Length > MaxDtypes || dtypes.Any(d => d.Length > byte.MaxValue || !Ascii.IsValid(d)))
-        {
-            throw new MGitException("a model's dtypes cannot be packed for placement (too many, or not short ASCII names)");
-        }
-
-        int length = RecordLength(count, dtypes);
-        var buffer = new byte[length];
-        var span = buffer.AsSpan();
-        columns = ColumnsStart(dtypes);
-        int names = columns, contents = names + (8 * count), shapes = contents + (8 * count), elements = shapes + (8 * count);
-        int norms = elements + (8 * count), samples = norms + (8 * count), sampleCounts = samples + (Samples * sizeof(float) * count);
-        int dtypeIndexes = sampleCounts + count, flags = dtypeIndexes + count;
-
-        long totalElements = 0, nonConstantElements = 0, floatElements = 0, weightedPrecision = 0, zeros = 0, sampled = 0;
-        int nonConstantTensors = 0;
-        double squaredNorm = 0;
-        // Columns in native order: they are read back as spans (the cache file is only used on little-endian machines).
-        var nameColumn = MemoryMarshal.Cast<byte, ulong>(span.Slice(names, 8 * count));
-        var contentColumn = MemoryMarshal.Cast<byte, ulong>(span.Slice(contents, 8 * count));
-        var shapeColumn = MemoryMarshal.Cast<byte, ulong>(span.Slice(shapes, 8 * count));
-        var elementColumn = MemoryMarshal.Cast<byte, long>(span.Slice(elements, 8 * count));
-        var normColumn = MemoryMarshal.Cast<byte, double>(span.Slice(norms, 8 * count));
-        var sampleColumn = MemoryMarshal.Cast<byte, float>(span.Slice(samples, Samples * sizeof(float) * count));
+        long floatElements = 0, weightedPrecision = 0, zeros = 0, sampled = 0;
         Span<byte> hash = stackalloc byte[ObjectId.ByteLength];
-        for (int i = 0; i < count; i++)
+        for (int i = 0; i < Count; i++)
         {
             var t = tensors[i];
-            nameColumn[i] = NameHash(t.Name);
+            _names[i] = NameHash(t.Name);
             t.ContentHash.WriteBytes(hash);
-            contentColumn[i] = BinaryPrimitives.ReadUInt64LittleEndian(hash);
-            shapeColumn[i] = ShapeHash(t.Shape);
-            elementColumn[i] = t.Elements;
-            normColumn[i] = t.EstimatedSquaredNorm;
+            _contents[i] = BinaryPrimitives.ReadUInt64LittleEndian(hash);
+            _shapes[i] = ShapeHash(t.Shape);
+            _elements[i] = t.Elements;
+            _norms[i] = t.EstimatedSquaredNorm;
             int kept = Math.Min(t.Samples.Length, Samples);
-            t.Samples.AsSpan(0, kept).CopyTo(sampleColumn.Slice(i * Samples, kept));
-            buffer[sampleCounts + i] = (byte)kept;
-            buffer[dtypeIndexes + i] = (byte)Array.IndexOf(dtypes, t.Dtype);
-            buffer[flags + i] = t.IsConstant ? ConstantFlag : (byte)0;
+            Array.Copy(t.Samples, 0, _samples, i * Samples, kept);
+            _sampleCounts[i] = (byte)kept;
+            _dtypeIndexes[i] = (byte)Array.IndexOf(_dtypes, t.Dtype);
+            _flags[i] = t.IsConstant ? ConstantFlag : (byte)0;
 
-            // The same model-wide figures the direction rules and divergence read.
-            totalElements = checked(totalElements + t.Elements);
-            squaredNorm += t.EstimatedSquaredNorm;
+            // The model-wide figures the divergence and the direction rules read.
+            Elements = checked(Elements + t.Elements);
+            SquaredNorm += t.EstimatedSquaredNorm;
             if (!t.IsConstant)
             {
-                nonConstantElements = checked(nonConstantElements + t.Elements);
-                nonConstantTensors++;
+                NonConstantElements = checked(NonConstantElements + t.Elements);
+                NonConstantTensors++;
             }
 
             if (ElementValues.IsFloat(t.Dtype))
@@ -274,28 +125,236 @@ public sealed class IndexedFingerprint
             }
         }
 
-        BinaryPrimitives.WriteUInt32LittleEndian(span, Magic);
-        BinaryPrimitives.WriteInt32LittleEndian(span[4..], count);
-        BinaryPrimitives.WriteInt64LittleEndian(span[8..], versionId);
-        manifestId.WriteBytes(span.Slice(16, ObjectId.ByteLength));
-        BinaryPrimitives.WriteInt32LittleEndian(span[48..], length);
-        BinaryPrimitives.WriteInt32LittleEndian(span[52..], nonConstantTensors);
-        BinaryPrimitives.WriteInt64LittleEndian(span[56..], totalElements);
-        BinaryPrimitives.WriteInt64LittleEndian(span[64..], nonConstantElements);
-        BinaryPrimitives.WriteDoubleLittleEndian(span[72..], squaredNorm);
-        BinaryPrimitives.WriteDoubleLittleEndian(span[80..], floatElements == 0 ? 0 : (double)weightedPrecision / floatElements);
-        BinaryPrimitives.WriteDoubleLittleEndian(span[88..], sampled == 0 ? 0 : (double)zeros / sampled);
-        buffer[96] = (byte)dtypes.Length;
-        int at = HeaderBytes;
-        foreach (string dtype in dtypes)
+        Precision = floatElements == 0 ? 0 : (double)weightedPrecision / floatElements;
+        ZeroFraction = sampled == 0 ? 0 : (double)zeros / sampled;
+    }
+
+    public int Count { get; private set; }
+    /// <summary>The version this fingerprint belongs to (0 for a model not stored yet).</summary>
+    public long VersionId { get; private set; }
+    /// <summary>The manifest it was made from: a cached record counts only while its version still has this manifest.</summary>
+    public ObjectId ManifestId { get; private set; }
+    public double SquaredNorm { get; private set; }
+    public long Elements { get; private set; }
+    public long NonConstantElements { get; private set; }
+    public int NonConstantTensors { get; private set; }
+    /// <summary>Float bits per element, averaged over float parameters (32 for F32, 16 for BF16).</summary>
+    public double Precision { get; private set; }
+    /// <summary>Fraction of sampled float values that are exactly zero (pruning leaves many).</summary>
+    public double ZeroFraction { get; private set; }
+
+    // Columns (the first Count entries count).
+    internal ulong[] NameHashes => _names;
+    internal ulong[] ContentHashes => _contents;
+    internal ulong[] ShapeHashes => _shapes;
+    internal long[] TensorElements => _elements;
+    /// <summary>Estimated squared norm per tensor (from the samples).</summary>
+    internal double[] Norms => _norms;
+    /// <summary>Every tensor's samples, 32 slots each (see <see cref="SampleCount"/>).</summary>
+    internal float[] SampleSlots => _samples;
+
+    internal int SampleCount(int tensor) => _sampleCounts[tensor];
+
+    internal bool IsConstant(int tensor) => (_flags[tensor] & ConstantFlag) != 0;
+
+    internal string Dtype(int tensor) => _dtypes[_dtypeIndexes[tensor]];
+
+    internal bool IsFloat(int tensor) => _dtypeIsFloat[_dtypeIndexes[tensor]];
+
+    /// <summary>The first tensor with this name hash, or -1.</summary>
+    public int IndexOfName(ulong nameHash)
+    {
+        _byName ??= BuildIndex(_names, constantsToo: true);
+        return _byName.Find(nameHash);
+    }
+
+    /// <summary>The first non-constant tensor with this content hash, or -1.</summary>
+    public int IndexOfContent(ulong contentHash)
+    {
+        _byContent ??= BuildIndex(_contents, constantsToo: false);
+        return _byContent.Find(contentHash);
+    }
+
+    private HashIndex BuildIndex(ulong[] keys, bool constantsToo)
+    {
+        var index = new HashIndex(Count);
+        for (int i = 0; i < Count; i++)
         {
-            buffer[at] = (byte)dtype.Length;
+            if (constantsToo || !IsConstant(i))
+            {
+                index.TryAdd(keys[i], i);
+            }
+        }
+
+        return index;
+    }
+
+    /// <summary>
+    /// The record as stored in the placement cache (little-endian, 8-byte aligned): u32 magic
+    /// "MGPR", i32 tensor count, i64 version id, 32-byte manifest id, i32 record length, i32
+    /// non-constant tensors, i64 elements, i64 non-constant elements, f64 squared norm, f64
+    /// precision, f64 zero fraction, u8 dtype count, 7 reserved; the dtype table (u8 length +
+    /// ASCII each, padded to 8); the columns names, contents, shapes (u64 each), elements (i64),
+    /// norms (f64), samples (32 x f32 per tensor), sample counts, dtype indexes, flags (u8 each,
+    /// padded to 8); a u64 checksum of everything before it.
+    /// </summary>
+    public byte[] ToRecord()
+    {
+        int columns = ColumnsStart(_dtypes);
+        int length = RecordLength(Count, _dtypes);
+        var record = new byte[length];
+        var span = record.AsSpan();
+        BinaryPrimitives.WriteUInt32LittleEndian(span, Magic);
+        BinaryPrimitives.WriteInt32LittleEndian(span[4..], Count);
+        BinaryPrimitives.WriteInt64LittleEndian(span[8..], VersionId);
+        ManifestId.WriteBytes(span.Slice(16, ObjectId.ByteLength));
+        BinaryPrimitives.WriteInt32LittleEndian(span[48..], length);
+        BinaryPrimitives.WriteInt32LittleEndian(span[52..], NonConstantTensors);
+        BinaryPrimitives.WriteInt64LittleEndian(span[56..], Elements);
+        BinaryPrimitives.WriteInt64LittleEndian(span[64..], NonConstantElements);
+        BinaryPrimitives.WriteDoubleLittleEndian(span[72..], SquaredNorm);
+        BinaryPrimitives.WriteDoubleLittleEndian(span[80..], Precision);
+        BinaryPrimitives.WriteDoubleLittleEndian(span[88..], ZeroFraction);
+        record[96] = (byte)_dtypes.Length;
+        int at = HeaderBytes;
+        foreach (string dtype in _dtypes)
+        {
+            record[at] = (byte)dtype.Length;
             Encoding.ASCII.GetBytes(dtype, span[(at + 1)..]);
             at += 1 + dtype.Length;
         }
 
-        BinaryPrimitives.WriteUInt64LittleEndian(span[(length - 8)..], Checksum(span[..(length - 8)]));
-        return buffer;
+        // Columns are copied as machine words: the cache is only written on little-endian machines.
+        at = columns;
+        foreach (var (column, width) in Columns())
+        {
+            Buffer.BlockCopy(column, 0, record, at, width * Count);
+            at += width * Count;
+        }
+
+        BinaryPrimitives.WriteUInt64LittleEndian(span[(length - 8)..], Checksum(record, 0, length - 8, new ulong[(length / 8) - 1]));
+        return record;
+    }
+
+    /// <summary>The columns in record order, with their bytes per tensor.</summary>
+    private ColumnBytes[] Columns() =>
+    [
+        new(_names, 8), new(_contents, 8), new(_shapes, 8), new(_elements, 8), new(_norms, 8),
+        new(_samples, Samples * sizeof(float)), new(_sampleCounts, 1), new(_dtypeIndexes, 1), new(_flags, 1),
+    ];
+
+    private sealed record ColumnBytes(Array Column, int Width);
+
+    /// <summary>The record length its header declares, or -1 when these bytes do not start a record.</summary>
+    public static int DeclaredLength(ReadOnlySpan<byte> header) =>
+        header.Length >= HeaderBytes && BinaryPrimitives.ReadUInt32LittleEndian(header) == Magic ? BinaryPrimitives.ReadInt32LittleEndian(header[48..]) : -1;
+
+    /// <summary>
+    /// Unpacks the record in <paramref name="buffer"/>[<paramref name="offset"/>..]; null when it is
+    /// damaged (lengths, counts or checksum disagree). <paramref name="scratch"/>: words for the
+    /// checksum, reused between calls; <paramref name="reuse"/>: a fingerprint whose columns are
+    /// overwritten (a cursor over many records) instead of allocating new ones.
+    /// </summary>
+    public static IndexedFingerprint? FromRecord(byte[] buffer, int offset, int length, ref ulong[] scratch, IndexedFingerprint? reuse = null)
+    {
+        var record = buffer.AsSpan(offset, length);
+        int count = BinaryPrimitives.ReadInt32LittleEndian(record[4..]);
+        int dtypeCount = record[96];
+        if (DeclaredLength(record) != length || length % 8 != 0 || count < 0 || count > MaxTensors)
+        {
+            return null;
+        }
+
+        var dtypes = new string[dtypeCount];
+        int at = HeaderBytes;
+        for (int d = 0; d < dtypeCount; d++)
+        {
+            int size = record[at];
+            if (at + 1 + size > length - 8)
+            {
+                return null;
+            }
+
+            dtypes[d] = KnownDtype(record.Slice(at + 1, size));
+            at += 1 + size;
+        }
+
+        if (RecordLength(count, dtypes) != length)
+        {
+            return null;
+        }
+
+        if (scratch.Length < (length / 8) - 1)
+        {
+            scratch = new ulong[Math.Max((length / 8) - 1, scratch.Length * 2)];
+        }
+
+        if (Checksum(buffer, offset, length - 8, scratch) != BinaryPrimitives.ReadUInt64LittleEndian(record[(length - 8)..]))
+        {
+            return null;
+        }
+
+        var fingerprint = reuse ?? new IndexedFingerprint(count, dtypes);
+        fingerprint.Reset(count, dtypes);
+        fingerprint.VersionId = BinaryPrimitives.ReadInt64LittleEndian(record[8..]);
+        fingerprint.ManifestId = ObjectId.FromBytes(record.Slice(16, ObjectId.ByteLength));
+        fingerprint.NonConstantTensors = BinaryPrimitives.ReadInt32LittleEndian(record[52..]);
+        fingerprint.Elements = BinaryPrimitives.ReadInt64LittleEndian(record[56..]);
+        fingerprint.NonConstantElements = BinaryPrimitives.ReadInt64LittleEndian(record[64..]);
+        fingerprint.SquaredNorm = BinaryPrimitives.ReadDoubleLittleEndian(record[72..]);
+        fingerprint.Precision = BinaryPrimitives.ReadDoubleLittleEndian(record[80..]);
+        fingerprint.ZeroFraction = BinaryPrimitives.ReadDoubleLittleEndian(record[88..]);
+        at = offset + ColumnsStart(dtypes);
+        foreach (var (column, width) in fingerprint.Columns())
+        {
+            Buffer.BlockCopy(buffer, at, column, 0, width * count);
+            at += width * count;
+        }
+
+        for (int i = 0; i < count; i++)
+        {
+            if (fingerprint._sampleCounts[i] > Samples || fingerprint._dtypeIndexes[i] >= dtypeCount)
+            {
+                return null;
+            }
+        }
+
+        return fingerprint;
+    }
+
+    private static int Align(int value) => (value + 7) & ~7;
+
+    private static int ColumnsStart(string[] dtypes)
+    {
+        int table = 0;
+        foreach (string dtype in dtypes)
+        {
+            table += 1 + dtype.Length;
+        }
+
+        return Align(HeaderBytes + table);
+    }
+
+    private static int RecordLength(int count, string[] dtypes) =>
+        checked(ColumnsStart(dtypes) + (5 * 8 * count) + (Samples * sizeof(float) * count) + Align(3 * count) + 8);
+
+    private static string[] DtypesOf(ModelFingerprint fingerprint)
+    {
+        var dtypes = new List<string>();
+        foreach (var tensor in fingerprint.Tensors)
+        {
+            if (!dtypes.Contains(tensor.Dtype))
+            {
+                dtypes.Add(tensor.Dtype);
+            }
+        }
+
+        if (fingerprint.Tensors.Count > MaxTensors || dtypes.Count > MaxDtypes || dtypes.Exists(d => d.Length > byte.MaxValue || !Ascii.IsValid(d)))
+        {
+            throw new MGitException("a model's fingerprint cannot be packed for placement (too many tensors or dtypes, or dtypes that are not short ASCII names)");
+        }
+
+        return [.. dtypes];
     }
 
     /// <summary>A 64-bit hash of a tensor name (FNV-1a over its UTF-16 code units, then a mixer): names are compared by it.</summary>
@@ -313,15 +372,15 @@ public sealed class IndexedFingerprint
     private static ulong ShapeHash(IReadOnlyList<long> shape)
     {
         ulong hash = Mix((ulong)shape.Count);
-        foreach (long dim in shape)
+        for (int d = 0; d < shape.Count; d++)
         {
-            hash = Mix(unchecked(hash + (ulong)dim + 0x9E3779B97F4A7C15UL));
+            hash = Mix(unchecked(hash + (ulong)shape[d] + 0x9E3779B97F4A7C15UL));
         }
 
         return hash;
     }
 
-    private static ulong Mix(ulong z)
+    internal static ulong Mix(ulong z)
     {
         unchecked
         {
@@ -332,17 +391,19 @@ public sealed class IndexedFingerprint
     }
 
     /// <summary>
-    /// A fast 64-bit checksum (four interleaved multiply-xor lanes over 8-byte words): it catches
-    /// torn and interleaved writes of the cache file, not malice (the lineage database stays the truth).
+    /// A fast 64-bit checksum of <paramref name="length"/> bytes (a multiple of 8) at
+    /// <paramref name="offset"/>: four multiply-xor lanes over little-endian words. It catches torn
+    /// and interleaved writes of the cache file, not malice (the lineage database stays the truth).
     /// </summary>
-    public static ulong Checksum(ReadOnlySpan<byte> data)
+    private static ulong Checksum(byte[] bytes, int offset, int length, ulong[] words)
     {
-        var words = MemoryMarshal.Cast<byte, ulong>(data[..(data.Length & ~7)]);
-        ulong a = 1, b = 2, c = 3, d = (ulong)data.Length;
+        int count = length / 8;
+        Buffer.BlockCopy(bytes, offset, words, 0, length);
+        ulong a = 1, b = 2, c = 3, d = (ulong)length;
         int i = 0;
         unchecked
         {
-            for (; i + 4 <= words.Length; i += 4)
+            for (; i + 4 <= count; i += 4)
             {
                 a = (a ^ words[i]) * 0x9E3779B97F4A7C15UL;
                 b = (b ^ words[i + 1]) * 0xC2B2AE3D27D4EB4FUL;
@@ -350,18 +411,13 @@ public sealed class IndexedFingerprint
                 d = (d ^ words[i + 3]) * 0x27D4EB2F165667C5UL;
             }
 
-            for (; i < words.Length; i++)
+            for (; i < count; i++)
             {
                 a = (a ^ words[i]) * 0x9E3779B97F4A7C15UL;
             }
-
-            foreach (byte tail in data[(words.Length * 8)..])
-            {
-                b = (b ^ tail) * 0xC2B2AE3D27D4EB4FUL;
-            }
-
-            return Mix(a ^ Mix(b ^ Mix(c ^ Mix(d))));
         }
+
+        return Mix(a ^ Mix(b ^ Mix(c ^ Mix(d))));
     }
 
     /// <summary>The common dtypes as shared strings (every record names a few of them).</summary>
@@ -374,3 +430,63 @@ public sealed class IndexedFingerprint
         _ => Encoding.ASCII.GetString(ascii),
     };
 }
+
+/// <summary>
+/// A map from 64-bit keys to the first index added under each (open addressing, linear probing),
+/// without generics: placement looks tensors up by name and content hash, and versions by id.
+/// </summary>
+internal sealed class HashIndex
+{
+    private readonly ulong[] _keys;
+    private readonly int[] _values; // index + 1; 0 marks an empty slot
+    private readonly int _mask;
+
+    public HashIndex(int capacity)
+    {
+        int size = 4;
+        while (size < capacity * 2)
+        {
+            size *= 2;
+        }
+
+        _keys = new ulong[size];
+        _values = new int[size];
+        _mask = size - 1;
+    }
+
+    /// <summary>Adds <paramref name="key"/> unless present (the first index wins).</summary>
+    public void TryAdd(ulong key, int value)
+    {
+        int slot = (int)(IndexedFingerprint.Mix(key) & (ulong)_mask);
+        while (_values[slot] != 0)
+        {
+            if (_keys[slot] == key)
+            {
+                return;
+            }
+
+            slot = (slot + 1) & _mask;
+        }
+
+        _keys[slot] = key;
+        _values[slot] = value + 1;
+    }
+
+    /// <summary>The index added under <paramref name="key"/>, or -1.</summary>
+    public int Find(ulong key)
+    {
+        int slot = (int)(IndexedFingerprint.Mix(key) & (ulong)_mask);
+        while (_values[slot] != 0)
+        {
+            if (_keys[slot] == key)
+            {
+                return _values[slot] - 1;
+            }
+
+            slot = (slot + 1) & _mask;
+        }
+
+        return -1;
+    }
+}
+

@@ -18,6 +18,13 @@ public sealed record Relation(double SharedFraction, int SharedTensors, double S
     public double Similarity => Math.Clamp(1 - (Divergence / Math.Sqrt(2)), 0, 1);
 }
 
+/// <summary>Which of two related models the direction rules make the parent (<see cref="Kinship.Direction"/>), how it was derived, and why.</summary>
+/// <param name="Sign">Positive: the first model is the parent; negative: the second; zero: undecided.</param>
+public sealed record Orientation(int Sign, string? How, string? Why)
+{
+    public static readonly Orientation Undecided = new(0, null, null);
+}
+
 /// <summary>Compares fingerprints: the measures placement and infer rank candidates by.</summary>
 public static class Kinship
 {
@@ -30,7 +37,7 @@ public static class Kinship
     {
         // The new model is x: looked up by hashed name and content; each stored y is walked
         // column by column, with no per-tensor objects.
-        Span<bool> matchedX = x.Count <= 1024 ? stackalloc bool[x.Count] : new bool[x.Count];
+        Span<bool> matchedX = x.Count <= 4096 ? stackalloc bool[x.Count] : new bool[x.Count];
         var yNames = y.NameHashes;
         var yContents = y.ContentHashes;
         var yShapes = y.ShapeHashes;
@@ -40,11 +47,13 @@ public static class Kinship
         var xContents = x.ContentHashes;
         var xElements = x.TensorElements;
         var xNorms = x.Norms;
+        var xSamples = x.SampleSlots;
+        var ySamples = y.SampleSlots;
         long sharedElements = 0, matchedElements = 0;
         int sharedTensors = 0, matchedTensors = 0, sharedNonConstantY = 0;
         double difference = 0, matchedXNorm = 0;
         int castX = -1, castY = -1;
-        for (int j = 0; j < yNames.Length; j++)
+        for (int j = 0; j < y.Count; j++)
         {
             int i = y.IsConstant(j) ? -1 : x.IndexOfContent(yContents[j]);
             if (i >= 0 && !matchedX[i])
@@ -71,7 +80,7 @@ public static class Kinship
 
                 if (xContents[i] != yContents[j])
                 {
-                    difference += SampledSquaredDistance(x.SamplesOf(i), y.SamplesOf(j), xElements[i]);
+                    difference += SampledSquaredDistance(xSamples, i, x.SampleCount(i), ySamples, j, y.SampleCount(j), xElements[i]);
                 }
 
                 continue;
@@ -105,19 +114,20 @@ public static class Kinship
         return !cast || (x.IsFloat(i) && y.IsFloat(j));
     }
 
-    /// <summary>||x - y||² over the whole tensor, estimated from the samples at equal positions.</summary>
-    private static double SampledSquaredDistance(ReadOnlySpan<float> x, ReadOnlySpan<float> y, long elements)
+    /// <summary>||x - y||² over the whole tensor, estimated from the samples at equal positions (tensor <paramref name="i"/> of x, <paramref name="j"/> of y).</summary>
+    private static double SampledSquaredDistance(float[] x, int i, int xCount, float[] y, int j, int yCount, long elements)
     {
-        int count = Math.Min(x.Length, y.Length);
+        int count = Math.Min(xCount, yCount);
         if (count == 0)
         {
             return 0;
         }
 
+        int xStart = i * ModelFingerprint.SamplesPerTensor, yStart = j * ModelFingerprint.SamplesPerTensor;
         double sum = 0;
         for (int k = 0; k < count; k++)
         {
-            double d = (double)x[k] - y[k];
+            double d = (double)x[xStart + k] - y[yStart + k];
             if (double.IsFinite(d))
             {
                 sum += d * d;
@@ -137,36 +147,36 @@ public static class Kinship
     /// placed under a more distant relative by them moves when its real parent arrives.
     /// </summary>
     /// <param name="relation">The comparison of <paramref name="a"/> with <paramref name="b"/> (containment comes from it).</param>
-    public static (int Sign, string? How, string? Why) Direction(IndexedFingerprint a, string aName, IndexedFingerprint b, string bName, Relation relation)
+    public static Orientation Direction(IndexedFingerprint a, string aName, IndexedFingerprint b, string bName, Relation relation)
     {
         if (Math.Abs(a.Precision - b.Precision) >= 4)
         {
             int sign = a.Precision > b.Precision ? 1 : -1;
-            return (sign, "quantize", "a cast to lower precision");
+            return new Orientation(sign, "quantize", "a cast to lower precision");
         }
 
         bool aInB = relation.FirstInSecond, bInA = relation.SecondInFirst;
         if (aInB != bInA)
         {
-            return (aInB ? 1 : -1, null, "holds all of the parent's tensors and adds its own");
+            return new Orientation(aInB ? 1 : -1, null, "holds all of the parent's tensors and adds its own");
         }
 
         if (Math.Abs(a.ZeroFraction - b.ZeroFraction) >= 0.1)
         {
-            return (a.ZeroFraction < b.ZeroFraction ? 1 : -1, "prune", "sparser: pruned");
+            return new Orientation(a.ZeroFraction < b.ZeroFraction ? 1 : -1, "prune", "sparser: pruned");
         }
 
         if (Extends(bName, aName))
         {
-            return (1, null, "its name extends the parent's");
+            return new Orientation(1, null, "its name extends the parent's");
         }
 
         if (Extends(aName, bName))
         {
-            return (-1, null, "its name extends the parent's");
+            return new Orientation(-1, null, "its name extends the parent's");
         }
 
-        return (0, null, null);
+        return Orientation.Undecided;
     }
 
     private static bool Extends(string longer, string shorter) =>
