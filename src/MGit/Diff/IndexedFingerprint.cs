@@ -36,8 +36,9 @@ public sealed class IndexedFingerprint
     private byte[] _sampleCounts, _dtypeIndexes, _flags;
     private string[] _dtypes;
     private bool[] _dtypeIsFloat;
-    private HashIndex? _byName;
-    private HashIndex? _byContent;
+    // Built on first use; a reused cursor keeps their arrays and refills them.
+    private HashIndex? _byName, _byContent;
+    private bool _byNameBuilt, _byContentBuilt;
 
     private IndexedFingerprint(int count, string[] dtypes)
     {
@@ -76,8 +77,7 @@ public sealed class IndexedFingerprint
             _dtypeIsFloat[d] = ElementValues.IsFloat(dtypes[d]);
         }
 
-        _byName = null;
-        _byContent = null;
+        _byNameBuilt = _byContentBuilt = false;
     }
 
     /// <summary>Packs a fingerprint (the new model's, or one decoded from the lineage database) for <paramref name="versionId"/>.</summary>
@@ -164,20 +164,30 @@ public sealed class IndexedFingerprint
     /// <summary>The first tensor with this name hash, or -1.</summary>
     public int IndexOfName(ulong nameHash)
     {
-        _byName ??= BuildIndex(_names, constantsToo: true);
-        return _byName.Find(nameHash);
+        if (!_byNameBuilt)
+        {
+            _byName = BuildIndex(_byName, _names, constantsToo: true);
+            _byNameBuilt = true;
+        }
+
+        return _byName!.Find(nameHash);
     }
 
     /// <summary>The first non-constant tensor with this content hash, or -1.</summary>
     public int IndexOfContent(ulong contentHash)
     {
-        _byContent ??= BuildIndex(_contents, constantsToo: false);
-        return _byContent.Find(contentHash);
+        if (!_byContentBuilt)
+        {
+            _byContent = BuildIndex(_byContent, _contents, constantsToo: false);
+            _byContentBuilt = true;
+        }
+
+        return _byContent!.Find(contentHash);
     }
 
-    private HashIndex BuildIndex(ulong[] keys, bool constantsToo)
+    private HashIndex BuildIndex(HashIndex? previous, ulong[] keys, bool constantsToo)
     {
-        var index = new HashIndex(Count);
+        var index = previous is not null && previous.Fits(Count) ? previous.Cleared() : new HashIndex(Count);
         for (int i = 0; i < Count; i++)
         {
             if (constantsToo || !IsConstant(i))
@@ -452,6 +462,16 @@ internal sealed class HashIndex
         _keys = new ulong[size];
         _values = new int[size];
         _mask = size - 1;
+    }
+
+    /// <summary>Whether <paramref name="capacity"/> keys fit without crowding the table.</summary>
+    public bool Fits(int capacity) => _keys.Length >= capacity * 2;
+
+    /// <summary>Empties the table for reuse.</summary>
+    public HashIndex Cleared()
+    {
+        Array.Clear(_values);
+        return this;
     }
 
     /// <summary>Adds <paramref name="key"/> unless present (the first index wins).</summary>
