@@ -159,13 +159,15 @@ public static class PlacementCache
                     return new FileScan(offset, count, false);
                 }
 
+                // A length beyond the end of the file is a record still being written, or damage: never allocated for.
                 int length = IndexedFingerprint.DeclaredLength(buffer.AsSpan(start, end - start));
-                if (length >= IndexedFingerprint.HeaderBytes && end - start < length)
+                bool plausible = length >= IndexedFingerprint.HeaderBytes && length <= stream.Length - offset;
+                if (plausible && end - start < length)
                 {
                     (start, end) = Refill(stream, ref buffer, start, end, length);
                 }
 
-                var record = length >= IndexedFingerprint.HeaderBytes && end - start >= length
+                var record = plausible && end - start >= length
                     ? IndexedFingerprint.FromRecord(buffer, start, length, ref scratch, cursor ? reused : null)
                     : null;
                 if (record is null)

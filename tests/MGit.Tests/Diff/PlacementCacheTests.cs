@@ -58,6 +58,18 @@ public sealed class PlacementCacheTests
             }
         });
         Assert.Equal(withCache, withDamage);
+
+        // A record cut short (a crash mid-append, or one still being written): the rest is fetched again.
+        using var truncated = new RepoFixture();
+        var withTruncation = AddFamily(truncated, family, () =>
+        {
+            if (File.Exists(CachePath(truncated)))
+            {
+                using var file = new FileStream(CachePath(truncated), FileMode.Open);
+                file.SetLength(file.Length - 100);
+            }
+        });
+        Assert.Equal(withCache, withTruncation);
     }
 
     [Fact]
@@ -115,6 +127,35 @@ public sealed class PlacementCacheTests
         var fingerprints = repository.LoadFingerprints(graph);
         Assert.Equal(graph.Versions.Select(v => v.Id).Order(), fingerprints.Keys.Order());
         Assert.All(graph.Versions, v => Assert.Equal(v.ManifestId, fingerprints[v.Id].ManifestId.ToString()));
+    }
+
+    [Fact]
+    public void While_another_process_holds_the_cache_lock_placement_goes_on_and_the_record_is_added_later()
+    {
+        var family = new ModelFamily();
+        using var fixture = new RepoFixture();
+        var repository = fixture.Repository;
+        repository.Add(ModelFamily.Write(fixture.Models, family["base"]), new AddOptions { Auto = true });
+        repository.Add(ModelFamily.Write(fixture.Models, family["base-headswap"]), new AddOptions { Auto = true });
+        long before = new FileInfo(CachePath(fixture)).Length;
+
+        // flock on Unix, a share mode on Windows: the writer's lock is taken, so nothing is written.
+        using (new FileStream(CachePath(fixture) + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None))
+        {
+            var ft = repository.Add(ModelFamily.Write(fixture.Models, family["base-ft"]), new AddOptions { Auto = true });
+            Assert.Equal("base@1", ft.Placement!.Parent);
+            Assert.Equal(before, new FileInfo(CachePath(fixture)).Length);
+        }
+
+        var pruned = repository.Add(ModelFamily.Write(fixture.Models, family["base-pruned"]), new AddOptions { Auto = true });
+        Assert.Equal("base@1", pruned.Placement!.Parent);
+        long after = new FileInfo(CachePath(fixture)).Length;
+        Assert.True(after > before + (2 * IndexedFingerprint.HeaderBytes), $"{before} -> {after}: the missed record and the new one are appended");
+
+        var graph = repository.Graph();
+        var fingerprints = repository.LoadFingerprints(graph);
+        Assert.Equal(4, fingerprints.Count);
+        Assert.Equal(after, new FileInfo(CachePath(fixture)).Length);
     }
 
     [Fact]
