@@ -368,7 +368,7 @@ public sealed class IndexedFingerprint
     }
 
     /// <summary>A 64-bit hash of a tensor name (FNV-1a over its UTF-16 code units, then a mixer): names are compared by it.</summary>
-    public static ulong NameHash(string name)
+    internal static ulong NameHash(string name)
     {
         ulong hash = 14695981039346656037UL;
         foreach (char c in name)
