@@ -9,7 +9,7 @@ namespace MGit.Bench;
 /// Automatic placement as the graph grows: a seeded synthetic family (fine-tunes, head swaps,
 /// 50% prunes and BF16 casts of random earlier members, and now and then an unrelated model)
 /// is added model by model with <c>mgit add --auto</c>; each add reports how long placement took
-/// (loading every stored fingerprint and ranking every candidate). Names carry no hints, so the
+/// (reading every stored fingerprint and ranking every candidate). Names carry no hints, so the
 /// placements are also scored against the known parents.
 /// </summary>
 internal static partial class PlacementCommand
@@ -88,7 +88,7 @@ internal static partial class PlacementCommand
         text.AppendLine(CultureInfo.InvariantCulture, $"- **Date:** {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; machine: {machine.Cpu}, {machine.Cores} cores, {machine.Memory}");
         text.AppendLine(CultureInfo.InvariantCulture, $"- **Command:** `MGit.Bench {string.Join(' ', commandLine.Select(Invocation.Quote))}`");
         text.AppendLine(CultureInfo.InvariantCulture, $"- **Models:** {family.Count}, each {family[0].Tensors.Count} tensors ({layers} layers); operations: {string.Join(", ", family.GroupBy(m => m.Operation).Select(g => $"{g.Count()} {g.Key}"))}.");
-        text.AppendLine("- **Placement time** is what `mgit add --auto` reports: loading every stored fingerprint from the lineage database and ranking every stored model; the CPU column is the processor time the process spent meanwhile (10 ms ticks; on a busy machine a truer cost than wall time); the process time is the whole `mgit add --auto` (start-up, fingerprinting and storing the new model included).");
+        text.AppendLine("- **Placement time** is what `mgit add --auto` reports: reading every stored fingerprint (from the placement cache, `.mgit/cache/placement.bin`) and ranking every stored model; the CPU column is the processor time the process spent meanwhile (10 ms ticks; on a busy machine a truer cost than wall time); the process time is the whole `mgit add --auto` (start-up, fingerprinting and storing the new model included).");
         text.AppendLine();
         text.AppendLine("| models already in the graph | placement median (ms) | placement max (ms) | placement CPU median (ms) | whole add, median (s) | placed under the true parent |");
         text.AppendLine("| ---: | ---: | ---: | ---: | ---: | ---: |");

@@ -83,6 +83,7 @@ public sealed partial class Repository
                 ChildEdges = options.ChildEdges,
             };
             long id = _lineage.Insert(newVersion, _options.Clock.GetUtcNow());
+            RecordForPlacement(id, stored.ManifestId, stored.Fingerprint);
             var version = _lineage.ReadGraph()[id];
             if (lossy)
             {

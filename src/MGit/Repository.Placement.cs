@@ -23,18 +23,32 @@ public sealed record InferredModel(AddResult Added, PlacementResult Placement);
 public sealed partial class Repository
 {
     /// <summary>
-    /// Every version's fingerprint. Versions stored by an mgit without fingerprints (lineage
-    /// schema below 3) get one computed from their stored data on first use, which is then kept.
+    /// Every version's fingerprint, packed for placement. They come from the placement cache
+    /// (<see cref="PlacementCache"/>); versions the cache lacks are read from the lineage
+    /// database and added to it. Versions stored by an mgit without fingerprints (lineage schema
+    /// below 4) get one computed from their stored data on first use, which is then kept.
     /// </summary>
-    public IReadOnlyDictionary<long, ModelFingerprint> LoadFingerprints(LineageGraph graph)
+    public IReadOnlyDictionary<long, IndexedFingerprint> LoadFingerprints(LineageGraph graph)
     {
-        var stored = _lineage.ReadFingerprints();
-        var result = new Dictionary<long, ModelFingerprint>();
-        var computed = new Dictionary<long, byte[]>();
-        // Decoding is most of a large placement's cost: on many models, spread it over the cores.
-        var present = graph.Versions.Where(v => stored.ContainsKey(v.Id)).ToArray();
+        var result = new Dictionary<long, IndexedFingerprint>();
+        using var stored = PlacementCache.Scan(PlacementCacheDirectory, TempDirectory, graph.Versions, FetchFingerprints, (p, fingerprint) => result[graph.Versions[p].Id] = fingerprint, cursor: false);
+        return result;
+    }
+
+    private string PlacementCacheDirectory => Path.Combine(MetadataDirectory, "cache");
+
+    /// <summary>Adds a new version's fingerprint to the placement cache (when there is one), so the next placement need not read it from the database.</summary>
+    private void RecordForPlacement(long versionId, ObjectId manifestId, byte[] fingerprint) =>
+        PlacementCache.Record(PlacementCacheDirectory, () => new IndexedFingerprint(ModelFingerprint.Deserialize(fingerprint, "the new version"), versionId, manifestId));
+
+    /// <summary>The fingerprints of these versions from the lineage database, computing (and keeping) those it lacks.</summary>
+    private Dictionary<long, ModelFingerprint> FetchFingerprints(IReadOnlyList<ModelVersion> versions)
+    {
+        var stored = _lineage.ReadFingerprints(versions.Select(v => v.Id).ToList());
+        var present = versions.Where(v => stored.ContainsKey(v.Id)).ToArray();
         var decoded = new ModelFingerprint[present.Length];
         void Decode(int i) => decoded[i] = ModelFingerprint.Deserialize(stored[present[i].Id], present[i].Ref);
+        // Only a cold cache decodes many (the first placement in a repository): spread it over the cores.
         if (present.Length >= 64)
         {
             Parallel.For(0, present.Length, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, _options.Workers) }, Decode);
@@ -47,12 +61,14 @@ public sealed partial class Repository
             }
         }
 
+        var result = new Dictionary<long, ModelFingerprint>();
         for (int i = 0; i < present.Length; i++)
         {
             result[present[i].Id] = decoded[i];
         }
 
-        foreach (var version in graph.Versions.Where(v => !stored.ContainsKey(v.Id)))
+        var computed = new Dictionary<long, byte[]>();
+        foreach (var version in versions.Where(v => !stored.ContainsKey(v.Id)))
         {
             using (RepositoryLock.Shared(LockPath, _options.LockWait))
             {
@@ -71,45 +87,54 @@ public sealed partial class Repository
     }
 
     /// <summary>Where a model with this fingerprint would go in the graph now (nothing is changed).</summary>
-    public PlacementDecision Place(ModelFingerprint fingerprint, string name, LineageGraph graph, IReadOnlyDictionary<long, ModelFingerprint>? fingerprints = null)
-    {
-        fingerprints ??= LoadFingerprints(graph);
-        return Placement.Place(new IndexedFingerprint(fingerprint), name, Candidates(graph, fingerprints), IsAncestor(graph));
-    }
+    public PlacementDecision Place(ModelFingerprint fingerprint, string name, LineageGraph graph) =>
+        Place(new IndexedFingerprint(fingerprint), name, graph);
 
-    private static Func<long, long, bool> IsAncestor(LineageGraph graph) =>
-        (ancestor, of) => graph.Ancestors(graph[of]).Any(v => v.Id == ancestor);
+    /// <summary>
+    /// Streams every stored fingerprint past the new model (one pass over the placement cache,
+    /// one reused buffer: no per-model allocation), then decides.
+    /// </summary>
+    private PlacementDecision Place(IndexedFingerprint model, string name, LineageGraph graph)
+    {
+        var placementGraph = new PlacementGraph(graph, IsPlacementEdge);
+        var ranked = new Ranked?[graph.Versions.Count];
+        using var stored = PlacementCache.Scan(
+            PlacementCacheDirectory,
+            TempDirectory,
+            graph.Versions,
+            FetchFingerprints,
+            (p, fingerprint) => ranked[p] = Placement.Rank(model, name, placementGraph.Candidate(p), fingerprint),
+            cursor: true);
+        var candidates = new List<Ranked>(ranked.Length);
+        foreach (var r in ranked)
+        {
+            if (r is not null)
+            {
+                candidates.Add(r);
+            }
+        }
+
+        // The few adoption checks read both models again, into two reused cursors; NaN (unreadable) never adopts.
+        // Siblings share their former parent, so it is read again only when it changes.
+        IndexedFingerprint? childCursor = null, formerCursor = null, formerPrint = null;
+        int formerPosition = -1;
+        double Divergence(PlacementCandidate child, PlacementCandidate former)
+        {
+            if (former.Position != formerPosition)
+            {
+                formerPrint = stored.Load(former.Position, ref formerCursor);
+                formerPosition = former.Position;
+            }
+
+            return formerPrint is { } f && stored.Load(child.Position, ref childCursor) is { } c ? Kinship.Compare(c, f).Divergence : double.NaN;
+        }
+
+        return Placement.Decide(candidates, placementGraph.IsAncestor, Divergence);
+    }
 
     /// <summary>Edges placement made carry this prefix in their message; placement may revise them, never a user's.</summary>
     private static bool IsPlacementEdge(LineageEdge edge) =>
         edge.Kind == EdgeKind.Adapted && edge.Message is { } m && (m.StartsWith("auto: ", StringComparison.Ordinal) || m.StartsWith("infer: ", StringComparison.Ordinal));
-
-    /// <summary>Every version as a placement candidate, with its depth in the graph and which of its parent edges placement made.</summary>
-    private static List<PlacementCandidate> Candidates(LineageGraph graph, IReadOnlyDictionary<long, ModelFingerprint> fingerprints)
-    {
-        var depth = new Dictionary<long, int>();
-        foreach (var v in graph.TopologicalOrder())
-        {
-            var parents = graph.Parents(v);
-            depth[v.Id] = parents.Count == 0 ? 0 : parents.Max(p => depth[p.Id]) + 1;
-        }
-
-        return graph.Versions
-            .Where(v => fingerprints.ContainsKey(v.Id))
-            .Select(v =>
-            {
-                var edges = graph.ParentEdges(v);
-                return new PlacementCandidate(
-                    v.Id,
-                    v.Ref,
-                    v.Name,
-                    new IndexedFingerprint(fingerprints[v.Id]),
-                    depth[v.Id],
-                    edges.Where(IsPlacementEdge).Select(e => e.ParentId).ToList(),
-                    edges.Any(e => !IsPlacementEdge(e)));
-            })
-            .ToList();
-    }
 
     /// <summary>The format new chunks are cut with (an older repository is upgraded by its first write).</summary>
     private RepositoryFormat WritingFormat => Format.FormatVersion < RepositoryFormat.CurrentVersion ? Format with { FormatVersion = RepositoryFormat.CurrentVersion } : Format;
@@ -198,7 +223,7 @@ public sealed partial class Repository
         {
             graph = Graph();
             var (name, path, fingerprint) = entries[i];
-            var decision = Placement.Place(fingerprint, name, Candidates(graph, LoadFingerprints(graph)), IsAncestor(graph));
+            var decision = Place(fingerprint, name, graph);
             var added = Add(path, ApplyPlacement(common with { Name = name }, decision, "infer"));
             results.Add(new InferredModel(added, ToResult(decision)));
         }
@@ -206,3 +231,4 @@ public sealed partial class Repository
         return results;
     }
 }
+

@@ -23,24 +23,6 @@ public sealed record TensorFingerprint(string Name, string Dtype, IReadOnlyList<
     /// <summary>Estimated sum of squares over the whole tensor, scaled up from the samples.</summary>
     public double EstimatedSquaredNorm { get; } = SquaredNorm(Samples, Product(Shape));
 
-    public bool SameShape(TensorFingerprint other)
-    {
-        if (Shape.Count != other.Shape.Count)
-        {
-            return false;
-        }
-
-        for (int i = 0; i < Shape.Count; i++)
-        {
-            if (Shape[i] != other.Shape[i])
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
-
     private static long Product(IReadOnlyList<long> shape)
     {
         long product = 1;

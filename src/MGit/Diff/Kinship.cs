@@ -1,91 +1,4 @@
-using MGit.Storage;
-
 namespace MGit.Diff;
-
-/// <summary>
-/// A fingerprint with what placement reads of it, computed once per model. The name and content
-/// look-ups are built only when first used: placement builds them for the new model alone and
-/// walks every candidate's tensors against them.
-/// </summary>
-public sealed class IndexedFingerprint
-{
-    private Dictionary<string, int>? _byName;
-    private Dictionary<ObjectId, int>? _byHash;
-
-    public IndexedFingerprint(ModelFingerprint fingerprint)
-    {
-        Fingerprint = fingerprint;
-        var tensors = fingerprint.Tensors;
-        Norms = new double[tensors.Count];
-        long floatElements = 0, weightedPrecision = 0, zeros = 0, samples = 0;
-        for (int i = 0; i < tensors.Count; i++)
-        {
-            var t = tensors[i];
-            if (!t.IsConstant)
-            {
-                NonConstantElements += t.Elements;
-                NonConstantTensors++;
-            }
-
-            Norms[i] = t.EstimatedSquaredNorm;
-            SquaredNorm += Norms[i];
-            Elements += t.Elements;
-            if (ElementValues.IsFloat(t.Dtype))
-            {
-                floatElements += t.Elements;
-                weightedPrecision += t.Elements * ElementValues.Precision(t.Dtype);
-                samples += t.Samples.Length;
-                foreach (float v in t.Samples)
-                {
-                    zeros += v == 0 ? 1 : 0;
-                }
-            }
-        }
-
-        Precision = floatElements == 0 ? 0 : (double)weightedPrecision / floatElements;
-        ZeroFraction = samples == 0 ? 0 : (double)zeros / samples;
-    }
-
-    public ModelFingerprint Fingerprint { get; }
-    public IReadOnlyList<TensorFingerprint> Tensors => Fingerprint.Tensors;
-    /// <summary>Estimated squared norm per tensor (from the samples).</summary>
-    public double[] Norms { get; }
-    public double SquaredNorm { get; }
-    public long Elements { get; }
-    public long NonConstantElements { get; }
-    public int NonConstantTensors { get; }
-    /// <summary>Float bits per element, averaged over float parameters (32 for F32, 16 for BF16).</summary>
-    public double Precision { get; }
-    /// <summary>Fraction of sampled float values that are exactly zero (pruning leaves many).</summary>
-    public double ZeroFraction { get; }
-
-    public int IndexOfName(string name)
-    {
-        _byName ??= BuildIndex(t => t.Name, _ => true, StringComparer.Ordinal);
-        return _byName.TryGetValue(name, out int i) ? i : -1;
-    }
-
-    public int IndexOfContent(ObjectId hash)
-    {
-        _byHash ??= BuildIndex(t => t.ContentHash, t => !t.IsConstant, EqualityComparer<ObjectId>.Default);
-        return _byHash.TryGetValue(hash, out int i) ? i : -1;
-    }
-
-    private Dictionary<TKey, int> BuildIndex<TKey>(Func<TensorFingerprint, TKey> key, Func<TensorFingerprint, bool> include, IEqualityComparer<TKey> comparer)
-        where TKey : notnull
-    {
-        var index = new Dictionary<TKey, int>(Tensors.Count, comparer);
-        for (int i = 0; i < Tensors.Count; i++)
-        {
-            if (include(Tensors[i]))
-            {
-                index.TryAdd(key(Tensors[i]), i);
-            }
-        }
-
-        return index;
-    }
-}
 
 /// <summary>How close one model is to another, from fingerprints alone.</summary>
 /// <param name="SharedFraction">Parameters of the first model found with identical content in the second (constant tensors do not count).</param>
@@ -105,6 +18,13 @@ public sealed record Relation(double SharedFraction, int SharedTensors, double S
     public double Similarity => Math.Clamp(1 - (Divergence / Math.Sqrt(2)), 0, 1);
 }
 
+/// <summary>Which of two related models the direction rules make the parent (<see cref="Kinship.Direction"/>), how it was derived, and why.</summary>
+/// <param name="Sign">Positive: the first model is the parent; negative: the second; zero: undecided.</param>
+public sealed record Orientation(int Sign, string? How, string? Why)
+{
+    public static readonly Orientation Undecided = new(0, null, null);
+}
+
 /// <summary>Compares fingerprints: the measures placement and infer rank candidates by.</summary>
 public static class Kinship
 {
@@ -115,46 +35,58 @@ public static class Kinship
     /// </summary>
     public static Relation Compare(IndexedFingerprint x, IndexedFingerprint y)
     {
-        var matchedX = new bool[x.Tensors.Count];
+        // The new model is x: looked up by hashed name and content; each stored y is walked
+        // column by column, with no per-tensor objects.
+        Span<bool> matchedX = x.Count <= 4096 ? stackalloc bool[x.Count] : new bool[x.Count];
+        var yNames = y.NameHashes;
+        var yContents = y.ContentHashes;
+        var yShapes = y.ShapeHashes;
+        var yElements = y.TensorElements;
+        var yNorms = y.Norms;
+        var xShapes = x.ShapeHashes;
+        var xContents = x.ContentHashes;
+        var xElements = x.TensorElements;
+        var xNorms = x.Norms;
+        var xSamples = x.SampleSlots;
+        var ySamples = y.SampleSlots;
         long sharedElements = 0, matchedElements = 0;
         int sharedTensors = 0, matchedTensors = 0, sharedNonConstantY = 0;
         double difference = 0, matchedXNorm = 0;
-        string? castFrom = null, castTo = null;
-        for (int j = 0; j < y.Tensors.Count; j++)
+        int castX = -1, castY = -1;
+        for (int j = 0; j < y.Count; j++)
         {
-            var ty = y.Tensors[j];
-            int i = ty.IsConstant ? -1 : x.IndexOfContent(ty.ContentHash);
+            int i = y.IsConstant(j) ? -1 : x.IndexOfContent(yContents[j]);
             if (i >= 0 && !matchedX[i])
             {
                 matchedX[i] = true;
-                matchedXNorm += x.Norms[i];
-                sharedElements += ty.Elements;
+                matchedXNorm += xNorms[i];
+                sharedElements += yElements[j];
                 sharedTensors++;
                 sharedNonConstantY++;
                 continue;
             }
 
-            i = x.IndexOfName(ty.Name);
-            if (i >= 0 && !matchedX[i] && x.Tensors[i] is var tx && tx.SameShape(ty) && Castable(tx.Dtype, ty.Dtype))
+            i = x.IndexOfName(yNames[j]);
+            if (i >= 0 && !matchedX[i] && xShapes[i] == yShapes[j] && Castable(x, i, y, j, out bool cast))
             {
                 matchedX[i] = true;
-                matchedXNorm += x.Norms[i];
-                matchedElements += tx.Elements;
+                matchedXNorm += xNorms[i];
+                matchedElements += xElements[i];
                 matchedTensors++;
-                if (tx.Dtype != ty.Dtype)
+                if (cast)
                 {
-                    (castFrom, castTo) = (ty.Dtype, tx.Dtype);
+                    (castX, castY) = (i, j);
                 }
 
-                if (tx.ContentHash != ty.ContentHash)
+                if (xContents[i] != yContents[j])
                 {
-                    difference += SampledSquaredDistance(tx, ty);
+                    difference += SampledSquaredDistance(xSamples, i, x.SampleCount(i), ySamples, j, y.SampleCount(j), xElements[i]);
                 }
 
                 continue;
             }
 
-            difference += y.Norms[j];
+            difference += yNorms[j];
         }
 
         difference += x.SquaredNorm - matchedXNorm;
@@ -168,35 +100,41 @@ public static class Kinship
             union <= 0 ? 1 : (double)lined / union,
             sharedTensors + matchedTensors,
             Math.Min(divergence, Math.Sqrt(2) * 2),
-            castFrom,
-            castTo,
-            FirstInSecond: x.NonConstantTensors > 0 && sharedTensors == x.NonConstantTensors && y.Tensors.Count > x.Tensors.Count,
-            SecondInFirst: y.NonConstantTensors > 0 && sharedNonConstantY == y.NonConstantTensors && x.Tensors.Count > y.Tensors.Count);
+            castY >= 0 ? y.Dtype(castY) : null,
+            castX >= 0 ? x.Dtype(castX) : null,
+            FirstInSecond: x.NonConstantTensors > 0 && sharedTensors == x.NonConstantTensors && y.Count > x.Count,
+            SecondInFirst: y.NonConstantTensors > 0 && sharedNonConstantY == y.NonConstantTensors && x.Count > y.Count);
     }
 
-    /// <summary>Equal dtypes, or two float dtypes (a cast relates them).</summary>
-    public static bool Castable(string a, string b) => a == b || (ElementValues.IsFloat(a) && ElementValues.IsFloat(b));
-
-    /// <summary>||x - y||² over the whole tensor, estimated from the samples at equal positions.</summary>
-    private static double SampledSquaredDistance(TensorFingerprint x, TensorFingerprint y)
+    /// <summary>Tensor <paramref name="i"/> of x and <paramref name="j"/> of y have equal dtypes, or both float dtypes (<paramref name="cast"/>: not equal).</summary>
+    private static bool Castable(IndexedFingerprint x, int i, IndexedFingerprint y, int j, out bool cast)
     {
-        int count = Math.Min(x.Samples.Length, y.Samples.Length);
+        string a = x.Dtype(i), b = y.Dtype(j);
+        cast = !ReferenceEquals(a, b) && a != b;
+        return !cast || (x.IsFloat(i) && y.IsFloat(j));
+    }
+
+    /// <summary>||x - y||² over the whole tensor, estimated from the samples at equal positions (tensor <paramref name="i"/> of x, <paramref name="j"/> of y).</summary>
+    private static double SampledSquaredDistance(float[] x, int i, int xCount, float[] y, int j, int yCount, long elements)
+    {
+        int count = Math.Min(xCount, yCount);
         if (count == 0)
         {
             return 0;
         }
 
+        int xStart = i * ModelFingerprint.SamplesPerTensor, yStart = j * ModelFingerprint.SamplesPerTensor;
         double sum = 0;
         for (int k = 0; k < count; k++)
         {
-            double d = (double)x.Samples[k] - y.Samples[k];
+            double d = (double)x[xStart + k] - y[yStart + k];
             if (double.IsFinite(d))
             {
                 sum += d * d;
             }
         }
 
-        return sum * x.Elements / count;
+        return sum * elements / count;
     }
 
     /// <summary>
@@ -209,36 +147,36 @@ public static class Kinship
     /// placed under a more distant relative by them moves when its real parent arrives.
     /// </summary>
     /// <param name="relation">The comparison of <paramref name="a"/> with <paramref name="b"/> (containment comes from it).</param>
-    public static (int Sign, string? How, string? Why) Direction(IndexedFingerprint a, string aName, IndexedFingerprint b, string bName, Relation relation)
+    public static Orientation Direction(IndexedFingerprint a, string aName, IndexedFingerprint b, string bName, Relation relation)
     {
         if (Math.Abs(a.Precision - b.Precision) >= 4)
         {
             int sign = a.Precision > b.Precision ? 1 : -1;
-            return (sign, "quantize", "a cast to lower precision");
+            return new Orientation(sign, "quantize", "a cast to lower precision");
         }
 
         bool aInB = relation.FirstInSecond, bInA = relation.SecondInFirst;
         if (aInB != bInA)
         {
-            return (aInB ? 1 : -1, null, "holds all of the parent's tensors and adds its own");
+            return new Orientation(aInB ? 1 : -1, null, "holds all of the parent's tensors and adds its own");
         }
 
         if (Math.Abs(a.ZeroFraction - b.ZeroFraction) >= 0.1)
         {
-            return (a.ZeroFraction < b.ZeroFraction ? 1 : -1, "prune", "sparser: pruned");
+            return new Orientation(a.ZeroFraction < b.ZeroFraction ? 1 : -1, "prune", "sparser: pruned");
         }
 
         if (Extends(bName, aName))
         {
-            return (1, null, "its name extends the parent's");
+            return new Orientation(1, null, "its name extends the parent's");
         }
 
         if (Extends(aName, bName))
         {
-            return (-1, null, "its name extends the parent's");
+            return new Orientation(-1, null, "its name extends the parent's");
         }
 
-        return (0, null, null);
+        return Orientation.Undecided;
     }
 
     private static bool Extends(string longer, string shorter) =>

@@ -50,7 +50,7 @@ public static class LineageInference
             }
         }
 
-        var direction = new Dictionary<(int, int), (int Sign, string? How, string? Why)>();
+        var direction = new Dictionary<(int, int), Orientation>();
         foreach (var (a, list) in neighbours.Select((l, i) => (i, l)))
         {
             foreach (int b in list.Where(b => b > a))
@@ -89,7 +89,7 @@ public static class LineageInference
     }
 
     /// <summary>Tree links whose rule-given direction (parent first) agrees with a rooting.</summary>
-    private static int Agreement(Dictionary<int, int?> parents, Dictionary<(int, int), (int Sign, string? How, string? Why)> direction) =>
+    private static int Agreement(Dictionary<int, int?> parents, Dictionary<(int, int), Orientation> direction) =>
         direction.Count(d => d.Value.Sign != 0 && (d.Value.Sign > 0 ? parents[d.Key.Item2] == d.Key.Item1 : parents[d.Key.Item1] == d.Key.Item2));
 
     /// <summary>Breadth-first from <paramref name="root"/>: nodes with their hop count, parents first, and each node's parent.</summary>

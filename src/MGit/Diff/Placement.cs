@@ -3,13 +3,17 @@ using System.Globalization;
 namespace MGit.Diff;
 
 /// <summary>
-/// A model already placed: id, ref, name, fingerprint, depth (longest path up to a root), and
-/// its adapted parents split into those placement made (which it may revise) and those a user gave.
+/// A model already placed: id, ref, name, position among the graph's versions, depth (longest
+/// path up to a root), and its adapted parents split into those placement made (which it may
+/// revise) and those a user gave.
 /// </summary>
-public sealed record PlacementCandidate(long Id, string Ref, string Name, IndexedFingerprint Fingerprint, int Depth, IReadOnlyList<long> AutoParentIds, bool HasUserParents)
+public sealed record PlacementCandidate(long Id, string Ref, string Name, int Position, int Depth, long[] AutoParentIds, bool HasUserParents)
 {
-    public bool IsRoot => AutoParentIds.Count == 0 && !HasUserParents;
+    public bool IsRoot => AutoParentIds.Length == 0 && !HasUserParents;
 }
+
+/// <summary>A placed model with its relation to the new model and the direction rules' verdict.</summary>
+public sealed record Ranked(PlacementCandidate Candidate, Relation Relation, Orientation Direction);
 
 /// <summary>An existing model that turns out to derive from the new one: it gets the new model as parent, in place of <paramref name="FormerParentId"/> when set.</summary>
 public sealed record Adoption(long ChildId, string ChildRef, long? FormerParentId, string? How, string Reason);
@@ -38,53 +42,62 @@ public static class Placement
     private const double StructureTolerance = 0.001;
     private const double NearTolerance = 1.02;
 
-    /// <param name="isAncestor">Whether the first id is an ancestor of the second in the graph as it stands.</param>
-    public static PlacementDecision Place(IndexedFingerprint model, string name, IReadOnlyList<PlacementCandidate> candidates, Func<long, long, bool> isAncestor)
+    /// <summary>Compares the new model with one placed model (while its fingerprint is at hand: placement streams them).</summary>
+    public static Ranked Rank(IndexedFingerprint model, string name, PlacementCandidate candidate, IndexedFingerprint fingerprint)
     {
-        if (candidates.Count == 0)
+        var relation = Kinship.Compare(model, fingerprint);
+        return new Ranked(candidate, relation, relation.Related ? Kinship.Direction(model, name, fingerprint, candidate.Name, relation) : Orientation.Undecided);
+    }
+
+    /// <summary>Chooses the parent among the ranked candidates, and the models the new one adopts.</summary>
+    /// <param name="isAncestor">Whether the first id is an ancestor of the second in the graph as it stands.</param>
+    /// <param name="divergence">The divergence of the first candidate from the second (for the adoption checks; the fingerprints are read again).</param>
+    public static PlacementDecision Decide(IReadOnlyList<Ranked> ranked, Func<long, long, bool> isAncestor, Func<PlacementCandidate, PlacementCandidate, double> divergence)
+    {
+        if (ranked.Count == 0)
         {
             return new PlacementDecision(null, null, "the first model: a new root", 0, null, []);
         }
 
-        var relations = candidates.Select(c => (Candidate: c, Relation: Kinship.Compare(model, c.Fingerprint))).ToList();
-        var related = relations.Where(r => r.Relation.Related)
-            .Select(r => (r.Candidate, r.Relation, Direction: Kinship.Direction(model, name, r.Candidate.Fingerprint, r.Candidate.Name, r.Relation)))
-            .ToList();
-        var parents = related.Where(r => r.Direction.Sign <= 0).ToList();
+        // Plain loops over reference types (no LINQ over tuples): each generic instantiation over
+        // a value type would be compiled at run time in every mgit process.
+        var related = new List<Ranked>();
+        Ranked? nearest = null;
+        foreach (var r in ranked)
+        {
+            if (nearest is null || r.Relation.Divergence < nearest.Relation.Divergence)
+            {
+                nearest = r;
+            }
 
+            if (r.Relation.Related)
+            {
+                related.Add(r);
+            }
+        }
+
+        var parents = related.FindAll(r => r.Direction.Sign <= 0);
         PlacementDecision decision;
         if (parents.Count == 0)
         {
-            var nearest = relations.MinBy(r => r.Relation.Divergence);
             string reason = related.Count > 0
                 ? "a new root: every related model derives from it"
-                : string.Create(CultureInfo.InvariantCulture, $"a new root: no related model (nearest {nearest.Candidate.Ref}, divergence {nearest.Relation.Divergence:0.###}, no shared tensors)");
+                : string.Create(CultureInfo.InvariantCulture, $"a new root: no related model (nearest {nearest!.Candidate.Ref}, divergence {nearest.Relation.Divergence:0.###}, no shared tensors)");
             decision = new PlacementDecision(null, null, reason, 0, null, []);
         }
         else
         {
-            double maxShared = parents.Max(r => r.Relation.SharedFraction);
-            var pool = parents.Where(r => r.Relation.SharedFraction >= maxShared - SharedTolerance).ToList();
-            double maxStructure = pool.Max(r => r.Relation.Structure);
-            pool = pool.Where(r => r.Relation.Structure >= maxStructure - StructureTolerance).ToList();
-            double nearestDivergence = pool.Min(r => r.Relation.Divergence);
-            var best = pool
-                .Where(r => r.Relation.Divergence <= (nearestDivergence * NearTolerance) + 1e-9)
-                .OrderBy(r => r.Candidate.Depth)
-                .ThenBy(r => r.Relation.Divergence)
-                .ThenBy(r => r.Candidate.Id)
-                .First();
+            var best = Best(parents);
             string reason = Describe(best.Relation, best.Candidate.Ref);
             var (sign, how, why) = best.Direction;
             decision = new PlacementDecision(best.Candidate.Id, best.Candidate.Ref, sign < 0 ? $"{reason}; {why}" : reason, best.Relation.Similarity, sign < 0 ? how : null, []);
         }
 
-        var byId = candidates.ToDictionary(c => c.Id);
         var adoptions = new List<Adoption>();
-        foreach (var (candidate, relation, (_, how, why)) in related.Where(r => r.Direction.Sign > 0))
+        foreach (var (candidate, relation, (sign, how, why)) in related)
         {
             // Never adopt an ancestor of the chosen parent: that would close a cycle.
-            if (decision.ParentId is long parentId && (parentId == candidate.Id || isAncestor(candidate.Id, parentId)))
+            if (sign <= 0 || (decision.ParentId is long parentId && (parentId == candidate.Id || isAncestor(candidate.Id, parentId))))
             {
                 continue;
             }
@@ -94,8 +107,8 @@ public static class Placement
             {
                 adoptions.Add(new Adoption(candidate.Id, candidate.Ref, null, how, because));
             }
-            else if (!candidate.HasUserParents && candidate.AutoParentIds.Count == 1 && byId.TryGetValue(candidate.AutoParentIds[0], out var former)
-                && relation.Divergence < Kinship.Compare(candidate.Fingerprint, former.Fingerprint).Divergence)
+            else if (!candidate.HasUserParents && candidate.AutoParentIds.Length == 1 && Find(ranked, candidate.AutoParentIds[0]) is { } former
+                && relation.Divergence < divergence(candidate, former))
             {
                 adoptions.Add(new Adoption(candidate.Id, candidate.Ref, former.Id, how, $"{because}, and nearer than {former.Ref}"));
             }
@@ -106,8 +119,66 @@ public static class Placement
             return decision;
         }
 
-        string adopted = string.Join(", ", adoptions.Select(a => a.ChildRef));
-        return decision with { Reason = $"{decision.Reason}; parent of {adopted}", Adoptions = adoptions };
+        var adopted = new List<string>();
+        foreach (var adoption in adoptions)
+        {
+            adopted.Add(adoption.ChildRef);
+        }
+
+        return decision with { Reason = $"{decision.Reason}; parent of {string.Join(", ", adopted)}", Adoptions = adoptions };
+    }
+
+
+    /// <summary>Shared parameters first, then structure, then the nearest (ties: closest to a root, then nearest, then earliest added).</summary>
+    private static Ranked Best(List<Ranked> parents)
+    {
+        double maxShared = double.MinValue;
+        foreach (var r in parents)
+        {
+            maxShared = Math.Max(maxShared, r.Relation.SharedFraction);
+        }
+
+        var pool = parents.FindAll(r => r.Relation.SharedFraction >= maxShared - SharedTolerance);
+        double maxStructure = double.MinValue;
+        foreach (var r in pool)
+        {
+            maxStructure = Math.Max(maxStructure, r.Relation.Structure);
+        }
+
+        pool = pool.FindAll(r => r.Relation.Structure >= maxStructure - StructureTolerance);
+        double nearestDivergence = double.MaxValue;
+        foreach (var r in pool)
+        {
+            nearestDivergence = Math.Min(nearestDivergence, r.Relation.Divergence);
+        }
+
+        Ranked? best = null;
+        foreach (var r in pool)
+        {
+            if (r.Relation.Divergence <= (nearestDivergence * NearTolerance) + 1e-9
+                && (best is null
+                    || r.Candidate.Depth < best.Candidate.Depth
+                    || (r.Candidate.Depth == best.Candidate.Depth && (r.Relation.Divergence < best.Relation.Divergence
+                        || (r.Relation.Divergence == best.Relation.Divergence && r.Candidate.Id < best.Candidate.Id)))))
+            {
+                best = r;
+            }
+        }
+
+        return best!;
+    }
+
+    private static PlacementCandidate? Find(IReadOnlyList<Ranked> ranked, long id)
+    {
+        foreach (var r in ranked)
+        {
+            if (r.Candidate.Id == id)
+            {
+                return r.Candidate;
+            }
+        }
+
+        return null;
     }
 
     /// <summary>The tier that made a relation: shared tensors, same structure, or nearest by divergence.</summary>

@@ -433,17 +433,18 @@ public sealed partial class LineageStore : IDisposable
         CompactLog();
     }
 
-    /// <summary>Every stored fingerprint by version id; empty for a database older than schema 3 (backfilled on demand).</summary>
-    public Dictionary<long, byte[]> ReadFingerprints()
+    /// <summary>The stored fingerprints of these versions by version id; empty for a database older than schema 4 (backfilled on demand).</summary>
+    public Dictionary<long, byte[]> ReadFingerprints(IReadOnlyCollection<long> versionIds)
     {
         var result = new Dictionary<long, byte[]>();
         // Checked on the table, not the cached schema: a write in this session may have just migrated it.
-        if ((long)Scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'fingerprints'")! == 0)
+        if (versionIds.Count == 0 || (long)Scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'fingerprints'")! == 0)
         {
             return result;
         }
 
-        using var command = Command("SELECT version_id, data FROM fingerprints", null);
+        // One query for any number of versions: the ids travel as a JSON array.
+        using var command = Command("SELECT version_id, data FROM fingerprints WHERE version_id IN (SELECT value FROM json_each($ids))", null, ("$ids", $"[{string.Join(',', versionIds)}]"));
         using var reader = command.ExecuteReader();
         while (reader.Read())
         {
