@@ -46,16 +46,7 @@ public static class NativeCli
         }
 
         start.Environment["MGIT_FSYNC"] = "0";
-        using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start the native mgit");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(3)))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"mgit {string.Join(' ', args)} did not finish");
-        }
-
-        return new CliResult(process.ExitCode, stdout.Result, stderr.Result);
+        return CliRunner.RunProcess(start, args);
     }
 
     public static CliResult Ok(string workingDirectory, params string[] args)

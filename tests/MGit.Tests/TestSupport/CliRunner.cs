@@ -38,9 +38,15 @@ public static class CliRunner
         return Process.Start(start) ?? throw new InvalidOperationException("could not start mgit");
     }
 
-    public static CliResult RunProcess(string workingDirectory, params string[] args)
+    public static CliResult RunProcess(string workingDirectory, params string[] args) => Finish(Start(workingDirectory, args), args);
+
+    /// <summary>Starts a process (output redirected) and waits for it, killing it after 3 minutes.</summary>
+    public static CliResult RunProcess(ProcessStartInfo start, IEnumerable<string> args) =>
+        Finish(Process.Start(start) ?? throw new InvalidOperationException($"could not start {start.FileName}"), args);
+
+    private static CliResult Finish(Process started, IEnumerable<string> args)
     {
-        using var process = Start(workingDirectory, args);
+        using var process = started;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         if (!process.WaitForExit(TimeSpan.FromMinutes(3)))
