@@ -36,7 +36,7 @@ public sealed class DeferredPublishing : IDisposable
         if (_failure is { } failure)
         {
             file.Dispose();
-            File.Delete(temp);
+            DeleteQuietly(temp);
             failure.Throw();
         }
 
@@ -76,6 +76,18 @@ public sealed class DeferredPublishing : IDisposable
         _queue.Dispose();
     }
 
+    /// <summary>A leftover temporary file is gc's to remove; failing to delete it must not end the sync thread.</summary>
+    private static void DeleteQuietly(string temp)
+    {
+        try
+        {
+            File.Delete(temp);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
+
     private void Run()
     {
         foreach (var (file, temp, path) in _queue.GetConsumingEnumerable())
@@ -103,10 +115,7 @@ public sealed class DeferredPublishing : IDisposable
             }
             finally
             {
-                if (File.Exists(temp))
-                {
-                    File.Delete(temp);
-                }
+                DeleteQuietly(temp);
             }
         }
     }
