@@ -16,19 +16,10 @@ public sealed class DeferredPublishing : IDisposable
 {
     private const int SyncThreads = 4;
     private readonly BlockingCollection<(SafeFileHandle File, string Temp, string Path)> _queue = new(boundedCapacity: 64);
-    private readonly Thread[] _threads;
+    private readonly Lock _startGate = new();
+    private Thread[] _threads = [];
     private ExceptionDispatchInfo? _failure;
     private bool _completed;
-
-    public DeferredPublishing()
-    {
-        _threads = new Thread[SyncThreads];
-        for (int i = 0; i < _threads.Length; i++)
-        {
-            _threads[i] = new Thread(Run) { IsBackground = true, Name = "mgit object sync" };
-            _threads[i].Start();
-        }
-    }
 
     /// <summary>Takes over an open, fully written temporary object file: flushes, closes and renames it.</summary>
     internal void Publish(SafeFileHandle file, string temp, string path)
@@ -40,7 +31,34 @@ public sealed class DeferredPublishing : IDisposable
             failure.Throw();
         }
 
+        StartThreads();
         _queue.Add((file, temp, path));
+    }
+
+    /// <summary>The sync threads start with the first object: a file whose chunks are all stored already costs none.</summary>
+    private void StartThreads()
+    {
+        if (Volatile.Read(ref _threads).Length > 0)
+        {
+            return;
+        }
+
+        lock (_startGate)
+        {
+            if (_threads.Length > 0)
+            {
+                return;
+            }
+
+            var threads = new Thread[SyncThreads];
+            for (int i = 0; i < threads.Length; i++)
+            {
+                threads[i] = new Thread(Run) { IsBackground = true, Name = "mgit object sync" };
+                threads[i].Start();
+            }
+
+            Volatile.Write(ref _threads, threads);
+        }
     }
 
     /// <summary>Waits until every object handed over is on disk under its final name; rethrows the first failure.</summary>
@@ -50,7 +68,13 @@ public sealed class DeferredPublishing : IDisposable
         {
             _completed = true;
             _queue.CompleteAdding();
-            foreach (var thread in _threads)
+            Thread[] started;
+            lock (_startGate)
+            {
+                started = _threads;
+            }
+
+            foreach (var thread in started)
             {
                 thread.Join();
             }
@@ -94,19 +118,13 @@ public sealed class DeferredPublishing : IDisposable
         {
             try
             {
-                using (file)
-                {
-                    if (_failure is null)
-                    {
-                        using var stream = new FileStream(file, FileAccess.Write, bufferSize: 0);
-                        stream.Flush(flushToDisk: true);
-                    }
-                }
-
                 if (_failure is null)
                 {
-                    // Another process may have stored the same content meanwhile; its bytes are equal, so either copy wins.
-                    File.Move(temp, path, overwrite: true);
+                    ObjectStore.Publish(file, temp, path, flushToDisk: true);
+                }
+                else
+                {
+                    file.Dispose();
                 }
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)

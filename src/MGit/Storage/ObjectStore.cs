@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using MGit.Codecs;
 using MGit.Errors;
+using Microsoft.Win32.SafeHandles;
 
 namespace MGit.Storage;
 
@@ -97,39 +98,30 @@ public sealed class ObjectStore
         BinaryPrimitives.WriteUInt64LittleEndian(header[8..], (ulong)contentLength);
 
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        // Unique per write: the same content may be in flight twice before either is published.
+        string temp = Path.Combine(_tempDirectory, $"{id}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        var file = File.OpenHandle(temp, FileMode.CreateNew, FileAccess.Write);
+        try
+        {
+            RandomAccess.Write(file, header, 0);
+            RandomAccess.Write(file, payload, HeaderLength);
+        }
+        catch
+        {
+            file.Dispose();
+            File.Delete(temp);
+            throw;
+        }
+
         if (publishing is not null && _flushToDisk)
         {
-            // Unique per write: the same content may be in flight twice before either is published.
-            string pending = Path.Combine(_tempDirectory, $"{id}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
-            var file = File.OpenHandle(pending, FileMode.CreateNew, FileAccess.Write);
-            try
-            {
-                RandomAccess.Write(file, header, 0);
-                RandomAccess.Write(file, payload, HeaderLength);
-            }
-            catch
-            {
-                file.Dispose();
-                File.Delete(pending);
-                throw;
-            }
-
-            publishing.Publish(file, pending, path);
+            publishing.Publish(file, temp, path);
             return;
         }
 
-        string temp = Path.Combine(_tempDirectory, $"{id}.{Environment.ProcessId}.{Environment.CurrentManagedThreadId}.tmp");
         try
         {
-            using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 1))
-            {
-                stream.Write(header);
-                stream.Write(payload);
-                stream.Flush(_flushToDisk);
-            }
-
-            // Another process may have stored the same content meanwhile; its bytes are equal, so either copy wins.
-            File.Move(temp, path, overwrite: true);
+            Publish(file, temp, path, _flushToDisk);
         }
         finally
         {
@@ -138,6 +130,25 @@ public sealed class ObjectStore
                 File.Delete(temp);
             }
         }
+    }
+
+    /// <summary>
+    /// Makes a fully written temporary object file the object: flushes it to disk (when asked),
+    /// closes it, and renames it to its final name, in that order, so a visible object is whole.
+    /// </summary>
+    internal static void Publish(SafeFileHandle file, string temp, string path, bool flushToDisk)
+    {
+        using (file)
+        {
+            if (flushToDisk)
+            {
+                using var stream = new FileStream(file, FileAccess.Write, bufferSize: 0);
+                stream.Flush(flushToDisk: true);
+            }
+        }
+
+        // Another process may have stored the same content meanwhile; its bytes are equal, so either copy wins.
+        File.Move(temp, path, overwrite: true);
     }
 
     /// <summary>
