@@ -28,25 +28,8 @@ public static class NativeCli
 
     public static CliResult Run(string workingDirectory, params string[] args)
     {
-        var start = new ProcessStartInfo(Path ?? throw new InvalidOperationException("MGIT_TEST_NATIVE_CLI is not set"))
-        {
-            WorkingDirectory = workingDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (string arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        foreach (var (name, value) in S3Server.Credentials)
-        {
-            start.Environment[name] = value;
-        }
-
-        start.Environment["MGIT_FSYNC"] = "0";
-        return CliRunner.RunProcess(start, args);
+        var start = CliRunner.StartInfo(Path ?? throw new InvalidOperationException("MGIT_TEST_NATIVE_CLI is not set"), workingDirectory, args);
+        return CliRunner.RunProcess(RemoteCli.WithEnvironment(start), args);
     }
 
     public static CliResult Ok(string workingDirectory, params string[] args)

@@ -79,28 +79,20 @@ public static class RemoteCli
         return result;
     }
 
-    public static Process Start(string workingDirectory, params string[] args)
-    {
-        var start = new ProcessStartInfo("dotnet")
-        {
-            WorkingDirectory = workingDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add(CliRunner.CliAssembly);
-        foreach (string arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
+    public static Process Start(string workingDirectory, params string[] args) =>
+        Process.Start(WithEnvironment(CliRunner.StartInfo("dotnet", workingDirectory, [CliRunner.CliAssembly, .. args])))
+        ?? throw new InvalidOperationException("could not start mgit");
 
+    /// <summary>The environment <see cref="Environment"/> gives in memory, for a real process: the S3 test credentials, no fsync.</summary>
+    public static ProcessStartInfo WithEnvironment(ProcessStartInfo start)
+    {
         foreach (var (name, value) in S3Server.Credentials)
         {
             start.Environment[name] = value;
         }
 
         start.Environment["MGIT_FSYNC"] = "0";
-        return Process.Start(start) ?? throw new InvalidOperationException("could not start mgit");
+        return start;
     }
 }
 

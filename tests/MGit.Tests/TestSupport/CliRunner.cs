@@ -20,23 +20,26 @@ public static class CliRunner
     /// <summary>The mgit.dll built next to the tests (the test project references the CLI).</summary>
     public static string CliAssembly => Path.Combine(AppContext.BaseDirectory, "mgit.dll");
 
-    public static Process Start(string workingDirectory, params string[] args)
+    /// <summary>How to start <paramref name="program"/> with these arguments in that folder, its output redirected.</summary>
+    public static ProcessStartInfo StartInfo(string program, string workingDirectory, IEnumerable<string> args)
     {
-        var start = new ProcessStartInfo("dotnet")
+        var start = new ProcessStartInfo(program)
         {
             WorkingDirectory = workingDirectory,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        start.ArgumentList.Add(CliAssembly);
         foreach (string arg in args)
         {
             start.ArgumentList.Add(arg);
         }
 
-        return Process.Start(start) ?? throw new InvalidOperationException("could not start mgit");
+        return start;
     }
+
+    public static Process Start(string workingDirectory, params string[] args) =>
+        Process.Start(StartInfo("dotnet", workingDirectory, [CliAssembly, .. args])) ?? throw new InvalidOperationException("could not start mgit");
 
     public static CliResult RunProcess(string workingDirectory, params string[] args) => Finish(Start(workingDirectory, args), args);
 
