@@ -22,7 +22,7 @@ internal sealed partial class StoredJson : JsonSerializerContext;
 [JsonSerializable(typeof(RemoteFormat))]
 internal sealed partial class SettingsJson : JsonSerializerContext;
 
-/// <summary>Values kept in lineage database columns (test metrics, id lists for queries).</summary>
+/// <summary>Small values: lineage database columns (test metrics, id lists for queries) and JSON-quoted keys in diff paths.</summary>
 [JsonSerializable(typeof(IReadOnlyDictionary<string, JsonElement>))]
 [JsonSerializable(typeof(IReadOnlyCollection<long>))]
 [JsonSerializable(typeof(string))]
