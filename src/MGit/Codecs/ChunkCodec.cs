@@ -185,11 +185,14 @@ public static class ChunkCodec
             throw Bad("truncated planes header");
         }
 
-        // Compressed planes are decoded into a scratch buffer; planes stored raw are joined
-        // straight from the payload (rawStart >= 0), which saves copying most of a float chunk.
-        using var planes = new RentedBuffer(destination.Length);
-        Span<int> rawStart = stackalloc int[width];
+        // Compressed planes are decoded into a scratch buffer. F32 and BF16 join planes stored raw
+        // straight from the payload, which saves copying most of a float chunk, so their scratch
+        // holds only the compressed planes; other widths join from a scratch holding all of them.
+        bool joinsInPlace = kind is ElementKind.F32 or ElementKind.BF16;
+        Span<int> planeStart = stackalloc int[width];
+        Span<int> scratchStart = stackalloc int[width];
         int position = headerLength;
+        int inScratch = 0;
         for (int p = 0; p < width; p++)
         {
             var header = payload.Slice(1 + (p * PlaneHeaderLength), PlaneHeaderLength);
@@ -199,20 +202,13 @@ public static class ChunkCodec
                 throw Bad("plane runs past the end of the payload");
             }
 
-            var encoded = payload.Slice(position, (int)length);
-            rawStart[p] = -1;
-            switch (header[0])
+            if (!(header[0] == Zstd || (header[0] == Raw && length == n)))
             {
-                case Raw when encoded.Length == n:
-                    rawStart[p] = position;
-                    break;
-                case Zstd:
-                    DecodeZstd(encoded, planes.Span.Slice(p * n, n), id);
-                    break;
-                default:
-                    throw Bad($"plane {p} has codec {header[0]} or a wrong length");
+                throw Bad($"plane {p} has codec {header[0]} or a wrong length");
             }
 
+            planeStart[p] = position;
+            scratchStart[p] = header[0] == Zstd || !joinsInPlace ? inScratch++ * n : -1;
             position += (int)length;
         }
 
@@ -221,30 +217,37 @@ public static class ChunkCodec
             throw Bad("trailing bytes after the planes");
         }
 
+        using var planes = new RentedBuffer(inScratch * n);
         var scratch = planes.Span;
+        for (int p = 0; p < width; p++)
+        {
+            int end = p + 1 < width ? planeStart[p + 1] : payload.Length;
+            var encoded = payload[planeStart[p]..end];
+            if (payload[1 + (p * PlaneHeaderLength)] == Zstd)
+            {
+                DecodeZstd(encoded, scratch.Slice(scratchStart[p], n), id);
+            }
+            else if (scratchStart[p] >= 0)
+            {
+                encoded.CopyTo(scratch.Slice(scratchStart[p], n));
+            }
+        }
+
         switch (kind)
         {
             case ElementKind.F32:
-                BytePlanes.JoinF32(Plane(payload, scratch, rawStart, 0, n), Plane(payload, scratch, rawStart, 1, n), Plane(payload, scratch, rawStart, 2, n), Plane(payload, scratch, rawStart, 3, n), destination);
+                BytePlanes.JoinF32(Plane(payload, scratch, planeStart, scratchStart, 0, n), Plane(payload, scratch, planeStart, scratchStart, 1, n), Plane(payload, scratch, planeStart, scratchStart, 2, n), Plane(payload, scratch, planeStart, scratchStart, 3, n), destination);
                 return;
             case ElementKind.BF16:
-                BytePlanes.JoinBF16(Plane(payload, scratch, rawStart, 0, n), Plane(payload, scratch, rawStart, 1, n), destination);
+                BytePlanes.JoinBF16(Plane(payload, scratch, planeStart, scratchStart, 0, n), Plane(payload, scratch, planeStart, scratchStart, 1, n), destination);
                 return;
             default:
-                for (int p = 0; p < width; p++)
-                {
-                    if (rawStart[p] >= 0)
-                    {
-                        payload.Slice(rawStart[p], n).CopyTo(scratch.Slice(p * n, n));
-                    }
-                }
-
                 BytePlanes.Join(scratch, kind, destination);
                 return;
         }
     }
 
     /// <summary>Plane <paramref name="p"/> of <paramref name="n"/> bytes: in the payload when stored raw, else decoded into the scratch buffer.</summary>
-    private static ReadOnlySpan<byte> Plane(ReadOnlySpan<byte> payload, ReadOnlySpan<byte> scratch, ReadOnlySpan<int> rawStart, int p, int n) =>
-        rawStart[p] >= 0 ? payload.Slice(rawStart[p], n) : scratch.Slice(p * n, n);
+    private static ReadOnlySpan<byte> Plane(ReadOnlySpan<byte> payload, ReadOnlySpan<byte> scratch, ReadOnlySpan<int> planeStart, ReadOnlySpan<int> scratchStart, int p, int n) =>
+        scratchStart[p] < 0 ? payload.Slice(planeStart[p], n) : scratch.Slice(scratchStart[p], n);
 }

@@ -232,8 +232,7 @@ public static class DeltaCodec
                 XorInto(data, baseContent[..Math.Min(data.Length, baseContent.Length)]);
                 break;
             case DeltaRule.Prune:
-                XorInto(data, baseContent);
-                UndoMasked(data, baseContent, mask, kind.Width());
+                XorUnmasked(data, baseContent, mask, kind.Width());
                 break;
             case DeltaRule.CastBF16:
             case DeltaRule.CastF16:
@@ -358,23 +357,52 @@ public static class DeltaCodec
         }
     }
 
-    /// <summary>Where the mask is set, the prediction is zero: re-XOR the base there to cancel it.</summary>
-    private static void UndoMasked(Span<byte> data, ReadOnlySpan<byte> baseContent, ReadOnlySpan<byte> mask, int width)
+    /// <summary>
+    /// XORs the base into the elements whose mask bit is clear; where it is set the prediction is
+    /// zero, so nothing is XORed. Branch-free: a magnitude-pruned mask is as good as random.
+    /// </summary>
+    private static void XorUnmasked(Span<byte> data, ReadOnlySpan<byte> baseContent, ReadOnlySpan<byte> mask, int width)
     {
         int elements = data.Length / width;
-        for (int i = 0; i < elements; i++)
+        int i = 0;
+        if (Vector128.IsHardwareAccelerated && width is 2 or 4)
         {
-            if ((mask[i >> 3] & (1 << (i & 7))) != 0)
+            // Eight elements per mask byte: lane k keeps the base where bit k is clear.
+            var bitsOf16 = Vector128.Create((ushort)1, 2, 4, 8, 16, 32, 64, 128);
+            var lowBitsOf32 = Vector128.Create(1u, 2, 4, 8);
+            var highBitsOf32 = Vector128.Create(16u, 32, 64, 128);
+            for (; i + 8 <= elements; i += 8)
             {
-                var target = data.Slice(i * width, width);
-                var source = baseContent.Slice(i * width, width);
-                for (int b = 0; b < width; b++)
+                byte bits = mask[i >> 3];
+                int at = i * width;
+                if (width == 2)
                 {
-                    target[b] ^= source[b];
+                    var keep = Vector128.Equals(Vector128.Create((ushort)bits) & bitsOf16, Vector128<ushort>.Zero).AsByte();
+                    XorKept(data.Slice(at, 16), baseContent.Slice(at, 16), keep);
+                }
+                else
+                {
+                    var lanes = Vector128.Create((uint)bits);
+                    XorKept(data.Slice(at, 16), baseContent.Slice(at, 16), Vector128.Equals(lanes & lowBitsOf32, Vector128<uint>.Zero).AsByte());
+                    XorKept(data.Slice(at + 16, 16), baseContent.Slice(at + 16, 16), Vector128.Equals(lanes & highBitsOf32, Vector128<uint>.Zero).AsByte());
                 }
             }
         }
+
+        for (; i < elements; i++)
+        {
+            byte keep = unchecked((byte)(((mask[i >> 3] >> (i & 7)) & 1) - 1));
+            var target = data.Slice(i * width, width);
+            var source = baseContent.Slice(i * width, width);
+            for (int b = 0; b < width; b++)
+            {
+                target[b] ^= (byte)(source[b] & keep);
+            }
+        }
     }
+
+    private static void XorKept(Span<byte> data, ReadOnlySpan<byte> baseContent, Vector128<byte> keep) =>
+        (Vector128.Create(data) ^ (Vector128.Create(baseContent) & keep)).CopyTo(data);
 
     /// <summary>Bit i set where the content is all-zero bits but the base is not; null when too few to matter.</summary>
     private static RentedBuffer? BuildPruneMask(ReadOnlySpan<byte> content, ReadOnlySpan<byte> baseContent, int width)
@@ -384,15 +412,23 @@ public static class DeltaCodec
         var bits = mask.Span;
         bits.Clear();
         int pruned = 0;
-        for (int i = 0; i < elements; i++)
+        int i = 0;
+        if (Vector128.IsHardwareAccelerated && width is 2 or 4)
         {
-            bool zeroed = width switch
+            for (; i + 8 <= elements; i += 8)
             {
-                2 => MemoryMarshal.Read<ushort>(content[(i * 2)..]) == 0 && MemoryMarshal.Read<ushort>(baseContent[(i * 2)..]) != 0,
-                4 => MemoryMarshal.Read<uint>(content[(i * 4)..]) == 0 && MemoryMarshal.Read<uint>(baseContent[(i * 4)..]) != 0,
-                _ => IsZero(content.Slice(i * width, width)) && !IsZero(baseContent.Slice(i * width, width)),
-            };
-            if (zeroed)
+                int at = i * width;
+                uint zeroed = width == 2
+                    ? ZeroedLanes<ushort>(content.Slice(at, 16), baseContent.Slice(at, 16))
+                    : ZeroedLanes<uint>(content.Slice(at, 16), baseContent.Slice(at, 16)) | (ZeroedLanes<uint>(content.Slice(at + 16, 16), baseContent.Slice(at + 16, 16)) << 4);
+                bits[i >> 3] = (byte)zeroed;
+                pruned += System.Numerics.BitOperations.PopCount(zeroed);
+            }
+        }
+
+        for (; i < elements; i++)
+        {
+            if (IsZero(content.Slice(i * width, width)) && !IsZero(baseContent.Slice(i * width, width)))
             {
                 bits[i >> 3] |= (byte)(1 << (i & 7));
                 pruned++;
@@ -406,6 +442,15 @@ public static class DeltaCodec
         }
 
         return mask;
+    }
+
+    /// <summary>One bit per lane: the content lane is zero and the base lane is not.</summary>
+    private static uint ZeroedLanes<T>(ReadOnlySpan<byte> content, ReadOnlySpan<byte> baseContent)
+        where T : unmanaged, System.Numerics.IBinaryInteger<T>
+    {
+        var contentZero = Vector128.Equals(Vector128.Create(content).As<byte, T>(), Vector128<T>.Zero);
+        var baseZero = Vector128.Equals(Vector128.Create(baseContent).As<byte, T>(), Vector128<T>.Zero);
+        return Vector128.AndNot(contentZero, baseZero).ExtractMostSignificantBits();
     }
 
     /// <summary>Cheap pre-check for pruning: enough elements are zero in the content but not in the base.</summary>

@@ -161,7 +161,7 @@ public static class Fingerprints
         while (done < length)
         {
             int take = (int)Math.Min(chunkBytes, length - done);
-            var span = buffer.Array.AsSpan(0, take);
+            var span = buffer.Span[..take];
             stream.ReadExactly(span);
             ids.Add(ObjectId.Compute(span).ToString());
             sketch?.Observe(done, span);

@@ -45,8 +45,8 @@ public static class TensorStatisticsCalculator
 
             int count = (int)(end - position);
             streamA.Position = a.Offset + (position * wa);
-            streamA.ReadExactly(bytesA.Array.AsSpan(0, count * wa));
-            ElementValues.Decode(a.Dtype, bytesA.Array.AsSpan(0, count * wa), valuesA.AsSpan(0, count));
+            streamA.ReadExactly(bytesA.Span[..(count * wa)]);
+            ElementValues.Decode(a.Dtype, bytesA.Span[..(count * wa)], valuesA.AsSpan(0, count));
             if (chunkElements > 0 && a.Chunks[(int)(position / chunkElements)] == b.Chunks[(int)(position / chunkElements)])
             {
                 sums.AddEqual(valuesA.AsSpan(0, count));
@@ -54,8 +54,8 @@ public static class TensorStatisticsCalculator
             else
             {
                 streamB.Position = b.Offset + (position * wb);
-                streamB.ReadExactly(bytesB.Array.AsSpan(0, count * wb));
-                ElementValues.Decode(b.Dtype, bytesB.Array.AsSpan(0, count * wb), valuesB.AsSpan(0, count));
+                streamB.ReadExactly(bytesB.Span[..(count * wb)]);
+                ElementValues.Decode(b.Dtype, bytesB.Span[..(count * wb)], valuesB.AsSpan(0, count));
                 sums.Add(valuesA.AsSpan(0, count), valuesB.AsSpan(0, count));
             }
 

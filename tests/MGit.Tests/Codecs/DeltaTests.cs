@@ -82,6 +82,69 @@ public sealed class DeltaTests
         Assert.Equal(content, decoded);
     }
 
+    public static TheoryData<ElementKind, int> PruneCases()
+    {
+        var data = new TheoryData<ElementKind, int>();
+        foreach (var kind in new[] { ElementKind.BF16, ElementKind.F16, ElementKind.F32, ElementKind.F64 })
+        {
+            foreach (int n in new[] { 64, 71, 1001, 70_001 })
+            {
+                data.Add(kind, n);
+            }
+        }
+
+        return data;
+    }
+
+    /// <summary>
+    /// The mask must name exactly the zeroed elements: any bit wrong leaves a residual, so an
+    /// exact prune (and a base that already had zeros) must come out as the bare rule.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(PruneCases))]
+    public void A_prune_mask_names_exactly_the_zeroed_elements_at_every_width_and_tail(ElementKind kind, int n)
+    {
+        int width = kind.Width();
+        var random = new Random(n * width);
+        var parent = new byte[n * width];
+        random.NextBytes(parent);
+        var child = (byte[])parent.Clone();
+        for (int i = 0; i < n; i++)
+        {
+            switch (random.Next(8))
+            {
+                case 0:
+                    // Zero in the parent already: not pruned, and the mask must leave it clear.
+                    Array.Clear(parent, i * width, width);
+                    Array.Clear(child, i * width, width);
+                    break;
+                case < 5:
+                    parent[i * width] |= 1;
+                    Array.Clear(child, i * width, width);
+                    break;
+            }
+        }
+
+        var baseId = ObjectId.Compute(parent);
+        var id = ObjectId.Compute(child);
+        using var encoded = DeltaCodec.Encode(child, kind, parent, kind, baseId, 0, DeltaRule.Prune);
+        Assert.NotNull(encoded);
+        var header = DeltaCodec.ReadHeader(encoded.Span, id);
+        Assert.Equal(DeltaCodec.ExactResidual, header.ResidualCodec);
+        var decoded = new byte[child.Length];
+        DeltaCodec.Decode(header, encoded.Span, parent, decoded, id);
+        Assert.Equal(child, decoded);
+
+        // One element changed besides the pruning: a residual, and still exact on decode.
+        child[^1] ^= 0x10;
+        using var withResidual = DeltaCodec.Encode(child, kind, parent, kind, baseId, 0, DeltaRule.Prune);
+        Assert.NotNull(withResidual);
+        var residualHeader = DeltaCodec.ReadHeader(withResidual.Span, ObjectId.Compute(child));
+        Assert.NotEqual(DeltaCodec.ExactResidual, residualHeader.ResidualCodec);
+        DeltaCodec.Decode(residualHeader, withResidual.Span, parent, decoded, ObjectId.Compute(child));
+        Assert.Equal(child, decoded);
+    }
+
     [Fact]
     public void An_exact_bf16_cast_is_stored_as_a_rule_and_a_truncated_one_is_not_called_exact()
     {
