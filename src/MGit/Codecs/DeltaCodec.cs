@@ -235,6 +235,8 @@ public static class DeltaCodec
                 XorUnmasked(data, baseContent, mask, kind.Width());
                 break;
             case DeltaRule.CastBF16:
+                XorBFloat16Cast(MemoryMarshal.Cast<byte, ushort>(data), MemoryMarshal.Cast<byte, uint>(baseContent));
+                break;
             case DeltaRule.CastF16:
                 {
                     var values = MemoryMarshal.Cast<byte, ushort>(data);
@@ -242,7 +244,7 @@ public static class DeltaCodec
                     int n = Math.Min(values.Length, source.Length);
                     for (int i = 0; i < n; i++)
                     {
-                        values[i] ^= rule == DeltaRule.CastBF16 ? ToBFloat16(source[i]) : BitConverter.HalfToUInt16Bits((Half)BitConverter.UInt32BitsToSingle(source[i]));
+                        values[i] ^= BitConverter.HalfToUInt16Bits((Half)BitConverter.UInt32BitsToSingle(source[i]));
                     }
 
                     break;
@@ -461,6 +463,35 @@ public static class DeltaCodec
     }
 
     private static bool IsZero(ReadOnlySpan<byte> element) => element.IndexOfAnyExcept((byte)0) < 0;
+
+    /// <summary>values ^= the bfloat16 cast of each F32 in source: <see cref="ToBFloat16"/>, eight elements at a time.</summary>
+    private static void XorBFloat16Cast(Span<ushort> values, ReadOnlySpan<uint> source)
+    {
+        int n = Math.Min(values.Length, source.Length);
+        int i = 0;
+        if (Vector128.IsHardwareAccelerated)
+        {
+            for (; i + 8 <= n; i += 8)
+            {
+                var cast = Vector128.Narrow(ToBFloat16(Vector128.Create(source.Slice(i, 4))), ToBFloat16(Vector128.Create(source.Slice(i + 4, 4))));
+                (Vector128.Create(values.Slice(i, 8)) ^ cast).CopyTo(values.Slice(i, 8));
+            }
+        }
+
+        for (; i < n; i++)
+        {
+            values[i] ^= ToBFloat16(source[i]);
+        }
+    }
+
+    /// <summary><see cref="ToBFloat16(uint)"/> of four lanes, in the low half of each.</summary>
+    private static Vector128<uint> ToBFloat16(Vector128<uint> bits)
+    {
+        var rounded = (bits + Vector128.Create(0x7FFFu) + ((bits >>> 16) & Vector128<uint>.One)) >>> 16;
+        var quietNaN = (bits >>> 16) | Vector128.Create(0x40u);
+        var isNaN = Vector128.GreaterThan(bits & Vector128.Create(0x7FFFFFFFu), Vector128.Create(0x7F800000u));
+        return Vector128.ConditionalSelect(isNaN, quietNaN, rounded);
+    }
 
     /// <summary>bfloat16 bits of an F32, rounded to nearest even as PyTorch and JAX do (NaN made quiet).</summary>
     public static ushort ToBFloat16(uint bits)
