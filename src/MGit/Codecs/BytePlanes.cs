@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
@@ -309,9 +310,11 @@ public static class BytePlanes
     }
 
     /// <summary>Four vectors of values below 256 into one vector of 16 bytes, in order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] // the native build left these as calls returning vectors through memory
     private static Vector128<byte> Pack(Vector128<uint> a, Vector128<uint> b, Vector128<uint> c, Vector128<uint> d) =>
         Vector128.Narrow(Vector128.Narrow(a, b), Vector128.Narrow(c, d));
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static (Vector128<uint>, Vector128<uint>, Vector128<uint>, Vector128<uint>) Unpack(Vector128<byte> bytes)
     {
         var (lower, upper) = Vector128.Widen(bytes);

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using MGit.Errors;
@@ -485,6 +486,7 @@ public static class DeltaCodec
     }
 
     /// <summary><see cref="ToBFloat16(uint)"/> of four lanes, in the low half of each.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector128<uint> ToBFloat16(Vector128<uint> bits)
     {
         var rounded = (bits + Vector128.Create(0x7FFFu) + ((bits >>> 16) & Vector128<uint>.One)) >>> 16;
