@@ -25,6 +25,7 @@ internal static class FamilyCommand
         bool skipXz = options.Flag("no-xz");
         bool skipGit = options.Flag("no-git");
         double fineTuneScale = options.Double("finetune-scale", 0.01, 1e-6, 1);
+        int repeat = (int)options.Long("repeat", 1, 1, 9);
         options.RejectUnused();
         if (new[] { modelAssembly, onnx, safetensors }.Count(s => s is not null) != 1)
         {
@@ -59,7 +60,7 @@ internal static class FamilyCommand
         }
 
         report.AppendLine();
-        report.Append(Compare(members, work, mgit, skipXz, skipGit));
+        report.Append(Compare(members, work, mgit, skipXz, skipGit, repeat));
         string text = report.ToString();
         Console.WriteLine(text);
         if (results is not null)
@@ -70,57 +71,55 @@ internal static class FamilyCommand
         return 0;
     }
 
+    /// <summary>One round of mgit on the family: every add into a fresh repository, then every checkout compared with its original.</summary>
+    private sealed record MgitRound(double[] AddSeconds, long[] StoredBytes, string[] Refs, double CheckoutSeconds, long RepositoryBytes);
+
     /// <summary>Runs mgit and the peers on the same files; returns the Markdown table.</summary>
-    private static string Compare(IReadOnlyList<Member> members, string work, string mgit, bool skipXz, bool skipGit)
+    private static string Compare(IReadOnlyList<Member> members, string work, string mgit, bool skipXz, bool skipGit, int repeat)
     {
         long logical = members.Sum(m => new FileInfo(m.File).Length);
         var rows = new List<(string Tool, long Stored, double AddSeconds, double? RestoreSeconds, string Note)>();
 
-        // mgit: add in lineage order, then check every model out and compare bytes.
-        string repo = Path.Combine(work, "mgit-repo");
-        if (Directory.Exists(repo))
+        // mgit and zstd -3 take turns, round after round, so both see the same machine; the
+        // medians are reported.
+        var mgitRounds = new List<MgitRound>();
+        var zstdRounds = new List<(string Tool, long Stored, double AddSeconds, double? RestoreSeconds, string Note)>();
+        for (int round = 0; round < repeat; round++)
         {
-            Directory.Delete(repo, recursive: true);
+            mgitRounds.Add(MeasureMgit(members, work, mgit));
+            zstdRounds.Add(Standalone(members, work, "zstd -3 -T2", f => new Invocation("zstd", ["-3", "-T2", "-q", "-f", f, "-o", f + ".zst"]), f => f + ".zst",
+                f => new Invocation("zstd", ["-d", "-q", "-f", f + ".zst", "-o", f + ".out"])));
         }
 
-        ChildProcess.Run(Invocation.Mgit(mgit, ["init", repo, "-q"]));
-        double add = 0;
+        var first = mgitRounds[0];
+        if (mgitRounds.Any(r => !r.StoredBytes.SequenceEqual(first.StoredBytes)))
+        {
+            throw new BenchException("mgit stored different sizes in different rounds");
+        }
+
+        string Spread(IEnumerable<double> seconds) => $" {seconds.Min():0.00}-{seconds.Max():0.00} s";
+        var addTotals = mgitRounds.Select(r => r.AddSeconds.Sum()).ToList();
+        var checkoutTotals = mgitRounds.Select(r => r.CheckoutSeconds).ToList();
+        string rounds = repeat == 1 ? "" : $"; median of {repeat} rounds (store{Spread(addTotals)}, restore{Spread(checkoutTotals)})";
+        rows.Add(("mgit (lossless)", first.RepositoryBytes, Statistics.Median(addTotals), Statistics.Median(checkoutTotals), "every checkout byte-identical" + rounds));
+        var zstdStore = zstdRounds.Select(r => r.AddSeconds).ToList();
+        var zstdRestore = zstdRounds.Select(r => r.RestoreSeconds!.Value).ToList();
+        rows.Add(zstdRounds[0] with
+        {
+            AddSeconds = Statistics.Median(zstdStore),
+            RestoreSeconds = Statistics.Median(zstdRestore),
+            Note = zstdRounds[0].Note + (repeat == 1 ? "" : $"; median of {repeat} rounds (store{Spread(zstdStore)}, restore{Spread(zstdRestore)})"),
+        });
+
         var perModel = new StringBuilder();
-        var refs = new List<string>();
-        foreach (var m in members)
+        for (int i = 0; i < members.Count; i++)
         {
-            Warm(m.File);
-            var measured = ChildProcess.Measure(Invocation.Mgit(mgit, ["-C", repo, "add", m.File, "--name", m.Name, "--json", "-q", .. m.AddFlags]));
-            add += measured.Seconds;
-            using var json = JsonDocument.Parse(measured.StandardOutput);
-            long stored = json.RootElement.GetProperty("stored_bytes").GetInt64();
-            refs.Add(json.RootElement.GetProperty("ref").GetString()!);
-            long size = new FileInfo(m.File).Length;
-            perModel.AppendLine(CultureInfo.InvariantCulture, $"| {refs[^1]} | {size / 1e6:0.0} | {stored / 1e6:0.00} | {(double)size / Math.Max(1, stored):0.00}x | {size / 1e6 / measured.Seconds:0} |");
+            long size = new FileInfo(members[i].File).Length;
+            double seconds = Statistics.Median(mgitRounds.Select(r => r.AddSeconds[i]));
+            perModel.AppendLine(CultureInfo.InvariantCulture, $"| {first.Refs[i]} | {size / 1e6:0.0} | {first.StoredBytes[i] / 1e6:0.00} | {(double)size / Math.Max(1, first.StoredBytes[i]):0.00}x | {size / 1e6 / seconds:0} |");
         }
 
-        double checkout = 0;
-        foreach (var (m, reference) in members.Zip(refs))
-        {
-            string output = Path.Combine(work, "checkout.tmp");
-            var measured = ChildProcess.Measure(Invocation.Mgit(mgit, ["-C", repo, "checkout", reference, "-o", output, "-f", "-q"]));
-            checkout += measured.Seconds;
-            if (!File.ReadAllBytes(output).AsSpan().SequenceEqual(File.ReadAllBytes(m.File)))
-            {
-                throw new BenchException($"mgit checkout of {m.Name} differs from the original");
-            }
-
-            File.Delete(output);
-        }
-
-        using (var stats = JsonDocument.Parse(ChildProcess.Run(Invocation.Mgit(mgit, ["-C", repo, "stats", "--json"]))))
-        {
-            rows.Add(("mgit (lossless)", stats.RootElement.GetProperty("stored_bytes").GetInt64(), add, checkout, "every checkout byte-identical"));
-        }
-
-        // zstd -3 and xz, each file on its own.
-        rows.Add(Standalone(members, work, "zstd -3 -T2", f => new Invocation("zstd", ["-3", "-T2", "-q", "-f", f, "-o", f + ".zst"]), f => f + ".zst",
-            f => new Invocation("zstd", ["-d", "-q", "-f", f + ".zst", "-o", f + ".out"])));
+        // xz, each file on its own (once: it is here for its ratio, at a hundredth of the speed).
         if (!skipXz)
         {
             rows.Add(Standalone(members, work, "xz -T2 (level 6)", f => new Invocation("xz", ["-T2", "-k", "-f", f]), f => f + ".xz",
@@ -170,6 +169,47 @@ internal static class FamilyCommand
         rows.Add(("git add + gc --aggressive", gitStored, gitSeconds, null, ".git size"));
         Directory.Delete(gitDir, recursive: true);
         return Table(members, rows, logical, perModel, work, mgit);
+    }
+
+    /// <summary>Adds every member in lineage order to a fresh repository, then checks each out and compares it with its original.</summary>
+    private static MgitRound MeasureMgit(IReadOnlyList<Member> members, string work, string mgit)
+    {
+        string repo = Path.Combine(work, "mgit-repo");
+        if (Directory.Exists(repo))
+        {
+            Directory.Delete(repo, recursive: true);
+        }
+
+        ChildProcess.Run(Invocation.Mgit(mgit, ["init", repo, "-q"]));
+        var addSeconds = new double[members.Count];
+        var stored = new long[members.Count];
+        var refs = new string[members.Count];
+        for (int i = 0; i < members.Count; i++)
+        {
+            Warm(members[i].File);
+            var measured = ChildProcess.Measure(Invocation.Mgit(mgit, ["-C", repo, "add", members[i].File, "--name", members[i].Name, "--json", "-q", .. members[i].AddFlags]));
+            addSeconds[i] = measured.Seconds;
+            using var json = JsonDocument.Parse(measured.StandardOutput);
+            stored[i] = json.RootElement.GetProperty("stored_bytes").GetInt64();
+            refs[i] = json.RootElement.GetProperty("ref").GetString()!;
+        }
+
+        double checkout = 0;
+        foreach (var (m, reference) in members.Zip(refs))
+        {
+            string output = Path.Combine(work, "checkout.tmp");
+            var measured = ChildProcess.Measure(Invocation.Mgit(mgit, ["-C", repo, "checkout", reference, "-o", output, "-f", "-q"]));
+            checkout += measured.Seconds;
+            if (!File.ReadAllBytes(output).AsSpan().SequenceEqual(File.ReadAllBytes(m.File)))
+            {
+                throw new BenchException($"mgit checkout of {m.Name} differs from the original");
+            }
+
+            File.Delete(output);
+        }
+
+        using var stats = JsonDocument.Parse(ChildProcess.Run(Invocation.Mgit(mgit, ["-C", repo, "stats", "--json"])));
+        return new MgitRound(addSeconds, stored, refs, checkout, stats.RootElement.GetProperty("stored_bytes").GetInt64());
     }
 
     private static string Table(IReadOnlyList<Member> members, List<(string Tool, long Stored, double AddSeconds, double? RestoreSeconds, string Note)> rows, long logical, StringBuilder perModel, string work, string mgit)

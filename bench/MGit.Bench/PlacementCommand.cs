@@ -101,18 +101,12 @@ internal static partial class PlacementCommand
                 continue;
             }
 
-            text.AppendLine(CultureInfo.InvariantCulture, $"| {bounds[b]}-{bucket.Max(r => r.Graph)} | {Median(bucket.Select(r => r.PlacementMs)):0.0} | {bucket.Max(r => r.PlacementMs):0.0} | {Median(bucket.Select(r => r.CpuMs)):0} | {Median(bucket.Select(r => r.ProcessSeconds)):0.00} | {bucket.Count(r => r.Correct)}/{bucket.Count} |");
+            text.AppendLine(CultureInfo.InvariantCulture, $"| {bounds[b]}-{bucket.Max(r => r.Graph)} | {Statistics.Median(bucket.Select(r => r.PlacementMs)):0.0} | {bucket.Max(r => r.PlacementMs):0.0} | {Statistics.Median(bucket.Select(r => r.CpuMs)):0} | {Statistics.Median(bucket.Select(r => r.ProcessSeconds)):0.00} | {bucket.Count(r => r.Correct)}/{bucket.Count} |");
         }
 
         text.AppendLine();
         text.AppendLine("The research prototype diffs the new model against every model in the graph: 7.5 s per model with 23 models, 38.5 s per model with 736 (MGit paper).");
         return text.ToString();
-    }
-
-    private static double Median(IEnumerable<double> values)
-    {
-        var sorted = values.Order().ToList();
-        return sorted.Count == 0 ? 0 : sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;
     }
 
     /// <summary>A seeded family: each member derives from a random earlier one (or, one in 50, from nothing).</summary>

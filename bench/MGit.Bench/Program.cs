@@ -9,7 +9,7 @@ internal static class Program
           MGit.Bench generate --out FILE --size-mb N [--dtype F32|BF16] [--seed S]
           MGit.Bench generate --out FILE --derive-from BASE --change-fraction F [--seed S]
           MGit.Bench family --mgit PATH/mgit.dll (or a native PATH/mgit) --work DIR (--assembly MODEL.dll | --onnx MODEL.onnx | --safetensors F32.safetensors)
-                         [--finetune-scale 0.01] [--no-xz] [--no-git] [--results FILE.md]
+                         [--finetune-scale 0.01] [--repeat R] [--no-xz] [--no-git] [--results FILE.md]
           MGit.Bench onnx --out DIR (--size-mb N [--seed S] | --assembly MODEL.dll)
           MGit.Bench run --mgit PATH/mgit.dll (or a native PATH/mgit) --work DIR [--size-mb 2048] [--dtype F32|BF16] [--seed S]
                          [--family-size-mb 512] [--change-fraction 0.3] [--no-family]
@@ -33,7 +33,8 @@ internal static class Program
         family    builds a family from a real model's weights (an ONNX model, or one embedded in a
                   .NET assembly as NuGet packages ship them): head-only and full fine-tunes, a next
                   version, BF16 casts, a pruned copy; stores it with mgit and, on the same files,
-                  zstd -3, xz, zstd --patch-from=PARENT and git gc --aggressive.
+                  zstd -3, xz, zstd --patch-from=PARENT and git gc --aggressive. With --repeat R,
+                  mgit and zstd -3 take turns R times and their medians are reported.
         remote    a base of --size-mb and a chain of fine-tuned versions, pushed to and pulled from a
                   file:// remote and an s3rver on loopback: push/pull MB/s, bytes sent against the
                   family's logical size, and what a second push sends (nothing).
