@@ -121,15 +121,21 @@ public sealed partial class Repository
         var sketched = new List<(ManifestFile, TensorSketch?[])>();
         var ingester = new FileIngester(_objects, Format, _options.Workers);
         long totalBytes = layouts.Sum(l => l.Layout.Length);
+        // One set of sync threads for every file of the add: a folder of many small files then
+        // neither starts threads per file nor waits for each file's flushes before the next.
+        using (var publishing = _objects.FlushesToDisk ? new DeferredPublishing() : null)
         using (var progress = _options.Progress.Begin($"adding {name}", totalBytes))
         {
             foreach (var (filePath, relativePath, layout) in layouts)
             {
                 var candidates = bases.IsEmpty ? null : bases.For(layout);
                 var sketches = Fingerprints.SketchesFor(layout);
-                manifestFiles.Add(ingester.Ingest(filePath, relativePath, layout, totals, progress.Advance, candidates is null ? null : s => candidates[s], lossyErrorBound, Fingerprints.Observer(sketches)));
+                manifestFiles.Add(ingester.Ingest(filePath, relativePath, layout, totals, progress.Advance, candidates is null ? null : s => candidates[s], lossyErrorBound, Fingerprints.Observer(sketches), publishing));
                 sketched.Add((manifestFiles[^1], sketches));
             }
+
+            // Every object is on disk under its name before the manifest names it.
+            publishing?.Complete();
         }
 
         var manifest = new Manifest

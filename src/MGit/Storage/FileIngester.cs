@@ -61,15 +61,42 @@ public sealed class FileIngester
     /// </summary>
     /// <param name="lossyErrorBound">When set, float tensors with a parent counterpart are stored lossily within this bound.</param>
     /// <param name="observe">Sees every chunk on the reading thread, in file order (fingerprint sketches take their samples here).</param>
-    public ManifestFile Ingest(string path, string manifestPath, FileLayout layout, IngestTotals totals, Action<long>? progress = null, Func<int, IReadOnlyList<BaseSegment>>? basesFor = null, double? lossyErrorBound = null, ChunkObserver? observe = null)
+    /// <param name="publishing">
+    /// The caller's sync threads, shared by all files of one add; the caller must then
+    /// <see cref="DeferredPublishing.Complete"/> them before anything names the objects. Without
+    /// it, this file's objects are all on disk when this returns.
+    /// </param>
+    public ManifestFile Ingest(string path, string manifestPath, FileLayout layout, IngestTotals totals, Action<long>? progress = null, Func<int, IReadOnlyList<BaseSegment>>? basesFor = null, double? lossyErrorBound = null, ChunkObserver? observe = null, DeferredPublishing? publishing = null)
     {
         var segments = new ManifestSegment[layout.Segments.Count];
         using var queue = new BlockingCollection<Job>(boundedCapacity: _workers * 2);
-        // Chunk objects are flushed and renamed on sync threads while the workers go on; all of
-        // them are on disk before this returns, so the manifest never names a missing object.
-        using var publishing = _store.FlushesToDisk ? new DeferredPublishing() : null;
+        // Chunk objects are flushed and renamed on sync threads while the workers go on.
+        using var ownPublishing = publishing is null && _store.FlushesToDisk ? new DeferredPublishing() : null;
+        publishing ??= ownPublishing;
         using var cancel = new CancellationTokenSource();
         ExceptionDispatchInfo? failure = null;
+
+        void Store(Job job)
+        {
+            using (job.Data)
+            {
+                ObjectId id;
+                long stored;
+                if (lossyErrorBound is double bound && _store.PutLossy(job.Data.Span, job.Kind, job.Bases, bound) is { } lossy)
+                {
+                    (id, stored) = lossy;
+                }
+                else
+                {
+                    id = ObjectId.Compute(job.Data.Span);
+                    stored = _store.PutWithId(id, job.Data.Span, job.Kind, job.Bases, publishing);
+                }
+
+                job.Slots[job.Index] = id.ToString();
+                totals.Record(job.Data.Length, stored);
+                progress?.Invoke(job.Data.Length);
+            }
+        }
 
         void Work()
         {
@@ -77,24 +104,7 @@ public sealed class FileIngester
             {
                 foreach (var job in queue.GetConsumingEnumerable(cancel.Token))
                 {
-                    using (job.Data)
-                    {
-                        ObjectId id;
-                        long stored;
-                        if (lossyErrorBound is double bound && _store.PutLossy(job.Data.Span, job.Kind, job.Bases, bound) is { } lossy)
-                        {
-                            (id, stored) = lossy;
-                        }
-                        else
-                        {
-                            id = ObjectId.Compute(job.Data.Span);
-                            stored = _store.PutWithId(id, job.Data.Span, job.Kind, job.Bases, publishing);
-                        }
-
-                        job.Slots[job.Index] = id.ToString();
-                        totals.Record(job.Data.Length, stored);
-                        progress?.Invoke(job.Data.Length);
-                    }
+                    Store(job);
                 }
             }
             catch (OperationCanceledException) when (cancel.IsCancellationRequested)
@@ -107,7 +117,10 @@ public sealed class FileIngester
             }
         }
 
-        var workers = new Task[_workers];
+        // A file of one chunk (most files of a folder model) is stored on this thread: starting
+        // workers would cost more than the chunk.
+        long chunkTotal = layout.Segments.Sum(s => (s.Length + Chunking.ChunkBytes(_format, s.Tensor) - 1) / Chunking.ChunkBytes(_format, s.Tensor));
+        var workers = new Task[chunkTotal <= 1 ? 0 : (int)Math.Min(_workers, chunkTotal)];
         for (int i = 0; i < workers.Length; i++)
         {
             workers[i] = Task.Factory.StartNew(Work, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
@@ -165,9 +178,16 @@ public sealed class FileIngester
 
                     observe?.Invoke(s, segment.Length - remaining, buffer.Span);
                     remaining -= length;
+                    var job = new Job(buffer, kind, chunkBases, slots, c);
+                    if (workers.Length == 0)
+                    {
+                        Store(job);
+                        continue;
+                    }
+
                     try
                     {
-                        queue.Add(new Job(buffer, kind, chunkBases, slots, c), cancel.Token);
+                        queue.Add(job, cancel.Token);
                     }
                     catch (OperationCanceledException)
                     {
@@ -199,7 +219,7 @@ public sealed class FileIngester
         }
 
         failure?.Throw();
-        publishing?.Complete();
+        ownPublishing?.Complete();
         return new ManifestFile
         {
             Path = manifestPath,

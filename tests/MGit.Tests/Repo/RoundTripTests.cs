@@ -61,6 +61,46 @@ public sealed class RoundTripTests
         }
     }
 
+    [Fact]
+    public void A_folder_of_small_files_with_fsync_on_is_wholly_published_when_add_returns()
+    {
+        // One-chunk files are stored on the reading thread, and the sync threads are shared by
+        // every file of the add: the add must still return only when every object is in place.
+        using var dir = new TempDirectory();
+        using var repository = Repository.Init(dir.File("repo"), new RepositoryOptions { FlushToDisk = true }, chunkSize: 4096);
+        string folder = dir.File("model");
+        Directory.CreateDirectory(Path.Combine(folder, "shards"));
+        var random = new Random(7);
+        var expected = new Dictionary<string, byte[]>();
+        for (int i = 0; i < 60; i++)
+        {
+            var bytes = new byte[i % 3 == 0 ? 100 : 1000 + i];
+            random.NextBytes(bytes);
+            expected[Path.Combine("shards", $"part-{i:D2}.bin")] = bytes;
+        }
+
+        expected["copy-of-part-01.bin"] = expected[Path.Combine("shards", "part-01.bin")];
+        expected["empty.txt"] = [];
+        var large = new byte[3 * 4096 + 5];
+        random.NextBytes(large);
+        expected["large.bin"] = large;
+        foreach (var (relative, bytes) in expected)
+        {
+            File.WriteAllBytes(Path.Combine(folder, relative), bytes);
+        }
+
+        repository.Add(folder, new AddOptions { Name = "folder" });
+
+        Assert.True(repository.Fsck().Intact);
+        Assert.Empty(Directory.EnumerateFiles(dir.File(Path.Combine("repo", ".mgit", "tmp")), "*", SearchOption.AllDirectories));
+        string output = dir.File("out");
+        repository.Checkout("folder", output);
+        foreach (var (relative, bytes) in expected)
+        {
+            Assert.Equal(bytes, File.ReadAllBytes(Path.Combine(output, relative)));
+        }
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
