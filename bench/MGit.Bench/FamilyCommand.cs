@@ -71,85 +71,100 @@ internal static class FamilyCommand
         return 0;
     }
 
-    /// <summary>One round of mgit on the family: every add into a fresh repository, then every checkout compared with its original.</summary>
-    private sealed record MgitRound(double[] AddSeconds, long[] StoredBytes, string[] Refs, double CheckoutSeconds, long RepositoryBytes);
+    /// <summary>
+    /// One tool on the family, file by file in member order: stored bytes, seconds to store, and
+    /// seconds to restore (null for tools restored here only by their ratio).
+    /// </summary>
+    private sealed record ToolRun(string Tool, long[] Stored, double[] Seconds, double[]? RestoreSeconds, string Note)
+    {
+        public long TotalStored => Stored.Sum();
+    }
 
-    /// <summary>Runs mgit and the peers on the same files; returns the Markdown table.</summary>
+    /// <summary>A round of mgit: the per-file run, plus the version refs and the repository's whole stored size (shared objects counted once).</summary>
+    private sealed record MgitRound(ToolRun Run, string[] Refs, long RepositoryBytes);
+
+    /// <summary>Runs mgit and the peers on the same files; returns the Markdown tables.</summary>
     private static string Compare(IReadOnlyList<Member> members, string work, string mgit, bool skipXz, bool skipGit, int repeat)
     {
-        long logical = members.Sum(m => new FileInfo(m.File).Length);
-        var rows = new List<(string Tool, long Stored, double AddSeconds, double? RestoreSeconds, string Note)>();
-
-        // mgit and zstd -3 take turns, round after round, so both see the same machine; the
-        // medians are reported.
+        // mgit and zstd -3 take turns, round after round, so both see the same machine; medians
+        // are reported (of each file's seconds, and of each round's total for the family).
         var mgitRounds = new List<MgitRound>();
-        var zstdRounds = new List<(string Tool, long Stored, double AddSeconds, double? RestoreSeconds, string Note)>();
+        var zstdRounds = new List<ToolRun>();
         for (int round = 0; round < repeat; round++)
         {
             mgitRounds.Add(MeasureMgit(members, work, mgit));
-            zstdRounds.Add(Standalone(members, work, "zstd -3 -T2", f => new Invocation("zstd", ["-3", "-T2", "-q", "-f", f, "-o", f + ".zst"]), f => f + ".zst",
+            zstdRounds.Add(Standalone(members, "zstd -3 -T2", f => new Invocation("zstd", ["-3", "-T2", "-q", "-f", f, "-o", f + ".zst"]), f => f + ".zst",
                 f => new Invocation("zstd", ["-d", "-q", "-f", f + ".zst", "-o", f + ".out"])));
         }
 
-        var first = mgitRounds[0];
-        if (mgitRounds.Any(r => !r.StoredBytes.SequenceEqual(first.StoredBytes)))
+        if (mgitRounds.Any(r => !r.Run.Stored.SequenceEqual(mgitRounds[0].Run.Stored)))
         {
             throw new BenchException("mgit stored different sizes in different rounds");
         }
 
-        string Spread(IEnumerable<double> seconds) => $" {seconds.Min():0.00}-{seconds.Max():0.00} s";
-        var addTotals = mgitRounds.Select(r => r.AddSeconds.Sum()).ToList();
-        var checkoutTotals = mgitRounds.Select(r => r.CheckoutSeconds).ToList();
-        string rounds = repeat == 1 ? "" : $"; median of {repeat} rounds (store{Spread(addTotals)}, restore{Spread(checkoutTotals)})";
-        rows.Add(("mgit (lossless)", first.RepositoryBytes, Statistics.Median(addTotals), Statistics.Median(checkoutTotals), "every checkout byte-identical" + rounds));
-        var zstdStore = zstdRounds.Select(r => r.AddSeconds).ToList();
-        var zstdRestore = zstdRounds.Select(r => r.RestoreSeconds!.Value).ToList();
-        rows.Add(zstdRounds[0] with
-        {
-            AddSeconds = Statistics.Median(zstdStore),
-            RestoreSeconds = Statistics.Median(zstdRestore),
-            Note = zstdRounds[0].Note + (repeat == 1 ? "" : $"; median of {repeat} rounds (store{Spread(zstdStore)}, restore{Spread(zstdRestore)})"),
-        });
-
-        var perModel = new StringBuilder();
-        for (int i = 0; i < members.Count; i++)
-        {
-            long size = new FileInfo(members[i].File).Length;
-            double seconds = Statistics.Median(mgitRounds.Select(r => r.AddSeconds[i]));
-            perModel.AppendLine(CultureInfo.InvariantCulture, $"| {first.Refs[i]} | {size / 1e6:0.0} | {first.StoredBytes[i] / 1e6:0.00} | {(double)size / Math.Max(1, first.StoredBytes[i]):0.00}x | {size / 1e6 / seconds:0} |");
-        }
-
         // xz, each file on its own (once: it is here for its ratio, at a hundredth of the speed).
-        if (!skipXz)
-        {
-            rows.Add(Standalone(members, work, "xz -T2 (level 6)", f => new Invocation("xz", ["-T2", "-k", "-f", f]), f => f + ".xz",
-                f => new Invocation("xz", ["-d", "-T2", "-c", f + ".xz"])));
-        }
+        var xz = skipXz ? null : Standalone(members, "xz -T2 (level 6)", f => new Invocation("xz", ["-T2", "-k", "-f", f]), f => f + ".xz",
+            f => new Invocation("xz", ["-d", "-T2", "-c", f + ".xz"]));
 
         // zstd --patch-from: each derivative against the file it was made from.
-        long patched = 0;
-        double patchSeconds = 0;
-        foreach (var m in members)
+        var patchStored = new long[members.Count];
+        var patchSeconds = new double[members.Count];
+        for (int i = 0; i < members.Count; i++)
         {
+            var m = members[i];
             string output = m.File + ".patch.zst";
             var invocation = m.ParentFile is null
                 ? new Invocation("zstd", ["-3", "-T2", "-q", "-f", m.File, "-o", output])
                 : new Invocation("zstd", ["-3", "-T2", "--long=31", "-q", "-f", $"--patch-from={m.ParentFile}", m.File, "-o", output]);
             Warm(m.File);
-            patchSeconds += ChildProcess.Measure(invocation).Seconds;
-            patched += new FileInfo(output).Length;
+            patchSeconds[i] = ChildProcess.Measure(invocation).Seconds;
+            patchStored[i] = new FileInfo(output).Length;
             File.Delete(output);
         }
 
-        rows.Add(("zstd -3 --patch-from=PARENT", patched, patchSeconds, null, "base on its own, each derivative against its parent"));
-
-        // git: every file in one repository, then gc --aggressive.
-        string gitDir = Path.Combine(work, "git-repo");
-        if (skipGit)
+        var patch = new ToolRun("zstd -3 --patch-from=PARENT", patchStored, patchSeconds, null, "base on its own, each derivative against its parent");
+        var mgitRun = Median(mgitRounds.Select(r => r.Run).ToList());
+        var zstdRun = Median(zstdRounds);
+        var rows = new List<(string Tool, long Stored, double Seconds, double? RestoreSeconds, string Note)>
         {
-            return Table(members, rows, logical, perModel, work, mgit);
+            Row(mgitRounds.Select(r => r.Run).ToList(), mgitRounds[0].RepositoryBytes),
+            Row(zstdRounds, zstdRounds[0].TotalStored),
+        };
+        if (xz is not null)
+        {
+            rows.Add(Row([xz], xz.TotalStored));
         }
 
+        rows.Add(Row([patch], patch.TotalStored));
+        if (!skipGit)
+        {
+            rows.Add(Git(members, work));
+        }
+
+        var peers = new[] { zstdRun, xz, patch };
+        return Table(members, rows, mgitRun, mgitRounds[0].Refs, peers, work, mgit);
+
+        (string, long, double, double?, string) Row(IReadOnlyList<ToolRun> runs, long stored)
+        {
+            var store = runs.Select(r => r.Seconds.Sum()).ToList();
+            var restore = runs[0].RestoreSeconds is null ? null : runs.Select(r => r.RestoreSeconds!.Sum()).ToList();
+            string Spread(List<double> seconds) => $" {seconds.Min():0.00}-{seconds.Max():0.00} s";
+            string rounds = runs.Count == 1 ? "" : $"; median of {runs.Count} rounds (store{Spread(store)}{(restore is null ? "" : $", restore{Spread(restore)}")})";
+            return (runs[0].Tool, stored, Statistics.Median(store), restore is null ? null : Statistics.Median(restore), runs[0].Note + rounds);
+        }
+    }
+
+    /// <summary>Each file's median over the rounds (sizes are those of the first round).</summary>
+    private static ToolRun Median(IReadOnlyList<ToolRun> rounds) => rounds[0] with
+    {
+        Seconds = rounds[0].Seconds.Select((_, i) => Statistics.Median(rounds.Select(r => r.Seconds[i]))).ToArray(),
+        RestoreSeconds = rounds[0].RestoreSeconds?.Select((_, i) => Statistics.Median(rounds.Select(r => r.RestoreSeconds![i]))).ToArray(),
+    };
+
+    /// <summary>git: every file in one repository, then gc --aggressive; its .git size.</summary>
+    private static (string, long, double, double?, string) Git(IReadOnlyList<Member> members, string work)
+    {
+        string gitDir = Path.Combine(work, "git-repo");
         if (Directory.Exists(gitDir))
         {
             Directory.Delete(gitDir, recursive: true);
@@ -162,13 +177,12 @@ internal static class FamilyCommand
             File.Copy(m.File, Path.Combine(gitDir, Path.GetFileName(m.File)));
         }
 
-        double gitSeconds = ChildProcess.Measure(new Invocation("git", ["-C", gitDir, "add", "."])).Seconds;
-        gitSeconds += ChildProcess.Measure(new Invocation("git", ["-C", gitDir, "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-q", "-m", "family"])).Seconds;
-        gitSeconds += ChildProcess.Measure(new Invocation("git", ["-C", gitDir, "gc", "--aggressive", "--quiet"])).Seconds;
-        long gitStored = new DirectoryInfo(Path.Combine(gitDir, ".git")).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length);
-        rows.Add(("git add + gc --aggressive", gitStored, gitSeconds, null, ".git size"));
+        double seconds = ChildProcess.Measure(new Invocation("git", ["-C", gitDir, "add", "."])).Seconds;
+        seconds += ChildProcess.Measure(new Invocation("git", ["-C", gitDir, "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-q", "-m", "family"])).Seconds;
+        seconds += ChildProcess.Measure(new Invocation("git", ["-C", gitDir, "gc", "--aggressive", "--quiet"])).Seconds;
+        long stored = new DirectoryInfo(Path.Combine(gitDir, ".git")).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length);
         Directory.Delete(gitDir, recursive: true);
-        return Table(members, rows, logical, perModel, work, mgit);
+        return ("git add + gc --aggressive", stored, seconds, null, ".git size");
     }
 
     /// <summary>Adds every member in lineage order to a fresh repository, then checks each out and compares it with its original.</summary>
@@ -194,26 +208,27 @@ internal static class FamilyCommand
             refs[i] = json.RootElement.GetProperty("ref").GetString()!;
         }
 
-        double checkout = 0;
-        foreach (var (m, reference) in members.Zip(refs))
+        var checkoutSeconds = new double[members.Count];
+        for (int i = 0; i < members.Count; i++)
         {
             string output = Path.Combine(work, "checkout.tmp");
-            var measured = ChildProcess.Measure(Invocation.Mgit(mgit, ["-C", repo, "checkout", reference, "-o", output, "-f", "-q"]));
-            checkout += measured.Seconds;
-            if (!File.ReadAllBytes(output).AsSpan().SequenceEqual(File.ReadAllBytes(m.File)))
+            checkoutSeconds[i] = ChildProcess.Measure(Invocation.Mgit(mgit, ["-C", repo, "checkout", refs[i], "-o", output, "-f", "-q"])).Seconds;
+            if (!File.ReadAllBytes(output).AsSpan().SequenceEqual(File.ReadAllBytes(members[i].File)))
             {
-                throw new BenchException($"mgit checkout of {m.Name} differs from the original");
+                throw new BenchException($"mgit checkout of {members[i].Name} differs from the original");
             }
 
             File.Delete(output);
         }
 
         using var stats = JsonDocument.Parse(ChildProcess.Run(Invocation.Mgit(mgit, ["-C", repo, "stats", "--json"])));
-        return new MgitRound(addSeconds, stored, refs, checkout, stats.RootElement.GetProperty("stored_bytes").GetInt64());
+        var run = new ToolRun("mgit (lossless)", stored, addSeconds, checkoutSeconds, "every checkout byte-identical");
+        return new MgitRound(run, refs, stats.RootElement.GetProperty("stored_bytes").GetInt64());
     }
 
-    private static string Table(IReadOnlyList<Member> members, List<(string Tool, long Stored, double AddSeconds, double? RestoreSeconds, string Note)> rows, long logical, StringBuilder perModel, string work, string mgit)
+    private static string Table(IReadOnlyList<Member> members, List<(string Tool, long Stored, double Seconds, double? RestoreSeconds, string Note)> rows, ToolRun mgitRun, string[] refs, ToolRun?[] peers, string work, string mgit)
     {
+        long logical = members.Sum(m => new FileInfo(m.File).Length);
         var table = new StringBuilder();
         table.AppendLine(CultureInfo.InvariantCulture, $"Family: {members.Count} files, {logical / 1e6:0.0} MB. Ratio = logical size / stored size; MB/s = logical MB / seconds (start-up included), warm page cache.");
         table.AppendLine();
@@ -259,31 +274,43 @@ internal static class FamilyCommand
             Directory.Delete(single, recursive: true);
         }
 
+        // Per model, side by side: what each tool stored for this file and how fast it stored and
+        // restored it (mgit's stored bytes are what its add wrote, so shared chunks count once).
         table.AppendLine();
-        table.AppendLine("mgit per model (stored = what its add wrote; MB/s of its add):");
+        table.AppendLine("Per model (ratio; MB/s to store / to restore; \"-\" where the tool was not run or is not restored per file):");
         table.AppendLine();
-        table.AppendLine("| model | MB | stored MB | ratio | add MB/s |");
-        table.AppendLine("| --- | ---: | ---: | ---: | ---: |");
-        table.Append(perModel);
+        var present = peers.Where(p => p is not null).Select(p => p!).ToList();
+        table.AppendLine("| model | MB | mgit stored MB | mgit ratio | mgit add / checkout MB/s | " + string.Join(" | ", present.Select(p => $"{p.Tool} ratio | {p.Tool} MB/s")) + " |");
+        table.AppendLine("| --- | ---: | ---: | ---: | ---: | " + string.Join(" | ", present.Select(_ => "---: | ---:")) + " |");
+        for (int i = 0; i < members.Count; i++)
+        {
+            double mb = new FileInfo(members[i].File).Length / 1e6;
+            string Speeds(ToolRun run) => run.RestoreSeconds is null ? $"{mb / run.Seconds[i]:0}" : $"{mb / run.Seconds[i]:0} / {mb / run.RestoreSeconds[i]:0}";
+            string Ratio(long stored) => $"{mb * 1e6 / Math.Max(1, stored):0.00}x";
+            table.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| {refs[i]} | {mb:0.0} | {mgitRun.Stored[i] / 1e6:0.00} | {Ratio(mgitRun.Stored[i])} | {Speeds(mgitRun)} | ")
+                + string.Join(" | ", present.Select(p => $"{Ratio(p.Stored[i])} | {Speeds(p)}")) + " |");
+        }
+
         return table.ToString();
     }
 
-    private static (string, long, double, double?, string) Standalone(IReadOnlyList<Member> members, string work, string tool, Func<string, Invocation> compress, Func<string, string> output, Func<string, Invocation> restore)
+    private static ToolRun Standalone(IReadOnlyList<Member> members, string tool, Func<string, Invocation> compress, Func<string, string> output, Func<string, Invocation> restore)
     {
-        long stored = 0;
-        double seconds = 0;
-        double restoreSeconds = 0;
-        foreach (var m in members)
+        var stored = new long[members.Count];
+        var seconds = new double[members.Count];
+        var restoreSeconds = new double[members.Count];
+        for (int i = 0; i < members.Count; i++)
         {
-            Warm(m.File);
-            seconds += ChildProcess.Measure(compress(m.File)).Seconds;
-            stored += new FileInfo(output(m.File)).Length;
-            restoreSeconds += ChildProcess.Measure(restore(m.File)).Seconds;
-            File.Delete(output(m.File));
-            File.Delete(m.File + ".out");
+            string file = members[i].File;
+            Warm(file);
+            seconds[i] = ChildProcess.Measure(compress(file)).Seconds;
+            stored[i] = new FileInfo(output(file)).Length;
+            restoreSeconds[i] = ChildProcess.Measure(restore(file)).Seconds;
+            File.Delete(output(file));
+            File.Delete(file + ".out");
         }
 
-        return (tool, stored, seconds, restoreSeconds, "each file on its own");
+        return new ToolRun(tool, stored, seconds, restoreSeconds, "each file on its own");
     }
 
     /// <summary>The F32 tensors of a safetensors file (the synthetic family's base).</summary>
