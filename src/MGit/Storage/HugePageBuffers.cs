@@ -28,6 +28,7 @@ internal static class HugePageBuffers
     /// <summary>A block of at least <paramref name="length"/> bytes, or null when the length is beyond the pooled classes.</summary>
     public static Block? Rent(int length)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(length, 1);
         int sizeClass = (int)(((long)length + PageBytes - 1) / PageBytes) - 1;
         if (sizeClass >= Classes)
         {
