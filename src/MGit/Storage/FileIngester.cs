@@ -55,6 +55,8 @@ public sealed class FileIngester
 
     private sealed record Job(RentedBuffer Data, ElementKind Kind, BaseCandidate[] Bases, string[] Slots, int Index);
 
+    private static long ChunkCount(long length, int chunkBytes) => (length + chunkBytes - 1) / chunkBytes;
+
     /// <summary>
     /// Stores one file. <paramref name="basesFor"/> names, per segment index, parent segments its
     /// chunks may be stored against (chunk i against chunk i, when both cover the same elements).
@@ -119,7 +121,8 @@ public sealed class FileIngester
 
         // A file of one chunk (most files of a folder model) is stored on this thread: starting
         // workers would cost more than the chunk.
-        long chunkTotal = layout.Segments.Sum(s => (s.Length + Chunking.ChunkBytes(_format, s.Tensor) - 1) / Chunking.ChunkBytes(_format, s.Tensor));
+        var chunkBytesOf = layout.Segments.Select(s => Chunking.ChunkBytes(_format, s.Tensor)).ToArray();
+        long chunkTotal = layout.Segments.Select((s, i) => ChunkCount(s.Length, chunkBytesOf[i])).Sum();
         var workers = new Task[chunkTotal <= 1 ? 0 : (int)Math.Min(_workers, chunkTotal)];
         for (int i = 0; i < workers.Length; i++)
         {
@@ -142,9 +145,8 @@ public sealed class FileIngester
                     throw new InvalidOperationException($"layout of {manifestPath} does not tile the file at offset {segment.Offset}");
                 }
 
-                int chunkBytes = Chunking.ChunkBytes(_format, segment.Tensor);
-                long chunkCount = (segment.Length + chunkBytes - 1) / chunkBytes;
-                var slots = new string[checked((int)chunkCount)];
+                int chunkBytes = chunkBytesOf[s];
+                var slots = new string[checked((int)ChunkCount(segment.Length, chunkBytes))];
                 segments[s] = new ManifestSegment
                 {
                     Offset = segment.Offset,

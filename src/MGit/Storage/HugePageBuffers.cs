@@ -22,8 +22,8 @@ internal static class HugePageBuffers
     private static readonly ConcurrentStack<Block>[] Pools = Enumerable.Range(0, Classes).Select(_ => new ConcurrentStack<Block>()).ToArray();
     private static int _adviceWorks = OperatingSystem.IsLinux() ? 1 : 0;
 
-    /// <summary>A pooled block: <see cref="Array"/> from <see cref="Offset"/> holds <see cref="Capacity"/> bytes.</summary>
-    public sealed record Block(byte[] Array, int Offset, int Capacity, int Class);
+    /// <summary>A pooled block: <see cref="Array"/> from <see cref="Offset"/> holds (<see cref="Class"/> + 1) x 2 MiB.</summary>
+    public sealed record Block(byte[] Array, int Offset, int Class);
 
     /// <summary>A block of at least <paramref name="length"/> bytes, or null when the length is beyond the pooled classes.</summary>
     public static Block? Rent(int length)
@@ -45,7 +45,7 @@ internal static class HugePageBuffers
         long address = Marshal.UnsafeAddrOfPinnedArrayElement(array, 0).ToInt64();
         int offset = (int)(((address + PageBytes - 1) & ~(long)(PageBytes - 1)) - address);
         Advise(address + offset, capacity);
-        return new Block(array, offset, capacity, sizeClass);
+        return new Block(array, offset, sizeClass);
     }
 
     public static void Return(Block block)
