@@ -73,9 +73,10 @@ internal static class FamilyCommand
 
     /// <summary>
     /// One tool on the family, file by file in member order: stored bytes, seconds to store, and
-    /// seconds to restore (null for tools restored here only by their ratio).
+    /// seconds to restore (null for tools restored here only by their ratio); and the seconds to
+    /// restore every file with one command, where the tool can.
     /// </summary>
-    private sealed record ToolRun(string Tool, long[] Stored, double[] Seconds, double[]? RestoreSeconds, string Note)
+    private sealed record ToolRun(string Tool, long[] Stored, double[] Seconds, double[]? RestoreSeconds, string Note, double? RestoreAllSeconds = null)
     {
         public long TotalStored => Stored.Sum();
     }
@@ -94,7 +95,8 @@ internal static class FamilyCommand
         {
             mgitRounds.Add(MeasureMgit(members, work, mgit));
             zstdRounds.Add(Standalone(members, "zstd -3 -T2", f => new Invocation("zstd", ["-3", "-T2", "-q", "-f", f, "-o", f + ".zst"]), f => f + ".zst",
-                f => new Invocation("zstd", ["-d", "-q", "-f", f + ".zst", "-o", f + ".out"])));
+                f => new Invocation("zstd", ["-d", "-q", "-f", f + ".zst", "-o", f + ".out"]),
+                (files, folder) => new Invocation("zstd", ["-d", "-q", "-f", "--output-dir-flat", folder, .. files.Select(f => f + ".zst")])));
         }
 
         if (mgitRounds.Any(r => !r.Run.Stored.SequenceEqual(mgitRounds[0].Run.Stored)))
@@ -142,7 +144,7 @@ internal static class FamilyCommand
         }
 
         var peers = new[] { zstdRun, xz, patch };
-        return Table(members, rows, mgitRun, mgitRounds[0].Refs, peers, work, mgit);
+        return Table(members, rows, mgitRun, mgitRounds[0].Refs, peers, work, mgit) + WholeFamily(members, [mgitRounds.Select(r => r.Run).ToList(), zstdRounds]);
 
         (string, long, double, double?, string) Row(IReadOnlyList<ToolRun> runs, long stored)
         {
@@ -152,6 +154,27 @@ internal static class FamilyCommand
             string rounds = runs.Count == 1 ? "" : $"; median of {runs.Count} rounds (store{Spread(store)}{(restore is null ? "" : $", restore{Spread(restore)}")})";
             return (runs[0].Tool, stored, Statistics.Median(store), restore is null ? null : Statistics.Median(restore), runs[0].Note + rounds);
         }
+    }
+
+    /// <summary>The family restored by one command per tool: mgit's multi-ref checkout and zstd -d given every file.</summary>
+    private static string WholeFamily(IReadOnlyList<Member> members, IReadOnlyList<IReadOnlyList<ToolRun>> tools)
+    {
+        long logical = members.Sum(m => new FileInfo(m.File).Length);
+        var table = new StringBuilder();
+        table.AppendLine();
+        table.AppendLine("The whole family restored by one command (`mgit checkout REF... -o DIR`, each model into DIR/NAME@VERSION; `zstd -d --output-dir-flat DIR FILE...`):");
+        table.AppendLine();
+        table.AppendLine("| tool | restore s | restore MB/s | note |");
+        table.AppendLine("| --- | ---: | ---: | --- |");
+        foreach (var rounds in tools)
+        {
+            var seconds = rounds.Select(r => r.RestoreAllSeconds!.Value).ToList();
+            double median = Statistics.Median(seconds);
+            string note = rounds.Count == 1 ? "one round" : $"median of {rounds.Count} rounds ({seconds.Min():0.00}-{seconds.Max():0.00} s)";
+            table.AppendLine(CultureInfo.InvariantCulture, $"| {rounds[0].Tool} | {median:0.00} | {logical / 1e6 / median:0} | {note} |");
+        }
+
+        return table.ToString();
     }
 
     /// <summary>Each file's median over the rounds (sizes are those of the first round).</summary>
@@ -221,8 +244,26 @@ internal static class FamilyCommand
             File.Delete(output);
         }
 
+        // The whole family at once: one process, and parents' decoded chunks serve their children.
+        string family = Path.Combine(work, "family-checkout");
+        if (Directory.Exists(family))
+        {
+            Directory.Delete(family, recursive: true);
+        }
+
+        double allSeconds = ChildProcess.Measure(Invocation.Mgit(mgit, ["-C", repo, "checkout", .. refs, "-o", family, "-q"])).Seconds;
+        for (int i = 0; i < members.Count; i++)
+        {
+            string output = Path.Combine(family, refs[i], Path.GetFileName(members[i].File));
+            if (!File.ReadAllBytes(output).AsSpan().SequenceEqual(File.ReadAllBytes(members[i].File)))
+            {
+                throw new BenchException($"mgit checkout of the family wrote {members[i].Name} differently from the original");
+            }
+        }
+
+        Directory.Delete(family, recursive: true);
         using var stats = JsonDocument.Parse(ChildProcess.Run(Invocation.Mgit(mgit, ["-C", repo, "stats", "--json"])));
-        var run = new ToolRun("mgit (lossless)", stored, addSeconds, checkoutSeconds, "every checkout byte-identical");
+        var run = new ToolRun("mgit (lossless)", stored, addSeconds, checkoutSeconds, "every checkout byte-identical", allSeconds);
         return new MgitRound(run, refs, stats.RootElement.GetProperty("stored_bytes").GetInt64());
     }
 
@@ -294,7 +335,9 @@ internal static class FamilyCommand
         return table.ToString();
     }
 
-    private static ToolRun Standalone(IReadOnlyList<Member> members, string tool, Func<string, Invocation> compress, Func<string, string> output, Func<string, Invocation> restore)
+    /// <param name="restoreAll">Restores every compressed file into a folder with one command, if the tool can.</param>
+    private static ToolRun Standalone(IReadOnlyList<Member> members, string tool, Func<string, Invocation> compress, Func<string, string> output, Func<string, Invocation> restore,
+        Func<IReadOnlyList<string>, string, Invocation>? restoreAll = null)
     {
         var stored = new long[members.Count];
         var seconds = new double[members.Count];
@@ -306,11 +349,30 @@ internal static class FamilyCommand
             seconds[i] = ChildProcess.Measure(compress(file)).Seconds;
             stored[i] = new FileInfo(output(file)).Length;
             restoreSeconds[i] = ChildProcess.Measure(restore(file)).Seconds;
-            File.Delete(output(file));
             File.Delete(file + ".out");
         }
 
-        return new ToolRun(tool, stored, seconds, restoreSeconds, "each file on its own");
+        double? allSeconds = null;
+        if (restoreAll is not null)
+        {
+            string folder = Path.Combine(Path.GetDirectoryName(members[0].File)!, "restore-all");
+            Directory.CreateDirectory(folder);
+            var files = members.Select(m => m.File).ToList();
+            allSeconds = ChildProcess.Measure(restoreAll(files, folder)).Seconds;
+            if (files.Any(f => new FileInfo(Path.Combine(folder, Path.GetFileName(f))).Length != new FileInfo(f).Length))
+            {
+                throw new BenchException($"{tool} restored the family to files of the wrong size");
+            }
+
+            Directory.Delete(folder, recursive: true);
+        }
+
+        foreach (var member in members)
+        {
+            File.Delete(output(member.File));
+        }
+
+        return new ToolRun(tool, stored, seconds, restoreSeconds, "each file on its own", allSeconds);
     }
 
     /// <summary>The F32 tensors of a safetensors file (the synthetic family's base).</summary>

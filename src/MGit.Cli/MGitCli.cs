@@ -122,6 +122,9 @@ public sealed class GlobalOptions
         Workers = int.TryParse(context.Environment("MGIT_WORKERS"), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int workers) && workers is > 0 and <= 256
             ? workers
             : new RepositoryOptions().Workers,
+        CheckoutCacheBytes = long.TryParse(context.Environment("MGIT_CHECKOUT_CACHE_MB"), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long megabytes) && megabytes <= 1L << 30
+            ? megabytes << 20
+            : new RepositoryOptions().CheckoutCacheBytes,
     };
 
     /// <summary>Chatter goes to stderr so stdout stays machine-readable; -q silences it.</summary>

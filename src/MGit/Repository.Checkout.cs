@@ -1,4 +1,5 @@
 using MGit.Errors;
+using MGit.Lineage;
 using MGit.Storage;
 
 namespace MGit;
@@ -17,11 +18,65 @@ public sealed partial class Repository
         return WriteModel(version.Ref, LoadManifest(version), output, overwrite);
     }
 
+    /// <summary>
+    /// Rebuilds several model versions inside <paramref name="folder"/>, each in a folder named by
+    /// its ref (NAME@VERSION; a single-file model's file goes inside it under its own name).
+    /// Versions are written in the order they were added, parents before what derives from them,
+    /// and decoded chunks that later versions use again, as their own chunks or as delta bases,
+    /// are kept within <see cref="RepositoryOptions.CheckoutCacheBytes"/>: a family checked out
+    /// together decodes each shared chunk about once. Nothing is written unless every version
+    /// resolves and, without <paramref name="overwrite"/>, every target is free.
+    /// </summary>
+    public IReadOnlyList<(string Ref, string Path)> Checkout(IReadOnlyList<string> references, string folder, bool overwrite = false)
+    {
+        var versions = references.Select(Resolve).DistinctBy(v => v.Id).OrderBy(v => v.Id).ToList();
+        if (versions.Count == 0)
+        {
+            throw new MGitException("name at least one model to check out");
+        }
+
+        string root = Path.GetFullPath(folder);
+        if (File.Exists(root))
+        {
+            throw new MGitException($"{folder} is a file; checking out several models needs a folder");
+        }
+
+        var models = versions.Select(v => (v.Ref, Manifest: LoadManifest(v), Target: RefFolder(root, v))).ToList();
+        if (!overwrite && models.Find(m => File.Exists(m.Target) || (Directory.Exists(m.Target) && Directory.EnumerateFileSystemEntries(m.Target).Any())) is { Target: { } taken })
+        {
+            throw new MGitException($"{taken} already exists; pass --force to write into it");
+        }
+
+        var chunks = models.SelectMany(m => m.Manifest.Files).SelectMany(FileMaterializer.Chunks).Select(c => c.Id);
+        using var cache = DecodedChunkCache.ForChunks(chunks, id => _objects.TryInspect(id)?.BaseId, _options.CheckoutCacheBytes);
+        var written = new List<(string, string)>(models.Count);
+        foreach (var (reference, manifest, target) in models)
+        {
+            Directory.CreateDirectory(target);
+            written.Add((reference, WriteModel(reference, manifest, target, overwrite, cache)));
+        }
+
+        return written;
+    }
+
+    /// <summary>Where a version goes in a checkout of several: a folder named by its ref, which must stay inside <paramref name="root"/>.</summary>
+    private static string RefFolder(string root, ModelVersion version)
+    {
+        string target = Path.GetFullPath(Path.Combine(root, version.Ref));
+        string relative = Path.GetRelativePath(root, target);
+        if (relative == "." || relative == ".." || relative.StartsWith(".." + Path.DirectorySeparatorChar, StringComparison.Ordinal) || Path.IsPathRooted(relative))
+        {
+            throw new MGitException($"the name of {version.Ref} is not a folder name inside {root}; check it out on its own with --output");
+        }
+
+        return target;
+    }
+
     /// <summary>Writes a manifest's files at <paramref name="output"/>; <paramref name="label"/> names it in progress.</summary>
-    private string WriteModel(string label, Manifest manifest, string output, bool overwrite)
+    private string WriteModel(string label, Manifest manifest, string output, bool overwrite, DecodedChunkCache? cache = null)
     {
         string target = Path.GetFullPath(output);
-        var materializer = new FileMaterializer(_objects, _options.Workers);
+        var materializer = new FileMaterializer(_objects, _options.Workers, cache);
 
         using var repositoryLock = RepositoryLock.Shared(LockPath, _options.LockWait);
         using var progress = _options.Progress.Begin($"checking out {label}", manifest.LogicalBytes);

@@ -12,11 +12,14 @@ public sealed class FileMaterializer
 {
     private readonly ObjectStore _store;
     private readonly int _window;
+    private readonly DecodedChunkCache? _cache;
 
-    public FileMaterializer(ObjectStore store, int workers)
+    /// <param name="cache">Decoded chunks shared with other files of the same operation, if any.</param>
+    public FileMaterializer(ObjectStore store, int workers, DecodedChunkCache? cache = null)
     {
         _store = store;
         _window = Math.Max(2, workers * 2);
+        _cache = cache;
     }
 
     /// <summary>Writes the file through <paramref name="output"/> (already sized to the file's length) and verifies lengths.</summary>
@@ -37,7 +40,7 @@ public sealed class FileMaterializer
                 var (chunkId, length, at) = (id, expectedLength, offset);
                 pending.Enqueue(Task.Run(() =>
                 {
-                    using var chunk = _store.Read(chunkId);
+                    using var chunk = _store.Read(chunkId, _cache);
                     if (chunk.Length != length)
                     {
                         throw new MGitException($"a chunk is {chunk.Length} bytes where the manifest expects {length}");

@@ -347,6 +347,13 @@ public sealed class ObjectStore
     public RentedBuffer Read(ObjectId id) => Read(id, PathOf(id), 0);
 
     /// <summary>
+    /// As <see cref="Read(ObjectId)"/>, answering from <paramref name="cache"/> where it holds the
+    /// object (or a delta base on the way) and leaving there what it will be asked for again. The
+    /// buffer may be shared with the cache: read it, do not write to it.
+    /// </summary>
+    public RentedBuffer Read(ObjectId id, DecodedChunkCache? cache) => Read(id, PathOf(id), 0, verify: true, cache);
+
+    /// <summary>
     /// Set in a lazy clone: fetches an object this store lacks (verified, into the store) and
     /// returns whether it now has it. Reads call it before they report an object missing.
     /// </summary>
@@ -385,7 +392,35 @@ public sealed class ObjectStore
     /// False for the bases inside a delta chain: the chain's end is verified, and any damage below
     /// it shows there (a base is then re-read verified to name the damaged object).
     /// </param>
-    private RentedBuffer Read(ObjectId id, string path, int hops, bool verify = true)
+    private RentedBuffer Read(ObjectId id, string path, int hops, bool verify = true, DecodedChunkCache? cache = null)
+    {
+        if (cache is null)
+        {
+            return ReadFile(id, path, hops, verify, cache);
+        }
+
+        if (cache.Take(id) is { } kept)
+        {
+            return kept;
+        }
+
+        var content = ReadFile(id, path, hops, verify, cache);
+        if (cache.Wants(id, content.Length))
+        {
+            // The cache holds verified content only, so that a hit needs no check.
+            if (!verify && ObjectId.Compute(content.Span) != id)
+            {
+                content.Dispose();
+                throw new DamagedObjectException(id.ToString(), "content does not match its hash");
+            }
+
+            cache.Keep(id, content);
+        }
+
+        return content;
+    }
+
+    private RentedBuffer ReadFile(ObjectId id, string path, int hops, bool verify, DecodedChunkCache? cache)
     {
         FileStream stream;
         try
@@ -396,7 +431,7 @@ public sealed class ObjectStore
         {
             if (path == PathOf(id) && FetchMissing is { } fetch && fetch(id))
             {
-                return Read(id, path, hops, verify);
+                return ReadFile(id, path, hops, verify, cache);
             }
 
             throw new DamagedObjectException(id.ToString(), "missing");
@@ -442,14 +477,14 @@ public sealed class ObjectStore
             stream.ReadExactly(payload.Span);
             if (codec == ChunkCodec.Delta)
             {
-                return DecodeDelta(id, length, payload.Span, hops, verify);
+                return DecodeDelta(id, length, payload.Span, hops, verify, cache);
             }
 
             return DecodePayload(id, codec, length, payload.Span, verify);
         }
     }
 
-    private RentedBuffer DecodeDelta(ObjectId id, int length, ReadOnlySpan<byte> payload, int hops, bool verify)
+    private RentedBuffer DecodeDelta(ObjectId id, int length, ReadOnlySpan<byte> payload, int hops, bool verify, DecodedChunkCache? cache)
     {
         var header = DeltaCodec.ReadHeader(payload, id);
         if (hops >= MaxReadDepth)
@@ -460,7 +495,7 @@ public sealed class ObjectStore
         RentedBuffer baseContent;
         try
         {
-            baseContent = Read(header.BaseId, PathOf(header.BaseId), hops + 1, verify: false);
+            baseContent = Read(header.BaseId, PathOf(header.BaseId), hops + 1, verify: false, cache);
         }
         catch (DamagedObjectException e)
         {

@@ -102,7 +102,33 @@ public sealed class CliContractTests
         }
     }
 
+    [Fact]
+    public void Checkout_of_several_refs_puts_each_in_a_folder_named_by_its_ref()
+    {
+        var (dir, basePath, child) = Family();
+        using (dir)
+        {
+            Ok(dir.Path, "add", basePath);
+            Ok(dir.Path, "add", child, "--parent", "base");
+            Directory.CreateDirectory(dir.File("models"));
+            var said = Ok(dir.Path, "checkout", "child", "base", "base@1", "--output", "models").Error;
+            Assert.Equal(["base@1", "child@1"], Directory.GetDirectories(dir.File("models")).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+            Assert.Equal(File.ReadAllBytes(basePath), File.ReadAllBytes(dir.File("models/base@1/base.safetensors")));
+            Assert.Equal(File.ReadAllBytes(child), File.ReadAllBytes(dir.File("models/child@1/child.safetensors")));
+            Assert.Contains("checked out base@1 to ", said);
+
+            // Written again only with --force; the refusal leaves what is there alone.
+            var refused = CliRunner.Run(dir.Path, "checkout", "base", "child", "-o", "models");
+            Assert.Equal(1, refused.ExitCode);
+            Assert.Contains("already exists; pass --force", refused.Error);
+            Ok(dir.Path, "checkout", "base", "child", "-o", "models", "--force", "-q");
+            Assert.Equal(File.ReadAllBytes(child), File.ReadAllBytes(dir.File("models/child@1/child.safetensors")));
+        }
+    }
+
     [Theory]
+    [InlineData("checkout", "base", "nope", "--output", "x")]
+    [InlineData("checkout", "base", "base@1", "--output", "base.safetensors")]
     [InlineData("show", "nope")]
     [InlineData("add", "missing.safetensors")]
     [InlineData("checkout", "nope", "--output", "x")]

@@ -44,4 +44,26 @@ public sealed class RentedBufferTests
         });
         Assert.Equal(0, failures);
     }
+
+    [Theory]
+    [InlineData(1000)]
+    [InlineData(4 << 20)]
+    public void A_shared_buffer_keeps_its_bytes_until_its_last_handle_is_disposed(int length)
+    {
+        var original = new RentedBuffer(length);
+        original.Span.Fill(0x3C);
+        var shared = original.Share();
+        original.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => original.Span.Length);
+
+        // Were the memory back in its pool, these would be handed it and overwrite it.
+        var others = Enumerable.Range(0, 40).Select(_ => new RentedBuffer(length)).ToList();
+        others.ForEach(b => b.Span.Fill(0xC3));
+        Assert.Equal(length, shared.Span.Length);
+        Assert.Equal(-1, shared.Span.IndexOfAnyExcept((byte)0x3C));
+        others.ForEach(b => b.Dispose());
+        shared.Dispose();
+        shared.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => shared.Share());
+    }
 }
