@@ -21,15 +21,16 @@ public sealed partial class Repository
     /// <summary>
     /// Rebuilds several model versions inside <paramref name="folder"/>, each in a folder named by
     /// its ref (NAME@VERSION; a single-file model's file goes inside it under its own name).
-    /// Versions are written in the order they were added, parents before what derives from them,
-    /// and decoded chunks that later versions use again, as their own chunks or as delta bases,
+    /// Versions are written parents first (<see cref="LineageGraph.ParentsFirst"/>), and decoded
+    /// chunks that later versions use again, as their own chunks or as delta bases,
     /// are kept within <see cref="RepositoryOptions.CheckoutCacheBytes"/>: a family checked out
     /// together decodes each shared chunk about once. Nothing is written unless every version
     /// resolves and, without <paramref name="overwrite"/>, every target is free.
     /// </summary>
     public IReadOnlyList<(string Ref, string Path)> Checkout(IReadOnlyList<string> references, string folder, bool overwrite = false)
     {
-        var versions = references.Select(Resolve).DistinctBy(v => v.Id).OrderBy(v => v.Id).ToList();
+        var graph = Graph();
+        var versions = graph.ParentsFirst(references.Select(graph.Resolve));
         if (versions.Count == 0)
         {
             throw new MGitException("name at least one model to check out");

@@ -135,6 +135,37 @@ public sealed class LineageGraph
         return order;
     }
 
+    /// <summary>
+    /// The versions of <paramref name="subset"/> (in this graph, by id), each after every one of
+    /// its ancestors in the subset, depth first: next comes a version whose ancestor was written
+    /// most recently, and among those the one with the fewest descendants in the subset, so a
+    /// parent's leaf children follow it at once and the branches that lead further come last. Work
+    /// that reuses a parent (a checkout keeping its decoded chunks for the children's deltas) is
+    /// then done with it soonest.
+    /// </summary>
+    public IReadOnlyList<ModelVersion> ParentsFirst(IEnumerable<ModelVersion> subset)
+    {
+        var members = subset.Select(v => _byId[v.Id]).DistinctBy(v => v.Id).ToList();
+        var inSubset = members.Select(v => v.Id).ToHashSet();
+        var ancestors = members.ToDictionary(v => v.Id, v => Ancestors(v).Where(a => inSubset.Contains(a.Id)).Select(a => a.Id).ToList());
+        var descendants = members.ToDictionary(v => v.Id, v => members.Count(u => ancestors[u.Id].Contains(v.Id)));
+        var position = new Dictionary<long, int>();
+        var order = new List<ModelVersion>(members.Count);
+        while (order.Count < members.Count)
+        {
+            var next = members
+                .Where(v => !position.ContainsKey(v.Id) && ancestors[v.Id].All(position.ContainsKey))
+                .OrderByDescending(v => ancestors[v.Id].Select(a => position[a]).DefaultIfEmpty(-1).Max())
+                .ThenBy(v => descendants[v.Id])
+                .ThenBy(v => v.Id)
+                .FirstOrDefault() ?? throw new MGitException("the lineage graph has a cycle");
+            position[next.Id] = order.Count;
+            order.Add(next);
+        }
+
+        return order;
+    }
+
     /// <summary>Versions with no parents of any kind.</summary>
     public IReadOnlyList<ModelVersion> Roots() => Versions.Where(v => Parents(v).Count == 0).ToList();
 }

@@ -104,4 +104,24 @@ public sealed class LineageTests
         Assert.Empty(g.Parents(g.Resolve("child")));
         Assert.True(r.Fsck().Intact);
     }
+
+    [Fact]
+    public void Parents_first_puts_every_version_after_its_ancestors_and_leaf_children_before_branches()
+    {
+        string[] names = ["base", "head", "tuned", "tuned", "bf16", "tuned-bf16", "pruned"];
+        var versions = names.Select((name, i) => new ModelVersion(i + 1, name, name == "tuned" && i == 3 ? 2 : 1, null, $"m{i}", 1, DateTimeOffset.UnixEpoch, null, new Dictionary<string, string>())).ToList();
+        LineageEdge Adapted(long parent, long child) => new(parent, child, EdgeKind.Adapted, "finetune", null);
+        var graph = new LineageGraph(versions,
+        [
+            Adapted(1, 2), Adapted(1, 3), Adapted(1, 4), new(3, 4, EdgeKind.Versioned, null, null), Adapted(1, 5), Adapted(3, 6), Adapted(1, 7),
+        ]);
+        string Order(params int[] ids) => string.Join(" ", graph.ParentsFirst(ids.Select(id => versions[id - 1])).Select(v => v.Ref));
+
+        // The base's leaf children follow it; the fine-tune, which has children of its own, comes last.
+        Assert.Equal("base@1 head@1 bf16@1 pruned@1 tuned@1 tuned@2 tuned-bf16@1", Order(7, 6, 5, 4, 3, 2, 1, 1));
+        // An ancestor outside the subset still orders what descends through it.
+        Assert.Equal("base@1 tuned-bf16@1", Order(6, 1));
+        Assert.Equal("tuned@1 tuned@2", Order(4, 3));
+        Assert.Equal("head@1 pruned@1", Order(7, 2));
+    }
 }
