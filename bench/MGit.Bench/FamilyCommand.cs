@@ -119,7 +119,7 @@ internal static class FamilyCommand
                 ? new Invocation("zstd", ["-3", "-T2", "-q", "-f", m.File, "-o", output])
                 : new Invocation("zstd", ["-3", "-T2", "--long=31", "-q", "-f", $"--patch-from={m.ParentFile}", m.File, "-o", output]);
             Warm(m.File);
-            patchSeconds[i] = ChildProcess.Measure(invocation).Seconds;
+            patchSeconds[i] = Settled(invocation).Seconds;
             patchStored[i] = new FileInfo(output).Length;
             File.Delete(output);
         }
@@ -200,9 +200,9 @@ internal static class FamilyCommand
             File.Copy(m.File, Path.Combine(gitDir, Path.GetFileName(m.File)));
         }
 
-        double seconds = ChildProcess.Measure(new Invocation("git", ["-C", gitDir, "add", "."])).Seconds;
-        seconds += ChildProcess.Measure(new Invocation("git", ["-C", gitDir, "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-q", "-m", "family"])).Seconds;
-        seconds += ChildProcess.Measure(new Invocation("git", ["-C", gitDir, "gc", "--aggressive", "--quiet"])).Seconds;
+        double seconds = Settled(new Invocation("git", ["-C", gitDir, "add", "."])).Seconds;
+        seconds += Settled(new Invocation("git", ["-C", gitDir, "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-q", "-m", "family"])).Seconds;
+        seconds += Settled(new Invocation("git", ["-C", gitDir, "gc", "--aggressive", "--quiet"])).Seconds;
         long stored = new DirectoryInfo(Path.Combine(gitDir, ".git")).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length);
         Directory.Delete(gitDir, recursive: true);
         return ("git add + gc --aggressive", stored, seconds, null, ".git size");
@@ -224,7 +224,7 @@ internal static class FamilyCommand
         for (int i = 0; i < members.Count; i++)
         {
             Warm(members[i].File);
-            var measured = ChildProcess.Measure(Invocation.Mgit(mgit, ["-C", repo, "add", members[i].File, "--name", members[i].Name, "--json", "-q", .. members[i].AddFlags]));
+            var measured = Settled(Invocation.Mgit(mgit, ["-C", repo, "add", members[i].File, "--name", members[i].Name, "--json", "-q", .. members[i].AddFlags]));
             addSeconds[i] = measured.Seconds;
             using var json = JsonDocument.Parse(measured.StandardOutput);
             stored[i] = json.RootElement.GetProperty("stored_bytes").GetInt64();
@@ -235,7 +235,7 @@ internal static class FamilyCommand
         for (int i = 0; i < members.Count; i++)
         {
             string output = Path.Combine(work, "checkout.tmp");
-            checkoutSeconds[i] = ChildProcess.Measure(Invocation.Mgit(mgit, ["-C", repo, "checkout", refs[i], "-o", output, "-f", "-q"])).Seconds;
+            checkoutSeconds[i] = Settled(Invocation.Mgit(mgit, ["-C", repo, "checkout", refs[i], "-o", output, "-f", "-q"])).Seconds;
             if (!File.ReadAllBytes(output).AsSpan().SequenceEqual(File.ReadAllBytes(members[i].File)))
             {
                 throw new BenchException($"mgit checkout of {members[i].Name} differs from the original");
@@ -251,7 +251,7 @@ internal static class FamilyCommand
             Directory.Delete(family, recursive: true);
         }
 
-        double allSeconds = ChildProcess.Measure(Invocation.Mgit(mgit, ["-C", repo, "checkout", .. refs, "-o", family, "-q"])).Seconds;
+        double allSeconds = Settled(Invocation.Mgit(mgit, ["-C", repo, "checkout", .. refs, "-o", family, "-q"])).Seconds;
         for (int i = 0; i < members.Count; i++)
         {
             string output = Path.Combine(family, refs[i], Path.GetFileName(members[i].File));
@@ -346,9 +346,9 @@ internal static class FamilyCommand
         {
             string file = members[i].File;
             Warm(file);
-            seconds[i] = ChildProcess.Measure(compress(file)).Seconds;
+            seconds[i] = Settled(compress(file)).Seconds;
             stored[i] = new FileInfo(output(file)).Length;
-            restoreSeconds[i] = ChildProcess.Measure(restore(file)).Seconds;
+            restoreSeconds[i] = Settled(restore(file)).Seconds;
             File.Delete(file + ".out");
         }
 
@@ -358,7 +358,7 @@ internal static class FamilyCommand
             string folder = Path.Combine(Path.GetDirectoryName(members[0].File)!, "restore-all");
             Directory.CreateDirectory(folder);
             var files = members.Select(m => m.File).ToList();
-            allSeconds = ChildProcess.Measure(restoreAll(files, folder)).Seconds;
+            allSeconds = Settled(restoreAll(files, folder)).Seconds;
             if (files.Any(f => new FileInfo(Path.Combine(folder, Path.GetFileName(f))).Length != new FileInfo(f).Length))
             {
                 throw new BenchException($"{tool} restored the family to files of the wrong size");
@@ -404,6 +404,16 @@ internal static class FamilyCommand
         }
 
         return tensors;
+    }
+
+    /// <summary>
+    /// Measures a command after a sync, so that it does not share the disk and the CPU with the
+    /// write-back of what the steps before it wrote (as the single-model bench does).
+    /// </summary>
+    private static Measurement Settled(Invocation invocation)
+    {
+        ChildProcess.Run("sync");
+        return ChildProcess.Measure(invocation);
     }
 
     private static void Warm(string file)
