@@ -62,6 +62,12 @@ public sealed class FamilyCheckoutTests
         }
     }
 
+    /// <summary>The base of the first chunk of <paramref name="reference"/> stored as a delta.</summary>
+    private static ObjectId FirstDeltaBase(RepoFixture fx, string reference) =>
+        FileMaterializer.Chunks(fx.Repository.Show(reference).Manifest.Files[0])
+            .Select(c => fx.Repository.Objects.TryInspect(c.Id)!.BaseId)
+            .First(b => b is not null)!.Value;
+
     [Theory]
     [InlineData(512L << 20)]
     [InlineData(150_000L)]
@@ -111,9 +117,7 @@ public sealed class FamilyCheckoutTests
         using var fx = new RepoFixture();
         AddFamily(fx);
         var store = fx.Repository.Objects;
-        var root = FileMaterializer.Chunks(fx.Repository.Show("tuned@1").Manifest.Files[0])
-            .Select(c => store.TryInspect(c.Id)!.BaseId)
-            .First(b => b is not null)!.Value;
+        var root = FirstDeltaBase(fx, "tuned@1");
         string path = store.PathOf(root);
         byte[] bytes = File.ReadAllBytes(path);
         bytes[^3] ^= 0x40;
@@ -136,9 +140,7 @@ public sealed class FamilyCheckoutTests
         using var fx = new RepoFixture();
         AddFamily(fx);
         var store = fx.Repository.Objects;
-        var root = FileMaterializer.Chunks(fx.Repository.Show("bf16").Manifest.Files[0])
-            .Select(c => store.TryInspect(c.Id)!.BaseId)
-            .First(b => b is not null)!.Value;
+        var root = FirstDeltaBase(fx, "bf16");
         Assert.Contains(FileMaterializer.Chunks(fx.Repository.Show("head").Manifest.Files[0]), c => c.Id == root);
 
         string path = store.PathOf(root);
