@@ -1,4 +1,5 @@
 using MGit.Errors;
+using Microsoft.Win32.SafeHandles;
 
 namespace MGit.Storage;
 
@@ -6,15 +7,24 @@ namespace MGit.Storage;
 /// Rebuilds files from manifests: each chunk is read, verified and written at its own offset by
 /// a pool task, a bounded window of chunks at a time, so both reading and the copy into the page
 /// cache run on every core. Every chunk is checked against its hash and the manifest naming them
-/// is itself content-addressed, so the file is exact when the lengths add up.
+/// is itself content-addressed, so a file is exact when the lengths add up.
 /// </summary>
+/// <remarks>
+/// Several files are written in one pipeline, their chunks interleaved by index: chunk i of a
+/// derived model usually stands on chunk i of its parent (chunking cuts every tensor at the same
+/// elements whatever its dtype), so with a <see cref="DecodedChunkCache"/> a parent's chunk is
+/// decoded, written, and used by its children's chunks while it is still held, and let go. Each
+/// generation of the family runs a few chunk indices behind the one before, so a parent's chunk
+/// is done before its children ask for it; what the cache holds is then a few chunks per
+/// generation, whatever the size of the models.
+/// </remarks>
 public sealed class FileMaterializer
 {
     private readonly ObjectStore _store;
     private readonly int _window;
     private readonly DecodedChunkCache? _cache;
 
-    /// <param name="cache">Decoded chunks shared with other files of the same operation, if any.</param>
+    /// <param name="cache">Decoded chunks shared between the files written, if any.</param>
     public FileMaterializer(ObjectStore store, int workers, DecodedChunkCache? cache = null)
     {
         _store = store;
@@ -22,56 +32,55 @@ public sealed class FileMaterializer
         _cache = cache;
     }
 
-    /// <summary>Writes the file through <paramref name="output"/> (already sized to the file's length) and verifies lengths.</summary>
-    public void Write(ManifestFile file, FileStream output, Action<long>? progress = null)
+    /// <summary>
+    /// A file to write: the manifest's entry, an open handle already sized to its length, and its
+    /// generation (0 for a root; one more than the deepest ancestor being written with it).
+    /// </summary>
+    public sealed record Output(ManifestFile File, SafeFileHandle Handle, int Generation = 0);
+
+    /// <summary>Writes every file through its handle and verifies the lengths.</summary>
+    public void Write(IReadOnlyList<Output> outputs, Action<long>? progress = null)
     {
+        // ext4 (like xfs and btrfs) takes a file's inode lock exclusively for a buffered write,
+        // and a second writer spun on it in the kernel (3-8% of a family checkout's CPU); waiting
+        // here lets it sleep instead. The decoding, most of the work, still runs in parallel.
+        var writeGates = outputs.Select(_ => new Lock()).ToArray();
         var pending = new Queue<Task>();
-        var handle = output.SafeFileHandle;
-        // ext4 (like xfs and btrfs) takes the inode lock exclusively for a buffered write, and a
-        // second writer spun on it in the kernel (3-8% of a family checkout's CPU); waiting here
-        // lets it sleep instead. The decoding, which is most of the work, still runs in parallel.
-        var writeGate = new Lock();
-        long offset = 0;
         try
         {
-            foreach (var (id, expectedLength) in Chunks(file))
+            foreach (var (output, chunk) in Interleaved(outputs))
             {
                 if (pending.Count >= _window)
                 {
                     pending.Dequeue().GetAwaiter().GetResult();
                 }
 
-                var (chunkId, length, at) = (id, expectedLength, offset);
+                var (handle, gate) = (outputs[output].Handle, writeGates[output]);
                 pending.Enqueue(Task.Run(() =>
                 {
-                    using var chunk = _store.Read(chunkId, _cache);
-                    if (chunk.Length != length)
+                    using var content = _store.Read(chunk.Id, _cache);
+                    if (content.Length != chunk.Length)
                     {
-                        throw new MGitException($"a chunk is {chunk.Length} bytes where the manifest expects {length}");
+                        throw new MGitException($"a chunk is {content.Length} bytes where the manifest expects {chunk.Length}");
                     }
 
-                    lock (writeGate)
+                    lock (gate)
                     {
-                        RandomAccess.Write(handle, chunk.Span, at);
+                        RandomAccess.Write(handle, content.Span, chunk.Offset);
                     }
-                    progress?.Invoke(length);
+
+                    progress?.Invoke(chunk.Length);
                 }));
-                offset += expectedLength;
             }
 
             while (pending.Count > 0)
             {
                 pending.Dequeue().GetAwaiter().GetResult();
             }
-
-            if (offset != file.Length)
-            {
-                throw new MGitException($"rebuilt {file.Path} has {offset} bytes where the manifest records {file.Length}");
-            }
         }
         finally
         {
-            // Let writes still in flight finish before an error propagates and the file is closed.
+            // Let writes still in flight finish before an error propagates and the files are closed.
             foreach (var task in pending)
             {
                 try
@@ -84,6 +93,36 @@ public sealed class FileMaterializer
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// Every chunk of every file, each file's in order: by chunk index, a generation running
+    /// <c>window + 2</c> indices behind the one before it (so far behind that a parent's chunk is
+    /// written before a child's chunk on it is started), and at equal positions in file order.
+    /// The manifests are checked before anything is read.
+    /// </summary>
+    private List<(int Output, (ObjectId Id, int Length, long Offset) Chunk)> Interleaved(IReadOnlyList<Output> outputs)
+    {
+        int lag = _window + 2;
+        var work = new List<(long Position, int Output, (ObjectId, int, long) Chunk)>();
+        for (int i = 0; i < outputs.Count; i++)
+        {
+            var file = outputs[i].File;
+            long offset = 0;
+            int index = 0;
+            foreach (var (id, length) in Chunks(file))
+            {
+                work.Add(((long)outputs[i].Generation * lag + index++, i, (id, length, offset)));
+                offset += length;
+            }
+
+            if (offset != file.Length)
+            {
+                throw new MGitException($"manifest of {file.Path} is inconsistent: its chunks make {offset} bytes where it records {file.Length}");
+            }
+        }
+
+        return work.OrderBy(w => w.Position).ThenBy(w => w.Output).Select(w => (w.Output, w.Chunk)).ToList();
     }
 
     /// <summary>Every chunk of the file in order, with the length it must have.</summary>
