@@ -192,4 +192,61 @@ public sealed class FamilyCheckoutTests
         File.WriteAllText(fx.Scratch("a-file"), "x");
         Assert.ThrowsAny<MGitException>(() => fx.Repository.Checkout(["base", "tuned"], fx.Scratch("a-file")));
     }
+
+    /// <summary>
+    /// Files written side by side, each generation a few chunk indices behind its parents: a
+    /// parent's chunk is held only until the children's chunks on it are done, so a budget of a
+    /// dozen chunks serves every child, where writing model after model would hold all the
+    /// parent's chunks (40 here) and fit only a third of them.
+    /// </summary>
+    [Fact]
+    public void Interleaved_files_hold_a_parent_chunk_briefly_so_a_small_budget_serves_every_child()
+    {
+        using var fx = new RepoFixture();
+        var weights = Gaussian(640_000, 11);
+        float threshold = weights.Select(Math.Abs).Order().ElementAt(weights.Length / 2);
+        var files = new Dictionary<string, string>
+        {
+            ["base"] = Write(fx.Model("base.safetensors"), [new("w", "F32", [640_000], Bytes(weights))]),
+            ["tuned"] = Write(fx.Model("tuned.safetensors"), [new("w", "F32", [640_000], Bytes(weights.Select((v, i) => v + (i % 3 == 0 ? 1e-4f : 0f)).ToArray()))]),
+            ["pruned"] = Write(fx.Model("pruned.safetensors"), [new("w", "F32", [640_000], Bytes(weights.Select(v => Math.Abs(v) < threshold ? 0f : v).ToArray()))]),
+            ["bf16"] = Write(fx.Model("bf16.safetensors"), [new("w", "BF16", [640_000], BFloat16(weights))]),
+        };
+        fx.Repository.Add(files["base"], new AddOptions());
+        foreach (string child in new[] { "tuned", "pruned", "bf16" })
+        {
+            fx.Repository.Add(files[child], new AddOptions { Parents = ["base"] });
+        }
+
+        var store = fx.Repository.Objects;
+        var manifests = files.Keys.Select(r => fx.Repository.Show(r).Manifest.Files.Single()).ToList();
+        var baseChunks = FileMaterializer.Chunks(manifests[0]).Select(c => c.Id).ToHashSet();
+        Assert.True(baseChunks.Count >= 40, $"{baseChunks.Count} chunks");
+        int childChunksOnBase = manifests.Skip(1).SelectMany(FileMaterializer.Chunks).Count(c => store.TryInspect(c.Id)?.BaseId is { } b && baseChunks.Contains(b));
+        Assert.True(childChunksOnBase >= 3 * 38, $"{childChunksOnBase} child chunks stand on the base's");
+
+        using var cache = DecodedChunkCache.ForChunks(manifests.SelectMany(FileMaterializer.Chunks).Select(c => c.Id), id => store.TryInspect(id)?.BaseId, budgetBytes: 12 * 64 * 1024);
+        var streams = manifests.Select(m => new FileStream(fx.Scratch(m.Path), FileMode.Create, FileAccess.ReadWrite)).ToList();
+        try
+        {
+            for (int i = 0; i < streams.Count; i++)
+            {
+                streams[i].SetLength(manifests[i].Length);
+            }
+
+            var outputs = manifests.Select((m, i) => new FileMaterializer.Output(m, streams[i].SafeFileHandle, Generation: i == 0 ? 0 : 1)).ToList();
+            new FileMaterializer(store, workers: 2, cache).Write(outputs);
+        }
+        finally
+        {
+            streams.ForEach(s => s.Dispose());
+        }
+
+        foreach (string original in files.Values)
+        {
+            Assert.Equal(File.ReadAllBytes(original), File.ReadAllBytes(fx.Scratch(Path.GetFileName(original))));
+        }
+
+        Assert.True(cache.Hits >= childChunksOnBase * 9 / 10, $"{cache.Hits} hits for {childChunksOnBase} child chunks on the base's");
+    }
 }
