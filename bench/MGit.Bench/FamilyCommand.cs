@@ -76,7 +76,7 @@ internal static class FamilyCommand
     /// seconds to restore (null for tools restored here only by their ratio); and the seconds to
     /// restore every file with one command, where the tool can.
     /// </summary>
-    private sealed record ToolRun(string Tool, long[] Stored, double[] Seconds, double[]? RestoreSeconds, string Note, double? RestoreAllSeconds = null)
+    private sealed record ToolRun(string Tool, long[] Stored, double[] Seconds, double[]? RestoreSeconds, string Note, Measurement? RestoreAll = null)
     {
         public long TotalStored => Stored.Sum();
     }
@@ -164,14 +164,16 @@ internal static class FamilyCommand
         table.AppendLine();
         table.AppendLine("The whole family restored by one command (`mgit checkout REF... -o DIR`, each model into DIR/NAME@VERSION; `zstd -d --output-dir-flat DIR FILE...`):");
         table.AppendLine();
-        table.AppendLine("| tool | restore s | restore MB/s | note |");
-        table.AppendLine("| --- | ---: | ---: | --- |");
+        table.AppendLine("| tool | restore s | restore MB/s | CPU user / system s | peak RSS MB | note |");
+        table.AppendLine("| --- | ---: | ---: | ---: | ---: | --- |");
         foreach (var rounds in tools)
         {
-            var seconds = rounds.Select(r => r.RestoreAllSeconds!.Value).ToList();
+            var runs = rounds.Select(r => r.RestoreAll!).ToList();
+            var seconds = runs.Select(r => r.Seconds).ToList();
             double median = Statistics.Median(seconds);
-            string note = rounds.Count == 1 ? "one round" : $"median of {rounds.Count} rounds ({seconds.Min():0.00}-{seconds.Max():0.00} s)";
-            table.AppendLine(CultureInfo.InvariantCulture, $"| {rounds[0].Tool} | {median:0.00} | {logical / 1e6 / median:0} | {note} |");
+            string note = rounds.Count == 1 ? "one round" : $"medians of {rounds.Count} rounds (wall {seconds.Min():0.00}-{seconds.Max():0.00} s)";
+            table.AppendLine(CultureInfo.InvariantCulture,
+                $"| {rounds[0].Tool} | {median:0.00} | {logical / 1e6 / median:0} | {Statistics.Median(runs.Select(r => r.UserSeconds)):0.00} / {Statistics.Median(runs.Select(r => r.SystemSeconds)):0.00} | {runs.Max(r => r.PeakRssBytes) / 1e6:0} | {note} |");
         }
 
         return table.ToString();
@@ -251,7 +253,7 @@ internal static class FamilyCommand
             Directory.Delete(family, recursive: true);
         }
 
-        double allSeconds = Settled(Invocation.Mgit(mgit, ["-C", repo, "checkout", .. refs, "-o", family, "-q"])).Seconds;
+        var all = Settled(Invocation.Mgit(mgit, ["-C", repo, "checkout", .. refs, "-o", family, "-q"]));
         for (int i = 0; i < members.Count; i++)
         {
             string output = Path.Combine(family, refs[i], Path.GetFileName(members[i].File));
@@ -263,7 +265,7 @@ internal static class FamilyCommand
 
         Directory.Delete(family, recursive: true);
         using var stats = JsonDocument.Parse(ChildProcess.Run(Invocation.Mgit(mgit, ["-C", repo, "stats", "--json"])));
-        var run = new ToolRun("mgit (lossless)", stored, addSeconds, checkoutSeconds, "every checkout byte-identical", allSeconds);
+        var run = new ToolRun("mgit (lossless)", stored, addSeconds, checkoutSeconds, "every checkout byte-identical", all);
         return new MgitRound(run, refs, stats.RootElement.GetProperty("stored_bytes").GetInt64());
     }
 
@@ -352,13 +354,13 @@ internal static class FamilyCommand
             File.Delete(file + ".out");
         }
 
-        double? allSeconds = null;
+        Measurement? all = null;
         if (restoreAll is not null)
         {
             string folder = Path.Combine(Path.GetDirectoryName(members[0].File)!, "restore-all");
             Directory.CreateDirectory(folder);
             var files = members.Select(m => m.File).ToList();
-            allSeconds = Settled(restoreAll(files, folder)).Seconds;
+            all = Settled(restoreAll(files, folder));
             if (files.Any(f => new FileInfo(Path.Combine(folder, Path.GetFileName(f))).Length != new FileInfo(f).Length))
             {
                 throw new BenchException($"{tool} restored the family to files of the wrong size");
@@ -372,7 +374,7 @@ internal static class FamilyCommand
             File.Delete(output(member.File));
         }
 
-        return new ToolRun(tool, stored, seconds, restoreSeconds, "each file on its own", allSeconds);
+        return new ToolRun(tool, stored, seconds, restoreSeconds, "each file on its own", all);
     }
 
     /// <summary>The F32 tensors of a safetensors file (the synthetic family's base).</summary>

@@ -22,7 +22,7 @@ public sealed record RepositoryOptions
     /// Decoded chunks a checkout of several models may hold for the later ones (parents' chunks
     /// that are their children's delta bases); beyond it chunks are decoded again. 0 turns it off.
     /// </summary>
-    public long CheckoutCacheBytes { get; init; } = 512L << 20;
+    public long CheckoutCacheBytes { get; init; } = 256L << 20;
     /// <summary>Where remotes read AWS credentials and region (AWS_ACCESS_KEY_ID, AWS_REGION, ...).</summary>
     public Func<string, string?> Environment { get; init; } = System.Environment.GetEnvironmentVariable;
 }
