@@ -49,21 +49,36 @@ public sealed partial class Repository
             throw new MGitException($"{taken} already exists; pass --force to write into it");
         }
 
-        // A version's generation: one more than that of its deepest ancestor among those written.
+        var models = WriteFamily(graph, versions, (version, i) =>
+        {
+            Directory.CreateDirectory(folders[i]);
+            return (LoadManifest(version), folders[i]);
+        }, overwrite);
+        return versions.Select((v, i) => (v.Ref, models[i].Target)).ToList();
+    }
+
+    /// <summary>
+    /// Writes versions (parents first, as <see cref="LineageGraph.ParentsFirst"/> orders them) in
+    /// one pipeline sharing decoded chunks; <paramref name="target"/> gives each version's
+    /// manifest and where it goes. A version's generation is one more than that of its deepest
+    /// ancestor among them.
+    /// </summary>
+    private List<ModelFiles> WriteFamily(LineageGraph graph, IReadOnlyList<ModelVersion> versions, Func<ModelVersion, int, (Manifest Manifest, string Output)> target, bool overwrite)
+    {
         var generation = new Dictionary<long, int>();
         var models = new List<ModelFiles>(versions.Count);
         for (int i = 0; i < versions.Count; i++)
         {
             var version = versions[i];
             generation[version.Id] = graph.Ancestors(version).Where(a => generation.ContainsKey(a.Id)).Select(a => generation[a.Id] + 1).DefaultIfEmpty(0).Max();
-            Directory.CreateDirectory(folders[i]);
-            models.Add(PlanModel(LoadManifest(version), folders[i], overwrite, generation[version.Id]));
+            var (manifest, output) = target(version, i);
+            models.Add(PlanModel(manifest, output, overwrite, generation[version.Id]));
         }
 
         var chunks = models.SelectMany(m => m.Manifest.Files).SelectMany(FileMaterializer.Chunks).Select(c => c.Id);
         using var cache = DecodedChunkCache.ForChunks(chunks, id => _objects.TryInspect(id)?.BaseId, _options.CheckoutCacheBytes);
         WriteModels($"{versions.Count} models", models, cache);
-        return versions.Select((v, i) => (v.Ref, models[i].Target)).ToList();
+        return models;
     }
 
     /// <summary>Where a version goes in a checkout of several: a folder named by its ref, which must stay inside <paramref name="root"/>.</summary>
@@ -135,6 +150,11 @@ public sealed partial class Repository
     {
         using var repositoryLock = RepositoryLock.Shared(LockPath, _options.LockWait);
         using var progress = _options.Progress.Begin($"checking out {label}", models.Sum(m => m.Manifest.LogicalBytes));
+        foreach (var model in models.Where(m => m.Manifest.Kind != "file"))
+        {
+            Directory.CreateDirectory(model.Target);
+        }
+
         var materializer = new FileMaterializer(_objects, _options.Workers, cache);
         var groups = models
             .SelectMany(m => m.Files.Select(f => (Key: m.Manifest.Kind == "file" ? "" : f.File.Path, f.File, f.Path, m.Generation)))

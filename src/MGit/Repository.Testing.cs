@@ -68,6 +68,7 @@ public sealed partial class Repository
                 return v.Tests.Select(t => (v.Version, Manifest: manifest, Test: t));
             })
             .ToList();
+        PrepareCheckouts(work.Select(w => (w.Version, w.Manifest)));
         var results = new TestResult?[work.Count];
         Parallel.For(0, work.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.Jobs) }, i =>
         {
@@ -266,6 +267,54 @@ public sealed partial class Repository
             }
 
             return model;
+        }
+    }
+
+    /// <summary>
+    /// Writes the checkouts a test run will need and the cache lacks in one pipeline, as
+    /// <c>checkout REF...</c> does, so a run over a family decodes each parent chunk once; each is
+    /// published by rename as <see cref="CachedCheckout"/> publishes one.
+    /// </summary>
+    private void PrepareCheckouts(IEnumerable<(ModelVersion Version, Manifest Manifest)> needed)
+    {
+        var missing = needed
+            .DistinctBy(m => m.Version.ManifestId, StringComparer.Ordinal)
+            .Where(m => !Directory.Exists(Path.Combine(CheckoutCacheDirectory, m.Version.ManifestId)))
+            .ToDictionary(m => m.Version.Id);
+        if (missing.Count < 2)
+        {
+            return;
+        }
+
+        var graph = WithDatabase(Graph);
+        var versions = graph.ParentsFirst(missing.Values.Select(m => m.Version));
+        var partials = versions.Select(v => $"{Path.Combine(CheckoutCacheDirectory, v.ManifestId)}.partial-{Environment.ProcessId}-{Guid.NewGuid():N}").ToList();
+        try
+        {
+            var models = WriteFamily(graph, versions, (version, i) =>
+            {
+                var manifest = missing[version.Id].Manifest;
+                return (manifest, Path.Combine(partials[i], manifest.Kind == "file" ? manifest.Files.Single().Path : "model"));
+            }, overwrite: false);
+            for (int i = 0; i < versions.Count; i++)
+            {
+                MakeReadOnly(models[i].Target);
+                try
+                {
+                    Directory.Move(partials[i], Path.Combine(CheckoutCacheDirectory, versions[i].ManifestId));
+                }
+                catch (IOException) when (Directory.Exists(Path.Combine(CheckoutCacheDirectory, versions[i].ManifestId)))
+                {
+                    // Another process published the same content first; theirs is as good as ours.
+                }
+            }
+        }
+        finally
+        {
+            foreach (string partial in partials.Where(Directory.Exists))
+            {
+                Directory.Delete(partial, recursive: true);
+            }
         }
     }
 

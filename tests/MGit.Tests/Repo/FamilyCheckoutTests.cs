@@ -249,4 +249,65 @@ public sealed class FamilyCheckoutTests
 
         Assert.True(cache.Hits >= childChunksOnBase * 9 / 10, $"{cache.Hits} hits for {childChunksOnBase} child chunks on the base's");
     }
+
+    [Fact]
+    public void An_empty_folder_model_checks_out_as_an_empty_folder_alone_and_with_others()
+    {
+        using var fx = new RepoFixture();
+        var files = AddFamily(fx);
+        string empty = fx.Model("empty");
+        Directory.CreateDirectory(empty);
+        fx.Repository.Add(empty, new AddOptions { Name = "empty" });
+
+        string alone = fx.Repository.Checkout("empty", fx.Scratch("alone"));
+        Assert.True(Directory.Exists(alone));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(alone));
+
+        var written = fx.Repository.Checkout(["empty", "base"], fx.Scratch("together"));
+        Assert.True(Directory.Exists(written.Single(w => w.Ref == "empty@1").Path));
+        Assert.Equal(File.ReadAllBytes(files["base@1"]), File.ReadAllBytes(written.Single(w => w.Ref == "base@1").Path));
+    }
+
+    [Fact]
+    public void A_test_run_over_the_family_gets_every_model_exactly_from_one_shared_checkout_pass()
+    {
+        using var fx = new RepoFixture();
+        var files = AddFamily(fx);
+        // The test compares the checkout it is given with the file the version was added from.
+        string expected = fx.Scratch("expected");
+        File.WriteAllLines(expected, files.Select(f => $"{f.Key} {f.Value}"));
+        string script = Scripts.Write(fx.Scratch("exact.sh"), $"""
+            original=$(grep "^$2 " {Scripts.Quote(expected)} | cut -d' ' -f2-)
+            cmp "$1" "$original"
+            """);
+        fx.Repository.RegisterTest(new MGit.Testing.TestDefinition("exact", $"{Scripts.Command(script)} {{model}} {{ref}}", MGit.Testing.TestScope.All, null, 60));
+
+        var progress = new RecordedProgress();
+        using var repository = MGit.Repository.Open(fx.RepositoryPath, RepoFixture.Options with { Progress = progress });
+        var results = repository.RunTests(repository.Graph().Versions, new TestRunOptions { Jobs = 2 });
+
+        // One pass wrote them all (a checkout per model would report one per model).
+        Assert.Equal([$"checking out {files.Count} models"], progress.Begun.Where(d => d.StartsWith("checking out", StringComparison.Ordinal)));
+
+        Assert.Equal(files.Count, results.Count);
+        Assert.All(results, r => Assert.True(r.Passed, $"{r.Ref}: {r.Reason} {r.LogTail}"));
+        string cache = Path.Combine(fx.RepositoryPath, ".mgit", "cache", "checkouts");
+        Assert.Equal(files.Count, Directory.GetDirectories(cache).Length);
+        Assert.DoesNotContain(Directory.GetDirectories(cache), d => d.Contains(".partial-", StringComparison.Ordinal));
+    }
+
+    private sealed class RecordedProgress : IProgressSink
+    {
+        public List<string> Begun { get; } = [];
+
+        public IProgressTask Begin(string description, long totalBytes)
+        {
+            lock (Begun)
+            {
+                Begun.Add(description);
+            }
+
+            return NoProgress.Instance;
+        }
+    }
 }
