@@ -119,13 +119,15 @@ public sealed class GlobalOptions
         Progress = !parse.GetValue(Quiet) && context.ErrorIsTerminal ? new TerminalProgress(context.Error) : NoProgress.Instance,
         FlushToDisk = context.Environment("MGIT_FSYNC") != "0",
         Environment = context.Environment,
-        Workers = int.TryParse(context.Environment("MGIT_WORKERS"), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int workers) && workers is > 0 and <= 256
-            ? workers
-            : new RepositoryOptions().Workers,
-        CheckoutCacheBytes = long.TryParse(context.Environment("MGIT_CHECKOUT_CACHE_MB"), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long megabytes) && megabytes <= 1L << 30
-            ? megabytes << 20
-            : new RepositoryOptions().CheckoutCacheBytes,
+        Workers = (int?)WholeNumber(context, "MGIT_WORKERS", 1, 256) ?? new RepositoryOptions().Workers,
+        CheckoutCacheBytes = WholeNumber(context, "MGIT_CHECKOUT_CACHE_MB", 0, 1L << 30) << 20 ?? new RepositoryOptions().CheckoutCacheBytes,
     };
+
+    /// <summary>An environment setting that is a whole number from <paramref name="min"/> to <paramref name="max"/>; null when unset or anything else.</summary>
+    private static long? WholeNumber(CliContext context, string name, long min, long max) =>
+        long.TryParse(context.Environment(name), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long value) && value >= min && value <= max
+            ? value
+            : null;
 
     /// <summary>Chatter goes to stderr so stdout stays machine-readable; -q silences it.</summary>
     public static void Say(ParseResult parse, GlobalOptions globals, CliContext context, string line)

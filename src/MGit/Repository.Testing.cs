@@ -235,51 +235,38 @@ public sealed partial class Repository
     /// </summary>
     internal string CachedCheckout(string manifestId, Manifest manifest)
     {
-        string directory = Path.Combine(CheckoutCacheDirectory, manifestId);
-        string model = Path.Combine(directory, manifest.Kind == "file" ? manifest.Files.Single().Path : "model");
+        var slot = CheckoutSlot(manifestId, manifest);
         lock (_checkoutGates.GetOrAdd(manifestId, _ => new object()))
         {
-            if (Directory.Exists(directory))
+            if (Directory.Exists(slot.Folder))
             {
-                return model;
+                return slot.Model;
             }
 
-            string partial = $"{directory}.partial-{Environment.ProcessId}-{Guid.NewGuid():N}";
             try
             {
-                string written = WriteModel(manifestId[..12], manifest, Path.Combine(partial, Path.GetFileName(model)), overwrite: false);
-                MakeReadOnly(written);
-                try
-                {
-                    Directory.Move(partial, directory);
-                }
-                catch (IOException) when (Directory.Exists(directory))
-                {
-                    // Another process published the same content first; theirs is as good as ours.
-                }
+                WriteModel(manifestId[..12], manifest, slot.PartialModel, overwrite: false);
+                slot.Publish();
             }
             finally
             {
-                if (Directory.Exists(partial))
-                {
-                    Directory.Delete(partial, recursive: true);
-                }
+                slot.Discard();
             }
 
-            return model;
+            return slot.Model;
         }
     }
 
     /// <summary>
     /// Writes the checkouts a test run will need and the cache lacks in one pipeline, as
     /// <c>checkout REF...</c> does, so a run over a family decodes each parent chunk once; each is
-    /// published by rename as <see cref="CachedCheckout"/> publishes one.
+    /// published as <see cref="CachedCheckout"/> publishes one.
     /// </summary>
     private void PrepareCheckouts(IEnumerable<(ModelVersion Version, Manifest Manifest)> needed)
     {
         var missing = needed
             .DistinctBy(m => m.Version.ManifestId, StringComparer.Ordinal)
-            .Where(m => !Directory.Exists(Path.Combine(CheckoutCacheDirectory, m.Version.ManifestId)))
+            .Where(m => !Directory.Exists(CheckoutSlot(m.Version.ManifestId, m.Manifest).Folder))
             .ToDictionary(m => m.Version.Id);
         if (missing.Count < 2)
         {
@@ -288,32 +275,57 @@ public sealed partial class Repository
 
         var graph = WithDatabase(Graph);
         var versions = graph.ParentsFirst(missing.Values.Select(m => m.Version));
-        var partials = versions.Select(v => $"{Path.Combine(CheckoutCacheDirectory, v.ManifestId)}.partial-{Environment.ProcessId}-{Guid.NewGuid():N}").ToList();
+        var slots = versions.Select(v => CheckoutSlot(v.ManifestId, missing[v.Id].Manifest)).ToList();
         try
         {
-            var models = WriteFamily(graph, versions, (version, i) =>
-            {
-                var manifest = missing[version.Id].Manifest;
-                return (manifest, Path.Combine(partials[i], manifest.Kind == "file" ? manifest.Files.Single().Path : "model"));
-            }, overwrite: false);
-            for (int i = 0; i < versions.Count; i++)
-            {
-                MakeReadOnly(models[i].Target);
-                try
-                {
-                    Directory.Move(partials[i], Path.Combine(CheckoutCacheDirectory, versions[i].ManifestId));
-                }
-                catch (IOException) when (Directory.Exists(Path.Combine(CheckoutCacheDirectory, versions[i].ManifestId)))
-                {
-                    // Another process published the same content first; theirs is as good as ours.
-                }
-            }
+            WriteFamily(graph, versions, (version, i) => (missing[version.Id].Manifest, slots[i].PartialModel), overwrite: false);
+            slots.ForEach(slot => slot.Publish());
         }
         finally
         {
-            foreach (string partial in partials.Where(Directory.Exists))
+            slots.ForEach(slot => slot.Discard());
+        }
+    }
+
+    private CheckoutCacheSlot CheckoutSlot(string manifestId, Manifest manifest) =>
+        new(Path.Combine(CheckoutCacheDirectory, manifestId), manifest.Kind == "file" ? manifest.Files.Single().Path : "model");
+
+    /// <summary>
+    /// Where the read-only checkout of one stored content lives (<c>.mgit/cache/checkouts/ID</c>,
+    /// the model at <see cref="Model"/> inside it) and the private folder it is written in first,
+    /// published by rename so that concurrent runs and processes never see half a model.
+    /// </summary>
+    private sealed class CheckoutCacheSlot(string directory, string modelName)
+    {
+        private readonly string _partial = $"{directory}.partial-{Environment.ProcessId}-{Guid.NewGuid():N}";
+
+        public string Folder { get; } = directory;
+
+        public string Model => Path.Combine(Folder, modelName);
+
+        /// <summary>Where the model is written before it is published.</summary>
+        public string PartialModel => Path.Combine(_partial, modelName);
+
+        /// <summary>Makes the written model read-only and renames it into place, unless another got there first.</summary>
+        public void Publish()
+        {
+            MakeReadOnly(PartialModel);
+            try
             {
-                Directory.Delete(partial, recursive: true);
+                Directory.Move(_partial, Folder);
+            }
+            catch (IOException) when (Directory.Exists(Folder))
+            {
+                // Another process published the same content first; theirs is as good as ours.
+            }
+        }
+
+        /// <summary>Removes what is left of the private folder (all of it, if it was never published).</summary>
+        public void Discard()
+        {
+            if (Directory.Exists(_partial))
+            {
+                Directory.Delete(_partial, recursive: true);
             }
         }
     }

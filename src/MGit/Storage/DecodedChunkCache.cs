@@ -120,7 +120,7 @@ public sealed class DecodedChunkCache : IDisposable
     {
         lock (_gate)
         {
-            return _entries.TryGetValue(id, out var entry) && entry.Remaining > 0 && entry.Content is null && _held + length <= _budget;
+            return _entries.TryGetValue(id, out var entry) && Fits(entry, length);
         }
     }
 
@@ -129,13 +129,16 @@ public sealed class DecodedChunkCache : IDisposable
     {
         lock (_gate)
         {
-            if (_entries.TryGetValue(id, out var entry) && entry.Remaining > 0 && entry.Content is null && _held + verified.Length <= _budget)
+            if (_entries.TryGetValue(id, out var entry) && Fits(entry, verified.Length))
             {
                 entry.Content = verified.Share();
                 _held += verified.Length;
             }
         }
     }
+
+    /// <summary>Uses remain, nothing is held for it yet, and <paramref name="length"/> more bytes stay within the budget (under the gate).</summary>
+    private bool Fits(Entry entry, int length) => entry.Remaining > 0 && entry.Content is null && _held + length <= _budget;
 
     public void Dispose()
     {
