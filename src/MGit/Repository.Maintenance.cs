@@ -113,7 +113,7 @@ public sealed partial class Repository
             {
                 try
                 {
-                    _objects.Read(id).Dispose();
+                    _objects.Read(id, Verification.Identity).Dispose();
                 }
                 catch (MGitException e)
                 {

@@ -188,6 +188,11 @@ public sealed partial class Repository
                 .ThenBy(v => v.Key, StringComparer.Ordinal)
                 .ToList();
 
+            if (incoming.Count > 0)
+            {
+                UpgradeFormatForWriting(); // the objects received may be of this mgit's object format
+            }
+
             var (fetched, fetchedBytes) = await FetchObjectsAsync(backend, incoming.Select(v => ObjectId.Parse(v.Manifest)), lazy, cancel);
             objects += fetched;
             bytes += fetchedBytes;

@@ -9,7 +9,7 @@ namespace MGit.Storage;
 /// Every use is counted before the operation starts (<see cref="ForChunks"/>). A chunk is kept
 /// only while uses remain and only while the bytes held fit the budget, so memory stays bounded
 /// whatever the size of the models; a chunk that does not fit is simply decoded again. Only
-/// content verified against its id is kept, so a hit needs no second check.
+/// content verified as a read verifies it (its checksum, or its id) is kept, so a hit needs no second check.
 /// </remarks>
 public sealed class DecodedChunkCache : IDisposable
 {
@@ -124,7 +124,7 @@ public sealed class DecodedChunkCache : IDisposable
         }
     }
 
-    /// <summary>Keeps a handle to <paramref name="verified"/> (content that matched <paramref name="id"/>) if it is still wanted.</summary>
+    /// <summary>Keeps a handle to <paramref name="verified"/> (content that passed its check) if it is still wanted.</summary>
     public void Keep(ObjectId id, RentedBuffer verified)
     {
         lock (_gate)

@@ -14,9 +14,10 @@ public sealed record RepositoryFormat
 {
     /// <summary>
     /// 1: loose objects (raw, zstd, byte planes), byte-sized chunks. 2: adds delta objects (against
-    /// a base chunk: XOR, cast, prune) and element-aligned chunks for tensors; reads format 1 as is.
+    /// a base chunk: XOR, cast, prune) and element-aligned chunks for tensors. 3: new objects carry
+    /// a checksum of their content in a 32-byte header (object format 2). Older formats read as is.
     /// </summary>
-    public const int CurrentVersion = 2;
+    public const int CurrentVersion = 3;
     public const int DefaultMaxDeltaDepth = 8;
     public const int DefaultChunkSize = 4 * 1024 * 1024;
     public const string FileName = "mgit.json";

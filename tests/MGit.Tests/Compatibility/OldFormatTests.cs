@@ -98,6 +98,62 @@ public sealed class OldFormatTests
         }
     }
 
+    [Fact]
+    public void A_format_2_repository_reads_its_checksumless_objects_and_moves_to_format_3_on_its_first_add()
+    {
+        // Format 2 wrote object format 1 (a 16-byte header, no content checksum): those objects
+        // are checked against their ids as before, new ones carry a checksum, and both mix.
+        using var dir = new TempDirectory();
+        CopyTree(Path.Combine(AppContext.BaseDirectory, "Fixtures", "repo-v2"), dir.Path);
+        string originals = Path.Combine(dir.Path, "originals");
+        string objects = Path.Combine(dir.Path, ".mgit", "objects");
+        var oldObjects = Directory.EnumerateFiles(objects, "*", SearchOption.AllDirectories).ToHashSet();
+        Assert.All(oldObjects, path => Assert.Equal(1, ObjectFormatOf(path)));
+
+        using (var repository = Repository.Open(dir.Path))
+        {
+            Assert.Equal(2, repository.Format.FormatVersion);
+            // The tuned model with one element's lowest bit changed: new chunks, stored against old ones.
+            byte[] retuned = File.ReadAllBytes(Path.Combine(originals, "tuned.safetensors"));
+            retuned[^4] ^= 0x01;
+            File.WriteAllBytes(dir.File("retuned.safetensors"), retuned);
+            repository.Add(dir.File("retuned.safetensors"), new AddOptions { Parents = ["tuned@1"] });
+            Assert.Equal(3, repository.Format.FormatVersion);
+            Assert.True(repository.Fsck().Intact);
+        }
+
+        var newObjects = Directory.EnumerateFiles(objects, "*", SearchOption.AllDirectories).Where(p => !oldObjects.Contains(p)).ToList();
+        Assert.NotEmpty(newObjects);
+        Assert.All(newObjects, path => Assert.Equal(2, ObjectFormatOf(path)));
+        Assert.All(oldObjects, path => Assert.Equal(1, ObjectFormatOf(path)));
+
+        using var reopened = Repository.Open(dir.Path);
+        Assert.Equal(3, reopened.Format.FormatVersion);
+        Assert.Contains(reopened.TensorStorageOf("retuned"), t => t.Codecs.Keys.Any(c => c.StartsWith("delta", StringComparison.Ordinal)));
+        foreach (var (reference, original) in new[] { ("base@1", Path.Combine(originals, "base.safetensors")), ("tuned@1", Path.Combine(originals, "tuned.safetensors")), ("retuned@1", dir.File("retuned.safetensors")) })
+        {
+            string output = dir.File($"out-{reference}");
+            reopened.Checkout(reference, output);
+            Assert.Equal(File.ReadAllBytes(original), File.ReadAllBytes(output));
+        }
+
+        // Damage to an old object is still found by its id, on checkout and by fsck.
+        string damaged = oldObjects.OrderByDescending(p => new FileInfo(p).Length).First();
+        byte[] bytes = File.ReadAllBytes(damaged);
+        bytes[^1] ^= 0x01;
+        File.WriteAllBytes(damaged, bytes);
+        Assert.False(reopened.Fsck().Intact);
+        Assert.Throws<MGit.Errors.DamagedObjectException>(() => reopened.Checkout("base@1", dir.File("out-damaged")));
+    }
+
+    private static int ObjectFormatOf(string path)
+    {
+        using var stream = File.OpenRead(path);
+        Span<byte> head = stackalloc byte[5];
+        stream.ReadExactly(head);
+        return head[4];
+    }
+
     /// <summary>The schema-2 database (before tests and recipes) of a format-2 repository written by mgit at f0e57a4.</summary>
     [Fact]
     public void A_schema_2_repository_reads_as_having_no_tests_and_migrates_on_its_first_test_registration()

@@ -206,6 +206,33 @@ public sealed class RemoteScenarioTests
         AssertIntact(c);
     }
 
+    [Fact]
+    public async Task A_remote_object_swapped_for_another_well_formed_object_is_refused()
+    {
+        // Each object carries a checksum of its own content, so a swapped object is whole; only
+        // its id (BLAKE3, checked on arrival) shows that it is not the object asked for.
+        using var dir = new TempDirectory();
+        var remote = TestRemote.Create("file", dir);
+        string a = NewRepository(dir, "a");
+        RemoteCli.Ok(a, "add", Base(dir, "base.safetensors", 1), "--name", "base");
+        RemoteCli.Ok(a, ["remote", "add", "origin", remote.Url, .. remote.EndpointArgs]);
+        RemoteCli.Ok(a, "push");
+
+        using (var backend = remote.Open())
+        {
+            var keys = (await backend.ListAsync(RemoteLayout.ObjectPrefix, default)).Select(f => f.Key).Order(StringComparer.Ordinal).ToList();
+            Assert.True(keys.Count >= 2);
+            string other = dir.File("other");
+            Assert.True(await backend.DownloadAsync(keys[1], other, long.MaxValue, default));
+            await backend.PutAsync(keys[0], await File.ReadAllBytesAsync(other), default);
+        }
+
+        var clone = RemoteCli.Run(dir.Path, ["clone", remote.Url, dir.File("b"), .. remote.EndpointArgs]);
+        Assert.Equal(1, clone.ExitCode);
+        Assert.Matches("^mgit: remote .*does not match.*refused\n$", clone.Error.ReplaceLineEndings("\n"));
+        Assert.False(Directory.Exists(dir.File("b")), "a failed clone left a folder behind");
+    }
+
     [Fact] public void File_an_interrupted_push_completes_on_rerun_without_resending() => Interrupted_push("file");
     [S3Fact] public void S3_an_interrupted_push_completes_on_rerun_without_resending() => Interrupted_push("s3");
 

@@ -54,6 +54,23 @@ public sealed class MaintenanceTests
     }
 
     [Fact]
+    public void Fsck_checks_every_object_against_its_id_not_only_its_checksum()
+    {
+        // An object file swapped for another well-formed object passes the checksum a checkout
+        // reads by; fsck hashes the content and names it.
+        using var fx = new RepoFixture(chunkSize: 4096);
+        fx.Repository.Add(Write(fx.Model("a.safetensors"), [Random("w", "F32", [2048], 1), Random("v", "F32", [1024], 2)]), new AddOptions());
+        var segments = fx.Repository.Show("a").Manifest.Files[0].Segments;
+        string ObjectPath(string id) => Path.Combine(fx.RepositoryPath, ".mgit", "objects", id[..2], id[2..]);
+        string swapped = segments.First(s => s.Tensor?.Name == "w").Chunks[0];
+        File.Copy(ObjectPath(segments.First(s => s.Tensor?.Name == "v").Chunks[0]), ObjectPath(swapped), overwrite: true);
+
+        var problem = Assert.Single(fx.Repository.Fsck().Problems);
+        Assert.Contains(swapped, problem);
+        Assert.Contains("does not match", problem);
+    }
+
+    [Fact]
     public void Fsck_reports_a_missing_object()
     {
         using var fx = new RepoFixture(chunkSize: 4096);

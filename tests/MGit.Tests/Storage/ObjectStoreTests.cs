@@ -77,6 +77,115 @@ public sealed class ObjectStoreTests
     }
 
     [Fact]
+    public void New_objects_carry_the_xxh3_128_of_their_content_in_a_format_2_header()
+    {
+        using var dir = new TempDirectory();
+        var store = NewStore(dir);
+        foreach (var content in new[] { Array.Empty<byte>(), new byte[300], Enumerable.Range(0, 100_000).Select(i => (byte)(i % 5)).ToArray() })
+        {
+            var (id, _) = store.Put(content);
+            byte[] stored = File.ReadAllBytes(store.PathOf(id));
+            Assert.Equal("MGOB"u8.ToArray(), stored[..4]);
+            Assert.Equal(ObjectStore.ObjectFormatVersion, stored[4]);
+            Assert.Equal(2, stored[4]);
+            Assert.Equal(System.IO.Hashing.XxHash128.HashToUInt128(content), System.Buffers.Binary.BinaryPrimitives.ReadUInt128LittleEndian(stored.AsSpan(16, 16)));
+        }
+    }
+
+    [Theory]
+    [InlineData(16)]
+    [InlineData(31)]
+    public void A_damaged_checksum_is_damage_for_every_kind_of_read(int offset)
+    {
+        using var dir = new TempDirectory();
+        var store = NewStore(dir);
+        var content = new byte[10_000];
+        new Random(3).NextBytes(content);
+        var (id, _) = store.Put(content);
+        byte[] stored = File.ReadAllBytes(store.PathOf(id));
+        stored[offset] ^= 0x80;
+        File.WriteAllBytes(store.PathOf(id), stored);
+        Assert.Throws<DamagedObjectException>(() => store.Read(id));
+        Assert.Throws<DamagedObjectException>(() => store.Read(id, Verification.Identity));
+    }
+
+    [Fact]
+    public void A_well_formed_object_under_another_id_passes_its_checksum_but_not_the_identity_check()
+    {
+        // The checksum catches damage; only the id says what the content is. Reads of objects
+        // from elsewhere (Import) and fsck therefore check the id.
+        using var dir = new TempDirectory();
+        var store = NewStore(dir);
+        var (a, _) = store.Put("the content that was added"u8);
+        var (b, _) = store.Put("other content, well formed"u8);
+        File.Copy(store.PathOf(b), store.PathOf(a), overwrite: true);
+
+        using (var read = store.Read(a))
+        {
+            Assert.Equal("other content, well formed"u8.ToArray(), read.Span.ToArray());
+        }
+
+        var e = Assert.Throws<DamagedObjectException>(() => store.Read(a, Verification.Identity));
+        Assert.Equal(a.ToString(), e.ObjectId);
+
+        string received = dir.File("received");
+        File.Copy(store.PathOf(b), received);
+        store.Delete(a);
+        Assert.Throws<DamagedObjectException>(() => store.Import(a, received));
+        Assert.False(store.Contains(a));
+        Assert.False(File.Exists(received), "a refused import leaves its file behind");
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Format_1_objects_without_a_checksum_read_and_are_checked_against_their_id(bool damage)
+    {
+        using var dir = new TempDirectory();
+        var store = NewStore(dir);
+        var content = new byte[5_000];
+        new Random(9).NextBytes(content);
+        var id = ObjectId.Compute(content);
+        byte[] header = new byte[ObjectStore.HeaderLengthV1];
+        "MGOB"u8.CopyTo(header);
+        header[4] = 1; // object format 1, codec 0 (raw)
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(header.AsSpan(8), (ulong)content.Length);
+        byte[] payload = (byte[])content.Clone();
+        if (damage)
+        {
+            payload[1234] ^= 0x01;
+        }
+
+        Directory.CreateDirectory(Path.GetDirectoryName(store.PathOf(id))!);
+        File.WriteAllBytes(store.PathOf(id), [.. header, .. payload]);
+        Assert.Equal(content.Length, store.TryInspect(id)!.Length);
+        foreach (var verification in new[] { Verification.Checksum, Verification.Identity })
+        {
+            if (damage)
+            {
+                Assert.Throws<DamagedObjectException>(() => store.Read(id, verification));
+            }
+            else
+            {
+                using var read = store.Read(id, verification);
+                Assert.Equal(content, read.Span.ToArray());
+            }
+        }
+    }
+
+    [Fact]
+    public void A_header_cut_short_of_its_checksum_is_damage()
+    {
+        using var dir = new TempDirectory();
+        var store = NewStore(dir);
+        var (id, _) = store.Put([]);
+        byte[] stored = File.ReadAllBytes(store.PathOf(id));
+        File.WriteAllBytes(store.PathOf(id), stored[..24]);
+        Assert.Throws<DamagedObjectException>(() => store.Read(id));
+        Assert.Null(store.TryInspect(id));
+    }
+
+    [Fact]
     public void Object_ids_parse_and_print_as_lowercase_hex()
     {
         var id = ObjectId.Compute("abc"u8);
