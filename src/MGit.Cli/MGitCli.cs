@@ -121,6 +121,12 @@ public sealed class GlobalOptions
         Environment = context.Environment,
         Workers = (int?)WholeNumber(context, "MGIT_WORKERS", 1, 256) ?? new RepositoryOptions().Workers,
         CheckoutCacheBytes = WholeNumber(context, "MGIT_CHECKOUT_CACHE_MB", 0, 1L << 30) << 20 ?? new RepositoryOptions().CheckoutCacheBytes,
+        DirectWriteMinBytes = context.Environment("MGIT_DIRECT_IO") switch
+        {
+            "0" => long.MaxValue,
+            "1" => 0,
+            _ => RepositoryOptions.DefaultDirectWriteMinBytes,
+        },
     };
 
     /// <summary>An environment setting that is a whole number from <paramref name="min"/> to <paramref name="max"/>; null when unset or anything else.</summary>

@@ -23,6 +23,13 @@ public sealed record RepositoryOptions
     /// that are their children's delta bases); beyond it chunks are decoded again. 0 turns it off.
     /// </summary>
     public long CheckoutCacheBytes { get; init; } = 256L << 20;
+    /// <summary>
+    /// Checked-out files of at least this many bytes are written with direct I/O where the
+    /// platform and file system allow it (<see cref="CheckoutFile"/>); 0 for every file,
+    /// <see cref="long.MaxValue"/> for none.
+    /// </summary>
+    public long DirectWriteMinBytes { get; init; } = DefaultDirectWriteMinBytes;
+    public const long DefaultDirectWriteMinBytes = 16L << 20;
     /// <summary>Where remotes read AWS credentials and region (AWS_ACCESS_KEY_ID, AWS_REGION, ...).</summary>
     public Func<string, string?> Environment { get; init; } = System.Environment.GetEnvironmentVariable;
 }

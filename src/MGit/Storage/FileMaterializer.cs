@@ -1,5 +1,4 @@
 using MGit.Errors;
-using Microsoft.Win32.SafeHandles;
 
 namespace MGit.Storage;
 
@@ -33,18 +32,14 @@ public sealed class FileMaterializer
     }
 
     /// <summary>
-    /// A file to write: the manifest's entry, an open handle already sized to its length, and its
+    /// A file to write: the manifest's entry, the file opened and sized to its length, and its
     /// generation (0 for a root; one more than the deepest ancestor being written with it).
     /// </summary>
-    public sealed record Output(ManifestFile File, SafeFileHandle Handle, int Generation = 0);
+    public sealed record Output(ManifestFile File, CheckoutFile Target, int Generation = 0);
 
     /// <summary>Writes every file through its handle and verifies the lengths.</summary>
     public void Write(IReadOnlyList<Output> outputs, Action<long>? progress = null)
     {
-        // ext4 (like xfs and btrfs) takes a file's inode lock exclusively for a buffered write,
-        // and a second writer spun on it in the kernel (3-8% of a family checkout's CPU); waiting
-        // here lets it sleep instead. The decoding, most of the work, still runs in parallel.
-        var writeGates = outputs.Select(_ => new Lock()).ToArray();
         var pending = new Queue<Task>();
         try
         {
@@ -55,7 +50,7 @@ public sealed class FileMaterializer
                     pending.Dequeue().GetAwaiter().GetResult();
                 }
 
-                var (handle, gate) = (outputs[output].Handle, writeGates[output]);
+                var target = outputs[output].Target;
                 pending.Enqueue(Task.Run(() =>
                 {
                     using var content = _store.Read(chunk.Id, _cache);
@@ -64,10 +59,7 @@ public sealed class FileMaterializer
                         throw new MGitException($"a chunk is {content.Length} bytes where the manifest expects {chunk.Length}");
                     }
 
-                    lock (gate)
-                    {
-                        RandomAccess.Write(handle, content.Span, chunk.Offset);
-                    }
+                    target.Write(content.Span, chunk.Offset);
 
                     progress?.Invoke(chunk.Length);
                 }));

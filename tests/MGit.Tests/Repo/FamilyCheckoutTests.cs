@@ -234,7 +234,7 @@ public sealed class FamilyCheckoutTests
                 streams[i].SetLength(manifests[i].Length);
             }
 
-            var outputs = manifests.Select((m, i) => new FileMaterializer.Output(m, streams[i].SafeFileHandle, Generation: i == 0 ? 0 : 1)).ToList();
+            var outputs = manifests.Select((m, i) => new FileMaterializer.Output(m, new CheckoutFile(streams[i].SafeFileHandle, streams[i].Name, writer: null), Generation: i == 0 ? 0 : 1)).ToList();
             new FileMaterializer(store, workers: 2, cache).Write(outputs);
         }
         finally
