@@ -29,7 +29,7 @@ public sealed record RepositoryOptions
     /// <see cref="long.MaxValue"/> for none.
     /// </summary>
     public long DirectWriteMinBytes { get; init; } = DefaultDirectWriteMinBytes;
-    public const long DefaultDirectWriteMinBytes = 16L << 20;
+    public const long DefaultDirectWriteMinBytes = 256L << 20;
     /// <summary>Where remotes read AWS credentials and region (AWS_ACCESS_KEY_ID, AWS_REGION, ...).</summary>
     public Func<string, string?> Environment { get; init; } = System.Environment.GetEnvironmentVariable;
 }

@@ -15,7 +15,7 @@ public sealed class RepoFixture : IDisposable
 
     /// <summary>
     /// Every checkout of these tests is written with direct I/O where the file system takes it
-    /// (by default only files of 16 MiB and more are): the byte-for-byte checks of the whole suite
+    /// (by default only files of 256 MiB and more are): the byte-for-byte checks of the whole suite
     /// run over the direct path, and the CLI tests, with the default, over the buffered one.
     /// </summary>
     public static RepositoryOptions Options { get; } = new() { FlushToDisk = false, DirectWriteMinBytes = 0 };
