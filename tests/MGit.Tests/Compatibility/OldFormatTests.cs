@@ -146,6 +146,38 @@ public sealed class OldFormatTests
         Assert.Throws<MGit.Errors.DamagedObjectException>(() => reopened.Checkout("base@1", dir.File("out-damaged")));
     }
 
+    [Fact]
+    public void Pulling_into_a_format_2_repository_moves_it_to_format_3_before_the_new_objects_arrive()
+    {
+        using var dir = new TempDirectory();
+        CopyTree(Path.Combine(AppContext.BaseDirectory, "Fixtures", "repo-v2"), dir.Path);
+        string originals = Path.Combine(dir.Path, "originals");
+        string url = new Uri(dir.File("remote")).AbsoluteUri;
+        byte[] other = File.ReadAllBytes(Path.Combine(originals, "base.safetensors"));
+        other[^4] ^= 0x01;
+        File.WriteAllBytes(dir.File("other.safetensors"), other);
+        using (var source = Repository.Init(dir.File("source"), new RepositoryOptions { FlushToDisk = false }))
+        {
+            source.Add(dir.File("other.safetensors"), new AddOptions { Name = "other" });
+            using var backend = MGit.Remotes.RemoteBackends.Open(url, null, _ => null, create: true);
+            source.Push(backend, "origin");
+        }
+
+        using (var repository = Repository.Open(dir.Path))
+        {
+            Assert.Equal(2, repository.Format.FormatVersion);
+            using var backend = MGit.Remotes.RemoteBackends.Open(url, null, _ => null);
+            Assert.Equal(["other@1"], repository.Pull(backend).NewVersions);
+            Assert.Equal(3, repository.Format.FormatVersion);
+            Assert.True(repository.Fsck().Intact);
+        }
+
+        using var reopened = Repository.Open(dir.Path);
+        Assert.Equal(3, reopened.Format.FormatVersion);
+        reopened.Checkout("other", dir.File("out-other"));
+        Assert.Equal(other, File.ReadAllBytes(dir.File("out-other")));
+    }
+
     private static int ObjectFormatOf(string path)
     {
         using var stream = File.OpenRead(path);
