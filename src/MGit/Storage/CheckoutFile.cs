@@ -197,6 +197,7 @@ public sealed class DirectWriter : IDisposable
     private readonly BlockingCollection<Job> _jobs = new(boundedCapacity: 4);
     private readonly Thread _thread;
     private Exception? _failure;
+    private int _disposed;
 
     public DirectWriter()
     {
@@ -278,6 +279,4 @@ public sealed class DirectWriter : IDisposable
         _thread.Join();
         _jobs.Dispose();
     }
-
-    private int _disposed;
 }
