@@ -105,8 +105,10 @@ internal static class FamilyCommand
         // are reported (of each file's seconds, and of each round's total for the family).
         var mgitRounds = new List<MgitRound>();
         var zstdRounds = new List<ToolRun>();
+        var copyRounds = new List<ToolRun>();
         for (int round = 0; round < repeat; round++)
         {
+            copyRounds.Add(CopyAll(members));
             mgitRounds.Add(MeasureMgit(members, work, mgit));
             zstdRounds.Add(Standalone(members, "zstd -3 -T2", f => new Invocation("zstd", ["-3", "-T2", "-q", "-f", f, "-o", f + ".zst"]), f => f + ".zst",
                 f => new Invocation("zstd", ["-d", "-q", "-f", f + ".zst", "-o", f + ".out"]),
@@ -158,7 +160,7 @@ internal static class FamilyCommand
         }
 
         var peers = new[] { zstdRun, xz, patch };
-        return Table(members, rows, mgitRun, mgitRounds[0].Refs, peers, work, mgit) + WholeFamily(members, [mgitRounds.Select(r => r.Run).ToList(), zstdRounds]);
+        return Table(members, rows, mgitRun, mgitRounds[0].Refs, peers, work, mgit) + WholeFamily(members, [mgitRounds.Select(r => r.Run).ToList(), zstdRounds, copyRounds]);
 
         (string, long, double, double?, string) Row(IReadOnlyList<ToolRun> runs, long stored)
         {
@@ -176,7 +178,7 @@ internal static class FamilyCommand
         long logical = members.Sum(m => new FileInfo(m.File).Length);
         var table = new StringBuilder();
         table.AppendLine();
-        table.AppendLine("The whole family restored by one command (`mgit checkout REF... -o DIR`, each model into DIR/NAME@VERSION; `zstd -d --output-dir-flat DIR FILE...`), twice back to back (the output deleted in between):");
+        table.AppendLine("The whole family restored by one command (`mgit checkout REF... -o DIR`, each model into DIR/NAME@VERSION; `zstd -d --output-dir-flat DIR FILE...`; and, as the floor, `cp FILE... DIR` of the uncompressed files), twice back to back (the output deleted in between):");
         table.AppendLine();
         table.AppendLine("| tool | run | restore s | restore MB/s | CPU user / system s | peak RSS MB | note |");
         table.AppendLine("| --- | --- | ---: | ---: | ---: | ---: | --- |");
@@ -396,6 +398,27 @@ internal static class FamilyCommand
         }
 
         return new ToolRun(tool, stored, seconds, restoreSeconds, "each file on its own", all);
+    }
+
+    /// <summary>
+    /// The floor of a restore: <c>cp</c> of the uncompressed files (read from the page cache) into
+    /// a folder, twice back to back as the restores are, so the cost of writing the same bytes on
+    /// this machine stands next to theirs.
+    /// </summary>
+    private static ToolRun CopyAll(IReadOnlyList<Member> members)
+    {
+        string folder = Path.Combine(Path.GetDirectoryName(members[0].File)!, "copy-all");
+        Directory.CreateDirectory(folder);
+        var files = members.Select(m => m.File).ToList();
+        files.ForEach(Warm);
+        var all = Twice(() => Settled(new Invocation("cp", [.. files, folder])), () =>
+        {
+            Directory.Delete(folder, recursive: true);
+            Directory.CreateDirectory(folder);
+        });
+        Directory.Delete(folder, recursive: true);
+        var sizes = files.Select(f => new FileInfo(f).Length).ToArray();
+        return new ToolRun("cp (the files as they are)", sizes, new double[files.Count], null, "the cost of writing the same bytes", all);
     }
 
     /// <summary>The F32 tensors of a safetensors file (the synthetic family's base).</summary>

@@ -472,16 +472,27 @@ public sealed class ObjectStore
                 throw new DamagedObjectException(id.ToString(), $"implausible payload length {payloadLength}");
             }
 
-            using var payload = new RentedBuffer((int)payloadLength);
-            ReadExactlyAt(id, file, payload.Span, header.PayloadOffset);
-            if (header.Codec == ChunkCodec.Delta)
+            if (payloadLength >= MinMappedPayload && MappedFile.TryMap(file, header.PayloadOffset, (int)payloadLength) is { } mapped)
             {
-                return DecodeDelta(id, header, payload.Span, hops, verification, cache);
+                using (mapped)
+                {
+                    return Decode(id, header, mapped.Span, hops, verification, cache);
+                }
             }
 
-            return DecodePayload(id, header, payload.Span, verification);
+            using var payload = new RentedBuffer((int)payloadLength);
+            ReadExactlyAt(id, file, payload.Span, header.PayloadOffset);
+            return Decode(id, header, payload.Span, hops, verification, cache);
         }
     }
+
+    private RentedBuffer Decode(ObjectId id, ObjectHeader header, ReadOnlySpan<byte> payload, int hops, Verification? verification, DecodedChunkCache? cache) =>
+        header.Codec == ChunkCodec.Delta
+            ? DecodeDelta(id, header, payload, hops, verification, cache)
+            : DecodePayload(id, header, payload, verification);
+
+    /// <summary>Payloads from this size on are mapped rather than read (below it the mapping costs more than the copy).</summary>
+    private const int MinMappedPayload = 256 << 10;
 
     /// <summary>Reads from <paramref name="offset"/> until the buffer is full or the file ends; returns the bytes read.</summary>
     private static int ReadAt(SafeFileHandle file, Span<byte> buffer, long offset)

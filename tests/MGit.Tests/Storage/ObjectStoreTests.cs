@@ -1,3 +1,4 @@
+using MGit.Codecs;
 using MGit.Errors;
 using MGit.Storage;
 using MGit.Tests.TestSupport;
@@ -58,6 +59,66 @@ public sealed class ObjectStoreTests
         string path = store.PathOf(id);
         byte[] stored = File.ReadAllBytes(path);
         stored[^10] ^= 0x01;
+        File.WriteAllBytes(path, stored);
+        var e = Assert.Throws<DamagedObjectException>(() => store.Read(id));
+        Assert.Equal(id.ToString(), e.ObjectId);
+    }
+
+    /// <summary>Normal-ish F32 weights: compressible, but not so much that the payload is small.</summary>
+    private static byte[] Weights(int count, int seed, float scale = 0.02f)
+    {
+        var random = new Random(seed);
+        var values = new float[count];
+        for (int i = 0; i < count; i++) values[i] = (float)((random.NextDouble() + random.NextDouble() + random.NextDouble() - 1.5) * scale);
+        return System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).ToArray();
+    }
+
+    private static ObjectId PutDelta(ObjectStore store, byte[] content, ObjectId baseId)
+    {
+        var id = ObjectId.Compute(content);
+        store.PutWithId(id, content, ElementKind.F32, [new BaseCandidate(baseId, ElementKind.F32)]);
+        return id;
+    }
+
+    [Fact]
+    public void Large_payloads_read_through_a_mapping_round_trip_plain_and_as_deltas()
+    {
+        using var dir = new TempDirectory();
+        var store = NewStore(dir);
+        byte[] parent = Weights(1 << 20, 1);
+        var (parentId, _) = store.Put(parent, ElementKind.F32);
+        byte[] child = (byte[])parent.Clone();
+        var changes = Weights(1 << 20, 2, 0.0002f);
+        var values = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(child.AsSpan());
+        var deltas = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(changes.AsSpan());
+        for (int i = 0; i < values.Length; i++) values[i] += deltas[i];
+        var childId = PutDelta(store, child, parentId);
+
+        // Both payloads are far above the size from which reads map the file.
+        Assert.InRange(store.StoredLength(parentId), 1 << 20, parent.Length - 1);
+        Assert.InRange(store.StoredLength(childId), 1 << 20, store.StoredLength(parentId) - 1);
+        foreach (var verification in new[] { Verification.Checksum, Verification.Identity })
+        {
+            using var readParent = store.Read(parentId, verification);
+            using var readChild = store.Read(childId, verification);
+            Assert.True(readParent.Span.SequenceEqual(parent));
+            Assert.True(readChild.Span.SequenceEqual(child));
+        }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_large_mapped_payload_flipped_or_cut_short_is_damage(bool cut)
+    {
+        using var dir = new TempDirectory();
+        var store = NewStore(dir);
+        byte[] content = Weights(1 << 20, 3);
+        var (id, _) = store.Put(content, ElementKind.F32);
+        string path = store.PathOf(id);
+        byte[] stored = File.ReadAllBytes(path);
+        Assert.True(stored.Length > 1 << 20);
+        if (cut) stored = stored[..^1000]; else stored[stored.Length / 2] ^= 0x10;
         File.WriteAllBytes(path, stored);
         var e = Assert.Throws<DamagedObjectException>(() => store.Read(id));
         Assert.Equal(id.ToString(), e.ObjectId);
