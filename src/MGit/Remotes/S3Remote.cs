@@ -109,7 +109,40 @@ public sealed class S3Remote : IRemoteBackend
         }
     });
 
+    /// <summary>
+    /// A GET that fails on the client's side (a body that breaks off or fails the SDK's MD5 check
+    /// of the ETag, or headers it cannot parse) is made again, a few times, after a short pause.
+    /// refs/lineage is overwritten by every push and racing pushes may upload the same object
+    /// twice; servers that overwrite in place (s3rver does; AWS itself never does) then serve a
+    /// reader a torn response. Answers from the server (not found, refused) are final.
+    /// </summary>
     public Task<bool> DownloadAsync(string key, string localPath, long maxBytes, CancellationToken cancel) => Call(key, async () =>
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await DownloadOnceAsync(key, localPath, maxBytes, cancel);
+            }
+            catch (Exception e) when (attempt < DownloadAttempts && IsTornResponse(e) && !cancel.IsCancellationRequested)
+            {
+                await Task.Delay(Random.Shared.Next(20, 60) * attempt, cancel);
+            }
+        }
+    });
+
+    private const int DownloadAttempts = 6;
+
+    /// <summary>Not an answer of the server, nor a local failure (the target file, a limit we set).</summary>
+    private static bool IsTornResponse(Exception e) => e switch
+    {
+        AmazonServiceException or MGitException or OperationCanceledException or UnauthorizedAccessException => false,
+        HttpIOException => true,
+        IOException => false,
+        _ => true,
+    };
+
+    private async Task<bool> DownloadOnceAsync(string key, string localPath, long maxBytes, CancellationToken cancel)
     {
         GetObjectResponse response;
         try
@@ -137,7 +170,7 @@ public sealed class S3Remote : IRemoteBackend
         }
 
         return true;
-    });
+    }
 
     public Task UploadAsync(string key, string localPath, CancellationToken cancel) => Call(key, async () =>
     {
