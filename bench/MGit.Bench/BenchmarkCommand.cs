@@ -60,13 +60,7 @@ internal sealed class BenchmarkCommand
             throw new BenchException($"{mgit} does not exist; publish the CLI first (see docs/BENCHMARKS.md)");
         }
 
-        foreach (string tool in new[] { "/usr/bin/time", "zstd", "cp", "dd", "cmp", "cat", "sync", "sh", "find", "dotnet" })
-        {
-            if (ChildProcess.TryRun("sh", "-c", "command -v \"$1\"", "sh", tool) is null)
-            {
-                throw new BenchException($"the benchmark needs '{tool}' on the PATH");
-            }
-        }
+        ChildProcess.RequireTools("/usr/bin/time", "zstd", "cp", "dd", "cmp", "cat", "sync", "sh", "find", "dotnet");
 
         Directory.CreateDirectory(work);
         var bench = new BenchmarkCommand(mgit, work, repeat, quietWait, quietBelow);
@@ -172,7 +166,7 @@ internal sealed class BenchmarkCommand
         string objects = Path.Combine(repo, ".mgit", "objects");
         rows.Add(Measure("mgit checkout", [objects], size,
             () => { File.Delete(checkout); return Mgit(repo, null, "checkout", reference, "-o", checkout, "-q"); },
-            _ => (Identical(model, checkout), "cmp: identical")));
+            _ => (ChildProcess.Identical(model, checkout), "cmp: identical")));
         File.Delete(checkout);
 
         rows.Add(Measure("mgit fsck (read + verify every object)", [objects], size,
@@ -182,7 +176,7 @@ internal sealed class BenchmarkCommand
         string decompressed = Path.Combine(_work, "decompressed.safetensors");
         rows.Add(Measure("zstd -d -T2 (of the zstd -3 file)", [zstd3], size,
             () => new Invocation("zstd", ["-d", "-T2", "-q", "-f", zstd3, "-o", decompressed]),
-            _ => (Identical(model, decompressed), "cmp: identical")));
+            _ => (ChildProcess.Identical(model, decompressed), "cmp: identical")));
         File.Delete(decompressed);
         File.Delete(zstd3);
 
@@ -245,7 +239,7 @@ internal sealed class BenchmarkCommand
         string checkout = Path.Combine(_work, "family-checkout.safetensors");
         rows.Add(Measure("mgit checkout fine-tune", [Path.Combine(repo, ".mgit", "objects")], size,
             () => { File.Delete(checkout); return Mgit(repo, null, "checkout", "finetune@1", "-o", checkout, "-q"); },
-            _ => (Identical(fineTune, checkout), "cmp: identical")));
+            _ => (ChildProcess.Identical(fineTune, checkout), "cmp: identical")));
         File.Delete(checkout);
         DeleteDirectory(repo);
 
@@ -265,7 +259,7 @@ internal sealed class BenchmarkCommand
         string applied = Path.Combine(_work, "family-patched.safetensors");
         rows.Add(Measure("zstd -d --patch-from=base (apply)", [baseModel, patch], size,
             () => new Invocation("zstd", ["-d", "--long=31", "--memory=2048MB", "-q", "-f", $"--patch-from={baseModel}", patch, "-o", applied]),
-            _ => (Identical(fineTune, applied), "cmp: identical")));
+            _ => (ChildProcess.Identical(fineTune, applied), "cmp: identical")));
         File.Delete(applied);
         File.Delete(patch);
     }
@@ -374,12 +368,6 @@ internal sealed class BenchmarkCommand
     {
         long length = new FileInfo(path).Length;
         return length == expected ? length : throw new BenchException($"{path} is {length} bytes, expected {expected}");
-    }
-
-    private static long Identical(string expected, string actual)
-    {
-        ChildProcess.Run("cmp", expected, actual);
-        return new FileInfo(actual).Length;
     }
 
     private static void DeleteDirectory(string path)

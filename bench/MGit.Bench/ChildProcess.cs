@@ -100,6 +100,30 @@ internal static class ChildProcess
         return exitCode == 0 ? output : throw new BenchException($"`{invocation.Display()}` exited with {exitCode}: {Tail(error)}");
     }
 
+    /// <summary>Fails before anything is measured when a program a benchmark runs is not on the PATH.</summary>
+    public static void RequireTools(params string[] tools)
+    {
+        foreach (string tool in tools)
+        {
+            if (TryRun("sh", "-c", "command -v \"$1\"", "sh", tool) is null)
+            {
+                throw new BenchException($"the benchmark needs '{tool}' on the PATH");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Checks with <c>cmp</c> that <paramref name="actual"/> has the bytes of <paramref name="expected"/> and
+    /// returns its length. A child process streams both files, so the harness's own memory does not
+    /// churn between timed steps (loading both into arrays did, and the VM hands freed memory back to
+    /// its host, to be faulted in again by the next step).
+    /// </summary>
+    public static long Identical(string expected, string actual)
+    {
+        Run("cmp", expected, actual);
+        return new FileInfo(actual).Length;
+    }
+
     /// <summary>Like <see cref="Run(string, string[])"/> but returns null instead of failing (for optional machine facts).</summary>
     public static string? TryRun(string program, params string[] arguments)
     {

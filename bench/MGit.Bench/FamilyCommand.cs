@@ -32,6 +32,11 @@ internal static class FamilyCommand
             throw new BenchException("give the base model as --assembly DLL (an embedded .onnx resource), --onnx FILE or --safetensors FILE (F32)");
         }
 
+        ChildProcess.RequireTools([
+            "/usr/bin/time", "zstd", "cp", "cmp", "sync", "sh",
+            .. skipXz ? Array.Empty<string>() : ["xz"],
+            .. skipGit ? Array.Empty<string>() : ["git"],
+        ]);
         Directory.CreateDirectory(work);
         var weights = safetensors is not null
             ? ReadSafetensors(safetensors)
@@ -257,10 +262,7 @@ internal static class FamilyCommand
         {
             string output = Path.Combine(work, "checkout.tmp");
             checkoutSeconds[i] = Settled(Invocation.Mgit(mgit, ["-C", repo, "checkout", refs[i], "-o", output, "-f", "-q"])).Seconds;
-            if (!File.ReadAllBytes(output).AsSpan().SequenceEqual(File.ReadAllBytes(members[i].File)))
-            {
-                throw new BenchException($"mgit checkout of {members[i].Name} differs from the original");
-            }
+            ChildProcess.Identical(members[i].File, output);
 
             File.Delete(output);
         }
@@ -276,10 +278,7 @@ internal static class FamilyCommand
         for (int i = 0; i < members.Count; i++)
         {
             string output = Path.Combine(family, refs[i], Path.GetFileName(members[i].File));
-            if (!File.ReadAllBytes(output).AsSpan().SequenceEqual(File.ReadAllBytes(members[i].File)))
-            {
-                throw new BenchException($"mgit checkout of the family wrote {members[i].Name} differently from the original");
-            }
+            ChildProcess.Identical(members[i].File, output);
         }
 
         Directory.Delete(family, recursive: true);
