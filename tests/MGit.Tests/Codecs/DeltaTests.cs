@@ -253,6 +253,42 @@ public sealed class DeltaTests
     }
 
     [Fact]
+    public void A_tensor_is_stored_against_the_parent_it_is_closest_to_not_the_first_one_named()
+    {
+        using var fx = new RepoFixture(chunkSize: 1024 * 1024);
+        var first = Gaussian(50_000, 20);
+        var second = Gaussian(50_000, 21);
+        fx.Repository.Add(Write(fx.Model("first.safetensors"), [T("w", "F32", [50_000], Bytes(first))]), new AddOptions());
+        fx.Repository.Add(Write(fx.Model("second.safetensors"), [T("w", "F32", [50_000], Bytes(second))]), new AddOptions());
+
+        // Each child is a small change of one parent; both name the parents in the same order.
+        foreach (var (name, closest, weights) in new[] { ("of-second", "second", second), ("of-first", "first", first) })
+        {
+            string child = Write(fx.Model($"{name}.safetensors"), [T("w", "F32", [50_000], Bytes(weights.Select(v => v + 1e-5f).ToArray()))]);
+            var added = fx.Repository.Add(child, new AddOptions { Parents = ["first", "second"], How = "merge" });
+            Assert.Equal($"{closest}@1:w", Storage(fx, name).Single().Base);
+            Assert.True(added.StoredBytes < 50_000 * 4 / 3, $"a small change of {closest} stored in {added.StoredBytes} bytes");
+            AssertChecksOut(fx, name, child);
+        }
+    }
+
+    [Fact]
+    public void A_tensor_may_be_stored_against_an_earlier_version_of_its_parent()
+    {
+        using var fx = new RepoFixture(chunkSize: 1024 * 1024);
+        var original = Gaussian(50_000, 30);
+        fx.Repository.Add(Write(fx.Model("base-v1.safetensors"), [T("w", "F32", [50_000], Bytes(original))]), new AddOptions { Name = "base" });
+        fx.Repository.Add(Write(fx.Model("base-v2.safetensors"), [T("w", "F32", [50_000], Bytes(Gaussian(50_000, 31)))]), new AddOptions { VersionOf = "base" });
+
+        // Fine-tuned from base@1, but recorded against the latest base (base@2, retrained from scratch).
+        string tuned = Write(fx.Model("tuned.safetensors"), [T("w", "F32", [50_000], Bytes(original.Select(v => v + 1e-5f).ToArray()))]);
+        var added = fx.Repository.Add(tuned, new AddOptions { Parents = ["base"], How = "finetune" });
+        Assert.Equal("base@1:w", Storage(fx, "tuned").Single().Base);
+        Assert.True(added.StoredBytes < 50_000 * 4 / 3, $"a small change of base@1 stored in {added.StoredBytes} bytes");
+        AssertChecksOut(fx, "tuned", tuned);
+    }
+
+    [Fact]
     public void Delta_chains_stop_at_the_configured_depth()
     {
         using var dir = new TempDirectory();
