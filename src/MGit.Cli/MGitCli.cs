@@ -75,6 +75,12 @@ public static class MGitCli
     /// <summary>One line on stderr, a non-zero exit; the stack trace only with MGIT_TRACE=1.</summary>
     public static int Fail(CliContext context, Exception e)
     {
+        // Parallel work (fsck, checkout, transfers) wraps what failed inside it: report the first.
+        while (e is AggregateException { InnerExceptions.Count: > 0 } aggregate)
+        {
+            e = aggregate.InnerExceptions[0];
+        }
+
         bool trace = context.Environment("MGIT_TRACE") == "1";
         string message = e switch
         {

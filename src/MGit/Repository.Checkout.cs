@@ -49,12 +49,26 @@ public sealed partial class Repository
             throw new MGitException($"{taken} already exists; pass --force to write into it");
         }
 
-        var models = WriteFamily(graph, versions, (version, i) =>
+        // A failed checkout takes back the folders it made, where nothing went into them.
+        var made = new[] { root }.Concat(folders).Where(f => !Directory.Exists(f)).ToList();
+        try
         {
-            Directory.CreateDirectory(folders[i]);
-            return (LoadManifest(version), folders[i]);
-        }, overwrite);
-        return versions.Select((v, i) => (v.Ref, models[i].Target)).ToList();
+            var models = WriteFamily(graph, versions, (version, i) =>
+            {
+                Directory.CreateDirectory(folders[i]);
+                return (LoadManifest(version), folders[i]);
+            }, overwrite);
+            return versions.Select((v, i) => (v.Ref, models[i].Target)).ToList();
+        }
+        catch
+        {
+            foreach (string created in Enumerable.Reverse(made).Where(f => Directory.Exists(f) && !Directory.EnumerateFileSystemEntries(f).Any()))
+            {
+                Directory.Delete(created);
+            }
+
+            throw;
+        }
     }
 
     /// <summary>

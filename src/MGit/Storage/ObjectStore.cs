@@ -351,14 +351,14 @@ public sealed class ObjectStore
 
     /// <summary>Reads and verifies an object; the caller disposes the buffer.</summary>
     /// <param name="verification">How the decoded content is checked (see <see cref="Verification"/>).</param>
-    public RentedBuffer Read(ObjectId id, Verification verification = Verification.Checksum) => Read(id, PathOf(id), 0, verification);
+    public RentedBuffer Read(ObjectId id, Verification verification = Verification.Checksum) => Read(id, PathOf(id), ChainStep.Start(verification), verification);
 
     /// <summary>
     /// As <see cref="Read(ObjectId, Verification)"/>, answering from <paramref name="cache"/> where it holds the
     /// object (or a delta base on the way) and leaving there what it will be asked for again. The
     /// buffer may be shared with the cache: read it, do not write to it.
     /// </summary>
-    public RentedBuffer Read(ObjectId id, DecodedChunkCache? cache) => Read(id, PathOf(id), 0, Verification.Checksum, cache);
+    public RentedBuffer Read(ObjectId id, DecodedChunkCache? cache) => Read(id, PathOf(id), ChainStep.Start(Verification.Checksum), Verification.Checksum, cache);
 
     /// <summary>
     /// Set in a lazy clone: fetches an object this store lacks (verified, into the store) and
@@ -376,7 +376,7 @@ public sealed class ObjectStore
     {
         try
         {
-            Read(id, receivedFile, 0, Verification.Identity).Dispose();
+            Read(id, receivedFile, ChainStep.Start(Verification.Identity), Verification.Identity).Dispose();
             string path = PathOf(id);
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
             if (_flushToDisk)
@@ -396,18 +396,32 @@ public sealed class ObjectStore
         }
     }
 
+    /// <summary>
+    /// Where a read is in a delta chain (how many bases down), and whether payloads may be read
+    /// through a memory mapping. A mapping turns a disk's read error into a signal that ends the
+    /// process (SIGBUS), where a read turns it into an error that names the object; so reads that
+    /// check identity (fsck, and objects received from a remote), whose job is to find damage,
+    /// read every payload, down the whole chain, without one.
+    /// </summary>
+    private readonly record struct ChainStep(int Hops, bool MayMap)
+    {
+        public static ChainStep Start(Verification verification) => new(0, verification != Verification.Identity);
+
+        public ChainStep Down => this with { Hops = Hops + 1 };
+    }
+
     /// <param name="verification">
     /// Null for the bases inside a delta chain: the chain's end is verified, and any damage below
     /// it shows there (a base is then re-read verified to name the damaged object).
     /// </param>
-    private RentedBuffer Read(ObjectId id, string path, int hops, Verification? verification, DecodedChunkCache? cache = null)
+    private RentedBuffer Read(ObjectId id, string path, ChainStep step, Verification? verification, DecodedChunkCache? cache = null)
     {
         if (cache?.Take(id) is { } kept)
         {
             return kept;
         }
 
-        var content = ReadFile(id, path, hops, verification, cache, out var checksum);
+        var content = ReadFile(id, path, step, verification, cache, out var checksum);
         if (cache is not null && cache.Wants(id, content.Length))
         {
             // The cache holds verified content only, so that a hit needs no check.
@@ -423,7 +437,7 @@ public sealed class ObjectStore
         return content;
     }
 
-    private RentedBuffer ReadFile(ObjectId id, string path, int hops, Verification? verification, DecodedChunkCache? cache, out UInt128? checksum)
+    private RentedBuffer ReadFile(ObjectId id, string path, ChainStep step, Verification? verification, DecodedChunkCache? cache, out UInt128? checksum)
     {
         SafeFileHandle file;
         try
@@ -434,7 +448,7 @@ public sealed class ObjectStore
         {
             if (path == PathOf(id) && FetchMissing is { } fetch && fetch(id))
             {
-                return ReadFile(id, path, hops, verification, cache, out checksum);
+                return ReadFile(id, path, step, verification, cache, out checksum);
             }
 
             throw new DamagedObjectException(id.ToString(), "missing");
@@ -443,7 +457,7 @@ public sealed class ObjectStore
         using (file)
         {
             Span<byte> head = stackalloc byte[HeaderLength];
-            var header = ParseHeader(id, head[..ReadAt(file, head, 0)]);
+            var header = ParseHeader(id, head[..ReadObjectAt(id, file, head, 0)]);
             checksum = header.Checksum;
             long payloadLength = RandomAccess.GetLength(file) - header.PayloadOffset;
             if (header.Codec == ChunkCodec.Raw)
@@ -472,23 +486,23 @@ public sealed class ObjectStore
                 throw new DamagedObjectException(id.ToString(), $"implausible payload length {payloadLength}");
             }
 
-            if (payloadLength >= MinMappedPayload && MappedFile.TryMap(file, header.PayloadOffset, (int)payloadLength) is { } mapped)
+            if (step.MayMap && payloadLength >= MinMappedPayload && MappedFile.TryMap(file, header.PayloadOffset, (int)payloadLength) is { } mapped)
             {
                 using (mapped)
                 {
-                    return Decode(id, header, mapped.Span, hops, verification, cache);
+                    return Decode(id, header, mapped.Span, step, verification, cache);
                 }
             }
 
             using var payload = new RentedBuffer((int)payloadLength);
             ReadExactlyAt(id, file, payload.Span, header.PayloadOffset);
-            return Decode(id, header, payload.Span, hops, verification, cache);
+            return Decode(id, header, payload.Span, step, verification, cache);
         }
     }
 
-    private RentedBuffer Decode(ObjectId id, ObjectHeader header, ReadOnlySpan<byte> payload, int hops, Verification? verification, DecodedChunkCache? cache) =>
+    private RentedBuffer Decode(ObjectId id, ObjectHeader header, ReadOnlySpan<byte> payload, ChainStep step, Verification? verification, DecodedChunkCache? cache) =>
         header.Codec == ChunkCodec.Delta
-            ? DecodeDelta(id, header, payload, hops, verification, cache)
+            ? DecodeDelta(id, header, payload, step, verification, cache)
             : DecodePayload(id, header, payload, verification);
 
     /// <summary>Payloads from this size on are mapped rather than read (below it the mapping costs more than the copy).</summary>
@@ -512,18 +526,34 @@ public sealed class ObjectStore
         return total;
     }
 
+    /// <summary>
+    /// As <see cref="ReadAt"/> for an object file: a read error (a disk's EIO) is damage to that
+    /// object, so that checkout names it and fsck reports it and goes on with the others.
+    /// </summary>
+    private static int ReadObjectAt(ObjectId id, SafeFileHandle file, Span<byte> buffer, long offset)
+    {
+        try
+        {
+            return ReadAt(file, buffer, offset);
+        }
+        catch (IOException e)
+        {
+            throw new DamagedObjectException(id.ToString(), $"could not be read ({e.Message})");
+        }
+    }
+
     private static void ReadExactlyAt(ObjectId id, SafeFileHandle file, Span<byte> buffer, long offset)
     {
-        if (ReadAt(file, buffer, offset) != buffer.Length)
+        if (ReadObjectAt(id, file, buffer, offset) != buffer.Length)
         {
             throw new DamagedObjectException(id.ToString(), "shorter than its header says");
         }
     }
 
-    private RentedBuffer DecodeDelta(ObjectId id, ObjectHeader objectHeader, ReadOnlySpan<byte> payload, int hops, Verification? verification, DecodedChunkCache? cache)
+    private RentedBuffer DecodeDelta(ObjectId id, ObjectHeader objectHeader, ReadOnlySpan<byte> payload, ChainStep step, Verification? verification, DecodedChunkCache? cache)
     {
         var header = DeltaCodec.ReadHeader(payload, id);
-        if (hops >= MaxReadDepth)
+        if (step.Hops >= MaxReadDepth)
         {
             throw new DamagedObjectException(id.ToString(), "delta chain is deeper than any mgit writes (a cycle?)");
         }
@@ -531,7 +561,7 @@ public sealed class ObjectStore
         RentedBuffer baseContent;
         try
         {
-            baseContent = Read(header.BaseId, PathOf(header.BaseId), hops + 1, verification: null, cache);
+            baseContent = Read(header.BaseId, PathOf(header.BaseId), step.Down, verification: null, cache);
         }
         catch (DamagedObjectException e)
         {
@@ -552,7 +582,7 @@ public sealed class ObjectStore
                 // Wrong content: name the base if it is the damaged one, else this object.
                 try
                 {
-                    Read(header.BaseId, PathOf(header.BaseId), hops + 1, how).Dispose();
+                    Read(header.BaseId, PathOf(header.BaseId), step.Down, how).Dispose();
                 }
                 catch (DamagedObjectException e)
                 {

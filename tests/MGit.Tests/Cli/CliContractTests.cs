@@ -1,4 +1,6 @@
 using System.Text.Json;
+using MGit.Cli;
+using MGit.Errors;
 using MGit.Tests.TestSupport;
 using static MGit.Tests.TestSupport.RawSafetensors;
 
@@ -99,6 +101,19 @@ public sealed class CliContractTests
             Ok(dir.Path, "checkout", "child@1", "--output", "out.safetensors");
             Assert.Equal(File.ReadAllBytes(child), File.ReadAllBytes(dir.File("out.safetensors")));
             Assert.StartsWith("ok:", Ok(dir.Path, "fsck").Out);
+        }
+    }
+
+    [Fact]
+    public void An_error_from_parallel_work_is_reported_as_itself_not_as_a_bug()
+    {
+        foreach (var (inner, exit) in new (Exception, int)[] { (new MGitException("object 12ab is damaged: missing"), MGitCli.ExitFailure), (new IOException("No space left on device"), MGitCli.ExitFailure), (new InvalidOperationException("a bug"), MGitCli.ExitInternal) })
+        {
+            var error = new StringWriter();
+            var context = new CliContext(new StringWriter(), error, "/", _ => null, ErrorIsTerminal: false);
+            int code = MGitCli.Fail(context, new AggregateException(new AggregateException(inner), new IOException("a second failure")));
+            Assert.Equal(exit, code);
+            Assert.Equal($"mgit: {(exit == MGitCli.ExitInternal ? $"internal error ({inner.GetType().Name}): " : "")}{inner.Message}", error.ToString().TrimEnd());
         }
     }
 

@@ -126,7 +126,13 @@ public sealed class FamilyCheckoutTests
         string output = fx.Scratch("out");
         var error = Assert.ThrowsAny<MGitException>(() => fx.Repository.Checkout(["tuned@1", "pruned", "head"], output));
         Assert.Contains(root.ToString(), error.Message, StringComparison.Ordinal);
-        Assert.Empty(Directory.EnumerateFiles(output, "*mgit-partial*", SearchOption.AllDirectories));
+        Assert.False(Directory.Exists(output), "the folders the failed checkout made are taken back");
+
+        // A folder that was there before stays, with nothing left in it.
+        string existing = Directory.CreateDirectory(fx.Scratch("existing")).FullName;
+        Assert.ThrowsAny<MGitException>(() => fx.Repository.Checkout(["tuned@1", "pruned", "head"], existing));
+        Assert.True(Directory.Exists(existing));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(existing));
     }
 
     /// <summary>

@@ -53,6 +53,49 @@ public sealed class MaintenanceTests
         Assert.False(File.Exists(fx.Scratch("a.out")));
     }
 
+    [LinuxFact("/proc/self/mem, whose reads at unmapped addresses fail with EIO as a failing disk's do")]
+    public void An_object_the_disk_cannot_read_is_damage_that_fsck_names_while_it_verifies_the_rest()
+    {
+        using var fx = new RepoFixture(chunkSize: 64 * 1024);
+        var weights = Random("w", "F32", [16_384], 1);
+        fx.Repository.Add(Write(fx.Model("a.safetensors"), [weights]), new AddOptions());
+        byte[] tuned = (byte[])weights.Data.Clone();
+        tuned[100] ^= 1;
+        tuned[40_000] ^= 1;
+        fx.Repository.Add(Write(fx.Model("b.safetensors"), [new Tensor("w", "F32", [16_384], tuned)]), new AddOptions { Parents = ["a"], How = "finetune" });
+        fx.Repository.Add(Write(fx.Model("c.safetensors"), [Random("x", "F32", [16_384], 2)]), new AddOptions());
+        string ObjectPath(string chunk) => Path.Combine(fx.RepositoryPath, ".mgit", "objects", chunk[..2], chunk[2..]);
+        string ChunkOf(string model) => fx.Repository.Show(model).Manifest.Files[0].Segments.First(s => s.Tensor is not null).Chunks[0];
+
+        // a's chunk (b's delta base) cannot be read at all; c's is damaged the ordinary way.
+        string unreadable = ChunkOf("a");
+        File.Delete(ObjectPath(unreadable));
+        File.CreateSymbolicLink(ObjectPath(unreadable), "/proc/self/mem");
+        string flipped = ChunkOf("c");
+        byte[] bytes = File.ReadAllBytes(ObjectPath(flipped));
+        bytes[^10] ^= 0x20;
+        File.WriteAllBytes(ObjectPath(flipped), bytes);
+
+        var report = fx.Repository.Fsck();
+        Assert.False(report.Intact);
+        Assert.Contains(report.Problems, p => p.Contains($"object {unreadable} is damaged: could not be read", StringComparison.Ordinal) && p.Contains("a@1") && p.Contains("b@1"));
+        Assert.Contains(report.Problems, p => p.Contains(ChunkOf("b"), StringComparison.Ordinal) && p.Contains("its delta base is unusable", StringComparison.Ordinal));
+        Assert.Contains(report.Problems, p => p.Contains(flipped, StringComparison.Ordinal) && p.Contains("c@1"));
+
+        var error = Assert.Throws<MGit.Errors.DamagedObjectException>(() => fx.Repository.Checkout("b", fx.Scratch("b.out")));
+        Assert.Contains(unreadable, error.Message);
+        Assert.False(File.Exists(fx.Scratch("b.out")));
+
+        // The CLI says so in one line each, as damage (exit 1), never as a bug of mgit's (exit 70).
+        var fsck = CliRunner.Run(fx.RepositoryPath, "fsck");
+        Assert.Equal(1, fsck.ExitCode);
+        Assert.Contains("could not be read", fsck.Out + fsck.Error);
+        var checkout = CliRunner.Run(fx.RepositoryPath, "checkout", "b", "-o", fx.Scratch("b.cli.out"));
+        Assert.Equal(1, checkout.ExitCode);
+        Assert.StartsWith($"mgit: object ", checkout.Error);
+        Assert.Single(checkout.Error.Trim().Split('\n'));
+    }
+
     [Fact]
     public void Fsck_checks_every_object_against_its_id_not_only_its_checksum()
     {
