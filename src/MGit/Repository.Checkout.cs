@@ -49,8 +49,14 @@ public sealed partial class Repository
             throw new MGitException($"{taken} already exists; pass --force to write into it");
         }
 
-        // A failed checkout takes back the folders it made, where nothing went into them.
-        var made = new[] { root }.Concat(folders).Where(f => !Directory.Exists(f)).ToList();
+        // A failed checkout takes back the folders it made (the root, each ref's, any between for
+        // names with a '/'), deepest first, where nothing went into them.
+        var made = folders
+            .SelectMany(f => FolderAndParents(f, upTo: root))
+            .Distinct(StringComparer.Ordinal)
+            .Where(f => !Directory.Exists(f))
+            .OrderByDescending(f => f.Length)
+            .ToList();
         try
         {
             var models = WriteFamily(graph, versions, (version, i) =>
@@ -62,7 +68,7 @@ public sealed partial class Repository
         }
         catch
         {
-            foreach (string created in Enumerable.Reverse(made).Where(f => Directory.Exists(f) && !Directory.EnumerateFileSystemEntries(f).Any()))
+            foreach (string created in made.Where(f => Directory.Exists(f) && !Directory.EnumerateFileSystemEntries(f).Any()))
             {
                 Directory.Delete(created);
             }
@@ -93,6 +99,15 @@ public sealed partial class Repository
         using var cache = DecodedChunkCache.ForChunks(chunks, id => _objects.TryInspect(id)?.BaseId, _options.CheckoutCacheBytes);
         WriteModels($"{versions.Count} models", models, cache);
         return models;
+    }
+
+    /// <summary><paramref name="folder"/> and each folder above it, up to and with <paramref name="upTo"/> (which holds it).</summary>
+    private static IEnumerable<string> FolderAndParents(string folder, string upTo)
+    {
+        for (string? current = folder; current is not null && current.Length >= upTo.Length; current = Path.GetDirectoryName(current))
+        {
+            yield return current;
+        }
     }
 
     /// <summary>Where a version goes in a checkout of several: a folder named by its ref, which must stay inside <paramref name="root"/>.</summary>

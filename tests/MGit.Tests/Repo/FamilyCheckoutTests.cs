@@ -123,8 +123,10 @@ public sealed class FamilyCheckoutTests
         bytes[^3] ^= 0x40;
         File.WriteAllBytes(path, bytes);
 
+        // A name with a '/' checks out into a folder inside a folder (out/org/head@1).
+        fx.Repository.Add(fx.Model("head.safetensors"), new AddOptions { Name = "org/head" });
         string output = fx.Scratch("out");
-        var error = Assert.ThrowsAny<MGitException>(() => fx.Repository.Checkout(["tuned@1", "pruned", "head"], output));
+        var error = Assert.ThrowsAny<MGitException>(() => fx.Repository.Checkout(["tuned@1", "pruned", "org/head"], output));
         Assert.Contains(root.ToString(), error.Message, StringComparison.Ordinal);
         Assert.False(Directory.Exists(output), "the folders the failed checkout made are taken back");
 
