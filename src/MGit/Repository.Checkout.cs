@@ -1,3 +1,4 @@
+using System.Globalization;
 using MGit.Errors;
 using MGit.Lineage;
 using MGit.Storage;
@@ -184,6 +185,7 @@ public sealed partial class Repository
             Directory.CreateDirectory(model.Target);
         }
 
+        RemoveStalePartials(models.SelectMany(m => m.Files.Select(f => f.Path)));
         var materializer = new FileMaterializer(_objects, _options.Workers, cache);
         var groups = models
             .SelectMany(m => m.Files.Select(f => (Key: m.Manifest.Kind == "file" ? "" : f.File.Path, f.File, f.Path, m.Generation)))
@@ -203,9 +205,12 @@ public sealed partial class Repository
         }
     }
 
+    /// <summary>What a file being checked out is called until it is whole; the writing process's id follows.</summary>
+    private const string PartialMarker = ".mgit-partial-";
+
     private static void WriteFilesAtomically(FileMaterializer materializer, List<(ManifestFile File, string Path, int Generation)> files, IProgressTask progress, long directWriteMinBytes)
     {
-        string suffix = $".mgit-partial-{Environment.ProcessId}";
+        string suffix = PartialMarker + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
         var streams = new List<FileStream>(files.Count);
         var outputs = new List<CheckoutFile>(files.Count);
         var writer = files.Any(f => f.File.Length >= directWriteMinBytes) ? new DirectWriter() : null;
@@ -262,6 +267,49 @@ public sealed partial class Repository
                     File.Delete(path + suffix);
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// Deletes what checkouts of these paths that were killed midway left (<c>PATH.mgit-partial-PID</c>,
+    /// as large as the file), where that process is no longer running: nothing else ever would. One
+    /// scan of each folder, whatever the number of files in it.
+    /// </summary>
+    private static void RemoveStalePartials(IEnumerable<string> paths)
+    {
+        foreach (var folder in paths.GroupBy(p => Path.GetDirectoryName(p) ?? "", StringComparer.Ordinal))
+        {
+            var targets = folder.Select(Path.GetFileName).ToHashSet(StringComparer.Ordinal);
+            if (!Directory.Exists(folder.Key))
+            {
+                continue;
+            }
+
+            foreach (string partial in Directory.EnumerateFiles(folder.Key, "*" + PartialMarker + "*"))
+            {
+                string name = Path.GetFileName(partial);
+                int marker = name.LastIndexOf(PartialMarker, StringComparison.Ordinal);
+                if (targets.Contains(name[..marker])
+                    && int.TryParse(name.AsSpan(marker + PartialMarker.Length), NumberStyles.None, CultureInfo.InvariantCulture, out int pid)
+                    && !IsRunning(pid))
+                {
+                    File.Delete(partial);
+                }
+            }
+        }
+    }
+
+    /// <summary>Whether a process of that id exists (a reused id keeps a stale file: the safe way to be wrong).</summary>
+    private static bool IsRunning(int processId)
+    {
+        try
+        {
+            System.Diagnostics.Process.GetProcessById(processId).Dispose();
+            return true;
+        }
+        catch (ArgumentException)
+        {
+            return false;
         }
     }
 

@@ -86,6 +86,33 @@ public sealed class ProcessSafetyTests
     }
 
     [Fact]
+    public void A_checkout_clears_what_killed_checkouts_of_the_same_file_left_and_nothing_else()
+    {
+        using var dir = new TempDirectory();
+        Assert.Equal(0, CliRunner.Run(dir.Path, "init").ExitCode);
+        string model = Write(dir.File("m.safetensors"), [Random("w", "F32", [256, 256], 1)]);
+        Assert.Equal(0, CliRunner.Run(dir.Path, "add", model, "-q").ExitCode);
+
+        // What checkouts killed midway leave: PATH.mgit-partial-PID. No process has the first id
+        // (beyond any pid_max); the test host, alive, has the second.
+        string output = dir.File("out.safetensors");
+        string stale = output + ".mgit-partial-2147483647";
+        string live = output + $".mgit-partial-{Environment.ProcessId}";
+        string otherFile = dir.File("other.safetensors.mgit-partial-2147483647");
+        foreach (string leftover in new[] { stale, live, otherFile })
+        {
+            File.WriteAllBytes(leftover, new byte[4096]);
+        }
+
+        var checkout = CliRunner.RunProcess(dir.Path, "checkout", "m", "-o", output, "-q");
+        Assert.Equal(0, checkout.ExitCode);
+        Assert.Equal(File.ReadAllBytes(model), File.ReadAllBytes(output));
+        Assert.False(File.Exists(stale), "the dead checkout's partial file is removed");
+        Assert.True(File.Exists(live), "a running process's partial file is left alone");
+        Assert.True(File.Exists(otherFile), "partial files of other paths are left alone");
+    }
+
+    [Fact]
     public void A_process_killed_at_any_moment_of_add_leaves_the_model_whole_or_absent()
     {
         using var dir = new TempDirectory();
