@@ -95,7 +95,10 @@ public static class MGitCli
             context.Error.WriteLine(e.ToString());
         }
 
-        return e is MGitException or IOException or UnauthorizedAccessException ? ExitFailure : ExitInternal;
+        return e is MGitException or IOException or UnauthorizedAccessException
+            || (e is Microsoft.Data.Sqlite.SqliteException sqlite && Lineage.LineageStore.IsDamageOrRefusal(sqlite))
+            ? ExitFailure
+            : ExitInternal;
     }
 
     private static string OneLine(string text) =>

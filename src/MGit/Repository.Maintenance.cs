@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using MGit.Errors;
 using MGit.Lineage;
 using MGit.Storage;
+using Microsoft.Data.Sqlite;
 
 namespace MGit;
 
@@ -93,8 +94,21 @@ public sealed partial class Repository
     public FsckReport Fsck()
     {
         var problems = new List<string>();
-        problems.AddRange(_lineage.IntegrityCheck().Select(p => $"lineage database: {p}"));
-        var graph = Graph();
+        LineageGraph graph;
+        bool lineageRead = true;
+        try
+        {
+            problems.AddRange(_lineage.IntegrityCheck().Select(p => $"lineage database: {p}"));
+            graph = Graph();
+        }
+        catch (SqliteException e) when (LineageStore.IsDamageOrRefusal(e))
+        {
+            // Which versions need which objects is then unknown; every object is verified all the same.
+            problems.Add($"lineage database: unreadable ({e.Message}); the objects are checked without it");
+            graph = new LineageGraph([], []);
+            lineageRead = false;
+        }
+
         try
         {
             graph.TopologicalOrder();
@@ -138,10 +152,10 @@ public sealed partial class Repository
 
         foreach (var (id, message) in damaged.Where(d => !referenced.ContainsKey(d.Key)).OrderBy(d => d.Key))
         {
-            problems.Add($"{message} (unreferenced)");
+            problems.Add(lineageRead ? $"{message} (unreferenced)" : message);
         }
 
-        int unreferenced = present.Count(id => !referenced.ContainsKey(id));
+        int unreferenced = lineageRead ? present.Count(id => !referenced.ContainsKey(id)) : 0;
         return new FsckReport(present.Count, graph.Versions.Count, unreferenced, problems);
     }
 

@@ -97,6 +97,44 @@ public sealed class MaintenanceTests
     }
 
     [Fact]
+    public void A_damaged_lineage_database_is_damage_fsck_reports_while_it_still_checks_every_object()
+    {
+        using var dir = new TempDirectory();
+        Assert.Equal(0, CliRunner.Run(dir.Path, "init").ExitCode);
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.Equal(0, CliRunner.Run(dir.Path, "add", Write(dir.File($"m{i}.safetensors"), [Random("w", "F32", [64, 64], i)]), "-q").ExitCode);
+        }
+
+        // Pooling is off, so the last command closed the database and checkpointed its log into the file.
+        string database = Path.Combine(dir.Path, ".mgit", "lineage.db");
+        using (var file = new FileStream(database, FileMode.Open, FileAccess.Write))
+        {
+            file.Position = 4096; // page 2 onwards: the tables, past the header SQLite checks on open
+            file.Write(System.Text.Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("garbage!", 512))));
+        }
+
+        var listing = CliRunner.Run(dir.Path, "ls");
+        Assert.Equal(1, listing.ExitCode);
+        Assert.StartsWith("mgit: lineage database error: ", listing.Error);
+
+        var fsck = CliRunner.Run(dir.Path, "fsck");
+        Assert.Equal(1, fsck.ExitCode);
+        Assert.Contains("lineage database: ", fsck.Out + fsck.Error);
+        Assert.Contains("the objects are checked without it", fsck.Out + fsck.Error);
+
+        // The objects are still verified: damage to one is reported too.
+        string objects = Path.Combine(dir.Path, ".mgit", "objects");
+        string victim = Directory.EnumerateFiles(objects, "*", SearchOption.AllDirectories).First();
+        byte[] bytes = File.ReadAllBytes(victim);
+        bytes[^1] ^= 0x01;
+        File.WriteAllBytes(victim, bytes);
+        fsck = CliRunner.Run(dir.Path, "fsck");
+        Assert.Equal(1, fsck.ExitCode);
+        Assert.Contains(Path.GetFileName(Path.GetDirectoryName(victim)) + Path.GetFileName(victim), fsck.Out + fsck.Error);
+    }
+
+    [Fact]
     public void Fsck_checks_every_object_against_its_id_not_only_its_checksum()
     {
         // An object file swapped for another well-formed object passes the checksum a checkout
