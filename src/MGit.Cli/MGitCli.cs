@@ -96,7 +96,7 @@ public static class MGitCli
         }
 
         return e is MGitException or IOException or UnauthorizedAccessException
-            || (e is Microsoft.Data.Sqlite.SqliteException sqlite && Lineage.LineageStore.IsDamageOrRefusal(sqlite))
+            || (e is Microsoft.Data.Sqlite.SqliteException sqlite && MGit.Lineage.LineageStore.IsDamageOrRefusal(sqlite))
             ? ExitFailure
             : ExitInternal;
     }

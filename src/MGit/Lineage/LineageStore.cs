@@ -467,7 +467,6 @@ public sealed partial class LineageStore : IDisposable
         CommitWrite(transaction);
     }
 
-    /// <summary>SQLite's own consistency check; returns problems found (empty when intact).</summary>
     /// <summary>
     /// Whether SQLite says the database file is damaged or the machine refused it (I/O error, disk
     /// full, read-only, locked, cannot open), rather than that mgit asked something wrong: the
@@ -477,6 +476,7 @@ public sealed partial class LineageStore : IDisposable
         5 /* BUSY */ or 6 /* LOCKED */ or 8 /* READONLY */ or 10 /* IOERR */ or 11 /* CORRUPT */ or
         13 /* FULL */ or 14 /* CANTOPEN */ or 26 /* NOTADB */;
 
+    /// <summary>SQLite's own consistency check; returns problems found (empty when intact).</summary>
     public IReadOnlyList<string> IntegrityCheck()
     {
         var problems = new List<string>();
