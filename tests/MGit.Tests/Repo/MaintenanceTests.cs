@@ -1,3 +1,4 @@
+using MGit.Storage;
 using MGit.Tests.TestSupport;
 using static MGit.Tests.TestSupport.RawSafetensors;
 
@@ -5,6 +6,9 @@ namespace MGit.Tests.Repo;
 
 public sealed class MaintenanceTests
 {
+    /// <summary>Where the store keeps the object a manifest names.</summary>
+    private static string ObjectPath(RepoFixture fx, string id) => fx.Repository.Objects.PathOf(ObjectId.Parse(id));
+
     [Fact]
     public void Equal_tensors_are_stored_once_as_stored_bytes_show()
     {
@@ -36,7 +40,7 @@ public sealed class MaintenanceTests
         Assert.True(fx.Repository.Fsck().Intact);
 
         var chunk = fx.Repository.Show("a").Manifest.Files[0].Segments.First(s => s.Tensor?.Name == "shared").Chunks[0];
-        string path = Path.Combine(fx.RepositoryPath, ".mgit", "objects", chunk[..2], chunk[2..]);
+        string path = ObjectPath(fx, chunk);
         byte[] bytes = File.ReadAllBytes(path);
         bytes[bytes.Length / 2] ^= 0x20;
         File.WriteAllBytes(path, bytes);
@@ -64,17 +68,16 @@ public sealed class MaintenanceTests
         tuned[40_000] ^= 1;
         fx.Repository.Add(Write(fx.Model("b.safetensors"), [new Tensor("w", "F32", [16_384], tuned)]), new AddOptions { Parents = ["a"], How = "finetune" });
         fx.Repository.Add(Write(fx.Model("c.safetensors"), [Random("x", "F32", [16_384], 2)]), new AddOptions());
-        string ObjectPath(string chunk) => Path.Combine(fx.RepositoryPath, ".mgit", "objects", chunk[..2], chunk[2..]);
         string ChunkOf(string model) => fx.Repository.Show(model).Manifest.Files[0].Segments.First(s => s.Tensor is not null).Chunks[0];
 
         // a's chunk (b's delta base) cannot be read at all; c's is damaged the ordinary way.
         string unreadable = ChunkOf("a");
-        File.Delete(ObjectPath(unreadable));
-        File.CreateSymbolicLink(ObjectPath(unreadable), "/proc/self/mem");
+        File.Delete(ObjectPath(fx, unreadable));
+        File.CreateSymbolicLink(ObjectPath(fx, unreadable), "/proc/self/mem");
         string flipped = ChunkOf("c");
-        byte[] bytes = File.ReadAllBytes(ObjectPath(flipped));
+        byte[] bytes = File.ReadAllBytes(ObjectPath(fx, flipped));
         bytes[^10] ^= 0x20;
-        File.WriteAllBytes(ObjectPath(flipped), bytes);
+        File.WriteAllBytes(ObjectPath(fx, flipped), bytes);
 
         var report = fx.Repository.Fsck();
         Assert.False(report.Intact);
@@ -142,9 +145,8 @@ public sealed class MaintenanceTests
         using var fx = new RepoFixture(chunkSize: 4096);
         fx.Repository.Add(Write(fx.Model("a.safetensors"), [Random("w", "F32", [2048], 1), Random("v", "F32", [1024], 2)]), new AddOptions());
         var segments = fx.Repository.Show("a").Manifest.Files[0].Segments;
-        string ObjectPath(string id) => Path.Combine(fx.RepositoryPath, ".mgit", "objects", id[..2], id[2..]);
         string swapped = segments.First(s => s.Tensor?.Name == "w").Chunks[0];
-        File.Copy(ObjectPath(segments.First(s => s.Tensor?.Name == "v").Chunks[0]), ObjectPath(swapped), overwrite: true);
+        File.Copy(ObjectPath(fx, segments.First(s => s.Tensor?.Name == "v").Chunks[0]), ObjectPath(fx, swapped), overwrite: true);
 
         var problem = Assert.Single(fx.Repository.Fsck().Problems);
         Assert.Contains(swapped, problem);
@@ -157,7 +159,7 @@ public sealed class MaintenanceTests
         using var fx = new RepoFixture(chunkSize: 4096);
         fx.Repository.Add(Write(fx.Model("a.safetensors"), [Random("w", "F32", [4096], 1)]), new AddOptions());
         var chunk = fx.Repository.Show("a").Manifest.Files[0].Segments[1].Chunks[1];
-        File.Delete(Path.Combine(fx.RepositoryPath, ".mgit", "objects", chunk[..2], chunk[2..]));
+        File.Delete(ObjectPath(fx, chunk));
         var problem = Assert.Single(fx.Repository.Fsck().Problems);
         Assert.Contains("missing", problem);
         Assert.Contains("a@1", problem);
