@@ -81,6 +81,7 @@ public sealed partial class Repository
                 Recipe = recipe,
                 Fingerprint = stored.Fingerprint,
                 ChildEdges = options.ChildEdges,
+                PlannedRefs = plan.Edges.Select(e => e.ParentId).Concat(options.ChildEdges.Select(e => e.ChildId)).Distinct().ToDictionary(id => id, id => graph[id].Ref),
             };
             long id = _lineage.Insert(newVersion, _options.Clock.GetUtcNow());
             RecordForPlacement(id, stored.ManifestId, stored.Fingerprint);

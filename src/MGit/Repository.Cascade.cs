@@ -2,6 +2,7 @@ using MGit.Cascade;
 using MGit.Errors;
 using MGit.Execution;
 using MGit.Lineage;
+using MGit.Storage;
 using MGit.Testing;
 
 namespace MGit;
@@ -211,7 +212,7 @@ public sealed partial class Repository
         {
             var inputs = parents.Select(p => (p.Name, Path: CachedCheckout(p.ManifestId, WithDatabase(() => LoadManifest(p))))).ToList();
             bool isFile = fromManifest.Kind == "file";
-            string output = Path.Combine(work, isFile ? fromManifest.Files.Single().Path : SafeFileName(step.Model));
+            string output = ModelPaths.ForWriting(work, isFile ? fromManifest.Files.Single().Path : SafeFileName(step.Model));
             Directory.CreateDirectory(work);
             string logPath = Path.Combine(LogDirectory, "cascade", cascadeId.ToString(System.Globalization.CultureInfo.InvariantCulture), $"{SafeFileName(step.Model)}-{Stamp(_options.Clock.GetUtcNow())}.log");
             var outcome = CommandRunner.Run(Cascade.Recipe.Expand(step.Recipe!, inputs, output), Root, options.RecipeTimeout, logPath);

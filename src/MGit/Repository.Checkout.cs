@@ -144,12 +144,17 @@ public sealed partial class Repository
             var file = manifest.Files.Single();
             if (Directory.Exists(target))
             {
-                target = Path.Combine(target, file.Path);
+                target = ModelPaths.ForWriting(target, file.Path);
             }
 
             if (File.Exists(target) && !overwrite)
             {
-                throw new MGitException($"{output} already exists; pass --force to overwrite it");
+                throw new MGitException($"{target} already exists; pass --force to overwrite it");
+            }
+
+            if (Directory.Exists(target))
+            {
+                throw new MGitException($"{target} is a folder; a single-file model needs a file name");
             }
 
             return new ModelFiles(manifest, target, [(file, target)], generation);
@@ -165,7 +170,7 @@ public sealed partial class Repository
             throw new MGitException($"{output} is not empty; pass --force to write into it");
         }
 
-        return new ModelFiles(manifest, target, manifest.Files.Select(f => (f, SafeJoin(target, f.Path))).ToList(), generation);
+        return new ModelFiles(manifest, target, manifest.Files.Select(f => (f, ModelPaths.ForWriting(target, f.Path))).ToList(), generation);
     }
 
     /// <summary>Files open at once at most: a group larger than this is written in parts.</summary>
@@ -200,7 +205,7 @@ public sealed partial class Repository
         {
             foreach (string directory in model.Manifest.EmptyDirectories)
             {
-                Directory.CreateDirectory(SafeJoin(model.Target, directory));
+                Directory.CreateDirectory(ModelPaths.ForWriting(model.Target, directory));
             }
         }
     }
@@ -311,17 +316,5 @@ public sealed partial class Repository
         {
             return false;
         }
-    }
-
-    /// <summary>Joins a stored relative path to a root, refusing any that would escape it.</summary>
-    private static string SafeJoin(string root, string relativePath)
-    {
-        string full = Path.GetFullPath(Path.Combine(root, relativePath.Replace('/', Path.DirectorySeparatorChar)));
-        if (!IsInside(full, root) || full == Path.GetFullPath(root))
-        {
-            throw new MGitException($"the manifest names a path outside the model folder: '{relativePath}'");
-        }
-
-        return full;
     }
 }

@@ -196,12 +196,12 @@ public sealed partial class Repository
             catch (MGitException e) when (problems is not null)
             {
                 // The manifest object itself is reported with the other objects; name the version here.
-                problems.Add($"{version.Ref}: manifest unreadable ({e.Message})");
+                problems.Add($"{version.Ref}: manifest refused ({e.Message})");
                 continue;
             }
             catch (MGitException e)
             {
-                throw new MGitException($"{version.Ref}: manifest unreadable ({e.Message}); run 'mgit fsck' and restore it before gc");
+                throw new MGitException($"{version.Ref}: manifest unreadable ({e.Message}); 'mgit fsck' lists every problem");
             }
 
             foreach (var id in manifest.ChunkIds)

@@ -8,8 +8,14 @@ namespace MGit;
 /// <summary>What a push sent: object files and their bytes (the lineage snapshot not counted), and whether the remote's lineage moved.</summary>
 public sealed record PushResult(long ObjectsSent, long BytesSent, int VersionsPublished, bool LineageUpdated);
 
-/// <summary>What a pull received, the versions it added (by their local refs) and the local versions it renumbered.</summary>
-public sealed record PullResult(long ObjectsReceived, long BytesReceived, IReadOnlyList<string> NewVersions, IReadOnlyList<Renumbered> Renumbered);
+/// <summary>
+/// What a pull received, the versions it added (by their local refs), the local versions it
+/// renumbered, and (with skipBroken) the broken parts of the remote it left out.
+/// </summary>
+public sealed record PullResult(long ObjectsReceived, long BytesReceived, IReadOnlyList<string> NewVersions, IReadOnlyList<Renumbered> Renumbered)
+{
+    public IReadOnlyList<string> Skipped { get; init; } = [];
+}
 
 public sealed partial class Repository
 {
@@ -74,10 +80,17 @@ public sealed partial class Repository
         var graph = Graph();
         var selection = SelectForPush(graph, refs);
         var local = LineageSnapshot.FromGraph(graph, selection, Recipes.All());
+        // What fsck would call broken never leaves: every clone and pull of the remote would fail on it.
+        if (local.WithoutBrokenParts().Problems is [var broken, ..])
+        {
+            throw new MGitException($"this repository's lineage is broken ({broken}); nothing was pushed ('mgit fsck' lists every problem)");
+        }
+
         var (_, remoteLineage) = await ReadRemoteLineageAsync(backend, cancel);
         CheckNotBehind(graph, remoteLineage, backend.Url, remoteName);
 
         using var repositoryLock = RepositoryLock.Shared(LockPath, _options.LockWait);
+        // Also loads (and so checks) the manifest of every version sent.
         var needed = ReferencedObjects(new LineageGraph(selection.ToList(), graph.Edges), problems: null).Keys;
         var present = await ObjectTransfer.ListObjectsAsync(backend, cancel);
         var missing = needed.Where(id => !present.Contains(id)).ToList();
@@ -104,6 +117,11 @@ public sealed partial class Repository
             var (currentId, current) = await ReadRemoteLineageAsync(backend, cancel);
             CheckNotBehind(graph, current, backend.Url, remoteName);
             var merged = LineageMerge.Union(current, local).Merged;
+            if (merged.WithoutBrokenParts().Problems is [var problem, ..])
+            {
+                throw new MGitException($"{backend.Url}: merged with this repository, its lineage would be broken ({problem}); nothing was published ('mgit remote fsck {remoteName}' lists every problem)");
+            }
+
             byte[] json = merged.ToJson();
             var mergedId = ObjectId.Compute(json);
             if (mergedId == currentId)
@@ -154,18 +172,24 @@ public sealed partial class Repository
     /// in a lazy clone), verifies each object against its id before it enters the store, then
     /// merges the graphs in one transaction (see <see cref="LineageMerge"/>).
     /// </summary>
-    public PullResult Pull(string? remote = null)
+    /// <param name="skipBroken">
+    /// Leave out what of the remote's lineage is broken (a malformed version, an edge to nowhere or
+    /// closing a cycle, a manifest naming an unsafe path) and take the rest, reporting each part
+    /// left out; by default a broken remote is refused whole.
+    /// </param>
+    public PullResult Pull(string? remote = null, bool skipBroken = false)
     {
         using var backend = OpenRemote(remote);
-        return Pull(backend, lazy: RemoteConfig.Load(MetadataDirectory).LazyFrom == (remote ?? DefaultRemote));
+        return Pull(backend, lazy: RemoteConfig.Load(MetadataDirectory).LazyFrom == (remote ?? DefaultRemote), skipBroken);
     }
 
-    public PullResult Pull(IRemoteBackend backend, bool lazy = false) =>
-        PullAsync(backend, lazy, CancellationToken.None).GetAwaiter().GetResult();
+    public PullResult Pull(IRemoteBackend backend, bool lazy = false, bool skipBroken = false) =>
+        PullAsync(backend, lazy, skipBroken, CancellationToken.None).GetAwaiter().GetResult();
 
-    private async Task<PullResult> PullAsync(IRemoteBackend backend, bool lazy, CancellationToken cancel)
+    private async Task<PullResult> PullAsync(IRemoteBackend backend, bool lazy, bool skipBroken, CancellationToken cancel)
     {
-        var (refId, remote) = await ReadRemoteLineageAsync(backend, cancel);
+        var skipped = new List<string>();
+        var (refId, remote) = await ReadRemoteLineageAsync(backend, cancel, skipBroken ? skipped : null);
         if (refId is null)
         {
             return new PullResult(0, 0, [], []);
@@ -193,13 +217,42 @@ public sealed partial class Repository
                 UpgradeFormatForWriting(); // the objects received may be of this mgit's object format
             }
 
-            var (fetched, fetchedBytes) = await FetchObjectsAsync(backend, incoming.Select(v => ObjectId.Parse(v.Manifest)), lazy, cancel);
+            // Manifests first, each checked before anything is fetched for it: a version whose
+            // manifest is unreadable or names an unsafe path never reaches the lineage.
+            var (fetched, fetchedBytes) = await FetchObjectsAsync(backend, incoming.Select(v => ObjectId.Parse(v.Manifest)), manifestsOnly: true, cancel);
             objects += fetched;
             bytes += fetchedBytes;
-
+            var broken = incoming
+                .Select(v => (Version: v, Problem: ManifestProblem(v.Manifest)))
+                .Where(b => b.Problem is not null)
+                .ToList();
             var localEdges = graph.Edges
                 .Select(e => (LineageSnapshot.KeyOf(graph[e.ParentId]), LineageSnapshot.KeyOf(graph[e.ChildId]), e.Kind.ToName()))
                 .ToHashSet();
+            // Each side is acyclic on its own, but their union need not be: the remote's edges
+            // are refused where they close a cycle with the local ones.
+            var newEdges = merged.Edges.Where(e => !localEdges.Contains((e.Parent, e.Child, e.Kind))).ToList();
+            var unionEdges = localEdges.Select(e => (e.Item1, e.Item2)).Concat(newEdges.Select(e => (e.Parent, e.Child))).ToList();
+            var cycles = Acyclic.CycleClosingEdges(unionEdges).Where(i => i >= localEdges.Count).Select(i => newEdges[i - localEdges.Count]).ToList();
+            if (broken.Count > 0 || cycles.Count > 0)
+            {
+                var problems = broken.Select(b => $"version {b.Version.Ref}: {b.Problem}")
+                    .Concat(cycles.Select(e => $"the edge from {RefOfKey(merged, e.Parent)} to {RefOfKey(merged, e.Child)} would close a cycle with this repository's lineage"))
+                    .ToList();
+                if (!skipBroken)
+                {
+                    throw BrokenRemote(backend, problems);
+                }
+
+                skipped.AddRange(problems);
+                remote = remote.Without(broken.Select(b => b.Version.Key).ToHashSet(StringComparer.Ordinal)).Without(cycles.ToHashSet());
+                attempt--;
+                continue; // merge again without them
+            }
+
+            (fetched, fetchedBytes) = await FetchObjectsAsync(backend, incoming.Select(v => ObjectId.Parse(v.Manifest)), lazy, cancel);
+            objects += fetched;
+            bytes += fetchedBytes;
             var renumber = merged.Versions
                 .Where(v => localKeys.TryGetValue(v.Key, out var local) && local.Version != v.Version)
                 .Select(v => (Local: localKeys[v.Key], Number: v.Version))
@@ -208,7 +261,7 @@ public sealed partial class Repository
                 localKeys.ToDictionary(p => p.Key, p => p.Value.Id, StringComparer.Ordinal),
                 renumber.Select(r => (r.Local.Id, r.Number)).ToList(),
                 incoming.Select(v => new ImportedVersion(v.Key, v.Name, v.Version, v.Type, v.Manifest, v.LogicalBytes, v.AddedAt, v.Message, v.ErrorBound, v.Metadata, v.Recipe)).ToList(),
-                merged.Edges.Where(e => !localEdges.Contains((e.Parent, e.Child, e.Kind))).Select(e => new ImportedEdge(e.Parent, e.Child, EdgeKindNames.Parse(e.Kind), e.How, e.Message)).ToList(),
+                newEdges.Select(e => new ImportedEdge(e.Parent, e.Child, EdgeKindNames.Parse(e.Kind), e.How, e.Message)).ToList(),
                 stamp)
             {
                 Recipes = merged.Versions
@@ -229,15 +282,40 @@ public sealed partial class Repository
                 objects,
                 bytes,
                 incoming.Select(v => v.Ref).ToList(),
-                renumber.Select(r => new Renumbered(r.Local.Name, r.Local.Version, r.Number, LineageSnapshot.KeyOf(r.Local))).ToList());
+                renumber.Select(r => new Renumbered(r.Local.Name, r.Local.Version, r.Number, LineageSnapshot.KeyOf(r.Local))).ToList())
+            {
+                Skipped = skipped,
+            };
         }
     }
+
+    /// <summary>Why a stored manifest (fetched from a remote) cannot be taken, or null when it can.</summary>
+    private string? ManifestProblem(string manifestId)
+    {
+        try
+        {
+            using var content = _objects.Read(ObjectId.Parse(manifestId));
+            Manifest.FromJson(content.Span, manifestId);
+            return null;
+        }
+        catch (MGitException e)
+        {
+            return e.Message;
+        }
+    }
+
+    private static string RefOfKey(LineageSnapshot snapshot, string key) =>
+        snapshot.Versions.FirstOrDefault(v => v.Key == key)?.Ref ?? key;
+
+    /// <summary>One line for a remote whose lineage is refused, with how to take the rest of it anyway.</summary>
+    private static MGitException BrokenRemote(IRemoteBackend backend, IReadOnlyList<string> problems) =>
+        new($"remote {backend.Url}: {problems[0]}{(problems.Count > 1 ? $" (and {problems.Count - 1} more problem(s))" : "")}; refused ('--skip-broken' takes the rest, 'mgit remote fsck' lists every problem)");
 
     /// <summary>
     /// Fetches the manifests named and, unless lazy, every chunk and delta base they need that is
     /// not here (also after an interrupted pull that got the manifests but not all chunks).
     /// </summary>
-    private async Task<(long Objects, long Bytes)> FetchObjectsAsync(IRemoteBackend backend, IEnumerable<ObjectId> manifestIds, bool lazy, CancellationToken cancel)
+    private async Task<(long Objects, long Bytes)> FetchObjectsAsync(IRemoteBackend backend, IEnumerable<ObjectId> manifestIds, bool manifestsOnly, CancellationToken cancel)
     {
         var manifests = manifestIds.Distinct().ToList();
         Dictionary<ObjectId, long>? sizes = null;
@@ -261,7 +339,7 @@ public sealed partial class Repository
             (objects, bytes) = await DownloadAndInstallAsync(backend, wanted, progress, cancel);
         }
 
-        if (lazy)
+        if (manifestsOnly)
         {
             return (objects, bytes);
         }
@@ -340,8 +418,12 @@ public sealed partial class Repository
         return (objects, bytes);
     }
 
-    /// <summary>The remote's current snapshot id and lineage (empty, with no id, for a remote nobody pushed to).</summary>
-    private async Task<(ObjectId? Id, LineageSnapshot Lineage)> ReadRemoteLineageAsync(IRemoteBackend backend, CancellationToken cancel)
+    /// <summary>
+    /// The remote's current snapshot id and lineage (empty, with no id, for a remote nobody pushed
+    /// to). A snapshot with broken parts is refused, or, given <paramref name="skipped"/>, read
+    /// without them, each part left out described there.
+    /// </summary>
+    private async Task<(ObjectId? Id, LineageSnapshot Lineage)> ReadRemoteLineageAsync(IRemoteBackend backend, CancellationToken cancel, List<string>? skipped = null)
     {
         byte[]? refBytes = await ReadSmallAsync(backend, RemoteLayout.LineageRef, 1024, cancel);
         if (refBytes is null)
@@ -361,7 +443,14 @@ public sealed partial class Repository
             throw new MGitException($"remote {backend.Url}: the lineage snapshot {id} does not match its hash; refused");
         }
 
-        return (id, LineageSnapshot.Parse(json, $"remote {backend.Url}: lineage snapshot {id}"));
+        var (sound, problems) = LineageSnapshot.ParseSkippingBroken(json, $"remote {backend.Url}: lineage snapshot {id}");
+        if (problems.Count > 0 && skipped is null)
+        {
+            throw BrokenRemote(backend, problems);
+        }
+
+        skipped?.AddRange(problems);
+        return (id, sound);
     }
 
     private async Task<byte[]?> ReadSmallAsync(IRemoteBackend backend, string key, int maxBytes, CancellationToken cancel)
@@ -382,7 +471,12 @@ public sealed partial class Repository
     /// <c>origin</c>. Lazy: only the lineage and manifests come now; objects arrive when a
     /// checkout needs them. A clone that fails leaves no repository behind.
     /// </summary>
-    public static Repository Clone(string url, string directory, string? endpoint = null, bool lazy = false, RepositoryOptions? options = null)
+    public static Repository Clone(string url, string directory, string? endpoint = null, bool lazy = false, RepositoryOptions? options = null) =>
+        Clone(url, directory, endpoint, lazy, skipBroken: false, options, out _);
+
+    /// <inheritdoc cref="Clone(string, string, string?, bool, RepositoryOptions?)"/>
+    /// <param name="skipped">With <paramref name="skipBroken"/>, the broken parts of the remote left out (see <see cref="Pull(string?, bool)"/>).</param>
+    public static Repository Clone(string url, string directory, string? endpoint, bool lazy, bool skipBroken, RepositoryOptions? options, out IReadOnlyList<string> skipped)
     {
         options ??= new RepositoryOptions();
         string target = Path.GetFullPath(directory);
@@ -400,7 +494,7 @@ public sealed partial class Repository
                 var format = ReadRemoteFormat(backend);
                 repository = Init(target, options, format?.ChunkSize ?? RepositoryFormat.DefaultChunkSize, format?.MaxDeltaDepth ?? RepositoryFormat.DefaultMaxDeltaDepth);
                 new RemoteConfig { Remotes = [new RemoteEntry(DefaultRemote, url, endpoint)], LazyFrom = lazy ? DefaultRemote : null }.Save(repository.MetadataDirectory);
-                repository.Pull(backend, lazy);
+                skipped = repository.Pull(backend, lazy, skipBroken).Skipped;
             }
 
             repository.AttachLazyOrigin();

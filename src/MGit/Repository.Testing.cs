@@ -301,10 +301,10 @@ public sealed partial class Repository
 
         public string Folder { get; } = directory;
 
-        public string Model => Path.Combine(Folder, modelName);
+        public string Model => ModelPaths.ForWriting(Folder, modelName);
 
         /// <summary>Where the model is written before it is published.</summary>
-        public string PartialModel => Path.Combine(_partial, modelName);
+        public string PartialModel => ModelPaths.ForWriting(_partial, modelName);
 
         /// <summary>Makes the written model read-only and renames it into place, unless another got there first.</summary>
         public void Publish()

@@ -100,17 +100,23 @@ public static class PullCommand
     public static Command Build(GlobalOptions globals, CliContext context)
     {
         var remote = new Argument<string?>("REMOTE") { Description = "Remote name (default: origin)", Arity = ArgumentArity.ZeroOrOne };
-        var json = new Option<bool>("--json") { Description = "Print JSON: objects_received, bytes_received" };
-        var command = new Command("pull", "Fetch new versions and their objects, and merge the remote's lineage into this one") { remote, json };
+        var json = new Option<bool>("--json") { Description = "Print JSON: objects_received, bytes_received, skipped" };
+        var skipBroken = SkipBrokenOption();
+        var command = new Command("pull", "Fetch new versions and their objects, and merge the remote's lineage into this one") { remote, json, skipBroken };
         command.SetAction(parse =>
         {
             using var repository = globals.OpenRepository(parse, context);
             string name = parse.GetValue(remote) ?? Repository.DefaultRemote;
-            var result = repository.Pull(name);
+            var result = repository.Pull(name, parse.GetValue(skipBroken));
             Report(parse, globals, context, result);
             if (parse.GetValue(json))
             {
-                Json.Write(context.Out, new JsonObject { ["objects_received"] = result.ObjectsReceived, ["bytes_received"] = result.BytesReceived });
+                Json.Write(context.Out, new JsonObject
+                {
+                    ["objects_received"] = result.ObjectsReceived,
+                    ["bytes_received"] = result.BytesReceived,
+                    ["skipped"] = Json.Array(result.Skipped),
+                });
             }
             else
             {
@@ -122,9 +128,24 @@ public static class PullCommand
         return command;
     }
 
-    /// <summary>New versions and renumbered local versions, on stderr (stdout stays the result).</summary>
+    public static Option<bool> SkipBrokenOption() => new("--skip-broken")
+    {
+        Description = "Take what is sound of a remote whose lineage is partly broken (malformed versions, edges to nowhere or closing a cycle, manifests naming unsafe paths), and report what was left out",
+    };
+
+    /// <summary>Broken parts left out; always shown, since what the user asked for is not all there.</summary>
+    public static void ReportSkipped(CliContext context, IReadOnlyList<string> skipped)
+    {
+        foreach (string problem in skipped)
+        {
+            context.Error.WriteLine($"mgit: skipped: {problem}");
+        }
+    }
+
+    /// <summary>New versions, renumbered local versions and skipped broken parts, on stderr (stdout stays the result).</summary>
     public static void Report(ParseResult parse, GlobalOptions globals, CliContext context, PullResult result)
     {
+        ReportSkipped(context, result.Skipped);
         foreach (string added in result.NewVersions)
         {
             GlobalOptions.Say(parse, globals, context, $"new: {added}");
@@ -146,10 +167,12 @@ public static class CloneCommand
         var directory = new Argument<string>("DIR") { Description = "New folder for the repository" };
         var endpoint = new Option<string?>("--endpoint") { Description = "S3-compatible server, e.g. http://127.0.0.1:9000 (default: AWS)" };
         var lazy = new Option<bool>("--lazy") { Description = "Fetch the lineage and manifests only; checkout fetches the objects it needs" };
-        var command = new Command("clone", "Copy a remote into a new repository; the remote becomes 'origin'") { url, directory, endpoint, lazy };
+        var skipBroken = PullCommand.SkipBrokenOption();
+        var command = new Command("clone", "Copy a remote into a new repository; the remote becomes 'origin'") { url, directory, endpoint, lazy, skipBroken };
         command.SetAction(parse =>
         {
-            using var repository = Repository.Clone(parse.GetValue(url)!, context.ResolvePath(parse.GetValue(directory)!), parse.GetValue(endpoint), parse.GetValue(lazy), globals.Options(parse, context));
+            using var repository = Repository.Clone(parse.GetValue(url)!, context.ResolvePath(parse.GetValue(directory)!), parse.GetValue(endpoint), parse.GetValue(lazy), parse.GetValue(skipBroken), globals.Options(parse, context), out var skipped);
+            PullCommand.ReportSkipped(context, skipped);
             var graph = repository.Graph();
             GlobalOptions.Say(parse, globals, context, $"cloned {graph.Versions.Count} version(s) into {repository.Root}{(parse.GetValue(lazy) ? " (lazy: objects are fetched on checkout)" : "")}");
             return 0;

@@ -82,10 +82,11 @@ public sealed partial class LineageStore
                 ?? (long)Scalar("INSERT INTO models (name) VALUES ($name) RETURNING id", transaction, ("$name", v.Name))!;
             long id = (long)Scalar(
                 """
-                INSERT INTO versions (model_id, version, type, manifest, logical_bytes, added_at, message, error_bound)
-                VALUES ($model, $version, $type, $manifest, $bytes, $at, $message, $bound) RETURNING id
+                INSERT INTO versions (id, model_id, version, type, manifest, logical_bytes, added_at, message, error_bound)
+                VALUES ($id, $model, $version, $type, $manifest, $bytes, $at, $message, $bound) RETURNING id
                 """,
                 transaction,
+                ("$id", NextVersionId(transaction)),
                 ("$model", modelId),
                 ("$version", v.Version),
                 ("$type", v.Type),
@@ -131,6 +132,7 @@ public sealed partial class LineageStore
                 ("$m", e.Message));
         }
 
+        CheckAcyclic(transaction);
         CommitWrite(transaction);
         CompactLog();
     }

@@ -18,7 +18,15 @@ public sealed record NewVersion(
     double? ErrorBound = null,
     string? Recipe = null,
     byte[]? Fingerprint = null,
-    IReadOnlyList<(long ChildId, long? ReplacesParentId, string? How, string? Message)>? ChildEdges = null);
+    IReadOnlyList<(long ChildId, long? ReplacesParentId, string? How, string? Message)>? ChildEdges = null)
+{
+    /// <summary>
+    /// The ref (NAME@N) each version id named by <see cref="Edges"/> and <see cref="ChildEdges"/>
+    /// had when the add was planned: checked again inside the write, so a version removed (or
+    /// renumbered) meanwhile fails the add instead of lending its id to another.
+    /// </summary>
+    public IReadOnlyDictionary<long, string> PlannedRefs { get; init; } = new Dictionary<long, string>();
+}
 
 /// <summary>
 /// Models, versions, edges and metadata in SQLite (WAL mode, one transaction per change), so two
@@ -29,10 +37,12 @@ public sealed partial class LineageStore : IDisposable
     /// <summary>
     /// The schema version kept in <c>PRAGMA user_version</c>; bumped with any table change.
     /// 1: models, versions, edges, metadata. 2: versions.error_bound (lossy versions). 3: tests,
-    /// test_results, recipes, cascades, cascade_steps. 4: fingerprints (placement sketches). An
-    /// older database is read as is (the newer tables read as empty) and migrated on its first write.
+    /// test_results, recipes, cascades, cascade_steps. 4: fingerprints (placement sketches). 5: version
+    /// ids are never reused (version_ids and its triggers) and no edge joins a version to itself
+    /// (a trigger). An older database is read as is (the newer tables read as empty) and migrated
+    /// on its first write.
     /// </summary>
-    public const int SchemaVersion = 4;
+    public const int SchemaVersion = 5;
 
     /// <summary>The tables schema 3 added: registered tests, their results, recipes, and cascade progress.</summary>
     private const string TestingTables = """
@@ -85,6 +95,29 @@ public sealed partial class LineageStore : IDisposable
             version_id INTEGER PRIMARY KEY REFERENCES versions(id),
             data BLOB NOT NULL
         );
+        """;
+
+    /// <summary>
+    /// Schema 5's guards, kept by the database itself whoever writes: a version id is never given
+    /// twice (the highest ever used is remembered; a freed id handed to a new version let an add
+    /// whose parent was removed meanwhile become its own parent), and an edge never joins a
+    /// version to itself. Cycles longer than one edge are checked in the same transaction by
+    /// <see cref="CheckAcyclic"/> (SQLite triggers cannot recurse over the graph).
+    /// </summary>
+    private const string IntegrityGuards = """
+        CREATE TABLE IF NOT EXISTS version_ids (last INTEGER NOT NULL);
+        INSERT INTO version_ids (last) SELECT COALESCE((SELECT MAX(id) FROM versions), 0) WHERE NOT EXISTS (SELECT 1 FROM version_ids);
+        CREATE TRIGGER IF NOT EXISTS versions_ids_never_reused BEFORE INSERT ON versions
+            WHEN NEW.id IS NULL OR NEW.id <= (SELECT last FROM version_ids)
+            BEGIN SELECT RAISE(ABORT, 'mgit: a version id may not be reused'); END;
+        CREATE TRIGGER IF NOT EXISTS versions_ids_remembered AFTER INSERT ON versions
+            BEGIN UPDATE version_ids SET last = NEW.id WHERE last < NEW.id; END;
+        CREATE TRIGGER IF NOT EXISTS edges_never_to_self BEFORE INSERT ON edges
+            WHEN NEW.parent_id = NEW.child_id
+            BEGIN SELECT RAISE(ABORT, 'mgit: an edge may not join a version to itself'); END;
+        CREATE TRIGGER IF NOT EXISTS edges_never_to_self_on_update BEFORE UPDATE ON edges
+            WHEN NEW.parent_id = NEW.child_id
+            BEGIN SELECT RAISE(ABORT, 'mgit: an edge may not join a version to itself'); END;
         """;
 
     private readonly SqliteConnection _connection;
@@ -183,7 +216,7 @@ public sealed partial class LineageStore : IDisposable
                 PRIMARY KEY (version_id, key)
             );
             CREATE INDEX IF NOT EXISTS edges_by_child ON edges(child_id);
-            """ + TestingTables + FingerprintsTable, transaction);
+            """ + TestingTables + FingerprintsTable + IntegrityGuards, transaction);
         Execute($"PRAGMA user_version = {SchemaVersion}", transaction);
         transaction.Commit();
         _schema = SchemaVersion;
@@ -205,6 +238,11 @@ public sealed partial class LineageStore : IDisposable
         if (_schema < 4)
         {
             Execute(FingerprintsTable, transaction);
+        }
+
+        if (_schema < 5)
+        {
+            Execute(IntegrityGuards, transaction);
         }
 
         if (_schema < SchemaVersion)
@@ -336,14 +374,25 @@ public sealed partial class LineageStore : IDisposable
             }
         }
 
+        foreach (long named in version.Edges.Select(e => e.ParentId).Concat((version.ChildEdges ?? []).Select(e => e.ChildId)).Distinct())
+        {
+            string? now = (string?)Scalar("SELECT m.name || '@' || v.version FROM versions v JOIN models m ON m.id = v.model_id WHERE v.id = $id", transaction, ("$id", named));
+            string planned = version.PlannedRefs.TryGetValue(named, out var known) ? known : throw new InvalidOperationException($"version id {named} has no planned ref");
+            if (now != planned)
+            {
+                throw new MGitException($"{planned} was removed or renumbered while this add ran; nothing was added (add again)");
+            }
+        }
+
         modelId ??= (long)Scalar("INSERT INTO models (name) VALUES ($name) RETURNING id", transaction, ("$name", version.Name))!;
         long number = (long)Scalar("SELECT COALESCE(MAX(version), 0) + 1 FROM versions WHERE model_id = $model", transaction, ("$model", modelId))!;
         long id = (long)Scalar(
             """
-            INSERT INTO versions (model_id, version, type, manifest, logical_bytes, added_at, message, error_bound)
-            VALUES ($model, $version, $type, $manifest, $bytes, $at, $message, $bound) RETURNING id
+            INSERT INTO versions (id, model_id, version, type, manifest, logical_bytes, added_at, message, error_bound)
+            VALUES ($id, $model, $version, $type, $manifest, $bytes, $at, $message, $bound) RETURNING id
             """,
             transaction,
+            ("$id", NextVersionId(transaction)),
             ("$model", modelId),
             ("$version", number),
             ("$type", version.Type),
@@ -392,15 +441,45 @@ public sealed partial class LineageStore : IDisposable
             Execute("INSERT INTO recipes (version_id, command) VALUES ($v, $c)", transaction, ("$v", id), ("$c", version.Recipe));
         }
 
-
         if (version.Fingerprint is { } fingerprint)
         {
             Execute("INSERT INTO fingerprints (version_id, data) VALUES ($v, $d)", transaction, ("$v", id), ("$d", fingerprint));
         }
 
+        if (version.ChildEdges is { Count: > 0 })
+        {
+            CheckAcyclic(transaction); // edges to older versions could close a loop; edges from them cannot
+        }
+
         CommitWrite(transaction);
         CompactLog();
         return id;
+    }
+
+    /// <summary>The id for a new version: above every id ever given (schema 5 remembers them; the triggers enforce it).</summary>
+    private long NextVersionId(SqliteTransaction transaction) =>
+        (long)Scalar("SELECT MAX(last, COALESCE((SELECT MAX(id) FROM versions), 0)) + 1 FROM version_ids", transaction)!;
+
+    /// <summary>
+    /// Refuses to let a transaction commit a graph with a cycle: all edges are read and checked in
+    /// memory (linear in their number; a lineage graph of 100,000 versions takes milliseconds).
+    /// </summary>
+    private void CheckAcyclic(SqliteTransaction transaction)
+    {
+        var edges = new List<(long, long)>();
+        using (var command = Command("SELECT parent_id, child_id FROM edges ORDER BY rowid", transaction))
+        using (var reader = command.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                edges.Add((reader.GetInt64(0), reader.GetInt64(1)));
+            }
+        }
+
+        if (Acyclic.CycleClosingEdges(edges) is [var first, ..])
+        {
+            throw new MGitException($"the change would make a cycle in the lineage graph (an edge from version {edges[first].Item1} to {edges[first].Item2}); nothing was changed");
+        }
     }
 
     /// <summary>

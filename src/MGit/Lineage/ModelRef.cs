@@ -36,31 +36,20 @@ public sealed record ModelRef(string Name, int? Version)
     /// </summary>
     public static void ValidateName(string name)
     {
-        if (string.IsNullOrWhiteSpace(name))
+        if (NameProblem(name) is { } problem)
         {
-            throw new MGitException("a model name cannot be empty");
-        }
-
-        if (name.Length > MaxNameLength)
-        {
-            throw new MGitException($"model name is longer than {MaxNameLength} characters");
-        }
-
-        if (name.Contains('@'))
-        {
-            throw new MGitException($"model name '{name}' cannot contain '@' (it separates name and version)");
-        }
-
-        if (name.Any(char.IsControl))
-        {
-            throw new MGitException("a model name cannot contain control characters");
-        }
-
-        if (name[0] == '-' || char.IsWhiteSpace(name[0]) || char.IsWhiteSpace(name[^1]))
-        {
-            throw new MGitException($"model name '{name}' cannot start with '-' or start or end with a space");
+            throw new MGitException(problem);
         }
     }
+
+    /// <summary>Why <paramref name="name"/> is not a valid model name (see <see cref="ValidateName"/>), or null.</summary>
+    public static string? NameProblem(string? name) =>
+        string.IsNullOrWhiteSpace(name) ? "a model name cannot be empty"
+        : name.Length > MaxNameLength ? $"model name is longer than {MaxNameLength} characters"
+        : name.Contains('@') ? $"model name '{name}' cannot contain '@' (it separates name and version)"
+        : name.Any(char.IsControl) ? "a model name cannot contain control characters"
+        : name[0] == '-' || char.IsWhiteSpace(name[0]) || char.IsWhiteSpace(name[^1]) ? $"model name '{name}' cannot start with '-' or start or end with a space"
+        : null;
 
     public override string ToString() => Version is int v ? $"{Name}@{v}" : Name;
 }

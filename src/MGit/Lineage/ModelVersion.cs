@@ -45,4 +45,10 @@ public static class EdgeKindNames
         "versioned" => EdgeKind.Versioned,
         _ => throw new Errors.MGitException($"unknown edge kind '{name}' in the repository"),
     };
+
+    public static bool TryParse(string? name, out EdgeKind kind)
+    {
+        kind = name == "versioned" ? EdgeKind.Versioned : EdgeKind.Adapted;
+        return name is "adapted" or "versioned";
+    }
 }

@@ -106,8 +106,28 @@ public sealed record LineageSnapshot
         return JsonSerializer.SerializeToUtf8Bytes(canonical, StoredJson.Default.LineageSnapshot);
     }
 
-    /// <summary>Parses and checks a snapshot: names, numbers, ids, keys and edge ends must all be sound.</summary>
+    /// <summary>
+    /// Parses a snapshot and refuses it, naming the first problem, unless every part is sound:
+    /// versions (names, numbers, ids, keys, each once) and edges (known kinds, both ends held, no
+    /// cycle). <see cref="ParseSkippingBroken"/> leaves the broken parts out instead.
+    /// </summary>
     public static LineageSnapshot Parse(ReadOnlySpan<byte> json, string what)
+    {
+        var (sound, problems) = ParseSkippingBroken(json, what);
+        if (problems.Count > 0)
+        {
+            throw new MGitException($"{what}: {problems[0]}{(problems.Count > 1 ? $" (and {problems.Count - 1} more problem(s))" : "")}");
+        }
+
+        return sound;
+    }
+
+    /// <summary>
+    /// Parses a snapshot (a document that is not one, or of a newer schema, is refused whole) and
+    /// returns its sound part with what was left out: a malformed version with every edge touching
+    /// it, an edge with an unknown kind or an end it does not hold, an edge that closes a cycle.
+    /// </summary>
+    public static (LineageSnapshot Sound, IReadOnlyList<string> Problems) ParseSkippingBroken(ReadOnlySpan<byte> json, string what)
     {
         LineageSnapshot? snapshot;
         try
@@ -119,7 +139,7 @@ public sealed record LineageSnapshot
             throw new MGitException($"{what} is unreadable: {e.Message}");
         }
 
-        if (snapshot is null || snapshot.Format != "mgit-lineage")
+        if (snapshot is null || snapshot.Format != "mgit-lineage" || snapshot.Versions is null || snapshot.Edges is null)
         {
             throw new MGitException($"{what} is not an mgit lineage snapshot");
         }
@@ -129,37 +149,77 @@ public sealed record LineageSnapshot
             throw new MGitException($"{what} uses lineage snapshot schema {snapshot.Schema}, newer than this mgit understands ({CurrentSchema}); upgrade mgit");
         }
 
+        return snapshot.WithoutBrokenParts();
+    }
+
+    /// <summary>This snapshot without its broken parts (see <see cref="ParseSkippingBroken"/>), and a line for each part left out.</summary>
+    public (LineageSnapshot Sound, IReadOnlyList<string> Problems) WithoutBrokenParts()
+    {
+        var problems = new List<string>();
+        var versions = new List<SnapshotVersion>();
         var keys = new HashSet<string>(StringComparer.Ordinal);
         var refs = new HashSet<(string, int)>();
-        foreach (var v in snapshot.Versions)
+        foreach (var v in Versions)
         {
-            ModelRef.ValidateName(v.Name);
-            if (v.Version < 1 || !ObjectId.TryParse(v.Manifest, out _) || v.LogicalBytes < 0 || v.Metadata is null)
+            string? problem = v is null ? "a version is null"
+                : ModelRef.NameProblem(v.Name) is { } name ? $"a version has an invalid name ({name})"
+                : v.Version < 1 || !ObjectId.TryParse(v.Manifest, out _) || v.LogicalBytes < 0 || v.Metadata is null || v.Metadata.Any(m => m.Value is null) ? $"version {v.Ref} is malformed"
+                : v.AddedAt is null || !DateTimeOffset.TryParse(v.AddedAt, CultureInfo.InvariantCulture, DateTimeStyles.None, out _) || KeyOf(v.Name, v.Manifest, v.AddedAt) != v.Key ? $"version {v.Ref} does not match its key"
+                : !keys.Add(v.Key) || !refs.Add((v.Name, v.Version)) ? $"version {v.Ref} appears twice"
+                : null;
+            if (problem is null)
             {
-                throw new MGitException($"{what}: version {v.Ref} is malformed");
+                versions.Add(v!);
             }
-
-            if (!DateTimeOffset.TryParse(v.AddedAt, CultureInfo.InvariantCulture, DateTimeStyles.None, out _) || KeyOf(v.Name, v.Manifest, v.AddedAt) != v.Key)
+            else
             {
-                throw new MGitException($"{what}: version {v.Ref} does not match its key");
-            }
-
-            if (!keys.Add(v.Key) || !refs.Add((v.Name, v.Version)))
-            {
-                throw new MGitException($"{what}: version {v.Ref} appears twice");
+                problems.Add(problem);
             }
         }
 
-        foreach (var e in snapshot.Edges)
+        // An edge is kept when its kind is known and both its ends are kept.
+        var held = versions.Select(v => v.Key).ToHashSet(StringComparer.Ordinal);
+        var edges = new List<SnapshotEdge>();
+        foreach (var e in Edges)
         {
-            if (!keys.Contains(e.Parent) || !keys.Contains(e.Child) || e.Parent == e.Child)
+            if (e is null || !EdgeKindNames.TryParse(e.Kind, out _))
             {
-                throw new MGitException($"{what}: an edge names a version it does not hold");
+                problems.Add($"an edge has an unknown kind '{e?.Kind}'");
             }
-
-            _ = EdgeKindNames.Parse(e.Kind);
+            else if (e.Parent == e.Child)
+            {
+                problems.Add($"an edge joins version {RefOf(e.Parent)} to itself");
+            }
+            else if (!held.Contains(e.Parent) || !held.Contains(e.Child))
+            {
+                problems.Add($"an edge names a version it does not hold ({RefOf(held.Contains(e.Parent) ? e.Child : e.Parent)})");
+            }
+            else
+            {
+                edges.Add(e);
+            }
         }
 
-        return snapshot;
+        var closing = Acyclic.CycleClosingEdges(edges.Select(e => (e.Parent, e.Child)).ToList());
+        foreach (int i in closing)
+        {
+            problems.Add($"the edge from {RefOf(edges[i].Parent)} to {RefOf(edges[i].Child)} closes a cycle");
+        }
+
+        var closed = closing.ToHashSet();
+        var sound = this with { Versions = versions, Edges = edges.Where((_, i) => !closed.Contains(i)).ToList() };
+        return (sound, problems);
+
+        string RefOf(string key) => Versions.FirstOrDefault(v => v?.Key == key) is { } v ? v.Ref : $"key {key[..Math.Min(key.Length, 12)]}";
     }
+
+    /// <summary>This snapshot without the versions named (by key) and every edge touching them.</summary>
+    public LineageSnapshot Without(IReadOnlySet<string> versionKeys) => this with
+    {
+        Versions = Versions.Where(v => !versionKeys.Contains(v.Key)).ToList(),
+        Edges = Edges.Where(e => !versionKeys.Contains(e.Parent) && !versionKeys.Contains(e.Child)).ToList(),
+    };
+
+    /// <summary>This snapshot without the edges named.</summary>
+    public LineageSnapshot Without(IReadOnlySet<SnapshotEdge> edges) => this with { Edges = Edges.Where(e => !edges.Contains(e)).ToList() };
 }

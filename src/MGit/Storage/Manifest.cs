@@ -48,7 +48,59 @@ public sealed record Manifest
             throw new MGitException($"manifest {what} uses schema {manifest.Schema}, newer than this mgit understands ({CurrentSchema}); upgrade mgit");
         }
 
+        if (manifest.Problem() is { } problem)
+        {
+            throw new MGitException($"manifest {what} {problem}");
+        }
+
         return manifest;
+    }
+
+    /// <summary>
+    /// What makes this manifest unsafe or impossible to check out, or null: every path it names
+    /// must pass <see cref="ModelPaths"/>, a single-file model holds one file named by a plain file
+    /// name, and a folder model names each path once.
+    /// </summary>
+    public string? Problem()
+    {
+        if (Kind is not ("file" or "folder"))
+        {
+            return $"has an unknown kind '{ModelPaths.Printable(Kind)}'";
+        }
+
+        if (Files is null || EmptyDirectories is null || Files.Any(f => f is null) || EmptyDirectories.Any(d => d is null))
+        {
+            return "has a missing list";
+        }
+
+        if (Kind == "file")
+        {
+            if (Files.Count != 1 || EmptyDirectories.Count != 0)
+            {
+                return $"is a single-file model with {Files.Count} files";
+            }
+
+            string name = Files[0].Path;
+            return ModelPaths.Problem(name) is { } problem ? $"names {problem}: '{ModelPaths.Printable(name)}'"
+                : name.Contains('/', StringComparison.Ordinal) ? $"names a file in a folder for a single-file model: '{ModelPaths.Printable(name)}'"
+                : null;
+        }
+
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (string path in Files.Select(f => f.Path).Concat(EmptyDirectories))
+        {
+            if (ModelPaths.Problem(path) is { } problem)
+            {
+                return $"names {problem}: '{ModelPaths.Printable(path)}'";
+            }
+
+            if (!seen.Add(path))
+            {
+                return $"names '{ModelPaths.Printable(path)}' twice";
+            }
+        }
+
+        return null;
     }
 }
 
