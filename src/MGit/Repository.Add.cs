@@ -36,7 +36,8 @@ public sealed partial class Repository
         var plan = PlanLineage(graph, fullPath, options);
 
         // Read every file's structure first: a bad file refuses the whole add before any byte is stored.
-        var files = isFolder ? EnumerateFolder(fullPath) : [(fullPath, Path.GetFileName(fullPath))];
+        var folder = isFolder ? EnumerateFolder(fullPath, options.FollowSymlinks) : null;
+        var files = folder?.Files ?? [(fullPath, Path.GetFileName(fullPath))];
         var layouts = FolderLayouts.Read(files, relative => DisplayPath(path, isFolder, relative), isFolder);
         if (isFolder)
         {
@@ -60,7 +61,7 @@ public sealed partial class Repository
         using (RepositoryLock.Shared(LockPath, _options.LockWait))
         {
             UpgradeFormatForWriting();
-            var stored = Ingest(plan.Name, layouts, bases, isFolder ? fullPath : null, options.LossyErrorBound);
+            var stored = Ingest(plan.Name, layouts, bases, folder, options.LossyErrorBound);
             LossyCheck? lossyCheck = null;
             if (options.LossyErrorBound is double bound)
             {
@@ -68,7 +69,7 @@ public sealed partial class Repository
                 if (!lossyCheck.Accepted)
                 {
                     // The lossy objects stay unreferenced until gc; the version is stored exactly.
-                    stored = Ingest(plan.Name, layouts, bases, isFolder ? fullPath : null, lossyErrorBound: null);
+                    stored = Ingest(plan.Name, layouts, bases, folder, lossyErrorBound: null);
                 }
             }
 
@@ -115,7 +116,7 @@ public sealed partial class Repository
     private sealed record StoredModel(ObjectId ManifestId, Manifest Manifest, IngestTotals Totals, byte[] Fingerprint);
 
     /// <summary>Stores every file's chunks and the manifest; nothing refers to them until the version is inserted.</summary>
-    private StoredModel Ingest(string name, IReadOnlyList<(string FullPath, string RelativePath, FileLayout Layout)> layouts, DeltaBases bases, string? folder, double? lossyErrorBound)
+    private StoredModel Ingest(string name, IReadOnlyList<(string FullPath, string RelativePath, FileLayout Layout)> layouts, DeltaBases bases, FolderEntries? folder, double? lossyErrorBound)
     {
         var totals = new IngestTotals();
         var manifestFiles = new List<ManifestFile>();
@@ -143,7 +144,9 @@ public sealed partial class Repository
         {
             Kind = folder is not null ? "folder" : "file",
             Files = manifestFiles,
-            EmptyDirectories = folder is not null ? EnumerateEmptyDirectories(folder) : [],
+            EmptyDirectories = folder?.EmptyDirectories ?? [],
+            Links = folder is { Links.Count: > 0 } ? folder.Links : null,
+            Schema = folder is { Links.Count: > 0 } ? Manifest.LinksSchema : 1,
         };
         var (manifestId, _) = _objects.Put(manifest.ToJson());
         return new StoredModel(manifestId, manifest, totals, Fingerprints.FromIngest(sketched).Serialize());
@@ -298,24 +301,36 @@ public sealed partial class Repository
         return relative == "." || (!relative.StartsWith("..", StringComparison.Ordinal) && !Path.IsPathRooted(relative));
     }
 
-    /// <summary>Every file under a folder, '/'-separated relative paths in ordinal order; symlinked files are followed, symlinked folders are not.</summary>
-    private static List<(string FullPath, string RelativePath)> EnumerateFolder(string root)
+    /// <summary>What a folder model holds: its files, its symbolic links and its empty folders, each by '/'-separated relative path in ordinal order.</summary>
+    private sealed record FolderEntries(List<(string FullPath, string RelativePath)> Files, List<ManifestLink> Links, List<string> EmptyDirectories);
+
+    /// <summary>
+    /// Every entry under a folder (a <c>.mgit</c> folder in it excepted). A symbolic link is
+    /// refused, so nothing outside the folder is stored by accident (a <c>tokenizer.json</c>
+    /// pointing at <c>/etc/passwd</c>); with <paramref name="keepLinks"/> a link is recorded as a
+    /// link, and only when it points inside the folder, both as written and where it leads.
+    /// Each path must also be one every platform can check out (<see cref="ModelPaths"/>).
+    /// </summary>
+    private static FolderEntries EnumerateFolder(string folder, bool keepLinks = false)
     {
-        var files = new List<(string, string)>();
+        string root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder));
+        var entries = new FolderEntries([], [], []);
         var pending = new Stack<string>();
         pending.Push(root);
         while (pending.Count > 0)
         {
             var directory = new DirectoryInfo(pending.Pop());
+            bool empty = true;
             foreach (var entry in directory.EnumerateFileSystemInfos())
             {
-                if (entry is DirectoryInfo sub)
+                empty = false;
+                string relative = Path.GetRelativePath(root, entry.FullName).Replace(Path.DirectorySeparatorChar, '/');
+                if (entry.LinkTarget is { } target)
                 {
-                    if (sub.LinkTarget is not null)
-                    {
-                        throw new MGitException($"{entry.FullName} is a symbolic link to a folder; mgit does not follow those");
-                    }
-
+                    entries.Links.Add(new ManifestLink(relative, LinkInside(root, entry, relative, target, keepLinks)));
+                }
+                else if (entry is DirectoryInfo sub)
+                {
                     if (sub.Name != DirectoryName)
                     {
                         pending.Push(sub.FullName);
@@ -323,21 +338,56 @@ public sealed partial class Repository
                 }
                 else
                 {
-                    files.Add((entry.FullName, Path.GetRelativePath(root, entry.FullName).Replace(Path.DirectorySeparatorChar, '/')));
+                    entries.Files.Add((entry.FullName, relative));
                 }
+
+                if (ModelPaths.Problem(relative) is { } problem)
+                {
+                    throw new MGitException($"{entry.FullName}: mgit cannot store this name ({problem})");
+                }
+            }
+
+            if (empty && directory.FullName != root)
+            {
+                entries.EmptyDirectories.Add(Path.GetRelativePath(root, directory.FullName).Replace(Path.DirectorySeparatorChar, '/'));
             }
         }
 
-        files.Sort((a, b) => string.CompareOrdinal(a.Item2, b.Item2));
-        return files;
+        entries.Files.Sort((a, b) => string.CompareOrdinal(a.RelativePath, b.RelativePath));
+        entries.Links.Sort((a, b) => string.CompareOrdinal(a.Path, b.Path));
+        entries.EmptyDirectories.Sort(StringComparer.Ordinal);
+        return entries;
     }
 
-    private static List<string> EnumerateEmptyDirectories(string root) =>
-        Directory.EnumerateDirectories(root, "*", SearchOption.AllDirectories)
-            .Where(d => !Directory.EnumerateFileSystemEntries(d).Any())
-            .Select(d => Path.GetRelativePath(root, d).Replace(Path.DirectorySeparatorChar, '/'))
-            .Order(StringComparer.Ordinal)
-            .ToList();
+    /// <summary>The target to record for a link in a folder model (relative), or why it is refused.</summary>
+    private static string LinkInside(string root, FileSystemInfo link, string relative, string target, bool keepLinks)
+    {
+        if (!keepLinks)
+        {
+            throw new MGitException($"{link.FullName} is a symbolic link (to {target}); mgit does not store links unless told to: --follow-symlinks keeps those that point inside the folder (to store what links point to, add a copy made with 'cp -rL')");
+        }
+
+        // Where it leads after every link on the way, and the target as written, made relative.
+        FileSystemInfo? final;
+        try
+        {
+            final = link.ResolveLinkTarget(returnFinalTarget: true);
+        }
+        catch (IOException)
+        {
+            final = null; // a loop of links
+        }
+
+        string written = Path.IsPathRooted(target) ? Path.GetRelativePath(Path.GetDirectoryName(link.FullName)!, target) : target;
+        written = written.Replace(Path.DirectorySeparatorChar, '/');
+        if (final is null || !final.Exists || !IsInside(final.FullName, root) || final.FullName == root
+            || ModelPaths.LinkTargetProblem(relative, written, _ => false) is not null)
+        {
+            throw new MGitException($"{link.FullName} is a symbolic link to {target}, {(final is { Exists: true } ? "outside the folder" : "which does not exist")}; only links that point inside the folder can be kept (to store what links point to, add a copy made with 'cp -rL')");
+        }
+
+        return written;
+    }
 
     /// <summary>
     /// A sharded checkpoint's index must point at shards that exist and hold the tensors it names,

@@ -233,6 +233,7 @@ public sealed partial class Repository
             {
                 added = WithDatabase(() => Add(output, new AddOptions
                 {
+                    FollowSymlinks = fromManifest.Links is { Count: > 0 },
                     Name = step.Model,
                     VersionOf = step.From.Ref,
                     Parents = parentRefs,

@@ -207,7 +207,31 @@ public sealed partial class Repository
             {
                 Directory.CreateDirectory(ModelPaths.ForWriting(model.Target, directory));
             }
+
+            // Last: nothing is ever written through them.
+            foreach (var link in model.Manifest.Links ?? [])
+            {
+                WriteLink(ModelPaths.ForWriting(model.Target, link.Path), link.Target);
+            }
         }
+    }
+
+    /// <summary>Creates a symbolic link at <paramref name="path"/>, in place of the file or link there (never of a folder).</summary>
+    private static void WriteLink(string path, string target)
+    {
+        var existing = new FileInfo(path);
+        if (existing.LinkTarget is null && Directory.Exists(path))
+        {
+            throw new MGitException($"{path} is a folder; the model has a link there");
+        }
+
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        if (existing.LinkTarget is not null || existing.Exists)
+        {
+            existing.Delete(); // a link is removed itself, not its target
+        }
+
+        File.CreateSymbolicLink(path, target.Replace('/', Path.DirectorySeparatorChar));
     }
 
     /// <summary>What a file being checked out is called until it is whole; the writing process's id follows.</summary>

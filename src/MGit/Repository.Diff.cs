@@ -55,7 +55,7 @@ public sealed partial class Repository
         string full = Path.GetFullPath(path);
         if (Directory.Exists(full))
         {
-            return DiffSide.FromPath(label, full, format, EnumerateFolder(full));
+            return DiffSide.FromPath(label, full, format, EnumerateFolder(full, keepLinks: true).Files);
         }
 
         if (!File.Exists(full))

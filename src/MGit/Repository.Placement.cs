@@ -196,7 +196,7 @@ public sealed partial class Repository
             }
 
             bool isFolder = entry is DirectoryInfo;
-            var files = isFolder ? EnumerateFolder(entry.FullName) : [(entry.FullName, entry.Name)];
+            var files = isFolder ? EnumerateFolder(entry.FullName).Files : [(entry.FullName, entry.Name)];
             var layouts = files.Select(f => (f.FullPath, Layout: ModelFormats.ReadLayout(f.FullPath, Path.Combine(directory, entry.Name)))).ToList();
             if (!isFolder && layouts[0].Layout.Format == "blob")
             {

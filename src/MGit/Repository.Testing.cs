@@ -344,9 +344,10 @@ public sealed partial class Repository
             return;
         }
 
-        foreach (string file in Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories))
+        // Links are left as they are: a mode set on one is set on its target (maybe a folder).
+        foreach (var file in new DirectoryInfo(path).EnumerateFiles("*", SearchOption.AllDirectories).Where(f => f.LinkTarget is null))
         {
-            File.SetUnixFileMode(file, ReadOnly);
+            file.UnixFileMode = ReadOnly;
         }
     }
 

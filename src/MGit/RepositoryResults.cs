@@ -26,6 +26,11 @@ public sealed record AddOptions
     public string? Recipe { get; init; }
     /// <summary>Choose the parent automatically from fingerprints (shared tensors, structure, parameter distance).</summary>
     public bool Auto { get; init; }
+    /// <summary>
+    /// Keep the symbolic links of a folder model that point inside it, as links (restored as
+    /// links by checkout); without it any link in the folder refuses the add.
+    /// </summary>
+    public bool FollowSymlinks { get; init; }
     /// <summary>The reason kept on the new edges when it differs from <see cref="Message"/> (automatic placement).</summary>
     internal string? EdgeMessage { get; init; }
     /// <summary>Existing versions that get the new version as their parent (automatic placement).</summary>

@@ -22,7 +22,8 @@ public static class AddCommand
         var recipe = new Option<string?>("--recipe") { Description = "How it was derived, as a command the cascade can replay: {parent}, {parent:NAME}, {parents}, {output}" };
         var auto = new Option<bool>("--auto") { Description = "Choose the parent automatically: shared tensors, then same structure, then nearest parameters; a new root when nothing is related" };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON" };
-        var command = new Command("add", "Add a model file or folder as a new model version") { path, name, parents, how, versionOf, type, meta, message, lossy, errorBound, recipe, auto, json };
+        var followSymlinks = new Option<bool>("--follow-symlinks") { Description = "Keep symbolic links in a folder that point inside it, as links (by default a link refuses the add)" };
+        var command = new Command("add", "Add a model file or folder as a new model version") { path, name, parents, how, versionOf, type, meta, message, lossy, errorBound, recipe, auto, followSymlinks, json };
         command.SetAction(parse =>
         {
             if (parse.GetValue(errorBound) is not null && !parse.GetValue(lossy))
@@ -43,6 +44,7 @@ public static class AddCommand
                 LossyErrorBound = parse.GetValue(lossy) ? parse.GetValue(errorBound) ?? DefaultErrorBound : null,
                 Recipe = parse.GetValue(recipe),
                 Auto = parse.GetValue(auto),
+                FollowSymlinks = parse.GetValue(followSymlinks),
             });
             if (result.Placement is { } placement)
             {

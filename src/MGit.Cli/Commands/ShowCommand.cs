@@ -38,6 +38,7 @@ public static class ShowCommand
                         ["tensors"] = f.ListedTensors().Count(),
                         ["metadata"] = Json.Map(f.Metadata),
                     }),
+                    ["links"] = Json.Array(details.Manifest.Links ?? [], l => new JsonObject { ["path"] = l.Path, ["target"] = l.Target }),
                     ["tensors"] = Json.Array(details.Tensors.Zip(repository.TensorStorageOf(v.Ref)), pair =>
                     {
                         var (t, s) = pair;
@@ -76,6 +77,11 @@ public static class ShowCommand
             {
                 o.WriteLine($"  {f.Path}  {f.Format}  {LineageTree.Size(f.Length)}");
                 if (f.Metadata?.GetValueOrDefault("note") is { } note) o.WriteLine($"    note: {note}");
+            }
+
+            foreach (var link in details.Manifest.Links ?? [])
+            {
+                o.WriteLine($"  {link.Path} -> {link.Target}  (symbolic link)");
             }
 
             var tensors = details.Tensors.ToList();

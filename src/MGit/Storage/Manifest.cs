@@ -12,13 +12,26 @@ namespace MGit.Storage;
 /// </summary>
 public sealed record Manifest
 {
-    /// <summary>Manifest schema version; bump it when a field changes meaning.</summary>
-    public const int CurrentSchema = 1;
+    /// <summary>
+    /// The newest manifest schema this mgit reads; bump it when a field changes meaning or a field
+    /// an older reader would silently drop is added. 1: files and empty folders. 2: symbolic links
+    /// (<see cref="Links"/>). A manifest is written with the lowest schema that holds it, so one
+    /// without links stays schema 1, byte for byte as before, and readable by older mgit.
+    /// </summary>
+    public const int CurrentSchema = 2;
 
-    [JsonPropertyName("schema")] public int Schema { get; init; } = CurrentSchema;
+    /// <summary>The schema of a manifest that records symbolic links.</summary>
+    public const int LinksSchema = 2;
+
+    [JsonPropertyName("schema")] public int Schema { get; init; } = 1;
     [JsonPropertyName("kind")] public required string Kind { get; init; } // "file" or "folder"
     [JsonPropertyName("files")] public required IReadOnlyList<ManifestFile> Files { get; init; }
     [JsonPropertyName("directories")] public IReadOnlyList<string> EmptyDirectories { get; init; } = [];
+
+    /// <summary>Symbolic links of a folder model, each pointing inside it (schema 2; absent when there are none).</summary>
+    [JsonPropertyName("links")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<ManifestLink>? Links { get; init; }
 
     [JsonIgnore] public long LogicalBytes => Files.Sum(f => f.Length);
 
@@ -68,14 +81,15 @@ public sealed record Manifest
             return $"has an unknown kind '{ModelPaths.Printable(Kind)}'";
         }
 
-        if (Files is null || EmptyDirectories is null || Files.Any(f => f is null) || EmptyDirectories.Any(d => d is null))
+        if (Files is null || EmptyDirectories is null || Files.Any(f => f is null) || EmptyDirectories.Any(d => d is null) || (Links?.Any(l => l is null) ?? false))
         {
             return "has a missing list";
         }
 
+        var links = Links ?? [];
         if (Kind == "file")
         {
-            if (Files.Count != 1 || EmptyDirectories.Count != 0)
+            if (Files.Count != 1 || EmptyDirectories.Count != 0 || links.Count != 0)
             {
                 return $"is a single-file model with {Files.Count} files";
             }
@@ -87,7 +101,7 @@ public sealed record Manifest
         }
 
         var seen = new HashSet<string>(StringComparer.Ordinal);
-        foreach (string path in Files.Select(f => f.Path).Concat(EmptyDirectories))
+        foreach (string path in Files.Select(f => f.Path).Concat(EmptyDirectories).Concat(links.Select(l => l.Path)))
         {
             if (ModelPaths.Problem(path) is { } problem)
             {
@@ -100,9 +114,40 @@ public sealed record Manifest
             }
         }
 
+        if (links.Count == 0)
+        {
+            return null;
+        }
+
+        // Nothing is written through a link: no path may lie inside one (each path's folders, once).
+        var linkPaths = links.Select(l => l.Path).ToHashSet(StringComparer.Ordinal);
+        foreach (string path in seen)
+        {
+            for (int slash = path.IndexOf('/', StringComparison.Ordinal); slash > 0; slash = path.IndexOf('/', slash + 1))
+            {
+                if (linkPaths.Contains(path[..slash]))
+                {
+                    return $"names '{ModelPaths.Printable(path)}' inside the link '{ModelPaths.Printable(path[..slash])}'";
+                }
+            }
+        }
+
+        foreach (var link in links)
+        {
+            if (ModelPaths.LinkTargetProblem(link.Path, link.Target, linkPaths.Contains) is { } problem)
+            {
+                return $"has a link '{ModelPaths.Printable(link.Path)}' {problem}";
+            }
+        }
+
         return null;
     }
 }
+
+/// <summary>A symbolic link of a folder model: where it is, and the relative target it names (inside the model).</summary>
+public sealed record ManifestLink(
+    [property: JsonPropertyName("path")] string Path,
+    [property: JsonPropertyName("target")] string Target);
 
 public sealed record ManifestFile
 {

@@ -88,6 +88,47 @@ public static class ModelPaths
         return null;
     }
 
+    /// <summary>
+    /// What makes <paramref name="target"/>, the target of a link at <paramref name="linkPath"/>,
+    /// point anywhere but inside the model folder, or null: it is relative ('..' allowed), and
+    /// resolved from the link's folder it stays inside without naming the folder itself, and no
+    /// folder on its way is itself a link (<paramref name="isLink"/>): the kernel would resolve
+    /// that link before a following '..', and a path that reads as inside could lead outside.
+    /// </summary>
+    public static string? LinkTargetProblem(string linkPath, string? target, Func<string, bool> isLink)
+    {
+        // The target with every '..' taken as a name is checked as a path; then the '..' are resolved.
+        if (Problem(target?.Replace("..", "__", StringComparison.Ordinal)) is { } problem)
+        {
+            return $"to {problem}: '{Printable(target)}'";
+        }
+
+        var folders = new List<string>(linkPath.Split('/')[..^1]);
+        var names = target!.Split('/');
+        for (int i = 0; i < names.Length; i++)
+        {
+            string name = names[i];
+            if (name != "..")
+            {
+                folders.Add(name);
+                if (i < names.Length - 1 && isLink(string.Join('/', folders)))
+                {
+                    return $"through another link: '{Printable(target)}'";
+                }
+            }
+            else if (folders.Count == 0)
+            {
+                return $"to a target outside the model: '{Printable(target)}'";
+            }
+            else
+            {
+                folders.RemoveAt(folders.Count - 1);
+            }
+        }
+
+        return folders.Count == 0 ? $"to the model folder itself: '{Printable(target)}'" : null;
+    }
+
     /// <summary>Throws when <paramref name="path"/> is unsafe; <paramref name="what"/> names where it came from.</summary>
     public static void Check(string? path, string what)
     {
