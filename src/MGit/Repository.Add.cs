@@ -58,57 +58,107 @@ public sealed partial class Repository
         var bases = new DeltaBases(relatives.Select(LoadManifest));
 
         var recipe = ChooseRecipe(graph, plan, options);
-        using (RepositoryLock.Shared(LockPath, _options.LockWait))
+        var startedAt = DateTime.UtcNow;
+        RemoveStaleTemporaries();
+        _reserve.Ensure();
+        try
         {
-            UpgradeFormatForWriting();
-            var stored = Ingest(plan.Name, layouts, bases, folder, options.LossyErrorBound);
-            LossyCheck? lossyCheck = null;
-            if (options.LossyErrorBound is double bound)
+            using (RepositoryLock.Shared(LockPath, _options.LockWait))
             {
-                lossyCheck = CheckLossy(graph, plan, stored, bound);
-                if (!lossyCheck.Accepted)
+                UpgradeFormatForWriting();
+                var stored = Ingest(plan.Name, layouts, bases, folder, options.LossyErrorBound);
+                LossyCheck? lossyCheck = null;
+                if (options.LossyErrorBound is double bound)
                 {
-                    // The lossy objects stay unreferenced until gc; the version is stored exactly.
-                    stored = Ingest(plan.Name, layouts, bases, folder, lossyErrorBound: null);
+                    lossyCheck = CheckLossy(graph, plan, stored, bound);
+                    if (!lossyCheck.Accepted)
+                    {
+                        // The lossy objects stay unreferenced until gc; the version is stored exactly.
+                        stored = Ingest(plan.Name, layouts, bases, folder, lossyErrorBound: null);
+                    }
+                }
+
+                bool lossy = lossyCheck?.Accepted == true;
+                var newVersion = plan with
+                {
+                    ManifestId = stored.ManifestId.ToString(),
+                    LogicalBytes = stored.Manifest.LogicalBytes,
+                    ErrorBound = lossy ? options.LossyErrorBound : null,
+                    Recipe = recipe,
+                    Fingerprint = stored.Fingerprint,
+                    ChildEdges = options.ChildEdges,
+                    PlannedRefs = plan.Edges.Select(e => e.ParentId).Concat(options.ChildEdges.Select(e => e.ChildId)).Distinct().ToDictionary(id => id, id => graph[id].Ref),
+                };
+                long id = _lineage.Insert(newVersion, _options.Clock.GetUtcNow());
+                RecordForPlacement(id, stored.ManifestId, stored.Fingerprint);
+                var version = _lineage.ReadGraph()[id];
+                if (lossy)
+                {
+                    foreach (var result in lossyCheck!.Results)
+                    {
+                        Tests.Record(version, result with { Ref = version.Ref });
+                    }
+                }
+
+                var totals = stored.Totals;
+                return new AddResult(
+                    version,
+                    stored.Manifest.Files.Count,
+                    stored.Manifest.Files.Sum(f => f.ListedTensors().Count()),
+                    stored.Manifest.LogicalBytes,
+                    totals.BytesNew,
+                    totals.StoredNew,
+                    totals.ChunksNew,
+                    totals.ChunksReused)
+                {
+                    Lossy = lossyCheck,
+                    Placement = placement,
+                };
+            }
+        }
+        catch (Exception e)
+        {
+            RemoveWhatAFailedAddWrote(startedAt);
+            if (DiskSpace.IsNoSpace(e, MetadataDirectory))
+            {
+                throw DiskSpace.NoSpace(MetadataDirectory, e);
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// After an add failed, deletes the objects it wrote that no version took (a full disk would
+    /// otherwise stay full of them), and this process's temporary files. Only when no other
+    /// command is using the repository (the lock taken exclusive, without waiting): an object
+    /// written here may also be what a concurrent add found already stored; else 'mgit gc' does it.
+    /// </summary>
+    private void RemoveWhatAFailedAddWrote(DateTime startedAt)
+    {
+        using var alone = RepositoryLock.TryExclusive(LockPath);
+        if (alone is null)
+        {
+            return;
+        }
+
+        try
+        {
+            var referenced = ReferencedObjects(Graph(), problems: null);
+            var since = startedAt - TimeSpan.FromSeconds(2); // file times may run a little behind the clock
+            foreach (var id in _objects.Enumerate().Where(id => !referenced.ContainsKey(id)))
+            {
+                if (File.GetLastWriteTimeUtc(_objects.PathOf(id)) >= since)
+                {
+                    _objects.Delete(id);
                 }
             }
 
-            bool lossy = lossyCheck?.Accepted == true;
-            var newVersion = plan with
-            {
-                ManifestId = stored.ManifestId.ToString(),
-                LogicalBytes = stored.Manifest.LogicalBytes,
-                ErrorBound = lossy ? options.LossyErrorBound : null,
-                Recipe = recipe,
-                Fingerprint = stored.Fingerprint,
-                ChildEdges = options.ChildEdges,
-                PlannedRefs = plan.Edges.Select(e => e.ParentId).Concat(options.ChildEdges.Select(e => e.ChildId)).Distinct().ToDictionary(id => id, id => graph[id].Ref),
-            };
-            long id = _lineage.Insert(newVersion, _options.Clock.GetUtcNow());
-            RecordForPlacement(id, stored.ManifestId, stored.Fingerprint);
-            var version = _lineage.ReadGraph()[id];
-            if (lossy)
-            {
-                foreach (var result in lossyCheck!.Results)
-                {
-                    Tests.Record(version, result with { Ref = version.Ref });
-                }
-            }
-
-            var totals = stored.Totals;
-            return new AddResult(
-                version,
-                stored.Manifest.Files.Count,
-                stored.Manifest.Files.Sum(f => f.ListedTensors().Count()),
-                stored.Manifest.LogicalBytes,
-                totals.BytesNew,
-                totals.StoredNew,
-                totals.ChunksNew,
-                totals.ChunksReused)
-            {
-                Lossy = lossyCheck,
-                Placement = placement,
-            };
+            TemporaryFiles.RemoveOwn(TempDirectory);
+        }
+        catch (Exception e) when (e is MGitException or IOException or Microsoft.Data.Sqlite.SqliteException)
+        {
+            // Best effort: what is left is unreferenced, and gc removes it.
         }
     }
 

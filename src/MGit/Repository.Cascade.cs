@@ -73,6 +73,7 @@ public sealed partial class Repository
     /// </summary>
     public CascadeResult UpdateCascade(string? oldRef, string newRef, CascadeOptions options)
     {
+        RemoveStaleTemporaries();
         var graph = Graph();
         var @new = graph.Resolve(newRef);
         ModelVersion old;
@@ -107,6 +108,7 @@ public sealed partial class Repository
     /// <summary>Continues the latest cascade: what it made is kept, failed and blocked steps are tried again (with any recipe set since).</summary>
     public CascadeResult ResumeCascade(CascadeOptions options)
     {
+        RemoveStaleTemporaries();
         var log = new CascadeLog(_lineage);
         var record = log.Latest();
         var graph = Graph();
@@ -207,7 +209,7 @@ public sealed partial class Repository
 
         CascadeStepResult Failed(string detail) => new(step.Model, step.From.Ref, null, CascadeStatus.Failed, detail, parentRefs, before, []);
 
-        string work = Path.Combine(TempDirectory, $"cascade-{cascadeId}-{SafeFileName(step.Model)}-{Guid.NewGuid():N}");
+        string work = Path.Combine(TempDirectory, TemporaryFiles.Name($"cascade-{cascadeId}-{SafeFileName(step.Model)}"));
         try
         {
             var inputs = parents.Select(p => (p.Name, Path: CachedCheckout(p.ManifestId, WithDatabase(() => LoadManifest(p))))).ToList();

@@ -320,25 +320,11 @@ public sealed partial class Repository
                 int marker = name.LastIndexOf(PartialMarker, StringComparison.Ordinal);
                 if (targets.Contains(name[..marker])
                     && int.TryParse(name.AsSpan(marker + PartialMarker.Length), NumberStyles.None, CultureInfo.InvariantCulture, out int pid)
-                    && !IsRunning(pid))
+                    && !TemporaryFiles.IsRunning(pid))
                 {
                     File.Delete(partial);
                 }
             }
-        }
-    }
-
-    /// <summary>Whether a process of that id exists (a reused id keeps a stale file: the safe way to be wrong).</summary>
-    private static bool IsRunning(int processId)
-    {
-        try
-        {
-            System.Diagnostics.Process.GetProcessById(processId).Dispose();
-            return true;
-        }
-        catch (ArgumentException)
-        {
-            return false;
         }
     }
 }

@@ -36,8 +36,38 @@ public sealed partial class Repository
             throw new MGitException($"{string.Join(", ", doomed.Select(v => v.Ref))} has dependents ({string.Join(", ", dependents)}); pass --force to remove it anyway");
         }
 
-        _lineage.Delete(doomedIds);
+        try
+        {
+            _lineage.Delete(doomedIds);
+        }
+        catch (SqliteException e) when (DiskSpace.IsNoSpace(e, MetadataDirectory) && _reserve.Release())
+        {
+            // A full disk: the reserve kept for this makes room for the database's log ('mgit gc' then frees the space).
+            try
+            {
+                _lineage.Delete(doomedIds);
+            }
+            catch (SqliteException again) when (DiskSpace.IsNoSpace(again, MetadataDirectory))
+            {
+                throw DiskSpace.NoSpace(MetadataDirectory, again);
+            }
+        }
+        catch (SqliteException e) when (DiskSpace.IsNoSpace(e, MetadataDirectory))
+        {
+            throw DiskSpace.NoSpace(MetadataDirectory, e);
+        }
+
         return doomed.Select(v => v.Ref).ToList();
+    }
+
+    /// <summary>
+    /// Deletes what killed processes left in the repository's temporary folders (their names carry
+    /// the process id: see <see cref="TemporaryFiles"/>); every command that writes starts so.
+    /// </summary>
+    private void RemoveStaleTemporaries()
+    {
+        TemporaryFiles.RemoveStale(TempDirectory);
+        TemporaryFiles.RemoveStale(CheckoutCacheDirectory);
     }
 
     /// <summary>Deletes objects no version references, and leftovers of interrupted writes.</summary>
@@ -76,7 +106,7 @@ public sealed partial class Repository
             foreach (string folder in Directory.EnumerateDirectories(CheckoutCacheDirectory))
             {
                 string name = Path.GetFileName(folder);
-                if (name.Contains(".partial-", StringComparison.Ordinal) || !ObjectId.TryParse(name, out var id) || !referenced.ContainsKey(id))
+                if (!ObjectId.TryParse(name, out var id) || !referenced.ContainsKey(id))
                 {
                     Directory.Delete(folder, recursive: true);
                     temps++;
@@ -84,6 +114,7 @@ public sealed partial class Repository
             }
         }
 
+        _reserve.Ensure(); // taken again once there is room (rm may have used it on a full disk)
         return new GcResult(removed, freed, temps);
     }
 

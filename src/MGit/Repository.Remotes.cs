@@ -77,6 +77,7 @@ public sealed partial class Repository
 
     private async Task<PushResult> PushAsync(IRemoteBackend backend, string remoteName, IReadOnlyList<string> refs, CancellationToken cancel)
     {
+        RemoveStaleTemporaries();
         var graph = Graph();
         var selection = SelectForPush(graph, refs);
         var local = LineageSnapshot.FromGraph(graph, selection, Recipes.All());
@@ -188,6 +189,7 @@ public sealed partial class Repository
 
     private async Task<PullResult> PullAsync(IRemoteBackend backend, bool lazy, bool skipBroken, CancellationToken cancel)
     {
+        RemoveStaleTemporaries();
         var skipped = new List<string>();
         var (refId, remote) = await ReadRemoteLineageAsync(backend, cancel, skipBroken ? skipped : null);
         if (refId is null)
@@ -455,7 +457,7 @@ public sealed partial class Repository
 
     private async Task<byte[]?> ReadSmallAsync(IRemoteBackend backend, string key, int maxBytes, CancellationToken cancel)
     {
-        string temp = Path.Combine(TempDirectory, $"remote.{Environment.ProcessId}.{Guid.NewGuid():N}");
+        string temp = Path.Combine(TempDirectory, TemporaryFiles.Name("remote"));
         try
         {
             return await backend.DownloadAsync(key, temp, maxBytes, cancel) ? await File.ReadAllBytesAsync(temp, cancel) : null;

@@ -53,6 +53,7 @@ public sealed partial class Repository
     public IReadOnlyList<TestResult> RunTests(IReadOnlyList<ModelVersion> versions, TestRunOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
+        RemoveStaleTemporaries();
         var tests = WithDatabase(Tests.All);
         if (options.OnlyTest is { } only && tests.All(t => t.Name != only))
         {
@@ -297,7 +298,7 @@ public sealed partial class Repository
     /// </summary>
     private sealed class CheckoutCacheSlot(string directory, string modelName)
     {
-        private readonly string _partial = $"{directory}.partial-{Environment.ProcessId}-{Guid.NewGuid():N}";
+        private readonly string _partial = Path.Combine(Path.GetDirectoryName(directory)!, TemporaryFiles.Name($"{Path.GetFileName(directory)}.partial"));
 
         public string Folder { get; } = directory;
 

@@ -46,6 +46,7 @@ public sealed partial class Repository : IDisposable
     private readonly RepositoryOptions _options;
     private readonly ObjectStore _objects;
     private readonly LineageStore _lineage;
+    private readonly SpaceReserve _reserve;
 
     private Repository(string root, RepositoryFormat format, LineageStore lineage, RepositoryOptions options)
     {
@@ -54,6 +55,7 @@ public sealed partial class Repository : IDisposable
         _options = options;
         _lineage = lineage;
         _objects = new ObjectStore(Path.Combine(MetadataDirectory, "objects"), TempDirectory, options.FlushToDisk, format.MaxDeltaDepth);
+        _reserve = new SpaceReserve(Path.Combine(MetadataDirectory, "reserve"));
         AttachLazyOrigin();
     }
 
@@ -95,7 +97,9 @@ public sealed partial class Repository : IDisposable
         var lineage = LineageStore.Open(Path.Combine(meta, "lineage.db"), create: true);
         // The format file is written last: a repository is only a repository once it is complete.
         format.Save(Path.Combine(meta, RepositoryFormat.FileName));
-        return new Repository(root, format, lineage, options ?? new RepositoryOptions());
+        var repository = new Repository(root, format, lineage, options ?? new RepositoryOptions());
+        repository._reserve.Ensure();
+        return repository;
     }
 
     /// <summary>Opens the repository at <paramref name="directory"/> or the nearest folder above it that has one.</summary>
@@ -193,7 +197,7 @@ public sealed partial class Repository : IDisposable
         long stored = 0;
         long objects = 0;
         // What the repository keeps: objects and the lineage database; not the checkout cache, logs or temporary files.
-        string[] disposable = [CheckoutCacheDirectory, LogDirectory, TempDirectory, Path.Combine(MetadataDirectory, "cache")];
+        string[] disposable = [CheckoutCacheDirectory, LogDirectory, TempDirectory, Path.Combine(MetadataDirectory, "cache"), _reserve.Path];
         foreach (var file in new DirectoryInfo(MetadataDirectory).EnumerateFiles("*", SearchOption.AllDirectories)
             .Where(f => !disposable.Any(d => IsInside(f.FullName, d))))
         {

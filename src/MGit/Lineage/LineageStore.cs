@@ -1,5 +1,6 @@
 using System.Globalization;
 using MGit.Errors;
+using MGit.Storage;
 using Microsoft.Data.Sqlite;
 
 namespace MGit.Lineage;
@@ -125,6 +126,13 @@ public sealed partial class LineageStore : IDisposable
 
     private LineageStore(SqliteConnection connection) => _connection = connection;
 
+    /// <summary>
+    /// Opens (or creates) the database. On a full disk, where SQLite cannot size the shared-memory
+    /// index it keeps beside a WAL database, it is opened again in exclusive locking mode, which
+    /// keeps that index in memory: reads work (ls, show, checkout to another disk, gc), and so do
+    /// writes that find room (rm, after <see cref="SpaceReserve.Release"/>); other processes wait
+    /// for this one meanwhile.
+    /// </summary>
     public static LineageStore Open(string path, bool create)
     {
         if (!create && !File.Exists(path))
@@ -132,6 +140,25 @@ public sealed partial class LineageStore : IDisposable
             throw new MGitException($"the lineage database {path} is missing");
         }
 
+        try
+        {
+            return Open(path, create, exclusive: false);
+        }
+        catch (MGitException e) when (!create && e.InnerException is SqliteException && DiskSpace.IsNoSpace(e.InnerException, path))
+        {
+            try
+            {
+                return Open(path, create, exclusive: true);
+            }
+            catch (MGitException)
+            {
+                throw DiskSpace.NoSpace(path, e.InnerException);
+            }
+        }
+    }
+
+    private static LineageStore Open(string path, bool create, bool exclusive)
+    {
         var builder = new SqliteConnectionStringBuilder
         {
             DataSource = path,
@@ -143,7 +170,8 @@ public sealed partial class LineageStore : IDisposable
         try
         {
             connection.Open();
-            using (var pragmas = Command(connection, "PRAGMA busy_timeout = 120000; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;", null, []))
+            string locking = exclusive ? "PRAGMA locking_mode = EXCLUSIVE; " : "";
+            using (var pragmas = Command(connection, locking + "PRAGMA busy_timeout = 120000; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;", null, []))
             {
                 pragmas.ExecuteNonQuery();
             }
@@ -155,7 +183,7 @@ public sealed partial class LineageStore : IDisposable
         catch (SqliteException e)
         {
             connection.Dispose();
-            throw new MGitException($"cannot open the lineage database: {e.Message}");
+            throw new MGitException($"cannot open the lineage database: {e.Message}", e);
         }
         catch
         {

@@ -118,7 +118,7 @@ public static class ObjectTransfer
     }
 
     public static string TempPath(string tempDirectory, ObjectId id) =>
-        Path.Combine(tempDirectory, $"{id}.fetch.{Environment.ProcessId}.{Guid.NewGuid():N}");
+        Path.Combine(tempDirectory, TemporaryFiles.Name($"{id}.fetch"));
 
     /// <summary>
     /// Verifies downloaded objects and moves them into the store, bases before the deltas stored

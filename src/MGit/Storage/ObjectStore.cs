@@ -109,7 +109,7 @@ public sealed class ObjectStore
 
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         // Unique per write: the same content may be in flight twice before either is published.
-        string temp = Path.Combine(_tempDirectory, $"{id}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        string temp = Path.Combine(_tempDirectory, TemporaryFiles.Name(id.ToString()));
         var file = File.OpenHandle(temp, FileMode.CreateNew, FileAccess.Write);
         try
         {

@@ -17,6 +17,19 @@ public sealed class RepositoryLock : IDisposable
 
     public static RepositoryLock Exclusive(string path, TimeSpan wait) => Acquire(path, FileShare.None, wait);
 
+    /// <summary>The lock held alone, taken at once, or null while any other command holds it.</summary>
+    public static RepositoryLock? TryExclusive(string path)
+    {
+        try
+        {
+            return new RepositoryLock(new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None));
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
     private static RepositoryLock Acquire(string path, FileShare share, TimeSpan wait)
     {
         var deadline = DateTime.UtcNow + wait;

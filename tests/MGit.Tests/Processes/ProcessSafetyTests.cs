@@ -113,6 +113,47 @@ public sealed class ProcessSafetyTests
     }
 
     [Fact]
+    public void The_next_command_that_writes_removes_what_killed_processes_left_in_the_temporary_folder()
+    {
+        using var dir = new TempDirectory();
+        Assert.Equal(0, CliRunner.Run(dir.Path, "init").ExitCode);
+        string tmp = Path.Combine(dir.Path, ".mgit", "tmp");
+        string model = Write(dir.File("big.safetensors"), [Random("w1", "F32", [4096, 2048], 1), Random("w2", "F32", [2048, 2048], 2)]);
+
+        // A real add killed while it writes: its temporary files carry its process id.
+        using (var process = CliRunner.Start(dir.Path, "add", model, "--name", "killed", "-q"))
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (!process.HasExited && DateTime.UtcNow < deadline && !Directory.EnumerateFiles(tmp).Any(f => f.Contains($".{process.Id}.", StringComparison.Ordinal)))
+            {
+                Thread.Sleep(5);
+            }
+
+            process.Kill(entireProcessTree: true);
+            process.WaitForExit();
+        }
+
+        // Made up ones: a process id nobody has, the test host's (alive), and a name of no known kind.
+        string dead = Path.Combine(tmp, "0123.2147483647.abc.tmp");
+        string deadFolder = Path.Combine(tmp, "cascade-1-model.2147483647.abc.tmp");
+        string alive = Path.Combine(tmp, $"0123.{Environment.ProcessId}.abc.tmp");
+        string unknown = Path.Combine(tmp, "notes.txt");
+        File.WriteAllText(dead, "x");
+        Directory.CreateDirectory(deadFolder);
+        File.WriteAllText(Path.Combine(deadFolder, "model.safetensors"), "x");
+        File.WriteAllText(alive, "x");
+        File.WriteAllText(unknown, "x");
+
+        Assert.Equal(0, CliRunner.RunProcess(dir.Path, "add", model, "--name", "next", "-q").ExitCode);
+        Assert.False(File.Exists(dead));
+        Assert.False(Directory.Exists(deadFolder));
+        Assert.True(File.Exists(alive), "a running process's temporary file is left alone");
+        Assert.True(File.Exists(unknown));
+        Assert.Equal([Path.GetFileName(alive), "notes.txt"], Directory.EnumerateFileSystemEntries(tmp).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        AssertIntact(dir.Path);
+    }
+
+    [Fact]
     public void A_process_killed_at_any_moment_of_add_leaves_the_model_whole_or_absent()
     {
         using var dir = new TempDirectory();

@@ -1,0 +1,85 @@
+using System.Globalization;
+
+namespace MGit.Storage;
+
+/// <summary>
+/// Temporary files and folders of the repository (<c>.mgit/tmp</c>): each name carries the id of
+/// the process that made it (<c>STEM.PID.GUID.tmp</c>), so that any later command can delete what
+/// killed processes left behind without touching the work of running ones, as checkout does
+/// for its partial files.
+/// </summary>
+public static class TemporaryFiles
+{
+    private const string Suffix = ".tmp";
+
+    /// <summary>A new temporary name for <paramref name="stem"/> (no path) that names this process.</summary>
+    public static string Name(string stem) =>
+        $"{stem}.{Environment.ProcessId.ToString(CultureInfo.InvariantCulture)}.{Guid.NewGuid():N}{Suffix}";
+
+    /// <summary>The process that made a temporary name, or null when the name is not one of <see cref="Name"/>'s.</summary>
+    public static int? ProcessIdOf(string name)
+    {
+        if (!name.EndsWith(Suffix, StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        var parts = name[..^Suffix.Length].Split('.');
+        return parts.Length >= 3 && int.TryParse(parts[^2], NumberStyles.None, CultureInfo.InvariantCulture, out int pid) ? pid : null;
+    }
+
+    /// <summary>Deletes the entries of <paramref name="directory"/> that processes no longer running made; returns how many.</summary>
+    public static int RemoveStale(string directory) => Remove(directory, pid => pid != Environment.ProcessId && !IsRunning(pid));
+
+    /// <summary>Deletes the entries of <paramref name="directory"/> that this process made.</summary>
+    public static int RemoveOwn(string directory) => Remove(directory, pid => pid == Environment.ProcessId);
+
+    private static int Remove(string directory, Func<int, bool> doomed)
+    {
+        if (!Directory.Exists(directory))
+        {
+            return 0;
+        }
+
+        int removed = 0;
+        foreach (var entry in new DirectoryInfo(directory).EnumerateFileSystemInfos())
+        {
+            if (ProcessIdOf(entry.Name) is int pid && doomed(pid))
+            {
+                try
+                {
+                    if (entry is DirectoryInfo folder && folder.LinkTarget is null)
+                    {
+                        folder.Delete(recursive: true);
+                    }
+                    else
+                    {
+                        entry.Delete();
+                    }
+
+                    removed++;
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    // Gone meanwhile, or not ours to delete: gc reports what stays.
+                }
+            }
+        }
+
+        return removed;
+    }
+
+    /// <summary>Whether a process of that id exists (a reused id keeps a stale file: the safe way to be wrong).</summary>
+    public static bool IsRunning(int processId)
+    {
+        try
+        {
+            System.Diagnostics.Process.GetProcessById(processId).Dispose();
+            return true;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+}
