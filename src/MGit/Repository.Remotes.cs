@@ -95,10 +95,7 @@ public sealed partial class Repository
         var needed = ReferencedObjects(new LineageGraph(selection.ToList(), graph.Edges), problems: null).Keys;
         var present = await ObjectTransfer.ListObjectsAsync(backend, cancel);
         var missing = needed.Where(id => !present.Contains(id)).ToList();
-        if (missing.Where(id => !_objects.Contains(id)).Take(1).ToList() is [var absent])
-        {
-            throw new MGitException($"object {absent} is neither here nor on {backend.Url} (a lazy clone pushing to another remote? check out its versions first)");
-        }
+        CheckHeld(missing, backend);
 
         long bytes;
         using (var progress = _options.Progress.Begin($"pushing to {remoteName}", missing.Sum(id => _objects.StoredLength(id))))
@@ -117,6 +114,18 @@ public sealed partial class Repository
             // Another push may have landed since the first look: check again under the lock.
             var (currentId, current) = await ReadRemoteLineageAsync(backend, cancel);
             CheckNotBehind(graph, current, backend.Url, remoteName);
+
+            // A 'remote gc --prune' may have deleted objects sent before the lock was taken (they
+            // were unreferenced until now): the lineage is published only over objects that are there.
+            var there = await ObjectTransfer.ListObjectsAsync(backend, cancel);
+            var resend = needed.Where(id => !there.Contains(id)).ToList();
+            if (resend.Count > 0)
+            {
+                CheckHeld(resend, backend);
+                using var progress = _options.Progress.Begin($"pushing to {remoteName} again", resend.Sum(id => _objects.StoredLength(id)));
+                bytes += await ObjectTransfer.UploadAsync(backend, _objects, resend, progress, cancel);
+            }
+
             var merged = LineageMerge.Union(current, local).Merged;
             if (merged.WithoutBrokenParts().Problems is [var problem, ..])
             {
@@ -132,7 +141,17 @@ public sealed partial class Repository
 
             await backend.PutAsync(RemoteLayout.SnapshotKey(mergedId), json, cancel);
             await backend.PutAsync(RemoteLayout.LineageRef, System.Text.Encoding.ASCII.GetBytes(mergedId + "\n"), cancel);
+            await RemoveStaleRemoteTemporariesAsync(backend, cancel);
             return new PushResult(missing.Count, bytes, merged.Versions.Count - current.Versions.Count, LineageUpdated: true);
+        }
+    }
+
+    /// <summary>Objects a push must send have to be here (a lazy clone may lack what it never checked out).</summary>
+    private void CheckHeld(IEnumerable<ObjectId> toSend, IRemoteBackend backend)
+    {
+        if (toSend.Where(id => !_objects.Contains(id)).Take(1).ToList() is [var absent])
+        {
+            throw new MGitException($"object {absent} is neither here nor on {backend.Url} (a lazy clone pushing to another remote? check out its versions first)");
         }
     }
 

@@ -72,6 +72,35 @@ public sealed record RepositoryStats(int Models, int Versions, long LogicalBytes
 
 public sealed record GcResult(int ObjectsRemoved, long BytesFreed, int TempFilesRemoved);
 
+/// <summary>Files of one kind on a remote: how many, and their bytes.</summary>
+public sealed record RemoteFiles(int Count, long Bytes)
+{
+    public static RemoteFiles Of(IEnumerable<Remotes.RemoteFile> files) =>
+        files.Aggregate(new RemoteFiles(0, 0), (sum, f) => new RemoteFiles(sum.Count + 1, sum.Bytes + f.Size));
+}
+
+/// <summary>
+/// What <c>remote fsck</c> and <c>remote gc</c> found on a remote: the versions of its lineage,
+/// its objects (those the lineage needs, and the rest), lineage snapshots the ref no longer names,
+/// temporary files of interrupted writes, and every problem (exit 1 when there is one). After
+/// <c>remote gc --prune</c>, <see cref="Removed"/> is what was deleted (what was older than the
+/// grace period of the unreferenced, old and temporary files).
+/// </summary>
+public sealed record RemoteReport(
+    string Url,
+    int Versions,
+    RemoteFiles Objects,
+    RemoteFiles Referenced,
+    RemoteFiles Unreferenced,
+    RemoteFiles OldSnapshots,
+    RemoteFiles TempFiles,
+    IReadOnlyList<string> Problems)
+{
+    public RemoteFiles? Removed { get; init; }
+
+    public bool Intact => Problems.Count == 0;
+}
+
 public sealed record FsckReport(int ObjectsChecked, int VersionsChecked, int Unreferenced, IReadOnlyList<string> Problems)
 {
     public bool Intact => Problems.Count == 0;

@@ -5,7 +5,7 @@ using MGit.Errors;
 
 namespace MGit.Cli.Commands;
 
-/// <summary>mgit remote add|ls|rm: the remotes of a repository (kept in .mgit/remotes.json).</summary>
+/// <summary>mgit remote add|ls|rm|fsck|gc: the remotes of a repository (kept in .mgit/remotes.json), and their upkeep.</summary>
 public static class RemoteCommand
 {
     public static Command Build(GlobalOptions globals, CliContext context)
@@ -55,7 +55,107 @@ public static class RemoteCommand
         command.Subcommands.Add(add);
         command.Subcommands.Add(list);
         command.Subcommands.Add(remove);
+        command.Subcommands.Add(BuildFsck(globals, context));
+        command.Subcommands.Add(BuildGc(globals, context));
         return command;
+    }
+
+    private static Command BuildFsck(GlobalOptions globals, CliContext context)
+    {
+        var remote = new Argument<string?>("REMOTE") { Description = "Remote name (default: origin)", Arity = ArgumentArity.ZeroOrOne };
+        var json = new Option<bool>("--json") { Description = "Print JSON: url, versions, objects, referenced, unreferenced, old_snapshots, temp_files, problems" };
+        var command = new Command("fsck", "Check a remote: its lineage, every manifest and object its versions need; report what it holds that nothing needs") { remote, json };
+        command.SetAction(parse =>
+        {
+            using var repository = globals.OpenRepository(parse, context);
+            var report = repository.RemoteFsck(parse.GetValue(remote));
+            Render(context, report, parse.GetValue(json));
+            return report.Intact ? 0 : MGitCli.ExitFailure;
+        });
+        return command;
+    }
+
+    private static Command BuildGc(GlobalOptions globals, CliContext context)
+    {
+        var remote = new Argument<string?>("REMOTE") { Description = "Remote name (default: origin)", Arity = ArgumentArity.ZeroOrOne };
+        var prune = new Option<bool>("--prune") { Description = "Delete what nothing needs (without it, only report)" };
+        var expire = new Option<string>("--expire") { Description = "Only what is older than this: 0, 90s, 30m, 1h, 2d", DefaultValueFactory = _ => "1h" };
+        var json = new Option<bool>("--json") { Description = "Print JSON: what remote fsck prints, and removed" };
+        var command = new Command("gc", "Report, and with --prune delete, a remote's unreferenced objects, old lineage snapshots and temporary files") { remote, prune, expire, json };
+        command.SetAction(parse =>
+        {
+            var age = Duration(parse.GetValue(expire)!);
+            using var repository = globals.OpenRepository(parse, context);
+            var report = repository.RemoteGc(parse.GetValue(remote), parse.GetValue(prune), age);
+            Render(context, report, parse.GetValue(json));
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>A duration as users write it: a whole number and a unit (s, m, h, d); 0 alone is allowed.</summary>
+    private static TimeSpan Duration(string text)
+    {
+        if (text == "0")
+        {
+            return TimeSpan.Zero;
+        }
+
+        if (text.Length >= 2 && long.TryParse(text.AsSpan(0, text.Length - 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long amount) && amount <= 100_000)
+        {
+            switch (text[^1])
+            {
+                case 's': return TimeSpan.FromSeconds(amount);
+                case 'm': return TimeSpan.FromMinutes(amount);
+                case 'h': return TimeSpan.FromHours(amount);
+                case 'd': return TimeSpan.FromDays(amount);
+            }
+        }
+
+        throw new MGitException($"--expire must be 0 or a whole number with s, m, h or d (90s, 30m, 1h, 2d), not '{text}'");
+    }
+
+    private static void Render(CliContext context, RemoteReport report, bool json)
+    {
+        static JsonObject Files(RemoteFiles files) => new() { ["count"] = files.Count, ["bytes"] = files.Bytes };
+        if (json)
+        {
+            var result = new JsonObject
+            {
+                ["url"] = report.Url,
+                ["versions"] = report.Versions,
+                ["objects"] = Files(report.Objects),
+                ["referenced"] = Files(report.Referenced),
+                ["unreferenced"] = Files(report.Unreferenced),
+                ["old_snapshots"] = Files(report.OldSnapshots),
+                ["temp_files"] = Files(report.TempFiles),
+                ["problems"] = Json.Array(report.Problems),
+            };
+            if (report.Removed is { } removed)
+            {
+                result["removed"] = Files(removed);
+            }
+
+            Json.Write(context.Out, result);
+            return;
+        }
+
+        var o = context.Out;
+        o.WriteLine($"{report.Url}: {report.Versions} version(s), {report.Objects.Count} object(s) ({LineageTree.Size(report.Objects.Bytes)}), {report.Referenced.Count} needed by the lineage");
+        o.WriteLine($"  unreferenced objects: {report.Unreferenced.Count} ({LineageTree.Size(report.Unreferenced.Bytes)})");
+        o.WriteLine($"  old lineage snapshots: {report.OldSnapshots.Count} ({LineageTree.Size(report.OldSnapshots.Bytes)})");
+        o.WriteLine($"  temporary files: {report.TempFiles.Count} ({LineageTree.Size(report.TempFiles.Bytes)})");
+        if (report.Removed is { } gone)
+        {
+            o.WriteLine($"  removed: {gone.Count} file(s) ({LineageTree.Size(gone.Bytes)})");
+        }
+
+        foreach (string problem in report.Problems)
+        {
+            o.WriteLine($"problem: {problem}");
+        }
+
+        o.WriteLine(report.Intact ? "ok" : $"{report.Problems.Count} problem(s)");
     }
 }
 

@@ -42,7 +42,7 @@ public sealed class FileRemote : IRemoteBackend
         }
 
         var keys = new DirectoryInfo(folder).EnumerateFiles("*", SearchOption.AllDirectories)
-            .Select(f => new RemoteFile(Path.GetRelativePath(_root, f.FullName).Replace(Path.DirectorySeparatorChar, '/'), f.Length))
+            .Select(f => new RemoteFile(Path.GetRelativePath(_root, f.FullName).Replace(Path.DirectorySeparatorChar, '/'), f.Length, f.LastWriteTimeUtc))
             .ToList();
         return Task.FromResult<IReadOnlyList<RemoteFile>>(keys);
     }

@@ -32,5 +32,5 @@ public interface IRemoteBackend : IDisposable
     Task<IAsyncDisposable> LockAsync(string name, TimeSpan wait, CancellationToken cancel);
 }
 
-/// <summary>A key on a remote and the size of what it holds.</summary>
-public readonly record struct RemoteFile(string Key, long Size);
+/// <summary>A key on a remote, the size of what it holds and, where the backend tells, when it was last written.</summary>
+public readonly record struct RemoteFile(string Key, long Size, DateTimeOffset? LastModified = null);

@@ -17,7 +17,7 @@ public static class ObjectTransfer
     public static async Task<HashSet<ObjectId>> ListObjectsAsync(IRemoteBackend remote, CancellationToken cancel)
     {
         var ids = new HashSet<ObjectId>();
-        foreach (var (key, size) in await remote.ListAsync(RemoteLayout.ObjectPrefix, cancel))
+        foreach (var (key, size, _) in await remote.ListAsync(RemoteLayout.ObjectPrefix, cancel))
         {
             if (size >= ObjectStore.HeaderLength && RemoteLayout.TryParseObjectKey(key, out var id))
             {

@@ -97,7 +97,7 @@ public sealed class S3Remote : IRemoteBackend
             var response = await _client.ListObjectsV2Async(request, cancel);
             foreach (var entry in response.S3Objects ?? [])
             {
-                keys.Add(new RemoteFile(entry.Key[_prefix.Length..], entry.Size ?? 0));
+                keys.Add(new RemoteFile(entry.Key[_prefix.Length..], entry.Size ?? 0, entry.LastModified is DateTime at ? new DateTimeOffset(DateTime.SpecifyKind(at, DateTimeKind.Utc)) : null));
             }
 
             if (response.IsTruncated != true || string.IsNullOrEmpty(response.NextContinuationToken))
