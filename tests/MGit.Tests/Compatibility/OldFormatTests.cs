@@ -220,4 +220,43 @@ public sealed class OldFormatTests
         Assert.Equal("cp {parent} {output}", reopened.RecipeOf("tuned@1").Recipe);
         Assert.True(reopened.Graph().Resolve("tuned@2").Lossy);
     }
+
+    [Fact]
+    public void An_older_lineage_schema_is_read_as_is_and_its_first_write_adds_the_integrity_guards()
+    {
+        using var dir = new TempDirectory();
+        CopyTree(Path.Combine(AppContext.BaseDirectory, "Fixtures", "repo-v1"), dir.Path);
+        string database = Path.Combine(dir.Path, ".mgit", "lineage.db");
+        long before = UserVersion(database);
+        Assert.True(before < MGit.Lineage.LineageStore.SchemaVersion);
+
+        long removedId;
+        using (var repository = Repository.Open(dir.Path))
+        {
+            Assert.Equal(4, repository.Graph().Versions.Count);
+            Assert.Equal(before, UserVersion(database)); // reading changes nothing
+
+            // The newest version goes: the first write migrates, remembering its id before it is freed.
+            removedId = repository.Resolve("tuned@2").Id;
+            repository.Remove("tuned@2");
+        }
+
+        Assert.Equal(MGit.Lineage.LineageStore.SchemaVersion, UserVersion(database));
+        using (var repository = Repository.Open(dir.Path))
+        {
+            string model = MGit.Tests.TestSupport.RawSafetensors.Write(dir.File("new.safetensors"), [MGit.Tests.TestSupport.RawSafetensors.Random("w", "F32", [8, 8], 3)]);
+            var added = repository.Add(model, new AddOptions { Name = "new" });
+            Assert.True(added.Version.Id > removedId);
+            Assert.True(repository.Fsck().Intact);
+        }
+    }
+
+    private static long UserVersion(string database)
+    {
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={database};Mode=ReadOnly;Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA user_version";
+        return (long)command.ExecuteScalar()!;
+    }
 }
