@@ -1,6 +1,9 @@
-using System.ComponentModel;
+using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Runtime.Versioning;
 using System.Text;
+using MGit.Errors;
 
 namespace MGit.Execution;
 
@@ -23,38 +26,61 @@ public sealed record CommandOutcome(
         : $"exit {ExitCode}";
 }
 
+/// <summary>How <see cref="CommandRunner"/> starts a command on Linux; elsewhere it is always <see cref="SharedSession"/>.</summary>
+public enum CommandIsolation
+{
+    /// <summary>
+    /// In a session of its own, so that a terminal's signals reach mgit and not the command, and
+    /// every process of the run is found by its session as well as by its marker. Where libc cannot
+    /// start a command so (glibc before 2.29), as <see cref="SharedSession"/>.
+    /// </summary>
+    OwnSession,
+
+    /// <summary>
+    /// In mgit's session and process group, as System.Diagnostics.Process starts it; its run is
+    /// found by its process tree and, on Linux, by its marker.
+    /// </summary>
+    SharedSession,
+}
+
 /// <summary>
-/// Runs an argument list directly (no shell), with a timeout that kills the whole process tree,
-/// and captures standard output and error to a log file, keeping the tail and the last line of
-/// standard output (where tests report their metrics).
+/// Runs an argument list directly (no shell), with a timeout, and captures standard output and
+/// error to a log file, keeping the tail and the last line of standard output (where tests report
+/// their metrics). On Linux the command runs in a session of its own, marked so that every process
+/// it leads to can be found (<see cref="SessionCommand"/>, <see cref="RunSweep"/>): when it exits
+/// or times out, or mgit is interrupted, whatever is left of the run is killed, so nothing
+/// outlives it and its output ends with it. Elsewhere its process tree is killed at the timeout.
 /// </summary>
 public static class CommandRunner
 {
     public const int TailLines = 20;
     private const int MaxTailCharacters = 4096;
 
-    public static CommandOutcome Run(IReadOnlyList<string> arguments, string workingDirectory, TimeSpan timeout, string logPath, IReadOnlyDictionary<string, string>? environment = null)
+    /// <summary>The environment variable that marks each process of a run on Linux.</summary>
+    public const string RunMarkerVariable = "MGIT_RUN_ID";
+
+    /// <summary>Once every process of a run is dead, only a process outside it can hold its output open: this long, then no more reading.</summary>
+    internal static readonly TimeSpan SweptDrainPatience = TimeSpan.FromSeconds(2);
+
+    /// <summary>The commands running now, each with the signal that interrupted mgit while it ran ("" if none).</summary>
+    private static readonly ConcurrentDictionary<IRunningCommand, string> Running = new();
+    private static readonly Lock InterruptSetup = new();
+
+    /// <summary>Kept referenced: a registration that is collected stops handling its signal.</summary>
+    private static PosixSignalRegistration[]? _interruptHandlers;
+
+    public static CommandOutcome Run(IReadOnlyList<string> arguments, string workingDirectory, TimeSpan timeout, string logPath, IReadOnlyDictionary<string, string>? environment = null, CommandIsolation isolation = CommandIsolation.OwnSession)
     {
         ArgumentOutOfRangeException.ThrowIfZero(arguments.Count);
         Directory.CreateDirectory(Path.GetDirectoryName(logPath)!);
-        var start = new ProcessStartInfo(arguments[0])
+        var variables = new Dictionary<string, string>(environment ?? new Dictionary<string, string>(), StringComparer.Ordinal);
+        string? marker = null;
+        if (OperatingSystem.IsLinux())
         {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            WorkingDirectory = workingDirectory,
-            StandardOutputEncoding = Encoding.UTF8,
-            StandardErrorEncoding = Encoding.UTF8,
-        };
-        foreach (string argument in arguments.Skip(1))
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
-        {
-            start.Environment[key] = value;
+            marker = Guid.NewGuid().ToString("N");
+            // An enclosing run's marker stays, so that its sweep still finds this run's processes.
+            variables[RunMarkerVariable] = Environment.GetEnvironmentVariable(RunMarkerVariable) is { Length: > 0 } enclosing ? $"{enclosing}:{marker}" : marker;
+            InterruptsEndRuns();
         }
 
         var stopwatch = Stopwatch.StartNew();
@@ -62,12 +88,18 @@ public static class CommandRunner
         log.WriteLine($"$ {string.Join(' ', arguments.Select(Quote))}");
         var tail = new Queue<string>();
         string? lastOutputLine = null;
+        bool logClosed = false;
         var gate = new object();
 
         void Capture(string line, bool isOutput)
         {
             lock (gate)
             {
+                if (logClosed)
+                {
+                    return;
+                }
+
                 log.WriteLine(line);
                 tail.Enqueue(line);
                 if (tail.Count > TailLines)
@@ -82,54 +114,115 @@ public static class CommandRunner
             }
         }
 
-        using var process = new Process { StartInfo = start };
-        try
+        var command = Start(arguments, workingDirectory, variables, marker, isolation, out string? startError);
+        if (command is null)
         {
-            process.Start();
-        }
-        catch (Win32Exception e)
-        {
-            log.WriteLine($"could not start {arguments[0]}: {e.Message}");
-            return new CommandOutcome(null, false, $"{arguments[0]}: {e.Message}", stopwatch.Elapsed, null, "", logPath);
+            log.WriteLine($"could not start {arguments[0]}: {startError}");
+            return new CommandOutcome(null, false, $"{arguments[0]}: {startError}", stopwatch.Elapsed, null, "", logPath);
         }
 
-        process.StandardInput.Close();
-        var pumps = new[]
+        using (command)
         {
-            Task.Run(() => Pump(process.StandardOutput, line => Capture(line, isOutput: true))),
-            Task.Run(() => Pump(process.StandardError, line => Capture(line, isOutput: false))),
-        };
-        bool exited = process.WaitForExit(timeout);
-        if (!exited)
-        {
+            Running[command] = "";
+            RunEnd end;
+            bool exited;
+            bool drained;
+            string? interruptedBy;
             try
             {
-                process.Kill(entireProcessTree: true);
+                var pumps = new[]
+                {
+                    Task.Run(() => Pump(command.Output, line => Capture(line, isOutput: true))),
+                    Task.Run(() => Pump(command.Error, line => Capture(line, isOutput: false))),
+                };
+                exited = command.WaitForExit(timeout);
+                end = command.End(exited);
+                // What is left in the pipes; once the run is dead that takes no time.
+                drained = Task.WaitAll(pumps, command.DrainPatience);
             }
-            catch (InvalidOperationException)
+            finally
             {
-                // It exited between the timeout and the kill.
-            }
-        }
-
-        // Reads what is left in the pipes; bounded, since a grandchild left running may hold them open.
-        Task.WaitAll(pumps, TimeSpan.FromSeconds(10));
-        stopwatch.Stop();
-        lock (gate)
-        {
-            log.WriteLine(exited ? $"[exit {process.ExitCode} after {stopwatch.Elapsed.TotalSeconds:0.###} s]" : $"[killed after the timeout of {timeout.TotalSeconds:0.#} s]");
-            string tailText = string.Join('\n', tail);
-            if (tailText.Length > MaxTailCharacters)
-            {
-                tailText = tailText[^MaxTailCharacters..];
+                Running.TryRemove(command, out interruptedBy);
             }
 
-            return new CommandOutcome(exited ? process.ExitCode : null, !exited, null, stopwatch.Elapsed, lastOutputLine, tailText, logPath);
+            stopwatch.Stop();
+            lock (gate)
+            {
+                if (!end.LeftNothing)
+                {
+                    log.WriteLine("[some processes of the run could not be killed]");
+                }
+
+                if (!drained)
+                {
+                    log.WriteLine("[stopped reading: a process outside the run still holds its output open]");
+                }
+
+                logClosed = true;
+                if (interruptedBy is { Length: > 0 })
+                {
+                    // Not an outcome of the command's: nothing is recorded for it, and mgit is ending anyway.
+                    log.WriteLine($"[killed: mgit received {interruptedBy}]");
+                    throw new MGitException($"interrupted by {interruptedBy} while running {arguments[0]}");
+                }
+
+                log.WriteLine(exited ? $"[exit {end.ExitCode} after {stopwatch.Elapsed.TotalSeconds:0.###} s]" : $"[killed after the timeout of {timeout.TotalSeconds:0.#} s]");
+                string tailText = string.Join('\n', tail);
+                if (tailText.Length > MaxTailCharacters)
+                {
+                    tailText = tailText[^MaxTailCharacters..];
+                }
+
+                return new CommandOutcome(end.ExitCode, !exited, null, stopwatch.Elapsed, lastOutputLine, tailText, logPath);
+            }
         }
     }
 
-    private static void Pump(StreamReader reader, Action<string> onLine)
+    private static IRunningCommand? Start(IReadOnlyList<string> arguments, string workingDirectory, IReadOnlyDictionary<string, string> environment, string? marker, CommandIsolation isolation, out string? startError)
     {
+        if (marker is not null && isolation == CommandIsolation.OwnSession && OperatingSystem.IsLinux()
+            && SessionCommand.TryStart(arguments, workingDirectory, environment, marker, out var command, out startError))
+        {
+            return command;
+        }
+
+        return ProcessCommand.Start(arguments, workingDirectory, environment, marker, out startError);
+    }
+
+    /// <summary>
+    /// A command in its own session does not see the terminal's Ctrl-C or hang-up: mgit gets them,
+    /// kills its runs, and then ends as the signal would have ended it anyway (nothing is
+    /// cancelled). Registered at the first run, for the whole process, an application embedding
+    /// MGit included. A signal mgit was started with ignored stays ignored (.NET does not call these).
+    /// </summary>
+    [SupportedOSPlatform("linux")]
+    private static void InterruptsEndRuns()
+    {
+        lock (InterruptSetup)
+        {
+            _interruptHandlers ??=
+            [
+                PosixSignalRegistration.Create(PosixSignal.SIGINT, _ => KillRunning("SIGINT")),
+                PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ => KillRunning("SIGTERM")),
+                PosixSignalRegistration.Create(PosixSignal.SIGQUIT, _ => KillRunning("SIGQUIT")),
+                PosixSignalRegistration.Create(PosixSignal.SIGHUP, _ => KillRunning("SIGHUP")),
+            ];
+        }
+    }
+
+    private static void KillRunning(string signal)
+    {
+        foreach (var command in Running.Keys)
+        {
+            // Marked first, so that the run sees why its command died.
+            Running.TryUpdate(command, signal, "");
+            command.KillRun();
+        }
+    }
+
+    private static void Pump(Stream stream, Action<string> onLine)
+    {
+        using var reader = new StreamReader(stream, Encoding.UTF8);
         while (reader.ReadLine() is { } line)
         {
             onLine(line);
