@@ -21,7 +21,7 @@ internal sealed class Arguments
             string arg = args[i];
             if (!arg.StartsWith("--", StringComparison.Ordinal) || arg.Length < 3)
             {
-                throw new BenchException($"unexpected argument '{arg}'");
+                throw new UsageException($"unexpected argument '{arg}'");
             }
 
             string name = arg[2..];
@@ -39,7 +39,7 @@ internal sealed class Arguments
 
             if (!values.TryAdd(name, value))
             {
-                throw new BenchException($"--{name} is given twice");
+                throw new UsageException($"--{name} is given twice");
             }
         }
 
@@ -60,7 +60,7 @@ internal sealed class Arguments
             return false;
         }
 
-        return value is null ? true : throw new BenchException($"--{name} takes no value");
+        return value is null ? true : throw new UsageException($"--{name} takes no value");
     }
 
     public string? String(string name)
@@ -71,10 +71,10 @@ internal sealed class Arguments
             return null;
         }
 
-        return value ?? throw new BenchException($"--{name} needs a value");
+        return value ?? throw new UsageException($"--{name} needs a value");
     }
 
-    public string RequiredString(string name) => String(name) ?? throw new BenchException($"--{name} is required");
+    public string RequiredString(string name) => String(name) ?? throw new UsageException($"--{name} is required");
 
     public long Long(string name, long fallback, long min, long max)
     {
@@ -86,7 +86,7 @@ internal sealed class Arguments
 
         if (!long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out long value) || value < min || value > max)
         {
-            throw new BenchException($"--{name} must be an integer from {min} to {max}, not '{text}'");
+            throw new UsageException($"--{name} must be an integer from {min} to {max}, not '{text}'");
         }
 
         return value;
@@ -102,7 +102,7 @@ internal sealed class Arguments
 
         if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double value) || !(value >= min && value <= max))
         {
-            throw new BenchException($"--{name} must be a number from {min} to {max}, not '{text}'");
+            throw new UsageException($"--{name} must be a number from {min} to {max}, not '{text}'");
         }
 
         return value;
@@ -115,7 +115,7 @@ internal sealed class Arguments
         {
             if (!_used.Contains(name))
             {
-                throw new BenchException($"unknown option --{name}");
+                throw new UsageException($"unknown option --{name}");
             }
         }
     }

@@ -44,8 +44,27 @@ internal sealed record Measurement(double Seconds, double UserSeconds, double Sy
     public double CpuUse => Seconds > 0 ? (UserSeconds + SystemSeconds) / Seconds : 0;
 }
 
+/// <summary>How one run of a command ended: killed by the harness, or exited by itself with a code.</summary>
+internal sealed record Outcome(int ExitCode, string Output, string Error, double Seconds, bool Killed)
+{
+    public bool Succeeded => !Killed && ExitCode == 0;
+
+    /// <summary>The first line the command wrote to stderr (else stdout), for a one-line account of it.</summary>
+    public string Message
+    {
+        get
+        {
+            string line = Error.Split('\n').Concat(Output.Split('\n')).Select(l => l.Trim()).FirstOrDefault(l => l.Length > 0) ?? "(no output)";
+            return line.Length <= 300 ? line : line[..300] + "...";
+        }
+    }
+}
+
 internal static class ChildProcess
 {
+    /// <summary>What .NET reports as the exit code of a process that SIGKILL ended (128 + signal 9).</summary>
+    private const int KilledExitCode = 128 + 9;
+
     private const string GnuTime = "/usr/bin/time";
 
     /// <summary>
@@ -138,7 +157,25 @@ internal static class ChildProcess
         }
     }
 
+    /// <summary>
+    /// Runs the command and, with <paramref name="killAfter"/>, sends it SIGKILL once that much time
+    /// has passed. Never fails on the command's exit code: the caller judges the outcome. A command
+    /// that exits before the kill lands is reported as not killed.
+    /// </summary>
+    public static Outcome Attempt(Invocation invocation, TimeSpan? killAfter = null)
+    {
+        var stopwatch = Stopwatch.StartNew();
+        var (exitCode, output, error, killed) = Execute(invocation.Program, invocation.Arguments, invocation.Environment, killAfter);
+        return new Outcome(exitCode, output, error, stopwatch.Elapsed.TotalSeconds, killed);
+    }
+
     private static (int ExitCode, string Output, string Error) Execute(string program, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment)
+    {
+        var (exitCode, output, error, _) = Execute(program, arguments, environment, killAfter: null);
+        return (exitCode, output, error);
+    }
+
+    private static (int ExitCode, string Output, string Error, bool Killed) Execute(string program, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment, TimeSpan? killAfter)
     {
         var start = new ProcessStartInfo(program)
         {
@@ -159,8 +196,22 @@ internal static class ChildProcess
         using var process = Process.Start(start) ?? throw new BenchException($"could not start {program}");
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();
+        bool signalled = false;
+        if (killAfter is { } delay && !process.WaitForExit(delay))
+        {
+            try
+            {
+                process.Kill(); // SIGKILL on Unix: no handler runs, nothing is cleaned up, as under the OOM killer
+                signalled = true;
+            }
+            catch (InvalidOperationException)
+            {
+                // It exited between the wait and the kill.
+            }
+        }
+
         process.WaitForExit();
-        return (process.ExitCode, output.GetAwaiter().GetResult(), error.GetAwaiter().GetResult());
+        return (process.ExitCode, output.GetAwaiter().GetResult(), error.GetAwaiter().GetResult(), signalled && process.ExitCode == KilledExitCode);
     }
 
     private static string Tail(string text)

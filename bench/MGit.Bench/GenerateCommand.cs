@@ -25,7 +25,7 @@ internal static class GenerateCommand
         long sizeMb = options.Long("size-mb", 0, 1, 1_000_000);
         if (sizeMb == 0)
         {
-            throw new BenchException("--size-mb is required (or --derive-from)");
+            throw new UsageException("--size-mb is required (or --derive-from)");
         }
 
         var dtype = Safetensors.ParseDtype(options.String("dtype") ?? "F32");

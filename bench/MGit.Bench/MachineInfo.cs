@@ -26,6 +26,20 @@ internal sealed record MachineInfo(string Cpu, string Cores, string Memory, stri
         return new MachineInfo(cpu, cores, memory, kernel, DescribeVirtualization(), fileSystem, RuntimeInformation.FrameworkDescription, zstd);
     }
 
+    /// <summary>The facts as a two-column Markdown table, one line each.</summary>
+    public IEnumerable<string> MarkdownTable() =>
+    [
+        "| Machine | |",
+        "| --- | --- |",
+        $"| CPU (`lscpu` model name) | {Cpu} |",
+        $"| Cores (`nproc`) | {Cores} |",
+        $"| Memory (`/proc/meminfo`) | {Memory} |",
+        $"| Kernel | {Kernel} |",
+        $"| Virtualization | {Virtualization} |",
+        $"| .NET runtime | {Runtime} |",
+        $"| zstd | {Zstd.Replace("*", "", StringComparison.Ordinal).Trim()} |",
+    ];
+
     /// <summary>
     /// Whether this is a guest, and whether freed memory is handed back to the host (free page
     /// reporting): there, touching memory that was freed a few seconds ago (new page-cache pages for

@@ -18,6 +18,8 @@ internal static class Program
           MGit.Bench remote --mgit PATH/mgit.dll (or a native PATH/mgit) --work DIR [--size-mb 1024] [--versions 4] [--change-fraction 0.3]
                          [--s3rver .ci/node/node_modules/s3rver/bin/s3rver.js] [--results FILE.md]
           MGit.Bench placement --mgit PATH/mgit.dll (or a native PATH/mgit) --work DIR [--models 500] [--layers 12] [--seed S] [--results FILE.md]
+          MGit.Bench faults --mgit PATH/mgit.dll (or a native PATH/mgit) --work DIR [--runs 10] [--seed S]
+                         [--full-disk tmpfs,ext4|none] [--results FILE.md]
 
         generate  writes a transformer-like model with N(0, 0.02) weights, streaming; with --derive-from
                   it writes a "fine-tune": same header, a random F fraction of the tensor bytes perturbed
@@ -41,6 +43,16 @@ internal static class Program
         placement adds a seeded synthetic family (fine-tunes, head swaps, prunes, BF16 casts, unrelated
                   roots) model by model with `mgit add --auto` and reports placement time as the graph
                   grows, and how many models landed under their true parent.
+        faults    kills add, gc, push, pull and checkout (one model, and three at once) with SIGKILL at
+                  seeded random moments, --runs times each, from fresh copies of a small family's
+                  repository and file:// remote; after each kill and after rerunning the command it
+                  checks fsck (and a fresh clone of the remote), what ls --json lists (before or
+                  after, never half), every version byte for byte and what a checkout target holds;
+                  counts temporary files left behind. Then, as root, fills a small tmpfs and ext4
+                  (40 MB) under a repository: add must fail in one line, the repository stay intact
+                  and readable, rm + gc free space, and add succeed once there is room. Exit 0 only
+                  when no run was inconsistent and no full-disk check failed. The default
+                  10 runs take about 8 minutes on 2 cores.
         """;
 
     public static int Main(string[] args)
@@ -68,11 +80,18 @@ internal static class Program
                     return OnnxCommand.Run(options);
                 case "placement":
                     return PlacementCommand.Run(options, args);
+                case "faults":
+                    return FaultCommand.Run(options, args);
                 default:
                     Console.Error.WriteLine($"unknown command '{args[0]}'");
                     Console.Error.WriteLine(Usage);
                     return 2;
             }
+        }
+        catch (UsageException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 2;
         }
         catch (BenchException e)
         {
@@ -95,6 +114,24 @@ internal sealed class BenchException : Exception
     }
 
     public BenchException(string message, Exception inner)
+        : base(message, inner)
+    {
+    }
+}
+
+/// <summary>An invalid command line: reported in one line, exit code 2.</summary>
+internal sealed class UsageException : Exception
+{
+    public UsageException()
+    {
+    }
+
+    public UsageException(string message)
+        : base(message)
+    {
+    }
+
+    public UsageException(string message, Exception inner)
         : base(message, inner)
     {
     }

@@ -57,15 +57,11 @@ internal sealed class Report
         Line($"- **mgit:** `$MGIT` = `{MgitPath}`, `mgit --version` = {MgitVersion}");
         Line($"- **Work folder:** `$WORK` = `{Work}` on {Machine.FileSystem}");
         Line($"");
-        Line($"| Machine | |");
-        Line($"| --- | --- |");
-        Line($"| CPU (`lscpu` model name) | {Machine.Cpu} |");
-        Line($"| Cores (`nproc`) | {Machine.Cores} |");
-        Line($"| Memory (`/proc/meminfo`) | {Machine.Memory} |");
-        Line($"| Kernel | {Machine.Kernel} |");
-        Line($"| Virtualization | {Machine.Virtualization} |");
-        Line($"| .NET runtime | {Machine.Runtime} |");
-        Line($"| zstd | {Machine.Zstd.Replace("*", "", StringComparison.Ordinal).Trim()} |");
+        foreach (string row in Machine.MarkdownTable())
+        {
+            md.Append(row).Append('\n');
+        }
+
         Line($"");
         Line($"How it measures:");
         Line($"");
