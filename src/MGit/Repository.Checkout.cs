@@ -183,6 +183,18 @@ public sealed partial class Repository
     /// </summary>
     private void WriteModels(string label, IReadOnlyList<ModelFiles> models, DecodedChunkCache? cache)
     {
+        try
+        {
+            WriteModelsUnderLock(label, models, cache);
+        }
+        catch (Exception e) when (DiskSpace.IsNoSpace(e, models[0].Target))
+        {
+            throw DiskSpace.NoSpace(models[0].Target, e);
+        }
+    }
+
+    private void WriteModelsUnderLock(string label, IReadOnlyList<ModelFiles> models, DecodedChunkCache? cache)
+    {
         using var repositoryLock = RepositoryLock.Shared(LockPath, _options.LockWait);
         using var progress = _options.Progress.Begin($"checking out {label}", models.Sum(m => m.Manifest.LogicalBytes));
         foreach (var model in models.Where(m => m.Manifest.Kind != "file"))

@@ -203,8 +203,17 @@ public sealed partial class Repository
         return Pull(backend, lazy: RemoteConfig.Load(MetadataDirectory).LazyFrom == (remote ?? DefaultRemote), skipBroken);
     }
 
-    public PullResult Pull(IRemoteBackend backend, bool lazy = false, bool skipBroken = false) =>
-        PullAsync(backend, lazy, skipBroken, CancellationToken.None).GetAwaiter().GetResult();
+    public PullResult Pull(IRemoteBackend backend, bool lazy = false, bool skipBroken = false)
+    {
+        try
+        {
+            return PullAsync(backend, lazy, skipBroken, CancellationToken.None).GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (DiskSpace.IsNoSpace(e, MetadataDirectory))
+        {
+            throw DiskSpace.NoSpace(MetadataDirectory, e);
+        }
+    }
 
     private async Task<PullResult> PullAsync(IRemoteBackend backend, bool lazy, bool skipBroken, CancellationToken cancel)
     {

@@ -15,7 +15,10 @@ public static class DiskSpace
     private const int SqliteFull = 13;
     private const int SqliteIoError = 10;
 
-    /// <summary>Whether <paramref name="error"/> (or the first error inside it) says a file system is full.</summary>
+    /// <summary>
+    /// Whether <paramref name="error"/> (or the first error inside it) says a file system is full;
+    /// with <paramref name="path"/>, also an unspecific I/O error while the file system holding it is full.
+    /// </summary>
     public static bool IsNoSpace(Exception error, string? path = null)
     {
         while (error is AggregateException { InnerExceptions.Count: > 0 } aggregate)
@@ -25,7 +28,8 @@ public static class DiskSpace
 
         return error switch
         {
-            IOException io => io.HResult is NoSpaceErrno or QuotaErrno || (io.InnerException is { } inner && IsNoSpace(inner, path)),
+            // Some failures say only "I/O" (a preallocation refused for want of room): the disk tells.
+            IOException io => io.HResult is NoSpaceErrno or QuotaErrno || (io.InnerException is { } inner && IsNoSpace(inner, path)) || (path is not null && IsFull(path)),
             SqliteException { SqliteErrorCode: SqliteFull } => true,
             SqliteException { SqliteErrorCode: SqliteIoError } when path is not null => IsFull(path),
             MGitException { InnerException: { } inner } => IsNoSpace(inner, path),

@@ -91,7 +91,7 @@ public sealed class FullDiskTests
         Assert.Contains($"no space left on {disk.Path}", add.Error);
         Assert.Equal(objectsBefore, ObjectFiles(repo));
         Assert.Empty(Directory.EnumerateFileSystemEntries(Path.Combine(repo, ".mgit", "tmp")));
-        string full = disk.Fill();
+        string filled = disk.Fill();
 
         foreach (var args in new[] { ["ls"], ["show", "first"], ["log"], ["stats"], new[] { "fsck" } })
         {
@@ -103,6 +103,14 @@ public sealed class FullDiskTests
         Assert.Equal(0, CliRunner.Run(repo, "checkout", "first", "-o", elsewhere).ExitCode);
         Assert.Equal(File.ReadAllBytes(first), File.ReadAllBytes(elsewhere));
 
+        // A checkout onto the full disk itself fails the same way, and leaves no partial file.
+        string onDisk = Path.Combine(disk.Path, "out");
+        Directory.CreateDirectory(onDisk);
+        var full = CliRunner.Run(repo, "checkout", "first", "-o", onDisk);
+        Assert.Equal(1, full.ExitCode);
+        Assert.Contains($"no space left on {disk.Path}", full.Error);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(onDisk));
+
         var rm = CliRunner.Run(repo, "rm", "first");
         Assert.True(rm.ExitCode == 0, rm.Error);
         var gc = CliRunner.Run(repo, "gc");
@@ -110,7 +118,7 @@ public sealed class FullDiskTests
         Assert.Equal(0, ObjectFiles(repo));
 
         File.Delete(filler);
-        File.Delete(full);
+        File.Delete(filled);
         Assert.Equal(0, CliRunner.Run(repo, "add", second, "--name", "second").ExitCode);
         Assert.True(File.Exists(Path.Combine(repo, ".mgit", "reserve")));
         Assert.Equal(0, CliRunner.Run(repo, "fsck").ExitCode);
