@@ -38,14 +38,22 @@ public sealed record RemoteConfig
             return new RemoteConfig();
         }
 
+        RemoteConfig config;
         try
         {
-            return JsonSerializer.Deserialize(File.ReadAllBytes(path), SettingsJson.Default.RemoteConfig) ?? new RemoteConfig();
+            config = JsonSerializer.Deserialize(File.ReadAllBytes(path), SettingsJson.Default.RemoteConfig) ?? new RemoteConfig();
         }
         catch (JsonException e)
         {
             throw new MGitException($"{path} is unreadable: {e.Message}");
         }
+
+        // A file written by hand or by an older mgit may hold a user:password in a URL or endpoint.
+        // It is masked as it is read, so no listing or message can ever show it; using such a
+        // remote is refused (RemoteBackends.Validate), and a later save keeps only the mask.
+        return config.Remotes.Any(r => RemoteBackends.HasCredentials(r.Url) || (r.Endpoint is { } e && RemoteBackends.HasCredentials(e)))
+            ? config with { Remotes = config.Remotes.Select(r => r with { Url = RemoteBackends.Redact(r.Url), Endpoint = r.Endpoint is null ? null : RemoteBackends.Redact(r.Endpoint) }).ToList() }
+            : config;
     }
 
     public void Save(string metadataDirectory)

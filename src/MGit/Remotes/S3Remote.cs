@@ -33,12 +33,15 @@ public sealed class S3Remote : IRemoteBackend
         Url = url;
         _bucket = bucket;
         _prefix = prefix.Length == 0 ? "" : prefix.TrimEnd('/') + "/";
-        string? region = environment("AWS_REGION") ?? environment("AWS_DEFAULT_REGION");
+
+        // A variable set to nothing (AWS_SESSION_TOKEN= in a script) counts as unset, as the AWS CLI treats it.
+        string? Variable(string name) => environment(name) is { Length: > 0 } value ? value : null;
+        string? region = Variable("AWS_REGION") ?? Variable("AWS_DEFAULT_REGION");
         if (endpoint is not null)
         {
             if (!Uri.TryCreate(endpoint, UriKind.Absolute, out var endpointUri) || (endpointUri.Scheme != "http" && endpointUri.Scheme != "https"))
             {
-                throw new MGitException($"--endpoint must be an http:// or https:// URL, not '{endpoint}'");
+                throw new MGitException($"--endpoint must be an http:// or https:// URL, not '{RemoteBackends.Redact(endpoint)}'");
             }
 
             // An S3-compatible server is not on EC2: never let the SDK ask the EC2 instance
@@ -71,18 +74,30 @@ public sealed class S3Remote : IRemoteBackend
             config.AuthenticationRegion = region;
         }
 
+        string? key = Variable("AWS_ACCESS_KEY_ID");
+        string? secret = Variable("AWS_SECRET_ACCESS_KEY");
+        string? token = Variable("AWS_SESSION_TOKEN");
+        if ((key is null) != (secret is null) || (token is not null && key is null))
+        {
+            // Half a key pair would otherwise fall through to a profile the user did not mean (or to the SDK's own, less clear, refusal).
+            string problem = (key, secret) switch
+            {
+                (null, null) => "AWS_SESSION_TOKEN is set but AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are empty or unset",
+                (null, _) => "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is empty or unset",
+                _ => "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is empty or unset",
+            };
+            throw new MGitException($"remote {url}: {problem}; set both, or neither to use a ~/.aws/credentials profile");
+        }
+
         try
         {
-            string? key = environment("AWS_ACCESS_KEY_ID");
-            string? secret = environment("AWS_SECRET_ACCESS_KEY");
-            string? token = environment("AWS_SESSION_TOKEN");
             _client = key is not null && secret is not null
                 ? new AmazonS3Client(token is null ? new BasicAWSCredentials(key, secret) : new SessionAWSCredentials(key, secret, token), config)
                 : new AmazonS3Client(config);
         }
         catch (AmazonClientException e)
         {
-            throw new MGitException($"remote {url}: cannot set up the S3 client: {e.Message}");
+            throw new MGitException($"remote {url}: cannot set up the S3 client: {e.Message}{(region is null && endpoint is null ? " (set AWS_REGION, or a region in ~/.aws/config)" : "")}");
         }
     }
 

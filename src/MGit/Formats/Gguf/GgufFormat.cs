@@ -16,7 +16,8 @@ public sealed class GgufFormat : IModelFormat
     /// <summary>ggml's GGML_MAX_DIMS.</summary>
     public const int MaxDimensions = 4;
 
-    private const int MaxKeyLength = 65_535;
+    /// <summary>Keys and tensor names: <see cref="HeaderLimits.MaxNameBytes"/>, checked before a byte of the name is read.</summary>
+    private const int MaxKeyLength = HeaderLimits.MaxNameBytes;
     private const int MaxArrayDepth = 16;
     /// <summary>Metadata values longer than this are not copied into the manifest (chat templates, vocabularies).</summary>
     private const int MaxShownValueLength = 256;
@@ -63,12 +64,21 @@ public sealed class GgufFormat : IModelFormat
             throw reader.Bad($"metadata count {metadataCount} is more than the file can hold");
         }
 
+        // Each entry costs a key kept in memory whatever its size in the file: capped, not only bounded by the file.
+        if (metadataCount > HeaderLimits.MaxMetadataEntries)
+        {
+            throw reader.Bad($"metadata count {metadataCount} is more than the limit of {HeaderLimits.MaxMetadataEntries}");
+        }
+
+        var budget = new HeaderBudget(reader.Bad);
+
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal) { ["gguf.version"] = version.ToString(CultureInfo.InvariantCulture) };
         var keys = new HashSet<string>(StringComparer.Ordinal);
         uint alignment = DefaultAlignment;
         for (ulong i = 0; i < metadataCount; i++)
         {
             string key = ReadString(reader, MaxKeyLength, "a metadata key");
+            budget.AddName(key, "metadata key");
             if (!keys.Add(key))
             {
                 throw reader.Bad($"duplicate metadata key '{key}'");
@@ -103,11 +113,17 @@ public sealed class GgufFormat : IModelFormat
             throw reader.Bad($"tensor count {tensorCount} is more than the file can hold");
         }
 
+        if (tensorCount > HeaderLimits.MaxTensors)
+        {
+            throw reader.Bad($"tensor count {tensorCount} is more than the limit of {HeaderLimits.MaxTensors} per file");
+        }
+
         var tensors = new List<(TensorInfo Info, ulong Offset, ulong Bytes)>((int)Math.Min(tensorCount, 4096));
         var names = new HashSet<string>(StringComparer.Ordinal);
         for (ulong i = 0; i < tensorCount; i++)
         {
             var tensor = ReadTensorInfo(reader);
+            budget.AddTensor(tensor.Info.Name);
             if (!names.Add(tensor.Info.Name))
             {
                 throw reader.Bad($"duplicate tensor name '{tensor.Info.Name}'");

@@ -53,6 +53,10 @@ public sealed record OnnxModel(ModelProto Model, IReadOnlyList<OnnxTensor> Tenso
         {
             throw OnnxFormat.Invalid(displayName, e.Message);
         }
+        catch (HeaderLimitException e)
+        {
+            throw new InvalidModelFileException(displayName, e.Message);
+        }
 
         if (scanner.IrVersion is null)
         {
@@ -96,6 +100,10 @@ public sealed record OnnxModel(ModelProto Model, IReadOnlyList<OnnxTensor> Tenso
         catch (ProtoFormatException e)
         {
             throw new InvalidModelFileException(displayName, $"not a valid ONNX tensor: {e.Message}");
+        }
+        catch (HeaderLimitException e)
+        {
+            throw new InvalidModelFileException(displayName, e.Message);
         }
     }
 

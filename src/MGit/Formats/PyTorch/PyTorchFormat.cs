@@ -97,7 +97,7 @@ public sealed class PyTorchFormat : IModelFormat
         byte[] pickle = ReadMember(reader, pickleEntry, MaxPickleLength);
         object root = RestrictedUnpickler.Load(pickle, reader.Bad);
         var tensors = new List<(string Name, TorchTensor Tensor)>();
-        CollectTensors(root, "", 0, tensors, new HashSet<object>(ReferenceEqualityComparer.Instance), reader);
+        CollectTensors(root, null, 0, tensors, new HashSet<object>(ReferenceEqualityComparer.Instance), new HeaderBudget(reader.Bad), reader);
 
         // One segment per stored storage member, named after the first tensor that uses it (so a fine-tuned
         // checkpoint's storages pair with its parent's by tensor name, whatever keys torch.save gave them).
@@ -232,11 +232,19 @@ public sealed class PyTorchFormat : IModelFormat
     private static bool IsContiguous(TorchTensor tensor) => IsContiguous(tensor.Shape, tensor.Stride);
 
     /// <summary>Finds the tensors of a state dict, or of a checkpoint that nests one ({"model": {...}, "epoch": 3}), named by their key path.</summary>
-    private static void CollectTensors(object value, string path, int depth, List<(string, TorchTensor)> found, HashSet<object> visited, LittleEndianFileReader reader)
+    /// <remarks>
+    /// Key paths are <see cref="KeyPath"/> chains, made into text only for tensors: a string per
+    /// child repeated every ancestor's keys, so long keys nested deep cost time and memory
+    /// quadratic in the pickle. The tensors found and their names are counted against
+    /// <see cref="HeaderLimits"/> (one memoized tensor can be referenced from millions of keys).
+    /// </remarks>
+    private static void CollectTensors(object value, KeyPath? path, int depth, List<(string, TorchTensor)> found, HashSet<object> visited, HeaderBudget budget, LittleEndianFileReader reader)
     {
         if (value is TorchTensor tensor)
         {
-            found.Add((path, tensor));
+            string name = path?.ToName(reader) ?? "";
+            budget.AddTensor(name);
+            found.Add((name, tensor));
             return;
         }
 
@@ -257,30 +265,82 @@ public sealed class PyTorchFormat : IModelFormat
             return;
         }
 
-        string Child(string key) => path.Length == 0 ? key : $"{path}.{key}";
         switch (value)
         {
             case PickleDict dict:
                 foreach (var (key, item) in dict.Items)
                 {
-                    CollectTensors(item, Child(key switch { string s => s, long n => n.ToString(System.Globalization.CultureInfo.InvariantCulture), _ => "?" }), depth + 1, found, visited, reader);
+                    if (IsCollected(item))
+                    {
+                        CollectTensors(item, new KeyPath(path, key switch { string s => s, long n => n.ToString(System.Globalization.CultureInfo.InvariantCulture), _ => "?" }), depth + 1, found, visited, budget, reader);
+                    }
                 }
 
                 break;
             case List<object> list:
                 for (int i = 0; i < list.Count; i++)
                 {
-                    CollectTensors(list[i], Child(i.ToString(System.Globalization.CultureInfo.InvariantCulture)), depth + 1, found, visited, reader);
+                    if (IsCollected(list[i]))
+                    {
+                        CollectTensors(list[i], new KeyPath(path, i.ToString(System.Globalization.CultureInfo.InvariantCulture)), depth + 1, found, visited, budget, reader);
+                    }
                 }
 
                 break;
             case object[] tuple:
                 for (int i = 0; i < tuple.Length; i++)
                 {
-                    CollectTensors(tuple[i], Child(i.ToString(System.Globalization.CultureInfo.InvariantCulture)), depth + 1, found, visited, reader);
+                    if (IsCollected(tuple[i]))
+                    {
+                        CollectTensors(tuple[i], new KeyPath(path, i.ToString(System.Globalization.CultureInfo.InvariantCulture)), depth + 1, found, visited, budget, reader);
+                    }
                 }
 
                 break;
+        }
+    }
+
+    /// <summary>Whether a value may be or hold a tensor: only those get a key path (millions of plain numbers need none).</summary>
+    private static bool IsCollected(object value) => value is TorchTensor or PickleDict or List<object> or object[];
+
+    /// <summary>A key path as a chain of keys sharing its parent's: "model.encoder.weight" is made only for a tensor.</summary>
+    private sealed class KeyPath(KeyPath? parent, string key)
+    {
+        private readonly KeyPath? _parent = parent;
+        private readonly string _key = key;
+
+        /// <summary>Characters of the dotted path (no dot after an empty path, as torch's own key paths).</summary>
+        private readonly long _length = parent is null || parent._length == 0 ? key.Length : parent._length + 1 + key.Length;
+
+        /// <summary>The dotted path, refused before it is made when it is longer than a tensor name may be.</summary>
+        public string ToName(LittleEndianFileReader reader)
+        {
+            // Each char is at least one UTF-8 byte: a longer path is over the cap whatever it holds.
+            if (_length > HeaderLimits.MaxNameBytes)
+            {
+                var keys = new List<string>();
+                for (var node = this; node is not null; node = node._parent)
+                {
+                    keys.Add(node._key);
+                }
+
+                keys.Reverse();
+                throw reader.Bad($"tensor name '{HeaderLimits.Excerpt(string.Join('.', keys.Select(k => k.Length > 60 ? k[..60] : k)))}' is {_length} characters long, more than the limit of {HeaderLimits.MaxNameBytes} bytes");
+            }
+
+            return string.Create((int)_length, this, static (chars, path) =>
+            {
+                int at = chars.Length;
+                for (var node = path; node is not null; node = node._parent)
+                {
+                    at -= node._key.Length;
+                    node._key.CopyTo(chars[at..]);
+                    if (node._parent is { _length: > 0 })
+                    {
+                        chars[--at] = '.';
+                    }
+                }
+            });
         }
     }
 

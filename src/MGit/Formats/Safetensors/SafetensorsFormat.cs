@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json;
+using System.Text.Unicode;
 using MGit.Errors;
 
 namespace MGit.Formats.Safetensors;
@@ -14,8 +15,6 @@ public sealed class SafetensorsFormat : IModelFormat
 {
     /// <summary>The reference reader's cap on the header length.</summary>
     public const long MaxHeaderLength = 100_000_000;
-
-    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     public string Name => "safetensors";
 
@@ -64,24 +63,20 @@ public sealed class SafetensorsFormat : IModelFormat
         byte[] header = new byte[headerLength];
         stream.ReadExactly(header);
 
-        string json;
-        try
-        {
-            json = StrictUtf8.GetString(header);
-        }
-        catch (DecoderFallbackException)
+        // Checked on the bytes: the header is parsed as UTF-8 and never copied into a UTF-16 string.
+        if (!Utf8.IsValid(header))
         {
             throw Bad("header is not valid UTF-8");
         }
 
-        if (!json.StartsWith('{'))
+        if (headerLength == 0 || header[0] != (byte)'{')
         {
             throw Bad("header does not start with '{'");
         }
 
         long dataStart = 8 + (long)headerLength;
         long bufferLength = length - dataStart;
-        var (tensors, metadata) = ParseHeader(json, Bad);
+        var (tensors, metadata) = ParseHeader(header, Bad);
 
         // Offsets must tile the buffer exactly, as the reference reader requires.
         tensors.Sort((x, y) => x.Begin != y.Begin ? x.Begin.CompareTo(y.Begin) : x.End.CompareTo(y.End));
@@ -110,108 +105,248 @@ public sealed class SafetensorsFormat : IModelFormat
         return new FileLayout(Name, length, segments, metadata);
     }
 
-    private sealed record ParsedTensor(TensorInfo Info, long Begin, long End);
+    /// <summary>A value type: a list of a few hundred thousand of them is one array, not an object each.</summary>
+    private readonly record struct ParsedTensor(TensorInfo Info, long Begin, long End);
 
-    private static (List<ParsedTensor> Tensors, Dictionary<string, string>? Metadata) ParseHeader(string json, Func<string, InvalidModelFileException> bad)
+    /// <summary>
+    /// Reads the header in one forward pass over its UTF-8 bytes (no document tree, no UTF-16 copy):
+    /// time and memory grow with the header's length, by a small constant.
+    /// </summary>
+    private static (List<ParsedTensor> Tensors, Dictionary<string, string>? Metadata) ParseHeader(byte[] header, Func<string, InvalidModelFileException> bad)
     {
-        JsonDocument document;
+        var budget = new HeaderBudget(bad);
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        var tensors = new List<ParsedTensor>();
+        var dtypes = new Dictionary<string, string>(StringComparer.Ordinal);
+        var shape = new List<long>();
+        Dictionary<string, string>? metadata = null;
+        var reader = new Utf8JsonReader(header, new JsonReaderOptions { MaxDepth = 8 });
         try
         {
-            document = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 8 });
+            reader.Read();
+            if (reader.TokenType != JsonTokenType.StartObject)
+            {
+                throw bad("header is not a JSON object");
+            }
+
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                string name = ReadString(ref reader, bad);
+                if (!names.Add(name))
+                {
+                    throw bad($"duplicate entry '{name}' in the header");
+                }
+
+                reader.Read();
+                if (name == "__metadata__")
+                {
+                    metadata = ParseMetadata(ref reader, bad);
+                    continue;
+                }
+
+                budget.AddTensor(name);
+                tensors.Add(ParseTensor(ref reader, name, dtypes, shape, budget, bad));
+            }
+
+            // Only whitespace may follow the object (the reference reader pads with spaces).
+            while (reader.Read())
+            {
+            }
         }
         catch (JsonException e)
         {
             throw bad($"header is not valid JSON ({FirstLine(e.Message)})");
         }
 
-        using (document)
+        return (tensors, metadata);
+    }
+
+    /// <summary>A string token; an escaped lone surrogate (valid JSON, not valid UTF-8) is refused as the reference reader does.</summary>
+    private static string ReadString(ref Utf8JsonReader reader, Func<string, InvalidModelFileException> bad)
+    {
+        try
         {
-            if (document.RootElement.ValueKind != JsonValueKind.Object)
-            {
-                throw bad("header is not a JSON object");
-            }
-
-            var names = new HashSet<string>(StringComparer.Ordinal);
-            var tensors = new List<ParsedTensor>();
-            Dictionary<string, string>? metadata = null;
-            foreach (var property in document.RootElement.EnumerateObject())
-            {
-                if (!names.Add(property.Name))
-                {
-                    throw bad($"duplicate entry '{property.Name}' in the header");
-                }
-
-                if (property.Name == "__metadata__")
-                {
-                    metadata = ParseMetadata(property.Value, bad);
-                    continue;
-                }
-
-                tensors.Add(ParseTensor(property.Name, property.Value, bad));
-            }
-
-            return (tensors, metadata);
+            return reader.GetString()!;
+        }
+        catch (InvalidOperationException)
+        {
+            throw bad("header has a string that is not valid Unicode");
         }
     }
 
-    private static Dictionary<string, string> ParseMetadata(JsonElement value, Func<string, InvalidModelFileException> bad)
+    private static Dictionary<string, string> ParseMetadata(ref Utf8JsonReader reader, Func<string, InvalidModelFileException> bad)
     {
-        if (value.ValueKind != JsonValueKind.Object)
+        if (reader.TokenType != JsonTokenType.StartObject)
         {
             throw bad("__metadata__ is not an object of strings");
         }
 
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var entry in value.EnumerateObject())
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
-            if (entry.Value.ValueKind != JsonValueKind.String)
+            string key = ReadString(ref reader, bad);
+            reader.Read();
+            if (reader.TokenType != JsonTokenType.String)
             {
-                throw bad($"__metadata__ value '{entry.Name}' is not a string");
+                throw bad($"__metadata__ value '{key}' is not a string");
             }
 
-            if (!metadata.TryAdd(entry.Name, entry.Value.GetString()!))
+            if (!metadata.TryAdd(key, ReadString(ref reader, bad)))
             {
-                throw bad($"duplicate __metadata__ key '{entry.Name}'");
+                throw bad($"duplicate __metadata__ key '{key}'");
+            }
+
+            // Each entry is copied into the manifest: a few dozen are real, millions would be a header made to cost.
+            if (metadata.Count > HeaderLimits.MaxMetadataEntries)
+            {
+                throw bad($"__metadata__ has more than {HeaderLimits.MaxMetadataEntries} entries (the limit)");
             }
         }
 
         return metadata;
     }
 
-    private static ParsedTensor ParseTensor(string name, JsonElement value, Func<string, InvalidModelFileException> bad)
+    /// <summary>What one of a tensor's fields held: absent, the expected JSON kind, or something else.</summary>
+    private enum Field
     {
-        if (value.ValueKind != JsonValueKind.Object)
+        Absent,
+        Valid,
+        Invalid,
+    }
+
+    private static ParsedTensor ParseTensor(ref Utf8JsonReader reader, string name, Dictionary<string, string> dtypes, List<long> shape, HeaderBudget budget, Func<string, InvalidModelFileException> bad)
+    {
+        if (reader.TokenType != JsonTokenType.StartObject)
         {
             throw bad($"tensor '{name}' is not an object");
         }
 
-        if (!value.TryGetProperty("dtype", out var dtypeElement) || dtypeElement.ValueKind != JsonValueKind.String)
+        // The fields come in any order: collect them, then check them in a fixed order so a file
+        // with several problems always gets the same message.
+        var dtypeField = Field.Absent;
+        string dtype = "";
+        var shapeField = Field.Absent;
+        bool dimensionInvalid = false;
+        shape.Clear();
+        var offsetsField = Field.Absent;
+        long begin = -1, end = -1;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            string? field = reader.ValueTextEquals("dtype"u8) ? "dtype" : reader.ValueTextEquals("shape"u8) ? "shape" : reader.ValueTextEquals("data_offsets"u8) ? "data_offsets" : null;
+            reader.Read();
+            switch (field)
+            {
+                case "dtype":
+                    Once(ref dtypeField, field);
+                    if (reader.TokenType == JsonTokenType.String)
+                    {
+                        dtypeField = Field.Valid;
+                        dtype = ReadDtype(ref reader, dtypes, bad);
+                    }
+
+                    break;
+                case "shape":
+                    Once(ref shapeField, field);
+                    if (reader.TokenType == JsonTokenType.StartArray)
+                    {
+                        shapeField = Field.Valid;
+                        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+                        {
+                            if (reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out long size) && size >= 0)
+                            {
+                                shape.Add(size);
+                                budget.CheckDimensions(name, shape.Count);
+                            }
+                            else
+                            {
+                                dimensionInvalid = true;
+                                reader.Skip();
+                            }
+                        }
+                    }
+
+                    break;
+                case "data_offsets":
+                    Once(ref offsetsField, field);
+                    if (reader.TokenType == JsonTokenType.StartArray)
+                    {
+                        int count = 0;
+                        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+                        {
+                            long value = reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out long v) ? v : -1;
+                            begin = count == 0 ? value : begin;
+                            end = count == 1 ? value : end;
+                            count++;
+                            reader.Skip();
+                        }
+
+                        offsetsField = count == 2 ? Field.Valid : Field.Invalid;
+                    }
+
+                    break;
+            }
+
+            // A field of the wrong kind, or one that is not MGit's (ignored, as serde does): MaxDepth bounds what it nests.
+            reader.Skip();
+        }
+
+        return CheckTensor(name, dtypeField == Field.Valid ? dtype : null, shapeField == Field.Valid, dimensionInvalid, shape, offsetsField == Field.Valid, begin, end, bad);
+
+        void Once(ref Field seen, string field)
+        {
+            if (seen != Field.Absent)
+            {
+                throw bad($"tensor '{name}' has more than one '{field}'");
+            }
+
+            seen = Field.Invalid;
+        }
+    }
+
+    /// <summary>The dtype, one shared string per distinct dtype rather than one per tensor.</summary>
+    private static string ReadDtype(ref Utf8JsonReader reader, Dictionary<string, string> dtypes, Func<string, InvalidModelFileException> bad)
+    {
+        if (!reader.ValueIsEscaped && reader.ValueSpan.Length <= 32)
+        {
+            Span<char> chars = stackalloc char[32];
+            int count = Encoding.UTF8.GetChars(reader.ValueSpan, chars);
+            if (dtypes.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(chars[..count], out string? known))
+            {
+                return known;
+            }
+        }
+
+        string dtype = ReadString(ref reader, bad);
+        dtypes.TryAdd(dtype, dtype);
+        return dtype;
+    }
+
+    private static ParsedTensor CheckTensor(string name, string? dtype, bool hasShape, bool dimensionInvalid, List<long> shape, bool hasOffsets, long begin, long end, Func<string, InvalidModelFileException> bad)
+    {
+        if (dtype is null)
         {
             throw bad($"tensor '{name}' has no dtype");
         }
 
-        string dtype = dtypeElement.GetString()!;
         if (dtype.Length is 0 or > 32 || !dtype.All(c => c is (>= 'A' and <= 'Z') or (>= '0' and <= '9') or '_'))
         {
             throw bad($"tensor '{name}' has an invalid dtype '{Truncate(dtype)}'");
         }
 
-        if (!value.TryGetProperty("shape", out var shapeElement) || shapeElement.ValueKind != JsonValueKind.Array)
+        if (!hasShape)
         {
             throw bad($"tensor '{name}' has no shape");
         }
 
-        var shape = new List<long>();
+        if (dimensionInvalid)
+        {
+            throw bad($"tensor '{name}' has an invalid dimension in its shape");
+        }
+
         ulong elements = 1;
         bool overflow = false;
-        foreach (var dimension in shapeElement.EnumerateArray())
+        foreach (long size in shape)
         {
-            if (dimension.ValueKind != JsonValueKind.Number || !dimension.TryGetInt64(out long size) || size < 0)
-            {
-                throw bad($"tensor '{name}' has an invalid dimension in its shape");
-            }
-
-            shape.Add(size);
             if (!overflow)
             {
                 try
@@ -237,13 +372,11 @@ public sealed class SafetensorsFormat : IModelFormat
             throw bad($"tensor '{name}' has a shape whose element count overflows");
         }
 
-        if (!value.TryGetProperty("data_offsets", out var offsetsElement) || offsetsElement.ValueKind != JsonValueKind.Array || offsetsElement.GetArrayLength() != 2)
+        if (!hasOffsets)
         {
             throw bad($"tensor '{name}' has no data_offsets pair");
         }
 
-        long begin = ReadOffset(offsetsElement[0]);
-        long end = ReadOffset(offsetsElement[1]);
         if (begin < 0 || end < 0)
         {
             throw bad($"tensor '{name}' has invalid data_offsets");
@@ -279,11 +412,8 @@ public sealed class SafetensorsFormat : IModelFormat
             throw bad($"tensor '{name}' has unknown dtype '{dtype}' whose size does not match its shape");
         }
 
-        return new ParsedTensor(new TensorInfo(name, dtype, shape), begin, end);
+        return new ParsedTensor(new TensorInfo(name, dtype, shape.Count == 0 ? [] : shape.ToArray()), begin, end);
     }
-
-    private static long ReadOffset(JsonElement element) =>
-        element.ValueKind == JsonValueKind.Number && element.TryGetInt64(out long value) ? value : -1;
 
     private static string Truncate(string text) => text.Length <= 40 ? text : text[..40] + "…";
 
