@@ -130,10 +130,12 @@ public static class CommandRunner
             string? interruptedBy;
             try
             {
+                // Threads of their own: a busy thread pool (parallel tests, a cascade) must not
+                // keep them from reading while the drain below waits only briefly.
                 var pumps = new[]
                 {
-                    Task.Run(() => Pump(command.Output, line => Capture(line, isOutput: true))),
-                    Task.Run(() => Pump(command.Error, line => Capture(line, isOutput: false))),
+                    Task.Factory.StartNew(() => Pump(command.Output, line => Capture(line, isOutput: true)), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default),
+                    Task.Factory.StartNew(() => Pump(command.Error, line => Capture(line, isOutput: false)), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default),
                 };
                 exited = command.WaitForExit(timeout);
                 end = command.End(exited);
