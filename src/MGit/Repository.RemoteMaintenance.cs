@@ -247,7 +247,10 @@ public sealed partial class Repository
         }
     }
 
-    /// <summary>Deletes a remote's temporary files that are older than a day (best effort: a push is not failed for it).</summary>
+    /// <summary>
+    /// Deletes a remote's temporary files that processes of this machine no longer running left,
+    /// and any older than a day (best effort: a push is not failed for it).
+    /// </summary>
     private async Task RemoveStaleRemoteTemporariesAsync(IRemoteBackend backend, CancellationToken cancel)
     {
         var cutoff = _options.Clock.GetUtcNow() - RemoteTempExpiryOnPush;
@@ -255,7 +258,7 @@ public sealed partial class Repository
         {
             foreach (var file in await backend.ListAsync(RemoteLayout.TempPrefix, cancel))
             {
-                if (file.LastModified is { } at && at <= cutoff)
+                if (TemporaryFiles.IsThisHostsAndStale(file.Key[RemoteLayout.TempPrefix.Length..]) || (file.LastModified is { } at && at <= cutoff))
                 {
                     await backend.DeleteAsync(file.Key, cancel);
                 }

@@ -1,4 +1,5 @@
 using MGit.Errors;
+using MGit.Storage;
 
 namespace MGit.Remotes;
 
@@ -85,7 +86,8 @@ public sealed class FileRemote : IRemoteBackend
     private async Task WriteAtomicallyAsync(string key, Func<FileStream, Task> write, CancellationToken cancel)
     {
         Directory.CreateDirectory(TempDirectory);
-        string temp = Path.Combine(TempDirectory, $"{Guid.NewGuid():N}.{Environment.ProcessId}.tmp");
+        // Named by host and process, so a later push from this machine can tell a killed writer's file.
+        string temp = Path.Combine(TempDirectory, TemporaryFiles.Name(TemporaryFiles.HostStem));
         try
         {
             await using (var target = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true))

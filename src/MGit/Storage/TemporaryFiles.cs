@@ -28,6 +28,17 @@ public static class TemporaryFiles
         return parts.Length >= 3 && int.TryParse(parts[^2], NumberStyles.None, CultureInfo.InvariantCulture, out int pid) ? pid : null;
     }
 
+    /// <summary>
+    /// The stem that marks a temporary file on a shared remote as this machine's (its host name,
+    /// made of safe characters), so that a process id in it can be judged here.
+    /// </summary>
+    public static string HostStem { get; } = "host-" + string.Concat(Environment.MachineName.Select(c => char.IsAsciiLetterOrDigit(c) || c == '-' ? c : '_'));
+
+    /// <summary>Whether a temporary name was made on this machine (<see cref="HostStem"/>) by a process that is no longer running.</summary>
+    public static bool IsThisHostsAndStale(string name) =>
+        name.StartsWith(HostStem + ".", StringComparison.Ordinal)
+        && ProcessIdOf(name) is int pid && pid != Environment.ProcessId && !IsRunning(pid);
+
     /// <summary>Deletes the entries of <paramref name="directory"/> that processes no longer running made; returns how many.</summary>
     public static int RemoveStale(string directory) => Remove(directory, pid => pid != Environment.ProcessId && !IsRunning(pid));
 

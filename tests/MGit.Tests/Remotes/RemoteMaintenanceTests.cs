@@ -126,20 +126,27 @@ public sealed class RemoteMaintenanceTests
     }
 
     [Fact]
-    public void A_push_removes_the_remotes_temporary_files_older_than_a_day()
+    public void A_push_removes_the_remotes_temporary_files_of_dead_processes_here_and_any_older_than_a_day()
     {
         using var dir = new TempDirectory();
         var (_, repo, folder) = PushedTwice(dir);
         Directory.CreateDirectory(Path.Combine(folder, "tmp"));
-        string old = Path.Combine(folder, "tmp", "aaaa.4242.tmp");
-        string recent = Path.Combine(folder, "tmp", "bbbb.4243.tmp");
-        File.WriteAllText(old, "x");
-        File.WriteAllText(recent, "x");
+        string old = Path.Combine(folder, "tmp", "host-elsewhere.4242.aaaa.tmp");
+        string recent = Path.Combine(folder, "tmp", "host-elsewhere.4243.bbbb.tmp");
+        string deadHere = Path.Combine(folder, "tmp", $"{TemporaryFiles.HostStem}.2147483647.cccc.tmp");
+        string liveHere = Path.Combine(folder, "tmp", $"{TemporaryFiles.HostStem}.{Environment.ProcessId}.dddd.tmp");
+        foreach (string file in new[] { old, recent, deadHere, liveHere })
+        {
+            File.WriteAllText(file, "x");
+        }
+
         Age(old, TimeSpan.FromDays(2));
         RemoteCli.Ok(repo, "add", Models.Base(dir, "more.safetensors", 9), "--name", "more");
         RemoteCli.Ok(repo, "push");
         Assert.False(File.Exists(old));
-        Assert.True(File.Exists(recent));
+        Assert.False(File.Exists(deadHere));
+        Assert.True(File.Exists(recent), "another machine's recent file may be a push in progress");
+        Assert.True(File.Exists(liveHere), "a running process's file is left alone");
     }
 
     /// <summary>Runs <paramref name="before"/> once, when the first lock is asked for (after a push's uploads).</summary>
