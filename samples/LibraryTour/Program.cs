@@ -3,6 +3,7 @@
 // a model back out. Run: dotnet run --project samples/LibraryTour [-- FOLDER]
 using MGit;
 using MGit.Formats.Safetensors;
+using MGit.Ingest;
 using MGit.Lineage;
 
 string folder = args.Length > 0 ? args[0] : Path.Combine(Path.GetTempPath(), $"mgit-library-tour-{Environment.ProcessId}");

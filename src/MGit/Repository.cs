@@ -1,76 +1,71 @@
-using System.Collections.Concurrent;
-using System.Text.Json;
+using MGit.Cascade;
+using MGit.Checkout;
+using MGit.Diff;
 using MGit.Errors;
-using MGit.Formats;
+using MGit.Execution;
+using MGit.Ingest;
 using MGit.Lineage;
+using MGit.Maintenance;
+using MGit.Remotes;
 using MGit.Storage;
+using MGit.Testing;
+using MGit.Workspace;
 
 namespace MGit;
 
-/// <summary>Settings of a repository session that are not stored in the repository.</summary>
-public sealed record RepositoryOptions
-{
-    /// <summary>Threads that hash, compress and verify chunks.</summary>
-    public int Workers { get; init; } = System.Environment.ProcessorCount;
-    /// <summary>Flush each object to disk before publishing it (survives power loss, not only a killed process).</summary>
-    public bool FlushToDisk { get; init; } = true;
-    public TimeProvider Clock { get; init; } = TimeProvider.System;
-    public IProgressSink Progress { get; init; } = NoProgress.Instance;
-    /// <summary>How long to wait for a lock held by gc (or, for gc, by other commands).</summary>
-    public TimeSpan LockWait { get; init; } = TimeSpan.FromSeconds(30);
-    /// <summary>
-    /// Decoded chunks a checkout of several models may hold for the later ones (parents' chunks
-    /// that are their children's delta bases); beyond it chunks are decoded again. 0 turns it off.
-    /// </summary>
-    public long CheckoutCacheBytes { get; init; } = 256L << 20;
-    /// <summary>
-    /// Checked-out files of at least this many bytes are written with direct I/O where the
-    /// platform and file system allow it (<see cref="CheckoutFile"/>); 0 for every file,
-    /// <see cref="long.MaxValue"/> for none.
-    /// </summary>
-    public long DirectWriteMinBytes { get; init; } = DefaultDirectWriteMinBytes;
-    public const long DefaultDirectWriteMinBytes = 256L << 20;
-    /// <summary>Where remotes read AWS credentials and region (AWS_ACCESS_KEY_ID, AWS_REGION, ...).</summary>
-    public Func<string, string?> Environment { get; init; } = System.Environment.GetEnvironmentVariable;
-}
-
 /// <summary>
-/// An MGit repository: the facade a program (and the CLI) uses to add, list, walk, check out and
-/// maintain models. Storage lives in <see cref="Storage"/>, formats in <see cref="Formats"/>, the
-/// graph in <see cref="Lineage"/>.
+/// An MGit repository: the facade a program (and the CLI) uses to add, list, walk, check out,
+/// test, cascade, share and maintain models. It holds no logic of its own: each call goes to the
+/// service of its feature (<see cref="Ingestion"/>, <see cref="ModelWriter"/>,
+/// <see cref="TestRunner"/>, <see cref="CascadeRunner"/>, <see cref="RemoteSync"/>,
+/// <see cref="RepositoryMaintenance"/>, ...), which share one <see cref="RepositoryContext"/>.
 /// </summary>
 public sealed partial class Repository : IDisposable
 {
-    public const string DirectoryName = ".mgit";
+    /// <summary>The folder a repository keeps its data in, inside its root.</summary>
+    public const string DirectoryName = RepositoryContext.DirectoryName;
 
-    private readonly RepositoryOptions _options;
-    private readonly ObjectStore _objects;
-    private readonly LineageStore _lineage;
-    private readonly SpaceReserve _reserve;
+    /// <summary>The remote a clone comes from and push/pull use when none is named.</summary>
+    public const string DefaultRemote = RemoteSync.DefaultRemote;
+
+    private readonly RepositoryContext _context;
+    private readonly ModelWriter _writer;
+    private readonly CheckoutCache _checkouts;
+    private readonly ModelPlacement _placement;
+    private readonly ModelComparison _comparison;
+    private readonly RepositoryMaintenance _maintenance;
+    private readonly StorageReport _storage;
+    private readonly TestRunner _tests;
+    private readonly Ingestion _ingestion;
+    private readonly CascadeRunner _cascade;
+    private readonly RemoteSync _remotes;
+    private readonly RemoteMaintenance _remoteMaintenance;
 
     private Repository(string root, RepositoryFormat format, LineageStore lineage, RepositoryOptions options)
     {
-        Root = root;
-        Format = format;
-        _options = options;
-        _lineage = lineage;
-        _objects = new ObjectStore(Path.Combine(MetadataDirectory, "objects"), TempDirectory, options.FlushToDisk, format.MaxDeltaDepth);
-        _reserve = new SpaceReserve(Path.Combine(MetadataDirectory, "reserve"));
-        AttachLazyOrigin();
+        _context = new RepositoryContext(root, format, lineage, options);
+        _writer = new ModelWriter(_context);
+        _checkouts = new CheckoutCache(_context, _writer);
+        _placement = new ModelPlacement(_context);
+        _comparison = new ModelComparison(_context);
+        _maintenance = new RepositoryMaintenance(_context);
+        _storage = new StorageReport(_context);
+        _tests = new TestRunner(_context, _checkouts);
+        _ingestion = new Ingestion(_context, _placement, _tests, _checkouts, _maintenance);
+        _cascade = new CascadeRunner(_context, _ingestion, _tests, _checkouts);
+        _remotes = new RemoteSync(_context, _maintenance);
+        _remoteMaintenance = new RemoteMaintenance(_context, _remotes);
+        _remotes.AttachLazyOrigin();
     }
 
     /// <summary>The folder that holds <c>.mgit</c>.</summary>
-    public string Root { get; }
+    public string Root => _context.Root;
 
-    public RepositoryFormat Format { get; private set; }
+    public RepositoryFormat Format => _context.Format;
 
-    public string MetadataDirectory => Path.Combine(Root, DirectoryName);
+    public string MetadataDirectory => _context.MetadataDirectory;
 
-    private string TempDirectory => Path.Combine(MetadataDirectory, "tmp");
-
-    private string LockPath => Path.Combine(MetadataDirectory, "lock");
-
-    public ObjectStore Objects => _objects;
+    public ObjectStore Objects => _context.Objects;
 
     /// <summary>
     /// Creates a repository in <paramref name="directory"/> (made if missing). The chunk size is
@@ -98,7 +93,7 @@ public sealed partial class Repository : IDisposable
         // The format file is written last: a repository is only a repository once it is complete.
         format.Save(Path.Combine(meta, RepositoryFormat.FileName));
         var repository = new Repository(root, format, lineage, options ?? new RepositoryOptions());
-        repository._reserve.Ensure();
+        repository._context.Reserve.Ensure();
         return repository;
     }
 
@@ -124,37 +119,68 @@ public sealed partial class Repository : IDisposable
     }
 
     /// <summary>
-    /// Before the first write with this mgit, a repository of an older format is moved to the
-    /// current one: the new objects it is about to get would be unreadable to the older mgit.
-    /// Everything already stored stays as it is and is read as before.
+    /// Copies a remote into a new repository at <paramref name="directory"/> with the remote as
+    /// <c>origin</c>. Lazy: only the lineage and manifests come now; objects arrive when a
+    /// checkout needs them. A clone that fails leaves no repository behind.
     /// </summary>
-    private void UpgradeFormatForWriting()
+    public static Repository Clone(string url, string directory, string? endpoint = null, bool lazy = false, RepositoryOptions? options = null) =>
+        Clone(url, directory, endpoint, lazy, skipBroken: false, options, out _);
+
+    /// <inheritdoc cref="Clone(string, string, string?, bool, RepositoryOptions?)"/>
+    /// <param name="skipped">With <paramref name="skipBroken"/>, the broken parts of the remote left out (see <see cref="Pull(string?, bool)"/>).</param>
+    public static Repository Clone(string url, string directory, string? endpoint, bool lazy, bool skipBroken, RepositoryOptions? options, out IReadOnlyList<string> skipped)
     {
-        if (Format.FormatVersion < RepositoryFormat.CurrentVersion)
+        options ??= new RepositoryOptions();
+        string target = Path.GetFullPath(directory);
+        bool existed = Directory.Exists(target);
+        if (File.Exists(target) || (existed && Directory.EnumerateFileSystemEntries(target).Any()))
         {
-            Format = Format with { FormatVersion = RepositoryFormat.CurrentVersion };
-            Format.Save(Path.Combine(MetadataDirectory, RepositoryFormat.FileName));
+            throw new MGitException($"{directory} already exists and is not an empty folder");
+        }
+
+        Repository? repository = null;
+        try
+        {
+            using (var backend = RemoteBackends.Open(url, endpoint, options.Environment))
+            {
+                var format = RemoteSync.ReadRemoteFormat(backend);
+                repository = Init(target, options, format?.ChunkSize ?? RepositoryFormat.DefaultChunkSize, format?.MaxDeltaDepth ?? RepositoryFormat.DefaultMaxDeltaDepth);
+                new RemoteConfig { Remotes = [new RemoteEntry(DefaultRemote, url, endpoint)], LazyFrom = lazy ? DefaultRemote : null }.Save(repository.MetadataDirectory);
+                skipped = repository._remotes.Pull(backend, lazy, skipBroken).Skipped;
+            }
+
+            repository._remotes.AttachLazyOrigin();
+            return repository;
+        }
+        catch
+        {
+            repository?.Dispose();
+            string doomed = existed ? Path.Combine(target, DirectoryName) : target;
+            if (Directory.Exists(doomed))
+            {
+                Directory.Delete(doomed, recursive: true);
+            }
+
+            throw;
         }
     }
 
+    // --- Reading
+
     /// <summary>A consistent snapshot of the lineage graph.</summary>
-    public LineageGraph Graph() => _lineage.ReadGraph();
+    public LineageGraph Graph() => _context.Graph();
 
-    public ModelVersion Resolve(string reference) => Graph().Resolve(reference);
+    public ModelVersion Resolve(string reference) => _context.Resolve(reference);
 
-    public Manifest LoadManifest(ModelVersion version)
-    {
-        using var bytes = _objects.Read(ObjectId.Parse(version.ManifestId));
-        return Manifest.FromJson(bytes.Span, version.Ref);
-    }
+    public Manifest LoadManifest(ModelVersion version) => _context.LoadManifest(version);
 
     public ModelDetails Show(string reference)
     {
-        var graph = Graph();
+        var graph = _context.Graph();
         var version = graph.Resolve(reference);
         return new ModelDetails(
             version,
-            LoadManifest(version),
+            _context.LoadManifest(version),
             graph.ParentEdges(version).Select(e => new EdgeView(graph[e.ParentId].Ref, e.Kind, e.How, e.Message)).ToList(),
             graph.ChildEdges(version).Select(e => new EdgeView(graph[e.ChildId].Ref, e.Kind, e.How, e.Message)).ToList());
     }
@@ -165,8 +191,8 @@ public sealed partial class Repository : IDisposable
     /// </summary>
     public Stream OpenTensor(string reference, string tensorName, string? file = null)
     {
-        var version = Resolve(reference);
-        var manifest = LoadManifest(version);
+        var version = _context.Resolve(reference);
+        var manifest = _context.LoadManifest(version);
         var matches = manifest.Files
             .Where(f => file is null || f.Path == file)
             .SelectMany(f => f.ListedTensors().Where(t => t.Tensor.Name == tensorName).Select(t => (File: f, Listed: t)))
@@ -187,38 +213,134 @@ public sealed partial class Repository : IDisposable
             throw new MGitException($"{version.Ref}: tensor '{tensorName}' is not a contiguous run of stored bytes (a compressed or strided view); check the file out instead");
         }
 
-        var stream = new ChunkedReadStream(_objects, segment.Chunks.Select(ObjectId.Parse).ToList(), manifestFile.ChunkBytesOf(segment), segment.Length);
+        var stream = new ChunkedReadStream(_context.Objects, segment.Chunks.Select(ObjectId.Parse).ToList(), manifestFile.ChunkBytesOf(segment), segment.Length);
         return listed.View is null ? stream : new SubReadStream(stream, listed.Offset - segment.Offset, listed.Length);
     }
 
-    public RepositoryStats Stats()
-    {
-        var graph = Graph();
-        long stored = 0;
-        long objects = 0;
-        // What the repository keeps: objects and the lineage database; not the checkout cache, logs or temporary files.
-        string[] disposable = [CheckoutCacheDirectory, LogDirectory, TempDirectory, Path.Combine(MetadataDirectory, "cache"), _reserve.Path];
-        foreach (var file in new DirectoryInfo(MetadataDirectory).EnumerateFiles("*", SearchOption.AllDirectories)
-            .Where(f => !disposable.Any(d => IsInside(f.FullName, d))))
-        {
-            stored += file.Length;
-            if (file.DirectoryName is { } dir && Path.GetDirectoryName(dir) == Path.Combine(MetadataDirectory, "objects"))
-            {
-                objects++;
-            }
-        }
+    /// <inheritdoc cref="ModelComparison.Diff"/>
+    public ModelDiffResult Diff(string a, string b, string? workingDirectory = null) => _comparison.Diff(a, b, workingDirectory);
 
-        return new RepositoryStats(
-            graph.Versions.Select(v => v.Name).Distinct().Count(),
-            graph.Versions.Count,
-            graph.Versions.Sum(v => v.LogicalBytes),
-            stored,
-            objects);
-    }
+    /// <inheritdoc cref="ModelComparison.DiffPaths"/>
+    public static ModelDiffResult DiffPaths(string a, string b) => ModelComparison.DiffPaths(a, b);
+
+    // --- Adding and placing
+
+    /// <inheritdoc cref="Ingestion.Add(string, AddOptions)"/>
+    public AddResult Add(string path, AddOptions options) => _ingestion.Add(path, options);
+
+    /// <inheritdoc cref="Ingestion.Infer"/>
+    public IReadOnlyList<InferredModel> Infer(string directory, AddOptions? common = null) => _ingestion.Infer(directory, common);
+
+    /// <inheritdoc cref="ModelPlacement.LoadFingerprints"/>
+    public IReadOnlyDictionary<long, IndexedFingerprint> LoadFingerprints(LineageGraph graph) => _placement.LoadFingerprints(graph);
+
+    /// <inheritdoc cref="ModelPlacement.Place(ModelFingerprint, string, LineageGraph)"/>
+    public PlacementDecision Place(ModelFingerprint fingerprint, string name, LineageGraph graph) => _placement.Place(fingerprint, name, graph);
+
+    // --- Checking out
+
+    /// <inheritdoc cref="ModelWriter.Checkout(string, string, bool)"/>
+    public string Checkout(string reference, string output, bool overwrite = false) => _writer.Checkout(reference, output, overwrite);
+
+    /// <inheritdoc cref="ModelWriter.Checkout(IReadOnlyList{string}, string, bool)"/>
+    public IReadOnlyList<(string Ref, string Path)> Checkout(IReadOnlyList<string> references, string folder, bool overwrite = false) => _writer.Checkout(references, folder, overwrite);
+
+    // --- Tests
+
+    /// <summary>Registered tests and their results.</summary>
+    public TestRegistry Tests => _tests.Tests;
+
+    public void RegisterTest(TestDefinition test, bool replace = false) => _tests.RegisterTest(test, replace);
+
+    /// <inheritdoc cref="TestRunner.TestsFor(ModelVersion)"/>
+    public IReadOnlyList<TestDefinition> TestsFor(ModelVersion version) => _tests.TestsFor(version);
+
+    /// <inheritdoc cref="TestRunner.TestsFor(string, string?)"/>
+    public IReadOnlyList<TestDefinition> TestsFor(string name, string? type) => _tests.TestsFor(name, type);
+
+    /// <inheritdoc cref="TestRunner.RunTests"/>
+    public IReadOnlyList<TestResult> RunTests(IReadOnlyList<ModelVersion> versions, TestRunOptions options) => _tests.RunTests(versions, options);
+
+    /// <inheritdoc cref="TestRunner.RunTest"/>
+    public TestResult RunTest(TestDefinition test, string reference, string modelPath) => _tests.RunTest(test, reference, modelPath);
+
+    /// <inheritdoc cref="TestRunner.Bisect"/>
+    public BisectResult Bisect(string testName, string from, string? ancestor, Action<BisectRun>? onRun = null) => _tests.Bisect(testName, from, ancestor, onRun);
+
+    // --- Recipes and the update cascade
+
+    public RecipeStore Recipes => _cascade.Recipes;
+
+    /// <inheritdoc cref="CascadeRunner.RecipeOf"/>
+    public (ModelVersion Version, string? Recipe, IReadOnlyList<ModelVersion> Parents) RecipeOf(string reference) => _cascade.RecipeOf(reference);
+
+    /// <inheritdoc cref="CascadeRunner.SetRecipe"/>
+    public void SetRecipe(string reference, string command) => _cascade.SetRecipe(reference, command);
+
+    /// <inheritdoc cref="CascadeRunner.UpdateCascade"/>
+    public CascadeResult UpdateCascade(string? oldRef, string newRef, CascadeOptions options) => _cascade.UpdateCascade(oldRef, newRef, options);
+
+    /// <inheritdoc cref="CascadeRunner.ResumeCascade"/>
+    public CascadeResult ResumeCascade(CascadeOptions options) => _cascade.ResumeCascade(options);
+
+    // --- Remotes
+
+    public IReadOnlyList<RemoteEntry> Remotes() => _remotes.Remotes();
+
+    public void AddRemote(string name, string url, string? endpoint = null) => _remotes.AddRemote(name, url, endpoint);
+
+    public void RemoveRemote(string name) => _remotes.RemoveRemote(name);
+
+    /// <inheritdoc cref="RemoteSync.OpenRemote"/>
+    public IRemoteBackend OpenRemote(string? name = null) => _remotes.OpenRemote(name);
+
+    /// <inheritdoc cref="RemoteSync.Push(string?, IReadOnlyList{string}?)"/>
+    public PushResult Push(string? remote = null, IReadOnlyList<string>? refs = null) => _remotes.Push(remote, refs);
+
+    /// <inheritdoc cref="RemoteSync.Push(string?, IReadOnlyList{string}?)"/>
+    public PushResult Push(IRemoteBackend backend, string remoteName, IReadOnlyList<string>? refs = null) => _remotes.Push(backend, remoteName, refs);
+
+    /// <inheritdoc cref="RemoteSync.Pull(string?, bool)"/>
+    public PullResult Pull(string? remote = null, bool skipBroken = false) => _remotes.Pull(remote, skipBroken);
+
+    /// <inheritdoc cref="RemoteSync.Pull(IRemoteBackend, bool, bool)"/>
+    public PullResult Pull(IRemoteBackend backend, bool lazy = false, bool skipBroken = false) => _remotes.Pull(backend, lazy, skipBroken);
+
+    /// <summary>Whether objects missing here may be on the lazy clone's remote rather than lost.</summary>
+    public bool IsLazyClone => _remotes.IsLazyClone;
+
+    /// <summary>How old an unreferenced remote file must be before <c>remote gc --prune</c> deletes it.</summary>
+    public static readonly TimeSpan DefaultRemoteExpiry = RemoteMaintenance.DefaultRemoteExpiry;
+
+    /// <inheritdoc cref="RemoteMaintenance.RemoteFsck"/>
+    public RemoteReport RemoteFsck(string? remote = null) => _remoteMaintenance.RemoteFsck(remote);
+
+    /// <inheritdoc cref="RemoteMaintenance.RemoteGc"/>
+    public RemoteReport RemoteGc(string? remote = null, bool prune = false, TimeSpan? expire = null) => _remoteMaintenance.RemoteGc(remote, prune, expire);
+
+    // --- Maintenance
+
+    /// <inheritdoc cref="RepositoryMaintenance.Remove"/>
+    public IReadOnlyList<string> Remove(string reference, bool force = false) => _maintenance.Remove(reference, force);
+
+    /// <inheritdoc cref="RepositoryMaintenance.Gc"/>
+    public GcResult Gc() => _maintenance.Gc();
+
+    /// <inheritdoc cref="RepositoryMaintenance.Fsck"/>
+    public FsckReport Fsck() => _maintenance.Fsck();
+
+    /// <inheritdoc cref="StorageReport.Stats"/>
+    public RepositoryStats Stats() => _storage.Stats();
+
+    /// <inheritdoc cref="StorageReport.StorageByVersion"/>
+    public IReadOnlyList<VersionStorage> StorageByVersion() => _storage.StorageByVersion();
+
+    /// <inheritdoc cref="StorageReport.TensorStorageOf"/>
+    public IReadOnlyList<TensorStorage> TensorStorageOf(string reference) => _storage.TensorStorageOf(reference);
 
     public void Dispose()
     {
-        DisposeRemotes();
-        _lineage.Dispose();
+        _remotes.Dispose();
+        _context.Dispose();
     }
 }

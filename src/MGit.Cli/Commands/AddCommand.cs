@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using MGit.Cli.Rendering;
+using MGit.Diff;
 using MGit.Errors;
+using MGit.Ingest;
 
 namespace MGit.Cli.Commands;
 

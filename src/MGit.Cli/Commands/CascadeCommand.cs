@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
+using MGit.Cascade;
 using MGit.Cli.Rendering;
 using MGit.Errors;
 

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using MGit.Cli.Rendering;
+using MGit.Ingest;
 
 namespace MGit.Cli.Commands;
 

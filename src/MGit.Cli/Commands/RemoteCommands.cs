@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json.Nodes;
 using MGit.Cli.Rendering;
 using MGit.Errors;
+using MGit.Remotes;
 
 namespace MGit.Cli.Commands;
 

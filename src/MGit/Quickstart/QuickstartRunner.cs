@@ -1,4 +1,6 @@
 using MGit.Errors;
+using MGit.Ingest;
+using MGit.Workspace;
 
 namespace MGit.Quickstart;
 

@@ -1,5 +1,7 @@
 using System.Text.Json;
+using MGit.Cascade;
 using MGit.Errors;
+using MGit.Ingest;
 using MGit.Lineage;
 using MGit.Testing;
 using MGit.Tests.TestSupport;

@@ -1,4 +1,6 @@
 using MGit.Codecs;
+using MGit.Ingest;
+using MGit.Maintenance;
 using MGit.Storage;
 using MGit.Tests.TestSupport;
 using static MGit.Tests.TestSupport.RawSafetensors;

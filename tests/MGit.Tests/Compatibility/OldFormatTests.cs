@@ -1,4 +1,7 @@
+using MGit.Ingest;
+using MGit.Testing;
 using MGit.Tests.TestSupport;
+using MGit.Workspace;
 
 namespace MGit.Tests.Compatibility;
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using MGit.Diff;
+using MGit.Ingest;
 using MGit.Tests.TestSupport;
 
 namespace MGit.Tests.Diff;

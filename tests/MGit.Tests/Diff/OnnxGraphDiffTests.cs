@@ -2,6 +2,7 @@ using System.Text.Json;
 using Google.Protobuf;
 using MGit.Diff;
 using MGit.Formats.Onnx.Proto;
+using MGit.Ingest;
 using MGit.Tests.TestSupport;
 
 namespace MGit.Tests.Diff;

@@ -1,4 +1,5 @@
 using MGit.Diff;
+using MGit.Ingest;
 using MGit.Lineage;
 using MGit.Tests.TestSupport;
 using Microsoft.Data.Sqlite;

@@ -1,4 +1,5 @@
 using MGit.Errors;
+using MGit.Ingest;
 using MGit.Tests.TestSupport;
 
 namespace MGit.Tests.Formats;

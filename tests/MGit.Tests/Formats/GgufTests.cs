@@ -1,6 +1,7 @@
 using MGit.Errors;
 using MGit.Formats;
 using MGit.Formats.Gguf;
+using MGit.Ingest;
 using MGit.Storage;
 using MGit.Tests.TestSupport;
 

@@ -1,6 +1,7 @@
 using MGit.Errors;
 using MGit.Formats;
 using MGit.Formats.PyTorch;
+using MGit.Ingest;
 using MGit.Tests.TestSupport;
 using static MGit.Tests.TestSupport.RawPyTorch;
 

@@ -1,4 +1,5 @@
 using MGit.Errors;
+using MGit.Ingest;
 using MGit.Lineage;
 using MGit.Tests.TestSupport;
 using static MGit.Tests.TestSupport.RawSafetensors;

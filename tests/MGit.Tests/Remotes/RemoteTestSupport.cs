@@ -2,6 +2,7 @@ using System.Diagnostics;
 using MGit.Cli;
 using MGit.Remotes;
 using MGit.Tests.TestSupport;
+using MGit.Workspace;
 using static MGit.Tests.TestSupport.RawSafetensors;
 
 namespace MGit.Tests.Remotes;

@@ -1,6 +1,8 @@
 using MGit.Codecs;
 using MGit.Errors;
+using MGit.Ingest;
 using MGit.Storage;
+using MGit.Testing;
 using MGit.Tests.TestSupport;
 using static MGit.Tests.TestSupport.RawSafetensors;
 

@@ -1,4 +1,6 @@
+using MGit.Ingest;
 using MGit.Tests.TestSupport;
+using MGit.Workspace;
 using static MGit.Tests.TestSupport.RawSafetensors;
 
 namespace MGit.Tests.Repo;

@@ -1,3 +1,5 @@
+using MGit.Workspace;
+
 namespace MGit.Tests.TestSupport;
 
 /// <summary>A temporary folder with a fresh repository and a place for model files.</summary>

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using MGit.Errors;
+using MGit.Ingest;
 using MGit.Testing;
 using MGit.Tests.TestSupport;
 

@@ -4,6 +4,7 @@ using MGit.Errors;
 using MGit.Formats;
 using MGit.Formats.Onnx;
 using MGit.Formats.Onnx.Proto;
+using MGit.Ingest;
 using MGit.Tests.TestSupport;
 using static MGit.Tests.Formats.Onnx.OnnxBuilder;
 

@@ -1,6 +1,7 @@
 using MGit.Formats;
 using MGit.Formats.Onnx;
 using MGit.Formats.Onnx.Proto;
+using MGit.Ingest;
 using MGit.Tests.TestSupport;
 
 namespace MGit.Tests.Formats.Onnx;

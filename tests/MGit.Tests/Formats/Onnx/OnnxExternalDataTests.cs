@@ -1,5 +1,6 @@
 using MGit.Errors;
 using MGit.Formats.Onnx.Proto;
+using MGit.Ingest;
 using MGit.Tests.TestSupport;
 using static MGit.Tests.Formats.Onnx.OnnxBuilder;
 

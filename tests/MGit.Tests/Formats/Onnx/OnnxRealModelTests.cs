@@ -1,6 +1,7 @@
 using System.Reflection;
 using System.Security.Cryptography;
 using MGit.Formats.Onnx;
+using MGit.Ingest;
 using MGit.Tests.TestSupport;
 
 namespace MGit.Tests.Formats.Onnx;

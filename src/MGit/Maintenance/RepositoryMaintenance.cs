@@ -2,11 +2,20 @@ using System.Collections.Concurrent;
 using MGit.Errors;
 using MGit.Lineage;
 using MGit.Storage;
+using MGit.Workspace;
 using Microsoft.Data.Sqlite;
 
-namespace MGit;
+namespace MGit.Maintenance;
 
-public sealed partial class Repository
+public sealed record GcResult(int ObjectsRemoved, long BytesFreed, int TempFilesRemoved);
+
+public sealed record FsckReport(int ObjectsChecked, int VersionsChecked, int Unreferenced, IReadOnlyList<string> Problems)
+{
+    public bool Intact => Problems.Count == 0;
+}
+
+/// <summary>Removing versions, collecting garbage, and checking that everything stored is intact.</summary>
+internal sealed class RepositoryMaintenance(RepositoryContext context)
 {
     /// <summary>
     /// Removes a version (<c>NAME@V</c>) or every version of a model (<c>NAME</c>). Refused while
@@ -16,7 +25,7 @@ public sealed partial class Repository
     /// </summary>
     public IReadOnlyList<string> Remove(string reference, bool force = false)
     {
-        var graph = Graph();
+        var graph = context.Graph();
         var parsed = ModelRef.Parse(reference);
         var doomed = parsed.Version is null ? graph.VersionsOf(parsed.Name) : [graph.Resolve(parsed)];
         if (doomed.Count == 0)
@@ -38,72 +47,62 @@ public sealed partial class Repository
 
         try
         {
-            _lineage.Delete(doomedIds);
+            context.Lineage.Delete(doomedIds);
         }
-        catch (SqliteException e) when (DiskSpace.IsNoSpace(e, MetadataDirectory) && _reserve.Release())
+        catch (SqliteException e) when (DiskSpace.IsNoSpace(e, context.MetadataDirectory) && context.Reserve.Release())
         {
             // A full disk: the reserve kept for this makes room for the database's log ('mgit gc' then frees the space).
             try
             {
-                _lineage.Delete(doomedIds);
+                context.Lineage.Delete(doomedIds);
             }
-            catch (SqliteException again) when (DiskSpace.IsNoSpace(again, MetadataDirectory))
+            catch (SqliteException again) when (DiskSpace.IsNoSpace(again, context.MetadataDirectory))
             {
-                throw DiskSpace.NoSpace(MetadataDirectory, again);
+                throw DiskSpace.NoSpace(context.MetadataDirectory, again);
             }
         }
-        catch (SqliteException e) when (DiskSpace.IsNoSpace(e, MetadataDirectory))
+        catch (SqliteException e) when (DiskSpace.IsNoSpace(e, context.MetadataDirectory))
         {
-            throw DiskSpace.NoSpace(MetadataDirectory, e);
+            throw DiskSpace.NoSpace(context.MetadataDirectory, e);
         }
 
         return doomed.Select(v => v.Ref).ToList();
     }
 
-    /// <summary>
-    /// Deletes what killed processes left in the repository's temporary folders (their names carry
-    /// the process id: see <see cref="TemporaryFiles"/>); every command that writes starts so.
-    /// </summary>
-    private void RemoveStaleTemporaries()
-    {
-        TemporaryFiles.RemoveStale(TempDirectory);
-        TemporaryFiles.RemoveStale(CheckoutCacheDirectory);
-    }
-
     /// <summary>Deletes objects no version references, and leftovers of interrupted writes.</summary>
     public GcResult Gc()
     {
-        using var exclusive = RepositoryLock.Exclusive(LockPath, _options.LockWait);
-        var referenced = ReferencedObjects(Graph(), problems: null);
+        using var exclusive = RepositoryLock.Exclusive(context.LockPath, context.Options.LockWait);
+        var referenced = ReferencedObjects(context.Graph(), problems: null);
         int removed = 0;
         long freed = 0;
-        foreach (var id in _objects.Enumerate())
+        foreach (var id in context.Objects.Enumerate())
         {
             if (!referenced.ContainsKey(id))
             {
-                freed += _objects.StoredLength(id);
-                _objects.Delete(id);
+                freed += context.Objects.StoredLength(id);
+                context.Objects.Delete(id);
                 removed++;
             }
         }
 
         int temps = 0;
-        foreach (string temp in Directory.EnumerateFiles(TempDirectory))
+        foreach (string temp in Directory.EnumerateFiles(context.TempDirectory))
         {
             File.Delete(temp);
             temps++;
         }
 
         // Work folders of interrupted cascades, and cached checkouts of content no version holds any more.
-        foreach (string folder in Directory.EnumerateDirectories(TempDirectory))
+        foreach (string folder in Directory.EnumerateDirectories(context.TempDirectory))
         {
             Directory.Delete(folder, recursive: true);
             temps++;
         }
 
-        if (Directory.Exists(CheckoutCacheDirectory))
+        if (Directory.Exists(context.CheckoutCacheDirectory))
         {
-            foreach (string folder in Directory.EnumerateDirectories(CheckoutCacheDirectory))
+            foreach (string folder in Directory.EnumerateDirectories(context.CheckoutCacheDirectory))
             {
                 string name = Path.GetFileName(folder);
                 if (!ObjectId.TryParse(name, out var id) || !referenced.ContainsKey(id))
@@ -114,7 +113,7 @@ public sealed partial class Repository
             }
         }
 
-        _reserve.Ensure(); // taken again once there is room (rm may have used it on a full disk)
+        context.Reserve.Ensure(); // taken again once there is room (rm may have used it on a full disk)
         return new GcResult(removed, freed, temps);
     }
 
@@ -129,8 +128,8 @@ public sealed partial class Repository
         bool lineageRead = true;
         try
         {
-            problems.AddRange(_lineage.IntegrityCheck().Select(p => $"lineage database: {p}"));
-            graph = Graph();
+            problems.AddRange(context.Lineage.IntegrityCheck().Select(p => $"lineage database: {p}"));
+            graph = context.Graph();
         }
         catch (SqliteException e) when (LineageStore.IsDamageOrRefusal(e))
         {
@@ -150,15 +149,15 @@ public sealed partial class Repository
         }
 
         var referenced = ReferencedObjects(graph, problems);
-        var present = _objects.Enumerate().ToList();
+        var present = context.Objects.Enumerate().ToList();
         var damaged = new ConcurrentDictionary<ObjectId, string>();
-        using (var progress = _options.Progress.Begin("verifying objects", present.Count))
+        using (var progress = context.Options.Progress.Begin("verifying objects", present.Count))
         {
-            Parallel.ForEach(present, new ParallelOptions { MaxDegreeOfParallelism = _options.Workers }, id =>
+            Parallel.ForEach(present, new ParallelOptions { MaxDegreeOfParallelism = context.Options.Workers }, id =>
             {
                 try
                 {
-                    _objects.Read(id, Verification.Identity).Dispose();
+                    context.Objects.Read(id, Verification.Identity).Dispose();
                 }
                 catch (MGitException e)
                 {
@@ -173,7 +172,7 @@ public sealed partial class Repository
         foreach (var (id, users) in referenced.OrderBy(r => r.Key))
         {
             string? problem = damaged.TryGetValue(id, out string? message) ? message
-                : presentSet.Contains(id) || IsLazyClone ? null // a lazy clone fetches what it lacks on use
+                : presentSet.Contains(id) || context.Objects.FetchMissing is not null ? null // a lazy clone fetches what it lacks on use
                 : $"object {id} is missing";
             if (problem is not null)
             {
@@ -191,7 +190,7 @@ public sealed partial class Repository
     }
 
     /// <summary>Every object some version needs (its manifest and chunks), with the refs needing it.</summary>
-    private Dictionary<ObjectId, List<string>> ReferencedObjects(LineageGraph graph, List<string>? problems)
+    public Dictionary<ObjectId, List<string>> ReferencedObjects(LineageGraph graph, List<string>? problems)
     {
         var referenced = new Dictionary<ObjectId, List<string>>();
         bool Use(ObjectId id, string user)
@@ -222,7 +221,7 @@ public sealed partial class Repository
             Manifest manifest;
             try
             {
-                manifest = LoadManifest(version);
+                manifest = context.LoadManifest(version);
             }
             catch (MGitException e) when (problems is not null)
             {
@@ -249,7 +248,7 @@ public sealed partial class Repository
             var id = pending.Pop();
             if (!bases.TryGetValue(id, out var baseId))
             {
-                bases[id] = baseId = _objects.TryInspect(id)?.BaseId;
+                bases[id] = baseId = context.Objects.TryInspect(id)?.BaseId;
             }
 
             if (baseId is not { } b)

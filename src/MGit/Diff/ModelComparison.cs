@@ -2,10 +2,12 @@ using MGit.Diff;
 using MGit.Errors;
 using MGit.Lineage;
 using MGit.Storage;
+using MGit.Workspace;
 
-namespace MGit;
+namespace MGit.Diff;
 
-public sealed partial class Repository
+/// <summary>Compares models: stored versions by ref, or files and folders on disk.</summary>
+internal sealed class ModelComparison(RepositoryContext context)
 {
     /// <summary>
     /// Compares two models. Each of <paramref name="a"/> and <paramref name="b"/> is a ref
@@ -14,8 +16,8 @@ public sealed partial class Repository
     /// </summary>
     public ModelDiffResult Diff(string a, string b, string? workingDirectory = null)
     {
-        var graph = Graph();
-        using (RepositoryLock.Shared(LockPath, _options.LockWait))
+        var graph = context.Graph();
+        using (RepositoryLock.Shared(context.LockPath, context.Options.LockWait))
         {
             return ModelDiff.Compare(Side(graph, a, workingDirectory), Side(graph, b, workingDirectory));
         }
@@ -30,7 +32,7 @@ public sealed partial class Repository
         if (IsStoredModel(graph, argument))
         {
             var version = graph.Resolve(argument);
-            return DiffSide.FromStored(version.Ref, LoadManifest(version), _objects);
+            return DiffSide.FromStored(version.Ref, context.LoadManifest(version), context.Objects);
         }
 
         string path = Path.GetFullPath(argument, workingDirectory ?? Environment.CurrentDirectory);
@@ -40,7 +42,7 @@ public sealed partial class Repository
             graph.Resolve(argument);
         }
 
-        return PathSide(argument, path, WritingFormat);
+        return PathSide(argument, path, context.WritingFormat);
     }
 
     private static bool IsStoredModel(LineageGraph graph, string argument)
@@ -55,7 +57,7 @@ public sealed partial class Repository
         string full = Path.GetFullPath(path);
         if (Directory.Exists(full))
         {
-            return DiffSide.FromPath(label, full, format, EnumerateFolder(full, keepLinks: true).Files);
+            return DiffSide.FromPath(label, full, format, ModelFolder.Enumerate(full, keepLinks: true).Files);
         }
 
         if (!File.Exists(full))

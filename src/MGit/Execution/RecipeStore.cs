@@ -1,7 +1,7 @@
 using MGit.Errors;
 using MGit.Lineage;
 
-namespace MGit.Cascade;
+namespace MGit.Execution;
 
 /// <summary>Recipes by version, in the lineage database (schema 3).</summary>
 public sealed class RecipeStore(LineageStore store)

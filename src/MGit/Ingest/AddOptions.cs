@@ -1,7 +1,8 @@
+using MGit.Diff;
 using MGit.Lineage;
-using MGit.Storage;
+using MGit.Testing;
 
-namespace MGit;
+namespace MGit.Ingest;
 
 /// <summary>What to add and how it relates to the models already there.</summary>
 public sealed record AddOptions
@@ -22,7 +23,7 @@ public sealed record AddOptions
     /// absolute bound (the MGit paper's default is 1e-4). Null: lossless (the default).
     /// </summary>
     public double? LossyErrorBound { get; init; }
-    /// <summary>How the model was derived, replayable by the cascade (see <see cref="Cascade.Recipe"/>).</summary>
+    /// <summary>How the model was derived, replayable by the cascade (see <see cref="Execution.Recipe"/>).</summary>
     public string? Recipe { get; init; }
     /// <summary>Choose the parent automatically from fingerprints (shared tensors, structure, parameter distance).</summary>
     public bool Auto { get; init; }
@@ -38,7 +39,7 @@ public sealed record AddOptions
 }
 
 /// <summary>What a lossy add checked: the registered tests run on the reconstruction, and whether the lossy encoding was kept.</summary>
-public sealed record LossyCheck(bool Accepted, double ErrorBound, IReadOnlyList<Testing.TestResult> Results);
+public sealed record LossyCheck(bool Accepted, double ErrorBound, IReadOnlyList<TestResult> Results);
 
 /// <summary>What an add stored: <paramref name="NewBytes"/> of content not stored before, taking <paramref name="StoredBytes"/> on disk.</summary>
 public sealed record AddResult(ModelVersion Version, int Files, int Tensors, long LogicalBytes, long NewBytes, long StoredBytes, long ChunksNew, long ChunksReused)
@@ -47,61 +48,4 @@ public sealed record AddResult(ModelVersion Version, int Files, int Tensors, lon
     public LossyCheck? Lossy { get; init; }
     /// <summary>Set when the parent was chosen automatically.</summary>
     public PlacementResult? Placement { get; init; }
-}
-
-/// <summary>A parent or child link as shown to users.</summary>
-public sealed record EdgeView(string Ref, EdgeKind Kind, string? How, string? Message);
-
-public sealed record StoredTensor(string File, string Name, string Dtype, IReadOnlyList<long> Shape, long Offset, long Length);
-
-public sealed record ModelDetails(
-    ModelVersion Version,
-    Manifest Manifest,
-    IReadOnlyList<EdgeView> Parents,
-    IReadOnlyList<EdgeView> Children)
-{
-    public IEnumerable<StoredTensor> Tensors =>
-        Manifest.Files.SelectMany(f => f.ListedTensors()
-            .Select(t => new StoredTensor(f.Path, t.Tensor.Name, t.Tensor.Dtype, t.Tensor.Shape, t.Offset, t.Length)));
-}
-
-public sealed record RepositoryStats(int Models, int Versions, long LogicalBytes, long StoredBytes, long Objects)
-{
-    public double Ratio => StoredBytes == 0 ? 0 : (double)LogicalBytes / StoredBytes;
-}
-
-public sealed record GcResult(int ObjectsRemoved, long BytesFreed, int TempFilesRemoved);
-
-/// <summary>Files of one kind on a remote: how many, and their bytes.</summary>
-public sealed record RemoteFiles(int Count, long Bytes)
-{
-    public static RemoteFiles Of(IEnumerable<Remotes.RemoteFile> files) =>
-        files.Aggregate(new RemoteFiles(0, 0), (sum, f) => new RemoteFiles(sum.Count + 1, sum.Bytes + f.Size));
-}
-
-/// <summary>
-/// What <c>remote fsck</c> and <c>remote gc</c> found on a remote: the versions of its lineage,
-/// its objects (those the lineage needs, and the rest), lineage snapshots the ref no longer names,
-/// temporary files of interrupted writes, and every problem (exit 1 when there is one). After
-/// <c>remote gc --prune</c>, <see cref="Removed"/> is what was deleted (what was older than the
-/// grace period of the unreferenced, old and temporary files).
-/// </summary>
-public sealed record RemoteReport(
-    string Url,
-    int Versions,
-    RemoteFiles Objects,
-    RemoteFiles Referenced,
-    RemoteFiles Unreferenced,
-    RemoteFiles OldSnapshots,
-    RemoteFiles TempFiles,
-    IReadOnlyList<string> Problems)
-{
-    public RemoteFiles? Removed { get; init; }
-
-    public bool Intact => Problems.Count == 0;
-}
-
-public sealed record FsckReport(int ObjectsChecked, int VersionsChecked, int Unreferenced, IReadOnlyList<string> Problems)
-{
-    public bool Intact => Problems.Count == 0;
 }

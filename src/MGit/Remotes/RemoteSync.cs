@@ -1,9 +1,12 @@
 using MGit.Errors;
+using MGit.Execution;
 using MGit.Lineage;
+using MGit.Maintenance;
 using MGit.Remotes;
 using MGit.Storage;
+using MGit.Workspace;
 
-namespace MGit;
+namespace MGit.Remotes;
 
 /// <summary>What a push sent: object files and their bytes (the lineage snapshot not counted), and whether the remote's lineage moved.</summary>
 public sealed record PushResult(long ObjectsSent, long BytesSent, int VersionsPublished, bool LineageUpdated);
@@ -17,47 +20,51 @@ public sealed record PullResult(long ObjectsReceived, long BytesReceived, IReadO
     public IReadOnlyList<string> Skipped { get; init; } = [];
 }
 
-public sealed partial class Repository
+/// <summary>Configured remotes and the exchange with them: push, pull, and the lazy fetch of a lazy clone.</summary>
+internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenance maintenance) : IDisposable
 {
     public const string DefaultRemote = "origin";
 
+    /// <summary>How old a temporary file on a remote must be before a push deletes it (a push to a slow share may write one for long).</summary>
+    private static readonly TimeSpan RemoteTempExpiryOnPush = TimeSpan.FromDays(1);
+
     /// <summary>How long a push waits for another push to the same remote to finish.</summary>
-    private static readonly TimeSpan RemoteLockWait = TimeSpan.FromSeconds(60);
+    public static readonly TimeSpan RemoteLockWait = TimeSpan.FromSeconds(60);
 
     private IRemoteBackend? _lazyOrigin;
 
-    public IReadOnlyList<RemoteEntry> Remotes() => RemoteConfig.Load(MetadataDirectory).Remotes;
+    public IReadOnlyList<RemoteEntry> Remotes() => RemoteConfig.Load(context.MetadataDirectory).Remotes;
 
     public void AddRemote(string name, string url, string? endpoint = null)
     {
         RemoteConfig.ValidateName(name);
         RemoteBackends.Validate(url, endpoint);
-        var config = RemoteConfig.Load(MetadataDirectory);
+        var config = RemoteConfig.Load(context.MetadataDirectory);
         if (config.Remotes.Any(r => r.Name == name))
         {
             throw new MGitException($"remote '{name}' already exists ({config.Get(name).Url}); 'mgit remote rm {name}' first");
         }
 
-        (config with { Remotes = [.. config.Remotes, new RemoteEntry(name, url, endpoint)] }).Save(MetadataDirectory);
+        (config with { Remotes = [.. config.Remotes, new RemoteEntry(name, url, endpoint)] }).Save(context.MetadataDirectory);
     }
 
     public void RemoveRemote(string name)
     {
-        var config = RemoteConfig.Load(MetadataDirectory);
+        var config = RemoteConfig.Load(context.MetadataDirectory);
         config.Get(name);
         if (config.LazyFrom == name)
         {
             throw new MGitException($"this is a lazy clone of '{name}': objects not yet fetched come from it, so it cannot be removed");
         }
 
-        (config with { Remotes = config.Remotes.Where(r => r.Name != name).ToList() }).Save(MetadataDirectory);
+        (config with { Remotes = config.Remotes.Where(r => r.Name != name).ToList() }).Save(context.MetadataDirectory);
     }
 
     /// <summary>Opens a configured remote's backend (the caller disposes it).</summary>
     public IRemoteBackend OpenRemote(string? name = null)
     {
-        var entry = RemoteConfig.Load(MetadataDirectory).Get(name ?? DefaultRemote);
-        return RemoteBackends.Open(entry.Url, entry.Endpoint, _options.Environment, create: true);
+        var entry = RemoteConfig.Load(context.MetadataDirectory).Get(name ?? DefaultRemote);
+        return RemoteBackends.Open(entry.Url, entry.Endpoint, context.Options.Environment, create: true);
     }
 
     /// <summary>
@@ -77,10 +84,10 @@ public sealed partial class Repository
 
     private async Task<PushResult> PushAsync(IRemoteBackend backend, string remoteName, IReadOnlyList<string> refs, CancellationToken cancel)
     {
-        RemoveStaleTemporaries();
-        var graph = Graph();
+        context.RemoveStaleTemporaries();
+        var graph = context.Graph();
         var selection = SelectForPush(graph, refs);
-        var local = LineageSnapshot.FromGraph(graph, selection, Recipes.All());
+        var local = LineageSnapshot.FromGraph(graph, selection, new RecipeStore(context.Lineage).All());
         // What fsck would call broken never leaves: every clone and pull of the remote would fail on it.
         if (local.WithoutBrokenParts().Problems is [var broken, ..])
         {
@@ -90,23 +97,23 @@ public sealed partial class Repository
         var (_, remoteLineage) = await ReadRemoteLineageAsync(backend, cancel);
         CheckNotBehind(graph, remoteLineage, backend.Url, remoteName);
 
-        using var repositoryLock = RepositoryLock.Shared(LockPath, _options.LockWait);
+        using var repositoryLock = RepositoryLock.Shared(context.LockPath, context.Options.LockWait);
         // Also loads (and so checks) the manifest of every version sent.
-        var needed = ReferencedObjects(new LineageGraph(selection.ToList(), graph.Edges), problems: null).Keys;
+        var needed = maintenance.ReferencedObjects(new LineageGraph(selection.ToList(), graph.Edges), problems: null).Keys;
         var present = await ObjectTransfer.ListObjectsAsync(backend, cancel);
         var missing = needed.Where(id => !present.Contains(id)).ToList();
         CheckHeld(missing, backend);
 
         long bytes;
-        using (var progress = _options.Progress.Begin($"pushing to {remoteName}", missing.Sum(id => _objects.StoredLength(id))))
+        using (var progress = context.Options.Progress.Begin($"pushing to {remoteName}", missing.Sum(id => context.Objects.StoredLength(id))))
         {
-            bytes = await ObjectTransfer.UploadAsync(backend, _objects, missing, progress, cancel);
+            bytes = await ObjectTransfer.UploadAsync(backend, context.Objects, missing, progress, cancel);
         }
 
         // Objects first, lineage last: until the ref moves, the remote's lineage names only objects it has.
         if (await ReadSmallAsync(backend, RemoteLayout.FormatKey, 64 * 1024, cancel) is null)
         {
-            await backend.PutAsync(RemoteLayout.FormatKey, new RemoteFormat { ChunkSize = Format.ChunkSize, MaxDeltaDepth = Format.MaxDeltaDepth }.ToJson(), cancel);
+            await backend.PutAsync(RemoteLayout.FormatKey, new RemoteFormat { ChunkSize = context.Format.ChunkSize, MaxDeltaDepth = context.Format.MaxDeltaDepth }.ToJson(), cancel);
         }
 
         await using (await backend.LockAsync(RemoteLayout.LineageLock, RemoteLockWait, cancel))
@@ -122,8 +129,8 @@ public sealed partial class Repository
             if (resend.Count > 0)
             {
                 CheckHeld(resend, backend);
-                using var progress = _options.Progress.Begin($"pushing to {remoteName} again", resend.Sum(id => _objects.StoredLength(id)));
-                bytes += await ObjectTransfer.UploadAsync(backend, _objects, resend, progress, cancel);
+                using var progress = context.Options.Progress.Begin($"pushing to {remoteName} again", resend.Sum(id => context.Objects.StoredLength(id)));
+                bytes += await ObjectTransfer.UploadAsync(backend, context.Objects, resend, progress, cancel);
             }
 
             var merged = LineageMerge.Union(current, local).Merged;
@@ -149,7 +156,7 @@ public sealed partial class Repository
     /// <summary>Objects a push must send have to be here (a lazy clone may lack what it never checked out).</summary>
     private void CheckHeld(IEnumerable<ObjectId> toSend, IRemoteBackend backend)
     {
-        if (toSend.Where(id => !_objects.Contains(id)).Take(1).ToList() is [var absent])
+        if (toSend.Where(id => !context.Objects.Contains(id)).Take(1).ToList() is [var absent])
         {
             throw new MGitException($"object {absent} is neither here nor on {backend.Url} (a lazy clone pushing to another remote? check out its versions first)");
         }
@@ -200,7 +207,7 @@ public sealed partial class Repository
     public PullResult Pull(string? remote = null, bool skipBroken = false)
     {
         using var backend = OpenRemote(remote);
-        return Pull(backend, lazy: RemoteConfig.Load(MetadataDirectory).LazyFrom == (remote ?? DefaultRemote), skipBroken);
+        return Pull(backend, lazy: RemoteConfig.Load(context.MetadataDirectory).LazyFrom == (remote ?? DefaultRemote), skipBroken);
     }
 
     public PullResult Pull(IRemoteBackend backend, bool lazy = false, bool skipBroken = false)
@@ -209,15 +216,15 @@ public sealed partial class Repository
         {
             return PullAsync(backend, lazy, skipBroken, CancellationToken.None).GetAwaiter().GetResult();
         }
-        catch (Exception e) when (DiskSpace.IsNoSpace(e, MetadataDirectory))
+        catch (Exception e) when (DiskSpace.IsNoSpace(e, context.MetadataDirectory))
         {
-            throw DiskSpace.NoSpace(MetadataDirectory, e);
+            throw DiskSpace.NoSpace(context.MetadataDirectory, e);
         }
     }
 
     private async Task<PullResult> PullAsync(IRemoteBackend backend, bool lazy, bool skipBroken, CancellationToken cancel)
     {
-        RemoveStaleTemporaries();
+        context.RemoveStaleTemporaries();
         var skipped = new List<string>();
         var (refId, remote) = await ReadRemoteLineageAsync(backend, cancel, skipBroken ? skipped : null);
         if (refId is null)
@@ -225,15 +232,15 @@ public sealed partial class Repository
             return new PullResult(0, 0, [], []);
         }
 
-        using var repositoryLock = RepositoryLock.Shared(LockPath, _options.LockWait);
+        using var repositoryLock = RepositoryLock.Shared(context.LockPath, context.Options.LockWait);
         long objects = 0;
         long bytes = 0;
         for (int attempt = 1; ; attempt++)
         {
-            string stamp = _lineage.Stamp();
-            var graph = Graph();
+            string stamp = context.Lineage.Stamp();
+            var graph = context.Graph();
             var localKeys = graph.Versions.ToDictionary(LineageSnapshot.KeyOf, v => v, StringComparer.Ordinal);
-            var recipes = Recipes.All();
+            var recipes = new RecipeStore(context.Lineage).All();
             var merged = LineageMerge.Union(remote, LineageSnapshot.FromGraph(graph, recipes: recipes)).Merged;
             // In the order they were added, so that listings read the same in every clone.
             var incoming = merged.Versions
@@ -244,7 +251,7 @@ public sealed partial class Repository
 
             if (incoming.Count > 0)
             {
-                UpgradeFormatForWriting(); // the objects received may be of this mgit's object format
+                context.UpgradeFormatForWriting(); // the objects received may be of this mgit's object format
             }
 
             // Manifests first, each checked before anything is fetched for it: a version whose
@@ -301,7 +308,7 @@ public sealed partial class Repository
             };
             try
             {
-                _lineage.Import(plan);
+                context.Lineage.Import(plan);
             }
             catch (LineageChangedException) when (attempt < 5)
             {
@@ -320,11 +327,11 @@ public sealed partial class Repository
     }
 
     /// <summary>Why a stored manifest (fetched from a remote) cannot be taken, or null when it can.</summary>
-    private string? ManifestProblem(string manifestId)
+    public string? ManifestProblem(string manifestId)
     {
         try
         {
-            using var content = _objects.Read(ObjectId.Parse(manifestId));
+            using var content = context.Objects.Read(ObjectId.Parse(manifestId));
             Manifest.FromJson(content.Span, manifestId);
             return null;
         }
@@ -356,13 +363,13 @@ public sealed partial class Repository
                 .Select(f => (Ok: RemoteLayout.TryParseObjectKey(f.Key, out var id), Id: id, f.Size))
                 .Where(f => f.Ok)
                 .ToDictionary(f => f.Id, f => f.Size);
-            return _options.Progress.Begin($"fetching {what} from {backend.Url}", ids.Sum(id => sizes.GetValueOrDefault(id)));
+            return context.Options.Progress.Begin($"fetching {what} from {backend.Url}", ids.Sum(id => sizes.GetValueOrDefault(id)));
         }
 
         // Manifests first (they are never deltas): they name the chunks.
         long objects = 0;
         long bytes = 0;
-        var wanted = manifests.Where(id => !_objects.Contains(id)).ToList();
+        var wanted = manifests.Where(id => !context.Objects.Contains(id)).ToList();
         if (wanted.Count > 0)
         {
             using var progress = await Progress(wanted, "manifests");
@@ -377,7 +384,7 @@ public sealed partial class Repository
         var chunkRoots = new List<ObjectId>();
         foreach (var id in manifests)
         {
-            using var content = _objects.Read(id);
+            using var content = context.Objects.Read(id);
             chunkRoots.AddRange(Manifest.FromJson(content.Span, id.ToString()).ChunkIds);
         }
 
@@ -386,26 +393,26 @@ public sealed partial class Repository
         var received = new Dictionary<ObjectId, string>();
         try
         {
-            var round = chunkRoots.Where(id => !_objects.Contains(id)).Distinct().ToList();
+            var round = chunkRoots.Where(id => !context.Objects.Contains(id)).Distinct().ToList();
             while (round.Count > 0)
             {
                 // Whatever can be verified on arrival (not a delta, or its base is here) enters the store at once.
                 var bases = new System.Collections.Concurrent.ConcurrentBag<ObjectId>();
                 bool Arrived(ObjectId id, string path)
                 {
-                    if (ObjectStore.TryInspectFile(id, path)?.BaseId is { } b && !_objects.Contains(b))
+                    if (ObjectStore.TryInspectFile(id, path)?.BaseId is { } b && !context.Objects.Contains(b))
                     {
                         bases.Add(b);
                         return false;
                     }
 
-                    ObjectTransfer.Install(_objects, id, path, backend.Url);
+                    ObjectTransfer.Install(context.Objects, id, path, backend.Url);
                     return true;
                 }
 
                 using (var progress = await Progress(round, "objects"))
                 {
-                    var (kept, count, size) = await ObjectTransfer.DownloadAsync(backend, round, TempDirectory, progress, Arrived, cancel);
+                    var (kept, count, size) = await ObjectTransfer.DownloadAsync(backend, round, context.TempDirectory, progress, Arrived, cancel);
                     objects += count;
                     bytes += size;
                     foreach (var (id, path) in kept)
@@ -415,11 +422,11 @@ public sealed partial class Repository
                 }
 
                 round = bases.Distinct()
-                    .Where(b => !received.ContainsKey(b) && !_objects.Contains(b) && !manifestSet.Contains(b))
+                    .Where(b => !received.ContainsKey(b) && !context.Objects.Contains(b) && !manifestSet.Contains(b))
                     .ToList();
             }
 
-            ObjectTransfer.Install(_objects, received, backend.Url);
+            ObjectTransfer.Install(context.Objects, received, backend.Url);
             received.Clear();
         }
         finally
@@ -440,9 +447,9 @@ public sealed partial class Repository
             return (0, 0);
         }
 
-        var (_, objects, bytes) = await ObjectTransfer.DownloadAsync(backend, ids, TempDirectory, progress, (id, path) =>
+        var (_, objects, bytes) = await ObjectTransfer.DownloadAsync(backend, ids, context.TempDirectory, progress, (id, path) =>
         {
-            ObjectTransfer.Install(_objects, id, path, backend.Url);
+            ObjectTransfer.Install(context.Objects, id, path, backend.Url);
             return true;
         }, cancel);
         return (objects, bytes);
@@ -453,7 +460,7 @@ public sealed partial class Repository
     /// to). A snapshot with broken parts is refused, or, given <paramref name="skipped"/>, read
     /// without them, each part left out described there.
     /// </summary>
-    private async Task<(ObjectId? Id, LineageSnapshot Lineage)> ReadRemoteLineageAsync(IRemoteBackend backend, CancellationToken cancel, List<string>? skipped = null)
+    public async Task<(ObjectId? Id, LineageSnapshot Lineage)> ReadRemoteLineageAsync(IRemoteBackend backend, CancellationToken cancel, List<string>? skipped = null)
     {
         byte[]? refBytes = await ReadSmallAsync(backend, RemoteLayout.LineageRef, 1024, cancel);
         if (refBytes is null)
@@ -485,7 +492,7 @@ public sealed partial class Repository
 
     private async Task<byte[]?> ReadSmallAsync(IRemoteBackend backend, string key, int maxBytes, CancellationToken cancel)
     {
-        string temp = Path.Combine(TempDirectory, TemporaryFiles.Name("remote"));
+        string temp = Path.Combine(context.TempDirectory, TemporaryFiles.Name("remote"));
         try
         {
             return await backend.DownloadAsync(key, temp, maxBytes, cancel) ? await File.ReadAllBytesAsync(temp, cancel) : null;
@@ -496,54 +503,7 @@ public sealed partial class Repository
         }
     }
 
-    /// <summary>
-    /// Copies a remote into a new repository at <paramref name="directory"/> with the remote as
-    /// <c>origin</c>. Lazy: only the lineage and manifests come now; objects arrive when a
-    /// checkout needs them. A clone that fails leaves no repository behind.
-    /// </summary>
-    public static Repository Clone(string url, string directory, string? endpoint = null, bool lazy = false, RepositoryOptions? options = null) =>
-        Clone(url, directory, endpoint, lazy, skipBroken: false, options, out _);
-
-    /// <inheritdoc cref="Clone(string, string, string?, bool, RepositoryOptions?)"/>
-    /// <param name="skipped">With <paramref name="skipBroken"/>, the broken parts of the remote left out (see <see cref="Pull(string?, bool)"/>).</param>
-    public static Repository Clone(string url, string directory, string? endpoint, bool lazy, bool skipBroken, RepositoryOptions? options, out IReadOnlyList<string> skipped)
-    {
-        options ??= new RepositoryOptions();
-        string target = Path.GetFullPath(directory);
-        bool existed = Directory.Exists(target);
-        if (File.Exists(target) || (existed && Directory.EnumerateFileSystemEntries(target).Any()))
-        {
-            throw new MGitException($"{directory} already exists and is not an empty folder");
-        }
-
-        Repository? repository = null;
-        try
-        {
-            using (var backend = RemoteBackends.Open(url, endpoint, options.Environment))
-            {
-                var format = ReadRemoteFormat(backend);
-                repository = Init(target, options, format?.ChunkSize ?? RepositoryFormat.DefaultChunkSize, format?.MaxDeltaDepth ?? RepositoryFormat.DefaultMaxDeltaDepth);
-                new RemoteConfig { Remotes = [new RemoteEntry(DefaultRemote, url, endpoint)], LazyFrom = lazy ? DefaultRemote : null }.Save(repository.MetadataDirectory);
-                skipped = repository.Pull(backend, lazy, skipBroken).Skipped;
-            }
-
-            repository.AttachLazyOrigin();
-            return repository;
-        }
-        catch
-        {
-            repository?.Dispose();
-            string doomed = existed ? Path.Combine(target, DirectoryName) : target;
-            if (Directory.Exists(doomed))
-            {
-                Directory.Delete(doomed, recursive: true);
-            }
-
-            throw;
-        }
-    }
-
-    private static RemoteFormat? ReadRemoteFormat(IRemoteBackend backend)
+    public static RemoteFormat? ReadRemoteFormat(IRemoteBackend backend)
     {
         string temp = Path.Combine(Path.GetTempPath(), $"mgit-remote-format.{Environment.ProcessId}.{Guid.NewGuid():N}");
         try
@@ -559,15 +519,15 @@ public sealed partial class Repository
     }
 
     /// <summary>In a lazy clone, reads of objects not yet here fetch them from the remote (verified).</summary>
-    private void AttachLazyOrigin()
+    public void AttachLazyOrigin()
     {
-        if (!File.Exists(Path.Combine(MetadataDirectory, RemoteConfig.FileName)) || RemoteConfig.Load(MetadataDirectory).LazyFrom is not { } name)
+        if (!File.Exists(Path.Combine(context.MetadataDirectory, RemoteConfig.FileName)) || RemoteConfig.Load(context.MetadataDirectory).LazyFrom is not { } name)
         {
             return;
         }
 
         var gate = new Lock();
-        _objects.FetchMissing = id =>
+        context.Objects.FetchMissing = id =>
         {
             IRemoteBackend backend;
             lock (gate)
@@ -575,19 +535,42 @@ public sealed partial class Repository
                 backend = _lazyOrigin ??= OpenRemote(name);
             }
 
-            string temp = ObjectTransfer.TempPath(TempDirectory, id);
+            string temp = ObjectTransfer.TempPath(context.TempDirectory, id);
             if (!backend.DownloadAsync(RemoteLayout.ObjectKey(id), temp, RemoteLayout.MaxObjectFileBytes, CancellationToken.None).GetAwaiter().GetResult())
             {
                 return false;
             }
 
-            ObjectTransfer.Install(_objects, id, temp, backend.Url);
+            ObjectTransfer.Install(context.Objects, id, temp, backend.Url);
             return true;
         };
     }
 
     /// <summary>Whether objects missing here may be on the lazy clone's remote rather than lost.</summary>
-    public bool IsLazyClone => _objects.FetchMissing is not null;
+    public bool IsLazyClone => context.Objects.FetchMissing is not null;
 
-    private void DisposeRemotes() => _lazyOrigin?.Dispose();
+    public void Dispose() => _lazyOrigin?.Dispose();
+
+    /// <summary>
+    /// Deletes a remote's temporary files that processes of this machine no longer running left,
+    /// and any older than a day (best effort: a push is not failed for it).
+    /// </summary>
+    private async Task RemoveStaleRemoteTemporariesAsync(IRemoteBackend backend, CancellationToken cancel)
+    {
+        var cutoff = context.Options.Clock.GetUtcNow() - RemoteTempExpiryOnPush;
+        try
+        {
+            foreach (var file in await backend.ListAsync(RemoteLayout.TempPrefix, cancel))
+            {
+                if (TemporaryFiles.IsThisHostsAndStale(file.Key[RemoteLayout.TempPrefix.Length..]) || (file.LastModified is { } at && at <= cutoff))
+                {
+                    await backend.DeleteAsync(file.Key, cancel);
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or MGitException)
+        {
+            // Left for 'mgit remote gc --prune'.
+        }
+    }
 }

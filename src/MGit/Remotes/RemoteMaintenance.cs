@@ -1,16 +1,44 @@
 using MGit.Errors;
 using MGit.Remotes;
 using MGit.Storage;
+using MGit.Workspace;
 
-namespace MGit;
+namespace MGit.Remotes;
 
-public sealed partial class Repository
+/// <summary>Files of one kind on a remote: how many, and their bytes.</summary>
+public sealed record RemoteFiles(int Count, long Bytes)
+{
+    public static RemoteFiles Of(IEnumerable<RemoteFile> files) =>
+        files.Aggregate(new RemoteFiles(0, 0), (sum, f) => new RemoteFiles(sum.Count + 1, sum.Bytes + f.Size));
+}
+
+/// <summary>
+/// What <c>remote fsck</c> and <c>remote gc</c> found on a remote: the versions of its lineage,
+/// its objects (those the lineage needs, and the rest), lineage snapshots the ref no longer names,
+/// temporary files of interrupted writes, and every problem (exit 1 when there is one). After
+/// <c>remote gc --prune</c>, <see cref="Removed"/> is what was deleted (what was older than the
+/// grace period of the unreferenced, old and temporary files).
+/// </summary>
+public sealed record RemoteReport(
+    string Url,
+    int Versions,
+    RemoteFiles Objects,
+    RemoteFiles Referenced,
+    RemoteFiles Unreferenced,
+    RemoteFiles OldSnapshots,
+    RemoteFiles TempFiles,
+    IReadOnlyList<string> Problems)
+{
+    public RemoteFiles? Removed { get; init; }
+
+    public bool Intact => Problems.Count == 0;
+}
+
+/// <summary>Checking a remote (<c>remote fsck</c>) and collecting its garbage (<c>remote gc</c>).</summary>
+internal sealed class RemoteMaintenance(RepositoryContext context, RemoteSync remotes)
 {
     /// <summary>How old an unreferenced object, old snapshot or temporary file on a remote must be before <c>remote gc --prune</c> deletes it by default.</summary>
     public static readonly TimeSpan DefaultRemoteExpiry = TimeSpan.FromHours(1);
-
-    /// <summary>How old a temporary file on a remote must be before a push deletes it (a push to a slow share may write one for long).</summary>
-    private static readonly TimeSpan RemoteTempExpiryOnPush = TimeSpan.FromDays(1);
 
     /// <summary>
     /// Checks a remote without changing it: its lineage (as a pull would), that every manifest its
@@ -20,7 +48,7 @@ public sealed partial class Repository
     /// </summary>
     public RemoteReport RemoteFsck(string? remote = null)
     {
-        using var backend = OpenRemote(remote);
+        using var backend = remotes.OpenRemote(remote);
         return InspectRemoteAsync(backend, CancellationToken.None).GetAwaiter().GetResult().Report;
     }
 
@@ -37,13 +65,13 @@ public sealed partial class Repository
 
     private async Task<RemoteReport> RemoteGcAsync(string? remote, bool prune, TimeSpan expire, CancellationToken cancel)
     {
-        using var backend = OpenRemote(remote);
+        using var backend = remotes.OpenRemote(remote);
         if (!prune)
         {
             return (await InspectRemoteAsync(backend, cancel)).Report;
         }
 
-        await using (await backend.LockAsync(RemoteLayout.LineageLock, RemoteLockWait, cancel))
+        await using (await backend.LockAsync(RemoteLayout.LineageLock, RemoteSync.RemoteLockWait, cancel))
         {
             var (report, inventory) = await InspectRemoteAsync(backend, cancel);
             if (!inventory.NeedsKnown)
@@ -51,7 +79,7 @@ public sealed partial class Repository
                 throw new MGitException($"remote {backend.Url}: what its lineage needs cannot be told ({report.Problems[0]}); nothing was deleted ('mgit remote fsck' lists every problem)");
             }
 
-            var cutoff = _options.Clock.GetUtcNow() - expire;
+            var cutoff = context.Options.Clock.GetUtcNow() - expire;
             bool Expired(RemoteFile file) => file.LastModified is { } at && at <= cutoff;
             var doomed = inventory.Unreferenced.Concat(inventory.OldSnapshots).Concat(inventory.TempFiles).Where(Expired).ToList();
             foreach (var file in doomed)
@@ -72,7 +100,7 @@ public sealed partial class Repository
 
     private async Task<(RemoteReport Report, RemoteInventory Inventory)> InspectRemoteAsync(IRemoteBackend backend, CancellationToken cancel)
     {
-        RemoveStaleTemporaries();
+        context.RemoveStaleTemporaries();
         var problems = new List<string>();
         var skipped = new List<string>();
         bool needsKnown = true;
@@ -80,7 +108,7 @@ public sealed partial class Repository
         var lineage = LineageSnapshot.Empty;
         try
         {
-            (snapshotId, lineage) = await ReadRemoteLineageAsync(backend, cancel, skipped);
+            (snapshotId, lineage) = await remotes.ReadRemoteLineageAsync(backend, cancel, skipped);
         }
         catch (MGitException e)
         {
@@ -116,7 +144,7 @@ public sealed partial class Repository
             return set.Add(user);
         }
 
-        string scratch = Path.Combine(TempDirectory, TemporaryFiles.Name("remote-inspect"));
+        string scratch = Path.Combine(context.TempDirectory, TemporaryFiles.Name("remote-inspect"));
         Directory.CreateDirectory(scratch);
         try
         {
@@ -131,20 +159,20 @@ public sealed partial class Repository
                     continue;
                 }
 
-                if (!_objects.Contains(manifestId) && !await DownloadVerifiedAsync(backend, manifestId, scratch, problems, cancel))
+                if (!context.Objects.Contains(manifestId) && !await DownloadVerifiedAsync(backend, manifestId, scratch, problems, cancel))
                 {
                     needsKnown = false;
                     continue;
                 }
 
-                if (ManifestProblem(version.Manifest) is { } problem)
+                if (remotes.ManifestProblem(version.Manifest) is { } problem)
                 {
                     problems.Add($"{version.Ref}: {problem}");
                     needsKnown = false;
                     continue;
                 }
 
-                using var content = _objects.Read(manifestId);
+                using var content = context.Objects.Read(manifestId);
                 foreach (var chunk in Manifest.FromJson(content.Span, version.Ref).ChunkIds)
                 {
                     chunks.Push((chunk, version.Ref));
@@ -212,7 +240,7 @@ public sealed partial class Repository
                 return false;
             }
 
-            ObjectTransfer.Install(_objects, id, path, backend.Url);
+            ObjectTransfer.Install(context.Objects, id, path, backend.Url);
             return true;
         }
         catch (MGitException e)
@@ -229,7 +257,7 @@ public sealed partial class Repository
     /// <summary>The delta base an object names: from its header here, or from the remote's copy when this store lacks it.</summary>
     private async Task<ObjectId?> BaseOfAsync(IRemoteBackend backend, ObjectId id, string scratch, CancellationToken cancel)
     {
-        if (_objects.TryInspect(id) is { } local)
+        if (context.Objects.TryInspect(id) is { } local)
         {
             return local.BaseId;
         }
@@ -244,29 +272,6 @@ public sealed partial class Repository
         finally
         {
             File.Delete(path);
-        }
-    }
-
-    /// <summary>
-    /// Deletes a remote's temporary files that processes of this machine no longer running left,
-    /// and any older than a day (best effort: a push is not failed for it).
-    /// </summary>
-    private async Task RemoveStaleRemoteTemporariesAsync(IRemoteBackend backend, CancellationToken cancel)
-    {
-        var cutoff = _options.Clock.GetUtcNow() - RemoteTempExpiryOnPush;
-        try
-        {
-            foreach (var file in await backend.ListAsync(RemoteLayout.TempPrefix, cancel))
-            {
-                if (TemporaryFiles.IsThisHostsAndStale(file.Key[RemoteLayout.TempPrefix.Length..]) || (file.LastModified is { } at && at <= cutoff))
-                {
-                    await backend.DeleteAsync(file.Key, cancel);
-                }
-            }
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or MGitException)
-        {
-            // Left for 'mgit remote gc --prune'.
         }
     }
 }

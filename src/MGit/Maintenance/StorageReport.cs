@@ -1,6 +1,7 @@
 using MGit.Storage;
+using MGit.Workspace;
 
-namespace MGit;
+namespace MGit.Maintenance;
 
 /// <summary>Where the bytes of a version went: its own new objects, by codec.</summary>
 public sealed record VersionStorage(string Ref, long LogicalBytes, long StoredBytes, IReadOnlyDictionary<string, long> CodecBytes);
@@ -8,15 +9,47 @@ public sealed record VersionStorage(string Ref, long LogicalBytes, long StoredBy
 /// <summary>How one tensor is stored: codecs of its chunks, what it was stored against, and its size on disk.</summary>
 public sealed record TensorStorage(string File, string Name, IReadOnlyDictionary<string, int> Codecs, string? Base, long StoredBytes, int MaxDepth);
 
-public sealed partial class Repository
+public sealed record RepositoryStats(int Models, int Versions, long LogicalBytes, long StoredBytes, long Objects)
 {
+    public double Ratio => StoredBytes == 0 ? 0 : (double)LogicalBytes / StoredBytes;
+}
+
+/// <summary>What the repository costs on disk: as a whole, per version, per tensor.</summary>
+internal sealed class StorageReport(RepositoryContext context)
+{
+    /// <summary>What the repository holds and what it costs on disk (objects and the lineage database; not caches, logs or temporary files).</summary>
+    public RepositoryStats Stats()
+    {
+        var graph = context.Graph();
+        long stored = 0;
+        long objects = 0;
+        // What the repository keeps: objects and the lineage database; not the checkout cache, logs or temporary files.
+        string[] disposable = [context.CheckoutCacheDirectory, context.LogDirectory, context.TempDirectory, context.PlacementCacheDirectory, context.Reserve.Path];
+        foreach (var file in new DirectoryInfo(context.MetadataDirectory).EnumerateFiles("*", SearchOption.AllDirectories)
+            .Where(f => !disposable.Any(d => ModelFolder.IsInside(f.FullName, d))))
+        {
+            stored += file.Length;
+            if (file.DirectoryName is { } dir && Path.GetDirectoryName(dir) == Path.Combine(context.MetadataDirectory, "objects"))
+            {
+                objects++;
+            }
+        }
+
+        return new RepositoryStats(
+            graph.Versions.Select(v => v.Name).Distinct().Count(),
+            graph.Versions.Count,
+            graph.Versions.Sum(v => v.LogicalBytes),
+            stored,
+            objects);
+    }
+
     /// <summary>
     /// Each version's own cost: the stored size of the objects it added (objects are charged to
     /// the first version, in add order, that needs them), split by codec.
     /// </summary>
     public IReadOnlyList<VersionStorage> StorageByVersion()
     {
-        var graph = Graph();
+        var graph = context.Graph();
         var charged = new HashSet<ObjectId>();
         var result = new List<VersionStorage>();
         foreach (var version in graph.Versions)
@@ -24,9 +57,9 @@ public sealed partial class Repository
             var codecs = new SortedDictionary<string, long>(StringComparer.Ordinal);
             long stored = 0;
             var manifestId = ObjectId.Parse(version.ManifestId);
-            foreach (var id in LoadManifest(version).ChunkIds.Prepend(manifestId))
+            foreach (var id in context.LoadManifest(version).ChunkIds.Prepend(manifestId))
             {
-                if (!charged.Add(id) || _objects.TryInspect(id) is not { } info)
+                if (!charged.Add(id) || context.Objects.TryInspect(id) is not { } info)
                 {
                     continue;
                 }
@@ -45,15 +78,15 @@ public sealed partial class Repository
     /// <summary>Per tensor of a version: codec mix, the parent tensor its deltas are against, stored bytes.</summary>
     public IReadOnlyList<TensorStorage> TensorStorageOf(string reference)
     {
-        var graph = Graph();
+        var graph = context.Graph();
         var version = graph.Resolve(reference);
-        var manifest = LoadManifest(version);
+        var manifest = context.LoadManifest(version);
 
         // Which version and tensor each chunk first belonged to, to name delta bases.
         var owners = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var other in graph.Versions.Where(v => v.Id != version.Id))
         {
-            foreach (var segment in LoadManifest(other).Files.SelectMany(f => f.Segments).Where(s => s.Tensor is not null))
+            foreach (var segment in context.LoadManifest(other).Files.SelectMany(f => f.Segments).Where(s => s.Tensor is not null))
             {
                 foreach (string chunk in segment.Chunks)
                 {
@@ -73,7 +106,7 @@ public sealed partial class Repository
                 string? baseName = null;
                 foreach (string chunk in listed.Segment?.Chunks ?? [])
                 {
-                    if (_objects.TryInspect(ObjectId.Parse(chunk)) is not { } info)
+                    if (context.Objects.TryInspect(ObjectId.Parse(chunk)) is not { } info)
                     {
                         codecs["missing"] = codecs.GetValueOrDefault("missing") + 1;
                         continue;

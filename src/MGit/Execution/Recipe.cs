@@ -1,7 +1,7 @@
 using MGit.Errors;
 using MGit.Execution;
 
-namespace MGit.Cascade;
+namespace MGit.Execution;
 
 /// <summary>
 /// How a model was derived, as a command the cascade can replay: a <see cref="CommandTemplate"/>

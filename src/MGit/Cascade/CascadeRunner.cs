@@ -1,11 +1,14 @@
 using MGit.Cascade;
+using MGit.Checkout;
 using MGit.Errors;
 using MGit.Execution;
+using MGit.Ingest;
 using MGit.Lineage;
 using MGit.Storage;
 using MGit.Testing;
+using MGit.Workspace;
 
-namespace MGit;
+namespace MGit.Cascade;
 
 public sealed record CascadeOptions
 {
@@ -46,14 +49,15 @@ public sealed record CascadeResult(long? Id, string Old, string New, bool DryRun
     public bool Succeeded => Steps.All(s => s.Status is not (CascadeStatus.Failed or CascadeStatus.Blocked) && s.TestsAfter.All(t => t.Passed));
 }
 
-public sealed partial class Repository
+/// <summary>The update cascade: plans which models to re-derive on a new upstream version, replays their recipes in dependency order, and re-tests.</summary>
+internal sealed class CascadeRunner(RepositoryContext context, Ingestion ingestion, TestRunner tests, CheckoutCache checkouts)
 {
-    public RecipeStore Recipes => new(_lineage);
+    public RecipeStore Recipes => new(context.Lineage);
 
     /// <summary>The recipe recorded for a version and the parents it names, or null when there is none.</summary>
     public (ModelVersion Version, string? Recipe, IReadOnlyList<ModelVersion> Parents) RecipeOf(string reference)
     {
-        var graph = Graph();
+        var graph = context.Graph();
         var version = graph.Resolve(reference);
         return (version, Recipes.Get(version), graph.Parents(version, EdgeKind.Adapted));
     }
@@ -62,7 +66,7 @@ public sealed partial class Repository
     public void SetRecipe(string reference, string command)
     {
         var (version, _, parents) = RecipeOf(reference);
-        Cascade.Recipe.Parse(command, parents.Select(p => p.Name).ToList());
+        Recipe.Parse(command, parents.Select(p => p.Name).ToList());
         Recipes.Set(version, command);
     }
 
@@ -73,8 +77,8 @@ public sealed partial class Repository
     /// </summary>
     public CascadeResult UpdateCascade(string? oldRef, string newRef, CascadeOptions options)
     {
-        RemoveStaleTemporaries();
-        var graph = Graph();
+        context.RemoveStaleTemporaries();
+        var graph = context.Graph();
         var @new = graph.Resolve(newRef);
         ModelVersion old;
         if (oldRef is not null)
@@ -100,18 +104,18 @@ public sealed partial class Repository
             return new CascadeResult(null, old.Ref, @new.Ref, true, plan.Steps.Select(s => Planned(s, graph)).ToList());
         }
 
-        var log = new CascadeLog(_lineage);
-        long id = log.Start(old.Ref, @new.Ref, _options.Clock.GetUtcNow(), plan.Steps.Select(s => new CascadeRecordStep(s.Model, s.From.Ref, null, InitialStatus(s), s.Detail)));
+        var log = new CascadeLog(context.Lineage);
+        long id = log.Start(old.Ref, @new.Ref, context.Options.Clock.GetUtcNow(), plan.Steps.Select(s => new CascadeRecordStep(s.Model, s.From.Ref, null, InitialStatus(s), s.Detail)));
         return ExecuteCascade(id, plan, options);
     }
 
     /// <summary>Continues the latest cascade: what it made is kept, failed and blocked steps are tried again (with any recipe set since).</summary>
     public CascadeResult ResumeCascade(CascadeOptions options)
     {
-        RemoveStaleTemporaries();
-        var log = new CascadeLog(_lineage);
+        context.RemoveStaleTemporaries();
+        var log = new CascadeLog(context.Lineage);
         var record = log.Latest();
-        var graph = Graph();
+        var graph = context.Graph();
         var resumed = record.Steps.ToDictionary(s => s.Model, s => (s.FromRef, s.Status == CascadeStatus.Rederived ? s.ToRef : null), StringComparer.Ordinal);
         if (resumed.Values.All(r => r.Item2 is not null))
         {
@@ -142,12 +146,12 @@ public sealed partial class Repository
         step.Kind == CascadeStepKind.Rederive ? CascadeStatus.Planned : InitialStatus(step),
         step.Detail ?? (step.Recipe is null ? null : $"recipe: {step.Recipe}"),
         step.Parents.Select(p => p.Fixed?.Ref ?? $"{p.Name} (new version)").ToList(),
-        Tests.Latest(graph, [step.From.Id]),
+        tests.Tests.Latest(graph, [step.From.Id]),
         []);
 
     private CascadeResult ExecuteCascade(long id, CascadePlan plan, CascadeOptions options)
     {
-        var log = new CascadeLog(_lineage);
+        var log = new CascadeLog(context.Lineage);
         var made = new Dictionary<string, Task<ModelVersion?>>(StringComparer.Ordinal);
         var results = new Dictionary<string, CascadeStepResult>(StringComparer.Ordinal);
         using var recipeSlots = new SemaphoreSlim(Math.Max(1, options.Jobs));
@@ -159,9 +163,9 @@ public sealed partial class Repository
                 await Task.WhenAll(parentTasks).ConfigureAwait(false);
                 if (step.Kind != CascadeStepKind.Rederive)
                 {
-                    var (done, planned) = WithDatabase(() =>
+                    var (done, planned) = context.WithDatabase(() =>
                     {
-                        var graph = Graph();
+                        var graph = context.Graph();
                         return (step.DoneRef is null ? null : graph.Resolve(step.DoneRef), Planned(step, graph) with { Status = InitialStatus(step) });
                     });
                     Finish(id, log, options, results, planned);
@@ -197,28 +201,28 @@ public sealed partial class Repository
     {
         var parents = step.Parents.Select(p => p.Fixed ?? made[p.FromStep!].Result!).ToList();
         var parentRefs = parents.Select(p => p.Ref).ToList();
-        var (graph, fromManifest, before) = WithDatabase(() =>
+        var (graph, fromManifest, before) = context.WithDatabase(() =>
         {
-            var g = Graph();
-            return (g, LoadManifest(step.From), Tests.Latest(g, [step.From.Id]));
+            var g = context.Graph();
+            return (g, context.LoadManifest(step.From), tests.Tests.Latest(g, [step.From.Id]));
         });
-        if (before.Count == 0 && WithDatabase(() => TestsFor(step.From)).Count > 0)
+        if (before.Count == 0 && context.WithDatabase(() => tests.TestsFor(step.From)).Count > 0)
         {
-            before = RunTests([step.From], new TestRunOptions());
+            before = tests.RunTests([step.From], new TestRunOptions());
         }
 
         CascadeStepResult Failed(string detail) => new(step.Model, step.From.Ref, null, CascadeStatus.Failed, detail, parentRefs, before, []);
 
-        string work = Path.Combine(TempDirectory, TemporaryFiles.Name($"cascade-{cascadeId}-{SafeFileName(step.Model)}"));
+        string work = Path.Combine(context.TempDirectory, TemporaryFiles.Name($"cascade-{cascadeId}-{RepositoryContext.SafeFileName(step.Model)}"));
         try
         {
-            var inputs = parents.Select(p => (p.Name, Path: CachedCheckout(p.ManifestId, WithDatabase(() => LoadManifest(p))))).ToList();
+            var inputs = parents.Select(p => (p.Name, Path: checkouts.Get(p.ManifestId, context.WithDatabase(() => context.LoadManifest(p))))).ToList();
             bool isFile = fromManifest.Kind == "file";
-            string output = ModelPaths.ForWriting(work, isFile ? fromManifest.Files.Single().Path : SafeFileName(step.Model));
+            string output = ModelPaths.ForWriting(work, isFile ? fromManifest.Files.Single().Path : RepositoryContext.SafeFileName(step.Model));
             Directory.CreateDirectory(work);
-            string logPath = Path.Combine(LogDirectory, "cascade", cascadeId.ToString(System.Globalization.CultureInfo.InvariantCulture), $"{SafeFileName(step.Model)}-{Stamp(_options.Clock.GetUtcNow())}.log");
-            var outcome = CommandRunner.Run(Cascade.Recipe.Expand(step.Recipe!, inputs, output), Root, options.RecipeTimeout, logPath);
-            string logName = Path.GetRelativePath(Root, logPath);
+            string logPath = context.RunLogPath(Path.Combine("cascade", cascadeId.ToString(System.Globalization.CultureInfo.InvariantCulture)), RepositoryContext.SafeFileName(step.Model), context.Options.Clock.GetUtcNow());
+            var outcome = CommandRunner.Run(Recipe.Expand(step.Recipe!, inputs, output), context.Root, options.RecipeTimeout, logPath);
+            string logName = Path.GetRelativePath(context.Root, logPath);
             if (!outcome.Succeeded)
             {
                 return (null, Failed($"recipe {outcome.Describe(options.RecipeTimeout)} (log: {logName})"));
@@ -233,7 +237,7 @@ public sealed partial class Repository
             AddResult added;
             try
             {
-                added = WithDatabase(() => Add(output, new AddOptions
+                added = context.WithDatabase(() => ingestion.Add(output, new AddOptions
                 {
                     FollowSymlinks = fromManifest.Links is { Count: > 0 },
                     Name = step.Model,
@@ -249,7 +253,7 @@ public sealed partial class Repository
                 return (null, Failed($"the recipe's output could not be added: {e.Message}"));
             }
 
-            var after = RunTests([added.Version], new TestRunOptions());
+            var after = tests.RunTests([added.Version], new TestRunOptions());
             return (added.Version, new CascadeStepResult(step.Model, step.From.Ref, added.Version.Ref, CascadeStatus.Rederived, null, parentRefs, before, after));
         }
         finally
@@ -263,20 +267,11 @@ public sealed partial class Repository
 
     private void Finish(long cascadeId, CascadeLog log, CascadeOptions options, Dictionary<string, CascadeStepResult> results, CascadeStepResult result)
     {
-        lock (_databaseGate)
+        context.WithDatabase(() =>
         {
             log.Update(cascadeId, new CascadeRecordStep(result.Model, result.From, result.To, result.Status, result.Detail));
             results[result.Model] = result;
             options.OnStep?.Invoke(result);
-        }
-    }
-
-    /// <summary>The lineage connection is not thread-safe: test runs and cascade steps on several threads take turns with it (reads and writes alike).</summary>
-    private T WithDatabase<T>(Func<T> read)
-    {
-        lock (_databaseGate)
-        {
-            return read();
-        }
+        });
     }
 }

@@ -2,13 +2,15 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using MGit.Checkout;
 using MGit.Errors;
 using MGit.Execution;
 using MGit.Lineage;
 using MGit.Storage;
 using MGit.Testing;
+using MGit.Workspace;
 
-namespace MGit;
+namespace MGit.Testing;
 
 /// <summary>How <see cref="Repository.RunTests"/> runs: parallelism, an optional single test, and a callback per result.</summary>
 public sealed record TestRunOptions
@@ -24,19 +26,17 @@ public sealed record BisectRun(string Ref, bool Passed, string Reason);
 
 public sealed record BisectResult(string Test, IReadOnlyList<string> Chain, string FirstFailing, string LastPassing, IReadOnlyList<BisectRun> Runs);
 
-public sealed partial class Repository
+/// <summary>Runs registered tests on stored versions (on cached read-only checkouts), records their results, and bisects a chain.</summary>
+internal sealed class TestRunner(RepositoryContext context, CheckoutCache checkouts)
 {
-    private readonly ConcurrentDictionary<string, object> _checkoutGates = new(StringComparer.Ordinal);
-    private readonly object _databaseGate = new();
-
     /// <summary>Registered tests and their results.</summary>
-    public TestRegistry Tests => new(_lineage);
+    public TestRegistry Tests => new(context.Lineage);
 
-    private string CheckoutCacheDirectory => Path.Combine(MetadataDirectory, "cache", "checkouts");
+    private string CheckoutCacheDirectory => Path.Combine(context.MetadataDirectory, "cache", "checkouts");
 
-    private string LogDirectory => Path.Combine(MetadataDirectory, "logs");
+    private string LogDirectory => Path.Combine(context.MetadataDirectory, "logs");
 
-    public void RegisterTest(TestDefinition test, bool replace = false) => Tests.Add(test, _options.Clock.GetUtcNow(), replace);
+    public void RegisterTest(TestDefinition test, bool replace = false) => Tests.Add(test, context.Options.Clock.GetUtcNow(), replace);
 
     /// <summary>The tests whose scope covers <paramref name="version"/>: all, its type, or its model.</summary>
     public IReadOnlyList<TestDefinition> TestsFor(ModelVersion version) => TestsFor(version.Name, version.Type);
@@ -53,8 +53,8 @@ public sealed partial class Repository
     public IReadOnlyList<TestResult> RunTests(IReadOnlyList<ModelVersion> versions, TestRunOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        RemoveStaleTemporaries();
-        var tests = WithDatabase(Tests.All);
+        context.RemoveStaleTemporaries();
+        var tests = context.WithDatabase(Tests.All);
         if (options.OnlyTest is { } only && tests.All(t => t.Name != only))
         {
             throw new MGitException($"no test named '{only}' (see 'mgit test ls')");
@@ -65,22 +65,22 @@ public sealed partial class Repository
             .Where(v => v.Tests.Count > 0)
             .SelectMany(v =>
             {
-                var manifest = WithDatabase(() => LoadManifest(v.Version));
+                var manifest = context.WithDatabase(() => context.LoadManifest(v.Version));
                 return v.Tests.Select(t => (v.Version, Manifest: manifest, Test: t));
             })
             .ToList();
-        PrepareCheckouts(work.Select(w => (w.Version, w.Manifest)));
+        checkouts.Prepare(work.Select(w => (w.Version, w.Manifest)));
         var results = new TestResult?[work.Count];
         Parallel.For(0, work.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.Jobs) }, i =>
         {
             var (version, manifest, test) = work[i];
-            string model = CachedCheckout(version.ManifestId, manifest);
+            string model = checkouts.Get(version.ManifestId, manifest);
             var result = RunTest(test, version.Ref, model);
-            lock (_databaseGate)
+            context.WithDatabase(() =>
             {
                 Tests.Record(version, result);
                 options.OnResult?.Invoke(result);
-            }
+            });
 
             results[i] = result;
         });
@@ -91,9 +91,9 @@ public sealed partial class Repository
     public TestResult RunTest(TestDefinition test, string reference, string modelPath)
     {
         var arguments = TestDefinition.ParseCommand(test.Command).Expand(name => name == "model" ? [modelPath] : [reference]);
-        var startedAt = _options.Clock.GetUtcNow();
-        string log = Path.Combine(LogDirectory, "tests", SafeFileName(reference), $"{test.Name}-{Stamp(startedAt)}.log");
-        var outcome = CommandRunner.Run(arguments, Root, test.Timeout, log);
+        var startedAt = context.Options.Clock.GetUtcNow();
+        string log = context.RunLogPath(Path.Combine("tests", RepositoryContext.SafeFileName(reference)), test.Name, startedAt);
+        var outcome = CommandRunner.Run(arguments, context.Root, test.Timeout, log);
         var metrics = TestRegistry.ParseMetrics(outcome.LastOutputLine);
         bool passed;
         string reason;
@@ -110,7 +110,7 @@ public sealed partial class Repository
             (passed, reason) = PassCondition.Parse(test.Pass).Evaluate(metrics, outcome.ExitCode);
         }
 
-        return new TestResult(reference, test.Name, passed, outcome.ExitCode, metrics, outcome.Duration.TotalSeconds, reason, outcome.LogTail, Path.GetRelativePath(Root, log), startedAt);
+        return new TestResult(reference, test.Name, passed, outcome.ExitCode, metrics, outcome.Duration.TotalSeconds, reason, outcome.LogTail, Path.GetRelativePath(context.Root, log), startedAt);
     }
 
     /// <summary>
@@ -122,7 +122,7 @@ public sealed partial class Repository
     public BisectResult Bisect(string testName, string from, string? ancestor, Action<BisectRun>? onRun = null)
     {
         var test = Tests.Get(testName);
-        var graph = Graph();
+        var graph = context.Graph();
         var chain = BisectChain(graph, graph.Resolve(from), ancestor is null ? null : graph.Resolve(ancestor));
         var runs = new List<BisectRun>();
         bool Passes(ModelVersion version)
@@ -228,143 +228,4 @@ public sealed partial class Repository
 
         return chain;
     }
-
-    /// <summary>
-    /// The path of a read-only checkout of a stored model under <c>.mgit/cache/checkouts/ID</c>,
-    /// written on first use (to a temporary name, published by rename, so concurrent runs and
-    /// processes never see half a model). Deleting the cache is always safe.
-    /// </summary>
-    internal string CachedCheckout(string manifestId, Manifest manifest)
-    {
-        var slot = CheckoutSlot(manifestId, manifest);
-        lock (_checkoutGates.GetOrAdd(manifestId, _ => new object()))
-        {
-            if (Directory.Exists(slot.Folder))
-            {
-                return slot.Model;
-            }
-
-            try
-            {
-                WriteModel(manifestId[..12], manifest, slot.PartialModel, overwrite: false);
-                slot.Publish();
-            }
-            finally
-            {
-                slot.Discard();
-            }
-
-            return slot.Model;
-        }
-    }
-
-    /// <summary>
-    /// Writes the checkouts a test run will need and the cache lacks in one pipeline, as
-    /// <c>checkout REF...</c> does, so a run over a family decodes each parent chunk once; each is
-    /// published as <see cref="CachedCheckout"/> publishes one.
-    /// </summary>
-    private void PrepareCheckouts(IEnumerable<(ModelVersion Version, Manifest Manifest)> needed)
-    {
-        var missing = needed
-            .DistinctBy(m => m.Version.ManifestId, StringComparer.Ordinal)
-            .Where(m => !Directory.Exists(CheckoutSlot(m.Version.ManifestId, m.Manifest).Folder))
-            .ToDictionary(m => m.Version.Id);
-        if (missing.Count < 2)
-        {
-            return;
-        }
-
-        var graph = WithDatabase(Graph);
-        var versions = graph.ParentsFirst(missing.Values.Select(m => m.Version));
-        var slots = versions.Select(v => CheckoutSlot(v.ManifestId, missing[v.Id].Manifest)).ToList();
-        try
-        {
-            WriteFamily(graph, versions, (version, i) => (missing[version.Id].Manifest, slots[i].PartialModel), overwrite: false);
-            slots.ForEach(slot => slot.Publish());
-        }
-        finally
-        {
-            slots.ForEach(slot => slot.Discard());
-        }
-    }
-
-    private CheckoutCacheSlot CheckoutSlot(string manifestId, Manifest manifest) =>
-        new(Path.Combine(CheckoutCacheDirectory, manifestId), manifest.Kind == "file" ? manifest.Files.Single().Path : "model");
-
-    /// <summary>
-    /// Where the read-only checkout of one stored content lives (<c>.mgit/cache/checkouts/ID</c>,
-    /// the model at <see cref="Model"/> inside it) and the private folder it is written in first,
-    /// published by rename so that concurrent runs and processes never see half a model.
-    /// </summary>
-    private sealed class CheckoutCacheSlot(string directory, string modelName)
-    {
-        private readonly string _partial = Path.Combine(Path.GetDirectoryName(directory)!, TemporaryFiles.Name($"{Path.GetFileName(directory)}.partial"));
-
-        public string Folder { get; } = directory;
-
-        public string Model => ModelPaths.ForWriting(Folder, modelName);
-
-        /// <summary>Where the model is written before it is published.</summary>
-        public string PartialModel => ModelPaths.ForWriting(_partial, modelName);
-
-        /// <summary>Makes the written model read-only and renames it into place, unless another got there first.</summary>
-        public void Publish()
-        {
-            MakeReadOnly(PartialModel);
-            try
-            {
-                Directory.Move(_partial, Folder);
-            }
-            catch (IOException) when (Directory.Exists(Folder))
-            {
-                // Another process published the same content first; theirs is as good as ours.
-            }
-        }
-
-        /// <summary>Removes what is left of the private folder (all of it, if it was never published).</summary>
-        public void Discard()
-        {
-            if (Directory.Exists(_partial))
-            {
-                Directory.Delete(_partial, recursive: true);
-            }
-        }
-    }
-
-    private static void MakeReadOnly(string path)
-    {
-        if (OperatingSystem.IsWindows())
-        {
-            return;
-        }
-
-        const UnixFileMode ReadOnly = UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
-        if (File.Exists(path))
-        {
-            File.SetUnixFileMode(path, ReadOnly);
-            return;
-        }
-
-        // Links are left as they are: a mode set on one is set on its target (maybe a folder).
-        foreach (var file in new DirectoryInfo(path).EnumerateFiles("*", SearchOption.AllDirectories).Where(f => f.LinkTarget is null))
-        {
-            file.UnixFileMode = ReadOnly;
-        }
-    }
-
-    /// <summary>A file name for a ref that may hold any character: the safe characters, then a short hash that keeps names distinct.</summary>
-    internal static string SafeFileName(string text)
-    {
-        var safe = new StringBuilder();
-        foreach (char c in text)
-        {
-            safe.Append(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or '@' ? c : '_');
-        }
-
-        string hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..8];
-        return $"{(safe.Length > 60 ? safe.ToString(0, 60) : safe)}-{hash}";
-    }
-
-    private static string Stamp(DateTimeOffset at) =>
-        at.UtcDateTime.ToString("yyyyMMdd'T'HHmmss.fff", CultureInfo.InvariantCulture) + "-" + Guid.NewGuid().ToString("N")[..6];
 }

@@ -2,10 +2,12 @@ using System.Globalization;
 using MGit.Errors;
 using MGit.Lineage;
 using MGit.Storage;
+using MGit.Workspace;
 
-namespace MGit;
+namespace MGit.Checkout;
 
-public sealed partial class Repository
+/// <summary>Writes stored models back to disk, byte-identical to what was added: one model, or a family in one pipeline.</summary>
+internal sealed class ModelWriter(RepositoryContext context)
 {
     /// <summary>
     /// Rebuilds a model version at <paramref name="output"/>, byte-identical to what was added.
@@ -15,8 +17,8 @@ public sealed partial class Repository
     /// </summary>
     public string Checkout(string reference, string output, bool overwrite = false)
     {
-        var version = Resolve(reference);
-        return WriteModel(version.Ref, LoadManifest(version), output, overwrite);
+        var version = context.Resolve(reference);
+        return WriteModel(version.Ref, context.LoadManifest(version), output, overwrite);
     }
 
     /// <summary>
@@ -31,7 +33,7 @@ public sealed partial class Repository
     /// </summary>
     public IReadOnlyList<(string Ref, string Path)> Checkout(IReadOnlyList<string> references, string folder, bool overwrite = false)
     {
-        var graph = Graph();
+        var graph = context.Graph();
         var versions = graph.ParentsFirst(references.Select(graph.Resolve));
         if (versions.Count == 0)
         {
@@ -63,7 +65,7 @@ public sealed partial class Repository
             var models = WriteFamily(graph, versions, (version, i) =>
             {
                 Directory.CreateDirectory(folders[i]);
-                return (LoadManifest(version), folders[i]);
+                return (context.LoadManifest(version), folders[i]);
             }, overwrite);
             return versions.Select((v, i) => (v.Ref, models[i].Target)).ToList();
         }
@@ -84,7 +86,7 @@ public sealed partial class Repository
     /// manifest and where it goes. A version's generation is one more than that of its deepest
     /// ancestor among them.
     /// </summary>
-    private List<ModelFiles> WriteFamily(LineageGraph graph, IReadOnlyList<ModelVersion> versions, Func<ModelVersion, int, (Manifest Manifest, string Output)> target, bool overwrite)
+    public List<ModelFiles> WriteFamily(LineageGraph graph, IReadOnlyList<ModelVersion> versions, Func<ModelVersion, int, (Manifest Manifest, string Output)> target, bool overwrite)
     {
         var generation = new Dictionary<long, int>();
         var models = new List<ModelFiles>(versions.Count);
@@ -97,7 +99,7 @@ public sealed partial class Repository
         }
 
         var chunks = models.SelectMany(m => m.Manifest.Files).SelectMany(FileMaterializer.Chunks).Select(c => c.Id);
-        using var cache = DecodedChunkCache.ForChunks(chunks, id => _objects.TryInspect(id)?.BaseId, _options.CheckoutCacheBytes);
+        using var cache = DecodedChunkCache.ForChunks(chunks, id => context.Objects.TryInspect(id)?.BaseId, context.Options.CheckoutCacheBytes);
         WriteModels($"{versions.Count} models", models, cache);
         return models;
     }
@@ -125,10 +127,10 @@ public sealed partial class Repository
     }
 
     /// <summary>A model to write: its manifest, the path it goes to, and where each of its files goes.</summary>
-    private sealed record ModelFiles(Manifest Manifest, string Target, IReadOnlyList<(ManifestFile File, string Path)> Files, int Generation);
+    public sealed record ModelFiles(Manifest Manifest, string Target, IReadOnlyList<(ManifestFile File, string Path)> Files, int Generation);
 
     /// <summary>Writes a manifest's files at <paramref name="output"/>; <paramref name="label"/> names it in progress. Returns the path written.</summary>
-    private string WriteModel(string label, Manifest manifest, string output, bool overwrite)
+    public string WriteModel(string label, Manifest manifest, string output, bool overwrite)
     {
         var model = PlanModel(manifest, output, overwrite, generation: 0);
         WriteModels(label, [model], cache: null);
@@ -181,7 +183,7 @@ public sealed partial class Repository
     /// single-file model's file, or the same path in each folder model), each group in one
     /// pipeline, and renames each group's files into place once all of them are whole.
     /// </summary>
-    private void WriteModels(string label, IReadOnlyList<ModelFiles> models, DecodedChunkCache? cache)
+    private void WriteModels(string label, List<ModelFiles> models, DecodedChunkCache? cache)
     {
         try
         {
@@ -193,24 +195,24 @@ public sealed partial class Repository
         }
     }
 
-    private void WriteModelsUnderLock(string label, IReadOnlyList<ModelFiles> models, DecodedChunkCache? cache)
+    private void WriteModelsUnderLock(string label, List<ModelFiles> models, DecodedChunkCache? cache)
     {
-        using var repositoryLock = RepositoryLock.Shared(LockPath, _options.LockWait);
-        using var progress = _options.Progress.Begin($"checking out {label}", models.Sum(m => m.Manifest.LogicalBytes));
+        using var repositoryLock = RepositoryLock.Shared(context.LockPath, context.Options.LockWait);
+        using var progress = context.Options.Progress.Begin($"checking out {label}", models.Sum(m => m.Manifest.LogicalBytes));
         foreach (var model in models.Where(m => m.Manifest.Kind != "file"))
         {
             Directory.CreateDirectory(model.Target);
         }
 
         RemoveStalePartials(models.SelectMany(m => m.Files.Select(f => f.Path)));
-        var materializer = new FileMaterializer(_objects, _options.Workers, cache);
+        var materializer = new FileMaterializer(context.Objects, context.Options.Workers, cache);
         var groups = models
             .SelectMany(m => m.Files.Select(f => (Key: m.Manifest.Kind == "file" ? "" : f.File.Path, f.File, f.Path, m.Generation)))
             .GroupBy(f => f.Key, StringComparer.Ordinal)
             .SelectMany(g => g.Chunk(MaxOpenOutputs));
         foreach (var group in groups)
         {
-            WriteFilesAtomically(materializer, group.Select(f => (f.File, f.Path, f.Generation)).ToList(), progress, _options.DirectWriteMinBytes);
+            WriteFilesAtomically(materializer, group.Select(f => (f.File, f.Path, f.Generation)).ToList(), progress, context.Options.DirectWriteMinBytes);
         }
 
         foreach (var model in models.Where(m => m.Manifest.Kind != "file"))

@@ -1,13 +1,22 @@
 using System.Text.Json;
+using MGit.Checkout;
 using MGit.Diff;
 using MGit.Errors;
+using MGit.Execution;
 using MGit.Formats;
 using MGit.Lineage;
+using MGit.Maintenance;
 using MGit.Storage;
+using MGit.Testing;
+using MGit.Workspace;
 
-namespace MGit;
+namespace MGit.Ingest;
 
-public sealed partial class Repository
+/// <summary>One model <see cref="Repository.Infer"/> added, with its placement.</summary>
+public sealed record InferredModel(AddResult Added, PlacementResult Placement);
+
+/// <summary>Adds models: reads and validates every file, stores chunks and the manifest, places the version in the graph.</summary>
+internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer, TestRunner tests, CheckoutCache checkouts, RepositoryMaintenance maintenance)
 {
     private const string ShardIndexSuffix = ".safetensors.index.json";
 
@@ -18,7 +27,7 @@ public sealed partial class Repository
     public AddResult Add(string path, AddOptions options) => Add(path, options, madeByCascade: false);
 
     /// <param name="madeByCascade">The model is a recipe's output in the repository's own work folder, which users may not add from.</param>
-    private AddResult Add(string path, AddOptions options, bool madeByCascade)
+    public AddResult Add(string path, AddOptions options, bool madeByCascade)
     {
         string fullPath = Path.GetFullPath(path);
         bool isFolder = Directory.Exists(fullPath);
@@ -27,16 +36,16 @@ public sealed partial class Repository
             throw new MGitException($"{path}: no such file or folder");
         }
 
-        if (IsInside(fullPath, MetadataDirectory) && !madeByCascade)
+        if (ModelFolder.IsInside(fullPath, context.MetadataDirectory) && !madeByCascade)
         {
-            throw new MGitException($"{path} is inside the repository's own {DirectoryName} folder");
+            throw new MGitException($"{path} is inside the repository's own {RepositoryContext.DirectoryName} folder");
         }
 
-        var graph = Graph();
+        var graph = context.Graph();
         var plan = PlanLineage(graph, fullPath, options);
 
         // Read every file's structure first: a bad file refuses the whole add before any byte is stored.
-        var folder = isFolder ? EnumerateFolder(fullPath, options.FollowSymlinks) : null;
+        var folder = isFolder ? ModelFolder.Enumerate(fullPath, options.FollowSymlinks) : null;
         var files = folder?.Files ?? [(fullPath, Path.GetFileName(fullPath))];
         var layouts = FolderLayouts.Read(files, relative => DisplayPath(path, isFolder, relative), isFolder);
         if (isFolder)
@@ -55,17 +64,17 @@ public sealed partial class Repository
         // each chunk is then chosen among their counterparts by measured size.
         var direct = plan.Edges.Select(e => e.ParentId).Distinct().Select(id => graph[id]).ToList();
         var relatives = direct.Concat(direct.SelectMany(p => graph.Parents(p, EdgeKind.Versioned))).DistinctBy(v => v.Id).ToList();
-        var bases = new DeltaBases(relatives.Select(LoadManifest));
+        var bases = new DeltaBases(relatives.Select(context.LoadManifest));
 
         var recipe = ChooseRecipe(graph, plan, options);
         var startedAt = DateTime.UtcNow;
-        RemoveStaleTemporaries();
-        _reserve.Ensure();
+        context.RemoveStaleTemporaries();
+        context.Reserve.Ensure();
         try
         {
-            using (RepositoryLock.Shared(LockPath, _options.LockWait))
+            using (RepositoryLock.Shared(context.LockPath, context.Options.LockWait))
             {
-                UpgradeFormatForWriting();
+                context.UpgradeFormatForWriting();
                 var stored = Ingest(plan.Name, layouts, bases, folder, options.LossyErrorBound);
                 LossyCheck? lossyCheck = null;
                 if (options.LossyErrorBound is double bound)
@@ -89,14 +98,14 @@ public sealed partial class Repository
                     ChildEdges = options.ChildEdges,
                     PlannedRefs = plan.Edges.Select(e => e.ParentId).Concat(options.ChildEdges.Select(e => e.ChildId)).Distinct().ToDictionary(id => id, id => graph[id].Ref),
                 };
-                long id = _lineage.Insert(newVersion, _options.Clock.GetUtcNow());
-                RecordForPlacement(id, stored.ManifestId, stored.Fingerprint);
-                var version = _lineage.ReadGraph()[id];
+                long id = context.Lineage.Insert(newVersion, context.Options.Clock.GetUtcNow());
+                placer.Record(id, stored.ManifestId, stored.Fingerprint);
+                var version = context.Lineage.ReadGraph()[id];
                 if (lossy)
                 {
                     foreach (var result in lossyCheck!.Results)
                     {
-                        Tests.Record(version, result with { Ref = version.Ref });
+                        tests.Tests.Record(version, result with { Ref = version.Ref });
                     }
                 }
 
@@ -119,9 +128,9 @@ public sealed partial class Repository
         catch (Exception e)
         {
             RemoveWhatAFailedAddWrote(startedAt);
-            if (DiskSpace.IsNoSpace(e, MetadataDirectory))
+            if (DiskSpace.IsNoSpace(e, context.MetadataDirectory))
             {
-                throw DiskSpace.NoSpace(MetadataDirectory, e);
+                throw DiskSpace.NoSpace(context.MetadataDirectory, e);
             }
 
             throw;
@@ -136,7 +145,7 @@ public sealed partial class Repository
     /// </summary>
     private void RemoveWhatAFailedAddWrote(DateTime startedAt)
     {
-        using var alone = RepositoryLock.TryExclusive(LockPath);
+        using var alone = RepositoryLock.TryExclusive(context.LockPath);
         if (alone is null)
         {
             return;
@@ -144,17 +153,17 @@ public sealed partial class Repository
 
         try
         {
-            var referenced = ReferencedObjects(Graph(), problems: null);
+            var referenced = maintenance.ReferencedObjects(context.Graph(), problems: null);
             var since = startedAt - TimeSpan.FromSeconds(2); // file times may run a little behind the clock
-            foreach (var id in _objects.Enumerate().Where(id => !referenced.ContainsKey(id)))
+            foreach (var id in context.Objects.Enumerate().Where(id => !referenced.ContainsKey(id)))
             {
-                if (File.GetLastWriteTimeUtc(_objects.PathOf(id)) >= since)
+                if (File.GetLastWriteTimeUtc(context.Objects.PathOf(id)) >= since)
                 {
-                    _objects.Delete(id);
+                    context.Objects.Delete(id);
                 }
             }
 
-            TemporaryFiles.RemoveOwn(TempDirectory);
+            TemporaryFiles.RemoveOwn(context.TempDirectory);
         }
         catch (Exception e) when (e is MGitException or IOException or Microsoft.Data.Sqlite.SqliteException)
         {
@@ -166,17 +175,17 @@ public sealed partial class Repository
     private sealed record StoredModel(ObjectId ManifestId, Manifest Manifest, IngestTotals Totals, byte[] Fingerprint);
 
     /// <summary>Stores every file's chunks and the manifest; nothing refers to them until the version is inserted.</summary>
-    private StoredModel Ingest(string name, IReadOnlyList<(string FullPath, string RelativePath, FileLayout Layout)> layouts, DeltaBases bases, FolderEntries? folder, double? lossyErrorBound)
+    private StoredModel Ingest(string name, IReadOnlyList<(string FullPath, string RelativePath, FileLayout Layout)> layouts, DeltaBases bases, ModelFolder? folder, double? lossyErrorBound)
     {
         var totals = new IngestTotals();
         var manifestFiles = new List<ManifestFile>();
         var sketched = new List<(ManifestFile, TensorSketch?[])>();
-        var ingester = new FileIngester(_objects, Format, _options.Workers);
+        var ingester = new FileIngester(context.Objects, context.Format, context.Options.Workers);
         long totalBytes = layouts.Sum(l => l.Layout.Length);
         // One set of sync threads for every file of the add: a folder of many small files then
         // neither starts threads per file nor waits for each file's flushes before the next.
-        using (var publishing = _objects.FlushesToDisk ? new DeferredPublishing() : null)
-        using (var progress = _options.Progress.Begin($"adding {name}", totalBytes))
+        using (var publishing = context.Objects.FlushesToDisk ? new DeferredPublishing() : null)
+        using (var progress = context.Options.Progress.Begin($"adding {name}", totalBytes))
         {
             foreach (var (filePath, relativePath, layout) in layouts)
             {
@@ -198,7 +207,7 @@ public sealed partial class Repository
             Links = folder is { Links.Count: > 0 } ? folder.Links : null,
             Schema = folder is { Links.Count: > 0 } ? Manifest.LinksSchema : 1,
         };
-        var (manifestId, _) = _objects.Put(manifest.ToJson());
+        var (manifestId, _) = context.Objects.Put(manifest.ToJson());
         return new StoredModel(manifestId, manifest, totals, Fingerprints.FromIngest(sketched).Serialize());
     }
 
@@ -209,16 +218,16 @@ public sealed partial class Repository
     /// </summary>
     private LossyCheck CheckLossy(LineageGraph graph, NewVersion plan, StoredModel stored, double bound)
     {
-        var tests = TestsFor(plan.Name, plan.Type);
-        if (tests.Count == 0)
+        var applicable = tests.TestsFor(plan.Name, plan.Type);
+        if (applicable.Count == 0)
         {
             return new LossyCheck(true, bound, []);
         }
 
         int next = (graph.Latest(plan.Name)?.Version ?? 0) + 1;
         string reference = $"{plan.Name}@{next}";
-        string model = CachedCheckout(stored.ManifestId.ToString(), stored.Manifest);
-        var results = tests.Select(t => RunTest(t, reference, model)).ToList();
+        string model = checkouts.Get(stored.ManifestId.ToString(), stored.Manifest);
+        var results = applicable.Select(t => tests.RunTest(t, reference, model)).ToList();
         return new LossyCheck(results.All(r => r.Passed), bound, results);
     }
 
@@ -228,18 +237,18 @@ public sealed partial class Repository
         var parentNames = plan.Edges.Where(e => e.Kind == EdgeKind.Adapted).Select(e => graph[e.ParentId].Name).ToList();
         if (options.Recipe is { } given)
         {
-            Cascade.Recipe.Parse(given, parentNames);
+            Recipe.Parse(given, parentNames);
             return given;
         }
 
-        if (options.VersionOf is null || new Cascade.RecipeStore(_lineage).Get(graph.Resolve(options.VersionOf)) is not { } inherited)
+        if (options.VersionOf is null || new RecipeStore(context.Lineage).Get(graph.Resolve(options.VersionOf)) is not { } inherited)
         {
             return null;
         }
 
         try
         {
-            Cascade.Recipe.Parse(inherited, parentNames);
+            Recipe.Parse(inherited, parentNames);
             return inherited;
         }
         catch (MGitException)
@@ -345,100 +354,6 @@ public sealed partial class Repository
     private static string DisplayPath(string userPath, bool isFolder, string relativePath) =>
         isFolder ? Path.Combine(userPath, relativePath) : userPath;
 
-    private static bool IsInside(string path, string folder)
-    {
-        string relative = Path.GetRelativePath(folder, path);
-        return relative == "." || (!relative.StartsWith("..", StringComparison.Ordinal) && !Path.IsPathRooted(relative));
-    }
-
-    /// <summary>What a folder model holds: its files, its symbolic links and its empty folders, each by '/'-separated relative path in ordinal order.</summary>
-    private sealed record FolderEntries(List<(string FullPath, string RelativePath)> Files, List<ManifestLink> Links, List<string> EmptyDirectories);
-
-    /// <summary>
-    /// Every entry under a folder (a <c>.mgit</c> folder in it excepted). A symbolic link is
-    /// refused, so nothing outside the folder is stored by accident (a <c>tokenizer.json</c>
-    /// pointing at <c>/etc/passwd</c>); with <paramref name="keepLinks"/> a link is recorded as a
-    /// link, and only when it points inside the folder, both as written and where it leads.
-    /// Each path must also be one every platform can check out (<see cref="ModelPaths"/>).
-    /// </summary>
-    private static FolderEntries EnumerateFolder(string folder, bool keepLinks = false)
-    {
-        string root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder));
-        var entries = new FolderEntries([], [], []);
-        var pending = new Stack<string>();
-        pending.Push(root);
-        while (pending.Count > 0)
-        {
-            var directory = new DirectoryInfo(pending.Pop());
-            bool empty = true;
-            foreach (var entry in directory.EnumerateFileSystemInfos())
-            {
-                empty = false;
-                string relative = Path.GetRelativePath(root, entry.FullName).Replace(Path.DirectorySeparatorChar, '/');
-                if (entry.LinkTarget is { } target)
-                {
-                    entries.Links.Add(new ManifestLink(relative, LinkInside(root, entry, relative, target, keepLinks)));
-                }
-                else if (entry is DirectoryInfo sub)
-                {
-                    if (sub.Name != DirectoryName)
-                    {
-                        pending.Push(sub.FullName);
-                    }
-                }
-                else
-                {
-                    entries.Files.Add((entry.FullName, relative));
-                }
-
-                if (ModelPaths.Problem(relative) is { } problem)
-                {
-                    throw new MGitException($"{entry.FullName}: mgit cannot store this name ({problem})");
-                }
-            }
-
-            if (empty && directory.FullName != root)
-            {
-                entries.EmptyDirectories.Add(Path.GetRelativePath(root, directory.FullName).Replace(Path.DirectorySeparatorChar, '/'));
-            }
-        }
-
-        entries.Files.Sort((a, b) => string.CompareOrdinal(a.RelativePath, b.RelativePath));
-        entries.Links.Sort((a, b) => string.CompareOrdinal(a.Path, b.Path));
-        entries.EmptyDirectories.Sort(StringComparer.Ordinal);
-        return entries;
-    }
-
-    /// <summary>The target to record for a link in a folder model (relative), or why it is refused.</summary>
-    private static string LinkInside(string root, FileSystemInfo link, string relative, string target, bool keepLinks)
-    {
-        if (!keepLinks)
-        {
-            throw new MGitException($"{link.FullName} is a symbolic link (to {target}); mgit does not store links unless told to: --follow-symlinks keeps those that point inside the folder (to store what links point to, add a copy made with 'cp -rL')");
-        }
-
-        // Where it leads after every link on the way, and the target as written, made relative.
-        FileSystemInfo? final;
-        try
-        {
-            final = link.ResolveLinkTarget(returnFinalTarget: true);
-        }
-        catch (IOException)
-        {
-            final = null; // a loop of links
-        }
-
-        string written = Path.IsPathRooted(target) ? Path.GetRelativePath(Path.GetDirectoryName(link.FullName)!, target) : target;
-        written = written.Replace(Path.DirectorySeparatorChar, '/');
-        if (final is null || !final.Exists || !IsInside(final.FullName, root) || final.FullName == root
-            || ModelPaths.LinkTargetProblem(relative, written, _ => false) is not null)
-        {
-            throw new MGitException($"{link.FullName} is a symbolic link to {target}, {(final is { Exists: true } ? "outside the folder" : "which does not exist")}; only links that point inside the folder can be kept (to store what links point to, add a copy made with 'cp -rL')");
-        }
-
-        return written;
-    }
-
     /// <summary>
     /// A sharded checkpoint's index must point at shards that exist and hold the tensors it names,
     /// or loaders would fail on the checked-out folder.
@@ -485,5 +400,94 @@ public sealed partial class Repository
                 }
             }
         }
+    }
+
+    /// <summary>For <c>add --auto</c>: fingerprints the files (one read, no store) and turns the placement into lineage options.</summary>
+    private (AddOptions Options, PlacementResult Placement) PlanAutomatically(LineageGraph graph, AddOptions options, IEnumerable<(string FullPath, FileLayout Layout)> files, string name)
+    {
+        if (options.Parents.Count > 0 || options.VersionOf is not null)
+        {
+            throw new MGitException("--auto chooses the parent itself; leave out --parent and --version-of");
+        }
+
+        var fingerprint = Fingerprints.FromFiles(files, context.WritingFormat);
+        using var process = System.Diagnostics.Process.GetCurrentProcess();
+        var processorBefore = process.TotalProcessorTime;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var decision = placer.Place(fingerprint, name, graph);
+        var elapsed = clock.Elapsed;
+        process.Refresh();
+        var timing = ModelPlacement.ToResult(decision) with { Compared = graph.Versions.Count, Elapsed = elapsed, ProcessorTime = process.TotalProcessorTime - processorBefore };
+        return (ApplyPlacement(options, decision, "auto"), timing);
+    }
+
+    private static AddOptions ApplyPlacement(AddOptions options, PlacementDecision decision, string origin) => options with
+    {
+        Parents = decision.ParentRef is { } parent ? [parent] : [],
+        How = decision.ParentRef is null ? null : options.How ?? decision.How,
+        EdgeMessage = $"{origin}: {decision.Reason}",
+        ChildEdges = decision.Adoptions.Select(a => (a.ChildId, a.FormerParentId, a.How, (string?)$"{origin}: {a.Reason}")).ToList(),
+    };
+
+    /// <summary>
+    /// Adds every model file (a file some format reader understands) and model folder directly
+    /// inside <paramref name="directory"/>, naming each by its file stem or folder name, and
+    /// builds their lineage at once: <see cref="LineageInference"/> orders them parents first
+    /// (a spanning tree of the nearest relations, rooted where the direction rules and
+    /// centrality say), then each is placed as <c>add --auto</c> places a model, among the
+    /// models already in the repository and those inferred before it.
+    /// </summary>
+    public IReadOnlyList<InferredModel> Infer(string directory, AddOptions? common = null)
+    {
+        common ??= new AddOptions();
+        string root = Path.GetFullPath(directory);
+        if (!Directory.Exists(root))
+        {
+            throw new MGitException($"{directory}: no such folder");
+        }
+
+        var graph = context.Graph();
+        var entries = new List<(string Name, string Path, IndexedFingerprint Fingerprint)>();
+        foreach (var entry in new DirectoryInfo(root).EnumerateFileSystemInfos().OrderBy(e => e.Name, StringComparer.Ordinal))
+        {
+            if (entry.Name.StartsWith('.'))
+            {
+                continue;
+            }
+
+            bool isFolder = entry is DirectoryInfo;
+            var files = isFolder ? ModelFolder.Enumerate(entry.FullName).Files : [(entry.FullName, entry.Name)];
+            var layouts = files.Select(f => (f.FullPath, Layout: ModelFormats.ReadLayout(f.FullPath, Path.Combine(directory, entry.Name)))).ToList();
+            if (!isFolder && layouts[0].Layout.Format == "blob")
+            {
+                continue; // not a model file: READMEs, scripts
+            }
+
+            string name = DefaultName(entry.FullName);
+            ModelRef.ValidateName(name);
+            if (graph.Latest(name) is not null || entries.Any(e => e.Name == name))
+            {
+                throw new MGitException($"model '{name}' ({entry.Name}) already exists; rename it or add it with 'mgit add'");
+            }
+
+            entries.Add((name, entry.FullName, new IndexedFingerprint(Fingerprints.FromFiles(layouts, context.WritingFormat))));
+        }
+
+        if (entries.Count == 0)
+        {
+            throw new MGitException($"{directory} holds no model files or model folders");
+        }
+
+        var results = new List<InferredModel>();
+        foreach (int i in LineageInference.Order(entries.Select(e => (e.Name, e.Fingerprint)).ToList()))
+        {
+            graph = context.Graph();
+            var (name, path, fingerprint) = entries[i];
+            var decision = placer.Place(fingerprint, name, graph);
+            var added = Add(path, ApplyPlacement(common with { Name = name }, decision, "infer"));
+            results.Add(new InferredModel(added, ModelPlacement.ToResult(decision)));
+        }
+
+        return results;
     }
 }

@@ -1,0 +1,141 @@
+using MGit.Diff;
+using MGit.Errors;
+using MGit.Formats;
+using MGit.Lineage;
+using MGit.Storage;
+using MGit.Workspace;
+
+namespace MGit.Diff;
+
+/// <summary>Where automatic placement put a model: its parent (null for a root), why, and how sure.</summary>
+public sealed record PlacementResult(string? Parent, string Reason, double Score, IReadOnlyList<string> Adopted)
+{
+    /// <summary>How many stored versions the model was compared with.</summary>
+    public int Compared { get; init; }
+    /// <summary>Time to load the stored fingerprints and rank every candidate (the new model's own fingerprinting excluded).</summary>
+    public TimeSpan Elapsed { get; init; }
+    /// <summary>Processor time the process spent meanwhile: on a busy machine a truer cost than <see cref="Elapsed"/>.</summary>
+    public TimeSpan ProcessorTime { get; init; }
+}
+
+/// <summary>Where a new model goes in the graph: fingerprints of every stored version, kept in the placement cache, ranked against it.</summary>
+internal sealed class ModelPlacement(RepositoryContext context)
+{
+    /// <summary>
+    /// Every version's fingerprint, packed for placement. They come from the placement cache
+    /// (<see cref="PlacementCache"/>); versions the cache lacks are read from the lineage
+    /// database and added to it. Versions stored by an mgit without fingerprints (lineage schema
+    /// below 4) get one computed from their stored data on first use, which is then kept.
+    /// </summary>
+    public IReadOnlyDictionary<long, IndexedFingerprint> LoadFingerprints(LineageGraph graph)
+    {
+        var result = new Dictionary<long, IndexedFingerprint>();
+        using var stored = PlacementCache.Scan(context.PlacementCacheDirectory, context.TempDirectory, graph.Versions, FetchFingerprints, (p, fingerprint) => result[graph.Versions[p].Id] = fingerprint, cursor: false);
+        return result;
+    }
+
+    private string PlacementCacheDirectory => Path.Combine(context.MetadataDirectory, "cache");
+
+    /// <summary>Adds a new version's fingerprint to the placement cache (when there is one), so the next placement need not read it from the database.</summary>
+    public void Record(long versionId, ObjectId manifestId, byte[] fingerprint) =>
+        PlacementCache.Record(context.PlacementCacheDirectory, () => new IndexedFingerprint(ModelFingerprint.Deserialize(fingerprint, "the new version"), versionId, manifestId));
+
+    /// <summary>The fingerprints of these versions from the lineage database, computing (and keeping) those it lacks.</summary>
+    private Dictionary<long, ModelFingerprint> FetchFingerprints(IReadOnlyList<ModelVersion> versions)
+    {
+        var stored = context.Lineage.ReadFingerprints(versions.Select(v => v.Id).ToList());
+        var present = versions.Where(v => stored.ContainsKey(v.Id)).ToArray();
+        var decoded = new ModelFingerprint[present.Length];
+        void Decode(int i) => decoded[i] = ModelFingerprint.Deserialize(stored[present[i].Id], present[i].Ref);
+        // Only a cold cache decodes many (the first placement in a repository): spread it over the cores.
+        if (present.Length >= 64)
+        {
+            Parallel.For(0, present.Length, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, context.Options.Workers) }, Decode);
+        }
+        else
+        {
+            for (int i = 0; i < present.Length; i++)
+            {
+                Decode(i);
+            }
+        }
+
+        var result = new Dictionary<long, ModelFingerprint>();
+        for (int i = 0; i < present.Length; i++)
+        {
+            result[present[i].Id] = decoded[i];
+        }
+
+        var computed = new Dictionary<long, byte[]>();
+        foreach (var version in versions.Where(v => !stored.ContainsKey(v.Id)))
+        {
+            using (RepositoryLock.Shared(context.LockPath, context.Options.LockWait))
+            {
+                var fingerprint = Fingerprints.FromStored(context.LoadManifest(version), context.Objects);
+                result[version.Id] = fingerprint;
+                computed[version.Id] = fingerprint.Serialize();
+            }
+        }
+
+        if (computed.Count > 0)
+        {
+            context.Lineage.StoreFingerprints(computed);
+        }
+
+        return result;
+    }
+
+    /// <summary>Where a model with this fingerprint would go in the graph now (nothing is changed).</summary>
+    public PlacementDecision Place(ModelFingerprint fingerprint, string name, LineageGraph graph) =>
+        Place(new IndexedFingerprint(fingerprint), name, graph);
+
+    /// <summary>
+    /// Streams every stored fingerprint past the new model (one pass over the placement cache,
+    /// one reused buffer: no per-model allocation), then decides.
+    /// </summary>
+    public PlacementDecision Place(IndexedFingerprint model, string name, LineageGraph graph)
+    {
+        var placementGraph = new PlacementGraph(graph, IsPlacementEdge);
+        var ranked = new Ranked?[graph.Versions.Count];
+        using var stored = PlacementCache.Scan(
+            context.PlacementCacheDirectory,
+            context.TempDirectory,
+            graph.Versions,
+            FetchFingerprints,
+            (p, fingerprint) => ranked[p] = Placement.Rank(model, name, placementGraph.Candidate(p), fingerprint),
+            cursor: true);
+        var candidates = new List<Ranked>(ranked.Length);
+        foreach (var r in ranked)
+        {
+            if (r is not null)
+            {
+                candidates.Add(r);
+            }
+        }
+
+        // The few adoption checks read both models again, into two reused cursors; NaN (unreadable) never adopts.
+        // Siblings share their former parent, so it is read again only when it changes.
+        IndexedFingerprint? childCursor = null, formerCursor = null, formerPrint = null;
+        int formerPosition = -1;
+        double Divergence(PlacementCandidate child, PlacementCandidate former)
+        {
+            if (former.Position != formerPosition)
+            {
+                formerPrint = stored.Load(former.Position, ref formerCursor);
+                formerPosition = former.Position;
+            }
+
+            return formerPrint is { } f && stored.Load(child.Position, ref childCursor) is { } c ? Kinship.Compare(c, f).Divergence : double.NaN;
+        }
+
+        return Placement.Decide(candidates, placementGraph.IsAncestor, Divergence);
+    }
+
+    /// <summary>Edges placement made carry this prefix in their message; placement may revise them, never a user's.</summary>
+    private static bool IsPlacementEdge(LineageEdge edge) =>
+        edge.Kind == EdgeKind.Adapted && edge.Message is { } m && (m.StartsWith("auto: ", StringComparison.Ordinal) || m.StartsWith("infer: ", StringComparison.Ordinal));
+
+    /// <summary>A decision as the add result reports it.</summary>
+    public static PlacementResult ToResult(PlacementDecision decision) =>
+        new(decision.ParentRef, decision.Reason, decision.Score, decision.Adoptions.Select(a => a.ChildRef).ToList());
+}
