@@ -9,9 +9,17 @@ namespace MGit.Cli;
 /// <summary>Builds the command tree and owns the one error path to the user.</summary>
 public static class MGitCli
 {
+    /// <summary>The command failed: every error the user can act on but those below.</summary>
     public const int ExitFailure = 1;
+
+    /// <summary>The command line itself is wrong (an unknown option, a missing argument).</summary>
     public const int ExitUsage = 2;
+
+    /// <summary>A bug in mgit (sysexits.h EX_SOFTWARE).</summary>
     public const int ExitInternal = 70;
+
+    /// <summary>Another process holds a lock the command needed; the same command may succeed later (sysexits.h EX_TEMPFAIL).</summary>
+    public const int ExitTryAgain = 75;
 
     public static int Run(string[] args, CliContext context)
     {
@@ -83,24 +91,30 @@ public static class MGitCli
         }
 
         bool trace = context.Environment("MGIT_TRACE") == "1";
-        string message = e switch
-        {
-            MGitException => e.Message,
-            IOException or UnauthorizedAccessException => e.Message,
-            Microsoft.Data.Sqlite.SqliteException sql => $"lineage database error: {sql.Message}",
-            _ => $"internal error ({e.GetType().Name}): {e.Message}",
-        };
+        string message = e is MGitException or IOException or UnauthorizedAccessException
+            ? e.Message
+            : $"internal error ({e.GetType().Name}): {e.Message}";
         context.Error.WriteLine($"mgit: {OneLine(message)}");
         if (trace)
         {
             context.Error.WriteLine(e.ToString());
         }
 
-        return e is MGitException or IOException or UnauthorizedAccessException
-            || (e is Microsoft.Data.Sqlite.SqliteException sqlite && MGit.Lineage.LineageStore.IsDamageOrRefusal(sqlite))
-            ? ExitFailure
-            : ExitInternal;
+        return ExitCodeOf(e);
     }
+
+    /// <summary>
+    /// The exit code of an error, by its kind (README, "Exit codes"). Every kind the user can act
+    /// on is 1, as it always was, but a lock held elsewhere: a script may simply try that again.
+    /// File-system errors the library passes through are the user's to act on too.
+    /// </summary>
+    public static int ExitCodeOf(Exception e) => e switch
+    {
+        MGitException { Kind: ErrorKind.Locked } => ExitTryAgain,
+        MGitException { Kind: ErrorKind.Internal } => ExitInternal,
+        MGitException or IOException or UnauthorizedAccessException => ExitFailure,
+        _ => ExitInternal,
+    };
 
     private static string OneLine(string text) =>
         string.Join(' ', text.ReplaceLineEndings("\n").Split(['\n', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));

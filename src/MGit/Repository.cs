@@ -20,6 +20,15 @@ namespace MGit;
 /// <see cref="TestRunner"/>, <see cref="CascadeRunner"/>, <see cref="RemoteSync"/>,
 /// <see cref="RepositoryMaintenance"/>, ...), which share one <see cref="RepositoryContext"/>.
 /// </summary>
+/// <remarks>
+/// Errors are <see cref="MGitException"/>s: switch on their <see cref="MGitException.Kind"/>
+/// (<see cref="ErrorKind"/>), never on the message. Each method names the kinds it throws for its
+/// own reasons; any call that reads or writes the lineage database may also throw
+/// <see cref="ErrorKind.Locked"/> (busy beyond the timeout), <see cref="ErrorKind.Damaged"/>,
+/// <see cref="ErrorKind.Io"/> or <see cref="ErrorKind.NoSpace"/> from it (never a SQLite exception).
+/// <see cref="IOException"/> and <see cref="UnauthorizedAccessException"/> from the file system
+/// (mostly on paths the caller gave: a model to add, a checkout's output) pass through unwrapped.
+/// </remarks>
 public sealed partial class Repository : IDisposable
 {
     /// <summary>The folder a repository keeps its data in, inside its root.</summary>
@@ -67,6 +76,7 @@ public sealed partial class Repository : IDisposable
 
     public ObjectStore Objects => _context.Objects;
 
+    /// <exception cref="MGitException">Conflict (already a repository), InvalidInput (a file, or a chunk size or delta depth out of range), NoSpace, Io.</exception>
     /// <summary>
     /// Creates a repository in <paramref name="directory"/> (made if missing). The chunk size is
     /// fixed for the repository's life: equal tensors deduplicate because they are cut the same way.
@@ -77,18 +87,18 @@ public sealed partial class Repository : IDisposable
         string meta = Path.Combine(root, DirectoryName);
         if (File.Exists(Path.Combine(meta, RepositoryFormat.FileName)))
         {
-            throw new MGitException($"{root} is already an mgit repository");
+            throw new MGitException(ErrorKind.Conflict, $"{root} is already an mgit repository");
         }
 
         if (File.Exists(root))
         {
-            throw new MGitException($"{root} is a file, not a folder");
+            throw new MGitException(ErrorKind.InvalidInput, $"{root} is a file, not a folder");
         }
 
         Directory.CreateDirectory(Path.Combine(meta, "objects"));
         Directory.CreateDirectory(Path.Combine(meta, "tmp"));
         var format = new RepositoryFormat { ChunkSize = chunkSize, MaxDeltaDepth = maxDeltaDepth, CreatedBy = $"mgit {typeof(Repository).Assembly.GetName().Version}" };
-        RepositoryFormat.Validate(format, "the requested format");
+        RepositoryFormat.Validate(format, "the requested format", ErrorKind.InvalidInput);
         var lineage = LineageStore.Open(Path.Combine(meta, "lineage.db"), create: true);
         // The format file is written last: a repository is only a repository once it is complete.
         format.Save(Path.Combine(meta, RepositoryFormat.FileName));
@@ -97,6 +107,7 @@ public sealed partial class Repository : IDisposable
         return repository;
     }
 
+    /// <exception cref="MGitException">NotFound (no repository there or above), Unsupported (made by a newer mgit), Damaged (its format file or lineage database), Locked, Io.</exception>
     /// <summary>Opens the repository at <paramref name="directory"/> or the nearest folder above it that has one.</summary>
     public static Repository Open(string directory, RepositoryOptions? options = null)
     {
@@ -115,9 +126,10 @@ public sealed partial class Repository : IDisposable
             current = Path.GetDirectoryName(current);
         }
 
-        throw new MGitException($"not an mgit repository (or any parent up to /): {Path.GetFullPath(directory)}; run 'mgit init'");
+        throw new MGitException(ErrorKind.NotFound, $"not an mgit repository (or any parent up to /): {Path.GetFullPath(directory)}; run 'mgit init'");
     }
 
+    /// <exception cref="MGitException">Conflict (the folder is not empty), InvalidInput (the URL), NotFound (the remote), Damaged or Unsupported (what the remote holds), Io (the server), Locked, NoSpace.</exception>
     /// <summary>
     /// Copies a remote into a new repository at <paramref name="directory"/> with the remote as
     /// <c>origin</c>. Lazy: only the lineage and manifests come now; objects arrive when a
@@ -135,7 +147,7 @@ public sealed partial class Repository : IDisposable
         bool existed = Directory.Exists(target);
         if (File.Exists(target) || (existed && Directory.EnumerateFileSystemEntries(target).Any()))
         {
-            throw new MGitException($"{directory} already exists and is not an empty folder");
+            throw new MGitException(ErrorKind.Conflict, $"{directory} already exists and is not an empty folder");
         }
 
         Repository? repository = null;
@@ -167,13 +179,17 @@ public sealed partial class Repository : IDisposable
 
     // --- Reading
 
+    /// <exception cref="MGitException">Locked, Damaged, Io (the lineage database).</exception>
     /// <summary>A consistent snapshot of the lineage graph.</summary>
     public LineageGraph Graph() => _context.Graph();
 
+    /// <exception cref="MGitException">InvalidInput (a malformed reference), NotFound (no such model or version).</exception>
     public ModelVersion Resolve(string reference) => _context.Resolve(reference);
 
+    /// <exception cref="MGitException">Damaged (the manifest or its object), Unsupported (a newer manifest schema).</exception>
     public Manifest LoadManifest(ModelVersion version) => _context.LoadManifest(version);
 
+    /// <exception cref="MGitException">InvalidInput, NotFound (the reference), Damaged (its manifest).</exception>
     public ModelDetails Show(string reference)
     {
         var graph = _context.Graph();
@@ -185,6 +201,7 @@ public sealed partial class Repository : IDisposable
             graph.ChildEdges(version).Select(e => new EdgeView(graph[e.ChildId].Ref, e.Kind, e.How, e.Message)).ToList());
     }
 
+    /// <exception cref="MGitException">NotFound (the reference or the tensor), InvalidInput (several tensors of that name: name the file), Unsupported (not a contiguous run of stored bytes), Damaged.</exception>
     /// <summary>
     /// Streams one tensor's bytes from the store without rebuilding the file. With several files
     /// (a sharded folder), <paramref name="file"/> picks one when the name is ambiguous.
@@ -199,49 +216,57 @@ public sealed partial class Repository : IDisposable
             .ToList();
         if (matches.Count == 0)
         {
-            throw new MGitException($"{version.Ref} has no tensor named '{tensorName}'");
+            throw new MGitException(ErrorKind.NotFound, $"{version.Ref} has no tensor named '{tensorName}'");
         }
 
         if (matches.Count > 1)
         {
-            throw new MGitException($"{version.Ref} has {matches.Count} tensors named '{tensorName}'; name the file");
+            throw new MGitException(ErrorKind.InvalidInput, $"{version.Ref} has {matches.Count} tensors named '{tensorName}'; name the file");
         }
 
         var (manifestFile, listed) = matches[0];
         if (listed.Segment is not { } segment || (listed.View is { } strided && !Formats.PyTorch.PyTorchFormat.IsContiguous(strided.Shape, strided.Stride)))
         {
-            throw new MGitException($"{version.Ref}: tensor '{tensorName}' is not a contiguous run of stored bytes (a compressed or strided view); check the file out instead");
+            throw new MGitException(ErrorKind.Unsupported, $"{version.Ref}: tensor '{tensorName}' is not a contiguous run of stored bytes (a compressed or strided view); check the file out instead");
         }
 
         var stream = new ChunkedReadStream(_context.Objects, segment.Chunks.Select(ObjectId.Parse).ToList(), manifestFile.ChunkBytesOf(segment), segment.Length);
         return listed.View is null ? stream : new SubReadStream(stream, listed.Offset - segment.Offset, listed.Length);
     }
 
+    /// <exception cref="MGitException">NotFound (neither a model nor a path), InvalidInput (a model file that does not follow its format), Damaged, Unsupported.</exception>
     /// <inheritdoc cref="ModelComparison.Diff"/>
     public ModelDiffResult Diff(string a, string b, string? workingDirectory = null) => _comparison.Diff(a, b, workingDirectory);
 
+    /// <exception cref="MGitException">NotFound (a path), InvalidInput (a model file that does not follow its format), Unsupported.</exception>
     /// <inheritdoc cref="ModelComparison.DiffPaths"/>
     public static ModelDiffResult DiffPaths(string a, string b) => ModelComparison.DiffPaths(a, b);
 
     // --- Adding and placing
 
+    /// <exception cref="MGitException">NotFound (the path or a parent), InvalidInput (the options, a model file that does not follow its format), Unsupported, Conflict (the name is taken, or another process changed the lineage meanwhile: add again), Locked (gc is running), NoSpace, Damaged (a parent's stored data).</exception>
     /// <inheritdoc cref="Ingestion.Add(string, AddOptions)"/>
     public AddResult Add(string path, AddOptions options) => _ingestion.Add(path, options);
 
+    /// <exception cref="MGitException">NotFound (the folder), InvalidInput (no models in it, a model file that does not follow its format), Conflict (a name is taken), Locked, NoSpace.</exception>
     /// <inheritdoc cref="Ingestion.Infer"/>
     public IReadOnlyList<InferredModel> Infer(string directory, AddOptions? common = null) => _ingestion.Infer(directory, common);
 
+    /// <exception cref="MGitException">Damaged or Unsupported (a stored fingerprint), Locked.</exception>
     /// <inheritdoc cref="ModelPlacement.LoadFingerprints"/>
     public IReadOnlyDictionary<long, IndexedFingerprint> LoadFingerprints(LineageGraph graph) => _placement.LoadFingerprints(graph);
 
+    /// <exception cref="MGitException">Damaged (a stored fingerprint, a cycle in the lineage).</exception>
     /// <inheritdoc cref="ModelPlacement.Place(ModelFingerprint, string, LineageGraph)"/>
     public PlacementDecision Place(ModelFingerprint fingerprint, string name, LineageGraph graph) => _placement.Place(fingerprint, name, graph);
 
     // --- Checking out
 
+    /// <exception cref="MGitException">InvalidInput, NotFound (the reference), Conflict (the output exists: pass overwrite), Damaged (stored data failed verification; nothing is left at the output), NoSpace, Io (a lazy clone's remote).</exception>
     /// <inheritdoc cref="ModelWriter.Checkout(string, string, bool)"/>
     public string Checkout(string reference, string output, bool overwrite = false) => _writer.Checkout(reference, output, overwrite);
 
+    /// <exception cref="MGitException">InvalidInput (no references; the folder is a file), NotFound, Conflict (an output exists: pass overwrite), Damaged, NoSpace, Io (a lazy clone's remote).</exception>
     /// <inheritdoc cref="ModelWriter.Checkout(IReadOnlyList{string}, string, bool)"/>
     public IReadOnlyList<(string Ref, string Path)> Checkout(IReadOnlyList<string> references, string folder, bool overwrite = false) => _writer.Checkout(references, folder, overwrite);
 
@@ -250,20 +275,26 @@ public sealed partial class Repository : IDisposable
     /// <summary>Registered tests and their results.</summary>
     public TestRegistry Tests => _tests.Tests;
 
+    /// <exception cref="MGitException">InvalidInput (the name, command, scope or pass condition), Conflict (a test of that name exists: pass replace).</exception>
     public void RegisterTest(TestDefinition test, bool replace = false) => _tests.RegisterTest(test, replace);
 
+    /// <exception cref="MGitException">Locked, Damaged, Io (the lineage database).</exception>
     /// <inheritdoc cref="TestRunner.TestsFor(ModelVersion)"/>
     public IReadOnlyList<TestDefinition> TestsFor(ModelVersion version) => _tests.TestsFor(version);
 
+    /// <exception cref="MGitException">Locked, Damaged, Io (the lineage database).</exception>
     /// <inheritdoc cref="TestRunner.TestsFor(string, string?)"/>
     public IReadOnlyList<TestDefinition> TestsFor(string name, string? type) => _tests.TestsFor(name, type);
 
+    /// <exception cref="MGitException">NotFound (the test named), Damaged (a model's stored data), NoSpace; a test that fails is a result, not an exception.</exception>
     /// <inheritdoc cref="TestRunner.RunTests"/>
     public IReadOnlyList<TestResult> RunTests(IReadOnlyList<ModelVersion> versions, TestRunOptions options) => _tests.RunTests(versions, options);
 
+    /// <exception cref="MGitException">Failed (the command was interrupted), InvalidInput (its command template); a test that fails is a result.</exception>
     /// <inheritdoc cref="TestRunner.RunTest"/>
     public TestResult RunTest(TestDefinition test, string reference, string modelPath) => _tests.RunTest(test, reference, modelPath);
 
+    /// <exception cref="MGitException">NotFound (the test or a reference), InvalidInput (no failure to bisect, or no single chain to bisect along: name the ancestor).</exception>
     /// <inheritdoc cref="TestRunner.Bisect"/>
     public BisectResult Bisect(string testName, string from, string? ancestor, Action<BisectRun>? onRun = null) => _tests.Bisect(testName, from, ancestor, onRun);
 
@@ -271,35 +302,45 @@ public sealed partial class Repository : IDisposable
 
     public RecipeStore Recipes => _cascade.Recipes;
 
+    /// <exception cref="MGitException">InvalidInput, NotFound (the reference).</exception>
     /// <inheritdoc cref="CascadeRunner.RecipeOf"/>
     public (ModelVersion Version, string? Recipe, IReadOnlyList<ModelVersion> Parents) RecipeOf(string reference) => _cascade.RecipeOf(reference);
 
+    /// <exception cref="MGitException">InvalidInput (the command, or a model without parents), NotFound (the reference), Conflict (the version was removed meanwhile).</exception>
     /// <inheritdoc cref="CascadeRunner.SetRecipe"/>
     public void SetRecipe(string reference, string command) => _cascade.SetRecipe(reference, command);
 
+    /// <exception cref="MGitException">InvalidInput (the references), NotFound, Damaged; a recipe or test that fails is in the result.</exception>
     /// <inheritdoc cref="CascadeRunner.UpdateCascade"/>
     public CascadeResult UpdateCascade(string? oldRef, string newRef, CascadeOptions options) => _cascade.UpdateCascade(oldRef, newRef, options);
 
+    /// <exception cref="MGitException">NotFound (no cascade has run), Conflict (the latest is complete); a recipe or test that fails is in the result.</exception>
     /// <inheritdoc cref="CascadeRunner.ResumeCascade"/>
     public CascadeResult ResumeCascade(CascadeOptions options) => _cascade.ResumeCascade(options);
 
     // --- Remotes
 
+    /// <exception cref="MGitException">Damaged (the remotes file).</exception>
     public IReadOnlyList<RemoteEntry> Remotes() => _remotes.Remotes();
 
+    /// <exception cref="MGitException">InvalidInput (the name or URL), Conflict (a remote of that name exists).</exception>
     public void AddRemote(string name, string url, string? endpoint = null) => _remotes.AddRemote(name, url, endpoint);
 
+    /// <exception cref="MGitException">NotFound (no such remote), Conflict (the remote a lazy clone fetches from).</exception>
     public void RemoveRemote(string name) => _remotes.RemoveRemote(name);
 
+    /// <exception cref="MGitException">NotFound (no such remote, folder or bucket), InvalidInput (its URL or credentials), Unsupported.</exception>
     /// <inheritdoc cref="RemoteSync.OpenRemote"/>
     public IRemoteBackend OpenRemote(string? name = null) => _remotes.OpenRemote(name);
 
+    /// <exception cref="MGitException">NotFound (the remote or a reference), Conflict (the remote has versions not merged here: pull first), Locked (another push holds the remote), Damaged (the lineage here or there is broken), Io (the server).</exception>
     /// <inheritdoc cref="RemoteSync.Push(string?, IReadOnlyList{string}?)"/>
     public PushResult Push(string? remote = null, IReadOnlyList<string>? refs = null) => _remotes.Push(remote, refs);
 
     /// <inheritdoc cref="RemoteSync.Push(string?, IReadOnlyList{string}?)"/>
     public PushResult Push(IRemoteBackend backend, string remoteName, IReadOnlyList<string>? refs = null) => _remotes.Push(backend, remoteName, refs);
 
+    /// <exception cref="MGitException">NotFound (the remote), Damaged (the remote's lineage, manifests or objects; skipBroken takes the rest), Unsupported (a newer remote), Conflict (the lineage changed meanwhile), Io (the server), NoSpace.</exception>
     /// <inheritdoc cref="RemoteSync.Pull(string?, bool)"/>
     public PullResult Pull(string? remote = null, bool skipBroken = false) => _remotes.Pull(remote, skipBroken);
 
@@ -312,29 +353,37 @@ public sealed partial class Repository : IDisposable
     /// <summary>How old an unreferenced remote file must be before <c>remote gc --prune</c> deletes it.</summary>
     public static readonly TimeSpan DefaultRemoteExpiry = RemoteMaintenance.DefaultRemoteExpiry;
 
+    /// <exception cref="MGitException">NotFound (the remote), Unsupported, Io (the server); what is broken is in the report.</exception>
     /// <inheritdoc cref="RemoteMaintenance.RemoteFsck"/>
     public RemoteReport RemoteFsck(string? remote = null) => _remoteMaintenance.RemoteFsck(remote);
 
+    /// <exception cref="MGitException">NotFound (the remote), Damaged (what the remote's lineage needs cannot be told), Locked (another push holds the remote), Io.</exception>
     /// <inheritdoc cref="RemoteMaintenance.RemoteGc"/>
     public RemoteReport RemoteGc(string? remote = null, bool prune = false, TimeSpan? expire = null) => _remoteMaintenance.RemoteGc(remote, prune, expire);
 
     // --- Maintenance
 
+    /// <exception cref="MGitException">InvalidInput, NotFound (the reference), Conflict (other models derive from it: pass force), NoSpace.</exception>
     /// <inheritdoc cref="RepositoryMaintenance.Remove"/>
     public IReadOnlyList<string> Remove(string reference, bool force = false) => _maintenance.Remove(reference, force);
 
+    /// <exception cref="MGitException">Locked (another mgit process is using the repository).</exception>
     /// <inheritdoc cref="RepositoryMaintenance.Gc"/>
     public GcResult Gc() => _maintenance.Gc();
 
+    /// <exception cref="MGitException">Locked, Io; damage is in the report, not thrown.</exception>
     /// <inheritdoc cref="RepositoryMaintenance.Fsck"/>
     public FsckReport Fsck() => _maintenance.Fsck();
 
+    /// <exception cref="MGitException">Damaged (a manifest), Locked, Io.</exception>
     /// <inheritdoc cref="StorageReport.Stats"/>
     public RepositoryStats Stats() => _storage.Stats();
 
+    /// <exception cref="MGitException">Damaged (a manifest), Locked, Io.</exception>
     /// <inheritdoc cref="StorageReport.StorageByVersion"/>
     public IReadOnlyList<VersionStorage> StorageByVersion() => _storage.StorageByVersion();
 
+    /// <exception cref="MGitException">InvalidInput, NotFound (the reference), Damaged.</exception>
     /// <inheritdoc cref="StorageReport.TensorStorageOf"/>
     public IReadOnlyList<TensorStorage> TensorStorageOf(string reference) => _storage.TensorStorageOf(reference);
 

@@ -30,7 +30,7 @@ public static class AddCommand
         {
             if (parse.GetValue(errorBound) is not null && !parse.GetValue(lossy))
             {
-                throw new MGitException("--error-bound applies to --lossy; add --lossy to store this model lossily");
+                throw new MGitException(ErrorKind.InvalidInput, "--error-bound applies to --lossy; add --lossy to store this model lossily");
             }
 
             using var repository = globals.OpenRepository(parse, context);
@@ -135,7 +135,7 @@ public static class AddCommand
             int equals = pair.IndexOf('=');
             if (equals <= 0)
             {
-                throw new MGitException($"--meta expects KEY=VALUE, got '{pair}'");
+                throw new MGitException(ErrorKind.InvalidInput, $"--meta expects KEY=VALUE, got '{pair}'");
             }
 
             metadata[pair[..equals]] = pair[(equals + 1)..];

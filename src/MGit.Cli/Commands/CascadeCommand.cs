@@ -24,17 +24,17 @@ public static class CascadeCommand
             bool resuming = parse.GetValue(resume);
             if (resuming == (given.Length > 0))
             {
-                throw new MGitException(resuming ? "--resume continues the latest cascade; give no refs with it" : "name the new version: mgit cascade [OLD] NEW, or mgit cascade --resume");
+                throw new MGitException(ErrorKind.InvalidInput, resuming ? "--resume continues the latest cascade; give no refs with it" : "name the new version: mgit cascade [OLD] NEW, or mgit cascade --resume");
             }
 
             if (parse.GetValue(jobs) is < 1 or > 64)
             {
-                throw new MGitException("--jobs must be between 1 and 64");
+                throw new MGitException(ErrorKind.InvalidInput, "--jobs must be between 1 and 64");
             }
 
             if (!(parse.GetValue(timeout) > 0))
             {
-                throw new MGitException("--timeout must be a positive number of seconds");
+                throw new MGitException(ErrorKind.InvalidInput, "--timeout must be a positive number of seconds");
             }
 
             using var repository = globals.OpenRepository(parse, context);

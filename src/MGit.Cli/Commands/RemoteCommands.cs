@@ -113,7 +113,7 @@ public static class RemoteCommand
             }
         }
 
-        throw new MGitException($"--expire must be 0 or a whole number with s, m, h or d (90s, 30m, 1h, 2d), not '{text}'");
+        throw new MGitException(ErrorKind.InvalidInput, $"--expire must be 0 or a whole number with s, m, h or d (90s, 30m, 1h, 2d), not '{text}'");
     }
 
     private static void Render(CliContext context, RemoteReport report, bool json)
@@ -175,7 +175,7 @@ public static class PushCommand
             if (repository.Remotes().All(r => r.Name != name) && repository.Graph().Versions.Any(v => v.Name == name || v.Ref == name))
             {
                 // As in git, the first word is the remote: say so when it names a model instead.
-                throw new MGitException($"no remote named '{name}'; to push model {name}, name the remote first: mgit push {Repository.DefaultRemote} {name}");
+                throw new MGitException(ErrorKind.NotFound, $"no remote named '{name}'; to push model {name}, name the remote first: mgit push {Repository.DefaultRemote} {name}");
             }
 
             var result = repository.Push(name, parse.GetValue(refs) ?? []);

@@ -59,12 +59,12 @@ public static class TestCommands
             string? root = parse.GetValue(descendants);
             if ((single is not null ? 1 : 0) + (root is not null ? 1 : 0) + (parse.GetValue(all) ? 1 : 0) > 1)
             {
-                throw new MGitException("give one of REF, --all or --descendants REF");
+                throw new MGitException(ErrorKind.InvalidInput, "give one of REF, --all or --descendants REF");
             }
 
             if (parse.GetValue(jobs) is < 1 or > 64)
             {
-                throw new MGitException("--jobs must be between 1 and 64");
+                throw new MGitException(ErrorKind.InvalidInput, "--jobs must be between 1 and 64");
             }
 
             using var repository = globals.OpenRepository(parse, context);

@@ -59,7 +59,7 @@ public sealed class CascadeLog(LineageStore store)
     {
         if (!store.HasSchema(Schema))
         {
-            throw new MGitException("no cascade has run in this repository; nothing to resume");
+            throw new MGitException(ErrorKind.NotFound, "no cascade has run in this repository; nothing to resume");
         }
 
         return store.Read(transaction =>
@@ -76,7 +76,7 @@ public sealed class CascadeLog(LineageStore store)
 
             if (record is null)
             {
-                throw new MGitException("no cascade has run in this repository; nothing to resume");
+                throw new MGitException(ErrorKind.NotFound, "no cascade has run in this repository; nothing to resume");
             }
 
             var steps = new List<CascadeRecordStep>();

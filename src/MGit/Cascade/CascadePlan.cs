@@ -42,7 +42,7 @@ public sealed record CascadePlan(ModelVersion Old, ModelVersion New, IReadOnlyLi
     {
         if (old.Id == @new.Id)
         {
-            throw new MGitException($"{old.Ref} and {@new.Ref} are the same version");
+            throw new MGitException(ErrorKind.InvalidInput, $"{old.Ref} and {@new.Ref} are the same version");
         }
 
         var affected = resumed is null
@@ -117,7 +117,7 @@ public sealed record CascadePlan(ModelVersion Old, ModelVersion New, IReadOnlyLi
             var ready = waitsFor.Where(w => w.Value.All(p => !waitsFor.ContainsKey(p))).Select(w => w.Key).Order(StringComparer.Ordinal).ToList();
             if (ready.Count == 0)
             {
-                throw new MGitException($"the models {string.Join(", ", waitsFor.Keys)} derive from each other in a cycle");
+                throw new MGitException(ErrorKind.Damaged, $"the models {string.Join(", ", waitsFor.Keys)} derive from each other in a cycle");
             }
 
             foreach (string model in ready)

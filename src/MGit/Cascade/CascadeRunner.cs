@@ -90,13 +90,13 @@ internal sealed class CascadeRunner(RepositoryContext context, Ingestion ingesti
             var previous = graph.Parents(@new, EdgeKind.Versioned);
             old = previous.Count == 1
                 ? previous[0]
-                : throw new MGitException($"{@new.Ref} is not a new version of an earlier one; name both: mgit cascade OLD NEW");
+                : throw new MGitException(ErrorKind.InvalidInput, $"{@new.Ref} is not a new version of an earlier one; name both: mgit cascade OLD NEW");
         }
 
         var plan = CascadePlan.Build(graph, old, @new, Recipes.All());
         if (plan.Steps.Count == 0)
         {
-            throw new MGitException($"no model derives from {old.Ref}; nothing to cascade");
+            throw new MGitException(ErrorKind.InvalidInput, $"no model derives from {old.Ref}; nothing to cascade");
         }
 
         if (options.DryRun)
@@ -119,7 +119,7 @@ internal sealed class CascadeRunner(RepositoryContext context, Ingestion ingesti
         var resumed = record.Steps.ToDictionary(s => s.Model, s => (s.FromRef, s.Status == CascadeStatus.Rederived ? s.ToRef : null), StringComparer.Ordinal);
         if (resumed.Values.All(r => r.Item2 is not null))
         {
-            throw new MGitException($"the cascade {record.OldRef} -> {record.NewRef} is complete; nothing to resume");
+            throw new MGitException(ErrorKind.Conflict, $"the cascade {record.OldRef} -> {record.NewRef} is complete; nothing to resume");
         }
 
         var plan = CascadePlan.Build(graph, graph.Resolve(record.OldRef), graph.Resolve(record.NewRef), Recipes.All(), resumed);

@@ -37,19 +37,19 @@ internal sealed class ModelWriter(RepositoryContext context)
         var versions = graph.ParentsFirst(references.Select(graph.Resolve));
         if (versions.Count == 0)
         {
-            throw new MGitException("name at least one model to check out");
+            throw new MGitException(ErrorKind.InvalidInput, "name at least one model to check out");
         }
 
         string root = Path.GetFullPath(folder);
         if (File.Exists(root))
         {
-            throw new MGitException($"{folder} is a file; checking out several models needs a folder");
+            throw new MGitException(ErrorKind.InvalidInput, $"{folder} is a file; checking out several models needs a folder");
         }
 
         var folders = versions.Select(v => RefFolder(root, v)).ToList();
         if (!overwrite && folders.Find(f => File.Exists(f) || (Directory.Exists(f) && Directory.EnumerateFileSystemEntries(f).Any())) is { } taken)
         {
-            throw new MGitException($"{taken} already exists; pass --force to write into it");
+            throw new MGitException(ErrorKind.Conflict, $"{taken} already exists; pass --force to write into it");
         }
 
         // A failed checkout takes back the folders it made (the root, each ref's, any between for
@@ -120,7 +120,7 @@ internal sealed class ModelWriter(RepositoryContext context)
         string relative = Path.GetRelativePath(root, target);
         if (relative == "." || relative == ".." || relative.StartsWith(".." + Path.DirectorySeparatorChar, StringComparison.Ordinal) || Path.IsPathRooted(relative))
         {
-            throw new MGitException($"the name of {version.Ref} is not a folder name inside {root}; check it out on its own with --output");
+            throw new MGitException(ErrorKind.InvalidInput, $"the name of {version.Ref} is not a folder name inside {root}; check it out on its own with --output");
         }
 
         return target;
@@ -151,12 +151,12 @@ internal sealed class ModelWriter(RepositoryContext context)
 
             if (File.Exists(target) && !overwrite)
             {
-                throw new MGitException($"{target} already exists; pass --force to overwrite it");
+                throw new MGitException(ErrorKind.Conflict, $"{target} already exists; pass --force to overwrite it");
             }
 
             if (Directory.Exists(target))
             {
-                throw new MGitException($"{target} is a folder; a single-file model needs a file name");
+                throw new MGitException(ErrorKind.InvalidInput, $"{target} is a folder; a single-file model needs a file name");
             }
 
             return new ModelFiles(manifest, target, [(file, target)], generation);
@@ -164,12 +164,12 @@ internal sealed class ModelWriter(RepositoryContext context)
 
         if (File.Exists(target))
         {
-            throw new MGitException($"{output} is a file; a folder model needs a folder");
+            throw new MGitException(ErrorKind.InvalidInput, $"{output} is a file; a folder model needs a folder");
         }
 
         if (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any() && !overwrite)
         {
-            throw new MGitException($"{output} is not empty; pass --force to write into it");
+            throw new MGitException(ErrorKind.Conflict, $"{output} is not empty; pass --force to write into it");
         }
 
         return new ModelFiles(manifest, target, manifest.Files.Select(f => (f, ModelPaths.ForWriting(target, f.Path))).ToList(), generation);
@@ -236,7 +236,7 @@ internal sealed class ModelWriter(RepositoryContext context)
         var existing = new FileInfo(path);
         if (existing.LinkTarget is null && Directory.Exists(path))
         {
-            throw new MGitException($"{path} is a folder; the model has a link there");
+            throw new MGitException(ErrorKind.Conflict, $"{path} is a folder; the model has a link there");
         }
 
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);

@@ -136,7 +136,7 @@ public static class ChunkCodec
                 DecodePlanes(payload, destination, id);
                 return;
             default:
-                throw new MGitException($"object {id} uses codec {codec}, unknown to this mgit; upgrade mgit");
+                throw new MGitException(ErrorKind.Unsupported, $"object {id} uses codec {codec}, unknown to this mgit; upgrade mgit");
         }
     }
 

@@ -90,7 +90,7 @@ public sealed record DiffSide(string Label, bool SingleFile, IReadOnlyList<DiffF
     {
         if (length > ModelDiff.MaxTextBytes)
         {
-            throw new MGitException($"refusing to read {length} bytes for a text diff");
+            throw new MGitException(ErrorKind.Unsupported, $"refusing to read {length} bytes for a text diff");
         }
 
         var bytes = new byte[length];
@@ -100,7 +100,7 @@ public sealed record DiffSide(string Label, bool SingleFile, IReadOnlyList<DiffF
             using var chunk = objects.Read(id);
             if (chunk.Length != chunkLength)
             {
-                throw new MGitException($"a chunk is {chunk.Length} bytes where the manifest expects {chunkLength}");
+                throw new MGitException(ErrorKind.Damaged, $"a chunk is {chunk.Length} bytes where the manifest expects {chunkLength}");
             }
 
             chunk.Span.CopyTo(bytes.AsSpan(offset, chunkLength));

@@ -130,20 +130,20 @@ public sealed record ModelFingerprint(IReadOnlyList<TensorFingerprint> Tensors)
         var reader = new SpanReader(data, what);
         if (!reader.Take(4).SequenceEqual(Magic))
         {
-            throw new MGitException($"fingerprint of {what} is damaged (bad magic)");
+            throw new MGitException(ErrorKind.Damaged, $"fingerprint of {what} is damaged (bad magic)");
         }
 
         byte version = reader.Byte();
         if (version != FormatVersion)
         {
-            throw new MGitException($"fingerprint of {what} has format {version}, which this mgit does not read; upgrade mgit");
+            throw new MGitException(ErrorKind.Unsupported, $"fingerprint of {what} has format {version}, which this mgit does not read; upgrade mgit");
         }
 
         reader.Take(3);
         uint count = reader.UInt32();
         if (count > MaxTensors || count > (uint)data.Length)
         {
-            throw new MGitException($"fingerprint of {what} is damaged (claims {count} tensors)");
+            throw new MGitException(ErrorKind.Damaged, $"fingerprint of {what} is damaged (claims {count} tensors)");
         }
 
         var tensors = new List<TensorFingerprint>((int)count);
@@ -154,7 +154,7 @@ public sealed record ModelFingerprint(IReadOnlyList<TensorFingerprint> Tensors)
             int rank = reader.Byte();
             if (rank > MaxRank)
             {
-                throw new MGitException($"fingerprint of {what} is damaged (rank {rank})");
+                throw new MGitException(ErrorKind.Damaged, $"fingerprint of {what} is damaged (rank {rank})");
             }
 
             var shape = new long[rank];
@@ -163,7 +163,7 @@ public sealed record ModelFingerprint(IReadOnlyList<TensorFingerprint> Tensors)
                 shape[d] = reader.Int64();
                 if (shape[d] < 0)
                 {
-                    throw new MGitException($"fingerprint of {what} is damaged (negative dimension)");
+                    throw new MGitException(ErrorKind.Damaged, $"fingerprint of {what} is damaged (negative dimension)");
                 }
             }
 
@@ -209,7 +209,7 @@ public sealed record ModelFingerprint(IReadOnlyList<TensorFingerprint> Tensors)
         {
             if (length > _data.Length - _position)
             {
-                throw new MGitException($"fingerprint of {what} is damaged (truncated)");
+                throw new MGitException(ErrorKind.Damaged, $"fingerprint of {what} is damaged (truncated)");
             }
 
             var slice = _data.Slice(_position, length);

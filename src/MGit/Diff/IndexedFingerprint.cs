@@ -361,7 +361,7 @@ public sealed class IndexedFingerprint
 
         if (fingerprint.Tensors.Count > MaxTensors || dtypes.Count > MaxDtypes || dtypes.Exists(d => d.Length > byte.MaxValue || !Ascii.IsValid(d)))
         {
-            throw new MGitException("a model's fingerprint cannot be packed for placement (too many tensors or dtypes, or dtypes that are not short ASCII names)");
+            throw new MGitException(ErrorKind.Unsupported, "a model's fingerprint cannot be packed for placement (too many tensors or dtypes, or dtypes that are not short ASCII names)");
         }
 
         return [.. dtypes];

@@ -62,7 +62,7 @@ internal sealed class ModelComparison(RepositoryContext context)
 
         if (!File.Exists(full))
         {
-            throw new MGitException($"{label}: no such model, file or folder");
+            throw new MGitException(ErrorKind.NotFound, $"{label}: no such model, file or folder");
         }
 
         return DiffSide.FromPath(label, full, format, [(full, Path.GetFileName(full))]);

@@ -114,7 +114,7 @@ public sealed class PlacementGraph
 
         if (tail != n)
         {
-            throw new MGitException("the lineage graph has a cycle");
+            throw new MGitException(ErrorKind.Damaged, "the lineage graph has a cycle");
         }
 
         return depth;
@@ -123,7 +123,7 @@ public sealed class PlacementGraph
     private int Position(long id)
     {
         int position = _position.Find((ulong)id);
-        return position >= 0 ? position : throw new MGitException($"the lineage graph has an edge to a missing version (id {id}); the repository is damaged");
+        return position >= 0 ? position : throw new MGitException(ErrorKind.Damaged, $"the lineage graph has an edge to a missing version (id {id}); the repository is damaged");
     }
 
     /// <summary>The version at <paramref name="position"/> of the graph's list, as a placement candidate.</summary>

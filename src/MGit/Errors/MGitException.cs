@@ -2,27 +2,47 @@ namespace MGit.Errors;
 
 /// <summary>
 /// An error the user can act on. Its message is one line and is shown as is (prefixed "mgit: ");
-/// anything else that escapes is a bug and is reported with its type.
+/// its <see cref="Kind"/> says what kind of error it is, for programs (the CLI's exit code comes
+/// from it). No exception of the lineage database's (SQLite) leaves the library: it arrives as an
+/// <see cref="MGitException"/> with the original as <see cref="Exception.InnerException"/>.
+/// <see cref="IOException"/> and <see cref="UnauthorizedAccessException"/> are wrapped only where
+/// mgit knows what they mean (a full disk: <see cref="ErrorKind.NoSpace"/>; an object file the disk
+/// cannot read: <see cref="ErrorKind.Damaged"/>); others pass through as .NET raises them, naming
+/// their path. Anything else that escapes is a bug.
 /// </summary>
 public class MGitException : Exception
 {
-    public MGitException(string message) : base(message) { }
-    public MGitException(string message, Exception inner) : base(message, inner) { }
+    public MGitException(ErrorKind kind, string message) : base(message) => Kind = kind;
+
+    public MGitException(ErrorKind kind, string message, Exception inner) : base(message, inner) => Kind = kind;
+
+    /// <summary>An error of kind <see cref="ErrorKind.Failed"/>; prefer naming the kind.</summary>
+    public MGitException(string message) : this(ErrorKind.Failed, message) { }
+
+    /// <summary>An error of kind <see cref="ErrorKind.Failed"/>; prefer naming the kind.</summary>
+    public MGitException(string message, Exception inner) : this(ErrorKind.Failed, message, inner) { }
+
+    /// <summary>What kind of error this is: switch on it, never on the message.</summary>
+    public ErrorKind Kind { get; }
 }
 
-/// <summary>Stored data failed verification: it is reported, never returned.</summary>
+/// <summary>Stored data failed verification: it is reported, never returned (<see cref="ErrorKind.Damaged"/>).</summary>
 public sealed class DamagedObjectException : MGitException
 {
     public DamagedObjectException(string objectId, string problem)
-        : base($"object {objectId} is damaged: {problem}") => ObjectId = objectId;
+        : base(ErrorKind.Damaged, $"object {objectId} is damaged: {problem}") => ObjectId = objectId;
 
     public string ObjectId { get; }
 }
 
-/// <summary>A model file that does not follow its format.</summary>
+/// <summary>
+/// A model file that does not follow its format (<see cref="ErrorKind.InvalidInput"/>), or uses a
+/// part of it mgit does not read (<see cref="ErrorKind.Unsupported"/>).
+/// </summary>
 public sealed class InvalidModelFileException : MGitException
 {
-    public InvalidModelFileException(string file, string problem) : base($"{file}: {OneLine(problem)}") => Problem = OneLine(problem);
+    public InvalidModelFileException(string file, string problem, ErrorKind kind = ErrorKind.InvalidInput)
+        : base(kind, $"{file}: {OneLine(problem)}") => Problem = OneLine(problem);
 
     /// <summary>What is wrong, without the file name.</summary>
     public string Problem { get; }

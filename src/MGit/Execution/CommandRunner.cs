@@ -165,7 +165,7 @@ public static class CommandRunner
                 {
                     // Not an outcome of the command's: nothing is recorded for it, and mgit is ending anyway.
                     log.WriteLine($"[killed: mgit received {interruptedBy}]");
-                    throw new MGitException($"interrupted by {interruptedBy} while running {arguments[0]}");
+                    throw new MGitException(ErrorKind.Failed, $"interrupted by {interruptedBy} while running {arguments[0]}");
                 }
 
                 log.WriteLine(exited ? $"[exit {end.ExitCode} after {stopwatch.Elapsed.TotalSeconds:0.###} s]" : $"[killed after the timeout of {timeout.TotalSeconds:0.#} s]");

@@ -91,7 +91,7 @@ public sealed class CommandTemplate
             {
                 if (i + 1 >= text.Length)
                 {
-                    throw new MGitException($"{what} ends with a lone backslash");
+                    throw new MGitException(ErrorKind.InvalidInput, $"{what} ends with a lone backslash");
                 }
 
                 char next = text[i + 1];
@@ -121,13 +121,13 @@ public sealed class CommandTemplate
                 int close = text.IndexOf('}', i + 1);
                 if (close < 0)
                 {
-                    throw new MGitException($"{what} has an unclosed '{{' (write '{{{{' for a literal brace)");
+                    throw new MGitException(ErrorKind.InvalidInput, $"{what} has an unclosed '{{' (write '{{{{' for a literal brace)");
                 }
 
                 string name = text[(i + 1)..close];
                 if (validate(name) is { } problem)
                 {
-                    throw new MGitException($"{what}: {problem}");
+                    throw new MGitException(ErrorKind.InvalidInput, $"{what}: {problem}");
                 }
 
                 FlushLiteral();
@@ -136,7 +136,7 @@ public sealed class CommandTemplate
             }
             else if (c == '}')
             {
-                throw new MGitException($"{what} has a '}}' without '{{' (write '}}}}' for a literal brace)");
+                throw new MGitException(ErrorKind.InvalidInput, $"{what} has a '}}' without '{{' (write '}}}}' for a literal brace)");
             }
             else
             {
@@ -146,18 +146,18 @@ public sealed class CommandTemplate
 
         if (quote != '\0')
         {
-            throw new MGitException($"{what} has an unclosed {quote} quote");
+            throw new MGitException(ErrorKind.InvalidInput, $"{what} has an unclosed {quote} quote");
         }
 
         EndWord();
         if (words.Count == 0)
         {
-            throw new MGitException($"{what} is empty");
+            throw new MGitException(ErrorKind.InvalidInput, $"{what} is empty");
         }
 
         if (words[0].Count == 1 && !words[0][0].IsPlaceholder && words[0][0].Text.Length == 0)
         {
-            throw new MGitException($"{what} starts with an empty program name");
+            throw new MGitException(ErrorKind.InvalidInput, $"{what} starts with an empty program name");
         }
 
         return new CommandTemplate(text, words);
@@ -190,7 +190,7 @@ public sealed class CommandTemplate
                 var expanded = values(part.Text);
                 if (expanded.Count != 1)
                 {
-                    throw new MGitException($"{{{part.Text}}} stands for {expanded.Count} values, so it must be a whole argument of its own");
+                    throw new MGitException(ErrorKind.InvalidInput, $"{{{part.Text}}} stands for {expanded.Count} values, so it must be a whole argument of its own");
                 }
 
                 builder.Append(expanded[0]);

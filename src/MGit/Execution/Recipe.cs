@@ -18,7 +18,7 @@ public static class Recipe
         ArgumentNullException.ThrowIfNull(parentNames);
         if (parentNames.Count == 0)
         {
-            throw new MGitException("a recipe replays a derivation, so the model needs a parent (--parent)");
+            throw new MGitException(ErrorKind.InvalidInput, "a recipe replays a derivation, so the model needs a parent (--parent)");
         }
 
         var template = CommandTemplate.Parse(command, "--recipe", name => name switch
@@ -32,7 +32,7 @@ public static class Recipe
         });
         if (!template.Placeholders.Contains("output"))
         {
-            throw new MGitException("--recipe must say where to write the model it makes: use {output}");
+            throw new MGitException(ErrorKind.InvalidInput, "--recipe must say where to write the model it makes: use {output}");
         }
 
         return template;

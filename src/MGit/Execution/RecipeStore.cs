@@ -29,7 +29,7 @@ public sealed class RecipeStore(LineageStore store)
     {
         if (store.Scalar("SELECT 1 FROM versions WHERE id = $v", transaction, ("$v", version.Id)) is null)
         {
-            throw new MGitException($"{version.Ref} was removed meanwhile");
+            throw new MGitException(ErrorKind.Conflict, $"{version.Ref} was removed meanwhile");
         }
 
         store.Execute("INSERT OR REPLACE INTO recipes (version_id, command) VALUES ($v, $c)", transaction, ("$v", version.Id), ("$c", command));

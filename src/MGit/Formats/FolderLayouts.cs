@@ -66,7 +66,7 @@ public static class FolderLayouts
             if (!isFolder)
             {
                 var names = layout.ExternalTensors.Select(t => t.Location).Distinct().Take(3);
-                throw new MGitException($"{model} keeps {layout.ExternalTensors.Count} tensors in external data ({string.Join(", ", names)}); add the folder that holds the model and its data files");
+                throw new MGitException(ErrorKind.InvalidInput, $"{model} keeps {layout.ExternalTensors.Count} tensors in external data ({string.Join(", ", names)}); add the folder that holds the model and its data files");
             }
 
             string directory = files[i].RelativePath.Contains('/') ? files[i].RelativePath[..(files[i].RelativePath.LastIndexOf('/') + 1)] : "";

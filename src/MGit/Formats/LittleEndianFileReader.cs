@@ -34,6 +34,9 @@ public sealed class LittleEndianFileReader
 
     public InvalidModelFileException Bad(string problem) => new(_displayName, problem);
 
+    /// <summary>A well-formed file that uses what mgit does not read.</summary>
+    public InvalidModelFileException Unsupported(string problem) => new(_displayName, problem, ErrorKind.Unsupported);
+
     public void Seek(long position)
     {
         if (position < 0 || position > Length)

@@ -77,7 +77,7 @@ public static class ModelFormats
         }
         catch (Errors.InvalidModelFileException e) when (!e.Recognized)
         {
-            throw new Errors.InvalidModelFileException(displayName, e.Problem) { Recognized = true };
+            throw new Errors.InvalidModelFileException(displayName, e.Problem, e.Kind) { Recognized = true };
         }
     }
 }

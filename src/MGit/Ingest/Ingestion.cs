@@ -33,12 +33,12 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
         bool isFolder = Directory.Exists(fullPath);
         if (!isFolder && !File.Exists(fullPath))
         {
-            throw new MGitException($"{path}: no such file or folder");
+            throw new MGitException(ErrorKind.NotFound, $"{path}: no such file or folder");
         }
 
         if (ModelFolder.IsInside(fullPath, context.MetadataDirectory) && !madeByCascade)
         {
-            throw new MGitException($"{path} is inside the repository's own {RepositoryContext.DirectoryName} folder");
+            throw new MGitException(ErrorKind.InvalidInput, $"{path} is inside the repository's own {RepositoryContext.DirectoryName} folder");
         }
 
         var graph = context.Graph();
@@ -165,7 +165,7 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
 
             TemporaryFiles.RemoveOwn(context.TempDirectory);
         }
-        catch (Exception e) when (e is MGitException or IOException or Microsoft.Data.Sqlite.SqliteException)
+        catch (Exception e) when (e is MGitException or IOException)
         {
             // Best effort: what is left is unreferenced, and gc removes it.
         }
@@ -264,39 +264,39 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
         ModelRef.ValidateName(name);
         if (previous is not null && previous.Name != name)
         {
-            throw new MGitException($"--version-of {options.VersionOf} names model '{previous.Name}', but the new version is named '{name}'");
+            throw new MGitException(ErrorKind.InvalidInput, $"--version-of {options.VersionOf} names model '{previous.Name}', but the new version is named '{name}'");
         }
 
         if (previous is null && graph.Latest(name) is not null)
         {
-            throw new MGitException($"model '{name}' already exists; use --version-of {name} to add a new version of it, or --name to pick another name");
+            throw new MGitException(ErrorKind.Conflict, $"model '{name}' already exists; use --version-of {name} to add a new version of it, or --name to pick another name");
         }
 
         if (options.How is { } how && !DerivationKinds.All.Contains(how))
         {
-            throw new MGitException($"--how must be one of {string.Join(", ", DerivationKinds.All)}, not '{how}'");
+            throw new MGitException(ErrorKind.InvalidInput, $"--how must be one of {string.Join(", ", DerivationKinds.All)}, not '{how}'");
         }
 
         if (options.LossyErrorBound is double bound && !(bound > 0 && bound < 1))
         {
-            throw new MGitException($"--error-bound must be a positive number below 1, not {bound}");
+            throw new MGitException(ErrorKind.InvalidInput, $"--error-bound must be a positive number below 1, not {bound}");
         }
 
         if (options.LossyErrorBound is not null && options.Parents.Count == 0 && previous is null)
         {
-            throw new MGitException("--lossy stores a model as a quantized delta against its parent; give one with --parent or --version-of");
+            throw new MGitException(ErrorKind.InvalidInput, "--lossy stores a model as a quantized delta against its parent; give one with --parent or --version-of");
         }
 
         if (options.How is not null && options.Parents.Count == 0 && previous is null)
         {
-            throw new MGitException("--how describes a derivation; give the model it was derived from with --parent");
+            throw new MGitException(ErrorKind.InvalidInput, "--how describes a derivation; give the model it was derived from with --parent");
         }
 
         foreach (string key in options.Metadata.Keys)
         {
             if (string.IsNullOrWhiteSpace(key) || key.Any(char.IsControl))
             {
-                throw new MGitException($"invalid metadata key '{key}'");
+                throw new MGitException(ErrorKind.InvalidInput, $"invalid metadata key '{key}'");
             }
         }
 
@@ -308,12 +308,12 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
                 var parent = graph.Resolve(parentRef);
                 if (parent.Name == name)
                 {
-                    throw new MGitException($"{parent.Ref} is a version of '{name}' itself; use --version-of for a new version");
+                    throw new MGitException(ErrorKind.InvalidInput, $"{parent.Ref} is a version of '{name}' itself; use --version-of for a new version");
                 }
 
                 if (edges.Any(e => e.Item1 == parent.Id))
                 {
-                    throw new MGitException($"parent {parent.Ref} is given twice");
+                    throw new MGitException(ErrorKind.InvalidInput, $"parent {parent.Ref} is given twice");
                 }
 
                 edges.Add((parent.Id, EdgeKind.Adapted, options.How, options.EdgeMessage ?? options.Message));
@@ -407,7 +407,7 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
     {
         if (options.Parents.Count > 0 || options.VersionOf is not null)
         {
-            throw new MGitException("--auto chooses the parent itself; leave out --parent and --version-of");
+            throw new MGitException(ErrorKind.InvalidInput, "--auto chooses the parent itself; leave out --parent and --version-of");
         }
 
         var fingerprint = Fingerprints.FromFiles(files, context.WritingFormat);
@@ -443,7 +443,7 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
         string root = Path.GetFullPath(directory);
         if (!Directory.Exists(root))
         {
-            throw new MGitException($"{directory}: no such folder");
+            throw new MGitException(ErrorKind.NotFound, $"{directory}: no such folder");
         }
 
         var graph = context.Graph();
@@ -467,7 +467,7 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
             ModelRef.ValidateName(name);
             if (graph.Latest(name) is not null || entries.Any(e => e.Name == name))
             {
-                throw new MGitException($"model '{name}' ({entry.Name}) already exists; rename it or add it with 'mgit add'");
+                throw new MGitException(ErrorKind.Conflict, $"model '{name}' ({entry.Name}) already exists; rename it or add it with 'mgit add'");
             }
 
             entries.Add((name, entry.FullName, new IndexedFingerprint(Fingerprints.FromFiles(layouts, context.WritingFormat))));
@@ -475,7 +475,7 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
 
         if (entries.Count == 0)
         {
-            throw new MGitException($"{directory} holds no model files or model folders");
+            throw new MGitException(ErrorKind.InvalidInput, $"{directory} holds no model files or model folders");
         }
 
         var results = new List<InferredModel>();

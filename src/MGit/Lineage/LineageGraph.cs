@@ -46,7 +46,7 @@ public sealed class LineageGraph
         var candidates = Versions.Where(v => v.Name == reference.Name).ToList();
         if (candidates.Count == 0)
         {
-            throw new MGitException($"no model named '{reference.Name}'");
+            throw new MGitException(ErrorKind.NotFound, $"no model named '{reference.Name}'");
         }
 
         if (reference.Version is not int number)
@@ -55,7 +55,7 @@ public sealed class LineageGraph
         }
 
         return candidates.FirstOrDefault(v => v.Version == number)
-            ?? throw new MGitException($"model '{reference.Name}' has no version {number} (versions: {string.Join(", ", candidates.Select(v => v.Version))})");
+            ?? throw new MGitException(ErrorKind.NotFound, $"model '{reference.Name}' has no version {number} (versions: {string.Join(", ", candidates.Select(v => v.Version))})");
     }
 
     public ModelVersion Resolve(string reference) => Resolve(ModelRef.Parse(reference));
@@ -129,7 +129,7 @@ public sealed class LineageGraph
 
         if (order.Count != Versions.Count)
         {
-            throw new MGitException("the lineage graph has a cycle");
+            throw new MGitException(ErrorKind.Damaged, "the lineage graph has a cycle");
         }
 
         return order;
@@ -158,7 +158,7 @@ public sealed class LineageGraph
                 .OrderByDescending(v => ancestors[v.Id].Select(a => position[a]).DefaultIfEmpty(-1).Max())
                 .ThenBy(v => descendants[v.Id])
                 .ThenBy(v => v.Id)
-                .FirstOrDefault() ?? throw new MGitException("the lineage graph has a cycle");
+                .FirstOrDefault() ?? throw new MGitException(ErrorKind.Damaged, "the lineage graph has a cycle");
             position[next.Id] = order.Count;
             order.Add(next);
         }

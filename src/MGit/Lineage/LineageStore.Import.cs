@@ -36,12 +36,12 @@ public sealed record ImportPlan(
 }
 
 /// <summary>Thrown when the lineage changed between planning a merge and applying it.</summary>
-public sealed class LineageChangedException() : MGitException("the lineage changed while merging; merge again");
+public sealed class LineageChangedException() : MGitException(ErrorKind.Conflict, "the lineage changed while merging; merge again");
 
 public sealed partial class LineageStore
 {
     /// <summary>Changes whenever a version is added, removed or renumbered, or an edge added or removed.</summary>
-    public string Stamp() => ReadStamp(null);
+    public string Stamp() => Guard(() => ReadStamp(null));
 
     private string ReadStamp(Microsoft.Data.Sqlite.SqliteTransaction? transaction)
     {
@@ -54,7 +54,9 @@ public sealed partial class LineageStore
     }
 
     /// <summary>Applies a merge in one immediate transaction: all of it, or (when the lineage changed meanwhile, or on any error) none.</summary>
-    public void Import(ImportPlan plan)
+    public void Import(ImportPlan plan) => Guard(() => ImportCore(plan));
+
+    private void ImportCore(ImportPlan plan)
     {
         using var transaction = _connection.BeginTransaction(deferred: false);
         if (ReadStamp(transaction) != plan.Stamp)
@@ -119,7 +121,7 @@ public sealed partial class LineageStore
         {
             if (!ids.TryGetValue(e.ParentKey, out long parent) || !ids.TryGetValue(e.ChildKey, out long child))
             {
-                throw new MGitException("a merged edge names a version that is in neither graph");
+                throw new MGitException(ErrorKind.Damaged, "a merged edge names a version that is in neither graph");
             }
 
             Execute(

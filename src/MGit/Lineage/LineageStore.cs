@@ -32,6 +32,8 @@ public sealed record NewVersion(
 /// <summary>
 /// Models, versions, edges and metadata in SQLite (WAL mode, one transaction per change), so two
 /// processes can add at once and a killed process leaves either the whole version or none of it.
+/// No <see cref="SqliteException"/> leaves it: each becomes an <see cref="MGitException"/> of its
+/// kind (<see cref="KindOf"/>), the original inside.
 /// </summary>
 public sealed partial class LineageStore : IDisposable
 {
@@ -122,9 +124,14 @@ public sealed partial class LineageStore : IDisposable
         """;
 
     private readonly SqliteConnection _connection;
+    private readonly string _path;
     private long _schema;
 
-    private LineageStore(SqliteConnection connection) => _connection = connection;
+    private LineageStore(SqliteConnection connection, string path)
+    {
+        _connection = connection;
+        _path = path;
+    }
 
     /// <summary>
     /// Opens (or creates) the database. On a full disk, where SQLite cannot size the shared-memory
@@ -137,7 +144,7 @@ public sealed partial class LineageStore : IDisposable
     {
         if (!create && !File.Exists(path))
         {
-            throw new MGitException($"the lineage database {path} is missing");
+            throw new MGitException(ErrorKind.Damaged, $"the lineage database {path} is missing");
         }
 
         try
@@ -176,14 +183,14 @@ public sealed partial class LineageStore : IDisposable
                 pragmas.ExecuteNonQuery();
             }
 
-            var store = new LineageStore(connection);
+            var store = new LineageStore(connection, path);
             store.EnsureSchema(create);
             return store;
         }
         catch (SqliteException e)
         {
             connection.Dispose();
-            throw new MGitException($"cannot open the lineage database: {e.Message}", e);
+            throw new MGitException(KindOf(e, path), $"cannot open the lineage database: {e.Message}", e);
         }
         catch
         {
@@ -197,7 +204,7 @@ public sealed partial class LineageStore : IDisposable
         long version = (long)Scalar("PRAGMA user_version")!;
         if (version > SchemaVersion)
         {
-            throw new MGitException($"the lineage database has schema {version}, newer than this mgit supports ({SchemaVersion}); upgrade mgit");
+            throw new MGitException(ErrorKind.Unsupported, $"the lineage database has schema {version}, newer than this mgit supports ({SchemaVersion}); upgrade mgit");
         }
 
         _schema = version;
@@ -208,7 +215,7 @@ public sealed partial class LineageStore : IDisposable
 
         if (!create)
         {
-            throw new MGitException($"the lineage database has no schema (version {version}); the repository is damaged");
+            throw new MGitException(ErrorKind.Damaged, $"the lineage database has no schema (version {version}); the repository is damaged");
         }
 
         using var transaction = _connection.BeginTransaction();
@@ -283,7 +290,7 @@ public sealed partial class LineageStore : IDisposable
     internal bool HasSchema(int version) => _schema >= version;
 
     /// <summary>Runs <paramref name="work"/> in one immediate (write) transaction, migrating an older schema first.</summary>
-    internal T Write<T>(Func<SqliteTransaction, T> work)
+    internal T Write<T>(Func<SqliteTransaction, T> work) => Guard(() =>
     {
         T result;
         using (var transaction = _connection.BeginTransaction(deferred: false))
@@ -295,16 +302,16 @@ public sealed partial class LineageStore : IDisposable
 
         CompactLog();
         return result;
-    }
+    });
 
     /// <summary>Runs <paramref name="work"/> in one read transaction (a consistent snapshot).</summary>
-    internal T Read<T>(Func<SqliteTransaction, T> work)
+    internal T Read<T>(Func<SqliteTransaction, T> work) => Guard(() =>
     {
         using var transaction = _connection.BeginTransaction(deferred: true);
         var result = work(transaction);
         transaction.Commit();
         return result;
-    }
+    });
 
     /// <summary>Commits a write; its transaction migrated the schema, so later statements see the current one.</summary>
     private void CommitWrite(SqliteTransaction transaction)
@@ -314,7 +321,9 @@ public sealed partial class LineageStore : IDisposable
     }
 
     /// <summary>Reads the whole graph in one transaction (a consistent snapshot).</summary>
-    public LineageGraph ReadGraph()
+    public LineageGraph ReadGraph() => Guard(ReadGraphCore);
+
+    private LineageGraph ReadGraphCore()
     {
         using var transaction = _connection.BeginTransaction(deferred: true);
         var metadata = new Dictionary<long, Dictionary<string, string>>();
@@ -380,14 +389,16 @@ public sealed partial class LineageStore : IDisposable
     /// Inserts a version, its edges and metadata in one immediate transaction; the version number
     /// is assigned inside it, so concurrent adds of one name get consecutive numbers.
     /// </summary>
-    public long Insert(NewVersion version, DateTimeOffset addedAt)
+    public long Insert(NewVersion version, DateTimeOffset addedAt) => Guard(() => InsertCore(version, addedAt));
+
+    private long InsertCore(NewVersion version, DateTimeOffset addedAt)
     {
         using var transaction = _connection.BeginTransaction(deferred: false);
         MigrateForWrite(transaction);
         long? modelId = (long?)Scalar("SELECT id FROM models WHERE name = $name", transaction, ("$name", version.Name));
         if (modelId is not null && version.MustBeNewModel)
         {
-            throw new MGitException($"model '{version.Name}' already exists; use --version-of {version.Name} to add a new version of it");
+            throw new MGitException(ErrorKind.Conflict, $"model '{version.Name}' already exists; use --version-of {version.Name} to add a new version of it");
         }
 
         if (version.ExpectedLatestId is long expected)
@@ -398,7 +409,7 @@ public sealed partial class LineageStore : IDisposable
                 ("$name", version.Name));
             if (latest != expected)
             {
-                throw new MGitException($"model '{version.Name}' got a new version from another process meanwhile; add again");
+                throw new MGitException(ErrorKind.Conflict, $"model '{version.Name}' got a new version from another process meanwhile; add again");
             }
         }
 
@@ -408,7 +419,7 @@ public sealed partial class LineageStore : IDisposable
             string planned = version.PlannedRefs.TryGetValue(named, out var known) ? known : throw new InvalidOperationException($"version id {named} has no planned ref");
             if (now != planned)
             {
-                throw new MGitException($"{planned} was removed or renumbered while this add ran; nothing was added (add again)");
+                throw new MGitException(ErrorKind.Conflict, $"{planned} was removed or renumbered while this add ran; nothing was added (add again)");
             }
         }
 
@@ -506,7 +517,7 @@ public sealed partial class LineageStore : IDisposable
 
         if (Acyclic.CycleClosingEdges(edges) is [var first, ..])
         {
-            throw new MGitException($"the change would make a cycle in the lineage graph (an edge from version {edges[first].Item1} to {edges[first].Item2}); nothing was changed");
+            throw new MGitException(ErrorKind.Conflict, $"the change would make a cycle in the lineage graph (an edge from version {edges[first].Item1} to {edges[first].Item2}); nothing was changed");
         }
     }
 
@@ -521,7 +532,9 @@ public sealed partial class LineageStore : IDisposable
     }
 
     /// <summary>Deletes versions and every edge touching them; models left without versions go too.</summary>
-    public void Delete(IReadOnlyCollection<long> versionIds)
+    public void Delete(IReadOnlyCollection<long> versionIds) => Guard(() => DeleteCore(versionIds));
+
+    private void DeleteCore(IReadOnlyCollection<long> versionIds)
     {
         using var transaction = _connection.BeginTransaction(deferred: false);
         MigrateForWrite(transaction);
@@ -541,7 +554,9 @@ public sealed partial class LineageStore : IDisposable
     }
 
     /// <summary>The stored fingerprints of these versions by version id; empty for a database older than schema 4 (backfilled on demand).</summary>
-    public Dictionary<long, byte[]> ReadFingerprints(IReadOnlyCollection<long> versionIds)
+    public Dictionary<long, byte[]> ReadFingerprints(IReadOnlyCollection<long> versionIds) => Guard(() => ReadFingerprintsCore(versionIds));
+
+    private Dictionary<long, byte[]> ReadFingerprintsCore(IReadOnlyCollection<long> versionIds)
     {
         var result = new Dictionary<long, byte[]>();
         // Checked on the table, not the cached schema: a write in this session may have just migrated it.
@@ -562,7 +577,7 @@ public sealed partial class LineageStore : IDisposable
     }
 
     /// <summary>Stores fingerprints computed after the fact (versions added before schema 3); versions deleted meanwhile are skipped.</summary>
-    public void StoreFingerprints(IReadOnlyDictionary<long, byte[]> fingerprints)
+    public void StoreFingerprints(IReadOnlyDictionary<long, byte[]> fingerprints) => Guard(() =>
     {
         using var transaction = _connection.BeginTransaction(deferred: false);
         MigrateForWrite(transaction);
@@ -572,19 +587,54 @@ public sealed partial class LineageStore : IDisposable
         }
 
         CommitWrite(transaction);
-    }
+    });
 
     /// <summary>
-    /// Whether SQLite says the database file is damaged or the machine refused it (I/O error, disk
-    /// full, read-only, locked, cannot open), rather than that mgit asked something wrong: the
-    /// first is for the user to act on, the second a bug.
+    /// Whether <paramref name="e"/> is SQLite saying the database file is damaged or the machine
+    /// refused it (I/O error, disk full, read-only, locked, cannot open), rather than that mgit
+    /// asked something wrong: the first is for the user to act on, the second a bug.
     /// </summary>
-    public static bool IsDamageOrRefusal(SqliteException e) => e.SqliteErrorCode is
-        5 /* BUSY */ or 6 /* LOCKED */ or 8 /* READONLY */ or 10 /* IOERR */ or 11 /* CORRUPT */ or
-        13 /* FULL */ or 14 /* CANTOPEN */ or 26 /* NOTADB */;
+    internal static bool IsDamageOrRefusal(MGitException e) => e.InnerException is SqliteException && e.Kind is not ErrorKind.Internal;
+
+    /// <summary>
+    /// The kind of a SQLite error: busy or locked after the busy timeout, a damaged file, a full
+    /// disk (also an I/O error while the disk holding <paramref name="path"/> is full), the machine
+    /// refusing a read or write; anything else is a statement mgit got wrong.
+    /// </summary>
+    internal static ErrorKind KindOf(SqliteException e, string path) => (e.SqliteErrorCode & 0xFF) switch
+    {
+        5 /* BUSY */ or 6 /* LOCKED */ => ErrorKind.Locked,
+        11 /* CORRUPT */ or 26 /* NOTADB */ => ErrorKind.Damaged,
+        13 /* FULL */ => ErrorKind.NoSpace,
+        10 /* IOERR */ when DiskSpace.IsFull(path) => ErrorKind.NoSpace,
+        3 /* PERM */ or 8 /* READONLY */ or 10 /* IOERR */ or 14 /* CANTOPEN */ => ErrorKind.Io,
+        _ => ErrorKind.Internal,
+    };
+
+    /// <summary>Runs one use of the database; a SQLite error leaves as an <see cref="MGitException"/> of its kind, with the message users have always seen.</summary>
+    private T Guard<T>(Func<T> use)
+    {
+        try
+        {
+            return use();
+        }
+        catch (SqliteException e)
+        {
+            throw new MGitException(KindOf(e, _path), $"lineage database error: {e.Message}", e);
+        }
+    }
+
+    /// <inheritdoc cref="Guard{T}(Func{T})"/>
+    private void Guard(Action use) => Guard(() =>
+    {
+        use();
+        return true;
+    });
 
     /// <summary>SQLite's own consistency check; returns problems found (empty when intact).</summary>
-    public IReadOnlyList<string> IntegrityCheck()
+    public IReadOnlyList<string> IntegrityCheck() => Guard(IntegrityCheckCore);
+
+    private List<string> IntegrityCheckCore()
     {
         var problems = new List<string>();
         using (var command = Command("PRAGMA integrity_check", null))

@@ -23,7 +23,7 @@ public sealed record ModelRef(string Name, int? Version)
         ValidateName(name);
         if (!int.TryParse(version, NumberStyles.None, CultureInfo.InvariantCulture, out int number) || number < 1)
         {
-            throw new MGitException($"'{text}' is not a valid model reference: the version after '@' must be a number from 1");
+            throw new MGitException(ErrorKind.InvalidInput, $"'{text}' is not a valid model reference: the version after '@' must be a number from 1");
         }
 
         return new ModelRef(name, number);
@@ -38,7 +38,7 @@ public sealed record ModelRef(string Name, int? Version)
     {
         if (NameProblem(name) is { } problem)
         {
-            throw new MGitException(problem);
+            throw new MGitException(ErrorKind.InvalidInput, problem);
         }
     }
 

@@ -43,7 +43,7 @@ public static class EdgeKindNames
     {
         "adapted" => EdgeKind.Adapted,
         "versioned" => EdgeKind.Versioned,
-        _ => throw new Errors.MGitException($"unknown edge kind '{name}' in the repository"),
+        _ => throw new Errors.MGitException(Errors.ErrorKind.Damaged, $"unknown edge kind '{name}' in the repository"),
     };
 
     public static bool TryParse(string? name, out EdgeKind kind)

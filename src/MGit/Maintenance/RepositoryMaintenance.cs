@@ -3,7 +3,6 @@ using MGit.Errors;
 using MGit.Lineage;
 using MGit.Storage;
 using MGit.Workspace;
-using Microsoft.Data.Sqlite;
 
 namespace MGit.Maintenance;
 
@@ -42,26 +41,26 @@ internal sealed class RepositoryMaintenance(RepositoryContext context)
             .ToList();
         if (dependents.Count > 0 && !force)
         {
-            throw new MGitException($"{string.Join(", ", doomed.Select(v => v.Ref))} has dependents ({string.Join(", ", dependents)}); pass --force to remove it anyway");
+            throw new MGitException(ErrorKind.Conflict, $"{string.Join(", ", doomed.Select(v => v.Ref))} has dependents ({string.Join(", ", dependents)}); pass --force to remove it anyway");
         }
 
         try
         {
             context.Lineage.Delete(doomedIds);
         }
-        catch (SqliteException e) when (DiskSpace.IsNoSpace(e, context.MetadataDirectory) && context.Reserve.Release())
+        catch (MGitException e) when (DiskSpace.IsNoSpace(e, context.MetadataDirectory) && context.Reserve.Release())
         {
             // A full disk: the reserve kept for this makes room for the database's log ('mgit gc' then frees the space).
             try
             {
                 context.Lineage.Delete(doomedIds);
             }
-            catch (SqliteException again) when (DiskSpace.IsNoSpace(again, context.MetadataDirectory))
+            catch (MGitException again) when (DiskSpace.IsNoSpace(again, context.MetadataDirectory))
             {
                 throw DiskSpace.NoSpace(context.MetadataDirectory, again);
             }
         }
-        catch (SqliteException e) when (DiskSpace.IsNoSpace(e, context.MetadataDirectory))
+        catch (MGitException e) when (DiskSpace.IsNoSpace(e, context.MetadataDirectory))
         {
             throw DiskSpace.NoSpace(context.MetadataDirectory, e);
         }
@@ -131,10 +130,10 @@ internal sealed class RepositoryMaintenance(RepositoryContext context)
             problems.AddRange(context.Lineage.IntegrityCheck().Select(p => $"lineage database: {p}"));
             graph = context.Graph();
         }
-        catch (SqliteException e) when (LineageStore.IsDamageOrRefusal(e))
+        catch (MGitException e) when (LineageStore.IsDamageOrRefusal(e))
         {
             // Which versions need which objects is then unknown; every object is verified all the same.
-            problems.Add($"lineage database: unreadable ({e.Message}); the objects are checked without it");
+            problems.Add($"lineage database: unreadable ({e.InnerException!.Message}); the objects are checked without it");
             graph = new LineageGraph([], []);
             lineageRead = false;
         }
@@ -231,7 +230,7 @@ internal sealed class RepositoryMaintenance(RepositoryContext context)
             }
             catch (MGitException e)
             {
-                throw new MGitException($"{version.Ref}: manifest unreadable ({e.Message}); 'mgit fsck' lists every problem");
+                throw new MGitException(e.Kind, $"{version.Ref}: manifest unreadable ({e.Message}); 'mgit fsck' lists every problem", e);
             }
 
             foreach (var id in manifest.ChunkIds)

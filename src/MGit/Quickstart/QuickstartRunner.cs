@@ -25,7 +25,7 @@ public static class QuickstartRunner
         string root = Path.GetFullPath(directory);
         if (System.IO.Directory.Exists(root) && System.IO.Directory.EnumerateFileSystemEntries(root).Any())
         {
-            throw new MGitException($"{directory} is not empty; give the quickstart a new folder");
+            throw new MGitException(ErrorKind.Conflict, $"{directory} is not empty; give the quickstart a new folder");
         }
 
         var members = PenguinFamily.Build(Path.Combine(root, "models"));

@@ -20,7 +20,7 @@ public sealed class FileRemote : IRemoteBackend
         {
             if (!create)
             {
-                throw new MGitException($"remote {url}: no such folder {_root}");
+                throw new MGitException(ErrorKind.NotFound, $"remote {url}: no such folder {_root}");
             }
 
             Directory.CreateDirectory(_root);
@@ -64,7 +64,7 @@ public sealed class FileRemote : IRemoteBackend
         {
             if (source.Length > maxBytes)
             {
-                throw new MGitException($"remote {Url}: {key} is {source.Length} bytes, more than the {maxBytes} allowed");
+                throw new MGitException(ErrorKind.Damaged, $"remote {Url}: {key} is {source.Length} bytes, more than the {maxBytes} allowed");
             }
 
             await using var target = new FileStream(localPath, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true);
@@ -133,7 +133,7 @@ public sealed class FileRemote : IRemoteBackend
             }
             catch (IOException)
             {
-                throw new MGitException($"remote {Url} is locked by another push; try again when it is done");
+                throw new MGitException(ErrorKind.Locked, $"remote {Url} is locked by another push; try again when it is done");
             }
         }
     }

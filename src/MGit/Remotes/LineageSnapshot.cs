@@ -116,7 +116,7 @@ public sealed record LineageSnapshot
         var (sound, problems) = ParseSkippingBroken(json, what);
         if (problems.Count > 0)
         {
-            throw new MGitException($"{what}: {problems[0]}{(problems.Count > 1 ? $" (and {problems.Count - 1} more problem(s))" : "")}");
+            throw new MGitException(ErrorKind.Damaged, $"{what}: {problems[0]}{(problems.Count > 1 ? $" (and {problems.Count - 1} more problem(s))" : "")}");
         }
 
         return sound;
@@ -136,17 +136,17 @@ public sealed record LineageSnapshot
         }
         catch (JsonException e)
         {
-            throw new MGitException($"{what} is unreadable: {e.Message}");
+            throw new MGitException(ErrorKind.Damaged, $"{what} is unreadable: {e.Message}");
         }
 
         if (snapshot is null || snapshot.Format != "mgit-lineage" || snapshot.Versions is null || snapshot.Edges is null)
         {
-            throw new MGitException($"{what} is not an mgit lineage snapshot");
+            throw new MGitException(ErrorKind.Damaged, $"{what} is not an mgit lineage snapshot");
         }
 
         if (snapshot.Schema > CurrentSchema)
         {
-            throw new MGitException($"{what} uses lineage snapshot schema {snapshot.Schema}, newer than this mgit understands ({CurrentSchema}); upgrade mgit");
+            throw new MGitException(ErrorKind.Unsupported, $"{what} uses lineage snapshot schema {snapshot.Schema}, newer than this mgit understands ({CurrentSchema}); upgrade mgit");
         }
 
         return snapshot.WithoutBrokenParts();

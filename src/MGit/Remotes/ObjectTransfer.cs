@@ -72,7 +72,7 @@ public static class ObjectTransfer
 
                 if (!await remote.DownloadAsync(RemoteLayout.ObjectKey(id), path, RemoteLayout.MaxObjectFileBytes, token))
                 {
-                    throw new MGitException($"remote {remote.Url} lacks object {id}, which its lineage needs; the remote is incomplete");
+                    throw new MGitException(ErrorKind.Damaged, $"remote {remote.Url} lacks object {id}, which its lineage needs; the remote is incomplete");
                 }
 
                 long length = new FileInfo(path).Length;
@@ -113,7 +113,7 @@ public static class ObjectTransfer
         }
         catch (DamagedObjectException e)
         {
-            throw new MGitException($"remote {url}: {e.Message}; refused", e);
+            throw new MGitException(ErrorKind.Damaged, $"remote {url}: {e.Message}; refused", e);
         }
     }
 
@@ -135,7 +135,7 @@ public static class ObjectTransfer
                 var ready = pending.Where(p => ObjectStore.TryInspectFile(p.Key, p.Value)?.BaseId is not { } b || !pending.ContainsKey(b)).ToList();
                 if (ready.Count == 0)
                 {
-                    throw new MGitException($"remote {url}: objects {pending.Keys.First()} and others form a delta cycle; refused");
+                    throw new MGitException(ErrorKind.Damaged, $"remote {url}: objects {pending.Keys.First()} and others form a delta cycle; refused");
                 }
 
                 try

@@ -23,7 +23,7 @@ public static class RemoteBackends
             RefuseCredentials(endpoint, "endpoint");
             if (!url.StartsWith("s3://", StringComparison.Ordinal))
             {
-                throw new MGitException("--endpoint applies to s3:// remotes only");
+                throw new MGitException(ErrorKind.InvalidInput, "--endpoint applies to s3:// remotes only");
             }
         }
     }
@@ -46,7 +46,7 @@ public static class RemoteBackends
     {
         if (HasCredentials(url))
         {
-            throw new MGitException($"the {what} {Redact(url)} holds a user name or password; {CredentialsAdvice}");
+            throw new MGitException(ErrorKind.InvalidInput, $"the {what} {Redact(url)} holds a user name or password; {CredentialsAdvice}");
         }
     }
 
@@ -76,7 +76,7 @@ public static class RemoteBackends
         {
             if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || !uri.IsFile || !Path.IsPathRooted(uri.LocalPath) || !string.IsNullOrEmpty(uri.Host))
             {
-                throw new MGitException($"'{url}' is not a file URL; write file:///absolute/path");
+                throw new MGitException(ErrorKind.InvalidInput, $"'{url}' is not a file URL; write file:///absolute/path");
             }
 
             return ("file", uri.LocalPath, "");
@@ -90,12 +90,12 @@ public static class RemoteBackends
             string prefix = slash < 0 ? "" : rest[(slash + 1)..].Trim('/');
             if (bucket.Length is < 3 or > 63 || !bucket.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c is '-' or '.'))
             {
-                throw new MGitException($"'{url}' does not name a valid S3 bucket (3 to 63 lowercase letters, digits, '-' or '.')");
+                throw new MGitException(ErrorKind.InvalidInput, $"'{url}' does not name a valid S3 bucket (3 to 63 lowercase letters, digits, '-' or '.')");
             }
 
             return ("s3", bucket, prefix);
         }
 
-        throw new MGitException($"'{url}' is not a remote URL: use file:///path or s3://bucket/prefix");
+        throw new MGitException(ErrorKind.InvalidInput, $"'{url}' is not a remote URL: use file:///path or s3://bucket/prefix");
     }
 }

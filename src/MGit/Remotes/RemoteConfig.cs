@@ -26,7 +26,7 @@ public sealed record RemoteConfig
 
     public RemoteEntry Get(string name) =>
         Remotes.FirstOrDefault(r => r.Name == name)
-        ?? throw new MGitException(Remotes.Count == 0
+        ?? throw new MGitException(ErrorKind.NotFound, Remotes.Count == 0
             ? $"no remote named '{name}' (no remotes are configured; 'mgit remote add NAME URL' adds one)"
             : $"no remote named '{name}' (remotes: {string.Join(", ", Remotes.Select(r => r.Name))})");
 
@@ -45,7 +45,7 @@ public sealed record RemoteConfig
         }
         catch (JsonException e)
         {
-            throw new MGitException($"{path} is unreadable: {e.Message}");
+            throw new MGitException(ErrorKind.Damaged, $"{path} is unreadable: {e.Message}");
         }
 
         // A file written by hand or by an older mgit may hold a user:password in a URL or endpoint.
@@ -69,7 +69,7 @@ public sealed record RemoteConfig
     {
         if (name.Length is 0 or > 64 || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.') || name[0] is '-' or '.')
         {
-            throw new MGitException($"'{name}' is not a valid remote name (letters, digits, '-', '_' and '.', up to 64)");
+            throw new MGitException(ErrorKind.InvalidInput, $"'{name}' is not a valid remote name (letters, digits, '-', '_' and '.', up to 64)");
         }
     }
 }

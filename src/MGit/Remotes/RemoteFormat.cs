@@ -30,22 +30,22 @@ public sealed record RemoteFormat
         }
         catch (JsonException e)
         {
-            throw new MGitException($"remote {url}: {RemoteLayout.FormatKey} is unreadable: {e.Message}");
+            throw new MGitException(ErrorKind.Damaged, $"remote {url}: {RemoteLayout.FormatKey} is unreadable: {e.Message}");
         }
 
         if (format is null || format.Version < 1)
         {
-            throw new MGitException($"remote {url}: {RemoteLayout.FormatKey} is not an mgit remote description");
+            throw new MGitException(ErrorKind.Damaged, $"remote {url}: {RemoteLayout.FormatKey} is not an mgit remote description");
         }
 
         if (format.Version > CurrentVersion)
         {
-            throw new MGitException($"remote {url} uses remote format {format.Version}, newer than this mgit supports ({CurrentVersion}); upgrade mgit");
+            throw new MGitException(ErrorKind.Unsupported, $"remote {url} uses remote format {format.Version}, newer than this mgit supports ({CurrentVersion}); upgrade mgit");
         }
 
         if (format.Hash != "blake3")
         {
-            throw new MGitException($"remote {url} hashes with '{format.Hash}', which this mgit does not support");
+            throw new MGitException(ErrorKind.Unsupported, $"remote {url} hashes with '{format.Hash}', which this mgit does not support");
         }
 
         return format;

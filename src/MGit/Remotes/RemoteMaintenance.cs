@@ -76,7 +76,7 @@ internal sealed class RemoteMaintenance(RepositoryContext context, RemoteSync re
             var (report, inventory) = await InspectRemoteAsync(backend, cancel);
             if (!inventory.NeedsKnown)
             {
-                throw new MGitException($"remote {backend.Url}: what its lineage needs cannot be told ({report.Problems[0]}); nothing was deleted ('mgit remote fsck' lists every problem)");
+                throw new MGitException(ErrorKind.Damaged, $"remote {backend.Url}: what its lineage needs cannot be told ({report.Problems[0]}); nothing was deleted ('mgit remote fsck' lists every problem)");
             }
 
             var cutoff = context.Options.Clock.GetUtcNow() - expire;

@@ -42,7 +42,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
         var config = RemoteConfig.Load(context.MetadataDirectory);
         if (config.Remotes.Any(r => r.Name == name))
         {
-            throw new MGitException($"remote '{name}' already exists ({config.Get(name).Url}); 'mgit remote rm {name}' first");
+            throw new MGitException(ErrorKind.Conflict, $"remote '{name}' already exists ({config.Get(name).Url}); 'mgit remote rm {name}' first");
         }
 
         (config with { Remotes = [.. config.Remotes, new RemoteEntry(name, url, endpoint)] }).Save(context.MetadataDirectory);
@@ -54,7 +54,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
         config.Get(name);
         if (config.LazyFrom == name)
         {
-            throw new MGitException($"this is a lazy clone of '{name}': objects not yet fetched come from it, so it cannot be removed");
+            throw new MGitException(ErrorKind.Conflict, $"this is a lazy clone of '{name}': objects not yet fetched come from it, so it cannot be removed");
         }
 
         (config with { Remotes = config.Remotes.Where(r => r.Name != name).ToList() }).Save(context.MetadataDirectory);
@@ -91,7 +91,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
         // What fsck would call broken never leaves: every clone and pull of the remote would fail on it.
         if (local.WithoutBrokenParts().Problems is [var broken, ..])
         {
-            throw new MGitException($"this repository's lineage is broken ({broken}); nothing was pushed ('mgit fsck' lists every problem)");
+            throw new MGitException(ErrorKind.Damaged, $"this repository's lineage is broken ({broken}); nothing was pushed ('mgit fsck' lists every problem)");
         }
 
         var (_, remoteLineage) = await ReadRemoteLineageAsync(backend, cancel);
@@ -136,7 +136,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
             var merged = LineageMerge.Union(current, local).Merged;
             if (merged.WithoutBrokenParts().Problems is [var problem, ..])
             {
-                throw new MGitException($"{backend.Url}: merged with this repository, its lineage would be broken ({problem}); nothing was published ('mgit remote fsck {remoteName}' lists every problem)");
+                throw new MGitException(ErrorKind.Damaged, $"{backend.Url}: merged with this repository, its lineage would be broken ({problem}); nothing was published ('mgit remote fsck {remoteName}' lists every problem)");
             }
 
             byte[] json = merged.ToJson();
@@ -158,7 +158,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
     {
         if (toSend.Where(id => !context.Objects.Contains(id)).Take(1).ToList() is [var absent])
         {
-            throw new MGitException($"object {absent} is neither here nor on {backend.Url} (a lazy clone pushing to another remote? check out its versions first)");
+            throw new MGitException(ErrorKind.NotFound, $"object {absent} is neither here nor on {backend.Url} (a lazy clone pushing to another remote? check out its versions first)");
         }
     }
 
@@ -190,7 +190,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
         if (unseen.Count > 0)
         {
             string examples = string.Join(", ", unseen.Take(3).Select(v => v.Ref)) + (unseen.Count > 3 ? ", ..." : "");
-            throw new MGitException($"{url} has versions this repository has not merged ({examples}); pull first ('mgit pull {remoteName}')");
+            throw new MGitException(ErrorKind.Conflict, $"{url} has versions this repository has not merged ({examples}); pull first ('mgit pull {remoteName}')");
         }
     }
 
@@ -346,7 +346,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
 
     /// <summary>One line for a remote whose lineage is refused, with how to take the rest of it anyway.</summary>
     private static MGitException BrokenRemote(IRemoteBackend backend, IReadOnlyList<string> problems) =>
-        new($"remote {backend.Url}: {problems[0]}{(problems.Count > 1 ? $" (and {problems.Count - 1} more problem(s))" : "")}; refused ('--skip-broken' takes the rest, 'mgit remote fsck' lists every problem)");
+        new(ErrorKind.Damaged, $"remote {backend.Url}: {problems[0]}{(problems.Count > 1 ? $" (and {problems.Count - 1} more problem(s))" : "")}; refused ('--skip-broken' takes the rest, 'mgit remote fsck' lists every problem)");
 
     /// <summary>
     /// Fetches the manifests named and, unless lazy, every chunk and delta base they need that is
@@ -470,14 +470,14 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
 
         if (!ObjectId.TryParse(System.Text.Encoding.ASCII.GetString(refBytes).Trim(), out var id))
         {
-            throw new MGitException($"remote {backend.Url}: {RemoteLayout.LineageRef} is damaged (not an object id)");
+            throw new MGitException(ErrorKind.Damaged, $"remote {backend.Url}: {RemoteLayout.LineageRef} is damaged (not an object id)");
         }
 
         byte[] json = await ReadSmallAsync(backend, RemoteLayout.SnapshotKey(id), RemoteLayout.MaxSnapshotBytes, cancel)
-            ?? throw new MGitException($"remote {backend.Url}: the lineage snapshot {id} named by {RemoteLayout.LineageRef} is missing");
+            ?? throw new MGitException(ErrorKind.Damaged, $"remote {backend.Url}: the lineage snapshot {id} named by {RemoteLayout.LineageRef} is missing");
         if (ObjectId.Compute(json) != id)
         {
-            throw new MGitException($"remote {backend.Url}: the lineage snapshot {id} does not match its hash; refused");
+            throw new MGitException(ErrorKind.Damaged, $"remote {backend.Url}: the lineage snapshot {id} does not match its hash; refused");
         }
 
         var (sound, problems) = LineageSnapshot.ParseSkippingBroken(json, $"remote {backend.Url}: lineage snapshot {id}");

@@ -41,7 +41,7 @@ public sealed class S3Remote : IRemoteBackend
         {
             if (!Uri.TryCreate(endpoint, UriKind.Absolute, out var endpointUri) || (endpointUri.Scheme != "http" && endpointUri.Scheme != "https"))
             {
-                throw new MGitException($"--endpoint must be an http:// or https:// URL, not '{RemoteBackends.Redact(endpoint)}'");
+                throw new MGitException(ErrorKind.InvalidInput, $"--endpoint must be an http:// or https:// URL, not '{RemoteBackends.Redact(endpoint)}'");
             }
 
             // An S3-compatible server is not on EC2: never let the SDK ask the EC2 instance
@@ -86,7 +86,7 @@ public sealed class S3Remote : IRemoteBackend
                 (null, _) => "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is empty or unset",
                 _ => "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is empty or unset",
             };
-            throw new MGitException($"remote {url}: {problem}; set both, or neither to use a ~/.aws/credentials profile");
+            throw new MGitException(ErrorKind.InvalidInput, $"remote {url}: {problem}; set both, or neither to use a ~/.aws/credentials profile");
         }
 
         try
@@ -97,7 +97,7 @@ public sealed class S3Remote : IRemoteBackend
         }
         catch (AmazonClientException e)
         {
-            throw new MGitException($"remote {url}: cannot set up the S3 client: {e.Message}{(region is null && endpoint is null ? " (set AWS_REGION, or a region in ~/.aws/config)" : "")}");
+            throw new MGitException(ErrorKind.InvalidInput, $"remote {url}: cannot set up the S3 client: {e.Message}{(region is null && endpoint is null ? " (set AWS_REGION, or a region in ~/.aws/config)" : "")}");
         }
     }
 
@@ -173,14 +173,14 @@ public sealed class S3Remote : IRemoteBackend
         {
             if (response.ContentLength > maxBytes)
             {
-                throw new MGitException($"remote {Url}: {key} is {response.ContentLength} bytes, more than the {maxBytes} allowed");
+                throw new MGitException(ErrorKind.Damaged, $"remote {Url}: {key} is {response.ContentLength} bytes, more than the {maxBytes} allowed");
             }
 
             await using var target = new FileStream(localPath, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true);
             await response.ResponseStream.CopyToAsync(target, cancel);
             if (target.Length > maxBytes)
             {
-                throw new MGitException($"remote {Url}: {key} is more than the {maxBytes} bytes allowed");
+                throw new MGitException(ErrorKind.Damaged, $"remote {Url}: {key} is more than the {maxBytes} bytes allowed");
             }
         }
 
@@ -255,7 +255,7 @@ public sealed class S3Remote : IRemoteBackend
             await DeleteAsync(mine, cancel);
             if (DateTime.UtcNow >= deadline)
             {
-                throw new MGitException($"remote {Url} is locked by another push; try again when it is done");
+                throw new MGitException(ErrorKind.Locked, $"remote {Url} is locked by another push; try again when it is done");
             }
 
             await Task.Delay(Random.Shared.Next(50, 400), cancel);
@@ -278,27 +278,27 @@ public sealed class S3Remote : IRemoteBackend
         }
         catch (AmazonS3Exception e) when (e.ErrorCode == "NoSuchBucket")
         {
-            throw new MGitException($"remote {Url}: bucket '{_bucket}' does not exist");
+            throw new MGitException(ErrorKind.NotFound, $"remote {Url}: bucket '{_bucket}' does not exist");
         }
         catch (AmazonS3Exception e) when (e.ErrorCode is "InvalidAccessKeyId" or "SignatureDoesNotMatch" or "AccessDenied" or "ExpiredToken" or "InvalidToken")
         {
-            throw new MGitException($"remote {Url}: access refused ({e.ErrorCode}: {e.Message}); check the AWS credentials");
+            throw new MGitException(ErrorKind.Io, $"remote {Url}: access refused ({e.ErrorCode}: {e.Message}); check the AWS credentials");
         }
         catch (AmazonServiceException e)
         {
-            throw new MGitException($"remote {Url}: {key}: {e.ErrorCode ?? e.StatusCode.ToString()}: {e.Message}");
+            throw new MGitException(ErrorKind.Io, $"remote {Url}: {key}: {e.ErrorCode ?? e.StatusCode.ToString()}: {e.Message}");
         }
         catch (AmazonClientException e)
         {
-            throw new MGitException($"remote {Url}: {Innermost(e)}");
+            throw new MGitException(ErrorKind.Io, $"remote {Url}: {Innermost(e)}");
         }
         catch (HttpRequestException e)
         {
-            throw new MGitException($"remote {Url}: cannot reach the server: {Innermost(e)}");
+            throw new MGitException(ErrorKind.Io, $"remote {Url}: cannot reach the server: {Innermost(e)}");
         }
         catch (TaskCanceledException e) when (e.InnerException is TimeoutException)
         {
-            throw new MGitException($"remote {Url}: the server did not answer in time");
+            throw new MGitException(ErrorKind.Io, $"remote {Url}: the server did not answer in time");
         }
     }
 

@@ -63,7 +63,7 @@ public sealed class ChunkedReadStream : ReadOnlySeekableStream
             int take = Math.Min(buffer.Length, _loaded!.Length - within);
             if (take <= 0)
             {
-                throw new Errors.MGitException("a stored chunk is shorter than its manifest says");
+                throw new Errors.MGitException(Errors.ErrorKind.Damaged, "a stored chunk is shorter than its manifest says");
             }
 
             _loaded.Span.Slice(within, take).CopyTo(buffer);

@@ -32,6 +32,7 @@ public static class DiskSpace
             IOException io => io.HResult is NoSpaceErrno or QuotaErrno || (io.InnerException is { } inner && IsNoSpace(inner, path)) || (path is not null && IsFull(path)),
             SqliteException { SqliteErrorCode: SqliteFull } => true,
             SqliteException { SqliteErrorCode: SqliteIoError } when path is not null => IsFull(path),
+            MGitException { Kind: ErrorKind.NoSpace } => true,
             MGitException { InnerException: { } inner } => IsNoSpace(inner, path),
             _ => false,
         };
@@ -55,7 +56,7 @@ public static class DiskSpace
 
     /// <summary>The one-line error for a full file system, naming its mount point and the path that needed room.</summary>
     public static MGitException NoSpace(string path, Exception cause) =>
-        new($"no space left on {MountPointOf(path)} (writing {path}); free some space and try again ('mgit rm' then 'mgit gc' frees what mgit stores)", cause);
+        new(ErrorKind.NoSpace, $"no space left on {MountPointOf(path)} (writing {path}); free some space and try again ('mgit rm' then 'mgit gc' frees what mgit stores)", cause);
 
     /// <summary>The mount point holding <paramref name="path"/> (the longest mount that is a prefix of it), or the path itself when unknown.</summary>
     public static string MountPointOf(string path)

@@ -134,7 +134,7 @@ public sealed class FileIngester
             using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.SequentialScan);
             if (stream.Length != layout.Length)
             {
-                throw new MGitException($"{manifestPath}: the file changed while it was being added");
+                throw new MGitException(ErrorKind.Conflict, $"{manifestPath}: the file changed while it was being added");
             }
 
             for (int s = 0; s < layout.Segments.Count; s++)
@@ -175,7 +175,7 @@ public sealed class FileIngester
                     catch (EndOfStreamException)
                     {
                         buffer.Dispose();
-                        throw new MGitException($"{manifestPath}: the file changed while it was being added");
+                        throw new MGitException(ErrorKind.Conflict, $"{manifestPath}: the file changed while it was being added");
                     }
 
                     observe?.Invoke(s, segment.Length - remaining, buffer.Span);

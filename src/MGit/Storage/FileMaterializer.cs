@@ -56,7 +56,7 @@ public sealed class FileMaterializer
                     using var content = _store.Read(chunk.Id, _cache);
                     if (content.Length != chunk.Length)
                     {
-                        throw new MGitException($"a chunk is {content.Length} bytes where the manifest expects {chunk.Length}");
+                        throw new MGitException(ErrorKind.Damaged, $"a chunk is {content.Length} bytes where the manifest expects {chunk.Length}");
                     }
 
                     target.Write(content.Span, chunk.Offset);
@@ -110,7 +110,7 @@ public sealed class FileMaterializer
 
             if (offset != file.Length)
             {
-                throw new MGitException($"manifest of {file.Path} is inconsistent: its chunks make {offset} bytes where it records {file.Length}");
+                throw new MGitException(ErrorKind.Damaged, $"manifest of {file.Path} is inconsistent: its chunks make {offset} bytes where it records {file.Length}");
             }
         }
 
@@ -132,7 +132,7 @@ public sealed class FileMaterializer
 
             if (remaining != 0)
             {
-                throw new MGitException($"manifest of {file.Path} is inconsistent: segment at {segment.Offset} lacks chunks");
+                throw new MGitException(ErrorKind.Damaged, $"manifest of {file.Path} is inconsistent: segment at {segment.Offset} lacks chunks");
             }
         }
     }

@@ -48,22 +48,22 @@ public sealed record Manifest
         }
         catch (JsonException e)
         {
-            throw new MGitException($"manifest {what} is unreadable: {e.Message}");
+            throw new MGitException(ErrorKind.Damaged, $"manifest {what} is unreadable: {e.Message}");
         }
 
         if (manifest is null)
         {
-            throw new MGitException($"manifest {what} is empty");
+            throw new MGitException(ErrorKind.Damaged, $"manifest {what} is empty");
         }
 
         if (manifest.Schema > CurrentSchema)
         {
-            throw new MGitException($"manifest {what} uses schema {manifest.Schema}, newer than this mgit understands ({CurrentSchema}); upgrade mgit");
+            throw new MGitException(ErrorKind.Unsupported, $"manifest {what} uses schema {manifest.Schema}, newer than this mgit understands ({CurrentSchema}); upgrade mgit");
         }
 
         if (manifest.Problem() is { } problem)
         {
-            throw new MGitException($"manifest {what} {problem}");
+            throw new MGitException(ErrorKind.Damaged, $"manifest {what} {problem}");
         }
 
         return manifest;

@@ -54,7 +54,7 @@ public sealed record ModelFolder(List<(string FullPath, string RelativePath)> Fi
 
                 if (ModelPaths.Problem(relative) is { } problem)
                 {
-                    throw new MGitException($"{entry.FullName}: mgit cannot store this name ({problem})");
+                    throw new MGitException(ErrorKind.Unsupported, $"{entry.FullName}: mgit cannot store this name ({problem})");
                 }
             }
 
@@ -75,7 +75,7 @@ public sealed record ModelFolder(List<(string FullPath, string RelativePath)> Fi
     {
         if (!keepLinks)
         {
-            throw new MGitException($"{link.FullName} is a symbolic link (to {target}); mgit does not store links unless told to: --follow-symlinks keeps those that point inside the folder (to store what links point to, add a copy made with 'cp -rL')");
+            throw new MGitException(ErrorKind.InvalidInput, $"{link.FullName} is a symbolic link (to {target}); mgit does not store links unless told to: --follow-symlinks keeps those that point inside the folder (to store what links point to, add a copy made with 'cp -rL')");
         }
 
         // Where it leads after every link on the way, and the target as written, made relative.
@@ -94,7 +94,7 @@ public sealed record ModelFolder(List<(string FullPath, string RelativePath)> Fi
         if (final is null || !final.Exists || !IsInside(final.FullName, root) || final.FullName == root
             || ModelPaths.LinkTargetProblem(relative, written, _ => false) is not null)
         {
-            throw new MGitException($"{link.FullName} is a symbolic link to {target}, {(final is { Exists: true } ? "outside the folder" : "which does not exist")}; only links that point inside the folder can be kept (to store what links point to, add a copy made with 'cp -rL')");
+            throw new MGitException(ErrorKind.InvalidInput, $"{link.FullName} is a symbolic link to {target}, {(final is { Exists: true } ? "outside the folder" : "which does not exist")}; only links that point inside the folder can be kept (to store what links point to, add a copy made with 'cp -rL')");
         }
 
         return written;

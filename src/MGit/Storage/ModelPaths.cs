@@ -134,7 +134,7 @@ public static class ModelPaths
     {
         if (Problem(path) is { } problem)
         {
-            throw new MGitException($"{what} names {problem}: '{Printable(path)}'; refused");
+            throw new MGitException(ErrorKind.Damaged, $"{what} names {problem}: '{Printable(path)}'; refused");
         }
     }
 
@@ -156,7 +156,7 @@ public static class ModelPaths
             current = Path.Combine(current, name);
             if (new FileInfo(current).LinkTarget is not null)
             {
-                throw new MGitException($"{current} is a symbolic link; mgit does not write through links");
+                throw new MGitException(ErrorKind.Conflict, $"{current} is a symbolic link; mgit does not write through links");
             }
         }
 

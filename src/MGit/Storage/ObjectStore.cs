@@ -617,7 +617,7 @@ public sealed class ObjectStore
 
         if (head[4] > ObjectFormatVersion)
         {
-            throw new MGitException($"object {id} was written by a newer mgit (object format {head[4]}); upgrade mgit");
+            throw new MGitException(ErrorKind.Unsupported, $"object {id} was written by a newer mgit (object format {head[4]}); upgrade mgit");
         }
 
         ulong length = BinaryPrimitives.ReadUInt64LittleEndian(head[8..]);

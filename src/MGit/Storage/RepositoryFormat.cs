@@ -42,45 +42,50 @@ public sealed record RepositoryFormat
         {
             format = JsonSerializer.Deserialize(File.ReadAllBytes(path), SettingsJson.Default.RepositoryFormat);
         }
-        catch (Exception e) when (e is JsonException or IOException)
+        catch (JsonException e)
         {
-            throw new MGitException($"{path} is unreadable: {e.Message}");
+            throw new MGitException(ErrorKind.Damaged, $"{path} is unreadable: {e.Message}", e);
+        }
+        catch (IOException e)
+        {
+            throw new MGitException(ErrorKind.Io, $"{path} is unreadable: {e.Message}", e);
         }
 
         if (format is null)
         {
-            throw new MGitException($"{path} is empty");
+            throw new MGitException(ErrorKind.Damaged, $"{path} is empty");
         }
 
         Validate(format, path);
         return format;
     }
 
-    public static void Validate(RepositoryFormat format, string path)
+    /// <param name="invalid">The kind of error for a value out of range: damage in a stored file, bad input in a requested format.</param>
+    public static void Validate(RepositoryFormat format, string path, ErrorKind invalid = ErrorKind.Damaged)
     {
         if (format.FormatVersion > CurrentVersion)
         {
-            throw new MGitException($"this repository uses format version {format.FormatVersion}, newer than this mgit supports ({CurrentVersion}); upgrade mgit");
+            throw new MGitException(ErrorKind.Unsupported, $"this repository uses format version {format.FormatVersion}, newer than this mgit supports ({CurrentVersion}); upgrade mgit");
         }
 
         if (format.FormatVersion < 1)
         {
-            throw new MGitException($"{path} names an invalid format version {format.FormatVersion}");
+            throw new MGitException(invalid, $"{path} names an invalid format version {format.FormatVersion}");
         }
 
         if (format.Hash != "blake3")
         {
-            throw new MGitException($"this repository hashes with '{format.Hash}', which this mgit does not support");
+            throw new MGitException(ErrorKind.Unsupported, $"this repository hashes with '{format.Hash}', which this mgit does not support");
         }
 
         if (format.ChunkSize < 1024 || format.ChunkSize > 64 * 1024 * 1024 || format.ChunkSize % 64 != 0)
         {
-            throw new MGitException($"{path} names an invalid chunk size {format.ChunkSize}");
+            throw new MGitException(invalid, $"{path} names an invalid chunk size {format.ChunkSize}");
         }
 
         if (format.MaxDeltaDepth is < 0 or > 32)
         {
-            throw new MGitException($"{path} names an invalid max_delta_depth {format.MaxDeltaDepth} (0 to 32)");
+            throw new MGitException(invalid, $"{path} names an invalid max_delta_depth {format.MaxDeltaDepth} (0 to 32)");
         }
     }
 }

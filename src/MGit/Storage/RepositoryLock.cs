@@ -45,7 +45,7 @@ public sealed class RepositoryLock : IDisposable
             }
             catch (IOException)
             {
-                throw new MGitException(share == FileShare.None
+                throw new MGitException(ErrorKind.Locked, share == FileShare.None
                     ? "another mgit process is using the repository; gc needs it alone, try again when it is done"
                     : "mgit gc is running on this repository; try again when it is done");
             }

@@ -222,7 +222,7 @@ public sealed class PassCondition
         return tokens;
     }
 
-    private static MGitException Bad(string text, string problem) => new($"--pass '{text}': {problem}");
+    private static MGitException Bad(string text, string problem) => new(ErrorKind.InvalidInput, $"--pass '{text}': {problem}");
 
     private sealed class Parser(string text, List<Token> tokens)
     {

@@ -22,7 +22,7 @@ public sealed record TestScope(TestScopeKind Kind, string? Value)
         string value = colon < 0 ? "" : text[(colon + 1)..];
         if (value.Length == 0 || (kind != "type" && kind != "model"))
         {
-            throw new MGitException($"--for must be 'all', 'type:TYPE' or 'model:NAME', not '{text}'");
+            throw new MGitException(ErrorKind.InvalidInput, $"--for must be 'all', 'type:TYPE' or 'model:NAME', not '{text}'");
         }
 
         if (kind == "model")
@@ -79,7 +79,7 @@ public sealed record TestDefinition(string Name, string Command, TestScope Scope
 
         if (!(TimeoutSeconds > 0 && TimeoutSeconds <= 7 * 24 * 3600))
         {
-            throw new MGitException($"--timeout must be a positive number of seconds up to a week, not {TimeoutSeconds}");
+            throw new MGitException(ErrorKind.InvalidInput, $"--timeout must be a positive number of seconds up to a week, not {TimeoutSeconds}");
         }
 
         return this;
@@ -93,7 +93,7 @@ public sealed record TestDefinition(string Name, string Command, TestScope Scope
     {
         if (string.IsNullOrEmpty(name) || name.Length > 100 || name[0] is '-' or '.' || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
         {
-            throw new MGitException($"test name '{name}' must be 1-100 letters, digits, '-', '_' or '.', not starting with '-' or '.'");
+            throw new MGitException(ErrorKind.InvalidInput, $"test name '{name}' must be 1-100 letters, digits, '-', '_' or '.', not starting with '-' or '.'");
         }
     }
 }

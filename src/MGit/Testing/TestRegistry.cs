@@ -18,7 +18,7 @@ public sealed class TestRegistry(LineageStore store)
             bool exists = store.Scalar("SELECT 1 FROM tests WHERE name = $n", transaction, ("$n", test.Name)) is not null;
             if (exists && !replace)
             {
-                throw new MGitException($"a test named '{test.Name}' already exists; pass --replace to change it");
+                throw new MGitException(ErrorKind.Conflict, $"a test named '{test.Name}' already exists; pass --replace to change it");
             }
 
             store.Execute(
@@ -39,7 +39,7 @@ public sealed class TestRegistry(LineageStore store)
     {
         if (store.Scalar("SELECT 1 FROM tests WHERE name = $n", transaction, ("$n", name)) is null)
         {
-            throw new MGitException($"no test named '{name}'");
+            throw new MGitException(ErrorKind.NotFound, $"no test named '{name}'");
         }
 
         store.Execute("DELETE FROM test_results WHERE test = $n", transaction, ("$n", name));
@@ -66,7 +66,7 @@ public sealed class TestRegistry(LineageStore store)
     });
 
     public TestDefinition Get(string name) =>
-        All().FirstOrDefault(t => t.Name == name) ?? throw new MGitException($"no test named '{name}' (see 'mgit test ls')");
+        All().FirstOrDefault(t => t.Name == name) ?? throw new MGitException(ErrorKind.NotFound, $"no test named '{name}' (see 'mgit test ls')");
 
     public void Record(ModelVersion version, TestResult result) => store.Write(transaction =>
     {

@@ -57,7 +57,7 @@ internal sealed class TestRunner(RepositoryContext context, CheckoutCache checko
         var tests = context.WithDatabase(Tests.All);
         if (options.OnlyTest is { } only && tests.All(t => t.Name != only))
         {
-            throw new MGitException($"no test named '{only}' (see 'mgit test ls')");
+            throw new MGitException(ErrorKind.NotFound, $"no test named '{only}' (see 'mgit test ls')");
         }
 
         var work = versions
@@ -136,12 +136,12 @@ internal sealed class TestRunner(RepositoryContext context, CheckoutCache checko
 
         if (Passes(chain[^1]))
         {
-            throw new MGitException($"{chain[^1].Ref} passes {test.Name}; there is no failure to bisect");
+            throw new MGitException(ErrorKind.InvalidInput, $"{chain[^1].Ref} passes {test.Name}; there is no failure to bisect");
         }
 
         if (!Passes(chain[0]))
         {
-            throw new MGitException($"{chain[0].Ref} fails {test.Name} too, so the failure is older than the chain; name a passing ancestor with --to");
+            throw new MGitException(ErrorKind.InvalidInput, $"{chain[0].Ref} fails {test.Name} too, so the failure is older than the chain; name a passing ancestor with --to");
         }
 
         int good = 0;
@@ -180,7 +180,7 @@ internal sealed class TestRunner(RepositoryContext context, CheckoutCache checko
 
                 if (parents.Count > 1)
                 {
-                    throw new MGitException($"{current.Ref} has several parents ({string.Join(", ", parents.Select(p => p.Ref))}); name the ancestor to bisect from with --to");
+                    throw new MGitException(ErrorKind.InvalidInput, $"{current.Ref} has several parents ({string.Join(", ", parents.Select(p => p.Ref))}); name the ancestor to bisect from with --to");
                 }
 
                 current = parents[0];
@@ -208,7 +208,7 @@ internal sealed class TestRunner(RepositoryContext context, CheckoutCache checko
 
             if (!previous.ContainsKey(ancestor.Id) || ancestor.Id == from.Id)
             {
-                throw new MGitException($"{ancestor.Ref} is not an ancestor of {from.Ref}");
+                throw new MGitException(ErrorKind.InvalidInput, $"{ancestor.Ref} is not an ancestor of {from.Ref}");
             }
 
             for (var current = ancestor; ; current = previous[current.Id])
@@ -223,7 +223,7 @@ internal sealed class TestRunner(RepositoryContext context, CheckoutCache checko
 
         if (chain.Count < 2)
         {
-            throw new MGitException($"{from.Ref} has no parent to bisect along");
+            throw new MGitException(ErrorKind.InvalidInput, $"{from.Ref} has no parent to bisect along");
         }
 
         return chain;

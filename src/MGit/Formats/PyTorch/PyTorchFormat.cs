@@ -90,7 +90,7 @@ public sealed class PyTorchFormat : IModelFormat
             string order = System.Text.Encoding.ASCII.GetString(ReadMember(reader, byteOrder, 16)).Trim();
             if (order != "little")
             {
-                throw reader.Bad($"storages are in '{order}' byte order; only little-endian checkpoints are supported");
+                throw reader.Unsupported($"storages are in '{order}' byte order; only little-endian checkpoints are supported");
             }
         }
 
@@ -382,7 +382,7 @@ public sealed class PyTorchFormat : IModelFormat
 
                 return result;
             default:
-                throw reader.Bad($"'{entry.Name}' uses zip compression method {entry.Method}, which is not supported");
+                throw reader.Unsupported($"'{entry.Name}' uses zip compression method {entry.Method}, which is not supported");
         }
     }
 }
