@@ -221,6 +221,11 @@ public sealed partial class Repository
                     Directory.Delete(spool, recursive: true);
                 }
             }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Not to hide the add's own outcome: the copy carries this process's id, so the
+                // next command that writes removes it once this process is gone, and gc at any time.
+            }
             finally
             {
                 repositoryLock.Dispose();

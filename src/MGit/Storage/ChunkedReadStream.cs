@@ -142,12 +142,11 @@ public sealed class ChunkedReadStream : ReadOnlySeekableStream
     /// <summary>The length each chunk of an evenly cut run must have; a run with too few chunks for its length is refused.</summary>
     private static List<(ObjectId Id, int Length)> WithLengths(IReadOnlyList<ObjectId> chunks, int chunkSize, long length)
     {
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(chunkSize);
         var result = new List<(ObjectId, int)>(chunks.Count);
         long remaining = length;
         foreach (var id in chunks)
         {
-            int take = (int)Math.Min(chunkSize, remaining);
+            int take = (int)Math.Min(Math.Max(chunkSize, 0), remaining);
             result.Add((id, take));
             remaining -= take;
         }
