@@ -46,6 +46,8 @@ public sealed partial class Repository : IDisposable
     private readonly StorageReport _storage;
     private readonly TestRunner _tests;
     private readonly Ingestion _ingestion;
+    private readonly StreamIngestion _streams;
+    private readonly StoredFiles _files;
     private readonly CascadeRunner _cascade;
     private readonly RemoteSync _remotes;
     private readonly RemoteMaintenance _remoteMaintenance;
@@ -61,6 +63,8 @@ public sealed partial class Repository : IDisposable
         _storage = new StorageReport(_context);
         _tests = new TestRunner(_context, _checkouts);
         _ingestion = new Ingestion(_context, _placement, _tests, _checkouts, _maintenance);
+        _streams = new StreamIngestion(_context, _ingestion);
+        _files = new StoredFiles(_context);
         _cascade = new CascadeRunner(_context, _ingestion, _tests, _checkouts);
         _remotes = new RemoteSync(_context, _maintenance);
         _remoteMaintenance = new RemoteMaintenance(_context, _remotes);
@@ -202,39 +206,16 @@ public sealed partial class Repository : IDisposable
     }
 
     /// <exception cref="MGitException">NotFound (the reference or the tensor), InvalidInput (several tensors of that name: name the file), Unsupported (not a contiguous run of stored bytes), Damaged.</exception>
-    /// <summary>
-    /// Streams one tensor's bytes from the store without rebuilding the file. With several files
-    /// (a sharded folder), <paramref name="file"/> picks one when the name is ambiguous.
-    /// </summary>
-    public Stream OpenTensor(string reference, string tensorName, string? file = null)
-    {
-        var version = _context.Resolve(reference);
-        var manifest = _context.LoadManifest(version);
-        var matches = manifest.Files
-            .Where(f => file is null || f.Path == file)
-            .SelectMany(f => f.ListedTensors().Where(t => t.Tensor.Name == tensorName).Select(t => (File: f, Listed: t)))
-            .ToList();
-        if (matches.Count == 0)
-        {
-            throw new MGitException(ErrorKind.NotFound, $"{version.Ref} has no tensor named '{tensorName}'");
-        }
+    /// <inheritdoc cref="StoredFiles.OpenTensor"/>
+    public Stream OpenTensor(string reference, string tensorName, string? file = null) => _files.OpenTensor(reference, tensorName, file);
 
-        if (matches.Count > 1)
-        {
-            throw new MGitException(ErrorKind.InvalidInput, $"{version.Ref} has {matches.Count} tensors named '{tensorName}'; name the file");
-        }
+    /// <inheritdoc cref="StoredFiles.OpenFile"/>
+    public Stream OpenFile(string reference, string? path = null) => _files.OpenFile(reference, path);
 
-        var (manifestFile, listed) = matches[0];
-        if (listed.Segment is not { } segment || (listed.View is { } strided && !Formats.PyTorch.PyTorchFormat.IsContiguous(strided.Shape, strided.Stride)))
-        {
-            throw new MGitException(ErrorKind.Unsupported, $"{version.Ref}: tensor '{tensorName}' is not a contiguous run of stored bytes (a compressed or strided view); check the file out instead");
-        }
+    /// <inheritdoc cref="StoredFiles.ReadTensor"/>
+    public void ReadTensor<T>(string reference, string tensorName, Span<T> destination, string? file = null)
+        where T : unmanaged => _files.ReadTensor(reference, tensorName, destination, file);
 
-        var stream = new ChunkedReadStream(_context.Objects, segment.Chunks.Select(ObjectId.Parse).ToList(), manifestFile.ChunkBytesOf(segment), segment.Length);
-        return listed.View is null ? stream : new SubReadStream(stream, listed.Offset - segment.Offset, listed.Length);
-    }
-
-    /// <exception cref="MGitException">NotFound (neither a model nor a path), InvalidInput (a model file that does not follow its format), Damaged, Unsupported.</exception>
     /// <inheritdoc cref="ModelComparison.Diff"/>
     public ModelDiffResult Diff(string a, string b, string? workingDirectory = null) => _comparison.Diff(a, b, workingDirectory);
 
@@ -249,6 +230,12 @@ public sealed partial class Repository : IDisposable
     public AddResult Add(string path, AddOptions options) => _ingestion.Add(path, options);
 
     /// <exception cref="MGitException">NotFound (the folder), InvalidInput (no models in it, a model file that does not follow its format), Conflict (a name is taken), Locked, NoSpace.</exception>
+    /// <inheritdoc cref="StreamIngestion.Add(string, ModelFileContent, AddOptions)"/>
+    public AddResult Add(string name, ModelFileContent file, AddOptions options) => _streams.Add(name, file, options);
+
+    /// <inheritdoc cref="StreamIngestion.Add(string, IReadOnlyList{ModelFileContent}, AddOptions)"/>
+    public AddResult Add(string name, IReadOnlyList<ModelFileContent> files, AddOptions options) => _streams.Add(name, files, options);
+
     /// <inheritdoc cref="Ingestion.Infer"/>
     public IReadOnlyList<InferredModel> Infer(string directory, AddOptions? common = null) => _ingestion.Infer(directory, common);
 

@@ -143,7 +143,7 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
     /// command is using the repository (the lock taken exclusive, without waiting): an object
     /// written here may also be what a concurrent add found already stored; else 'mgit gc' does it.
     /// </summary>
-    private void RemoveWhatAFailedAddWrote(DateTime startedAt)
+    public void RemoveWhatAFailedAddWrote(DateTime startedAt)
     {
         using var alone = RepositoryLock.TryExclusive(context.LockPath);
         if (alone is null)
