@@ -11,12 +11,21 @@ public sealed record CliContext(
     Func<string, string?> Environment,
     bool ErrorIsTerminal)
 {
-    public static CliContext FromConsole() => new(
+    /// <summary>Ctrl-C for the command run in this context (by default, nothing interrupts it but <see cref="Interruption.Interrupt"/>).</summary>
+    public Interruption Interruption { get; init; } = new();
+
+    /// <summary>The token long operations take: cancelled by the first Ctrl-C.</summary>
+    public CancellationToken Cancellation => Interruption.Token;
+
+    public static CliContext FromConsole(Interruption interruption) => new(
         Console.Out,
         Console.Error,
         CurrentDirectory(),
         System.Environment.GetEnvironmentVariable,
-        !Console.IsErrorRedirected);
+        !Console.IsErrorRedirected)
+    {
+        Interruption = interruption,
+    };
 
     /// <summary>The working directory; "/" when it was deleted under us (paths given then must be absolute, and say so when missing).</summary>
     private static string CurrentDirectory()

@@ -47,7 +47,20 @@ public static class MGitCli
                 Output = context.Out,
                 Error = context.Error,
                 EnableDefaultExceptionHandler = false,
+                // Ctrl-C is ours (see Interruption): a command ends when it has cleaned up, not at a timeout.
+                ProcessTerminationTimeout = null,
             });
+        }
+        catch (Exception e) when (context.Interruption.Requested)
+        {
+            // Whatever the command was doing when it was asked to stop, that is why it ended.
+            context.Error.WriteLine("mgit: cancelled");
+            if (context.Environment("MGIT_TRACE") == "1")
+            {
+                context.Error.WriteLine(e.ToString());
+            }
+
+            return context.Interruption.ExitCode;
         }
         catch (Exception e)
         {

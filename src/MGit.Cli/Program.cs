@@ -1,3 +1,4 @@
 using MGit.Cli;
 
-return MGitCli.Run(args, CliContext.FromConsole());
+using var interruption = Interruption.FromSignals();
+return MGitCli.Run(args, CliContext.FromConsole(interruption));

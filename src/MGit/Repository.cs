@@ -137,14 +137,28 @@ public sealed partial class Repository : IDisposable
     /// <summary>
     /// Copies a remote into a new repository at <paramref name="directory"/> with the remote as
     /// <c>origin</c>. Lazy: only the lineage and manifests come now; objects arrive when a
-    /// checkout needs them. A clone that fails leaves no repository behind.
+    /// checkout needs them. A clone that fails or is cancelled leaves no repository behind.
     /// </summary>
-    public static Repository Clone(string url, string directory, string? endpoint = null, bool lazy = false, RepositoryOptions? options = null) =>
-        Clone(url, directory, endpoint, lazy, skipBroken: false, options, out _);
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; nothing is left at <paramref name="directory"/>.</exception>
+    public static Repository Clone(string url, string directory, string? endpoint = null, bool lazy = false, RepositoryOptions? options = null, CancellationToken cancellationToken = default) =>
+        CloneAsync(url, directory, endpoint, lazy, options, cancellationToken).GetAwaiter().GetResult();
 
-    /// <inheritdoc cref="Clone(string, string, string?, bool, RepositoryOptions?)"/>
-    /// <param name="skipped">With <paramref name="skipBroken"/>, the broken parts of the remote left out (see <see cref="Pull(string?, bool)"/>).</param>
-    public static Repository Clone(string url, string directory, string? endpoint, bool lazy, bool skipBroken, RepositoryOptions? options, out IReadOnlyList<string> skipped)
+    /// <inheritdoc cref="Clone(string, string, string?, bool, RepositoryOptions?, CancellationToken)"/>
+    /// <param name="skipped">With <paramref name="skipBroken"/>, the broken parts of the remote left out (see <see cref="Pull(string?, bool, CancellationToken)"/>).</param>
+    public static Repository Clone(string url, string directory, string? endpoint, bool lazy, bool skipBroken, RepositoryOptions? options, out IReadOnlyList<string> skipped, CancellationToken cancellationToken = default)
+    {
+        var clone = CloneAsync(url, directory, endpoint, lazy, skipBroken, options, cancellationToken).GetAwaiter().GetResult();
+        skipped = clone.Skipped;
+        return clone.Repository;
+    }
+
+    /// <inheritdoc cref="Clone(string, string, string?, bool, RepositoryOptions?, CancellationToken)"/>
+    public static async Task<Repository> CloneAsync(string url, string directory, string? endpoint = null, bool lazy = false, RepositoryOptions? options = null, CancellationToken cancellationToken = default) =>
+        (await CloneAsync(url, directory, endpoint, lazy, skipBroken: false, options, cancellationToken).ConfigureAwait(false)).Repository;
+
+    /// <inheritdoc cref="Clone(string, string, string?, bool, RepositoryOptions?, CancellationToken)"/>
+    /// <returns>The new repository, and with <paramref name="skipBroken"/> the broken parts of the remote left out.</returns>
+    public static async Task<CloneResult> CloneAsync(string url, string directory, string? endpoint, bool lazy, bool skipBroken, RepositoryOptions? options, CancellationToken cancellationToken = default)
     {
         options ??= new RepositoryOptions();
         string target = Path.GetFullPath(directory);
@@ -157,16 +171,17 @@ public sealed partial class Repository : IDisposable
         Repository? repository = null;
         try
         {
+            IReadOnlyList<string> skipped;
             using (var backend = RemoteBackends.Open(url, endpoint, options.Environment))
             {
-                var format = RemoteSync.ReadRemoteFormat(backend);
+                var format = await RemoteSync.ReadRemoteFormatAsync(backend, cancellationToken).ConfigureAwait(false);
                 repository = Init(target, options, format?.ChunkSize ?? RepositoryFormat.DefaultChunkSize, format?.MaxDeltaDepth ?? RepositoryFormat.DefaultMaxDeltaDepth);
                 new RemoteConfig { Remotes = [new RemoteEntry(DefaultRemote, url, endpoint)], LazyFrom = lazy ? DefaultRemote : null }.Save(repository.MetadataDirectory);
-                skipped = repository._remotes.Pull(backend, lazy, skipBroken).Skipped;
+                skipped = (await repository._remotes.PullAsync(backend, lazy, skipBroken, cancellationToken).ConfigureAwait(false)).Skipped;
             }
 
             repository._remotes.AttachLazyOrigin();
-            return repository;
+            return new CloneResult(repository, skipped);
         }
         catch
         {
@@ -226,18 +241,22 @@ public sealed partial class Repository : IDisposable
     // --- Adding and placing
 
     /// <exception cref="MGitException">NotFound (the path or a parent), InvalidInput (the options, a model file that does not follow its format), Unsupported, Conflict (the name is taken, or another process changed the lineage meanwhile: add again), Locked (gc is running), NoSpace, Damaged (a parent's stored data).</exception>
-    /// <inheritdoc cref="Ingestion.Add(string, AddOptions)"/>
-    public AddResult Add(string path, AddOptions options) => _ingestion.Add(path, options);
+    /// <inheritdoc cref="Ingestion.Add(string, AddOptions, CancellationToken)"/>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; no version is stored and the objects the add wrote are removed.</exception>
+    public AddResult Add(string path, AddOptions options, CancellationToken cancellationToken = default) => _ingestion.Add(path, options, cancellationToken);
+
+    /// <inheritdoc cref="StreamIngestion.Add(string, ModelFileContent, AddOptions, CancellationToken)"/>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; no version is stored, the copies and the objects the add wrote are removed.</exception>
+    public AddResult Add(string name, ModelFileContent file, AddOptions options, CancellationToken cancellationToken = default) => _streams.Add(name, file, options, cancellationToken);
+
+    /// <inheritdoc cref="StreamIngestion.Add(string, IReadOnlyList{ModelFileContent}, AddOptions, CancellationToken)"/>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; no version is stored, the copies and the objects the add wrote are removed.</exception>
+    public AddResult Add(string name, IReadOnlyList<ModelFileContent> files, AddOptions options, CancellationToken cancellationToken = default) => _streams.Add(name, files, options, cancellationToken);
 
     /// <exception cref="MGitException">NotFound (the folder), InvalidInput (no models in it, a model file that does not follow its format), Conflict (a name is taken), Locked, NoSpace.</exception>
-    /// <inheritdoc cref="StreamIngestion.Add(string, ModelFileContent, AddOptions)"/>
-    public AddResult Add(string name, ModelFileContent file, AddOptions options) => _streams.Add(name, file, options);
-
-    /// <inheritdoc cref="StreamIngestion.Add(string, IReadOnlyList{ModelFileContent}, AddOptions)"/>
-    public AddResult Add(string name, IReadOnlyList<ModelFileContent> files, AddOptions options) => _streams.Add(name, files, options);
-
     /// <inheritdoc cref="Ingestion.Infer"/>
-    public IReadOnlyList<InferredModel> Infer(string directory, AddOptions? common = null) => _ingestion.Infer(directory, common);
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the models added before it stay, the one being added is not stored.</exception>
+    public IReadOnlyList<InferredModel> Infer(string directory, AddOptions? common = null, CancellationToken cancellationToken = default) => _ingestion.Infer(directory, common, cancellationToken);
 
     /// <exception cref="MGitException">Damaged or Unsupported (a stored fingerprint), Locked.</exception>
     /// <inheritdoc cref="ModelPlacement.LoadFingerprints"/>
@@ -250,12 +269,14 @@ public sealed partial class Repository : IDisposable
     // --- Checking out
 
     /// <exception cref="MGitException">InvalidInput, NotFound (the reference), Conflict (the output exists: pass overwrite), Damaged (stored data failed verification; nothing is left at the output), NoSpace, Io (a lazy clone's remote).</exception>
-    /// <inheritdoc cref="ModelWriter.Checkout(string, string, bool)"/>
-    public string Checkout(string reference, string output, bool overwrite = false) => _writer.Checkout(reference, output, overwrite);
+    /// <inheritdoc cref="ModelWriter.Checkout(string, string, bool, CancellationToken)"/>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; no partial file is left, nor any file or folder the checkout created.</exception>
+    public string Checkout(string reference, string output, bool overwrite = false, CancellationToken cancellationToken = default) => _writer.Checkout(reference, output, overwrite, cancellationToken);
 
     /// <exception cref="MGitException">InvalidInput (no references; the folder is a file), NotFound, Conflict (an output exists: pass overwrite), Damaged, NoSpace, Io (a lazy clone's remote).</exception>
-    /// <inheritdoc cref="ModelWriter.Checkout(IReadOnlyList{string}, string, bool)"/>
-    public IReadOnlyList<(string Ref, string Path)> Checkout(IReadOnlyList<string> references, string folder, bool overwrite = false) => _writer.Checkout(references, folder, overwrite);
+    /// <inheritdoc cref="ModelWriter.Checkout(IReadOnlyList{string}, string, bool, CancellationToken)"/>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; no partial file is left, nor any file or folder the checkout created.</exception>
+    public IReadOnlyList<(string Ref, string Path)> Checkout(IReadOnlyList<string> references, string folder, bool overwrite = false, CancellationToken cancellationToken = default) => _writer.Checkout(references, folder, overwrite, cancellationToken);
 
     // --- Tests
 
@@ -275,15 +296,18 @@ public sealed partial class Repository : IDisposable
 
     /// <exception cref="MGitException">NotFound (the test named), Damaged (a model's stored data), NoSpace; a test that fails is a result, not an exception.</exception>
     /// <inheritdoc cref="TestRunner.RunTests"/>
-    public IReadOnlyList<TestResult> RunTests(IReadOnlyList<ModelVersion> versions, TestRunOptions options) => _tests.RunTests(versions, options);
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; test commands still running are killed (with every process they started), and their results are not recorded.</exception>
+    public IReadOnlyList<TestResult> RunTests(IReadOnlyList<ModelVersion> versions, TestRunOptions options, CancellationToken cancellationToken = default) => _tests.RunTests(versions, options, cancellationToken);
 
     /// <exception cref="MGitException">Failed (the command was interrupted), InvalidInput (its command template); a test that fails is a result.</exception>
     /// <inheritdoc cref="TestRunner.RunTest"/>
-    public TestResult RunTest(TestDefinition test, string reference, string modelPath) => _tests.RunTest(test, reference, modelPath);
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the test command is killed with every process it started.</exception>
+    public TestResult RunTest(TestDefinition test, string reference, string modelPath, CancellationToken cancellationToken = default) => _tests.RunTest(test, reference, modelPath, cancellationToken);
 
     /// <exception cref="MGitException">NotFound (the test or a reference), InvalidInput (no failure to bisect, or no single chain to bisect along: name the ancestor).</exception>
     /// <inheritdoc cref="TestRunner.Bisect"/>
-    public BisectResult Bisect(string testName, string from, string? ancestor, Action<BisectRun>? onRun = null) => _tests.Bisect(testName, from, ancestor, onRun);
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the test command running is killed, nothing is recorded for it.</exception>
+    public BisectResult Bisect(string testName, string from, string? ancestor, Action<BisectRun>? onRun = null, CancellationToken cancellationToken = default) => _tests.Bisect(testName, from, ancestor, onRun, cancellationToken);
 
     // --- Recipes and the update cascade
 
@@ -299,11 +323,13 @@ public sealed partial class Repository : IDisposable
 
     /// <exception cref="MGitException">InvalidInput (the references), NotFound, Damaged; a recipe or test that fails is in the result.</exception>
     /// <inheritdoc cref="CascadeRunner.UpdateCascade"/>
-    public CascadeResult UpdateCascade(string? oldRef, string newRef, CascadeOptions options) => _cascade.UpdateCascade(oldRef, newRef, options);
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; running recipes and tests are killed, the versions made so far stay, and <see cref="ResumeCascade"/> goes on from there.</exception>
+    public CascadeResult UpdateCascade(string? oldRef, string newRef, CascadeOptions options, CancellationToken cancellationToken = default) => _cascade.UpdateCascade(oldRef, newRef, options, cancellationToken);
 
     /// <exception cref="MGitException">NotFound (no cascade has run), Conflict (the latest is complete); a recipe or test that fails is in the result.</exception>
     /// <inheritdoc cref="CascadeRunner.ResumeCascade"/>
-    public CascadeResult ResumeCascade(CascadeOptions options) => _cascade.ResumeCascade(options);
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; as for <see cref="UpdateCascade"/>.</exception>
+    public CascadeResult ResumeCascade(CascadeOptions options, CancellationToken cancellationToken = default) => _cascade.ResumeCascade(options, cancellationToken);
 
     // --- Remotes
 
@@ -321,18 +347,40 @@ public sealed partial class Repository : IDisposable
     public IRemoteBackend OpenRemote(string? name = null) => _remotes.OpenRemote(name);
 
     /// <exception cref="MGitException">NotFound (the remote or a reference), Conflict (the remote has versions not merged here: pull first), Locked (another push holds the remote), Damaged (the lineage here or there is broken), Io (the server).</exception>
-    /// <inheritdoc cref="RemoteSync.Push(string?, IReadOnlyList{string}?)"/>
-    public PushResult Push(string? remote = null, IReadOnlyList<string>? refs = null) => _remotes.Push(remote, refs);
+    /// <inheritdoc cref="RemoteSync.PushAsync(string?, IReadOnlyList{string}?, CancellationToken)"/>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the remote's lineage has not moved (it may hold some more complete objects).</exception>
+    public PushResult Push(string? remote = null, IReadOnlyList<string>? refs = null, CancellationToken cancellationToken = default) =>
+        PushAsync(remote, refs, cancellationToken).GetAwaiter().GetResult();
 
-    /// <inheritdoc cref="RemoteSync.Push(string?, IReadOnlyList{string}?)"/>
-    public PushResult Push(IRemoteBackend backend, string remoteName, IReadOnlyList<string>? refs = null) => _remotes.Push(backend, remoteName, refs);
+    /// <inheritdoc cref="Push(string?, IReadOnlyList{string}?, CancellationToken)"/>
+    public PushResult Push(IRemoteBackend backend, string remoteName, IReadOnlyList<string>? refs = null, CancellationToken cancellationToken = default) =>
+        PushAsync(backend, remoteName, refs, cancellationToken).GetAwaiter().GetResult();
+
+    /// <inheritdoc cref="Push(string?, IReadOnlyList{string}?, CancellationToken)"/>
+    public Task<PushResult> PushAsync(string? remote = null, IReadOnlyList<string>? refs = null, CancellationToken cancellationToken = default) =>
+        _remotes.PushAsync(remote, refs, cancellationToken);
+
+    /// <inheritdoc cref="Push(string?, IReadOnlyList{string}?, CancellationToken)"/>
+    public Task<PushResult> PushAsync(IRemoteBackend backend, string remoteName, IReadOnlyList<string>? refs = null, CancellationToken cancellationToken = default) =>
+        _remotes.PushAsync(backend, remoteName, refs, cancellationToken);
 
     /// <exception cref="MGitException">NotFound (the remote), Damaged (the remote's lineage, manifests or objects; skipBroken takes the rest), Unsupported (a newer remote), Conflict (the lineage changed meanwhile), Io (the server), NoSpace.</exception>
-    /// <inheritdoc cref="RemoteSync.Pull(string?, bool)"/>
-    public PullResult Pull(string? remote = null, bool skipBroken = false) => _remotes.Pull(remote, skipBroken);
+    /// <inheritdoc cref="RemoteSync.PullAsync(string?, bool, CancellationToken)"/>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the lineage is as before (objects received whole and verified stay, and are not fetched again).</exception>
+    public PullResult Pull(string? remote = null, bool skipBroken = false, CancellationToken cancellationToken = default) =>
+        PullAsync(remote, skipBroken, cancellationToken).GetAwaiter().GetResult();
 
-    /// <inheritdoc cref="RemoteSync.Pull(IRemoteBackend, bool, bool)"/>
-    public PullResult Pull(IRemoteBackend backend, bool lazy = false, bool skipBroken = false) => _remotes.Pull(backend, lazy, skipBroken);
+    /// <inheritdoc cref="Pull(string?, bool, CancellationToken)"/>
+    public PullResult Pull(IRemoteBackend backend, bool lazy = false, bool skipBroken = false, CancellationToken cancellationToken = default) =>
+        PullAsync(backend, lazy, skipBroken, cancellationToken).GetAwaiter().GetResult();
+
+    /// <inheritdoc cref="Pull(string?, bool, CancellationToken)"/>
+    public Task<PullResult> PullAsync(string? remote = null, bool skipBroken = false, CancellationToken cancellationToken = default) =>
+        _remotes.PullAsync(remote, skipBroken, cancellationToken);
+
+    /// <inheritdoc cref="Pull(string?, bool, CancellationToken)"/>
+    public Task<PullResult> PullAsync(IRemoteBackend backend, bool lazy = false, bool skipBroken = false, CancellationToken cancellationToken = default) =>
+        _remotes.PullAsync(backend, lazy, skipBroken, cancellationToken);
 
     /// <summary>Whether objects missing here may be on the lazy clone's remote rather than lost.</summary>
     public bool IsLazyClone => _remotes.IsLazyClone;
@@ -341,12 +389,24 @@ public sealed partial class Repository : IDisposable
     public static readonly TimeSpan DefaultRemoteExpiry = RemoteMaintenance.DefaultRemoteExpiry;
 
     /// <exception cref="MGitException">NotFound (the remote), Unsupported, Io (the server); what is broken is in the report.</exception>
-    /// <inheritdoc cref="RemoteMaintenance.RemoteFsck"/>
-    public RemoteReport RemoteFsck(string? remote = null) => _remoteMaintenance.RemoteFsck(remote);
+    /// <inheritdoc cref="RemoteMaintenance.RemoteFsckAsync"/>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the remote is unchanged.</exception>
+    public RemoteReport RemoteFsck(string? remote = null, CancellationToken cancellationToken = default) =>
+        RemoteFsckAsync(remote, cancellationToken).GetAwaiter().GetResult();
+
+    /// <inheritdoc cref="RemoteFsck"/>
+    public Task<RemoteReport> RemoteFsckAsync(string? remote = null, CancellationToken cancellationToken = default) =>
+        _remoteMaintenance.RemoteFsckAsync(remote, cancellationToken);
 
     /// <exception cref="MGitException">NotFound (the remote), Damaged (what the remote's lineage needs cannot be told), Locked (another push holds the remote), Io.</exception>
-    /// <inheritdoc cref="RemoteMaintenance.RemoteGc"/>
-    public RemoteReport RemoteGc(string? remote = null, bool prune = false, TimeSpan? expire = null) => _remoteMaintenance.RemoteGc(remote, prune, expire);
+    /// <inheritdoc cref="RemoteMaintenance.RemoteGcAsync"/>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; what was deleted was not needed, the rest stays for the next run.</exception>
+    public RemoteReport RemoteGc(string? remote = null, bool prune = false, TimeSpan? expire = null, CancellationToken cancellationToken = default) =>
+        RemoteGcAsync(remote, prune, expire, cancellationToken).GetAwaiter().GetResult();
+
+    /// <inheritdoc cref="RemoteGc"/>
+    public Task<RemoteReport> RemoteGcAsync(string? remote = null, bool prune = false, TimeSpan? expire = null, CancellationToken cancellationToken = default) =>
+        _remoteMaintenance.RemoteGcAsync(remote, prune, expire, cancellationToken);
 
     // --- Maintenance
 
@@ -356,11 +416,13 @@ public sealed partial class Repository : IDisposable
 
     /// <exception cref="MGitException">Locked (another mgit process is using the repository).</exception>
     /// <inheritdoc cref="RepositoryMaintenance.Gc"/>
-    public GcResult Gc() => _maintenance.Gc();
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; what was deleted was garbage, the rest stays for the next gc.</exception>
+    public GcResult Gc(CancellationToken cancellationToken = default) => _maintenance.Gc(cancellationToken);
 
     /// <exception cref="MGitException">Locked, Io; damage is in the report, not thrown.</exception>
     /// <inheritdoc cref="RepositoryMaintenance.Fsck"/>
-    public FsckReport Fsck() => _maintenance.Fsck();
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; nothing is changed (fsck only reads).</exception>
+    public FsckReport Fsck(CancellationToken cancellationToken = default) => _maintenance.Fsck(cancellationToken);
 
     /// <exception cref="MGitException">Damaged (a manifest), Locked, Io.</exception>
     /// <inheritdoc cref="StorageReport.Stats"/>

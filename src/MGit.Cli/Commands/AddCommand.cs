@@ -47,7 +47,7 @@ public static class AddCommand
                 Recipe = parse.GetValue(recipe),
                 Auto = parse.GetValue(auto),
                 FollowSymlinks = parse.GetValue(followSymlinks),
-            });
+            }, context.Cancellation);
             if (result.Placement is { } placement)
             {
                 if (parse.GetValue(json))

@@ -18,7 +18,7 @@ public static class BisectCommand
         {
             using var repository = globals.OpenRepository(parse, context);
             var result = repository.Bisect(parse.GetValue(test)!, parse.GetValue(from)!, parse.GetValue(to), run =>
-                GlobalOptions.Say(parse, globals, context, $"{(run.Passed ? "pass" : "FAIL")}  {run.Ref}  {run.Reason}"));
+                GlobalOptions.Say(parse, globals, context, $"{(run.Passed ? "pass" : "FAIL")}  {run.Ref}  {run.Reason}"), context.Cancellation);
             if (parse.GetValue(json))
             {
                 Json.Write(context.Out, new JsonObject

@@ -45,9 +45,9 @@ public static class CascadeCommand
                 RecipeTimeout = TimeSpan.FromSeconds(parse.GetValue(timeout)),
                 OnStep = step => GlobalOptions.Say(parse, globals, context, $"{step.Status,-10} {step.Model}: {step.From} -> {step.To ?? "-"}{(step.Detail is null ? "" : $"  {step.Detail}")}"),
             };
-            var result = resuming ? repository.ResumeCascade(options)
-                : given.Length == 1 ? repository.UpdateCascade(null, given[0], options)
-                : repository.UpdateCascade(given[0], given[1], options);
+            var result = resuming ? repository.ResumeCascade(options, context.Cancellation)
+                : given.Length == 1 ? repository.UpdateCascade(null, given[0], options, context.Cancellation)
+                : repository.UpdateCascade(given[0], given[1], options, context.Cancellation);
             if (parse.GetValue(json))
             {
                 Json.Write(context.Out, new JsonObject

@@ -21,7 +21,7 @@ public static class CheckoutCommand
             string target = context.ResolvePath(parse.GetValue(output)!);
             if (named.Length > 1)
             {
-                foreach (var (reference, path) in repository.Checkout(named, target, parse.GetValue(force)))
+                foreach (var (reference, path) in repository.Checkout(named, target, parse.GetValue(force), context.Cancellation))
                 {
                     GlobalOptions.Say(parse, globals, context, $"checked out {reference} to {path}");
                 }
@@ -31,7 +31,7 @@ public static class CheckoutCommand
 
             // Resolve once: a NAME could gain a new version from another process between two look-ups.
             var version = repository.Resolve(named[0]);
-            string written = repository.Checkout(version.Ref, target, parse.GetValue(force));
+            string written = repository.Checkout(version.Ref, target, parse.GetValue(force), context.Cancellation);
             GlobalOptions.Say(parse, globals, context, $"checked out {version.Ref} to {written}");
             return 0;
         });

@@ -17,7 +17,7 @@ public static class InferCommand
         command.SetAction(parse =>
         {
             using var repository = globals.OpenRepository(parse, context);
-            var models = repository.Infer(context.ResolvePath(parse.GetValue(directory)!), new AddOptions { Type = parse.GetValue(type) });
+            var models = repository.Infer(context.ResolvePath(parse.GetValue(directory)!), new AddOptions { Type = parse.GetValue(type) }, context.Cancellation);
             if (parse.GetValue(json))
             {
                 Json.Write(context.Out, Json.Array(models, m => AddCommand.PlacementJson(m.Added.Version.Ref, m.Placement)));

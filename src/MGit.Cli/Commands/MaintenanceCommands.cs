@@ -84,7 +84,7 @@ public static class GcCommand
         command.SetAction(parse =>
         {
             using var repository = globals.OpenRepository(parse, context);
-            var result = repository.Gc();
+            var result = repository.Gc(context.Cancellation);
             if (parse.GetValue(json))
             {
                 Json.Write(context.Out, new JsonObject { ["objects_removed"] = result.ObjectsRemoved, ["bytes_freed"] = result.BytesFreed, ["temp_files_removed"] = result.TempFilesRemoved });
@@ -109,7 +109,7 @@ public static class FsckCommand
         command.SetAction(parse =>
         {
             using var repository = globals.OpenRepository(parse, context);
-            var report = repository.Fsck();
+            var report = repository.Fsck(context.Cancellation);
             if (parse.GetValue(json))
             {
                 Json.Write(context.Out, new JsonObject

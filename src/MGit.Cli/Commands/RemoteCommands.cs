@@ -69,7 +69,7 @@ public static class RemoteCommand
         command.SetAction(parse =>
         {
             using var repository = globals.OpenRepository(parse, context);
-            var report = repository.RemoteFsck(parse.GetValue(remote));
+            var report = repository.RemoteFsck(parse.GetValue(remote), context.Cancellation);
             Render(context, report, parse.GetValue(json));
             return report.Intact ? 0 : MGitCli.ExitFailure;
         });
@@ -87,7 +87,7 @@ public static class RemoteCommand
         {
             var age = Duration(parse.GetValue(expire)!);
             using var repository = globals.OpenRepository(parse, context);
-            var report = repository.RemoteGc(parse.GetValue(remote), parse.GetValue(prune), age);
+            var report = repository.RemoteGc(parse.GetValue(remote), parse.GetValue(prune), age, context.Cancellation);
             Render(context, report, parse.GetValue(json));
             return 0;
         });
@@ -178,7 +178,7 @@ public static class PushCommand
                 throw new MGitException(ErrorKind.NotFound, $"no remote named '{name}'; to push model {name}, name the remote first: mgit push {Repository.DefaultRemote} {name}");
             }
 
-            var result = repository.Push(name, parse.GetValue(refs) ?? []);
+            var result = repository.Push(name, parse.GetValue(refs) ?? [], context.Cancellation);
             if (parse.GetValue(json))
             {
                 Json.Write(context.Out, new JsonObject { ["objects_sent"] = result.ObjectsSent, ["bytes_sent"] = result.BytesSent });
@@ -208,7 +208,7 @@ public static class PullCommand
         {
             using var repository = globals.OpenRepository(parse, context);
             string name = parse.GetValue(remote) ?? Repository.DefaultRemote;
-            var result = repository.Pull(name, parse.GetValue(skipBroken));
+            var result = repository.Pull(name, parse.GetValue(skipBroken), context.Cancellation);
             Report(parse, globals, context, result);
             if (parse.GetValue(json))
             {
@@ -272,7 +272,7 @@ public static class CloneCommand
         var command = new Command("clone", "Copy a remote into a new repository; the remote becomes 'origin'") { url, directory, endpoint, lazy, skipBroken };
         command.SetAction(parse =>
         {
-            using var repository = Repository.Clone(parse.GetValue(url)!, context.ResolvePath(parse.GetValue(directory)!), parse.GetValue(endpoint), parse.GetValue(lazy), parse.GetValue(skipBroken), globals.Options(parse, context), out var skipped);
+            using var repository = Repository.Clone(parse.GetValue(url)!, context.ResolvePath(parse.GetValue(directory)!), parse.GetValue(endpoint), parse.GetValue(lazy), parse.GetValue(skipBroken), globals.Options(parse, context), out var skipped, context.Cancellation);
             PullCommand.ReportSkipped(context, skipped);
             var graph = repository.Graph();
             GlobalOptions.Say(parse, globals, context, $"cloned {graph.Versions.Count} version(s) into {repository.Root}{(parse.GetValue(lazy) ? " (lazy: objects are fetched on checkout)" : "")}");

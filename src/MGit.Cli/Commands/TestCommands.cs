@@ -78,7 +78,7 @@ public static class TestCommands
                 Jobs = parse.GetValue(jobs),
                 OnlyTest = parse.GetValue(only),
                 OnResult = r => GlobalOptions.Say(parse, globals, context, $"{(r.Passed ? "PASS" : "FAIL")}  {r.Ref}  {r.Test}  {r.Reason}  ({Seconds(r.DurationSeconds)}){(r.Passed ? "" : $"  log: {r.LogPath}")}"),
-            });
+            }, context.Cancellation);
             if (quietJson)
             {
                 Json.Write(context.Out, Json.Array(results, ResultJson));

@@ -74,8 +74,10 @@ internal sealed class CascadeRunner(RepositoryContext context, Ingestion ingesti
     /// Re-derives every model downstream of <paramref name="oldRef"/> that has a recipe, on
     /// <paramref name="newRef"/> (when <paramref name="oldRef"/> is null: the version NEW succeeds),
     /// then runs the tests of each new version. A failing recipe stops only its own branch.
+    /// Cancelled, it starts no more steps and kills the recipes and tests running; the versions
+    /// made so far stay, the other steps stay pending, and <see cref="ResumeCascade"/> goes on.
     /// </summary>
-    public CascadeResult UpdateCascade(string? oldRef, string newRef, CascadeOptions options)
+    public CascadeResult UpdateCascade(string? oldRef, string newRef, CascadeOptions options, CancellationToken cancellationToken)
     {
         context.RemoveStaleTemporaries();
         var graph = context.Graph();
@@ -106,11 +108,11 @@ internal sealed class CascadeRunner(RepositoryContext context, Ingestion ingesti
 
         var log = new CascadeLog(context.Lineage);
         long id = log.Start(old.Ref, @new.Ref, context.Options.Clock.GetUtcNow(), plan.Steps.Select(s => new CascadeRecordStep(s.Model, s.From.Ref, null, InitialStatus(s), s.Detail)));
-        return ExecuteCascade(id, plan, options);
+        return ExecuteCascade(id, plan, options, cancellationToken);
     }
 
     /// <summary>Continues the latest cascade: what it made is kept, failed and blocked steps are tried again (with any recipe set since).</summary>
-    public CascadeResult ResumeCascade(CascadeOptions options)
+    public CascadeResult ResumeCascade(CascadeOptions options, CancellationToken cancellationToken)
     {
         context.RemoveStaleTemporaries();
         var log = new CascadeLog(context.Lineage);
@@ -128,7 +130,7 @@ internal sealed class CascadeRunner(RepositoryContext context, Ingestion ingesti
             return new CascadeResult(record.Id, record.OldRef, record.NewRef, true, plan.Steps.Select(s => Planned(s, graph)).ToList());
         }
 
-        return ExecuteCascade(record.Id, plan, options);
+        return ExecuteCascade(record.Id, plan, options, cancellationToken);
     }
 
     private static string InitialStatus(CascadeStep step) => step.Kind switch
@@ -149,7 +151,7 @@ internal sealed class CascadeRunner(RepositoryContext context, Ingestion ingesti
         tests.Tests.Latest(graph, [step.From.Id]),
         []);
 
-    private CascadeResult ExecuteCascade(long id, CascadePlan plan, CascadeOptions options)
+    private CascadeResult ExecuteCascade(long id, CascadePlan plan, CascadeOptions options, CancellationToken cancellationToken)
     {
         var log = new CascadeLog(context.Lineage);
         var made = new Dictionary<string, Task<ModelVersion?>>(StringComparer.Ordinal);
@@ -179,10 +181,10 @@ internal sealed class CascadeRunner(RepositoryContext context, Ingestion ingesti
                     return null;
                 }
 
-                await recipeSlots.WaitAsync().ConfigureAwait(false);
+                await recipeSlots.WaitAsync(cancellationToken).ConfigureAwait(false);
                 try
                 {
-                    var (version, result) = Rederive(id, plan, step, made, options);
+                    var (version, result) = Rederive(id, plan, step, made, options, cancellationToken);
                     Finish(id, log, options, results, result);
                     return version;
                 }
@@ -193,11 +195,23 @@ internal sealed class CascadeRunner(RepositoryContext context, Ingestion ingesti
             });
         }
 
-        Task.WaitAll(made.Values);
+        try
+        {
+            // Not cut short by the cancel: each step ends itself (its runs killed, its work folder removed).
+            Task.WaitAll([.. made.Values], CancellationToken.None);
+        }
+        catch (AggregateException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Steps not run stay pending in the cascade's record, for ResumeCascade.
+            throw new OperationCanceledException("the cascade was cancelled", cancellationToken);
+        }
+
+        // Also when every step got done: the last one's tests may have been cut short.
+        cancellationToken.ThrowIfCancellationRequested();
         return new CascadeResult(id, plan.Old.Ref, plan.New.Ref, false, plan.Steps.Select(s => results[s.Model]).ToList());
     }
 
-    private (ModelVersion? Version, CascadeStepResult Result) Rederive(long cascadeId, CascadePlan plan, CascadeStep step, Dictionary<string, Task<ModelVersion?>> made, CascadeOptions options)
+    private (ModelVersion? Version, CascadeStepResult Result) Rederive(long cascadeId, CascadePlan plan, CascadeStep step, Dictionary<string, Task<ModelVersion?>> made, CascadeOptions options, CancellationToken cancellationToken)
     {
         var parents = step.Parents.Select(p => p.Fixed ?? made[p.FromStep!].Result!).ToList();
         var parentRefs = parents.Select(p => p.Ref).ToList();
@@ -208,7 +222,7 @@ internal sealed class CascadeRunner(RepositoryContext context, Ingestion ingesti
         });
         if (before.Count == 0 && context.WithDatabase(() => tests.TestsFor(step.From)).Count > 0)
         {
-            before = tests.RunTests([step.From], new TestRunOptions());
+            before = tests.RunTests([step.From], new TestRunOptions(), cancellationToken);
         }
 
         CascadeStepResult Failed(string detail) => new(step.Model, step.From.Ref, null, CascadeStatus.Failed, detail, parentRefs, before, []);
@@ -216,12 +230,12 @@ internal sealed class CascadeRunner(RepositoryContext context, Ingestion ingesti
         string work = Path.Combine(context.TempDirectory, TemporaryFiles.Name($"cascade-{cascadeId}-{RepositoryContext.SafeFileName(step.Model)}"));
         try
         {
-            var inputs = parents.Select(p => (p.Name, Path: checkouts.Get(p.ManifestId, context.WithDatabase(() => context.LoadManifest(p))))).ToList();
+            var inputs = parents.Select(p => (p.Name, Path: checkouts.Get(p.ManifestId, context.WithDatabase(() => context.LoadManifest(p)), cancellationToken))).ToList();
             bool isFile = fromManifest.Kind == "file";
             string output = ModelPaths.ForWriting(work, isFile ? fromManifest.Files.Single().Path : RepositoryContext.SafeFileName(step.Model));
             Directory.CreateDirectory(work);
             string logPath = context.RunLogPath(Path.Combine("cascade", cascadeId.ToString(System.Globalization.CultureInfo.InvariantCulture)), RepositoryContext.SafeFileName(step.Model), context.Options.Clock.GetUtcNow());
-            var outcome = CommandRunner.Run(Recipe.Expand(step.Recipe!, inputs, output), context.Root, options.RecipeTimeout, logPath);
+            var outcome = CommandRunner.Run(Recipe.Expand(step.Recipe!, inputs, output), context.Root, options.RecipeTimeout, logPath, cancellationToken: cancellationToken);
             string logName = Path.GetRelativePath(context.Root, logPath);
             if (!outcome.Succeeded)
             {
@@ -246,14 +260,24 @@ internal sealed class CascadeRunner(RepositoryContext context, Ingestion ingesti
                     How = how,
                     Message = $"cascade {plan.Old.Ref} -> {plan.New.Ref}: recipe replayed on {string.Join(", ", parentRefs)}",
                     Recipe = step.Recipe,
-                }, madeByCascade: true));
+                }, madeByCascade: true, cancellationToken));
             }
             catch (MGitException e)
             {
                 return (null, Failed($"the recipe's output could not be added: {e.Message}"));
             }
 
-            var after = tests.RunTests([added.Version], new TestRunOptions());
+            IReadOnlyList<TestResult> after;
+            try
+            {
+                after = tests.RunTests([added.Version], new TestRunOptions(), cancellationToken);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                // The version is made: the step is recorded as done, its tests not run, so that a resume does not make it again.
+                return (added.Version, new CascadeStepResult(step.Model, step.From.Ref, added.Version.Ref, CascadeStatus.Rederived, "cancelled before its tests ran", parentRefs, before, []));
+            }
+
             return (added.Version, new CascadeStepResult(step.Model, step.From.Ref, added.Version.Ref, CascadeStatus.Rederived, null, parentRefs, before, after));
         }
         finally

@@ -19,7 +19,7 @@ internal sealed class CheckoutCache(RepositoryContext context, ModelWriter write
     /// written on first use (to a temporary name, published by rename, so concurrent runs and
     /// processes never see half a model). Deleting the cache is always safe.
     /// </summary>
-    public string Get(string manifestId, Manifest manifest)
+    public string Get(string manifestId, Manifest manifest, CancellationToken cancellationToken)
     {
         var slot = CheckoutSlot(manifestId, manifest);
         lock (_gates.GetOrAdd(manifestId, _ => new object()))
@@ -31,7 +31,7 @@ internal sealed class CheckoutCache(RepositoryContext context, ModelWriter write
 
             try
             {
-                writer.WriteModel(manifestId[..12], manifest, slot.PartialModel, overwrite: false);
+                writer.WriteModel(manifestId[..12], manifest, slot.PartialModel, overwrite: false, cancellationToken);
                 slot.Publish();
             }
             finally
@@ -48,7 +48,7 @@ internal sealed class CheckoutCache(RepositoryContext context, ModelWriter write
     /// <c>checkout REF...</c> does, so a run over a family decodes each parent chunk once; each is
     /// published as <see cref="Get"/> publishes one.
     /// </summary>
-    public void Prepare(IEnumerable<(ModelVersion Version, Manifest Manifest)> needed)
+    public void Prepare(IEnumerable<(ModelVersion Version, Manifest Manifest)> needed, CancellationToken cancellationToken)
     {
         var missing = needed
             .DistinctBy(m => m.Version.ManifestId, StringComparer.Ordinal)
@@ -64,7 +64,7 @@ internal sealed class CheckoutCache(RepositoryContext context, ModelWriter write
         var slots = versions.Select(v => CheckoutSlot(v.ManifestId, missing[v.Id].Manifest)).ToList();
         try
         {
-            writer.WriteFamily(graph, versions, (version, i) => (missing[version.Id].Manifest, slots[i].PartialModel), overwrite: false);
+            writer.WriteFamily(graph, versions, (version, i) => (missing[version.Id].Manifest, slots[i].PartialModel), overwrite: false, cancellationToken);
             slots.ForEach(slot => slot.Publish());
         }
         finally

@@ -13,12 +13,14 @@ internal sealed class ModelWriter(RepositoryContext context)
     /// Rebuilds a model version at <paramref name="output"/>, byte-identical to what was added.
     /// A single-file model given an existing folder lands inside it under its own file name. Files
     /// are written under temporary names and renamed only after their hash checks out.
-    /// Returns the path written.
+    /// Returns the path written. A checkout that fails or is cancelled (taken at every chunk)
+    /// takes back the files and folders it created; with <paramref name="overwrite"/>, files it
+    /// had already replaced keep their new content.
     /// </summary>
-    public string Checkout(string reference, string output, bool overwrite = false)
+    public string Checkout(string reference, string output, bool overwrite, CancellationToken cancellationToken)
     {
         var version = context.Resolve(reference);
-        return WriteModel(version.Ref, context.LoadManifest(version), output, overwrite);
+        return WriteModel(version.Ref, context.LoadManifest(version), output, overwrite, cancellationToken);
     }
 
     /// <summary>
@@ -29,9 +31,10 @@ internal sealed class ModelWriter(RepositoryContext context)
     /// again, as a chunk of another file or as the delta base of one, is kept until its last use
     /// (<see cref="DecodedChunkCache"/>, within <see cref="RepositoryOptions.CheckoutCacheBytes"/>):
     /// a family checked out together decodes each parent chunk about once. Nothing is written
-    /// unless every version resolves and, without <paramref name="overwrite"/>, every target is free.
+    /// unless every version resolves and, without <paramref name="overwrite"/>, every target is free;
+    /// a checkout that fails or is cancelled takes back what it created, as the single one does.
     /// </summary>
-    public IReadOnlyList<(string Ref, string Path)> Checkout(IReadOnlyList<string> references, string folder, bool overwrite = false)
+    public IReadOnlyList<(string Ref, string Path)> Checkout(IReadOnlyList<string> references, string folder, bool overwrite, CancellationToken cancellationToken)
     {
         var graph = context.Graph();
         var versions = graph.ParentsFirst(references.Select(graph.Resolve));
@@ -66,7 +69,7 @@ internal sealed class ModelWriter(RepositoryContext context)
             {
                 Directory.CreateDirectory(folders[i]);
                 return (context.LoadManifest(version), folders[i]);
-            }, overwrite);
+            }, overwrite, cancellationToken);
             return versions.Select((v, i) => (v.Ref, models[i].Target)).ToList();
         }
         catch
@@ -86,7 +89,7 @@ internal sealed class ModelWriter(RepositoryContext context)
     /// manifest and where it goes. A version's generation is one more than that of its deepest
     /// ancestor among them.
     /// </summary>
-    public List<ModelFiles> WriteFamily(LineageGraph graph, IReadOnlyList<ModelVersion> versions, Func<ModelVersion, int, (Manifest Manifest, string Output)> target, bool overwrite)
+    public List<ModelFiles> WriteFamily(LineageGraph graph, IReadOnlyList<ModelVersion> versions, Func<ModelVersion, int, (Manifest Manifest, string Output)> target, bool overwrite, CancellationToken cancellationToken)
     {
         var generation = new Dictionary<long, int>();
         var models = new List<ModelFiles>(versions.Count);
@@ -100,7 +103,7 @@ internal sealed class ModelWriter(RepositoryContext context)
 
         var chunks = models.SelectMany(m => m.Manifest.Files).SelectMany(FileMaterializer.Chunks).Select(c => c.Id);
         using var cache = DecodedChunkCache.ForChunks(chunks, id => context.Objects.TryInspect(id)?.BaseId, context.Options.CheckoutCacheBytes);
-        WriteModels($"{versions.Count} models", models, cache);
+        WriteModels($"{versions.Count} models", models, cache, cancellationToken);
         return models;
     }
 
@@ -130,10 +133,10 @@ internal sealed class ModelWriter(RepositoryContext context)
     public sealed record ModelFiles(Manifest Manifest, string Target, IReadOnlyList<(ManifestFile File, string Path)> Files, int Generation);
 
     /// <summary>Writes a manifest's files at <paramref name="output"/>; <paramref name="label"/> names it in progress. Returns the path written.</summary>
-    public string WriteModel(string label, Manifest manifest, string output, bool overwrite)
+    public string WriteModel(string label, Manifest manifest, string output, bool overwrite, CancellationToken cancellationToken)
     {
         var model = PlanModel(manifest, output, overwrite, generation: 0);
-        WriteModels(label, [model], cache: null);
+        WriteModels(label, [model], cache: null, cancellationToken);
         return model.Target;
     }
 
@@ -183,11 +186,11 @@ internal sealed class ModelWriter(RepositoryContext context)
     /// single-file model's file, or the same path in each folder model), each group in one
     /// pipeline, and renames each group's files into place once all of them are whole.
     /// </summary>
-    private void WriteModels(string label, List<ModelFiles> models, DecodedChunkCache? cache)
+    private void WriteModels(string label, List<ModelFiles> models, DecodedChunkCache? cache, CancellationToken cancellationToken)
     {
         try
         {
-            WriteModelsUnderLock(label, models, cache);
+            WriteModelsUnderLock(label, models, cache, cancellationToken);
         }
         catch (Exception e) when (DiskSpace.IsNoSpace(e, models[0].Target))
         {
@@ -195,37 +198,106 @@ internal sealed class ModelWriter(RepositoryContext context)
         }
     }
 
-    private void WriteModelsUnderLock(string label, List<ModelFiles> models, DecodedChunkCache? cache)
+    private void WriteModelsUnderLock(string label, List<ModelFiles> models, DecodedChunkCache? cache, CancellationToken cancellationToken)
     {
         using var repositoryLock = RepositoryLock.Shared(context.LockPath, context.Options.LockWait);
         using var progress = context.Options.Progress.Begin($"checking out {label}", models.Sum(m => m.Manifest.LogicalBytes));
-        foreach (var model in models.Where(m => m.Manifest.Kind != "file"))
+        var created = new CreatedPaths();
+        try
         {
-            Directory.CreateDirectory(model.Target);
-        }
-
-        RemoveStalePartials(models.SelectMany(m => m.Files.Select(f => f.Path)));
-        var materializer = new FileMaterializer(context.Objects, context.Options.Workers, cache);
-        var groups = models
-            .SelectMany(m => m.Files.Select(f => (Key: m.Manifest.Kind == "file" ? "" : f.File.Path, f.File, f.Path, m.Generation)))
-            .GroupBy(f => f.Key, StringComparer.Ordinal)
-            .SelectMany(g => g.Chunk(MaxOpenOutputs));
-        foreach (var group in groups)
-        {
-            WriteFilesAtomically(materializer, group.Select(f => (f.File, f.Path, f.Generation)).ToList(), progress, context.Options.DirectWriteMinBytes);
-        }
-
-        foreach (var model in models.Where(m => m.Manifest.Kind != "file"))
-        {
-            foreach (string directory in model.Manifest.EmptyDirectories)
+            foreach (var model in models.Where(m => m.Manifest.Kind != "file"))
             {
-                Directory.CreateDirectory(ModelPaths.ForWriting(model.Target, directory));
+                created.Folder(model.Target);
             }
 
-            // Last: nothing is ever written through them.
-            foreach (var link in model.Manifest.Links ?? [])
+            RemoveStalePartials(models.SelectMany(m => m.Files.Select(f => f.Path)));
+            var materializer = new FileMaterializer(context.Objects, context.Options.Workers, cache);
+            var groups = models
+                .SelectMany(m => m.Files.Select(f => (Key: m.Manifest.Kind == "file" ? "" : f.File.Path, f.File, f.Path, m.Generation)))
+                .GroupBy(f => f.Key, StringComparer.Ordinal)
+                .SelectMany(g => g.Chunk(MaxOpenOutputs));
+            foreach (var group in groups)
             {
-                WriteLink(ModelPaths.ForWriting(model.Target, link.Path), link.Target);
+                WriteFilesAtomically(materializer, group.Select(f => (f.File, f.Path, f.Generation)).ToList(), progress, context.Options.DirectWriteMinBytes, created, cancellationToken);
+            }
+
+            foreach (var model in models.Where(m => m.Manifest.Kind != "file"))
+            {
+                foreach (string directory in model.Manifest.EmptyDirectories)
+                {
+                    created.Folder(ModelPaths.ForWriting(model.Target, directory));
+                }
+
+                // Last: nothing is ever written through them.
+                foreach (var link in model.Manifest.Links ?? [])
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    string path = ModelPaths.ForWriting(model.Target, link.Path);
+                    created.Folder(Path.GetDirectoryName(path)!);
+                    created.File(path);
+                    WriteLink(path, link.Target);
+                }
+            }
+        }
+        catch
+        {
+            created.TakeBack();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The files and folders a checkout brought into being, where nothing was before, so that one
+    /// that fails or is cancelled can take them back and leave no half model behind.
+    /// </summary>
+    private sealed class CreatedPaths
+    {
+        private readonly List<string> _folders = [];
+        private readonly List<string> _files = [];
+
+        /// <summary>Creates <paramref name="folder"/> and any folder above it that is missing, noting each.</summary>
+        public void Folder(string folder)
+        {
+            var missing = new List<string>();
+            for (string? current = folder; current is not null && !Directory.Exists(current); current = Path.GetDirectoryName(current))
+            {
+                missing.Add(current);
+            }
+
+            Directory.CreateDirectory(folder);
+            _folders.AddRange(missing);
+        }
+
+        /// <summary>Notes a path about to be written, if nothing is there yet (with --force, a file replaced is not taken back).</summary>
+        public void File(string path)
+        {
+            if (!System.IO.File.Exists(path) && new FileInfo(path).LinkTarget is null)
+            {
+                _files.Add(path);
+            }
+        }
+
+        public void TakeBack()
+        {
+            try
+            {
+                foreach (string file in _files)
+                {
+                    System.IO.File.Delete(file); // a link itself, never its target
+                }
+
+                // Deepest first; a folder something else has since gone into stays.
+                foreach (string folder in _folders.Distinct(StringComparer.Ordinal).OrderByDescending(f => f.Length))
+                {
+                    if (Directory.Exists(folder) && !Directory.EnumerateFileSystemEntries(folder).Any())
+                    {
+                        Directory.Delete(folder);
+                    }
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Best effort: the error that stopped the checkout is the one to report.
             }
         }
     }
@@ -251,7 +323,7 @@ internal sealed class ModelWriter(RepositoryContext context)
     /// <summary>What a file being checked out is called until it is whole; the writing process's id follows.</summary>
     private const string PartialMarker = ".mgit-partial-";
 
-    private static void WriteFilesAtomically(FileMaterializer materializer, List<(ManifestFile File, string Path, int Generation)> files, IProgressTask progress, long directWriteMinBytes)
+    private static void WriteFilesAtomically(FileMaterializer materializer, List<(ManifestFile File, string Path, int Generation)> files, IProgressTask progress, long directWriteMinBytes, CreatedPaths created, CancellationToken cancellationToken)
     {
         string suffix = PartialMarker + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
         var streams = new List<FileStream>(files.Count);
@@ -261,7 +333,7 @@ internal sealed class ModelWriter(RepositoryContext context)
         {
             foreach (var (file, path, _) in files)
             {
-                Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                created.Folder(Path.GetDirectoryName(path)!);
                 // Preallocated (fallocate): a full disk fails here rather than midway, and ext4 then
                 // writes the chunks without allocating blocks as it goes (checkout of a 2 GB model:
                 // 1.15-1.33 s against 1.46-1.83 s without, on the benchmark VM). Shared for writing
@@ -273,7 +345,7 @@ internal sealed class ModelWriter(RepositoryContext context)
                 outputs.Add(new CheckoutFile(stream.SafeFileHandle, path + suffix, file.Length >= directWriteMinBytes ? writer : null));
             }
 
-            materializer.Write(files.Select((f, i) => new FileMaterializer.Output(f.File, outputs[i], f.Generation)).ToList(), progress.Advance);
+            materializer.Write(files.Select((f, i) => new FileMaterializer.Output(f.File, outputs[i], f.Generation)).ToList(), progress.Advance, cancellationToken);
             writer?.Complete();
             foreach (var output in outputs)
             {
@@ -287,6 +359,7 @@ internal sealed class ModelWriter(RepositoryContext context)
 
             foreach (var (_, path, _) in files)
             {
+                created.File(path);
                 File.Move(path + suffix, path, overwrite: true);
             }
         }

@@ -129,7 +129,7 @@ public static class Fingerprints
     /// Fingerprints files on disk without storing them: each tensor is read once, cut as the
     /// repository would cut it and hashed chunk by chunk (so hashes match stored versions).
     /// </summary>
-    public static ModelFingerprint FromFiles(IEnumerable<(string FullPath, FileLayout Layout)> files, RepositoryFormat format)
+    public static ModelFingerprint FromFiles(IEnumerable<(string FullPath, FileLayout Layout)> files, RepositoryFormat format, CancellationToken cancellationToken = default)
     {
         var tensors = new List<TensorFingerprint>();
         foreach (var (path, layout) in files)
@@ -143,7 +143,7 @@ public static class Fingerprints
                 }
 
                 var sketch = new TensorSketch(tensor);
-                var ids = ChunkIds(stream, segment.Offset, segment.Length, Chunking.ChunkBytes(format, tensor), sketch);
+                var ids = ChunkIds(stream, segment.Offset, segment.Length, Chunking.ChunkBytes(format, tensor), sketch, cancellationToken);
                 tensors.Add(new TensorFingerprint(tensor.Name, tensor.Dtype, tensor.Shape, ContentHash(tensor.Dtype, tensor.Shape, ids), sketch.Samples));
             }
         }
@@ -152,7 +152,7 @@ public static class Fingerprints
     }
 
     /// <summary>Chunk ids of a run of bytes cut every <paramref name="chunkBytes"/>; sketches the tensor on the way.</summary>
-    public static List<string> ChunkIds(Stream stream, long offset, long length, int chunkBytes, TensorSketch? sketch)
+    public static List<string> ChunkIds(Stream stream, long offset, long length, int chunkBytes, TensorSketch? sketch, CancellationToken cancellationToken = default)
     {
         var ids = new List<string>();
         stream.Position = offset;
@@ -160,6 +160,7 @@ public static class Fingerprints
         long done = 0;
         while (done < length)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             int take = (int)Math.Min(chunkBytes, length - done);
             var span = buffer.Span[..take];
             stream.ReadExactly(span);

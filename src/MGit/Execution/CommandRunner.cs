@@ -69,9 +69,22 @@ public static class CommandRunner
     /// <summary>Kept referenced: a registration that is collected stops handling its signal.</summary>
     private static PosixSignalRegistration[]? _interruptHandlers;
 
-    public static CommandOutcome Run(IReadOnlyList<string> arguments, string workingDirectory, TimeSpan timeout, string logPath, IReadOnlyDictionary<string, string>? environment = null, CommandIsolation isolation = CommandIsolation.OwnSession)
+    /// <summary>
+    /// How long a run killed by a signal waits for its caller's token to be cancelled: an
+    /// application that turns the signal into a cancel (mgit's CLI) does so in a handler that
+    /// runs just after this class's, and the run then ends as cancelled rather than interrupted.
+    /// </summary>
+    private static readonly TimeSpan InterruptToCancelGrace = TimeSpan.FromSeconds(2);
+
+    /// <param name="cancellationToken">
+    /// Cancelled, the run is killed (the command and every process it started, as at the
+    /// timeout) and <see cref="OperationCanceledException"/> is thrown; nothing starts when it
+    /// is cancelled already.
+    /// </param>
+    public static CommandOutcome Run(IReadOnlyList<string> arguments, string workingDirectory, TimeSpan timeout, string logPath, IReadOnlyDictionary<string, string>? environment = null, CommandIsolation isolation = CommandIsolation.OwnSession, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfZero(arguments.Count);
+        cancellationToken.ThrowIfCancellationRequested();
         Directory.CreateDirectory(Path.GetDirectoryName(logPath)!);
         var variables = new Dictionary<string, string>(environment ?? new Dictionary<string, string>(), StringComparer.Ordinal);
         string? marker = null;
@@ -137,7 +150,12 @@ public static class CommandRunner
                     Task.Factory.StartNew(() => Pump(command.Output, line => Capture(line, isOutput: true)), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default),
                     Task.Factory.StartNew(() => Pump(command.Error, line => Capture(line, isOutput: false)), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default),
                 };
-                exited = command.WaitForExit(timeout);
+                // A cancel kills the run as the timeout would; the wait then ends at once.
+                using (cancellationToken.Register(command.KillRun))
+                {
+                    exited = command.WaitForExit(timeout);
+                }
+
                 end = command.End(exited);
                 // What is left in the pipes; once the run is dead that takes no time.
                 drained = Task.WaitAll(pumps, command.DrainPatience);
@@ -148,6 +166,8 @@ public static class CommandRunner
             }
 
             stopwatch.Stop();
+            bool cancelled = cancellationToken.IsCancellationRequested
+                || (interruptedBy is { Length: > 0 } && cancellationToken.CanBeCanceled && cancellationToken.WaitHandle.WaitOne(InterruptToCancelGrace));
             lock (gate)
             {
                 if (!end.LeftNothing)
@@ -161,6 +181,13 @@ public static class CommandRunner
                 }
 
                 logClosed = true;
+                if (cancelled)
+                {
+                    // Not an outcome of the command's either: nothing is recorded for it.
+                    log.WriteLine("[killed: cancelled]");
+                    throw new OperationCanceledException($"cancelled while running {arguments[0]}", cancellationToken);
+                }
+
                 if (interruptedBy is { Length: > 0 })
                 {
                     // Not an outcome of the command's: nothing is recorded for it, and mgit is ending anyway.
@@ -193,9 +220,11 @@ public static class CommandRunner
 
     /// <summary>
     /// A command in its own session does not see the terminal's Ctrl-C or hang-up: mgit gets them,
-    /// kills its runs, and then ends as the signal would have ended it anyway (nothing is
-    /// cancelled). Registered at the first run, for the whole process, an application embedding
-    /// MGit included. A signal mgit was started with ignored stays ignored (.NET does not call these).
+    /// kills its runs, and then ends as the signal would have ended it anyway, unless the
+    /// application turns the signal into a cancel (mgit's CLI does: see
+    /// <see cref="InterruptToCancelGrace"/>). Registered at the first run, for the whole process,
+    /// an application embedding MGit included. A signal mgit was started with ignored stays
+    /// ignored (.NET does not call these).
     /// </summary>
     [SupportedOSPlatform("linux")]
     private static void InterruptsEndRuns()

@@ -23,11 +23,13 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
     /// <summary>
     /// Adds a model file or model folder as a new version. Every file is read and validated before
     /// anything is stored; the version appears in one transaction after all its objects are written.
+    /// Cancellation is taken at every chunk, up to that transaction: a cancelled add stores no
+    /// version, and the objects it wrote are removed as those of a failed add are.
     /// </summary>
-    public AddResult Add(string path, AddOptions options) => Add(path, options, madeByCascade: false);
+    public AddResult Add(string path, AddOptions options, CancellationToken cancellationToken) => Add(path, options, madeByCascade: false, cancellationToken);
 
     /// <param name="madeByCascade">The model is a recipe's output in the repository's own work folder, which users may not add from.</param>
-    public AddResult Add(string path, AddOptions options, bool madeByCascade)
+    public AddResult Add(string path, AddOptions options, bool madeByCascade, CancellationToken cancellationToken)
     {
         string fullPath = Path.GetFullPath(path);
         bool isFolder = Directory.Exists(fullPath);
@@ -56,7 +58,7 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
         PlacementResult? placement = null;
         if (options.Auto)
         {
-            (options, placement) = PlanAutomatically(graph, options, layouts.Select(l => (l.FullPath, l.Layout)), plan.Name);
+            (options, placement) = PlanAutomatically(graph, options, layouts.Select(l => (l.FullPath, l.Layout)), plan.Name, cancellationToken);
             plan = PlanLineage(graph, fullPath, options);
         }
 
@@ -75,15 +77,15 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
             using (RepositoryLock.Shared(context.LockPath, context.Options.LockWait))
             {
                 context.UpgradeFormatForWriting();
-                var stored = Ingest(plan.Name, layouts, bases, folder, options.LossyErrorBound);
+                var stored = Ingest(plan.Name, layouts, bases, folder, options.LossyErrorBound, cancellationToken);
                 LossyCheck? lossyCheck = null;
                 if (options.LossyErrorBound is double bound)
                 {
-                    lossyCheck = CheckLossy(graph, plan, stored, bound);
+                    lossyCheck = CheckLossy(graph, plan, stored, bound, cancellationToken);
                     if (!lossyCheck.Accepted)
                     {
                         // The lossy objects stay unreferenced until gc; the version is stored exactly.
-                        stored = Ingest(plan.Name, layouts, bases, folder, lossyErrorBound: null);
+                        stored = Ingest(plan.Name, layouts, bases, folder, lossyErrorBound: null, cancellationToken);
                     }
                 }
 
@@ -98,6 +100,8 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
                     ChildEdges = options.ChildEdges,
                     PlannedRefs = plan.Edges.Select(e => e.ParentId).Concat(options.ChildEdges.Select(e => e.ChildId)).Distinct().ToDictionary(id => id, id => graph[id].Ref),
                 };
+                // The last moment a cancel is taken: the version appears in one transaction, or not at all.
+                cancellationToken.ThrowIfCancellationRequested();
                 long id = context.Lineage.Insert(newVersion, context.Options.Clock.GetUtcNow());
                 placer.Record(id, stored.ManifestId, stored.Fingerprint);
                 var version = context.Lineage.ReadGraph()[id];
@@ -175,7 +179,7 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
     private sealed record StoredModel(ObjectId ManifestId, Manifest Manifest, IngestTotals Totals, byte[] Fingerprint);
 
     /// <summary>Stores every file's chunks and the manifest; nothing refers to them until the version is inserted.</summary>
-    private StoredModel Ingest(string name, IReadOnlyList<(string FullPath, string RelativePath, FileLayout Layout)> layouts, DeltaBases bases, ModelFolder? folder, double? lossyErrorBound)
+    private StoredModel Ingest(string name, IReadOnlyList<(string FullPath, string RelativePath, FileLayout Layout)> layouts, DeltaBases bases, ModelFolder? folder, double? lossyErrorBound, CancellationToken cancellationToken)
     {
         var totals = new IngestTotals();
         var manifestFiles = new List<ManifestFile>();
@@ -191,7 +195,7 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
             {
                 var candidates = bases.IsEmpty ? null : bases.For(layout);
                 var sketches = Fingerprints.SketchesFor(layout);
-                manifestFiles.Add(ingester.Ingest(filePath, relativePath, layout, totals, progress.Advance, candidates is null ? null : s => candidates[s], lossyErrorBound, Fingerprints.Observer(sketches), publishing));
+                manifestFiles.Add(ingester.Ingest(filePath, relativePath, layout, totals, progress.Advance, candidates is null ? null : s => candidates[s], lossyErrorBound, Fingerprints.Observer(sketches), publishing, cancellationToken));
                 sketched.Add((manifestFiles[^1], sketches));
             }
 
@@ -216,7 +220,7 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
     /// on the reconstruction (what checkout will give back). With no applicable test it is kept,
     /// and the result says nothing was checked.
     /// </summary>
-    private LossyCheck CheckLossy(LineageGraph graph, NewVersion plan, StoredModel stored, double bound)
+    private LossyCheck CheckLossy(LineageGraph graph, NewVersion plan, StoredModel stored, double bound, CancellationToken cancellationToken)
     {
         var applicable = tests.TestsFor(plan.Name, plan.Type);
         if (applicable.Count == 0)
@@ -226,8 +230,8 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
 
         int next = (graph.Latest(plan.Name)?.Version ?? 0) + 1;
         string reference = $"{plan.Name}@{next}";
-        string model = checkouts.Get(stored.ManifestId.ToString(), stored.Manifest);
-        var results = applicable.Select(t => tests.RunTest(t, reference, model)).ToList();
+        string model = checkouts.Get(stored.ManifestId.ToString(), stored.Manifest, cancellationToken);
+        var results = applicable.Select(t => tests.RunTest(t, reference, model, cancellationToken)).ToList();
         return new LossyCheck(results.All(r => r.Passed), bound, results);
     }
 
@@ -403,14 +407,14 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
     }
 
     /// <summary>For <c>add --auto</c>: fingerprints the files (one read, no store) and turns the placement into lineage options.</summary>
-    private (AddOptions Options, PlacementResult Placement) PlanAutomatically(LineageGraph graph, AddOptions options, IEnumerable<(string FullPath, FileLayout Layout)> files, string name)
+    private (AddOptions Options, PlacementResult Placement) PlanAutomatically(LineageGraph graph, AddOptions options, IEnumerable<(string FullPath, FileLayout Layout)> files, string name, CancellationToken cancellationToken)
     {
         if (options.Parents.Count > 0 || options.VersionOf is not null)
         {
             throw new MGitException(ErrorKind.InvalidInput, "--auto chooses the parent itself; leave out --parent and --version-of");
         }
 
-        var fingerprint = Fingerprints.FromFiles(files, context.WritingFormat);
+        var fingerprint = Fingerprints.FromFiles(files, context.WritingFormat, cancellationToken);
         using var process = System.Diagnostics.Process.GetCurrentProcess();
         var processorBefore = process.TotalProcessorTime;
         var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -437,7 +441,7 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
     /// centrality say), then each is placed as <c>add --auto</c> places a model, among the
     /// models already in the repository and those inferred before it.
     /// </summary>
-    public IReadOnlyList<InferredModel> Infer(string directory, AddOptions? common = null)
+    public IReadOnlyList<InferredModel> Infer(string directory, AddOptions? common, CancellationToken cancellationToken)
     {
         common ??= new AddOptions();
         string root = Path.GetFullPath(directory);
@@ -450,6 +454,7 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
         var entries = new List<(string Name, string Path, IndexedFingerprint Fingerprint)>();
         foreach (var entry in new DirectoryInfo(root).EnumerateFileSystemInfos().OrderBy(e => e.Name, StringComparer.Ordinal))
         {
+            cancellationToken.ThrowIfCancellationRequested();
             if (entry.Name.StartsWith('.'))
             {
                 continue;
@@ -470,7 +475,7 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
                 throw new MGitException(ErrorKind.Conflict, $"model '{name}' ({entry.Name}) already exists; rename it or add it with 'mgit add'");
             }
 
-            entries.Add((name, entry.FullName, new IndexedFingerprint(Fingerprints.FromFiles(layouts, context.WritingFormat))));
+            entries.Add((name, entry.FullName, new IndexedFingerprint(Fingerprints.FromFiles(layouts, context.WritingFormat, cancellationToken))));
         }
 
         if (entries.Count == 0)
@@ -484,7 +489,7 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
             graph = context.Graph();
             var (name, path, fingerprint) = entries[i];
             var decision = placer.Place(fingerprint, name, graph);
-            var added = Add(path, ApplyPlacement(common with { Name = name }, decision, "infer"));
+            var added = Add(path, ApplyPlacement(common with { Name = name }, decision, "infer"), cancellationToken);
             results.Add(new InferredModel(added, ModelPlacement.ToResult(decision)));
         }
 

@@ -16,7 +16,7 @@ public sealed record ModelFileContent(string Path, Stream Content);
 internal sealed class StreamIngestion(RepositoryContext context, Ingestion ingestion)
 {
     /// <summary>
-    /// Adds a single-file model whose bytes come from a stream, exactly as <see cref="Ingestion.Add(string, AddOptions)"/>
+    /// Adds a single-file model whose bytes come from a stream, exactly as <see cref="Ingestion.Add(string, AddOptions, CancellationToken)"/>
     /// adds the same bytes from a file named <see cref="ModelFileContent.Path"/> (a plain file
     /// name: its extension tells the format, as on disk).
     /// </summary>
@@ -28,7 +28,7 @@ internal sealed class StreamIngestion(RepositoryContext context, Ingestion inges
     /// </remarks>
     /// <param name="name">The model's name; <see cref="AddOptions.Name"/>, if set, must be the same.</param>
     /// <exception cref="MGitException">The name or path is refused, or the add fails as an add from disk would (messages name the file by its path in the model).</exception>
-    public AddResult Add(string name, ModelFileContent file, AddOptions options)
+    public AddResult Add(string name, ModelFileContent file, AddOptions options, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(file);
         if (file.Path is not null && file.Path.Contains('/', StringComparison.Ordinal))
@@ -36,14 +36,14 @@ internal sealed class StreamIngestion(RepositoryContext context, Ingestion inges
             throw new MGitException(ErrorKind.InvalidInput, $"'{ModelPaths.Printable(file.Path)}' is not a file name; a single-file model's file has no folder (add a folder model with a list of files)");
         }
 
-        return AddSpooled(name, [file], options, folder: false);
+        return AddSpooled(name, [file], options, folder: false, cancellationToken);
     }
 
     /// <summary>
     /// Adds a folder model whose files come from streams (a Hugging Face folder held in memory or
-    /// downloaded, say), exactly as <see cref="Ingestion.Add(string, AddOptions)"/> adds a folder holding
+    /// downloaded, say), exactly as <see cref="Ingestion.Add(string, AddOptions, CancellationToken)"/> adds a folder holding
     /// those files at those paths. A list of one file still makes a folder model; for a
-    /// single-file model use <see cref="Add(string, ModelFileContent, AddOptions)"/>.
+    /// single-file model use <see cref="Add(string, ModelFileContent, AddOptions, CancellationToken)"/>.
     /// </summary>
     /// <remarks>
     /// Each stream is copied to the repository's temporary folder (in blocks of 1 MiB) and the
@@ -54,13 +54,13 @@ internal sealed class StreamIngestion(RepositoryContext context, Ingestion inges
     /// </remarks>
     /// <param name="name">The model's name; <see cref="AddOptions.Name"/>, if set, must be the same.</param>
     /// <exception cref="MGitException">The name or a path is refused, or the add fails as an add from disk would (messages name files by their paths in the model).</exception>
-    public AddResult Add(string name, IReadOnlyList<ModelFileContent> files, AddOptions options)
+    public AddResult Add(string name, IReadOnlyList<ModelFileContent> files, AddOptions options, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(files);
-        return AddSpooled(name, files, options, folder: true);
+        return AddSpooled(name, files, options, folder: true, cancellationToken);
     }
 
-    private AddResult AddSpooled(string name, IReadOnlyList<ModelFileContent> files, AddOptions options, bool folder)
+    private AddResult AddSpooled(string name, IReadOnlyList<ModelFileContent> files, AddOptions options, bool folder, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(options);
         ModelRef.ValidateName(name);
@@ -83,10 +83,10 @@ internal sealed class StreamIngestion(RepositoryContext context, Ingestion inges
                 string target = ModelPaths.ForWriting(root, path);
                 Directory.CreateDirectory(Path.GetDirectoryName(target)!);
                 using var output = new FileStream(target, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 1);
-                content.CopyTo(output, 1 << 20);
+                Spool(content, output, cancellationToken);
             }
 
-            return ingestion.Add(folder ? root : Path.Combine(root, files[0].Path), options with { Name = name }, madeByCascade: true);
+            return ingestion.Add(folder ? root : Path.Combine(root, files[0].Path), options with { Name = name }, madeByCascade: true, cancellationToken);
         }
         catch (InvalidModelFileException e) when (e.Message.Contains(root, StringComparison.Ordinal))
         {
@@ -174,6 +174,25 @@ internal sealed class StreamIngestion(RepositoryContext context, Ingestion inges
                     throw new MGitException(ErrorKind.InvalidInput, $"'{ModelPaths.Printable(path[..slash])}' is given as a file and as the folder of '{ModelPaths.Printable(path)}'");
                 }
             }
+        }
+    }
+
+    /// <summary>Copies a stream in blocks of 1 MiB, checking for cancellation between blocks.</summary>
+    private static void Spool(Stream content, Stream output, CancellationToken cancellationToken)
+    {
+        byte[] block = System.Buffers.ArrayPool<byte>.Shared.Rent(1 << 20);
+        try
+        {
+            int read;
+            while ((read = content.Read(block, 0, 1 << 20)) > 0)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                output.Write(block, 0, read);
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(block);
         }
     }
 }

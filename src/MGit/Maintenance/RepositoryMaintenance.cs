@@ -68,15 +68,19 @@ internal sealed class RepositoryMaintenance(RepositoryContext context)
         return doomed.Select(v => v.Ref).ToList();
     }
 
-    /// <summary>Deletes objects no version references, and leftovers of interrupted writes.</summary>
-    public GcResult Gc()
+    /// <summary>
+    /// Deletes objects no version references, and leftovers of interrupted writes. Cancelled
+    /// (taken between objects), what it deleted was garbage and the rest stays for the next gc.
+    /// </summary>
+    public GcResult Gc(CancellationToken cancellationToken)
     {
         using var exclusive = RepositoryLock.Exclusive(context.LockPath, context.Options.LockWait);
-        var referenced = ReferencedObjects(context.Graph(), problems: null);
+        var referenced = ReferencedObjects(context.Graph(), problems: null, cancellationToken);
         int removed = 0;
         long freed = 0;
         foreach (var id in context.Objects.Enumerate())
         {
+            cancellationToken.ThrowIfCancellationRequested();
             if (!referenced.ContainsKey(id))
             {
                 freed += context.Objects.StoredLength(id);
@@ -118,9 +122,10 @@ internal sealed class RepositoryMaintenance(RepositoryContext context)
 
     /// <summary>
     /// Verifies the lineage database, every manifest and every object (content against its hash),
-    /// and names each damaged or missing object with the versions that need it.
+    /// and names each damaged or missing object with the versions that need it. Cancellation is
+    /// taken at every object (fsck only reads).
     /// </summary>
-    public FsckReport Fsck()
+    public FsckReport Fsck(CancellationToken cancellationToken)
     {
         var problems = new List<string>();
         LineageGraph graph;
@@ -147,12 +152,12 @@ internal sealed class RepositoryMaintenance(RepositoryContext context)
             problems.Add(e.Message);
         }
 
-        var referenced = ReferencedObjects(graph, problems);
+        var referenced = ReferencedObjects(graph, problems, cancellationToken);
         var present = context.Objects.Enumerate().ToList();
         var damaged = new ConcurrentDictionary<ObjectId, string>();
         using (var progress = context.Options.Progress.Begin("verifying objects", present.Count))
         {
-            Parallel.ForEach(present, new ParallelOptions { MaxDegreeOfParallelism = context.Options.Workers }, id =>
+            Parallel.ForEach(present, new ParallelOptions { MaxDegreeOfParallelism = context.Options.Workers, CancellationToken = cancellationToken }, id =>
             {
                 try
                 {
@@ -189,7 +194,7 @@ internal sealed class RepositoryMaintenance(RepositoryContext context)
     }
 
     /// <summary>Every object some version needs (its manifest and chunks), with the refs needing it.</summary>
-    public Dictionary<ObjectId, List<string>> ReferencedObjects(LineageGraph graph, List<string>? problems)
+    public Dictionary<ObjectId, List<string>> ReferencedObjects(LineageGraph graph, List<string>? problems, CancellationToken cancellationToken = default)
     {
         var referenced = new Dictionary<ObjectId, List<string>>();
         bool Use(ObjectId id, string user)
@@ -210,6 +215,7 @@ internal sealed class RepositoryMaintenance(RepositoryContext context)
 
         foreach (var version in graph.Versions)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             if (!ObjectId.TryParse(version.ManifestId, out var manifestId))
             {
                 problems?.Add($"{version.Ref} names an invalid manifest id '{version.ManifestId}'");

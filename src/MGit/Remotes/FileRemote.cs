@@ -60,15 +60,16 @@ public sealed class FileRemote : IRemoteBackend
             return false;
         }
 
-        await using (source)
+        await using (source.ConfigureAwait(false))
         {
             if (source.Length > maxBytes)
             {
                 throw new MGitException(ErrorKind.Damaged, $"remote {Url}: {key} is {source.Length} bytes, more than the {maxBytes} allowed");
             }
 
-            await using var target = new FileStream(localPath, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true);
-            await source.CopyToAsync(target, cancel);
+            var target = new FileStream(localPath, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true);
+            await using var targetDisposal = target.ConfigureAwait(false);
+            await source.CopyToAsync(target, cancel).ConfigureAwait(false);
         }
 
         return true;
@@ -76,8 +77,9 @@ public sealed class FileRemote : IRemoteBackend
 
     public async Task UploadAsync(string key, string localPath, CancellationToken cancel)
     {
-        await using var source = new FileStream(localPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, useAsync: true);
-        await WriteAtomicallyAsync(key, target => source.CopyToAsync(target, cancel), cancel);
+        var source = new FileStream(localPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, useAsync: true);
+        await using var sourceDisposal = source.ConfigureAwait(false);
+        await WriteAtomicallyAsync(key, target => source.CopyToAsync(target, cancel), cancel).ConfigureAwait(false);
     }
 
     public Task PutAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancel) =>
@@ -90,10 +92,11 @@ public sealed class FileRemote : IRemoteBackend
         string temp = Path.Combine(TempDirectory, TemporaryFiles.Name(TemporaryFiles.HostStem));
         try
         {
-            await using (var target = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true))
+            var target = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true);
+            await using (target.ConfigureAwait(false))
             {
-                await write(target);
-                await target.FlushAsync(cancel);
+                await write(target).ConfigureAwait(false);
+                await target.FlushAsync(cancel).ConfigureAwait(false);
                 target.Flush(flushToDisk: true);
             }
 
@@ -129,7 +132,7 @@ public sealed class FileRemote : IRemoteBackend
             }
             catch (IOException) when (DateTime.UtcNow < deadline)
             {
-                await Task.Delay(Random.Shared.Next(20, 80), cancel);
+                await Task.Delay(Random.Shared.Next(20, 80), cancel).ConfigureAwait(false);
             }
             catch (IOException)
             {

@@ -17,7 +17,7 @@ public static class ObjectTransfer
     public static async Task<HashSet<ObjectId>> ListObjectsAsync(IRemoteBackend remote, CancellationToken cancel)
     {
         var ids = new HashSet<ObjectId>();
-        foreach (var (key, size, _) in await remote.ListAsync(RemoteLayout.ObjectPrefix, cancel))
+        foreach (var (key, size, _) in await remote.ListAsync(RemoteLayout.ObjectPrefix, cancel).ConfigureAwait(false))
         {
             if (size >= ObjectStore.HeaderLength && RemoteLayout.TryParseObjectKey(key, out var id))
             {
@@ -38,10 +38,10 @@ public static class ObjectTransfer
             long length = new FileInfo(path).Length;
             // Not cancelled once started: when another upload fails, those in flight still finish
             // whole rather than leave cut-off objects on servers that store partial bodies.
-            await remote.UploadAsync(RemoteLayout.ObjectKey(id), path, CancellationToken.None);
+            await remote.UploadAsync(RemoteLayout.ObjectKey(id), path, CancellationToken.None).ConfigureAwait(false);
             Interlocked.Add(ref sent, length);
             progress.Advance(length);
-        });
+        }).ConfigureAwait(false);
         return sent;
     }
 
@@ -70,7 +70,7 @@ public static class ObjectTransfer
                     inFlight[id] = path;
                 }
 
-                if (!await remote.DownloadAsync(RemoteLayout.ObjectKey(id), path, RemoteLayout.MaxObjectFileBytes, token))
+                if (!await remote.DownloadAsync(RemoteLayout.ObjectKey(id), path, RemoteLayout.MaxObjectFileBytes, token).ConfigureAwait(false))
                 {
                     throw new MGitException(ErrorKind.Damaged, $"remote {remote.Url} lacks object {id}, which its lineage needs; the remote is incomplete");
                 }
@@ -89,7 +89,7 @@ public static class ObjectTransfer
                 Interlocked.Increment(ref objects);
                 Interlocked.Add(ref bytes, length);
                 progress.Advance(length);
-            });
+            }).ConfigureAwait(false);
         }
         catch
         {

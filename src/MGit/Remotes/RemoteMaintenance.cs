@@ -46,45 +46,44 @@ internal sealed class RemoteMaintenance(RepositoryContext context, RemoteSync re
     /// what is not needed (unreferenced objects, old snapshots, temporary files). Manifests and
     /// object headers not held here are downloaded (the manifests, verified, enter this store).
     /// </summary>
-    public RemoteReport RemoteFsck(string? remote = null)
+    public async Task<RemoteReport> RemoteFsckAsync(string? remote, CancellationToken cancel)
     {
         using var backend = remotes.OpenRemote(remote);
-        return InspectRemoteAsync(backend, CancellationToken.None).GetAwaiter().GetResult().Report;
+        return (await InspectRemoteAsync(backend, cancel).ConfigureAwait(false)).Report;
     }
 
     /// <summary>
-    /// What <see cref="RemoteFsck"/> reports and, with <paramref name="prune"/>, deletes from the
+    /// What <see cref="RemoteFsckAsync"/> reports and, with <paramref name="prune"/>, deletes from the
     /// remote what its lineage does not need and is older than <paramref name="expire"/>:
     /// unreferenced objects (of killed or abandoned pushes), lineage snapshots the ref no longer
     /// names, temporary files. Done under the remote's push lock; a push re-checks its objects
     /// under that lock before it publishes, so it never names an object gc removed. Refused while
     /// the remote's lineage or a manifest cannot be read (what is needed would be unknown).
     /// </summary>
-    public RemoteReport RemoteGc(string? remote = null, bool prune = false, TimeSpan? expire = null) =>
-        RemoteGcAsync(remote, prune, expire ?? DefaultRemoteExpiry, CancellationToken.None).GetAwaiter().GetResult();
-
-    private async Task<RemoteReport> RemoteGcAsync(string? remote, bool prune, TimeSpan expire, CancellationToken cancel)
+    /// <remarks>Cancelled, it stops between deletions: what is deleted was not needed, the rest stays for the next run.</remarks>
+    public async Task<RemoteReport> RemoteGcAsync(string? remote, bool prune, TimeSpan? expire, CancellationToken cancel)
     {
         using var backend = remotes.OpenRemote(remote);
         if (!prune)
         {
-            return (await InspectRemoteAsync(backend, cancel)).Report;
+            return (await InspectRemoteAsync(backend, cancel).ConfigureAwait(false)).Report;
         }
 
-        await using (await backend.LockAsync(RemoteLayout.LineageLock, RemoteSync.RemoteLockWait, cancel))
+        var remoteLock = await backend.LockAsync(RemoteLayout.LineageLock, RemoteSync.RemoteLockWait, cancel).ConfigureAwait(false);
+        await using (remoteLock.ConfigureAwait(false))
         {
-            var (report, inventory) = await InspectRemoteAsync(backend, cancel);
+            var (report, inventory) = await InspectRemoteAsync(backend, cancel).ConfigureAwait(false);
             if (!inventory.NeedsKnown)
             {
                 throw new MGitException(ErrorKind.Damaged, $"remote {backend.Url}: what its lineage needs cannot be told ({report.Problems[0]}); nothing was deleted ('mgit remote fsck' lists every problem)");
             }
 
-            var cutoff = context.Options.Clock.GetUtcNow() - expire;
+            var cutoff = context.Options.Clock.GetUtcNow() - (expire ?? DefaultRemoteExpiry);
             bool Expired(RemoteFile file) => file.LastModified is { } at && at <= cutoff;
             var doomed = inventory.Unreferenced.Concat(inventory.OldSnapshots).Concat(inventory.TempFiles).Where(Expired).ToList();
             foreach (var file in doomed)
             {
-                await backend.DeleteAsync(file.Key, cancel);
+                await backend.DeleteAsync(file.Key, cancel).ConfigureAwait(false);
             }
 
             return report with { Removed = RemoteFiles.Of(doomed) };
@@ -108,7 +107,7 @@ internal sealed class RemoteMaintenance(RepositoryContext context, RemoteSync re
         var lineage = LineageSnapshot.Empty;
         try
         {
-            (snapshotId, lineage) = await remotes.ReadRemoteLineageAsync(backend, cancel, skipped);
+            (snapshotId, lineage) = await remotes.ReadRemoteLineageAsync(backend, cancel, skipped).ConfigureAwait(false);
         }
         catch (MGitException e)
         {
@@ -120,7 +119,7 @@ internal sealed class RemoteMaintenance(RepositoryContext context, RemoteSync re
         // Object files cut off by an interrupted upload (shorter than a header) count as absent, and as leftovers.
         var objects = new Dictionary<ObjectId, RemoteFile>();
         var cutOff = new List<RemoteFile>();
-        foreach (var file in await backend.ListAsync(RemoteLayout.ObjectPrefix, cancel))
+        foreach (var file in await backend.ListAsync(RemoteLayout.ObjectPrefix, cancel).ConfigureAwait(false))
         {
             if (RemoteLayout.TryParseObjectKey(file.Key, out var id) && file.Size >= ObjectStore.HeaderLength)
             {
@@ -159,7 +158,7 @@ internal sealed class RemoteMaintenance(RepositoryContext context, RemoteSync re
                     continue;
                 }
 
-                if (!context.Objects.Contains(manifestId) && !await DownloadVerifiedAsync(backend, manifestId, scratch, problems, cancel))
+                if (!context.Objects.Contains(manifestId) && !await DownloadVerifiedAsync(backend, manifestId, scratch, problems, cancel).ConfigureAwait(false))
                 {
                     needsKnown = false;
                     continue;
@@ -189,7 +188,7 @@ internal sealed class RemoteMaintenance(RepositoryContext context, RemoteSync re
 
                 if (!bases.TryGetValue(item.Id, out var baseId))
                 {
-                    bases[item.Id] = baseId = await BaseOfAsync(backend, item.Id, scratch, cancel);
+                    bases[item.Id] = baseId = await BaseOfAsync(backend, item.Id, scratch, cancel).ConfigureAwait(false);
                 }
 
                 if (baseId is { } b)
@@ -208,8 +207,8 @@ internal sealed class RemoteMaintenance(RepositoryContext context, RemoteSync re
             problems.Add($"object {id} is missing (needed by {string.Join(", ", needing)})");
         }
 
-        var snapshots = await backend.ListAsync(RemoteLayout.SnapshotPrefix, cancel);
-        var temps = (await backend.ListAsync(RemoteLayout.TempPrefix, cancel)).Concat(cutOff).ToList();
+        var snapshots = await backend.ListAsync(RemoteLayout.SnapshotPrefix, cancel).ConfigureAwait(false);
+        var temps = (await backend.ListAsync(RemoteLayout.TempPrefix, cancel).ConfigureAwait(false)).Concat(cutOff).ToList();
         var unreferenced = needsKnown ? objects.Where(o => !users.ContainsKey(o.Key)).Select(o => o.Value).ToList() : [];
         var inventory = new RemoteInventory(
             unreferenced,
@@ -234,7 +233,7 @@ internal sealed class RemoteMaintenance(RepositoryContext context, RemoteSync re
         string path = Path.Combine(scratch, id.ToString());
         try
         {
-            if (!await backend.DownloadAsync(RemoteLayout.ObjectKey(id), path, RemoteLayout.MaxObjectFileBytes, cancel))
+            if (!await backend.DownloadAsync(RemoteLayout.ObjectKey(id), path, RemoteLayout.MaxObjectFileBytes, cancel).ConfigureAwait(false))
             {
                 problems.Add($"object {id} is missing");
                 return false;
@@ -265,7 +264,7 @@ internal sealed class RemoteMaintenance(RepositoryContext context, RemoteSync re
         string path = Path.Combine(scratch, id.ToString());
         try
         {
-            return await backend.DownloadAsync(RemoteLayout.ObjectKey(id), path, RemoteLayout.MaxObjectFileBytes, cancel)
+            return await backend.DownloadAsync(RemoteLayout.ObjectKey(id), path, RemoteLayout.MaxObjectFileBytes, cancel).ConfigureAwait(false)
                 ? ObjectStore.TryInspectFile(id, path)?.BaseId
                 : null;
         }

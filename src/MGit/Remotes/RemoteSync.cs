@@ -73,17 +73,20 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
     /// lineage to the union of both. Refused with "pull first" when the remote holds versions this
     /// repository has not seen, as git refuses a push that is not a fast-forward.
     /// </summary>
-    public PushResult Push(string? remote = null, IReadOnlyList<string>? refs = null)
+    /// <remarks>
+    /// Cancelled, a push stops starting uploads (those in flight finish whole) and never moves the
+    /// remote's lineage: the remote is as before, with at most some complete objects more.
+    /// </remarks>
+    public async Task<PushResult> PushAsync(string? remote, IReadOnlyList<string>? refs, CancellationToken cancel)
     {
         using var backend = OpenRemote(remote);
-        return Push(backend, remote ?? DefaultRemote, refs);
+        return await PushAsync(backend, remote ?? DefaultRemote, refs, cancel).ConfigureAwait(false);
     }
 
-    public PushResult Push(IRemoteBackend backend, string remoteName, IReadOnlyList<string>? refs = null) =>
-        PushAsync(backend, remoteName, refs ?? [], CancellationToken.None).GetAwaiter().GetResult();
-
-    private async Task<PushResult> PushAsync(IRemoteBackend backend, string remoteName, IReadOnlyList<string> refs, CancellationToken cancel)
+    /// <inheritdoc cref="PushAsync(string?, IReadOnlyList{string}?, CancellationToken)"/>
+    public async Task<PushResult> PushAsync(IRemoteBackend backend, string remoteName, IReadOnlyList<string>? refs, CancellationToken cancel)
     {
+        refs ??= [];
         context.RemoveStaleTemporaries();
         var graph = context.Graph();
         var selection = SelectForPush(graph, refs);
@@ -94,43 +97,44 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
             throw new MGitException(ErrorKind.Damaged, $"this repository's lineage is broken ({broken}); nothing was pushed ('mgit fsck' lists every problem)");
         }
 
-        var (_, remoteLineage) = await ReadRemoteLineageAsync(backend, cancel);
+        var (_, remoteLineage) = await ReadRemoteLineageAsync(backend, cancel).ConfigureAwait(false);
         CheckNotBehind(graph, remoteLineage, backend.Url, remoteName);
 
         using var repositoryLock = RepositoryLock.Shared(context.LockPath, context.Options.LockWait);
         // Also loads (and so checks) the manifest of every version sent.
-        var needed = maintenance.ReferencedObjects(new LineageGraph(selection.ToList(), graph.Edges), problems: null).Keys;
-        var present = await ObjectTransfer.ListObjectsAsync(backend, cancel);
+        var needed = maintenance.ReferencedObjects(new LineageGraph(selection.ToList(), graph.Edges), problems: null, cancel).Keys;
+        var present = await ObjectTransfer.ListObjectsAsync(backend, cancel).ConfigureAwait(false);
         var missing = needed.Where(id => !present.Contains(id)).ToList();
         CheckHeld(missing, backend);
 
         long bytes;
         using (var progress = context.Options.Progress.Begin($"pushing to {remoteName}", missing.Sum(id => context.Objects.StoredLength(id))))
         {
-            bytes = await ObjectTransfer.UploadAsync(backend, context.Objects, missing, progress, cancel);
+            bytes = await ObjectTransfer.UploadAsync(backend, context.Objects, missing, progress, cancel).ConfigureAwait(false);
         }
 
         // Objects first, lineage last: until the ref moves, the remote's lineage names only objects it has.
-        if (await ReadSmallAsync(backend, RemoteLayout.FormatKey, 64 * 1024, cancel) is null)
+        if (await ReadSmallAsync(backend, RemoteLayout.FormatKey, 64 * 1024, cancel).ConfigureAwait(false) is null)
         {
-            await backend.PutAsync(RemoteLayout.FormatKey, new RemoteFormat { ChunkSize = context.Format.ChunkSize, MaxDeltaDepth = context.Format.MaxDeltaDepth }.ToJson(), cancel);
+            await backend.PutAsync(RemoteLayout.FormatKey, new RemoteFormat { ChunkSize = context.Format.ChunkSize, MaxDeltaDepth = context.Format.MaxDeltaDepth }.ToJson(), cancel).ConfigureAwait(false);
         }
 
-        await using (await backend.LockAsync(RemoteLayout.LineageLock, RemoteLockWait, cancel))
+        var remoteLock = await backend.LockAsync(RemoteLayout.LineageLock, RemoteLockWait, cancel).ConfigureAwait(false);
+        await using (remoteLock.ConfigureAwait(false))
         {
             // Another push may have landed since the first look: check again under the lock.
-            var (currentId, current) = await ReadRemoteLineageAsync(backend, cancel);
+            var (currentId, current) = await ReadRemoteLineageAsync(backend, cancel).ConfigureAwait(false);
             CheckNotBehind(graph, current, backend.Url, remoteName);
 
             // A 'remote gc --prune' may have deleted objects sent before the lock was taken (they
             // were unreferenced until now): the lineage is published only over objects that are there.
-            var there = await ObjectTransfer.ListObjectsAsync(backend, cancel);
+            var there = await ObjectTransfer.ListObjectsAsync(backend, cancel).ConfigureAwait(false);
             var resend = needed.Where(id => !there.Contains(id)).ToList();
             if (resend.Count > 0)
             {
                 CheckHeld(resend, backend);
                 using var progress = context.Options.Progress.Begin($"pushing to {remoteName} again", resend.Sum(id => context.Objects.StoredLength(id)));
-                bytes += await ObjectTransfer.UploadAsync(backend, context.Objects, resend, progress, cancel);
+                bytes += await ObjectTransfer.UploadAsync(backend, context.Objects, resend, progress, cancel).ConfigureAwait(false);
             }
 
             var merged = LineageMerge.Union(current, local).Merged;
@@ -146,9 +150,12 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
                 return new PushResult(missing.Count, bytes, 0, LineageUpdated: false);
             }
 
-            await backend.PutAsync(RemoteLayout.SnapshotKey(mergedId), json, cancel);
-            await backend.PutAsync(RemoteLayout.LineageRef, System.Text.Encoding.ASCII.GetBytes(mergedId + "\n"), cancel);
-            await RemoveStaleRemoteTemporariesAsync(backend, cancel);
+            await backend.PutAsync(RemoteLayout.SnapshotKey(mergedId), json, cancel).ConfigureAwait(false);
+            // The last moment a cancel is taken: once the ref is being written the push either
+            // lands whole or not at all, and is reported as it ended, never as cancelled after it landed.
+            cancel.ThrowIfCancellationRequested();
+            await backend.PutAsync(RemoteLayout.LineageRef, System.Text.Encoding.ASCII.GetBytes(mergedId + "\n"), CancellationToken.None).ConfigureAwait(false);
+            await RemoveStaleRemoteTemporariesAsync(backend, cancel).ConfigureAwait(false);
             return new PushResult(missing.Count, bytes, merged.Versions.Count - current.Versions.Count, LineageUpdated: true);
         }
     }
@@ -204,17 +211,22 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
     /// closing a cycle, a manifest naming an unsafe path) and take the rest, reporting each part
     /// left out; by default a broken remote is refused whole.
     /// </param>
-    public PullResult Pull(string? remote = null, bool skipBroken = false)
+    /// <remarks>
+    /// Cancelled, a pull leaves the lineage as it was; objects already received and verified stay
+    /// in the store (a later pull does not fetch them again), nothing half-received does.
+    /// </remarks>
+    public async Task<PullResult> PullAsync(string? remote, bool skipBroken, CancellationToken cancel)
     {
         using var backend = OpenRemote(remote);
-        return Pull(backend, lazy: RemoteConfig.Load(context.MetadataDirectory).LazyFrom == (remote ?? DefaultRemote), skipBroken);
+        return await PullAsync(backend, lazy: RemoteConfig.Load(context.MetadataDirectory).LazyFrom == (remote ?? DefaultRemote), skipBroken, cancel).ConfigureAwait(false);
     }
 
-    public PullResult Pull(IRemoteBackend backend, bool lazy = false, bool skipBroken = false)
+    /// <inheritdoc cref="PullAsync(string?, bool, CancellationToken)"/>
+    public async Task<PullResult> PullAsync(IRemoteBackend backend, bool lazy, bool skipBroken, CancellationToken cancel)
     {
         try
         {
-            return PullAsync(backend, lazy, skipBroken, CancellationToken.None).GetAwaiter().GetResult();
+            return await PullUnguardedAsync(backend, lazy, skipBroken, cancel).ConfigureAwait(false);
         }
         catch (Exception e) when (DiskSpace.IsNoSpace(e, context.MetadataDirectory))
         {
@@ -222,11 +234,11 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
         }
     }
 
-    private async Task<PullResult> PullAsync(IRemoteBackend backend, bool lazy, bool skipBroken, CancellationToken cancel)
+    private async Task<PullResult> PullUnguardedAsync(IRemoteBackend backend, bool lazy, bool skipBroken, CancellationToken cancel)
     {
         context.RemoveStaleTemporaries();
         var skipped = new List<string>();
-        var (refId, remote) = await ReadRemoteLineageAsync(backend, cancel, skipBroken ? skipped : null);
+        var (refId, remote) = await ReadRemoteLineageAsync(backend, cancel, skipBroken ? skipped : null).ConfigureAwait(false);
         if (refId is null)
         {
             return new PullResult(0, 0, [], []);
@@ -256,7 +268,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
 
             // Manifests first, each checked before anything is fetched for it: a version whose
             // manifest is unreadable or names an unsafe path never reaches the lineage.
-            var (fetched, fetchedBytes) = await FetchObjectsAsync(backend, incoming.Select(v => ObjectId.Parse(v.Manifest)), manifestsOnly: true, cancel);
+            var (fetched, fetchedBytes) = await FetchObjectsAsync(backend, incoming.Select(v => ObjectId.Parse(v.Manifest)), manifestsOnly: true, cancel).ConfigureAwait(false);
             objects += fetched;
             bytes += fetchedBytes;
             var broken = incoming
@@ -287,7 +299,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
                 continue; // merge again without them
             }
 
-            (fetched, fetchedBytes) = await FetchObjectsAsync(backend, incoming.Select(v => ObjectId.Parse(v.Manifest)), lazy, cancel);
+            (fetched, fetchedBytes) = await FetchObjectsAsync(backend, incoming.Select(v => ObjectId.Parse(v.Manifest)), lazy, cancel).ConfigureAwait(false);
             objects += fetched;
             bytes += fetchedBytes;
             var renumber = merged.Versions
@@ -306,6 +318,8 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
                     .Select(v => (v.Key, v.Recipe!))
                     .ToList(),
             };
+            // The last moment a cancel is taken: the import is one transaction, whole or not at all.
+            cancel.ThrowIfCancellationRequested();
             try
             {
                 context.Lineage.Import(plan);
@@ -359,7 +373,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
         async Task<IProgressTask> Progress(List<ObjectId> ids, string what)
         {
             // The remote's object sizes, for the progress bar (one LIST per 1,000 objects).
-            sizes ??= (await backend.ListAsync(RemoteLayout.ObjectPrefix, cancel))
+            sizes ??= (await backend.ListAsync(RemoteLayout.ObjectPrefix, cancel).ConfigureAwait(false))
                 .Select(f => (Ok: RemoteLayout.TryParseObjectKey(f.Key, out var id), Id: id, f.Size))
                 .Where(f => f.Ok)
                 .ToDictionary(f => f.Id, f => f.Size);
@@ -372,8 +386,8 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
         var wanted = manifests.Where(id => !context.Objects.Contains(id)).ToList();
         if (wanted.Count > 0)
         {
-            using var progress = await Progress(wanted, "manifests");
-            (objects, bytes) = await DownloadAndInstallAsync(backend, wanted, progress, cancel);
+            using var progress = await Progress(wanted, "manifests").ConfigureAwait(false);
+            (objects, bytes) = await DownloadAndInstallAsync(backend, wanted, progress, cancel).ConfigureAwait(false);
         }
 
         if (manifestsOnly)
@@ -410,9 +424,9 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
                     return true;
                 }
 
-                using (var progress = await Progress(round, "objects"))
+                using (var progress = await Progress(round, "objects").ConfigureAwait(false))
                 {
-                    var (kept, count, size) = await ObjectTransfer.DownloadAsync(backend, round, context.TempDirectory, progress, Arrived, cancel);
+                    var (kept, count, size) = await ObjectTransfer.DownloadAsync(backend, round, context.TempDirectory, progress, Arrived, cancel).ConfigureAwait(false);
                     objects += count;
                     bytes += size;
                     foreach (var (id, path) in kept)
@@ -451,7 +465,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
         {
             ObjectTransfer.Install(context.Objects, id, path, backend.Url);
             return true;
-        }, cancel);
+        }, cancel).ConfigureAwait(false);
         return (objects, bytes);
     }
 
@@ -462,7 +476,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
     /// </summary>
     public async Task<(ObjectId? Id, LineageSnapshot Lineage)> ReadRemoteLineageAsync(IRemoteBackend backend, CancellationToken cancel, List<string>? skipped = null)
     {
-        byte[]? refBytes = await ReadSmallAsync(backend, RemoteLayout.LineageRef, 1024, cancel);
+        byte[]? refBytes = await ReadSmallAsync(backend, RemoteLayout.LineageRef, 1024, cancel).ConfigureAwait(false);
         if (refBytes is null)
         {
             return (null, LineageSnapshot.Empty);
@@ -473,7 +487,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
             throw new MGitException(ErrorKind.Damaged, $"remote {backend.Url}: {RemoteLayout.LineageRef} is damaged (not an object id)");
         }
 
-        byte[] json = await ReadSmallAsync(backend, RemoteLayout.SnapshotKey(id), RemoteLayout.MaxSnapshotBytes, cancel)
+        byte[] json = await ReadSmallAsync(backend, RemoteLayout.SnapshotKey(id), RemoteLayout.MaxSnapshotBytes, cancel).ConfigureAwait(false)
             ?? throw new MGitException(ErrorKind.Damaged, $"remote {backend.Url}: the lineage snapshot {id} named by {RemoteLayout.LineageRef} is missing");
         if (ObjectId.Compute(json) != id)
         {
@@ -495,7 +509,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
         string temp = Path.Combine(context.TempDirectory, TemporaryFiles.Name("remote"));
         try
         {
-            return await backend.DownloadAsync(key, temp, maxBytes, cancel) ? await File.ReadAllBytesAsync(temp, cancel) : null;
+            return await backend.DownloadAsync(key, temp, maxBytes, cancel).ConfigureAwait(false) ? await File.ReadAllBytesAsync(temp, cancel).ConfigureAwait(false) : null;
         }
         finally
         {
@@ -503,13 +517,13 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
         }
     }
 
-    public static RemoteFormat? ReadRemoteFormat(IRemoteBackend backend)
+    public static async Task<RemoteFormat?> ReadRemoteFormatAsync(IRemoteBackend backend, CancellationToken cancel)
     {
         string temp = Path.Combine(Path.GetTempPath(), $"mgit-remote-format.{Environment.ProcessId}.{Guid.NewGuid():N}");
         try
         {
-            return backend.DownloadAsync(RemoteLayout.FormatKey, temp, 64 * 1024, CancellationToken.None).GetAwaiter().GetResult()
-                ? RemoteFormat.Parse(File.ReadAllBytes(temp), backend.Url)
+            return await backend.DownloadAsync(RemoteLayout.FormatKey, temp, 64 * 1024, cancel).ConfigureAwait(false)
+                ? RemoteFormat.Parse(await File.ReadAllBytesAsync(temp, cancel).ConfigureAwait(false), backend.Url)
                 : null;
         }
         finally
@@ -536,6 +550,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
             }
 
             string temp = ObjectTransfer.TempPath(context.TempDirectory, id);
+            // Object reads are synchronous (a checkout's chunk pipeline), and so is this fetch within one.
             if (!backend.DownloadAsync(RemoteLayout.ObjectKey(id), temp, RemoteLayout.MaxObjectFileBytes, CancellationToken.None).GetAwaiter().GetResult())
             {
                 return false;
@@ -560,17 +575,17 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
         var cutoff = context.Options.Clock.GetUtcNow() - RemoteTempExpiryOnPush;
         try
         {
-            foreach (var file in await backend.ListAsync(RemoteLayout.TempPrefix, cancel))
+            foreach (var file in await backend.ListAsync(RemoteLayout.TempPrefix, cancel).ConfigureAwait(false))
             {
                 if (TemporaryFiles.IsThisHostsAndStale(file.Key[RemoteLayout.TempPrefix.Length..]) || (file.LastModified is { } at && at <= cutoff))
                 {
-                    await backend.DeleteAsync(file.Key, cancel);
+                    await backend.DeleteAsync(file.Key, cancel).ConfigureAwait(false);
                 }
             }
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or MGitException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or MGitException || (e is OperationCanceledException && cancel.IsCancellationRequested))
         {
-            // Left for 'mgit remote gc --prune'.
+            // Left for 'mgit remote gc --prune' (the push itself has landed).
         }
     }
 }

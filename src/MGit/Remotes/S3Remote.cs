@@ -109,7 +109,7 @@ public sealed class S3Remote : IRemoteBackend
         var request = new ListObjectsV2Request { BucketName = _bucket, Prefix = _prefix + prefix };
         while (true)
         {
-            var response = await _client.ListObjectsV2Async(request, cancel);
+            var response = await _client.ListObjectsV2Async(request, cancel).ConfigureAwait(false);
             foreach (var entry in response.S3Objects ?? [])
             {
                 keys.Add(new RemoteFile(entry.Key[_prefix.Length..], entry.Size ?? 0, entry.LastModified is DateTime at ? new DateTimeOffset(DateTime.SpecifyKind(at, DateTimeKind.Utc)) : null));
@@ -137,11 +137,11 @@ public sealed class S3Remote : IRemoteBackend
         {
             try
             {
-                return await DownloadOnceAsync(key, localPath, maxBytes, cancel);
+                return await DownloadOnceAsync(key, localPath, maxBytes, cancel).ConfigureAwait(false);
             }
             catch (Exception e) when (attempt < DownloadAttempts && IsTornResponse(e) && !cancel.IsCancellationRequested)
             {
-                await Task.Delay(Random.Shared.Next(20, 60) * attempt, cancel);
+                await Task.Delay(Random.Shared.Next(20, 60) * attempt, cancel).ConfigureAwait(false);
             }
         }
     });
@@ -162,7 +162,7 @@ public sealed class S3Remote : IRemoteBackend
         GetObjectResponse response;
         try
         {
-            response = await _client.GetObjectAsync(_bucket, _prefix + key, cancel);
+            response = await _client.GetObjectAsync(_bucket, _prefix + key, cancel).ConfigureAwait(false);
         }
         catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound && e.ErrorCode != "NoSuchBucket")
         {
@@ -176,8 +176,9 @@ public sealed class S3Remote : IRemoteBackend
                 throw new MGitException(ErrorKind.Damaged, $"remote {Url}: {key} is {response.ContentLength} bytes, more than the {maxBytes} allowed");
             }
 
-            await using var target = new FileStream(localPath, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true);
-            await response.ResponseStream.CopyToAsync(target, cancel);
+            var target = new FileStream(localPath, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true);
+            await using var targetDisposal = target.ConfigureAwait(false);
+            await response.ResponseStream.CopyToAsync(target, cancel).ConfigureAwait(false);
             if (target.Length > maxBytes)
             {
                 throw new MGitException(ErrorKind.Damaged, $"remote {Url}: {key} is more than the {maxBytes} bytes allowed");
@@ -189,20 +190,20 @@ public sealed class S3Remote : IRemoteBackend
 
     public Task UploadAsync(string key, string localPath, CancellationToken cancel) => Call(key, async () =>
     {
-        await _client.PutObjectAsync(new PutObjectRequest { BucketName = _bucket, Key = _prefix + key, FilePath = localPath, UseChunkEncoding = false }, cancel);
+        await _client.PutObjectAsync(new PutObjectRequest { BucketName = _bucket, Key = _prefix + key, FilePath = localPath, UseChunkEncoding = false }, cancel).ConfigureAwait(false);
         return true;
     });
 
     public Task PutAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancel) => Call(key, async () =>
     {
         using var stream = new MemoryStream(content.ToArray(), writable: false);
-        await _client.PutObjectAsync(new PutObjectRequest { BucketName = _bucket, Key = _prefix + key, InputStream = stream, UseChunkEncoding = false, AutoCloseStream = false }, cancel);
+        await _client.PutObjectAsync(new PutObjectRequest { BucketName = _bucket, Key = _prefix + key, InputStream = stream, UseChunkEncoding = false, AutoCloseStream = false }, cancel).ConfigureAwait(false);
         return true;
     });
 
     public Task DeleteAsync(string key, CancellationToken cancel) => Call(key, async () =>
     {
-        await _client.DeleteObjectAsync(_bucket, _prefix + key, cancel);
+        await _client.DeleteObjectAsync(_bucket, _prefix + key, cancel).ConfigureAwait(false);
         return true;
     });
 
@@ -223,23 +224,23 @@ public sealed class S3Remote : IRemoteBackend
         // A claim-free object that is never deleted keeps the lock's "folder" from ever being empty:
         // file-backed S3 servers (s3rver) remove a folder when its last object goes, and fail a
         // write racing with that removal. Real S3 has no folders; there it is one small PUT.
-        await PutAsync(anchor, "anchor"u8.ToArray(), cancel);
+        await PutAsync(anchor, "anchor"u8.ToArray(), cancel).ConfigureAwait(false);
         while (true)
         {
             string mine = $"{folder}{DateTime.UtcNow:yyyyMMddHHmmssfff}-{Guid.NewGuid():N}";
-            await PutAsync(mine, "lock"u8.ToArray(), cancel);
+            await PutAsync(mine, "lock"u8.ToArray(), cancel).ConfigureAwait(false);
             var claims = await Call(folder, async () =>
             {
-                var response = await _client.ListObjectsV2Async(new ListObjectsV2Request { BucketName = _bucket, Prefix = _prefix + folder }, cancel);
+                var response = await _client.ListObjectsV2Async(new ListObjectsV2Request { BucketName = _bucket, Prefix = _prefix + folder }, cancel).ConfigureAwait(false);
                 return (response.S3Objects ?? []).Select(o => (Key: o.Key[_prefix.Length..], Modified: o.LastModified ?? DateTime.MinValue)).ToList();
-            });
+            }).ConfigureAwait(false);
             var ownTime = claims.FirstOrDefault(c => c.Key == mine).Modified;
             var live = new List<string>();
             foreach (var (key, modified) in claims.Where(c => c.Key != mine && c.Key != anchor))
             {
                 if (ownTime - modified > LockExpiry)
                 {
-                    await DeleteAsync(key, cancel); // left by a process that died holding it
+                    await DeleteAsync(key, cancel).ConfigureAwait(false); // left by a process that died holding it
                 }
                 else
                 {
@@ -252,13 +253,13 @@ public sealed class S3Remote : IRemoteBackend
                 return new HeldLock(this, mine);
             }
 
-            await DeleteAsync(mine, cancel);
+            await DeleteAsync(mine, cancel).ConfigureAwait(false);
             if (DateTime.UtcNow >= deadline)
             {
                 throw new MGitException(ErrorKind.Locked, $"remote {Url} is locked by another push; try again when it is done");
             }
 
-            await Task.Delay(Random.Shared.Next(50, 400), cancel);
+            await Task.Delay(Random.Shared.Next(50, 400), cancel).ConfigureAwait(false);
         }
     }
 
@@ -266,7 +267,7 @@ public sealed class S3Remote : IRemoteBackend
 
     private sealed class HeldLock(S3Remote remote, string key) : IAsyncDisposable
     {
-        public async ValueTask DisposeAsync() => await remote.DeleteAsync(key, CancellationToken.None);
+        public async ValueTask DisposeAsync() => await remote.DeleteAsync(key, CancellationToken.None).ConfigureAwait(false);
     }
 
     /// <summary>Turns the SDK's exceptions into one line naming the remote and what went wrong.</summary>
@@ -274,7 +275,7 @@ public sealed class S3Remote : IRemoteBackend
     {
         try
         {
-            return await operation();
+            return await operation().ConfigureAwait(false);
         }
         catch (AmazonS3Exception e) when (e.ErrorCode == "NoSuchBucket")
         {

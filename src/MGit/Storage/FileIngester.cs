@@ -68,14 +68,19 @@ public sealed class FileIngester
     /// <see cref="DeferredPublishing.Complete"/> them before anything names the objects. Without
     /// it, this file's objects are all on disk when this returns.
     /// </param>
-    public ManifestFile Ingest(string path, string manifestPath, FileLayout layout, IngestTotals totals, Action<long>? progress = null, Func<int, IReadOnlyList<BaseSegment>>? basesFor = null, double? lossyErrorBound = null, ChunkObserver? observe = null, DeferredPublishing? publishing = null)
+    /// <param name="cancellationToken">
+    /// Checked before each chunk is read; the workers finish the chunk they hold (an object is
+    /// written whole or not at all) and the call throws <see cref="OperationCanceledException"/>.
+    /// </param>
+    public ManifestFile Ingest(string path, string manifestPath, FileLayout layout, IngestTotals totals, Action<long>? progress = null, Func<int, IReadOnlyList<BaseSegment>>? basesFor = null, double? lossyErrorBound = null, ChunkObserver? observe = null, DeferredPublishing? publishing = null, CancellationToken cancellationToken = default)
     {
         var segments = new ManifestSegment[layout.Segments.Count];
         using var queue = new BlockingCollection<Job>(boundedCapacity: _workers * 2);
         // Chunk objects are flushed and renamed on sync threads while the workers go on.
         using var ownPublishing = publishing is null && _store.FlushesToDisk ? new DeferredPublishing() : null;
         publishing ??= ownPublishing;
-        using var cancel = new CancellationTokenSource();
+        // Stops the reader and the workers on the first failure, or when the caller cancels.
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         ExceptionDispatchInfo? failure = null;
 
         void Store(Job job)
@@ -162,6 +167,7 @@ public sealed class FileIngester
                 int elementsPerChunk = chunkBytes / Math.Max(1, kind.Width());
                 for (int c = 0; c < slots.Length; c++)
                 {
+                    cancellationToken.ThrowIfCancellationRequested();
                     int length = (int)Math.Min(chunkBytes, remaining);
                     var chunkBases = bases
                         .Where(b => c < b.Chunks.Count && b.ElementsPerChunk == elementsPerChunk)
@@ -217,10 +223,12 @@ public sealed class FileIngester
         finally
         {
             queue.CompleteAdding();
-            Task.WaitAll(workers);
+            Task.WaitAll(workers, CancellationToken.None); // they end on their own once the queue is done or cancelled
         }
 
         failure?.Throw();
+        // Cancelled while the workers were waiting for the reader, or it for them: no file is whole.
+        cancellationToken.ThrowIfCancellationRequested();
         ownPublishing?.Complete();
         return new ManifestFile
         {

@@ -37,14 +37,19 @@ public sealed class FileMaterializer
     /// </summary>
     public sealed record Output(ManifestFile File, CheckoutFile Target, int Generation = 0);
 
-    /// <summary>Writes every file through its handle and verifies the lengths.</summary>
-    public void Write(IReadOnlyList<Output> outputs, Action<long>? progress = null)
+    /// <summary>
+    /// Writes every file through its handle and verifies the lengths. Cancellation is taken before
+    /// each chunk; chunks in flight finish, then <see cref="OperationCanceledException"/> is thrown
+    /// and the files are incomplete (the caller removes them).
+    /// </summary>
+    public void Write(IReadOnlyList<Output> outputs, Action<long>? progress = null, CancellationToken cancellationToken = default)
     {
         var pending = new Queue<Task>();
         try
         {
             foreach (var (output, chunk) in Interleaved(outputs))
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 if (pending.Count >= _window)
                 {
                     pending.Dequeue().GetAwaiter().GetResult();
@@ -62,7 +67,7 @@ public sealed class FileMaterializer
                     target.Write(content.Span, chunk.Offset);
 
                     progress?.Invoke(chunk.Length);
-                }));
+                }, cancellationToken));
             }
 
             while (pending.Count > 0)
@@ -79,9 +84,9 @@ public sealed class FileMaterializer
                 {
                     task.GetAwaiter().GetResult();
                 }
-                catch (Exception e) when (e is MGitException or IOException or UnauthorizedAccessException)
+                catch (Exception e) when (e is MGitException or IOException or UnauthorizedAccessException or OperationCanceledException)
                 {
-                    // The first failure is already on its way up.
+                    // The first failure (or the cancel) is already on its way up.
                 }
             }
         }

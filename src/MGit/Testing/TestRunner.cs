@@ -49,8 +49,10 @@ internal sealed class TestRunner(RepositoryContext context, CheckoutCache checko
     /// Runs every applicable test (or <see cref="TestRunOptions.OnlyTest"/>) on each version, on
     /// read-only checkouts kept in <c>.mgit/cache/checkouts</c> (one per stored content, so a model
     /// is materialised once however many tests and runs use it), and records each result.
+    /// Cancelled, it starts no more tests and kills those running (with every process they
+    /// started); nothing is recorded for a killed test.
     /// </summary>
-    public IReadOnlyList<TestResult> RunTests(IReadOnlyList<ModelVersion> versions, TestRunOptions options)
+    public IReadOnlyList<TestResult> RunTests(IReadOnlyList<ModelVersion> versions, TestRunOptions options, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(options);
         context.RemoveStaleTemporaries();
@@ -69,13 +71,13 @@ internal sealed class TestRunner(RepositoryContext context, CheckoutCache checko
                 return v.Tests.Select(t => (v.Version, Manifest: manifest, Test: t));
             })
             .ToList();
-        checkouts.Prepare(work.Select(w => (w.Version, w.Manifest)));
+        checkouts.Prepare(work.Select(w => (w.Version, w.Manifest)), cancellationToken);
         var results = new TestResult?[work.Count];
-        Parallel.For(0, work.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.Jobs) }, i =>
+        Parallel.For(0, work.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.Jobs), CancellationToken = cancellationToken }, i =>
         {
             var (version, manifest, test) = work[i];
-            string model = checkouts.Get(version.ManifestId, manifest);
-            var result = RunTest(test, version.Ref, model);
+            string model = checkouts.Get(version.ManifestId, manifest, cancellationToken);
+            var result = RunTest(test, version.Ref, model, cancellationToken);
             context.WithDatabase(() =>
             {
                 Tests.Record(version, result);
@@ -88,12 +90,12 @@ internal sealed class TestRunner(RepositoryContext context, CheckoutCache checko
     }
 
     /// <summary>Runs one test on a model at <paramref name="modelPath"/> and judges it; records nothing.</summary>
-    public TestResult RunTest(TestDefinition test, string reference, string modelPath)
+    public TestResult RunTest(TestDefinition test, string reference, string modelPath, CancellationToken cancellationToken)
     {
         var arguments = TestDefinition.ParseCommand(test.Command).Expand(name => name == "model" ? [modelPath] : [reference]);
         var startedAt = context.Options.Clock.GetUtcNow();
         string log = context.RunLogPath(Path.Combine("tests", RepositoryContext.SafeFileName(reference)), test.Name, startedAt);
-        var outcome = CommandRunner.Run(arguments, context.Root, test.Timeout, log);
+        var outcome = CommandRunner.Run(arguments, context.Root, test.Timeout, log, cancellationToken: cancellationToken);
         var metrics = TestRegistry.ParseMetrics(outcome.LastOutputLine);
         bool passed;
         string reason;
@@ -119,7 +121,7 @@ internal sealed class TestRunner(RepositoryContext context, CheckoutCache checko
     /// checks that the newest fails and the oldest passes, then halves the chain, so n models cost
     /// about log2(n) + 2 runs.
     /// </summary>
-    public BisectResult Bisect(string testName, string from, string? ancestor, Action<BisectRun>? onRun = null)
+    public BisectResult Bisect(string testName, string from, string? ancestor, Action<BisectRun>? onRun, CancellationToken cancellationToken)
     {
         var test = Tests.Get(testName);
         var graph = context.Graph();
@@ -127,7 +129,7 @@ internal sealed class TestRunner(RepositoryContext context, CheckoutCache checko
         var runs = new List<BisectRun>();
         bool Passes(ModelVersion version)
         {
-            var result = RunTests([version], new TestRunOptions { OnlyTest = test.Name }).Single();
+            var result = RunTests([version], new TestRunOptions { OnlyTest = test.Name }, cancellationToken).Single();
             var run = new BisectRun(version.Ref, result.Passed, result.Reason);
             runs.Add(run);
             onRun?.Invoke(run);
