@@ -2,7 +2,9 @@ using System.Text.Json;
 using MGit.Diff;
 using MGit.Errors;
 using MGit.Formats;
+using MGit.Formats.Catalog;
 using MGit.Lineage;
+using MGit.Primitives;
 using MGit.Storage;
 
 namespace MGit;

@@ -1,7 +1,9 @@
 using MGit.Diff;
 using MGit.Errors;
 using MGit.Formats;
+using MGit.Formats.Catalog;
 using MGit.Lineage;
+using MGit.Primitives;
 using MGit.Storage;
 
 namespace MGit;

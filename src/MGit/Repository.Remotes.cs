@@ -1,5 +1,6 @@
 using MGit.Errors;
 using MGit.Lineage;
+using MGit.Primitives;
 using MGit.Remotes;
 using MGit.Storage;
 

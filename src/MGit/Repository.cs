@@ -3,6 +3,7 @@ using System.Text.Json;
 using MGit.Errors;
 using MGit.Formats;
 using MGit.Lineage;
+using MGit.Primitives;
 using MGit.Storage;
 
 namespace MGit;

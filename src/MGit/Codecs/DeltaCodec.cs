@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using MGit.Errors;
+using MGit.Primitives;
 using MGit.Storage;
 
 namespace MGit.Codecs;

@@ -1,7 +1,13 @@
 namespace MGit.Formats;
 
-/// <summary>A tensor as a format describes it: name, element type and shape (outermost dimension first).</summary>
-public sealed record TensorInfo(string Name, string Dtype, IReadOnlyList<long> Shape);
+/// <summary>
+/// A tensor as a format describes it: name, element type and shape (outermost dimension first),
+/// and how the dtype lays out its elements. <see cref="Layout"/> is null where the reader does not
+/// describe one (sub-byte and variable-size dtypes, dtypes it does not know): such tensors are
+/// chunked as plain bytes. It must depend on the dtype alone: it decides where chunks are cut,
+/// which deduplication across versions relies on.
+/// </summary>
+public sealed record TensorInfo(string Name, string Dtype, IReadOnlyList<long> Shape, ElementLayout? Layout = null);
 
 /// <summary>
 /// A run of bytes of a model file: tensor payload when <see cref="Tensor"/> is set, otherwise

@@ -1,4 +1,5 @@
 using MGit.Diff;
+using MGit.Primitives;
 using MGit.Storage;
 using MGit.Tests.TestSupport;
 

@@ -1,3 +1,4 @@
+using MGit.Primitives;
 using MGit.Storage;
 using MGit.Tests.TestSupport;
 using static MGit.Tests.TestSupport.RawSafetensors;

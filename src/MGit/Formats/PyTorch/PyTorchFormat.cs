@@ -63,7 +63,7 @@ public sealed class PyTorchFormat : IModelFormat
 
         try
         {
-            return ModelFormats.Recognized(displayName, () => ReadCheckpoint(reader, entries, pickles[0], length));
+            return FormatRecognition.Recognized(displayName, () => ReadCheckpoint(reader, entries, pickles[0], length));
         }
         catch (ForeignPickleException e) when (!ClaimsByName(Path.GetFileName(displayName)))
         {
@@ -149,7 +149,7 @@ public sealed class PyTorchFormat : IModelFormat
             int? segment = entry.IsStored ? segmentAt[entry.DataOffset] : null;
             long first = checked(t.Tensor.StorageOffset * t.Tensor.Dtype.Size);
             return new TensorView(
-                new TensorInfo(t.Name, t.Tensor.Dtype.Name, t.Tensor.Shape),
+                new TensorInfo(t.Name, t.Tensor.Dtype.Name, t.Tensor.Shape, t.Tensor.Dtype.Layout),
                 segment,
                 t.Tensor.StorageOffset,
                 t.Tensor.Stride,
@@ -165,11 +165,11 @@ public sealed class PyTorchFormat : IModelFormat
         var (name, first) = users[0];
         if (users.Count == 1 && first.StorageOffset == 0 && IsContiguous(first) && checked(Elements(first) * first.Dtype.Size) == storage.ByteLength)
         {
-            return new TensorInfo(name, first.Dtype.Name, first.Shape);
+            return new TensorInfo(name, first.Dtype.Name, first.Shape, first.Dtype.Layout);
         }
 
         var dtype = users.All(u => u.Tensor.Dtype == first.Dtype) && storage.ByteLength % first.Dtype.Size == 0 ? first.Dtype : storage.Dtype;
-        return new TensorInfo(name, dtype.Name, [storage.ByteLength / dtype.Size]);
+        return new TensorInfo(name, dtype.Name, [storage.ByteLength / dtype.Size], dtype.Layout);
     }
 
     private static void CheckView(LittleEndianFileReader reader, string name, TorchTensor tensor)
