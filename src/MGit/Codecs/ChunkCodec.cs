@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
 using MGit.Errors;
 using MGit.Primitives;
-using MGit.Storage;
 using ZstdSharp;
 
 namespace MGit.Codecs;

@@ -4,7 +4,6 @@ using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using MGit.Errors;
 using MGit.Primitives;
-using MGit.Storage;
 
 namespace MGit.Codecs;
 
