@@ -25,7 +25,25 @@ public sealed record ExternalTensorSpan(string Location, long Offset, long Lengt
 /// member); <see cref="StorageOffset"/> and <see cref="Stride"/> count elements;
 /// <see cref="ByteOffset"/> (in the file) and <see cref="ByteLength"/> bound the bytes it reads.
 /// </summary>
-public sealed record TensorView(TensorInfo Tensor, int? Segment, long StorageOffset, IReadOnlyList<long> Stride, long ByteOffset, long ByteLength);
+public sealed record TensorView(TensorInfo Tensor, int? Segment, long StorageOffset, IReadOnlyList<long> Stride, long ByteOffset, long ByteLength)
+{
+    /// <summary>Whether a view of this shape and stride (in elements) reads one run of elements in order; dimensions of size 1 may have any stride.</summary>
+    public static bool IsContiguous(IReadOnlyList<long> shape, IReadOnlyList<long> stride)
+    {
+        long expected = 1;
+        for (int i = shape.Count - 1; i >= 0; i--)
+        {
+            if (shape[i] != 1 && stride[i] != expected)
+            {
+                return false;
+            }
+
+            expected = checked(expected * shape[i]);
+        }
+
+        return true;
+    }
+}
 
 /// <summary>
 /// A model file seen as skeleton plus tensor spans. The segments cover the file from 0 to

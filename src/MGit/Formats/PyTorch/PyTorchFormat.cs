@@ -213,21 +213,8 @@ public sealed class PyTorchFormat : IModelFormat
     private static long Elements(TorchTensor tensor) => tensor.Shape.Aggregate(1L, (a, b) => checked(a * b));
 
     /// <summary>C-order strides (dimensions of size 1 may carry any stride).</summary>
-    internal static bool IsContiguous(IReadOnlyList<long> shape, IReadOnlyList<long> stride)
-    {
-        long expected = 1;
-        for (int i = shape.Count - 1; i >= 0; i--)
-        {
-            if (shape[i] != 1 && stride[i] != expected)
-            {
-                return false;
-            }
-
-            expected = checked(expected * shape[i]);
-        }
-
-        return true;
-    }
+    // The facade's OpenTensor still asks here; new code asks TensorView.
+    internal static bool IsContiguous(IReadOnlyList<long> shape, IReadOnlyList<long> stride) => TensorView.IsContiguous(shape, stride);
 
     private static bool IsContiguous(TorchTensor tensor) => IsContiguous(tensor.Shape, tensor.Stride);
 
