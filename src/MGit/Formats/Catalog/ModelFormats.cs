@@ -30,7 +30,7 @@ public static class ModelFormats
     ];
 
     /// <summary>Every known format in the order they are tried; the opaque blob format is last.</summary>
-    public static IReadOnlyList<IModelFormat> All => _all;
+    public static IReadOnlyList<IModelFormat> All => Array.AsReadOnly(_all);
 
     /// <summary>
     /// Adds a format, tried after the built-in ones and those registered before it, and before
