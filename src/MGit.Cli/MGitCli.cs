@@ -2,6 +2,7 @@ using System.CommandLine;
 using MGit.Cli.Commands;
 using MGit.Cli.Rendering;
 using MGit.Errors;
+using MGit.Primitives;
 using MGit.Workspace;
 
 namespace MGit.Cli;

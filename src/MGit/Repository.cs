@@ -6,6 +6,7 @@ using MGit.Execution;
 using MGit.Ingest;
 using MGit.Lineage;
 using MGit.Maintenance;
+using MGit.Primitives;
 using MGit.Remotes;
 using MGit.Storage;
 using MGit.Testing;

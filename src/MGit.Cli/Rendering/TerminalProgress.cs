@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using MGit.Primitives;
 
 namespace MGit.Cli.Rendering;
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using MGit.Errors;
 using MGit.Lineage;
+using MGit.Primitives;
 using MGit.Storage;
 using MGit.Workspace;
 

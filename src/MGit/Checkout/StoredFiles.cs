@@ -1,5 +1,7 @@
 using MGit.Errors;
+using MGit.Formats;
 using MGit.Lineage;
+using MGit.Primitives;
 using MGit.Storage;
 using MGit.Workspace;
 
@@ -103,7 +105,7 @@ internal sealed class StoredFiles(RepositoryContext context)
                     throw new MGitException(ErrorKind.Damaged, $"{what} is a view outside its storage");
                 }
 
-                elements = Formats.PyTorch.PyTorchFormat.IsContiguous(view.Shape, view.Stride)
+                elements = TensorView.IsContiguous(view.Shape, view.Stride)
                     ? new SubReadStream(elements, first, bytes)
                     : new StridedViewStream(elements, first, size, view.Shape, view.Stride);
             }
@@ -124,7 +126,7 @@ internal sealed class StoredFiles(RepositoryContext context)
     {
         var version = context.Resolve(reference);
         var (manifestFile, listed) = TensorOf(version.Ref, context.LoadManifest(version), tensorName, file);
-        if (listed.Segment is not { } segment || (listed.View is { } strided && !Formats.PyTorch.PyTorchFormat.IsContiguous(strided.Shape, strided.Stride)))
+        if (listed.Segment is not { } segment || (listed.View is { } strided && !TensorView.IsContiguous(strided.Shape, strided.Stride)))
         {
             throw new MGitException(ErrorKind.Unsupported, $"{version.Ref}: tensor '{tensorName}' is not a contiguous run of stored bytes (a compressed or strided view); check the file out instead");
         }

@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 using MGit.Errors;
-using MGit.Storage;
+using MGit.Primitives;
 using ZstdSharp;
 
 namespace MGit.Codecs;

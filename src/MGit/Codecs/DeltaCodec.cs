@@ -3,7 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using MGit.Errors;
-using MGit.Storage;
+using MGit.Primitives;
 
 namespace MGit.Codecs;
 

@@ -1,5 +1,7 @@
 using MGit.Errors;
 using MGit.Formats;
+using MGit.Formats.Catalog;
+using MGit.Primitives;
 using MGit.Storage;
 
 namespace MGit.Diff;

@@ -98,7 +98,7 @@ public static class JsonDiff
     }
 
     private static string Member(string path, string name) =>
-        name.All(c => char.IsLetterOrDigit(c) || c == '_') && name.Length > 0 ? $"{path}.{name}" : $"{path}[{JsonSerializer.Serialize(name, ColumnJson.Default.String)}]";
+        name.All(c => char.IsLetterOrDigit(c) || c == '_') && name.Length > 0 ? $"{path}.{name}" : $"{path}[{JsonSerializer.Serialize(name, DiffJson.Default.String)}]";
 }
 
 /// <summary>Line diff (Myers' O(ND) shortest edit script) for text files: READMEs, vocabularies, merges.</summary>

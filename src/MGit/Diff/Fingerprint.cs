@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text;
 using MGit.Errors;
+using MGit.Primitives;
 using MGit.Storage;
 
 namespace MGit.Diff;

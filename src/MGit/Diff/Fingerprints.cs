@@ -1,5 +1,6 @@
 using System.Text;
 using MGit.Formats;
+using MGit.Primitives;
 using MGit.Storage;
 
 namespace MGit.Diff;

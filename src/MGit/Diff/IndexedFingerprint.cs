@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 using MGit.Errors;
+using MGit.Primitives;
 using MGit.Storage;
 
 namespace MGit.Diff;

@@ -2,6 +2,7 @@ using MGit.Diff;
 using MGit.Errors;
 using MGit.Formats;
 using MGit.Lineage;
+using MGit.Primitives;
 using MGit.Storage;
 using MGit.Workspace;
 

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using MGit.Lineage;
+using MGit.Primitives;
 using MGit.Storage;
 
 namespace MGit.Diff;

@@ -1,7 +1,13 @@
 namespace MGit.Formats;
 
-/// <summary>A tensor as a format describes it: name, element type and shape (outermost dimension first).</summary>
-public sealed record TensorInfo(string Name, string Dtype, IReadOnlyList<long> Shape);
+/// <summary>
+/// A tensor as a format describes it: name, element type and shape (outermost dimension first),
+/// and how the dtype lays out its elements. <see cref="Layout"/> is null where the reader does not
+/// describe one (sub-byte and variable-size dtypes, dtypes it does not know): such tensors are
+/// chunked as plain bytes. It must depend on the dtype alone: it decides where chunks are cut,
+/// which deduplication across versions relies on.
+/// </summary>
+public sealed record TensorInfo(string Name, string Dtype, IReadOnlyList<long> Shape, ElementLayout? Layout = null);
 
 /// <summary>
 /// A run of bytes of a model file: tensor payload when <see cref="Tensor"/> is set, otherwise
@@ -19,7 +25,25 @@ public sealed record ExternalTensorSpan(string Location, long Offset, long Lengt
 /// member); <see cref="StorageOffset"/> and <see cref="Stride"/> count elements;
 /// <see cref="ByteOffset"/> (in the file) and <see cref="ByteLength"/> bound the bytes it reads.
 /// </summary>
-public sealed record TensorView(TensorInfo Tensor, int? Segment, long StorageOffset, IReadOnlyList<long> Stride, long ByteOffset, long ByteLength);
+public sealed record TensorView(TensorInfo Tensor, int? Segment, long StorageOffset, IReadOnlyList<long> Stride, long ByteOffset, long ByteLength)
+{
+    /// <summary>Whether a view of this shape and stride (in elements) reads one run of elements in order; dimensions of size 1 may have any stride.</summary>
+    public static bool IsContiguous(IReadOnlyList<long> shape, IReadOnlyList<long> stride)
+    {
+        long expected = 1;
+        for (int i = shape.Count - 1; i >= 0; i--)
+        {
+            if (shape[i] != 1 && stride[i] != expected)
+            {
+                return false;
+            }
+
+            expected = checked(expected * shape[i]);
+        }
+
+        return true;
+    }
+}
 
 /// <summary>
 /// A model file seen as skeleton plus tensor spans. The segments cover the file from 0 to

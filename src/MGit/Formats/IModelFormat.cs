@@ -1,9 +1,11 @@
 namespace MGit.Formats;
 
 /// <summary>
-/// A model file format MGit understands. A reader only finds where the tensors are; it never
-/// writes: checkout rebuilds any format from its layout. To support a new format, add one class
-/// implementing this interface and list it in <see cref="ModelFormats"/>.
+/// A model file format MGit understands. A reader only finds where the tensors are, and how each
+/// tensor's dtype lays out its elements (<see cref="TensorInfo.Layout"/>, which decides where
+/// chunks are cut); it never writes: checkout rebuilds any format from its layout. To support a
+/// new format, add one class implementing this interface and register it with
+/// <see cref="Catalog.ModelFormats.Register"/> (the built-in ones are listed there).
 /// </summary>
 public interface IModelFormat
 {

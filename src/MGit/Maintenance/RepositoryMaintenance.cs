@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using MGit.Errors;
 using MGit.Lineage;
+using MGit.Primitives;
 using MGit.Storage;
 using MGit.Workspace;
 

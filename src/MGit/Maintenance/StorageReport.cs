@@ -1,3 +1,4 @@
+using MGit.Primitives;
 using MGit.Storage;
 using MGit.Workspace;
 

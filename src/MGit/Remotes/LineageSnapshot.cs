@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using MGit.Errors;
 using MGit.Lineage;
+using MGit.Primitives;
 using MGit.Storage;
 
 namespace MGit.Remotes;
@@ -103,7 +104,7 @@ public sealed record LineageSnapshot
             Versions = Versions.OrderBy(v => v.Name, StringComparer.Ordinal).ThenBy(v => v.Version).ToList(),
             Edges = Edges.OrderBy(e => e.Child, StringComparer.Ordinal).ThenBy(e => e.Parent, StringComparer.Ordinal).ThenBy(e => e.Kind, StringComparer.Ordinal).ToList(),
         };
-        return JsonSerializer.SerializeToUtf8Bytes(canonical, StoredJson.Default.LineageSnapshot);
+        return JsonSerializer.SerializeToUtf8Bytes(canonical, RemoteJson.Default.LineageSnapshot);
     }
 
     /// <summary>
@@ -132,7 +133,7 @@ public sealed record LineageSnapshot
         LineageSnapshot? snapshot;
         try
         {
-            snapshot = JsonSerializer.Deserialize(json, StoredJson.Default.LineageSnapshot);
+            snapshot = JsonSerializer.Deserialize(json, RemoteJson.Default.LineageSnapshot);
         }
         catch (JsonException e)
         {

@@ -41,7 +41,7 @@ public sealed record RemoteConfig
         RemoteConfig config;
         try
         {
-            config = JsonSerializer.Deserialize(File.ReadAllBytes(path), SettingsJson.Default.RemoteConfig) ?? new RemoteConfig();
+            config = JsonSerializer.Deserialize(File.ReadAllBytes(path), RemoteSettingsJson.Default.RemoteConfig) ?? new RemoteConfig();
         }
         catch (JsonException e)
         {
@@ -60,7 +60,7 @@ public sealed record RemoteConfig
     {
         string path = Path.Combine(metadataDirectory, FileName);
         string temp = $"{path}.{Environment.ProcessId}.tmp";
-        File.WriteAllBytes(temp, JsonSerializer.SerializeToUtf8Bytes(this, SettingsJson.Default.RemoteConfig));
+        File.WriteAllBytes(temp, JsonSerializer.SerializeToUtf8Bytes(this, RemoteSettingsJson.Default.RemoteConfig));
         File.Move(temp, path, overwrite: true);
     }
 

@@ -19,14 +19,14 @@ public sealed record RemoteFormat
     [JsonPropertyName("chunk_size")] public int ChunkSize { get; init; }
     [JsonPropertyName("max_delta_depth")] public int MaxDeltaDepth { get; init; }
 
-    public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, SettingsJson.Default.RemoteFormat);
+    public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, RemoteSettingsJson.Default.RemoteFormat);
 
     public static RemoteFormat Parse(byte[] json, string url)
     {
         RemoteFormat? format;
         try
         {
-            format = JsonSerializer.Deserialize(json, SettingsJson.Default.RemoteFormat);
+            format = JsonSerializer.Deserialize(json, RemoteSettingsJson.Default.RemoteFormat);
         }
         catch (JsonException e)
         {

@@ -1,4 +1,5 @@
 using MGit.Errors;
+using MGit.Primitives;
 using MGit.Remotes;
 using MGit.Storage;
 using MGit.Workspace;

@@ -2,6 +2,7 @@ using MGit.Errors;
 using MGit.Execution;
 using MGit.Lineage;
 using MGit.Maintenance;
+using MGit.Primitives;
 using MGit.Remotes;
 using MGit.Storage;
 using MGit.Workspace;

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
+using MGit.Primitives;
 using Microsoft.Win32.SafeHandles;
 
 namespace MGit.Storage;

@@ -1,34 +1,32 @@
 using MGit.Formats;
-using MGit.Formats.Gguf;
-using MGit.Formats.Safetensors;
 
 namespace MGit.Storage;
 
 /// <summary>
-/// How segments are cut into chunks. Since format 2 a tensor of whole-byte elements is cut every
-/// chunk_size/4 elements (4 MiB of F32, 2 MiB of BF16), so chunk i of a tensor covers the same
-/// elements whatever its dtype: a BF16 cast or a pruned copy lines up chunk for chunk with its
-/// parent. Quantized (block) dtypes are cut at the last whole block within chunk_size bytes, so
-/// no block is ever split across chunks. Skeleton bytes, blobs and sub-byte dtypes are cut every
-/// chunk_size bytes.
+/// How segments are cut into chunks. Since format 2 a tensor of 1-, 2-, 4- or 8-byte elements is
+/// cut every chunk_size/4 elements (4 MiB of F32, 2 MiB of BF16), so chunk i of a tensor covers
+/// the same elements whatever its dtype: a BF16 cast or a pruned copy lines up chunk for chunk
+/// with its parent. Block-quantised dtypes are cut at the last whole block within chunk_size
+/// bytes, so no block is ever split across chunks. Skeleton bytes, blobs, and tensors whose
+/// format describes no element layout (or elements of another size) are cut every chunk_size
+/// bytes. The element layout comes from the format's reader (<see cref="TensorInfo.Layout"/>):
+/// storage knows no format's dtypes. These cuts are part of the stored format: changing them
+/// stops new versions from deduplicating against stored ones.
 /// </summary>
 public static class Chunking
 {
     public static int ChunkBytes(RepositoryFormat format, TensorInfo? tensor)
     {
-        if (format.FormatVersion < 2 || tensor is null)
+        if (format.FormatVersion < 2 || tensor?.Layout is not { } layout)
         {
             return format.ChunkSize;
         }
 
-        int? bits = SafetensorsDtypes.BitsPerElement(tensor.Dtype);
-        if (bits is 8 or 16 or 32 or 64)
+        if (layout.IsBlock)
         {
-            return format.ChunkSize / 4 * (bits.Value / 8);
+            return Math.Max(1, format.ChunkSize / layout.BlockBytes) * layout.BlockBytes;
         }
 
-        return GgmlTypes.Quantized(tensor.Dtype) is { } block
-            ? Math.Max(1, format.ChunkSize / block.BlockBytes) * block.BlockBytes
-            : format.ChunkSize;
+        return layout.BlockBytes is 1 or 2 or 4 or 8 ? format.ChunkSize / 4 * layout.BlockBytes : format.ChunkSize;
     }
 }

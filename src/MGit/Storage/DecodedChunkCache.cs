@@ -1,3 +1,5 @@
+using MGit.Primitives;
+
 namespace MGit.Storage;
 
 /// <summary>

@@ -3,6 +3,7 @@ using System.Runtime.ExceptionServices;
 using MGit.Codecs;
 using MGit.Errors;
 using MGit.Formats;
+using MGit.Primitives;
 
 namespace MGit.Storage;
 

@@ -1,4 +1,5 @@
 using MGit.Errors;
+using MGit.Primitives;
 
 namespace MGit.Storage;
 

@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using MGit.Errors;
 using MGit.Formats;
+using MGit.Primitives;
 
 namespace MGit.Storage;
 
@@ -37,14 +38,14 @@ public sealed record Manifest
 
     [JsonIgnore] public IEnumerable<ObjectId> ChunkIds => Files.SelectMany(f => f.Segments).SelectMany(s => s.Chunks).Select(ObjectId.Parse);
 
-    public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, StoredJson.Default.Manifest);
+    public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, StorageJson.Default.Manifest);
 
     public static Manifest FromJson(ReadOnlySpan<byte> json, string what)
     {
         Manifest? manifest;
         try
         {
-            manifest = JsonSerializer.Deserialize(json, StoredJson.Default.Manifest);
+            manifest = JsonSerializer.Deserialize(json, StorageJson.Default.Manifest);
         }
         catch (JsonException e)
         {

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.IO.Hashing;
 using MGit.Codecs;
 using MGit.Errors;
+using MGit.Primitives;
 using Microsoft.Win32.SafeHandles;
 
 namespace MGit.Storage;

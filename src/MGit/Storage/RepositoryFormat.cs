@@ -31,7 +31,7 @@ public sealed record RepositoryFormat
     public void Save(string path)
     {
         string temp = path + ".tmp";
-        File.WriteAllBytes(temp, JsonSerializer.SerializeToUtf8Bytes(this, SettingsJson.Default.RepositoryFormat));
+        File.WriteAllBytes(temp, JsonSerializer.SerializeToUtf8Bytes(this, StorageSettingsJson.Default.RepositoryFormat));
         File.Move(temp, path, overwrite: true);
     }
 
@@ -40,7 +40,7 @@ public sealed record RepositoryFormat
         RepositoryFormat? format;
         try
         {
-            format = JsonSerializer.Deserialize(File.ReadAllBytes(path), SettingsJson.Default.RepositoryFormat);
+            format = JsonSerializer.Deserialize(File.ReadAllBytes(path), StorageSettingsJson.Default.RepositoryFormat);
         }
         catch (JsonException e)
         {

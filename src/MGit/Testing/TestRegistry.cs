@@ -86,7 +86,7 @@ public sealed class TestRegistry(LineageStore store)
             ("$t", result.Test),
             ("$p", result.Passed ? 1 : 0),
             ("$e", result.ExitCode),
-            ("$m", JsonSerializer.Serialize(result.Metrics, ColumnJson.Default.IReadOnlyDictionaryStringJsonElement)),
+            ("$m", JsonSerializer.Serialize(result.Metrics, TestingJson.Default.IReadOnlyDictionaryStringJsonElement)),
             ("$d", result.DurationSeconds),
             ("$r", result.Reason),
             ("$tail", result.LogTail),
@@ -115,7 +115,7 @@ public sealed class TestRegistry(LineageStore store)
                 ORDER BY r.version_id, r.test
                 """,
                 transaction,
-                ("$ids", versionIds is null ? null : JsonSerializer.Serialize(versionIds, ColumnJson.Default.IReadOnlyCollectionInt64)));
+                ("$ids", versionIds is null ? null : JsonSerializer.Serialize(versionIds, TestingJson.Default.IReadOnlyCollectionInt64)));
             using var reader = command.ExecuteReader();
             while (reader.Read())
             {

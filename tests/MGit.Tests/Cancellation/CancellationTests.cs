@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using MGit.Ingest;
+using MGit.Primitives;
 using MGit.Testing;
 using MGit.Tests.TestSupport;
 using MGit.Workspace;

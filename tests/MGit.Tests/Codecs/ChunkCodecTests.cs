@@ -1,4 +1,5 @@
 using MGit.Codecs;
+using MGit.Primitives;
 using MGit.Storage;
 
 namespace MGit.Tests.Codecs;

@@ -1,6 +1,7 @@
 using MGit.Codecs;
 using MGit.Ingest;
 using MGit.Maintenance;
+using MGit.Primitives;
 using MGit.Storage;
 using MGit.Tests.TestSupport;
 using static MGit.Tests.TestSupport.RawSafetensors;

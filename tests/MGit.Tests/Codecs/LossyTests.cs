@@ -1,6 +1,7 @@
 using System.Text.Json;
 using MGit.Codecs;
 using MGit.Formats.Safetensors;
+using MGit.Primitives;
 using MGit.Storage;
 using MGit.Tests.TestSupport;
 using static MGit.Tests.TestSupport.RawSafetensors;

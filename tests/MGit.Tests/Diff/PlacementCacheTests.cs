@@ -1,5 +1,6 @@
 using MGit.Diff;
 using MGit.Ingest;
+using MGit.Primitives;
 using MGit.Storage;
 using MGit.Tests.TestSupport;
 

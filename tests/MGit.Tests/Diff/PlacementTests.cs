@@ -173,8 +173,8 @@ public sealed class PlacementTests
     {
         var fingerprint = new ModelFingerprint(
         [
-            new TensorFingerprint("w", "F32", [4, 8], MGit.Storage.ObjectId.Compute([1, 2, 3]), [1.5f, -2f, 0f]),
-            new TensorFingerprint("ü-name", "BF16", [], MGit.Storage.ObjectId.Compute([4]), []),
+            new TensorFingerprint("w", "F32", [4, 8], MGit.Primitives.ObjectId.Compute([1, 2, 3]), [1.5f, -2f, 0f]),
+            new TensorFingerprint("ü-name", "BF16", [], MGit.Primitives.ObjectId.Compute([4]), []),
         ]);
         byte[] data = fingerprint.Serialize();
         var back = ModelFingerprint.Deserialize(data, "test");

@@ -2,6 +2,7 @@ using System.Text.RegularExpressions;
 using MGit.Cli;
 using MGit.Errors;
 using MGit.Ingest;
+using MGit.Primitives;
 using MGit.Remotes;
 using MGit.Storage;
 using MGit.Testing;

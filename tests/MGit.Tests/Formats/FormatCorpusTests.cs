@@ -55,7 +55,7 @@ public sealed class FormatCorpusTests
     [Fact]
     public void Refusals_name_the_file_and_are_marked_recognized()
     {
-        var error = Assert.Throws<InvalidModelFileException>(() => MGit.Formats.ModelFormats.ReadLayout(Fixture("malformed", "pickle-os-system.pt"), "evil.pt"));
+        var error = Assert.Throws<InvalidModelFileException>(() => MGit.Formats.Catalog.ModelFormats.ReadLayout(Fixture("malformed", "pickle-os-system.pt"), "evil.pt"));
         Assert.True(error.Recognized);
         Assert.StartsWith("evil.pt: ", error.Message, StringComparison.Ordinal);
     }

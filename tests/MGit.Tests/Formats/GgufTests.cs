@@ -217,7 +217,7 @@ public sealed class GgufTests
             var format = new RepositoryFormat { ChunkSize = chunkSize };
             foreach (var type in GgmlTypes.All.Where(t => t.IsQuantized))
             {
-                int bytes = Chunking.ChunkBytes(format, new TensorInfo("t", type.Name, [256]));
+                int bytes = Chunking.ChunkBytes(format, new TensorInfo("t", type.Name, [256], type.Layout));
                 Assert.Equal(0, bytes % type.BlockBytes);
                 Assert.InRange(bytes, chunkSize - type.BlockBytes + 1, chunkSize);
             }

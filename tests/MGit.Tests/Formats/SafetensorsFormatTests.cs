@@ -1,6 +1,7 @@
 using System.Text;
 using MGit.Errors;
 using MGit.Formats;
+using MGit.Formats.Catalog;
 using MGit.Formats.Safetensors;
 using MGit.Tests.TestSupport;
 using static MGit.Tests.TestSupport.RawSafetensors;

@@ -2,8 +2,8 @@ using System.Reflection;
 using System.Runtime.InteropServices;
 using MGit.Ingest;
 using MGit.Tests.TestSupport;
-using Microsoft.ML.OnnxRuntime.Tensors;
 using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 using Xunit.Abstractions;
 
 namespace MGit.Tests.Integration;

@@ -6,7 +6,7 @@ public sealed class LineageMergeTests
 {
     private static SnapshotVersion Version(string name, int number, string manifestSeed, string at)
     {
-        string manifest = MGit.Storage.ObjectId.Compute(System.Text.Encoding.UTF8.GetBytes(manifestSeed)).ToString();
+        string manifest = MGit.Primitives.ObjectId.Compute(System.Text.Encoding.UTF8.GetBytes(manifestSeed)).ToString();
         return new SnapshotVersion
         {
             Key = LineageSnapshot.KeyOf(name, manifest, at),

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using MGit.Primitives;
 using MGit.Remotes;
 using MGit.Storage;
 using MGit.Tests.TestSupport;

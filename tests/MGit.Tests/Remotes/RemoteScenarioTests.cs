@@ -1,3 +1,4 @@
+using MGit.Primitives;
 using MGit.Remotes;
 using MGit.Storage;
 using MGit.Tests.TestSupport;

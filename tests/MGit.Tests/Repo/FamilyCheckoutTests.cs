@@ -1,6 +1,7 @@
 using MGit.Codecs;
 using MGit.Errors;
 using MGit.Ingest;
+using MGit.Primitives;
 using MGit.Storage;
 using MGit.Testing;
 using MGit.Tests.TestSupport;

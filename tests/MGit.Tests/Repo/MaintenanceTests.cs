@@ -1,4 +1,5 @@
 using MGit.Ingest;
+using MGit.Primitives;
 using MGit.Storage;
 using MGit.Tests.TestSupport;
 using static MGit.Tests.TestSupport.RawSafetensors;

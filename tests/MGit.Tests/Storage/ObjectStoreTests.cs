@@ -1,5 +1,6 @@
 using MGit.Codecs;
 using MGit.Errors;
+using MGit.Primitives;
 using MGit.Storage;
 using MGit.Tests.TestSupport;
 

@@ -1,3 +1,4 @@
+using MGit.Primitives;
 using MGit.Storage;
 
 namespace MGit.Tests.Storage;

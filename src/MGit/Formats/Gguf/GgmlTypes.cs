@@ -9,6 +9,9 @@ namespace MGit.Formats.Gguf;
 public sealed record GgmlType(int Id, string Name, int BlockElements, int BlockBytes)
 {
     public bool IsQuantized => BlockElements > 1;
+
+    /// <summary>The type's layout as storage sees it: whole blocks, or plain elements.</summary>
+    public ElementLayout Layout { get; } = ElementLayout.Blocks(BlockElements, BlockBytes);
 }
 
 /// <summary>The ggml types GGUF files use, by their numeric id (ggml.h), with block sizes from ggml's type traits.</summary>
@@ -53,13 +56,7 @@ public static class GgmlTypes
 
     private static readonly Dictionary<uint, GgmlType> ById = Known.ToDictionary(t => (uint)t.Id);
 
-    private static readonly Dictionary<string, GgmlType> QuantizedByName =
-        Known.Where(t => t.IsQuantized).ToDictionary(t => t.Name, StringComparer.Ordinal);
-
     public static IReadOnlyList<GgmlType> All => Known;
 
     public static GgmlType? FromId(uint id) => ById.GetValueOrDefault(id);
-
-    /// <summary>The quantized type a dtype name denotes, or null for plain and unknown dtypes.</summary>
-    public static GgmlType? Quantized(string dtype) => QuantizedByName.GetValueOrDefault(dtype);
 }

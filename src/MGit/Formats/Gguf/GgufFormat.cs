@@ -50,7 +50,7 @@ public sealed class GgufFormat : IModelFormat
                     : $"unknown GGUF version {version} (only versions 2 and 3 are supported)");
         }
 
-        return ModelFormats.Recognized(displayName, () => ReadRecognized(reader, version, length));
+        return FormatRecognition.Recognized(displayName, () => ReadRecognized(reader, version, length));
     }
 
     private FileLayout ReadRecognized(LittleEndianFileReader reader, uint version, long length)
@@ -205,7 +205,7 @@ public sealed class GgufFormat : IModelFormat
         ulong offset = reader.ReadU64($"the offset of tensor '{name}'");
         if (empty)
         {
-            return (new TensorInfo(name, type.Name, shape), offset, 0);
+            return (new TensorInfo(name, type.Name, shape, type.Layout), offset, 0);
         }
 
         long rowLength = dimensionCount == 0 ? 1 : shape[^1];
@@ -220,7 +220,7 @@ public sealed class GgufFormat : IModelFormat
             throw reader.Bad($"tensor '{name}' has dimensions whose byte size overflows");
         }
 
-        return (new TensorInfo(name, type.Name, shape), offset, blocks * (ulong)type.BlockBytes);
+        return (new TensorInfo(name, type.Name, shape, type.Layout), offset, blocks * (ulong)type.BlockBytes);
     }
 
     /// <summary>Reads (or skips) one metadata value; returns its text when it is a short scalar worth keeping.</summary>

@@ -12,6 +12,8 @@ public static class OnnxDataTypes
     public const int DoubleType = 11;
     public const int Complex64Type = 14;
     public const int Complex128Type = 15;
+    public const int Float8E4M3FnuzType = 18;
+    public const int Float8E5M2FnuzType = 20;
 
     private static readonly Dictionary<int, (string Dtype, int Bits, string OnnxName)> ByCode = new()
     {
@@ -52,6 +54,18 @@ public static class OnnxDataTypes
     /// <summary>Bits per element in raw_data, or null for strings and unknown codes.</summary>
     public static int? BitsPerElement(int dataType) =>
         ByCode.TryGetValue(dataType, out var entry) && entry.Bits > 0 ? entry.Bits : null;
+
+    /// <summary>
+    /// The layout of a data type's element bytes (raw_data, packed float_data/double_data, external
+    /// data): plain elements of whole bytes. Null for strings, sub-byte and unknown types, which
+    /// are chunked as plain bytes, and for the FNUZ float8 types: those were stored cut as plain
+    /// bytes before formats described their layouts, and stay so that new versions keep
+    /// deduplicating against stored ones.
+    /// </summary>
+    public static ElementLayout? Layout(int dataType) =>
+        dataType is not (Float8E4M3FnuzType or Float8E5M2FnuzType) && BitsPerElement(dataType) is int bits && bits % 8 == 0
+            ? ElementLayout.Scalar(bits / 8)
+            : null;
 
     /// <summary>
     /// The dtype of values kept in a varint field (int32_data, int64_data, uint64_data): not

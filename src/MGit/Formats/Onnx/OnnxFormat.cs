@@ -27,7 +27,9 @@ public sealed class OnnxFormat : IModelFormat
         var external = new List<ExternalTensorSpan>();
         foreach (var tensor in model.Tensors)
         {
-            var info = new TensorInfo(tensor.Name, tensor.Dtype, tensor.Dims);
+            // Varints are not element bytes: no layout, chunked as plain bytes.
+            var layout = tensor.Layout == OnnxValueLayout.Varints ? null : OnnxDataTypes.Layout(tensor.DataType);
+            var info = new TensorInfo(tensor.Name, tensor.Dtype, tensor.Dims, layout);
             if (tensor.External is { } location)
             {
                 external.Add(new ExternalTensorSpan(location.Location, location.Offset, location.Length, info));

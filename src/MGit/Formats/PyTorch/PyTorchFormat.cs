@@ -63,7 +63,7 @@ public sealed class PyTorchFormat : IModelFormat
 
         try
         {
-            return ModelFormats.Recognized(displayName, () => ReadCheckpoint(reader, entries, pickles[0], length));
+            return FormatRecognition.Recognized(displayName, () => ReadCheckpoint(reader, entries, pickles[0], length));
         }
         catch (ForeignPickleException e) when (!ClaimsByName(Path.GetFileName(displayName)))
         {
@@ -149,7 +149,7 @@ public sealed class PyTorchFormat : IModelFormat
             int? segment = entry.IsStored ? segmentAt[entry.DataOffset] : null;
             long first = checked(t.Tensor.StorageOffset * t.Tensor.Dtype.Size);
             return new TensorView(
-                new TensorInfo(t.Name, t.Tensor.Dtype.Name, t.Tensor.Shape),
+                new TensorInfo(t.Name, t.Tensor.Dtype.Name, t.Tensor.Shape, t.Tensor.Dtype.Layout),
                 segment,
                 t.Tensor.StorageOffset,
                 t.Tensor.Stride,
@@ -165,11 +165,11 @@ public sealed class PyTorchFormat : IModelFormat
         var (name, first) = users[0];
         if (users.Count == 1 && first.StorageOffset == 0 && IsContiguous(first) && checked(Elements(first) * first.Dtype.Size) == storage.ByteLength)
         {
-            return new TensorInfo(name, first.Dtype.Name, first.Shape);
+            return new TensorInfo(name, first.Dtype.Name, first.Shape, first.Dtype.Layout);
         }
 
         var dtype = users.All(u => u.Tensor.Dtype == first.Dtype) && storage.ByteLength % first.Dtype.Size == 0 ? first.Dtype : storage.Dtype;
-        return new TensorInfo(name, dtype.Name, [storage.ByteLength / dtype.Size]);
+        return new TensorInfo(name, dtype.Name, [storage.ByteLength / dtype.Size], dtype.Layout);
     }
 
     private static void CheckView(LittleEndianFileReader reader, string name, TorchTensor tensor)
@@ -213,21 +213,8 @@ public sealed class PyTorchFormat : IModelFormat
     private static long Elements(TorchTensor tensor) => tensor.Shape.Aggregate(1L, (a, b) => checked(a * b));
 
     /// <summary>C-order strides (dimensions of size 1 may carry any stride).</summary>
-    internal static bool IsContiguous(IReadOnlyList<long> shape, IReadOnlyList<long> stride)
-    {
-        long expected = 1;
-        for (int i = shape.Count - 1; i >= 0; i--)
-        {
-            if (shape[i] != 1 && stride[i] != expected)
-            {
-                return false;
-            }
-
-            expected = checked(expected * shape[i]);
-        }
-
-        return true;
-    }
+    // The facade's OpenTensor still asks here; new code asks TensorView.
+    internal static bool IsContiguous(IReadOnlyList<long> shape, IReadOnlyList<long> stride) => TensorView.IsContiguous(shape, stride);
 
     private static bool IsContiguous(TorchTensor tensor) => IsContiguous(tensor.Shape, tensor.Stride);
 

@@ -11,7 +11,10 @@ internal sealed record TorchStorage(string Key, TorchDtype Dtype, long ElementCo
 }
 
 /// <summary>A torch element type: the dtype name MGit shows (safetensors names) and its size in bytes.</summary>
-internal sealed record TorchDtype(string Name, int Size);
+internal sealed record TorchDtype(string Name, int Size)
+{
+    public ElementLayout Layout { get; } = ElementLayout.Scalar(Size);
+}
 
 /// <summary>A tensor as <c>_rebuild_tensor_v2/v3</c> describes it: a strided view into a storage.</summary>
 internal sealed record TorchTensor(TorchStorage Storage, TorchDtype Dtype, long StorageOffset, long[] Shape, long[] Stride);

@@ -29,4 +29,11 @@ public static class SafetensorsDtypes
 
     /// <summary>Bits per element of a known dtype, or null for a dtype this version does not know.</summary>
     public static int? BitsPerElement(string dtype) => BitsByDtype.TryGetValue(dtype, out int bits) ? bits : null;
+
+    /// <summary>
+    /// The element layout of a known whole-byte dtype; null for sub-byte dtypes (F4, F6_*), whose
+    /// packed bits are chunked as plain bytes, and for unknown ones.
+    /// </summary>
+    public static ElementLayout? Layout(string dtype) =>
+        BitsPerElement(dtype) is int bits && bits % 8 == 0 ? ElementLayout.Scalar(bits / 8) : null;
 }

@@ -412,7 +412,7 @@ public sealed class SafetensorsFormat : IModelFormat
             throw bad($"tensor '{name}' has unknown dtype '{dtype}' whose size does not match its shape");
         }
 
-        return new ParsedTensor(new TensorInfo(name, dtype, shape.Count == 0 ? [] : shape.ToArray()), begin, end);
+        return new ParsedTensor(new TensorInfo(name, dtype, shape.Count == 0 ? [] : shape.ToArray(), SafetensorsDtypes.Layout(dtype)), begin, end);
     }
 
     private static string Truncate(string text) => text.Length <= 40 ? text : text[..40] + "…";

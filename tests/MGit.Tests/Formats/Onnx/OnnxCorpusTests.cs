@@ -1,4 +1,5 @@
 using MGit.Formats;
+using MGit.Formats.Catalog;
 using MGit.Formats.Onnx;
 using MGit.Formats.Onnx.Proto;
 using MGit.Ingest;

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Google.Protobuf;
 using MGit.Errors;
 using MGit.Formats;
+using MGit.Formats.Catalog;
 using MGit.Formats.Onnx;
 using MGit.Formats.Onnx.Proto;
 using MGit.Ingest;

@@ -1,5 +1,6 @@
 using Google.Protobuf;
 using MGit.Formats;
+using MGit.Formats.Catalog;
 using MGit.Formats.Onnx;
 using MGit.Formats.Onnx.Proto;
 using MGit.Tests.TestSupport;

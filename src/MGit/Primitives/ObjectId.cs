@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Diagnostics.CodeAnalysis;
 
-namespace MGit.Storage;
+namespace MGit.Primitives;
 
 /// <summary>
 /// The identity of stored content: the BLAKE3-256 hash of its uncompressed bytes. BLAKE3 rather

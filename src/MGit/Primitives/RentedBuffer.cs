@@ -1,6 +1,6 @@
 using System.Buffers;
 
-namespace MGit.Storage;
+namespace MGit.Primitives;
 
 /// <summary>
 /// A pooled byte buffer with the length actually used: large ones from

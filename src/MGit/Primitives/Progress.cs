@@ -1,4 +1,4 @@
-namespace MGit;
+namespace MGit.Primitives;
 
 /// <summary>Where long work reports how far it got; the CLI draws bars, a library caller may ignore it.</summary>
 public interface IProgressSink

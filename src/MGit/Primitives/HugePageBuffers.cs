@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
 
-namespace MGit.Storage;
+namespace MGit.Primitives;
 
 /// <summary>
 /// The large working buffers (a chunk's payload, its planes, its decoded content): pinned arrays

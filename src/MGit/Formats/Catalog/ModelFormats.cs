@@ -1,11 +1,15 @@
+using MGit.Errors;
 using MGit.Formats.Gguf;
 using MGit.Formats.Onnx;
 using MGit.Formats.PyTorch;
 using MGit.Formats.Safetensors;
 
-namespace MGit.Formats;
+namespace MGit.Formats.Catalog;
 
-/// <summary>The formats MGit knows, tried in order; the opaque blob format takes everything else.</summary>
+/// <summary>
+/// The formats MGit knows, tried in order: the built-in ones, then those registered with
+/// <see cref="Register"/>; the opaque blob format takes everything else.
+/// </summary>
 public static class ModelFormats
 {
     /// <summary>How many leading bytes a format sees when deciding whether a file is its own.</summary>
@@ -13,7 +17,10 @@ public static class ModelFormats
 
     private static readonly OpaqueFormat Opaque = new();
 
-    public static IReadOnlyList<IModelFormat> All { get; } =
+    private static readonly Lock Registering = new();
+
+    // Replaced whole under the lock and read without it: detection never sees a list being built.
+    private static volatile IModelFormat[] _all =
     [
         new SafetensorsFormat(),
         new GgufFormat(),
@@ -22,9 +29,35 @@ public static class ModelFormats
         Opaque,
     ];
 
+    /// <summary>Every known format in the order they are tried; the opaque blob format is last.</summary>
+    public static IReadOnlyList<IModelFormat> All => Array.AsReadOnly(_all);
+
+    /// <summary>
+    /// Adds a format, tried after the built-in ones and those registered before it, and before
+    /// the opaque blob format: registering a format never changes how files of a format already
+    /// known are read (and so stored). Safe to call from any thread; meant for start-up, before
+    /// files are added.
+    /// </summary>
+    /// <exception cref="ArgumentException">A format of the same name is already known: names are recorded in manifests.</exception>
+    public static void Register(IModelFormat format)
+    {
+        ArgumentNullException.ThrowIfNull(format);
+        ArgumentException.ThrowIfNullOrWhiteSpace(format.Name, nameof(format));
+        lock (Registering)
+        {
+            var current = _all;
+            if (current.Any(f => string.Equals(f.Name, format.Name, StringComparison.Ordinal)) || format.Name == OnnxFormat.ExternalDataFormatName)
+            {
+                throw new ArgumentException($"a model format named '{format.Name}' is already known", nameof(format));
+            }
+
+            _all = [.. current[..^1], format, current[^1]];
+        }
+    }
+
     public static IModelFormat Detect(ReadOnlySpan<byte> prefix, string fileName)
     {
-        foreach (var format in All)
+        foreach (var format in _all)
         {
             if (format.Matches(prefix, fileName))
             {
@@ -58,26 +91,10 @@ public static class ModelFormats
         {
             return format.ReadLayout(stream, length, displayName);
         }
-        catch (Errors.InvalidModelFileException e) when (!e.Recognized && !format.ClaimsByName(fileName))
+        catch (InvalidModelFileException e) when (!e.Recognized && !format.ClaimsByName(fileName))
         {
             // Only the content looked like this format; a file that merely resembles one is kept as a blob.
             return Opaque.ReadLayout(stream, length, displayName);
-        }
-    }
-
-    /// <summary>
-    /// Runs the rest of a reader once the file is certainly of its format: any problem found from
-    /// here on refuses the file rather than letting it fall back to an opaque blob.
-    /// </summary>
-    internal static T Recognized<T>(string displayName, Func<T> read)
-    {
-        try
-        {
-            return read();
-        }
-        catch (Errors.InvalidModelFileException e) when (!e.Recognized)
-        {
-            throw new Errors.InvalidModelFileException(displayName, e.Problem, e.Kind) { Recognized = true };
         }
     }
 }

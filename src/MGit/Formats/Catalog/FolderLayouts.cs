@@ -1,7 +1,7 @@
 using MGit.Errors;
 using MGit.Formats.Onnx;
 
-namespace MGit.Formats;
+namespace MGit.Formats.Catalog;
 
 /// <summary>
 /// Reads the layouts of every file being added together. Files are independent except for ONNX
