@@ -3,6 +3,7 @@
 // safetensors files. MGit runs it as a recipe ({parent} -> {output}) and as a test (metrics as JSON
 // on the last line of standard output).
 using System.Globalization;
+using MGit.Formats.Catalog;
 using MGit.Formats.Safetensors;
 using MGit.Quickstart;
 
@@ -110,7 +111,7 @@ internal static class PenguinTrainer
     private static TinyMlp Load(string path)
     {
         using var stream = File.OpenRead(path);
-        var layout = new SafetensorsFormat().ReadLayout(stream, stream.Length, path);
+        var layout = ModelFormats.ReadLayout(path, path);
         var tensors = new List<TensorData>();
         foreach (var segment in layout.Segments.Where(s => s.Tensor is not null))
         {

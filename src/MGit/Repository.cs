@@ -79,7 +79,7 @@ public sealed partial class Repository : IDisposable
 
     public string MetadataDirectory => _context.MetadataDirectory;
 
-    public ObjectStore Objects => _context.Objects;
+    internal ObjectStore Objects => _context.Objects;
 
     /// <exception cref="MGitException">Conflict (already a repository), InvalidInput (a file, or a chunk size or delta depth out of range), NoSpace, Io.</exception>
     /// <summary>
@@ -261,11 +261,11 @@ public sealed partial class Repository : IDisposable
 
     /// <exception cref="MGitException">Damaged or Unsupported (a stored fingerprint), Locked.</exception>
     /// <inheritdoc cref="ModelPlacement.LoadFingerprints"/>
-    public IReadOnlyDictionary<long, IndexedFingerprint> LoadFingerprints(LineageGraph graph) => _placement.LoadFingerprints(graph);
+    internal IReadOnlyDictionary<long, IndexedFingerprint> LoadFingerprints(LineageGraph graph) => _placement.LoadFingerprints(graph);
 
     /// <exception cref="MGitException">Damaged (a stored fingerprint, a cycle in the lineage).</exception>
     /// <inheritdoc cref="ModelPlacement.Place(ModelFingerprint, string, LineageGraph)"/>
-    public PlacementDecision Place(ModelFingerprint fingerprint, string name, LineageGraph graph) => _placement.Place(fingerprint, name, graph);
+    internal PlacementDecision Place(ModelFingerprint fingerprint, string name, LineageGraph graph) => _placement.Place(fingerprint, name, graph);
 
     // --- Checking out
 
@@ -312,7 +312,7 @@ public sealed partial class Repository : IDisposable
 
     // --- Recipes and the update cascade
 
-    public RecipeStore Recipes => _cascade.Recipes;
+    internal RecipeStore Recipes => _cascade.Recipes;
 
     /// <exception cref="MGitException">InvalidInput, NotFound (the reference).</exception>
     /// <inheritdoc cref="CascadeRunner.RecipeOf"/>

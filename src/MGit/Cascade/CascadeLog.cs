@@ -13,7 +13,7 @@ public sealed record CascadeRecord(long Id, string OldRef, string NewRef, DateTi
 /// Cascades and the state of each step, in the lineage database (schema 3), so <c>cascade --resume</c>
 /// knows what was done and what is left after a recipe failed or the process was stopped.
 /// </summary>
-public sealed class CascadeLog(LineageStore store)
+internal sealed class CascadeLog(LineageStore store)
 {
     private const int Schema = 3;
 

@@ -4,7 +4,7 @@ using MGit.Lineage;
 namespace MGit.Cascade;
 
 /// <summary>What the cascade does with one model.</summary>
-public enum CascadeStepKind
+internal enum CascadeStepKind
 {
     /// <summary>Its recipe will be replayed on the new parents.</summary>
     Rederive,
@@ -21,9 +21,9 @@ public enum CascadeStepKind
 /// <param name="Previous">The parent version the model was derived from.</param>
 /// <param name="FromStep">The model whose new version this parent will be, when it is re-derived in this cascade.</param>
 /// <param name="Fixed">The version to use when it is known before the cascade runs.</param>
-public sealed record CascadeParent(string Name, ModelVersion Previous, string? FromStep, ModelVersion? Fixed);
+internal sealed record CascadeParent(string Name, ModelVersion Previous, string? FromStep, ModelVersion? Fixed);
 
-public sealed record CascadeStep(string Model, ModelVersion From, CascadeStepKind Kind, string? Recipe, IReadOnlyList<CascadeParent> Parents, string? Detail, string? DoneRef);
+internal sealed record CascadeStep(string Model, ModelVersion From, CascadeStepKind Kind, string? Recipe, IReadOnlyList<CascadeParent> Parents, string? Detail, string? DoneRef);
 
 /// <summary>
 /// The plan of an update cascade from <see cref="Old"/> to <see cref="New"/>: every model whose
@@ -32,7 +32,7 @@ public sealed record CascadeStep(string Model, ModelVersion From, CascadeStepKin
 /// version of each parent that the cascade re-derives, NEW in place of OLD, and the newest version
 /// of every other parent.
 /// </summary>
-public sealed record CascadePlan(ModelVersion Old, ModelVersion New, IReadOnlyList<CascadeStep> Steps)
+internal sealed record CascadePlan(ModelVersion Old, ModelVersion New, IReadOnlyList<CascadeStep> Steps)
 {
     /// <summary>
     /// Plans a new cascade, or (with <paramref name="resumed"/>: model -> (from ref, done ref or

@@ -13,7 +13,7 @@ namespace MGit.Codecs;
 /// sign with the top mantissa bits; F16 and F64 are split into plain byte planes, most
 /// significant first. Plane p of n elements occupies bytes [p*n, (p+1)*n) of the plane buffer.
 /// </summary>
-public static class BytePlanes
+internal static class BytePlanes
 {
     public static void Split(ReadOnlySpan<byte> source, ElementKind kind, Span<byte> planes)
     {

@@ -14,7 +14,7 @@ namespace MGit.Codecs;
 /// Planes payload (codec 2): u8 element kind, then per plane u8 codec (0 raw, 1 zstd) and u32 LE
 /// encoded length, then the planes' bytes in order. Codec ids are stored: never renumber them.
 /// </remarks>
-public static class ChunkCodec
+internal static class ChunkCodec
 {
     public const byte Raw = 0;
     public const byte Zstd = 1;

@@ -8,7 +8,7 @@ using MGit.Primitives;
 namespace MGit.Codecs;
 
 /// <summary>How a delta chunk derives from its base.</summary>
-public enum DeltaRule : byte
+internal enum DeltaRule : byte
 {
     /// <summary>Bitwise XOR with the base (zero-extended or truncated to the chunk's length): fine-tunes, appended rows.</summary>
     Xor = 0,
@@ -38,7 +38,7 @@ public enum DeltaRule : byte
 /// Payload (codec 3): 32-byte base id, u8 chain depth (base depth + 1), u8 rule, u8 element kind,
 /// u8 residual codec, u32 LE mask length (prune only), mask bytes, residual payload.
 /// </remarks>
-public static class DeltaCodec
+internal static class DeltaCodec
 {
     public const int FixedLength = 40;
 
@@ -511,7 +511,7 @@ public static class DeltaCodec
     }
 }
 
-public static class DeltaRuleNames
+internal static class DeltaRuleNames
 {
     public static string Name(DeltaRule rule) => rule switch
     {

@@ -5,7 +5,7 @@ namespace MGit.Codecs;
 /// the exponent, which carries almost all the redundancy of trained weights, is coded on its own.
 /// The numeric values are stored in encoded chunks: never renumber them.
 /// </summary>
-public enum ElementKind : byte
+internal enum ElementKind : byte
 {
     Opaque = 0,
     F32 = 1,
@@ -16,7 +16,7 @@ public enum ElementKind : byte
     I32 = 5,
 }
 
-public static class ElementKinds
+internal static class ElementKinds
 {
     public static ElementKind FromDtype(string? dtype) => dtype switch
     {

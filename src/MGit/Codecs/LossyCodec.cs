@@ -16,7 +16,7 @@ namespace MGit.Codecs;
 /// f64 LE E, u32 LE exception count, the exceptions (u32 index, element bits), then the q values
 /// (i32, zigzag) coded as byte planes.
 /// </remarks>
-public static class LossyCodec
+internal static class LossyCodec
 {
     public static bool Supports(ElementKind kind) => kind is ElementKind.F32 or ElementKind.F64 or ElementKind.BF16 or ElementKind.F16;
 

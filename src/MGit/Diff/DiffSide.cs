@@ -26,10 +26,10 @@ public sealed record DiffTensor(string File, string Name, string Dtype, IReadOnl
 /// diffs); <see cref="Open"/> gives a seekable stream over the whole file, for structural diffs
 /// that read only its skeleton.
 /// </summary>
-public sealed record DiffFile(string Path, string Format, long Length, IReadOnlyDictionary<string, string>? Metadata, IReadOnlyList<ObjectId> Chunks, int TensorCount, Func<byte[]> ReadAll, Func<Stream> Open);
+internal sealed record DiffFile(string Path, string Format, long Length, IReadOnlyDictionary<string, string>? Metadata, IReadOnlyList<ObjectId> Chunks, int TensorCount, Func<byte[]> ReadAll, Func<Stream> Open);
 
 /// <summary>A model as a diff sees it: a stored version, or a file or folder on disk.</summary>
-public sealed record DiffSide(string Label, bool SingleFile, IReadOnlyList<DiffFile> Files, IReadOnlyList<DiffTensor> Tensors)
+internal sealed record DiffSide(string Label, bool SingleFile, IReadOnlyList<DiffFile> Files, IReadOnlyList<DiffTensor> Tensors)
 {
     /// <summary>A stored version: everything comes from its manifest; data is read only where needed.</summary>
     public static DiffSide FromStored(string label, Manifest manifest, ObjectStore objects)

@@ -7,7 +7,7 @@ namespace MGit.Diff;
 /// doubles, so statistics and sketches treat every numeric dtype alike: F64, F32, F16, BF16, both
 /// 8-bit floats, and the integer and bool types. Sub-byte and complex dtypes are not numeric here.
 /// </summary>
-public static class ElementValues
+internal static class ElementValues
 {
     /// <summary>Bytes per element of a dtype this class decodes, or null when it does not decode it.</summary>
     public static int? Width(string dtype) => dtype switch

@@ -10,7 +10,7 @@ public sealed record JsonChange(string Path, string Op, string? Before, string? 
 public sealed record LineChange(string Op, int Line, string Text);
 
 /// <summary>Structured diff of JSON documents (config.json, tokenizer settings): keys added, removed, changed.</summary>
-public static class JsonDiff
+internal static class JsonDiff
 {
     public const int MaxChanges = 1000;
 
@@ -102,7 +102,7 @@ public static class JsonDiff
 }
 
 /// <summary>Line diff (Myers' O(ND) shortest edit script) for text files: READMEs, vocabularies, merges.</summary>
-public static class LineDiff
+internal static class LineDiff
 {
     /// <summary>Beyond this many differing lines the edit script is not computed (memory grows with its square).</summary>
     public const int MaxEdits = 2000;
@@ -201,7 +201,7 @@ public sealed record GraphChange(string Kind, string Subject, string? Before, st
 /// ignores weights, <c>contextual</c> includes them. Formats register one in
 /// <see cref="StructuralDiffs.All"/>; files of other formats get the tensor and skeleton diff only.
 /// </summary>
-public interface IStructuralDiff
+internal interface IStructuralDiff
 {
     /// <summary>The format name it handles, as in manifests ("onnx").</summary>
     string Format { get; }
@@ -213,7 +213,7 @@ public interface IStructuralDiff
 public sealed record StructuralDiffResult(IReadOnlyList<GraphChange> Structural, IReadOnlyList<GraphChange> Contextual);
 
 /// <summary>The structural diffs this build knows; a format adds its own by adding one class here.</summary>
-public static class StructuralDiffs
+internal static class StructuralDiffs
 {
     public static IReadOnlyList<IStructuralDiff> All { get; } = [new OnnxGraphDiff()];
 

@@ -13,7 +13,7 @@ namespace MGit.Diff;
 /// positions that depend only on the element count, so two tensors of one shape are sampled at
 /// the same positions and their sketches compare element for element).
 /// </summary>
-public sealed record TensorFingerprint(string Name, string Dtype, IReadOnlyList<long> Shape, ObjectId ContentHash, float[] Samples)
+internal sealed record TensorFingerprint(string Name, string Dtype, IReadOnlyList<long> Shape, ObjectId ContentHash, float[] Samples)
 {
     // Computed once: placement reads them for every candidate of every placement.
     public long Elements { get; } = Product(Shape);
@@ -75,7 +75,7 @@ public sealed record TensorFingerprint(string Name, string Dtype, IReadOnlyList<
 /// length + UTF-8 name, u8 dtype length + ASCII dtype, u8 rank + rank x i64 dims, 32-byte content
 /// hash, u8 sample count + that many f32 samples. Readers check every length before allocating.
 /// </summary>
-public sealed record ModelFingerprint(IReadOnlyList<TensorFingerprint> Tensors)
+internal sealed record ModelFingerprint(IReadOnlyList<TensorFingerprint> Tensors)
 {
     public const byte FormatVersion = 1;
     /// <summary>Samples per tensor: enough to tell a fine-tune (small relative change) from unrelated weights (about sqrt 2).</summary>

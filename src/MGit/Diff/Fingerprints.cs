@@ -10,7 +10,7 @@ namespace MGit.Diff;
 /// or while reading a file or stored chunks). Positions are stratified: one per K-th of the
 /// tensor, offset within its stratum by a generator seeded with the element count only.
 /// </summary>
-public sealed class TensorSketch
+internal sealed class TensorSketch
 {
     private readonly string _dtype;
     private readonly int _width;
@@ -82,7 +82,7 @@ public sealed class TensorSketch
 }
 
 /// <summary>Builds model fingerprints from a file being added, a file on disk, or a stored version.</summary>
-public static class Fingerprints
+internal static class Fingerprints
 {
     /// <summary>
     /// A tensor's content hash: BLAKE3 over dtype, shape and the ids of its chunks. Equal for equal

@@ -19,7 +19,7 @@ namespace MGit.Diff;
 /// precompiled (ReadyToRun) with tiered compilation off, and every generic instantiation over a
 /// value type that the framework did not precompile costs a full JIT compilation per process.
 /// </summary>
-public sealed class IndexedFingerprint
+internal sealed class IndexedFingerprint
 {
     /// <summary>Record bytes before the dtype table; see <see cref="ToRecord"/> for the layout.</summary>
     public const int HeaderBytes = 104;

@@ -5,7 +5,7 @@ namespace MGit.Diff;
 /// <param name="Structure">Weighted Jaccard of parameters that line up (shared content, or same name and shape with a castable dtype).</param>
 /// <param name="Divergence">Estimated ||a - b|| / rms(||a||, ||b||) over all parameters, tensors without a counterpart counting whole: 0 for equal models, about sqrt 2 for unrelated ones.</param>
 /// <param name="FirstInSecond">Every non-constant tensor of the first model is in the second with equal content, and the second has more tensors.</param>
-public sealed record Relation(double SharedFraction, int SharedTensors, double Structure, int MatchedTensors, double Divergence, string? CastFrom, string? CastTo, bool FirstInSecond = false, bool SecondInFirst = false)
+internal sealed record Relation(double SharedFraction, int SharedTensors, double Structure, int MatchedTensors, double Divergence, string? CastFrom, string? CastTo, bool FirstInSecond = false, bool SecondInFirst = false)
 {
     /// <summary>Independent weights of equal scale sit at sqrt 2; derived models well below.</summary>
     public const double RelatedDivergence = 1.0;
@@ -20,13 +20,13 @@ public sealed record Relation(double SharedFraction, int SharedTensors, double S
 
 /// <summary>Which of two related models the direction rules make the parent (<see cref="Kinship.Direction"/>), how it was derived, and why.</summary>
 /// <param name="Sign">Positive: the first model is the parent; negative: the second; zero: undecided.</param>
-public sealed record Orientation(int Sign, string? How, string? Why)
+internal sealed record Orientation(int Sign, string? How, string? Why)
 {
     public static readonly Orientation Undecided = new(0, null, null);
 }
 
 /// <summary>Compares fingerprints: the measures placement and infer rank candidates by.</summary>
-public static class Kinship
+internal static class Kinship
 {
     /// <summary>
     /// Relates <paramref name="x"/> (looked up by name and content) to <paramref name="y"/>

@@ -14,7 +14,7 @@ namespace MGit.Diff;
 ///    star of derivatives), then the fewest links in total, then by name.
 /// 4. Order: breadth-first from each root, trees by name.
 /// </summary>
-public static class LineageInference
+internal static class LineageInference
 {
     public static IReadOnlyList<int> Order(IReadOnlyList<(string Name, IndexedFingerprint Fingerprint)> models)
     {

@@ -54,7 +54,7 @@ public sealed record ModelDiffResult(string A, string B, IReadOnlyList<TensorDif
 /// file when a model repeats a name); left-over tensors of equal content pair as renames.
 /// Equal chunk ids are equal bytes, so identical tensors are never read.
 /// </summary>
-public static class ModelDiff
+internal static class ModelDiff
 {
     /// <summary>Files larger than this get no JSON or line diff (they are named as changed).</summary>
     public const long MaxTextBytes = 4 * 1024 * 1024;

@@ -13,7 +13,7 @@ namespace MGit.Diff;
 /// matched operator that consumes one. Only the skeleton of each file is read (weights are compared
 /// by their chunk ids).
 /// </summary>
-public sealed class OnnxGraphDiff : IStructuralDiff
+internal sealed class OnnxGraphDiff : IStructuralDiff
 {
     public string Format => "onnx";
 

@@ -7,19 +7,19 @@ namespace MGit.Diff;
 /// path up to a root), and its adapted parents split into those placement made (which it may
 /// revise) and those a user gave.
 /// </summary>
-public sealed record PlacementCandidate(long Id, string Ref, string Name, int Position, int Depth, long[] AutoParentIds, bool HasUserParents)
+internal sealed record PlacementCandidate(long Id, string Ref, string Name, int Position, int Depth, long[] AutoParentIds, bool HasUserParents)
 {
     public bool IsRoot => AutoParentIds.Length == 0 && !HasUserParents;
 }
 
 /// <summary>A placed model with its relation to the new model and the direction rules' verdict.</summary>
-public sealed record Ranked(PlacementCandidate Candidate, Relation Relation, Orientation Direction);
+internal sealed record Ranked(PlacementCandidate Candidate, Relation Relation, Orientation Direction);
 
 /// <summary>An existing model that turns out to derive from the new one: it gets the new model as parent, in place of <paramref name="FormerParentId"/> when set.</summary>
-public sealed record Adoption(long ChildId, string ChildRef, long? FormerParentId, string? How, string Reason);
+internal sealed record Adoption(long ChildId, string ChildRef, long? FormerParentId, string? How, string Reason);
 
 /// <summary>Where a model belongs. <paramref name="ParentId"/> null: a new root.</summary>
-public sealed record PlacementDecision(long? ParentId, string? ParentRef, string Reason, double Score, string? How, IReadOnlyList<Adoption> Adoptions);
+internal sealed record PlacementDecision(long? ParentId, string? ParentRef, string Reason, double Score, string? How, IReadOnlyList<Adoption> Adoptions);
 
 /// <summary>
 /// Automatic placement: ranks every placed model against the new one by fingerprints.
@@ -36,7 +36,7 @@ public sealed record PlacementDecision(long? ParentId, string? ParentRef, string
 /// them than the parent placement gave them earlier. So the graph comes out the same whatever
 /// order the models arrive in, as far as the rules can orient each edge.
 /// </summary>
-public static class Placement
+internal static class Placement
 {
     private const double SharedTolerance = 0.01;
     private const double StructureTolerance = 0.001;

@@ -19,7 +19,7 @@ namespace MGit.Diff;
 /// file, then rename), so a reader sees the old file or the new one, and a record still being
 /// appended is simply not there yet (a short or damaged tail is ignored).
 /// </summary>
-public static class PlacementCache
+internal static class PlacementCache
 {
     public const string FileName = "placement.bin";
     public const int FormatVersion = 1;
@@ -340,7 +340,7 @@ public static class PlacementCache
 /// file (kept open, so a rewrite by another process does not move it) and the fingerprints that
 /// came from the database instead; <see cref="Load"/> reads any of them again.
 /// </summary>
-public sealed class StoredFingerprints : IDisposable
+internal sealed class StoredFingerprints : IDisposable
 {
     private byte[] _record = [];
     private ulong[] _scratch = [];

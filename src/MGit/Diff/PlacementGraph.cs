@@ -10,7 +10,7 @@ namespace MGit.Diff;
 /// for every adoption check). Arrays and non-generic code only: this runs in every
 /// <c>add --auto</c>, and the CLI compiles every generic instantiation over a value type at run time.
 /// </summary>
-public sealed class PlacementGraph
+internal sealed class PlacementGraph
 {
     private readonly IReadOnlyList<ModelVersion> _versions;
     private readonly HashIndex _position;

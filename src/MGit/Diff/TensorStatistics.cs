@@ -13,7 +13,7 @@ namespace MGit.Diff;
 public sealed record TensorStatistics(double L2Delta, double? RelativeChange, double? Cosine, double MaxAbsDelta, double FractionChanged, long ChangedElements, long NonFinite);
 
 /// <summary>Streams two tensors of equal element count block by block, never holding either whole.</summary>
-public static class TensorStatisticsCalculator
+internal static class TensorStatisticsCalculator
 {
     private const int BlockElements = 1 << 16;
 

@@ -8,7 +8,7 @@ using MGit.Errors;
 namespace MGit.Execution;
 
 /// <summary>How a command ended. <see cref="ExitCode"/> is null when it never started or was killed for its timeout.</summary>
-public sealed record CommandOutcome(
+internal sealed record CommandOutcome(
     int? ExitCode,
     bool TimedOut,
     string? StartError,
@@ -27,7 +27,7 @@ public sealed record CommandOutcome(
 }
 
 /// <summary>How <see cref="CommandRunner"/> starts a command on Linux; elsewhere it is always <see cref="SharedSession"/>.</summary>
-public enum CommandIsolation
+internal enum CommandIsolation
 {
     /// <summary>
     /// In a session of its own, so that a terminal's signals reach mgit and not the command, and
@@ -51,7 +51,7 @@ public enum CommandIsolation
 /// or times out, or mgit is interrupted, whatever is left of the run is killed, so nothing
 /// outlives it and its output ends with it. Elsewhere its process tree is killed at the timeout.
 /// </summary>
-public static class CommandRunner
+internal static class CommandRunner
 {
     public const int TailLines = 20;
     private const int MaxTailCharacters = 4096;

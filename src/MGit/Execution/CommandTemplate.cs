@@ -10,7 +10,7 @@ namespace MGit.Execution;
 /// <c>$( )</c> stays one harmless argument. <c>{{</c> and <c>}}</c> are literal braces. A template
 /// that needs a shell says so itself: <c>sh -c 'eval.sh "$1" | tail -1' sh {model}</c>.
 /// </summary>
-public sealed class CommandTemplate
+internal sealed class CommandTemplate
 {
     private readonly IReadOnlyList<IReadOnlyList<TemplatePart>> _words;
 

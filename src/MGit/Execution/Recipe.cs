@@ -10,7 +10,7 @@ namespace MGit.Execution;
 /// the order they were given) and <c>{output}</c> (where the recipe must write the new model: a
 /// file or a folder, like the original).
 /// </summary>
-public static class Recipe
+internal static class Recipe
 {
     /// <summary>Parses a recipe and checks it against the model's parents (by name, in edge order).</summary>
     public static CommandTemplate Parse(string command, IReadOnlyList<string> parentNames)

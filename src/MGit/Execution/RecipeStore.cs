@@ -4,7 +4,7 @@ using MGit.Lineage;
 namespace MGit.Execution;
 
 /// <summary>Recipes by version, in the lineage database (schema 3).</summary>
-public sealed class RecipeStore(LineageStore store)
+internal sealed class RecipeStore(LineageStore store)
 {
     private const int Schema = 3;
 

@@ -8,7 +8,7 @@ namespace MGit.Formats;
 /// limits (safetensors header length, GGUF array nesting, pickle size...) come on top; see
 /// docs/FORMATS.md, "Header caps".
 /// </summary>
-public static class HeaderLimits
+internal static class HeaderLimits
 {
     /// <summary>Tensors in one file. Real checkpoints hold a few thousand per file; the largest unsharded MoE models a few hundred thousand.</summary>
     public const int MaxTensors = 1_000_000;
@@ -37,7 +37,7 @@ public static class HeaderLimits
 /// Counts one file's tensors and name bytes against <see cref="HeaderLimits"/> as a reader finds
 /// them; <paramref name="bad"/> makes the reader's own one-line refusal from a problem.
 /// </summary>
-public sealed class HeaderBudget(Func<string, Exception> bad)
+internal sealed class HeaderBudget(Func<string, Exception> bad)
 {
     private int _tensors;
     private long _nameBytes;
@@ -82,4 +82,4 @@ public sealed class HeaderBudget(Func<string, Exception> bad)
 }
 
 /// <summary>A reader's refusal of a file over one of <see cref="HeaderLimits"/>, where the reader has no file name at hand to make it an <see cref="Errors.InvalidModelFileException"/>.</summary>
-public sealed class HeaderLimitException(string problem) : Exception(problem);
+internal sealed class HeaderLimitException(string problem) : Exception(problem);

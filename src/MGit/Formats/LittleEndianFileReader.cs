@@ -11,7 +11,7 @@ namespace MGit.Formats;
 /// parser allocate or loop beyond what the file holds.
 /// </summary>
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The caller owns the file stream; disposing the buffer around it would close it.")]
-public sealed class LittleEndianFileReader
+internal sealed class LittleEndianFileReader
 {
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 

@@ -1,7 +1,7 @@
 namespace MGit.Formats;
 
 /// <summary>Any file MGit does not understand: one skeleton segment, stored as a deduplicated blob.</summary>
-public sealed class OpaqueFormat : IModelFormat
+internal sealed class OpaqueFormat : IModelFormat
 {
     public string Name => "blob";
 

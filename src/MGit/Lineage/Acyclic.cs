@@ -5,7 +5,7 @@ namespace MGit.Lineage;
 /// for every place edges arrive from (the database before a commit, a remote's snapshot, the
 /// union of two graphs), so they all agree on what a broken graph is.
 /// </summary>
-public static class Acyclic
+internal static class Acyclic
 {
     /// <summary>
     /// The indexes of the edges that close a cycle when the edges are added in the order given

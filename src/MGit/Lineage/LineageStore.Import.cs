@@ -3,7 +3,7 @@ using MGit.Errors;
 namespace MGit.Lineage;
 
 /// <summary>A version that arrives from another repository, with the number and time it already has.</summary>
-public sealed record ImportedVersion(
+internal sealed record ImportedVersion(
     string Key,
     string Name,
     int Version,
@@ -17,14 +17,14 @@ public sealed record ImportedVersion(
     string? Recipe = null);
 
 /// <summary>An edge to add; its ends are version keys (of local versions or of imported ones).</summary>
-public sealed record ImportedEdge(string ParentKey, string ChildKey, EdgeKind Kind, string? How, string? Message);
+internal sealed record ImportedEdge(string ParentKey, string ChildKey, EdgeKind Kind, string? How, string? Message);
 
 /// <summary>
 /// What a merge changes locally, computed from a graph read earlier: new numbers for local
 /// versions, new versions, new edges. <paramref name="Stamp"/> is <see cref="LineageStore.Stamp"/>
 /// at that read; if the database changed since, nothing is applied and the caller merges again.
 /// </summary>
-public sealed record ImportPlan(
+internal sealed record ImportPlan(
     IReadOnlyDictionary<string, long> LocalIds,
     IReadOnlyList<(long Id, int Number)> Renumber,
     IReadOnlyList<ImportedVersion> Versions,
@@ -36,9 +36,9 @@ public sealed record ImportPlan(
 }
 
 /// <summary>Thrown when the lineage changed between planning a merge and applying it.</summary>
-public sealed class LineageChangedException() : MGitException(ErrorKind.Conflict, "the lineage changed while merging; merge again");
+internal sealed class LineageChangedException() : MGitException(ErrorKind.Conflict, "the lineage changed while merging; merge again");
 
-public sealed partial class LineageStore
+internal sealed partial class LineageStore
 {
     /// <summary>Changes whenever a version is added, removed or renumbered, or an edge added or removed.</summary>
     public string Stamp() => Guard(() => ReadStamp(null));

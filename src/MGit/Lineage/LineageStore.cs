@@ -6,7 +6,7 @@ using Microsoft.Data.Sqlite;
 namespace MGit.Lineage;
 
 /// <summary>What a new version is made of, resolved to stored ids before it reaches the database.</summary>
-public sealed record NewVersion(
+internal sealed record NewVersion(
     string Name,
     string? Type,
     string ManifestId,
@@ -35,7 +35,7 @@ public sealed record NewVersion(
 /// No <see cref="SqliteException"/> leaves it: each becomes an <see cref="MGitException"/> of its
 /// kind (<see cref="KindOf"/>), the original inside.
 /// </summary>
-public sealed partial class LineageStore : IDisposable
+internal sealed partial class LineageStore : IDisposable
 {
     /// <summary>
     /// The schema version kept in <c>PRAGMA user_version</c>; bumped with any table change.

@@ -8,7 +8,7 @@ namespace MGit.Primitives;
 /// out further read-only handles to the same memory, which goes back to its pool when the last
 /// handle is disposed.
 /// </summary>
-public sealed class RentedBuffer : IDisposable
+internal sealed class RentedBuffer : IDisposable
 {
     private Memory? _memory;
 

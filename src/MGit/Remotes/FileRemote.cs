@@ -8,7 +8,7 @@ namespace MGit.Remotes;
 /// files; writes go to a temporary name and are renamed into place; the lock is a kernel file lock
 /// (flock), released when its holder exits or dies.
 /// </summary>
-public sealed class FileRemote : IRemoteBackend
+internal sealed class FileRemote : IRemoteBackend
 {
     private readonly string _root;
 

@@ -7,7 +7,7 @@ public sealed record Renumbered(string Name, int From, int To, string Key)
 }
 
 /// <summary>The union of two graphs, and which versions of the second side moved.</summary>
-public sealed record MergeResult(LineageSnapshot Merged, IReadOnlyList<Renumbered> Renumbered);
+internal sealed record MergeResult(LineageSnapshot Merged, IReadOnlyList<Renumbered> Renumbered);
 
 /// <summary>
 /// Merging lineage graphs. The result is the union of both sides' versions (by key), edges and
@@ -17,7 +17,7 @@ public sealed record MergeResult(LineageSnapshot Merged, IReadOnlyList<Renumbere
 /// after both sides' highest for that name (in its old order), and is reported. A version both
 /// sides hold under different numbers takes the authoritative number.
 /// </summary>
-public static class LineageMerge
+internal static class LineageMerge
 {
     public static MergeResult Union(LineageSnapshot authoritative, LineageSnapshot other)
     {

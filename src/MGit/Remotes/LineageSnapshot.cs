@@ -10,7 +10,7 @@ using MGit.Storage;
 namespace MGit.Remotes;
 
 /// <summary>One version as it travels between repositories.</summary>
-public sealed record SnapshotVersion
+internal sealed record SnapshotVersion
 {
     /// <summary>The version's identity across repositories: see <see cref="LineageSnapshot.KeyOf"/>.</summary>
     [JsonPropertyName("key")] public required string Key { get; init; }
@@ -30,7 +30,7 @@ public sealed record SnapshotVersion
 }
 
 /// <summary>One edge, its ends named by version keys.</summary>
-public sealed record SnapshotEdge(
+internal sealed record SnapshotEdge(
     [property: JsonPropertyName("parent")] string Parent,
     [property: JsonPropertyName("child")] string Child,
     [property: JsonPropertyName("kind")] string Kind,
@@ -43,7 +43,7 @@ public sealed record SnapshotEdge(
 /// database (models and versions, edges, metadata); tables added later travel only once they are
 /// listed here, with their own schema bump.
 /// </summary>
-public sealed record LineageSnapshot
+internal sealed record LineageSnapshot
 {
     /// <summary>1: versions (with metadata) and edges. 2: versions carry their recipe.</summary>
     public const int CurrentSchema = 2;

@@ -5,7 +5,7 @@ using MGit.Storage;
 namespace MGit.Remotes;
 
 /// <summary>Moving object files between a store and a remote, many at once, with progress.</summary>
-public static class ObjectTransfer
+internal static class ObjectTransfer
 {
     /// <summary>Transfers in flight: object stores answer slowly per request and fast in bulk.</summary>
     public const int Concurrency = 8;

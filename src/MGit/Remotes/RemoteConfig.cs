@@ -15,7 +15,7 @@ public sealed record RemoteEntry(
 /// objects from. Kept out of the lineage database and out of mgit.json: it is local settings, not
 /// repository content, and an older mgit simply ignores the file.
 /// </summary>
-public sealed record RemoteConfig
+internal sealed record RemoteConfig
 {
     public const string FileName = "remotes.json";
 

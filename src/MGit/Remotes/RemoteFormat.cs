@@ -9,7 +9,7 @@ namespace MGit.Remotes;
 /// its writers used, so that a clone cuts new files the same way and equal tensors dedupe.
 /// Bump <see cref="CurrentVersion"/> when the remote layout or snapshot schema changes meaning.
 /// </summary>
-public sealed record RemoteFormat
+internal sealed record RemoteFormat
 {
     /// <summary>1: loose object files, lineage snapshots, one ref.</summary>
     public const int CurrentVersion = 1;

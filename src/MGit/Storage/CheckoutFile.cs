@@ -24,7 +24,7 @@ namespace MGit.Storage;
 /// block is written both ways: a block either lies inside one chunk (direct) or holds a chunk
 /// boundary (buffered, by both chunks).
 /// </remarks>
-public sealed class CheckoutFile : IDisposable
+internal sealed class CheckoutFile : IDisposable
 {
     /// <summary>The alignment of direct writes: the logical block size of every common disk and file system.</summary>
     public const int BlockBytes = 4096;
@@ -190,7 +190,7 @@ public sealed class CheckoutFile : IDisposable
 /// chunks are copied into aligned buffers and queued (a few at most, so memory stays bounded),
 /// and one thread writes them in turn (the disk gains nothing from more writers).
 /// </summary>
-public sealed class DirectWriter : IDisposable
+internal sealed class DirectWriter : IDisposable
 {
     /// <summary>The most one queued write carries (an aligned staging buffer's size).</summary>
     private const int StagingBytes = 4 << 20;

@@ -9,7 +9,7 @@ namespace MGit.Storage;
 /// so a reader that goes back to a header or jumps between nearby tensors does not decode them again;
 /// a reader going through in order has the next chunk decoded on another thread meanwhile.
 /// </summary>
-public sealed class ChunkedReadStream : ReadOnlySeekableStream
+internal sealed class ChunkedReadStream : ReadOnlySeekableStream
 {
     /// <summary>Decoded chunks kept for reads that come back to them: this many bytes, and at least one chunk.</summary>
     public const long CacheBytes = 16L << 20;

@@ -13,7 +13,7 @@ namespace MGit.Storage;
 /// storage knows no format's dtypes. These cuts are part of the stored format: changing them
 /// stops new versions from deduplicating against stored ones.
 /// </summary>
-public static class Chunking
+internal static class Chunking
 {
     public static int ChunkBytes(RepositoryFormat format, TensorInfo? tensor)
     {

@@ -13,7 +13,7 @@ namespace MGit.Storage;
 /// whatever the size of the models; a chunk that does not fit is simply decoded again. Only
 /// content verified as a read verifies it (its checksum, or its id) is kept, so a hit needs no second check.
 /// </remarks>
-public sealed class DecodedChunkCache : IDisposable
+internal sealed class DecodedChunkCache : IDisposable
 {
     private readonly Lock _gate = new();
     private readonly Dictionary<ObjectId, Entry> _entries = [];

@@ -12,7 +12,7 @@ namespace MGit.Storage;
 /// visible object is always whole. <see cref="Complete"/> waits for all of them: nothing may refer
 /// to these objects (a manifest, the lineage) before it returns.
 /// </summary>
-public sealed class DeferredPublishing : IDisposable
+internal sealed class DeferredPublishing : IDisposable
 {
     private const int SyncThreads = 4;
     private readonly BlockingCollection<(SafeFileHandle File, string Temp, string Path)> _queue = new(boundedCapacity: 64);

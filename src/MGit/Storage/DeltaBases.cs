@@ -9,7 +9,7 @@ namespace MGit.Storage;
 /// order (how the MGit paper aligns renamed layers). Castable dtypes count (BF16/F16 from F32).
 /// Which counterpart a chunk is stored against is then measured chunk by chunk in the store.
 /// </summary>
-public sealed class DeltaBases
+internal sealed class DeltaBases
 {
     /// <summary>More candidates cost more encoding time for rarely any gain.</summary>
     public const int MaxCandidates = 3;

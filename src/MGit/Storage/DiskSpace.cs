@@ -8,7 +8,7 @@ namespace MGit.Storage;
 /// full", and SQLite's "disk I/O error" when it cannot grow its shared-memory file) and the one
 /// message users get for them, naming the file system. See also <see cref="SpaceReserve"/>.
 /// </summary>
-public static class DiskSpace
+internal static class DiskSpace
 {
     private const int NoSpaceErrno = 28; // ENOSPC; .NET reports an errno it does not map as the HResult
     private const int QuotaErrno = 122; // EDQUOT
@@ -94,7 +94,7 @@ public static class DiskSpace
 /// <c>gc</c>) still have room to work: they release it, and it is taken again once there is room.
 /// Nothing else ever releases it, so a failing add cannot use it up.
 /// </summary>
-public sealed class SpaceReserve(string path)
+internal sealed class SpaceReserve(string path)
 {
     /// <summary>Room for the write-ahead log of removing hundreds of versions (4 KiB per changed page).</summary>
     public const int Bytes = 4 << 20;

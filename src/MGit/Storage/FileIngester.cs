@@ -8,7 +8,7 @@ using MGit.Primitives;
 namespace MGit.Storage;
 
 /// <summary>Totals of one ingest: what was read, and what was new to the store.</summary>
-public sealed class IngestTotals
+internal sealed class IngestTotals
 {
     private long _bytesRead, _chunksNew, _chunksReused, _bytesNew, _storedNew;
 
@@ -41,7 +41,7 @@ public sealed class IngestTotals
 /// chunks; workers hash, compress and store chunks in parallel. At most a few chunks per worker
 /// are in memory at once, whatever the size of the file.
 /// </summary>
-public sealed class FileIngester
+internal sealed class FileIngester
 {
     private readonly ObjectStore _store;
     private readonly RepositoryFormat _format;
@@ -258,4 +258,4 @@ public sealed class FileIngester
 public delegate void ChunkObserver(int segment, long offset, ReadOnlySpan<byte> data);
 
 /// <summary>A parent's tensor segment that a new tensor's chunks may be stored against.</summary>
-public sealed record BaseSegment(IReadOnlyList<string> Chunks, ElementKind Kind, int ElementsPerChunk);
+internal sealed record BaseSegment(IReadOnlyList<string> Chunks, ElementKind Kind, int ElementsPerChunk);

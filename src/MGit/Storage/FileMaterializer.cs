@@ -18,7 +18,7 @@ namespace MGit.Storage;
 /// is done before its children ask for it; what the cache holds is then a few chunks per
 /// generation, whatever the size of the models.
 /// </remarks>
-public sealed class FileMaterializer
+internal sealed class FileMaterializer
 {
     private readonly ObjectStore _store;
     private readonly int _window;

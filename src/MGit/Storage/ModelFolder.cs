@@ -3,7 +3,7 @@ using MGit.Errors;
 namespace MGit.Storage;
 
 /// <summary>What a folder model holds: its files, its symbolic links and its empty folders, each by '/'-separated relative path in ordinal order.</summary>
-public sealed record ModelFolder(List<(string FullPath, string RelativePath)> Files, List<ManifestLink> Links, List<string> EmptyDirectories)
+internal sealed record ModelFolder(List<(string FullPath, string RelativePath)> Files, List<ManifestLink> Links, List<string> EmptyDirectories)
 {
     /// <summary>The folder a repository keeps its data in, inside its root; never part of a folder model.</summary>
     public const string RepositoryFolderName = ".mgit";

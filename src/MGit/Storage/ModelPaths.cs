@@ -10,7 +10,7 @@ namespace MGit.Storage;
 /// a path enters (a manifest refuses to load with one) and again by <see cref="ForWriting"/>,
 /// which every writer of a model's files uses, so a new writer cannot forget it.
 /// </summary>
-public static class ModelPaths
+internal static class ModelPaths
 {
     /// <summary>Longest path accepted, in UTF-8 bytes (Linux's PATH_MAX).</summary>
     public const int MaxPathBytes = 4096;

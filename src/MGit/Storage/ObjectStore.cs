@@ -28,7 +28,7 @@ namespace MGit.Storage;
 /// accidental damage (disk, a truncated payload, a wrong delta base, a decoder fault) at about
 /// ten times the speed, and BLAKE3 was a third of a checkout's CPU time.
 /// </remarks>
-public sealed class ObjectStore
+internal sealed class ObjectStore
 {
     /// <summary>Header length of the objects this store writes (format 2).</summary>
     public const int HeaderLength = 32;
@@ -704,7 +704,7 @@ public sealed class ObjectStore
 }
 
 /// <summary>How a read checks the content it decoded.</summary>
-public enum Verification
+internal enum Verification
 {
     /// <summary>
     /// Against the checksum stored in the object (XXH3-128; format-2 objects), which catches
@@ -717,10 +717,10 @@ public enum Verification
 }
 
 /// <summary>A chunk of a parent model that a new chunk may be stored against.</summary>
-public readonly record struct BaseCandidate(ObjectId Id, ElementKind Kind);
+internal readonly record struct BaseCandidate(ObjectId Id, ElementKind Kind);
 
 /// <summary>An object's header: codec, sizes, and for a delta its base, depth in the chain, rule, and whether the rule alone rebuilds it.</summary>
-public sealed record ObjectInfo(ObjectId Id, byte Codec, int Length, long StoredLength, ObjectId? BaseId, int Depth, DeltaRule? Rule, bool Exact)
+internal sealed record ObjectInfo(ObjectId Id, byte Codec, int Length, long StoredLength, ObjectId? BaseId, int Depth, DeltaRule? Rule, bool Exact)
 {
     /// <summary>"raw", "zstd", "planes", or "delta:RULE" (with "-exact" when no residual was needed).</summary>
     public string CodecName => Rule is { } rule

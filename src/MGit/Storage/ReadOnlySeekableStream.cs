@@ -4,7 +4,7 @@ namespace MGit.Storage;
 /// The part every read-only, seekable stream of the store shares: a position within a known
 /// length, seeking, and refusing writes. Subclasses read from <see cref="Stream.Position"/>.
 /// </summary>
-public abstract class ReadOnlySeekableStream : Stream
+internal abstract class ReadOnlySeekableStream : Stream
 {
     private long _position;
 

@@ -7,7 +7,7 @@ namespace MGit.Storage;
 /// collection holds it exclusive, so gc never deletes an object an unfinished add has just written.
 /// (.NET maps FileShare onto flock on Unix, and the kernel drops it when a process dies.)
 /// </summary>
-public sealed class RepositoryLock : IDisposable
+internal sealed class RepositoryLock : IDisposable
 {
     private readonly FileStream _stream;
 

@@ -1,7 +1,7 @@
 namespace MGit.Storage;
 
 /// <summary>A read-only window [start, start + length) of a seekable stream, which it owns.</summary>
-public sealed class SubReadStream : ReadOnlySeekableStream
+internal sealed class SubReadStream : ReadOnlySeekableStream
 {
     private readonly Stream _inner;
     private readonly long _start;

@@ -8,7 +8,7 @@ namespace MGit.Storage;
 /// killed processes left behind without touching the work of running ones, as checkout does
 /// for its partial files.
 /// </summary>
-public static class TemporaryFiles
+internal static class TemporaryFiles
 {
     private const string Suffix = ".tmp";
 

@@ -85,7 +85,7 @@ public sealed record TestDefinition(string Name, string Command, TestScope Scope
         return this;
     }
 
-    public static CommandTemplate ParseCommand(string command) =>
+    internal static CommandTemplate ParseCommand(string command) =>
         CommandTemplate.Parse(command, "--cmd", name => Placeholders.Contains(name) ? null : $"unknown placeholder {{{name}}}; a test command can use {{model}} and {{ref}}");
 
     /// <summary>Test names appear in tables and log file names: letters, digits and <c>-_.</c> only.</summary>

@@ -6,22 +6,26 @@ using MGit.Lineage;
 namespace MGit.Testing;
 
 /// <summary>Registered tests and their recorded results, in the lineage database (schema 3).</summary>
-public sealed class TestRegistry(LineageStore store)
+public sealed class TestRegistry
 {
+    private readonly LineageStore _store;
+
+    internal TestRegistry(LineageStore store) => _store = store;
+
     private const int Schema = 3;
 
     public void Add(TestDefinition test, DateTimeOffset at, bool replace)
     {
         test.Validated();
-        store.Write(transaction =>
+        _store.Write(transaction =>
         {
-            bool exists = store.Scalar("SELECT 1 FROM tests WHERE name = $n", transaction, ("$n", test.Name)) is not null;
+            bool exists = _store.Scalar("SELECT 1 FROM tests WHERE name = $n", transaction, ("$n", test.Name)) is not null;
             if (exists && !replace)
             {
                 throw new MGitException(ErrorKind.Conflict, $"a test named '{test.Name}' already exists; pass --replace to change it");
             }
 
-            store.Execute(
+            _store.Execute(
                 "INSERT OR REPLACE INTO tests (name, command, scope, pass, timeout_s, added_at) VALUES ($n, $c, $s, $p, $t, $a)",
                 transaction,
                 ("$n", test.Name),
@@ -35,22 +39,22 @@ public sealed class TestRegistry(LineageStore store)
     }
 
     /// <summary>Removes a test and its recorded results.</summary>
-    public void Remove(string name) => store.Write(transaction =>
+    public void Remove(string name) => _store.Write(transaction =>
     {
-        if (store.Scalar("SELECT 1 FROM tests WHERE name = $n", transaction, ("$n", name)) is null)
+        if (_store.Scalar("SELECT 1 FROM tests WHERE name = $n", transaction, ("$n", name)) is null)
         {
             throw new MGitException(ErrorKind.NotFound, $"no test named '{name}'");
         }
 
-        store.Execute("DELETE FROM test_results WHERE test = $n", transaction, ("$n", name));
-        store.Execute("DELETE FROM tests WHERE name = $n", transaction, ("$n", name));
+        _store.Execute("DELETE FROM test_results WHERE test = $n", transaction, ("$n", name));
+        _store.Execute("DELETE FROM tests WHERE name = $n", transaction, ("$n", name));
         return 0;
     });
 
-    public IReadOnlyList<TestDefinition> All() => !store.HasSchema(Schema) ? [] : store.Read(transaction =>
+    public IReadOnlyList<TestDefinition> All() => !_store.HasSchema(Schema) ? [] : _store.Read(transaction =>
     {
         var tests = new List<TestDefinition>();
-        using var command = store.Command("SELECT name, command, scope, pass, timeout_s FROM tests ORDER BY name", transaction);
+        using var command = _store.Command("SELECT name, command, scope, pass, timeout_s FROM tests ORDER BY name", transaction);
         using var reader = command.ExecuteReader();
         while (reader.Read())
         {
@@ -68,15 +72,15 @@ public sealed class TestRegistry(LineageStore store)
     public TestDefinition Get(string name) =>
         All().FirstOrDefault(t => t.Name == name) ?? throw new MGitException(ErrorKind.NotFound, $"no test named '{name}' (see 'mgit test ls')");
 
-    public void Record(ModelVersion version, TestResult result) => store.Write(transaction =>
+    public void Record(ModelVersion version, TestResult result) => _store.Write(transaction =>
     {
         // The version may have been removed while its test ran; its result has nowhere to go.
-        if (store.Scalar("SELECT 1 FROM versions WHERE id = $v", transaction, ("$v", version.Id)) is null)
+        if (_store.Scalar("SELECT 1 FROM versions WHERE id = $v", transaction, ("$v", version.Id)) is null)
         {
             return 0;
         }
 
-        store.Execute(
+        _store.Execute(
             """
             INSERT INTO test_results (version_id, test, passed, exit_code, metrics, duration_s, reason, log_tail, log_path, ran_at)
             VALUES ($v, $t, $p, $e, $m, $d, $r, $tail, $log, $at)
@@ -98,15 +102,15 @@ public sealed class TestRegistry(LineageStore store)
     /// <summary>The latest result of each (version, test) pair, for the versions given (all when null).</summary>
     public IReadOnlyList<TestResult> Latest(LineageGraph graph, IReadOnlyCollection<long>? versionIds = null)
     {
-        if (!store.HasSchema(Schema))
+        if (!_store.HasSchema(Schema))
         {
             return [];
         }
 
-        return store.Read(transaction =>
+        return _store.Read(transaction =>
         {
             var results = new List<TestResult>();
-            using var command = store.Command(
+            using var command = _store.Command(
                 """
                 SELECT r.version_id, r.test, r.passed, r.exit_code, r.metrics, r.duration_s, r.reason, r.log_tail, r.log_path, r.ran_at
                 FROM test_results r

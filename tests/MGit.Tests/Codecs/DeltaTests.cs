@@ -85,14 +85,14 @@ public sealed class DeltaTests
         Assert.Equal(content, decoded);
     }
 
-    public static TheoryData<ElementKind, int> PruneCases()
+    public static TheoryData<string, int> PruneCases()
     {
-        var data = new TheoryData<ElementKind, int>();
+        var data = new TheoryData<string, int>();
         foreach (var kind in new[] { ElementKind.BF16, ElementKind.F16, ElementKind.F32, ElementKind.F64 })
         {
             foreach (int n in new[] { 64, 71, 1001, 70_001 })
             {
-                data.Add(kind, n);
+                data.Add(kind.ToString(), n);
             }
         }
 
@@ -105,8 +105,9 @@ public sealed class DeltaTests
     /// </summary>
     [Theory]
     [MemberData(nameof(PruneCases))]
-    public void A_prune_mask_names_exactly_the_zeroed_elements_at_every_width_and_tail(ElementKind kind, int n)
+    public void A_prune_mask_names_exactly_the_zeroed_elements_at_every_width_and_tail(string kindName, int n)
     {
+        var kind = Enum.Parse<ElementKind>(kindName);
         int width = kind.Width();
         var random = new Random(n * width);
         var parent = new byte[n * width];

@@ -4,6 +4,7 @@ using MGit.Formats.PyTorch;
 using MGit.Ingest;
 using MGit.Tests.TestSupport;
 using static MGit.Tests.TestSupport.RawPyTorch;
+using TorchStorage = MGit.Tests.TestSupport.RawPyTorch.TorchStorage;
 
 namespace MGit.Tests.Formats;
 

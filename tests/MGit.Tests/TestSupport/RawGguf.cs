@@ -6,7 +6,7 @@ namespace MGit.Tests.TestSupport;
 /// Builds GGUF bytes by hand (little-endian, as llama.cpp's gguf writer lays them out), so tests
 /// can make valid files of every ggml type and broken ones.
 /// </summary>
-public static class RawGguf
+internal static class RawGguf
 {
     /// <summary>A tensor: ggml type id, dimensions fastest-varying first (as GGUF stores them), payload.</summary>
     public sealed record Tensor(string Name, uint Type, long[] Dims, byte[] Data);

@@ -6,7 +6,7 @@ namespace MGit.Formats.Gguf;
 /// with their scales, and a block is the smallest unit that means anything, so chunks of a
 /// quantized tensor always hold whole blocks.
 /// </summary>
-public sealed record GgmlType(int Id, string Name, int BlockElements, int BlockBytes)
+internal sealed record GgmlType(int Id, string Name, int BlockElements, int BlockBytes)
 {
     public bool IsQuantized => BlockElements > 1;
 
@@ -15,7 +15,7 @@ public sealed record GgmlType(int Id, string Name, int BlockElements, int BlockB
 }
 
 /// <summary>The ggml types GGUF files use, by their numeric id (ggml.h), with block sizes from ggml's type traits.</summary>
-public static class GgmlTypes
+internal static class GgmlTypes
 {
     // Ids 4, 5 (Q4_2, Q4_3), 31-33 and 36-38 (repacked types) were removed from ggml: files using them are refused.
     private static readonly GgmlType[] Known =

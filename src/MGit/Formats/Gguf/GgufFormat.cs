@@ -9,7 +9,7 @@ namespace MGit.Formats.Gguf;
 /// bytes become a tensor segment; the header, metadata and alignment padding are skeleton.
 /// Every count, length, dimension and offset is checked against the file before it is used.
 /// </summary>
-public sealed class GgufFormat : IModelFormat
+internal sealed class GgufFormat : IModelFormat
 {
     public const uint DefaultAlignment = 32;
 

@@ -5,7 +5,7 @@ namespace MGit.Formats.Onnx;
 /// safetensors where the element type is the same (F32, BF16, I8...), so the same weights stored
 /// as ONNX and as safetensors are chunked alike and deduplicate against each other.
 /// </summary>
-public static class OnnxDataTypes
+internal static class OnnxDataTypes
 {
     public const int FloatType = 1;
     public const int StringType = 8;

@@ -9,7 +9,7 @@ namespace MGit.Formats.Onnx;
 /// VARINT_* spans. Everything else, including values spelled element by element, is skeleton.
 /// External tensors are listed in <see cref="FileLayout.ExternalTensors"/> for the side files.
 /// </summary>
-public sealed class OnnxFormat : IModelFormat
+internal sealed class OnnxFormat : IModelFormat
 {
     /// <summary>The format recorded for a side file holding external tensor data.</summary>
     public const string ExternalDataFormatName = "onnx-data";

@@ -15,7 +15,7 @@ namespace MGit.Formats.Onnx;
 /// <param name="Model">The model with every TensorProto's values (raw_data, *_data) left out.</param>
 /// <param name="Tensors">Every tensor in file order: initializers, sparse initializers' parts, attribute tensors (Constant values), in subgraphs and functions too.</param>
 /// <param name="Metadata">ir_version, producer, opset and the model's metadata_props, as MGit records them for the file.</param>
-public sealed record OnnxModel(ModelProto Model, IReadOnlyList<OnnxTensor> Tensors, IReadOnlyDictionary<string, string> Metadata)
+internal sealed record OnnxModel(ModelProto Model, IReadOnlyList<OnnxTensor> Tensors, IReadOnlyDictionary<string, string> Metadata)
 {
     /// <summary>Reads the structure of an .onnx file. Throws <see cref="InvalidModelFileException"/> when it is not a valid model.</summary>
     public static OnnxModel ReadStructure(string path)

@@ -1,7 +1,7 @@
 namespace MGit.Formats.Onnx;
 
 /// <summary>Where an ONNX tensor's values are, as far as storing them goes.</summary>
-public enum OnnxValueLayout
+internal enum OnnxValueLayout
 {
     /// <summary>Little-endian element bytes in one contiguous run: raw_data, packed float_data or double_data.</summary>
     ElementBytes,
@@ -20,7 +20,7 @@ public enum OnnxValueLayout
 }
 
 /// <summary>Where an external tensor's bytes are: a file relative to the model's folder, and a byte range in it.</summary>
-public sealed record OnnxExternalLocation(string Location, long Offset, long Length);
+internal sealed record OnnxExternalLocation(string Location, long Offset, long Length);
 
 /// <summary>
 /// One tensor of an ONNX model (an initializer, a sparse initializer's part, or a tensor in a
@@ -34,7 +34,7 @@ public sealed record OnnxExternalLocation(string Location, long Offset, long Len
 /// <param name="Offset">File offset of the values (of the TensorProto itself when they are not one run).</param>
 /// <param name="Length">Bytes of the values run; 0 when they are not one run in this file.</param>
 /// <param name="External">Where the values are when <see cref="Layout"/> is External.</param>
-public sealed record OnnxTensor(
+internal sealed record OnnxTensor(
     string Name,
     string Dtype,
     int DataType,

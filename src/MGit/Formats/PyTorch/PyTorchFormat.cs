@@ -10,7 +10,7 @@ namespace MGit.Formats.PyTorch;
 /// shape, offset, stride), so several tensors sharing a storage are all listed. Legacy (pre-1.6)
 /// pickles are kept as opaque blobs with a note.
 /// </summary>
-public sealed class PyTorchFormat : IModelFormat
+internal sealed class PyTorchFormat : IModelFormat
 {
     public const string LegacyFormatName = "pytorch-legacy";
 

@@ -489,7 +489,7 @@ internal sealed class RestrictedUnpickler
 /// A torch.save archive whose pickle is not a state dict (trainer arguments, RNG states, whole
 /// pickled objects): refused when the file is named as a checkpoint, kept as an opaque blob otherwise.
 /// </summary>
-public sealed class ForeignPickleException(string global) : Exception($"data.pkl refers to '{global}', which is not part of a PyTorch state dict; refusing it (the pickle is never executed)")
+internal sealed class ForeignPickleException(string global) : Exception($"data.pkl refers to '{global}', which is not part of a PyTorch state dict; refusing it (the pickle is never executed)")
 {
     public string Global { get; } = global;
 }

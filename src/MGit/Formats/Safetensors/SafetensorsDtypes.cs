@@ -1,7 +1,7 @@
 namespace MGit.Formats.Safetensors;
 
 /// <summary>Element sizes of the safetensors dtypes, in bits (sub-byte types pack several elements per byte).</summary>
-public static class SafetensorsDtypes
+internal static class SafetensorsDtypes
 {
     private static readonly Dictionary<string, int> BitsByDtype = new(StringComparer.Ordinal)
     {

@@ -11,7 +11,7 @@ namespace MGit.Formats.Safetensors;
 /// header length cap, strict UTF-8 JSON, unique names, known dtypes, shape x dtype = span,
 /// offsets contiguous from 0 with no gap or overlap, and the file ending with the last tensor.
 /// </summary>
-public sealed class SafetensorsFormat : IModelFormat
+internal sealed class SafetensorsFormat : IModelFormat
 {
     /// <summary>The reference reader's cap on the header length.</summary>
     public const long MaxHeaderLength = 100_000_000;
