@@ -2,6 +2,7 @@ using System.CommandLine;
 using MGit.Cli.Commands;
 using MGit.Cli.Rendering;
 using MGit.Errors;
+using MGit.Remotes.S3;
 
 namespace MGit.Cli;
 
@@ -14,6 +15,8 @@ public static class MGitCli
 
     public static int Run(string[] args, CliContext context)
     {
+        // The library opens file:// remotes itself; the tool brings S3 (a separate package).
+        S3Remote.Register();
         var globals = new GlobalOptions();
         var root = new RootCommand("mgit: version control for families of machine-learning models");
         root.Options.Add(globals.Repo);
