@@ -74,10 +74,9 @@ public static class RemoteBackends
     }
 
     /// <summary>
-    /// Makes remotes of <paramref name="factory"/>'s scheme open in this process, e.g.
-    /// <c>RemoteBackends.Register(...)</c> at start-up (the S3 package wraps this as
-    /// <c>S3Remote.Register()</c>). Safe from any thread; registering a scheme again replaces the
-    /// earlier factory, so registering twice is harmless.
+    /// Opens the URLs of <paramref name="factory"/>'s scheme with it, in the whole process: call it
+    /// at start-up (the S3 package wraps it as <c>S3Remote.Register()</c>). Safe from any thread; a
+    /// second registration of a scheme replaces the first, so registering twice is harmless.
     /// </summary>
     public static void Register(IRemoteBackendFactory factory)
     {

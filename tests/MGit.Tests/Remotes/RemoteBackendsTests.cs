@@ -80,6 +80,17 @@ public sealed class RemoteBackendsTests
         Assert.True(opened >= 2, $"the registered factory opened {opened} remotes");
     }
 
+    [Fact]
+    public void Registrations_from_many_threads_at_once_all_take()
+    {
+        string[] schemes = [.. Enumerable.Range(0, 16).Select(i => $"mgit-test-concurrent-{i}")];
+        Parallel.ForEach(schemes, new ParallelOptions { MaxDegreeOfParallelism = 8 }, scheme => RemoteBackends.Register(new NamedFactory(scheme)));
+        foreach (string scheme in schemes)
+        {
+            RemoteBackends.Validate($"{scheme}://x", null);
+        }
+    }
+
     [Theory]
     [InlineData("")]
     [InlineData("3d")]
