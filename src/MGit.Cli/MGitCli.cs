@@ -3,6 +3,7 @@ using MGit.Cli.Commands;
 using MGit.Cli.Rendering;
 using MGit.Errors;
 using MGit.Primitives;
+using MGit.Remotes.S3;
 using MGit.Workspace;
 
 namespace MGit.Cli;
@@ -24,6 +25,8 @@ public static class MGitCli
 
     public static int Run(string[] args, CliContext context)
     {
+        // The library opens file:// remotes itself; the tool brings S3 (a separate package).
+        S3Remote.Register();
         var globals = new GlobalOptions();
         var root = new RootCommand("mgit: version control for families of machine-learning models");
         root.Options.Add(globals.Repo);

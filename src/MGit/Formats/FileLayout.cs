@@ -53,7 +53,7 @@ public sealed record FileLayout(string Format, long Length, IReadOnlyList<Segmen
 {
     /// <summary>
     /// Tensors whose bytes this file says are in other files (ONNX external data); they lay out
-    /// those side files when the folder holding both is added (see <see cref="FolderLayouts"/>).
+    /// those side files when the folder holding both is added (see <c>FolderLayouts</c>).
     /// </summary>
     public IReadOnlyList<ExternalTensorSpan> ExternalTensors { get; init; } = [];
 

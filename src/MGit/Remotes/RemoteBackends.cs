@@ -2,7 +2,11 @@ using MGit.Errors;
 
 namespace MGit.Remotes;
 
-/// <summary>Turns a remote URL into its backend: <c>file:///path</c> or <c>s3://bucket/prefix</c>.</summary>
+/// <summary>
+/// Turns a remote URL into its backend, by the URL's scheme: <c>file:///path</c> built in, others
+/// registered (<see cref="Register(IRemoteBackendFactory)"/>), such as <c>s3://bucket/prefix</c> by
+/// the MGit.Remotes.S3 package.
+/// </summary>
 public static class RemoteBackends
 {
     /// <summary>Where credentials go instead of a URL: said by every refusal of a URL that holds some.</summary>
@@ -17,13 +21,15 @@ public static class RemoteBackends
     public static void Validate(string url, string? endpoint)
     {
         RefuseCredentials(url, "remote URL");
-        _ = Parse(url);
+        var factory = FactoryFor(url);
+        factory.Validate(url);
         if (endpoint is not null)
         {
             RefuseCredentials(endpoint, "endpoint");
-            if (!url.StartsWith("s3://", StringComparison.Ordinal))
+            if (!factory.TakesEndpoint)
             {
-                throw new MGitException(ErrorKind.InvalidInput, "--endpoint applies to s3:// remotes only");
+                var takers = Volatile.Read(ref _factories).Where(f => f.TakesEndpoint).Select(f => $"{f.Scheme}://").ToList();
+                throw new MGitException(ErrorKind.InvalidInput, $"--endpoint applies to {(takers.Count == 0 ? "s3://" : JoinOr(takers))} remotes only");
             }
         }
     }
@@ -64,38 +70,85 @@ public static class RemoteBackends
     public static IRemoteBackend Open(string url, string? endpoint, Func<string, string?> environment, bool create = false)
     {
         Validate(url, endpoint);
-        var (scheme, location, prefix) = Parse(url);
-        return scheme == "file"
-            ? new FileRemote(url, location, create)
-            : new S3Remote(url, location, prefix, endpoint, environment);
+        return FactoryFor(url).Open(url, endpoint, environment, create);
     }
 
-    private static (string Scheme, string Location, string Prefix) Parse(string url)
+    /// <summary>
+    /// Opens the URLs of <paramref name="factory"/>'s scheme with it, in the whole process: call it
+    /// at start-up (the S3 package wraps it as <c>S3Remote.Register()</c>). Safe from any thread; a
+    /// second registration of a scheme replaces the first, so registering twice is harmless.
+    /// </summary>
+    public static void Register(IRemoteBackendFactory factory)
     {
-        if (url.StartsWith("file://", StringComparison.Ordinal))
+        ArgumentNullException.ThrowIfNull(factory);
+        string scheme = factory.Scheme;
+        if (scheme.Length == 0 || !char.IsAsciiLetter(scheme[0]) || !scheme.All(c => char.IsAsciiLetterOrDigit(c) || c is '+' or '-' or '.'))
+        {
+            throw new ArgumentException($"'{scheme}' is not a URL scheme (a letter, then letters, digits, '+', '-' or '.')", nameof(factory));
+        }
+
+        lock (Gate)
+        {
+            // Copy on write: readers take the array as it is, without the lock.
+            Volatile.Write(ref _factories, [.. _factories.Where(f => f.Scheme != scheme), factory]);
+        }
+    }
+
+    private static readonly Lock Gate = new();
+    private static IRemoteBackendFactory[] _factories = [new FileRemoteFactory()];
+
+    /// <summary>Schemes this library knows of but does not carry, and the package and call that bring each.</summary>
+    private static readonly Dictionary<string, (string Package, string Call)> KnownElsewhere = new(StringComparer.Ordinal)
+    {
+        ["s3"] = ("MGit.Remotes.S3", "MGit.Remotes.S3.S3Remote.Register()"),
+    };
+
+    private static IRemoteBackendFactory FactoryFor(string url)
+    {
+        var factories = Volatile.Read(ref _factories);
+        int end = url.IndexOf("://", StringComparison.Ordinal);
+        string scheme = end < 0 ? "" : url[..end];
+        if (factories.FirstOrDefault(f => f.Scheme == scheme) is { } factory)
+        {
+            return factory;
+        }
+
+        if (KnownElsewhere.TryGetValue(scheme, out var elsewhere))
+        {
+            throw new MGitException(ErrorKind.Unsupported, $"'{url}': {scheme}:// remotes come with the {elsewhere.Package} package; add it and call {elsewhere.Call} at start-up");
+        }
+
+        throw new MGitException(ErrorKind.InvalidInput, $"'{url}' is not a remote URL: use {JoinOr(factories.Select(f => f.UrlForm))}");
+    }
+
+    private static string JoinOr(IEnumerable<string> items)
+    {
+        var list = items.ToList();
+        return list.Count <= 1 ? string.Concat(list) : $"{string.Join(", ", list[..^1])} or {list[^1]}";
+    }
+
+    /// <summary>file:///absolute/path: a folder on this machine or a mounted share.</summary>
+    private sealed class FileRemoteFactory : IRemoteBackendFactory
+    {
+        public string Scheme => "file";
+
+        public string UrlForm => "file:///path";
+
+        public bool TakesEndpoint => false;
+
+        public void Validate(string url) => _ = LocalPath(url);
+
+        public IRemoteBackend Open(string url, string? endpoint, Func<string, string?> environment, bool create) =>
+            new FileRemote(url, LocalPath(url), create);
+
+        private static string LocalPath(string url)
         {
             if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || !uri.IsFile || !Path.IsPathRooted(uri.LocalPath) || !string.IsNullOrEmpty(uri.Host))
             {
                 throw new MGitException(ErrorKind.InvalidInput, $"'{url}' is not a file URL; write file:///absolute/path");
             }
 
-            return ("file", uri.LocalPath, "");
+            return uri.LocalPath;
         }
-
-        if (url.StartsWith("s3://", StringComparison.Ordinal))
-        {
-            string rest = url["s3://".Length..];
-            int slash = rest.IndexOf('/');
-            string bucket = slash < 0 ? rest : rest[..slash];
-            string prefix = slash < 0 ? "" : rest[(slash + 1)..].Trim('/');
-            if (bucket.Length is < 3 or > 63 || !bucket.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c is '-' or '.'))
-            {
-                throw new MGitException(ErrorKind.InvalidInput, $"'{url}' does not name a valid S3 bucket (3 to 63 lowercase letters, digits, '-' or '.')");
-            }
-
-            return ("s3", bucket, prefix);
-        }
-
-        throw new MGitException(ErrorKind.InvalidInput, $"'{url}' is not a remote URL: use file:///path or s3://bucket/prefix");
     }
 }

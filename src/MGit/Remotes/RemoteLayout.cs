@@ -14,7 +14,7 @@ namespace MGit.Remotes;
 /// tmp/                temporary files of a file:// remote
 /// </code>
 /// </summary>
-internal static class RemoteLayout
+public static class RemoteLayout
 {
     public const string FormatKey = "mgit-remote.json";
     public const string ObjectPrefix = "objects/";

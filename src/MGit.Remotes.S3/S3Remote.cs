@@ -5,7 +5,7 @@ using Amazon.S3;
 using Amazon.S3.Model;
 using MGit.Errors;
 
-namespace MGit.Remotes;
+namespace MGit.Remotes.S3;
 
 /// <summary>
 /// A remote in an S3 bucket under a prefix (<c>s3://bucket/prefix</c>), on AWS or any
@@ -21,6 +21,12 @@ namespace MGit.Remotes;
 /// </remarks>
 public sealed class S3Remote : IRemoteBackend
 {
+    /// <summary>
+    /// Makes s3:// remotes open in this process (<see cref="RemoteBackends.Register(IRemoteBackendFactory)"/>):
+    /// call once at start-up, before the first push, pull or clone of an S3 remote. Calling it again is harmless.
+    /// </summary>
+    public static void Register() => RemoteBackends.Register(new S3RemoteFactory());
+
     /// <summary>A lock not refreshed for this long belongs to a dead process and is ignored (and removed).</summary>
     public static readonly TimeSpan LockExpiry = TimeSpan.FromMinutes(2);
 
