@@ -144,6 +144,7 @@ public sealed class PackageInstallTests(PackageFeed feed) : IClassFixture<Packag
         using System.Reflection;
         using MGit;
         using MGit.Errors;
+        using MGit.Ingest;
         using MGit.Remotes;
         using MGit.Remotes.S3;
 

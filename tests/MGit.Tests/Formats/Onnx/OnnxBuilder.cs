@@ -4,7 +4,7 @@ using MGit.Formats.Onnx.Proto;
 namespace MGit.Tests.Formats.Onnx;
 
 /// <summary>Builds ONNX models with Google.Protobuf's generated types, and by hand where a test needs unusual bytes.</summary>
-public static class OnnxBuilder
+internal static class OnnxBuilder
 {
     public static ModelProto Model(IEnumerable<TensorProto> initializers, IEnumerable<NodeProto>? nodes = null) => new()
     {

@@ -8,7 +8,7 @@ namespace MGit.Tests.Formats.Onnx;
 /// Fixtures/onnx (with its Apache-2.0 licence), and the whole backend test data when the shared
 /// corpus folder is beside the checkout.
 /// </summary>
-public static class OnnxCorpus
+internal static class OnnxCorpus
 {
     public static string Fixtures => Path.Combine(AppContext.BaseDirectory, "Fixtures", "onnx");
 
