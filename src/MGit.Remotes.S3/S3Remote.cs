@@ -34,6 +34,13 @@ public sealed class S3Remote : IRemoteBackend
     private readonly string _bucket;
     private readonly string _prefix;
 
+    /// <summary>Sets up a client for a bucket and key prefix; nothing is sent until the first call.</summary>
+    /// <param name="url">The remote's URL as the user gave it, for messages.</param>
+    /// <param name="bucket">The bucket holding the remote.</param>
+    /// <param name="prefix">The folder inside the bucket under which every key lives; "" for the bucket's root.</param>
+    /// <param name="endpoint">An S3-compatible server (http:// or https://); null for AWS itself.</param>
+    /// <param name="environment">Reads the AWS variables (credentials, region); empty values count as unset.</param>
+    /// <exception cref="MGitException">The endpoint is not an http(s) URL, the credential variables are half set, or the client cannot be set up.</exception>
     public S3Remote(string url, string bucket, string prefix, string? endpoint, Func<string, string?> environment)
     {
         Url = url;
@@ -107,8 +114,10 @@ public sealed class S3Remote : IRemoteBackend
         }
     }
 
+    /// <inheritdoc/>
     public string Url { get; }
 
+    /// <inheritdoc/>
     public Task<IReadOnlyList<RemoteFile>> ListAsync(string prefix, CancellationToken cancel) => Call(prefix, async () =>
     {
         var keys = new List<RemoteFile>();
@@ -194,12 +203,14 @@ public sealed class S3Remote : IRemoteBackend
         return true;
     }
 
+    /// <inheritdoc/>
     public Task UploadAsync(string key, string localPath, CancellationToken cancel) => Call(key, async () =>
     {
         await _client.PutObjectAsync(new PutObjectRequest { BucketName = _bucket, Key = _prefix + key, FilePath = localPath, UseChunkEncoding = false }, cancel).ConfigureAwait(false);
         return true;
     });
 
+    /// <inheritdoc/>
     public Task PutAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancel) => Call(key, async () =>
     {
         using var stream = new MemoryStream(content.ToArray(), writable: false);
@@ -207,6 +218,7 @@ public sealed class S3Remote : IRemoteBackend
         return true;
     });
 
+    /// <inheritdoc/>
     public Task DeleteAsync(string key, CancellationToken cancel) => Call(key, async () =>
     {
         await _client.DeleteObjectAsync(_bucket, _prefix + key, cancel).ConfigureAwait(false);
@@ -319,5 +331,6 @@ public sealed class S3Remote : IRemoteBackend
         return e.Message;
     }
 
+    /// <inheritdoc/>
     public void Dispose() => _client.Dispose();
 }

@@ -75,8 +75,10 @@ public sealed partial class Repository : IDisposable
     /// <summary>The folder that holds <c>.mgit</c>.</summary>
     public string Root => _context.Root;
 
+    /// <summary>The repository's on-disk format (<c>.mgit/mgit.json</c>): format version, hash and chunking.</summary>
     public RepositoryFormat Format => _context.Format;
 
+    /// <summary>The <c>.mgit</c> folder itself, holding objects, the lineage database and configuration.</summary>
     public string MetadataDirectory => _context.MetadataDirectory;
 
     internal ObjectStore Objects => _context.Objects;
@@ -145,7 +147,14 @@ public sealed partial class Repository : IDisposable
         CloneAsync(url, directory, endpoint, lazy, options, cancellationToken).GetAwaiter().GetResult();
 
     /// <inheritdoc cref="Clone(string, string, string?, bool, RepositoryOptions?, CancellationToken)"/>
+    /// <param name="url">The remote to copy (<c>file://</c>, <c>s3://</c>, or another registered scheme).</param>
+    /// <param name="directory">The folder for the new repository; it must not exist or be empty.</param>
+    /// <param name="endpoint">The server for schemes that need one (an S3-compatible endpoint); null for the default.</param>
+    /// <param name="lazy">Fetch only the lineage and manifests now, and objects when a checkout needs them.</param>
+    /// <param name="skipBroken">Leave out the broken parts of the remote's lineage instead of refusing the clone.</param>
+    /// <param name="options">How the new repository works (workers, clock, progress, lock wait); null for the defaults.</param>
     /// <param name="skipped">With <paramref name="skipBroken"/>, the broken parts of the remote left out (see <see cref="Pull(string?, bool, CancellationToken)"/>).</param>
+    /// <param name="cancellationToken">Cancelled, the clone stops and leaves nothing at <paramref name="directory"/>.</param>
     public static Repository Clone(string url, string directory, string? endpoint, bool lazy, bool skipBroken, RepositoryOptions? options, out IReadOnlyList<string> skipped, CancellationToken cancellationToken = default)
     {
         var clone = CloneAsync(url, directory, endpoint, lazy, skipBroken, options, cancellationToken).GetAwaiter().GetResult();
@@ -437,6 +446,7 @@ public sealed partial class Repository : IDisposable
     /// <inheritdoc cref="StorageReport.TensorStorageOf"/>
     public IReadOnlyList<TensorStorage> TensorStorageOf(string reference) => _storage.TensorStorageOf(reference);
 
+    /// <summary>Closes the lineage database and any open remote connection; use the repository no more afterwards.</summary>
     public void Dispose()
     {
         _remotes.Dispose();

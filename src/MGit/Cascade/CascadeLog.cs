@@ -7,6 +7,12 @@ namespace MGit.Cascade;
 /// <summary>A recorded cascade step: the model, the version it started from, the version made (if any) and how it ended.</summary>
 public sealed record CascadeRecordStep(string Model, string FromRef, string? ToRef, string Status, string? Detail);
 
+/// <summary>A cascade as recorded, for <c>cascade --resume</c> and its history: the upstream change it followed and each step's state.</summary>
+/// <param name="Id">The cascade's number in the lineage database.</param>
+/// <param name="OldRef">The upstream version the cascade moved away from.</param>
+/// <param name="NewRef">The new upstream version the descendants were re-derived on.</param>
+/// <param name="StartedAt">When the cascade began.</param>
+/// <param name="Steps">One step per affected model, in dependency order.</param>
 public sealed record CascadeRecord(long Id, string OldRef, string NewRef, DateTimeOffset StartedAt, IReadOnlyList<CascadeRecordStep> Steps);
 
 /// <summary>

@@ -10,12 +10,14 @@ using MGit.Workspace;
 
 namespace MGit.Cascade;
 
+/// <summary>How a cascade runs: plan only or for real, parallelism, the limit on each recipe, and a callback per step.</summary>
 public sealed record CascadeOptions
 {
     /// <summary>Print the plan only; nothing is run, written or recorded.</summary>
     public bool DryRun { get; init; }
     /// <summary>Recipes run at once (a model still waits for all its parents).</summary>
     public int Jobs { get; init; } = 1;
+    /// <summary>How long one recipe may run before it is killed and its step fails.</summary>
     public TimeSpan RecipeTimeout { get; init; } = TimeSpan.FromHours(24);
     /// <summary>Called as each step ends (from the thread that ran it, one at a time).</summary>
     public Action<CascadeStepResult>? OnStep { get; init; }
@@ -24,11 +26,17 @@ public sealed record CascadeOptions
 /// <summary>Step statuses as recorded and shown.</summary>
 public static class CascadeStatus
 {
+    /// <summary>A dry run: the model would be re-derived by its recipe.</summary>
     public const string Planned = "planned";
+    /// <summary>Recorded but not yet run (what <c>cascade --resume</c> picks up).</summary>
     public const string Pending = "pending";
+    /// <summary>The recipe ran and its output was added as the model's new version.</summary>
     public const string Rederived = "rederived";
+    /// <summary>The recipe failed (exit code, timeout or an output that could not be added).</summary>
     public const string Failed = "failed";
+    /// <summary>Not run because a parent it depends on was not re-derived.</summary>
     public const string Blocked = "blocked";
+    /// <summary>The model has no recorded recipe, so it cannot be re-derived automatically.</summary>
     public const string NoRecipe = "no-recipe";
 }
 
@@ -43,6 +51,12 @@ public sealed record CascadeStepResult(
     IReadOnlyList<TestResult> TestsBefore,
     IReadOnlyList<TestResult> TestsAfter);
 
+/// <summary>The outcome of a cascade (or its plan, on a dry run): one result per affected model.</summary>
+/// <param name="Id">The cascade's number in the lineage database; null when nothing was recorded.</param>
+/// <param name="Old">The upstream version the descendants were derived from.</param>
+/// <param name="New">The new upstream version they are re-derived on.</param>
+/// <param name="DryRun">Only the plan: no recipe ran and nothing was stored.</param>
+/// <param name="Steps">One result per affected model, in dependency order.</param>
 public sealed record CascadeResult(long? Id, string Old, string New, bool DryRun, IReadOnlyList<CascadeStepResult> Steps)
 {
     /// <summary>Every recipe ran and every test of a new version passed.</summary>

@@ -65,6 +65,9 @@ internal sealed class StoredFiles(RepositoryContext context)
     /// count (the product of its shape, from <c>mgit show</c>), in row-major order. A strided
     /// PyTorch view is gathered into row-major order.
     /// </remarks>
+    /// <param name="reference">The version to read from (NAME@VERSION, or a name for its latest version).</param>
+    /// <param name="tensorName">The tensor's name as stored in the model file.</param>
+    /// <param name="destination">Receives the elements; its length must be the tensor's element count.</param>
     /// <param name="file">With several files (a sharded folder), picks the one holding the tensor when its name is ambiguous.</param>
     /// <exception cref="MGitException">
     /// No such version or tensor; the name is ambiguous; the dtype is not one of the above or

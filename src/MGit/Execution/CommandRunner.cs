@@ -76,6 +76,12 @@ internal static class CommandRunner
     /// </summary>
     private static readonly TimeSpan InterruptToCancelGrace = TimeSpan.FromSeconds(2);
 
+    /// <param name="arguments">The program and its arguments (no shell is involved).</param>
+    /// <param name="workingDirectory">The folder the command runs in.</param>
+    /// <param name="timeout">How long the command may run before it and every process it started are killed.</param>
+    /// <param name="logPath">File that receives the command's standard output and error.</param>
+    /// <param name="environment">Variables to set for the command on top of mgit's own environment; null for none.</param>
+    /// <param name="isolation">Whether the command gets its own session (so it can be killed as a group) or shares mgit's.</param>
     /// <param name="cancellationToken">
     /// Cancelled, the run is killed (the command and every process it started, as at the
     /// timeout) and <see cref="OperationCanceledException"/> is thrown; nothing starts when it

@@ -15,8 +15,11 @@ public sealed record AddOptions
     public string? How { get; init; }
     /// <summary>Ref of the version this one succeeds (a versioned edge).</summary>
     public string? VersionOf { get; init; }
+    /// <summary>The model's type (say <c>llm</c>), which test scopes like <c>type:llm</c> select on; null for none.</summary>
     public string? Type { get; init; }
+    /// <summary>Free-form key/value pairs stored with the version.</summary>
     public IReadOnlyDictionary<string, string> Metadata { get; init; } = new Dictionary<string, string>();
+    /// <summary>A note on the version (as a commit message), shown by <c>mgit show</c> and in the lineage tree.</summary>
     public string? Message { get; init; }
     /// <summary>
     /// Store float tensors that have a parent counterpart lossily, each element within this

@@ -30,7 +30,10 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
     /// </summary>
     public AddResult Add(string path, AddOptions options, CancellationToken cancellationToken) => Add(path, options, madeByCascade: false, cancellationToken);
 
+    /// <param name="path">The model file or model folder to add.</param>
+    /// <param name="options">The model's name, parents and metadata.</param>
     /// <param name="madeByCascade">The model is a recipe's output in the repository's own work folder, which users may not add from.</param>
+    /// <param name="cancellationToken">Cancelled, the add stores no version and removes the objects it wrote.</param>
     public AddResult Add(string path, AddOptions options, bool madeByCascade, CancellationToken cancellationToken)
     {
         string fullPath = Path.GetFullPath(path);

@@ -27,6 +27,9 @@ internal sealed class StreamIngestion(RepositoryContext context, Ingestion inges
     /// or not. The repository's shared lock is held throughout, so gc cannot remove it midway.
     /// </remarks>
     /// <param name="name">The model's name; <see cref="AddOptions.Name"/>, if set, must be the same.</param>
+    /// <param name="file">The model file: a plain file name and a stream of its bytes.</param>
+    /// <param name="options">The model's parents and metadata, as for an add from disk.</param>
+    /// <param name="cancellationToken">Cancelled, the add stores no version and removes what it wrote.</param>
     /// <exception cref="MGitException">The name or path is refused, or the add fails as an add from disk would (messages name the file by its path in the model).</exception>
     public AddResult Add(string name, ModelFileContent file, AddOptions options, CancellationToken cancellationToken)
     {
@@ -53,6 +56,9 @@ internal sealed class StreamIngestion(RepositoryContext context, Ingestion inges
     /// folder named <c>.mgit</c> (which an add from disk skips).
     /// </remarks>
     /// <param name="name">The model's name; <see cref="AddOptions.Name"/>, if set, must be the same.</param>
+    /// <param name="files">The folder's files: each a path in the model and a stream of its bytes.</param>
+    /// <param name="options">The model's parents and metadata, as for an add from disk.</param>
+    /// <param name="cancellationToken">Cancelled, the add stores no version and removes what it wrote.</param>
     /// <exception cref="MGitException">The name or a path is refused, or the add fails as an add from disk would (messages name files by their paths in the model).</exception>
     public AddResult Add(string name, IReadOnlyList<ModelFileContent> files, AddOptions options, CancellationToken cancellationToken)
     {

@@ -7,10 +7,20 @@ using MGit.Workspace;
 
 namespace MGit.Maintenance;
 
+/// <summary>What <c>gc</c> removed from the repository.</summary>
+/// <param name="ObjectsRemoved">Objects no version needs any more, deleted.</param>
+/// <param name="BytesFreed">Disk space those objects took.</param>
+/// <param name="TempFilesRemoved">Leftovers of interrupted operations, deleted.</param>
 public sealed record GcResult(int ObjectsRemoved, long BytesFreed, int TempFilesRemoved);
 
+/// <summary>What <c>fsck</c> found when it checked the repository.</summary>
+/// <param name="ObjectsChecked">Objects read and verified against their ids.</param>
+/// <param name="VersionsChecked">Versions whose manifests and chunks were checked.</param>
+/// <param name="Unreferenced">Objects no version needs (gc removes them; not a problem).</param>
+/// <param name="Problems">One line per damage found; empty when the repository is intact.</param>
 public sealed record FsckReport(int ObjectsChecked, int VersionsChecked, int Unreferenced, IReadOnlyList<string> Problems)
 {
+    /// <summary>No problem was found.</summary>
     public bool Intact => Problems.Count == 0;
 }
 

@@ -10,8 +10,15 @@ public sealed record VersionStorage(string Ref, long LogicalBytes, long StoredBy
 /// <summary>How one tensor is stored: codecs of its chunks, what it was stored against, and its size on disk.</summary>
 public sealed record TensorStorage(string File, string Name, IReadOnlyDictionary<string, int> Codecs, string? Base, long StoredBytes, int MaxDepth);
 
+/// <summary>The repository's size at a glance: what it holds and what that costs on disk.</summary>
+/// <param name="Models">Distinct model names.</param>
+/// <param name="Versions">Versions of all models.</param>
+/// <param name="LogicalBytes">The size of every version's files, as checked out.</param>
+/// <param name="StoredBytes">What the object store takes on disk, after deduplication and compression.</param>
+/// <param name="Objects">Objects in the store.</param>
 public sealed record RepositoryStats(int Models, int Versions, long LogicalBytes, long StoredBytes, long Objects)
 {
+    /// <summary>How many logical bytes each stored byte holds (the saving factor); 0 for an empty store.</summary>
     public double Ratio => StoredBytes == 0 ? 0 : (double)LogicalBytes / StoredBytes;
 }
 

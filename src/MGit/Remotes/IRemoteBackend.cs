@@ -22,6 +22,7 @@ public interface IRemoteBackend : IDisposable
     /// <summary>Stores bytes under a key, atomically as <see cref="UploadAsync(string, string, CancellationToken)"/>.</summary>
     Task PutAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancel);
 
+    /// <summary>Removes a key; a key that does not exist is not an error.</summary>
     Task DeleteAsync(string key, CancellationToken cancel);
 
     /// <summary>

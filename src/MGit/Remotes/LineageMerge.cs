@@ -3,6 +3,7 @@ namespace MGit.Remotes;
 /// <summary>A version of the non-authoritative side that had to take a new number.</summary>
 public sealed record Renumbered(string Name, int From, int To, string Key)
 {
+    /// <summary>The move as shown to the user, e.g. <c>llama@3 -&gt; llama@4</c>.</summary>
     public override string ToString() => $"{Name}@{From} -> {Name}@{To}";
 }
 

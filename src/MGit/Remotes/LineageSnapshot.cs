@@ -12,7 +12,7 @@ namespace MGit.Remotes;
 /// <summary>One version as it travels between repositories.</summary>
 internal sealed record SnapshotVersion
 {
-    /// <summary>The version's identity across repositories: see <see cref="LineageSnapshot.KeyOf"/>.</summary>
+    /// <summary>The version's identity across repositories: see <see cref="LineageSnapshot.KeyOf(string, string, string)"/>.</summary>
     [JsonPropertyName("key")] public required string Key { get; init; }
     [JsonPropertyName("name")] public required string Name { get; init; }
     [JsonPropertyName("version")] public required int Version { get; init; }

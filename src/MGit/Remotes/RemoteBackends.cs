@@ -67,6 +67,13 @@ public static class RemoteBackends
         return at < 0 ? -1 : start + at;
     }
 
+    /// <summary>Connects to the remote at a URL, with the backend its scheme names.</summary>
+    /// <param name="url">The remote's URL (<c>file://</c>, <c>s3://</c>, or another registered scheme); it must not hold credentials.</param>
+    /// <param name="endpoint">The server to talk to for schemes that need one (an S3-compatible endpoint); null for the default.</param>
+    /// <param name="environment">Reads an environment variable (credentials, region); tests pass their own.</param>
+    /// <param name="create">Make the remote's folder or prefix when it does not exist yet (for a first push).</param>
+    /// <returns>The backend; the caller disposes it.</returns>
+    /// <exception cref="MGitException">The URL is malformed, holds credentials, or names a scheme no backend handles.</exception>
     public static IRemoteBackend Open(string url, string? endpoint, Func<string, string?> environment, bool create = false)
     {
         Validate(url, endpoint);

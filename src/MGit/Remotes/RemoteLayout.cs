@@ -16,12 +16,19 @@ namespace MGit.Remotes;
 /// </summary>
 public static class RemoteLayout
 {
+    /// <summary>The remote's format file (format, hash, chunk size).</summary>
     public const string FormatKey = "mgit-remote.json";
+    /// <summary>Where object files live, under two-hex-digit folders.</summary>
     public const string ObjectPrefix = "objects/";
+    /// <summary>Where lineage snapshots live, each named by the hash of its bytes.</summary>
     public const string SnapshotPrefix = "lineage/";
+    /// <summary>The key naming the current lineage snapshot: the only key ever overwritten.</summary>
     public const string LineageRef = "refs/lineage";
+    /// <summary>Where the remote's locks live.</summary>
     public const string LockPrefix = "locks/";
+    /// <summary>Temporary files of a <c>file://</c> remote's writes in progress.</summary>
     public const string TempPrefix = "tmp/";
+    /// <summary>The name of the lock a push holds while it moves the lineage ref.</summary>
     public const string LineageLock = "lineage";
 
     /// <summary>Snapshots and refs larger than this are damage, not data.</summary>
@@ -30,12 +37,14 @@ public static class RemoteLayout
     /// <summary>An object file is a header plus at most a little more than its content.</summary>
     public const long MaxObjectFileBytes = ObjectStore.MaxObjectLength + (64L * 1024 * 1024);
 
+    /// <summary>The key of an object's file on the remote.</summary>
     public static string ObjectKey(ObjectId id)
     {
         string hex = id.ToString();
         return $"{ObjectPrefix}{hex[..2]}/{hex[2..]}";
     }
 
+    /// <summary>Reads the object id back from an object key; false for any other key.</summary>
     public static bool TryParseObjectKey(string key, out ObjectId id)
     {
         id = default;
@@ -47,5 +56,6 @@ public static class RemoteLayout
         return ObjectId.TryParse(string.Concat(key.AsSpan(ObjectPrefix.Length, 2), key.AsSpan(ObjectPrefix.Length + 3)), out id);
     }
 
+    /// <summary>The key of a lineage snapshot, by the hash of its bytes.</summary>
     public static string SnapshotKey(ObjectId id) => $"{SnapshotPrefix}{id}";
 }

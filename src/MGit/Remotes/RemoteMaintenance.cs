@@ -9,6 +9,7 @@ namespace MGit.Remotes;
 /// <summary>Files of one kind on a remote: how many, and their bytes.</summary>
 public sealed record RemoteFiles(int Count, long Bytes)
 {
+    /// <summary>Counts files and adds up their sizes.</summary>
     public static RemoteFiles Of(IEnumerable<RemoteFile> files) =>
         files.Aggregate(new RemoteFiles(0, 0), (sum, f) => new RemoteFiles(sum.Count + 1, sum.Bytes + f.Size));
 }
@@ -30,8 +31,10 @@ public sealed record RemoteReport(
     RemoteFiles TempFiles,
     IReadOnlyList<string> Problems)
 {
+    /// <summary>What <c>remote gc --prune</c> deleted; null when nothing was pruned.</summary>
     public RemoteFiles? Removed { get; init; }
 
+    /// <summary>No problem was found.</summary>
     public bool Intact => Problems.Count == 0;
 }
 

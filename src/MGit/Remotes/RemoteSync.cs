@@ -18,6 +18,7 @@ public sealed record PushResult(long ObjectsSent, long BytesSent, int VersionsPu
 /// </summary>
 public sealed record PullResult(long ObjectsReceived, long BytesReceived, IReadOnlyList<string> NewVersions, IReadOnlyList<Renumbered> Renumbered)
 {
+    /// <summary>With skipBroken, one line per broken part of the remote left out; empty otherwise.</summary>
     public IReadOnlyList<string> Skipped { get; init; } = [];
 }
 
@@ -207,6 +208,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
     /// in a lazy clone), verifies each object against its id before it enters the store, then
     /// merges the graphs in one transaction (see <see cref="LineageMerge"/>).
     /// </summary>
+    /// <param name="remote">The configured remote's name; null for <c>origin</c>.</param>
     /// <param name="skipBroken">
     /// Leave out what of the remote's lineage is broken (a malformed version, an edge to nowhere or
     /// closing a cycle, a manifest naming an unsafe path) and take the rest, reporting each part
@@ -216,6 +218,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
     /// Cancelled, a pull leaves the lineage as it was; objects already received and verified stay
     /// in the store (a later pull does not fetch them again), nothing half-received does.
     /// </remarks>
+    /// <param name="cancel">Stops the pull (see remarks for what stays).</param>
     public async Task<PullResult> PullAsync(string? remote, bool skipBroken, CancellationToken cancel)
     {
         using var backend = OpenRemote(remote);

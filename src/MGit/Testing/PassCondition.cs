@@ -20,8 +20,11 @@ public sealed class PassCondition
         _root = root;
     }
 
+    /// <summary>The condition as the user wrote it.</summary>
     public string Text { get; }
 
+    /// <summary>Reads a condition such as <c>accuracy &gt;= 0.9 and not flag == 1</c>.</summary>
+    /// <exception cref="MGitException">The text is not a valid condition (the message says why).</exception>
     public static PassCondition Parse(string text)
     {
         ArgumentNullException.ThrowIfNull(text);

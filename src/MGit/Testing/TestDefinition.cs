@@ -5,10 +5,15 @@ using MGit.Lineage;
 namespace MGit.Testing;
 
 /// <summary>Which models a test applies to: all, those of a type (including models added later), or one model's versions.</summary>
+/// <param name="Kind">Whether the scope is all models, a type or one model.</param>
+/// <param name="Value">The type or model name; null for <see cref="TestScopeKind.All"/>.</param>
 public sealed record TestScope(TestScopeKind Kind, string? Value)
 {
+    /// <summary>Every model.</summary>
     public static readonly TestScope All = new(TestScopeKind.All, null);
 
+    /// <summary>Reads a scope as given to <c>--for</c>: <c>all</c>, <c>type:TYPE</c> or <c>model:NAME</c>.</summary>
+    /// <exception cref="MGitException">The text is none of those, or the model name is invalid.</exception>
     public static TestScope Parse(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
@@ -33,6 +38,9 @@ public sealed record TestScope(TestScopeKind Kind, string? Value)
         return new TestScope(kind == "type" ? TestScopeKind.Type : TestScopeKind.Model, value);
     }
 
+    /// <summary>Whether a model with this name and type is in the scope.</summary>
+    /// <param name="modelName">The model's name.</param>
+    /// <param name="modelType">The model's type; null when it has none.</param>
     public bool AppliesTo(string modelName, string? modelType) => Kind switch
     {
         TestScopeKind.All => true,
@@ -40,6 +48,7 @@ public sealed record TestScope(TestScopeKind Kind, string? Value)
         _ => modelName == Value,
     };
 
+    /// <summary>The scope in the form <see cref="Parse(string)"/> reads, as stored and shown.</summary>
     public override string ToString() => Kind switch
     {
         TestScopeKind.All => "all",
@@ -48,10 +57,14 @@ public sealed record TestScope(TestScopeKind Kind, string? Value)
     };
 }
 
+/// <summary>The kinds of <see cref="TestScope"/>.</summary>
 public enum TestScopeKind
 {
+    /// <summary>Every model.</summary>
     All,
+    /// <summary>Models of one type, including those added later.</summary>
     Type,
+    /// <summary>The versions of one model.</summary>
     Model,
 }
 
@@ -60,11 +73,19 @@ public enum TestScopeKind
 /// <c>{ref}</c> = NAME@VERSION), judged by its exit code or by <see cref="Pass"/> on the metrics it
 /// prints as a JSON object on the last line of its standard output.
 /// </summary>
+/// <param name="Name">The test's unique name.</param>
+/// <param name="Command">The command template, with <c>{model}</c> and <c>{ref}</c> placeholders.</param>
+/// <param name="Scope">The models the test runs on.</param>
+/// <param name="Pass">A <see cref="PassCondition"/> over the reported metrics; null to pass on exit code 0.</param>
+/// <param name="TimeoutSeconds">How long one run may take before it is killed and fails.</param>
 public sealed record TestDefinition(string Name, string Command, TestScope Scope, string? Pass, double TimeoutSeconds)
 {
+    /// <summary>The time limit of a test registered without one: ten minutes.</summary>
     public const double DefaultTimeoutSeconds = 600;
+    /// <summary>The names a command template may use in braces.</summary>
     public static readonly IReadOnlyList<string> Placeholders = ["model", "ref"];
 
+    /// <summary><see cref="TimeoutSeconds"/> as a time span.</summary>
     public TimeSpan Timeout => TimeSpan.FromSeconds(TimeoutSeconds);
 
     /// <summary>Checks every part before the test is stored, so a bad one is refused at registration, not at its first run.</summary>

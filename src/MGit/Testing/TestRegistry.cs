@@ -14,6 +14,11 @@ public sealed class TestRegistry
 
     private const int Schema = 3;
 
+    /// <summary>Registers a test after checking it.</summary>
+    /// <param name="test">The test to register.</param>
+    /// <param name="at">When it was registered, as recorded.</param>
+    /// <param name="replace">Overwrite a test of the same name instead of refusing it.</param>
+    /// <exception cref="MGitException">The test is invalid, or one of that name exists and <paramref name="replace"/> is false.</exception>
     public void Add(TestDefinition test, DateTimeOffset at, bool replace)
     {
         test.Validated();
@@ -51,6 +56,7 @@ public sealed class TestRegistry
         return 0;
     });
 
+    /// <summary>Every registered test, by name.</summary>
     public IReadOnlyList<TestDefinition> All() => !_store.HasSchema(Schema) ? [] : _store.Read(transaction =>
     {
         var tests = new List<TestDefinition>();
@@ -69,9 +75,14 @@ public sealed class TestRegistry
         return tests;
     });
 
+    /// <summary>The test of that name.</summary>
+    /// <exception cref="MGitException">No test has that name.</exception>
     public TestDefinition Get(string name) =>
         All().FirstOrDefault(t => t.Name == name) ?? throw new MGitException(ErrorKind.NotFound, $"no test named '{name}' (see 'mgit test ls')");
 
+    /// <summary>Stores a test's result on a version; dropped when the version was removed meanwhile.</summary>
+    /// <param name="version">The version the test ran on.</param>
+    /// <param name="result">How the run ended.</param>
     public void Record(ModelVersion version, TestResult result) => _store.Write(transaction =>
     {
         // The version may have been removed while its test ran; its result has nowhere to go.

@@ -15,15 +15,23 @@ namespace MGit.Testing;
 /// <summary>How <see cref="Repository.RunTests"/> runs: parallelism, an optional single test, and a callback per result.</summary>
 public sealed record TestRunOptions
 {
+    /// <summary>Tests run at once.</summary>
     public int Jobs { get; init; } = 1;
     /// <summary>Run only this test (it runs even where its scope does not apply, as bisect needs).</summary>
     public string? OnlyTest { get; init; }
+    /// <summary>Called as each result is recorded (from the thread that ran it, one at a time).</summary>
     public Action<TestResult>? OnResult { get; init; }
 }
 
 /// <summary>One step of a bisect: the version tried and whether the test passed on it.</summary>
 public sealed record BisectRun(string Ref, bool Passed, string Reason);
 
+/// <summary>What a bisect found: where along a chain of versions a test started to fail.</summary>
+/// <param name="Test">The test's name.</param>
+/// <param name="Chain">The versions searched, oldest first.</param>
+/// <param name="FirstFailing">The first version of the chain on which the test fails.</param>
+/// <param name="LastPassing">The version just before it, on which the test passes.</param>
+/// <param name="Runs">Every version tried, in the order they ran.</param>
 public sealed record BisectResult(string Test, IReadOnlyList<string> Chain, string FirstFailing, string LastPassing, IReadOnlyList<BisectRun> Runs);
 
 /// <summary>Runs registered tests on stored versions (on cached read-only checkouts), records their results, and bisects a chain.</summary>
