@@ -6,14 +6,27 @@ namespace MGit;
 /// <summary>A parent or child link as shown to users.</summary>
 public sealed record EdgeView(string Ref, EdgeKind Kind, string? How, string? Message);
 
+/// <summary>One tensor of a stored model version and where its bytes lie in its file.</summary>
+/// <param name="File">Path of the file holding it, relative to the model root.</param>
+/// <param name="Name">The tensor's name in the file.</param>
+/// <param name="Dtype">The tensor's element type, as the format names it.</param>
+/// <param name="Shape">The tensor's dimensions.</param>
+/// <param name="Offset">Offset in the file of the tensor's first byte.</param>
+/// <param name="Length">Bytes the tensor spans from <paramref name="Offset"/>.</param>
 public sealed record StoredTensor(string File, string Name, string Dtype, IReadOnlyList<long> Shape, long Offset, long Length);
 
+/// <summary>Everything stored about one model version: its record, its manifest and its lineage links.</summary>
+/// <param name="Version">The version's record.</param>
+/// <param name="Manifest">How its files are stored.</param>
+/// <param name="Parents">The links to the versions it came from.</param>
+/// <param name="Children">The links to the versions that came from it.</param>
 public sealed record ModelDetails(
     ModelVersion Version,
     Manifest Manifest,
     IReadOnlyList<EdgeView> Parents,
     IReadOnlyList<EdgeView> Children)
 {
+    /// <summary>Every tensor of every file of the version, with its location.</summary>
     public IEnumerable<StoredTensor> Tensors =>
         Manifest.Files.SelectMany(f => f.ListedTensors()
             .Select(t => new StoredTensor(f.Path, t.Tensor.Name, t.Tensor.Dtype, t.Tensor.Shape, t.Offset, t.Length)));

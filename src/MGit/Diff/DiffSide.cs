@@ -13,11 +13,14 @@ namespace MGit.Diff;
 /// </summary>
 public sealed record DiffTensor(string File, string Name, string Dtype, IReadOnlyList<long> Shape, IReadOnlyList<ObjectId> Chunks, int ChunkBytes, Func<Stream> Open, long Offset)
 {
+    /// <summary>Number of elements: the product of <see cref="Shape"/>.</summary>
     public long Elements { get; } = Shape.Aggregate(1L, (x, y) => checked(x * y));
 
+    /// <summary>Whether the two tensors hold the same bytes with the same dtype and shape, judged by chunk ids without reading data.</summary>
     public bool SameContent(DiffTensor other) =>
         Dtype == other.Dtype && Shape.SequenceEqual(other.Shape) && ChunkBytes == other.ChunkBytes && Chunks.SequenceEqual(other.Chunks);
 
+    /// <summary>A hash of dtype, shape and chunk ids that names the tensor's content, used to find renamed tensors.</summary>
     public ObjectId ContentHash => Fingerprints.ContentHash(Dtype, Shape, Chunks.Select(c => c.ToString()));
 }
 

@@ -210,6 +210,9 @@ internal interface IStructuralDiff
     StructuralDiffResult Diff(DiffFile a, DiffFile b, IReadOnlyList<DiffTensor> tensorsA, IReadOnlyList<DiffTensor> tensorsB);
 }
 
+/// <summary>What a structural diff found between the graphs of two files.</summary>
+/// <param name="Structural">Changes to the graph that ignore weight values: operators added, removed or retyped, attributes, rewired inputs, graph inputs and outputs, initializers added, removed or reshaped.</param>
+/// <param name="Contextual">The structural changes plus what weights change: every initializer whose values differ, and every operator that consumes one.</param>
 public sealed record StructuralDiffResult(IReadOnlyList<GraphChange> Structural, IReadOnlyList<GraphChange> Contextual);
 
 /// <summary>The structural diffs this build knows; a format adds its own by adding one class here.</summary>

@@ -5,6 +5,11 @@ namespace MGit.Diff;
 /// <param name="Structure">Weighted Jaccard of parameters that line up (shared content, or same name and shape with a castable dtype).</param>
 /// <param name="Divergence">Estimated ||a - b|| / rms(||a||, ||b||) over all parameters, tensors without a counterpart counting whole: 0 for equal models, about sqrt 2 for unrelated ones.</param>
 /// <param name="FirstInSecond">Every non-constant tensor of the first model is in the second with equal content, and the second has more tensors.</param>
+/// <param name="SharedTensors">Tensors of the first model found with identical content in the second.</param>
+/// <param name="MatchedTensors">Tensors that line up: the shared ones plus those of equal name and shape with a castable dtype.</param>
+/// <param name="CastFrom">The second model's float dtype of a lined-up tensor whose dtype differs between the two, or null when none does.</param>
+/// <param name="CastTo">The first model's dtype of that tensor, or null when none differs.</param>
+/// <param name="SecondInFirst">Every non-constant tensor of the second model is in the first with equal content, and the first has more tensors.</param>
 internal sealed record Relation(double SharedFraction, int SharedTensors, double Structure, int MatchedTensors, double Divergence, string? CastFrom, string? CastTo, bool FirstInSecond = false, bool SecondInFirst = false)
 {
     /// <summary>Independent weights of equal scale sit at sqrt 2; derived models well below.</summary>
@@ -20,6 +25,8 @@ internal sealed record Relation(double SharedFraction, int SharedTensors, double
 
 /// <summary>Which of two related models the direction rules make the parent (<see cref="Kinship.Direction"/>), how it was derived, and why.</summary>
 /// <param name="Sign">Positive: the first model is the parent; negative: the second; zero: undecided.</param>
+/// <param name="How">The derivation the rule that decided implies (<c>"quantize"</c>, <c>"prune"</c>), or null.</param>
+/// <param name="Why">The decisive rule in words, for users, or null when undecided.</param>
 internal sealed record Orientation(int Sign, string? How, string? Why)
 {
     public static readonly Orientation Undecided = new(0, null, null);
@@ -147,6 +154,10 @@ internal static class Kinship
     /// placed under a more distant relative by them moves when its real parent arrives.
     /// </summary>
     /// <param name="relation">The comparison of <paramref name="a"/> with <paramref name="b"/> (containment comes from it).</param>
+    /// <param name="a">The first model's fingerprint.</param>
+    /// <param name="aName">The first model's name.</param>
+    /// <param name="b">The second model's fingerprint.</param>
+    /// <param name="bName">The second model's name.</param>
     public static Orientation Direction(IndexedFingerprint a, string aName, IndexedFingerprint b, string bName, Relation relation)
     {
         if (Math.Abs(a.Precision - b.Precision) >= 4)

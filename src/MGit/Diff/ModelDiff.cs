@@ -3,14 +3,22 @@ namespace MGit.Diff;
 /// <summary>The statuses a tensor can have in a diff, as the CLI prints them.</summary>
 public static class TensorStatus
 {
+    /// <summary>Same dtype, shape and bytes (a file: same bytes).</summary>
     public const string Identical = "identical";
+    /// <summary>Same dtype and shape, different bytes (a file: different bytes).</summary>
     public const string Changed = "changed";
+    /// <summary>Same shape, different element type.</summary>
     public const string DtypeChanged = "dtype_changed";
+    /// <summary>Different dimensions (whatever the dtype).</summary>
     public const string ShapeChanged = "shape_changed";
+    /// <summary>Only in the second model (tensor or file).</summary>
     public const string Added = "added";
+    /// <summary>Only in the first model (tensor or file).</summary>
     public const string Removed = "removed";
+    /// <summary>Only in the second model under this name, with the content of a tensor only in the first.</summary>
     public const string Renamed = "renamed";
 
+    /// <summary>Every status, in the order the CLI reports them.</summary>
     public static IReadOnlyList<string> All { get; } = [Identical, Changed, DtypeChanged, ShapeChanged, Added, Removed, Renamed];
 }
 
@@ -38,6 +46,14 @@ public sealed record FileDiff(
     StructuralDiffResult? Graph = null,
     string? Note = null);
 
+/// <summary>The totals of a diff, as the CLI prints them under the tensor lines.</summary>
+/// <param name="TensorsA">Number of tensors in the first model.</param>
+/// <param name="TensorsB">Number of tensors in the second model.</param>
+/// <param name="ParametersA">Number of elements over all tensors of the first model.</param>
+/// <param name="ParametersB">Number of elements over all tensors of the second model.</param>
+/// <param name="ParametersChanged">Number of elements whose values differ, over the changed and recast tensors compared element by element.</param>
+/// <param name="Counts">Number of tensors with each status (keys from <see cref="TensorStatus"/>).</param>
+/// <param name="FilesChanged">Number of files that are not identical.</param>
 public sealed record DiffSummary(
     int TensorsA,
     int TensorsB,
@@ -47,6 +63,12 @@ public sealed record DiffSummary(
     IReadOnlyDictionary<string, int> Counts,
     int FilesChanged);
 
+/// <summary>The full comparison of two models: every tensor and every file, with totals.</summary>
+/// <param name="A">The first side: a version's <c>NAME@VERSION</c>, or the path given.</param>
+/// <param name="B">The second side: a version's <c>NAME@VERSION</c>, or the path given.</param>
+/// <param name="Tensors">One line per tensor of either side.</param>
+/// <param name="Files">One line per file of either side.</param>
+/// <param name="Summary">The totals.</param>
 public sealed record ModelDiffResult(string A, string B, IReadOnlyList<TensorDiff> Tensors, IReadOnlyList<FileDiff> Files, DiffSummary Summary);
 
 /// <summary>

@@ -52,6 +52,7 @@ internal static class Placement
     /// <summary>Chooses the parent among the ranked candidates, and the models the new one adopts.</summary>
     /// <param name="isAncestor">Whether the first id is an ancestor of the second in the graph as it stands.</param>
     /// <param name="divergence">The divergence of the first candidate from the second (for the adoption checks; the fingerprints are read again).</param>
+    /// <param name="ranked">Every placed model compared with the new one (see <see cref="Rank"/>).</param>
     public static PlacementDecision Decide(IReadOnlyList<Ranked> ranked, Func<long, long, bool> isAncestor, Func<PlacementCandidate, PlacementCandidate, double> divergence)
     {
         if (ranked.Count == 0)

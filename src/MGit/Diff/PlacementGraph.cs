@@ -21,6 +21,7 @@ internal sealed class PlacementGraph
     private long _ancestorsOf;
 
     /// <param name="isPlacementEdge">Whether placement made an edge (so placement may revise it).</param>
+    /// <param name="graph">The lineage graph as it stands.</param>
     public PlacementGraph(LineageGraph graph, Func<LineageEdge, bool> isPlacementEdge)
     {
         _versions = graph.Versions;

@@ -12,8 +12,15 @@ namespace MGit.Errors;
 /// </summary>
 public class MGitException : Exception
 {
+    /// <summary>An error of the given kind with a one-line message.</summary>
+    /// <param name="kind">What kind of error it is.</param>
+    /// <param name="message">The one-line message shown to the user.</param>
     public MGitException(ErrorKind kind, string message) : base(message) => Kind = kind;
 
+    /// <summary>An error of the given kind caused by another exception.</summary>
+    /// <param name="kind">What kind of error it is.</param>
+    /// <param name="message">The one-line message shown to the user.</param>
+    /// <param name="inner">The exception that caused it.</param>
     public MGitException(ErrorKind kind, string message, Exception inner) : base(message, inner) => Kind = kind;
 
     /// <summary>An error of kind <see cref="ErrorKind.Failed"/>; prefer naming the kind.</summary>
@@ -29,9 +36,13 @@ public class MGitException : Exception
 /// <summary>Stored data failed verification: it is reported, never returned (<see cref="ErrorKind.Damaged"/>).</summary>
 public sealed class DamagedObjectException : MGitException
 {
+    /// <summary>Reports a damaged object.</summary>
+    /// <param name="objectId">The id of the damaged object.</param>
+    /// <param name="problem">What verification found wrong.</param>
     public DamagedObjectException(string objectId, string problem)
         : base(ErrorKind.Damaged, $"object {objectId} is damaged: {problem}") => ObjectId = objectId;
 
+    /// <summary>The id of the damaged object, in hex.</summary>
     public string ObjectId { get; }
 }
 
@@ -41,6 +52,10 @@ public sealed class DamagedObjectException : MGitException
 /// </summary>
 public sealed class InvalidModelFileException : MGitException
 {
+    /// <summary>Reports a model file that mgit cannot read.</summary>
+    /// <param name="file">The file, named first in the message.</param>
+    /// <param name="problem">What is wrong with it (made one line).</param>
+    /// <param name="kind"><see cref="ErrorKind.InvalidInput"/> for a broken file, <see cref="ErrorKind.Unsupported"/> for a part of the format mgit does not read.</param>
     public InvalidModelFileException(string file, string problem, ErrorKind kind = ErrorKind.InvalidInput)
         : base(kind, $"{file}: {OneLine(problem)}") => Problem = OneLine(problem);
 

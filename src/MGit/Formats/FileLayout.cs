@@ -94,5 +94,6 @@ public sealed record FileLayout(string Format, long Length, IReadOnlyList<Segmen
     /// <summary>The tensors as the format defines them, when they are views into shared segments rather than the segments themselves.</summary>
     public IReadOnlyList<TensorView>? Views { get; init; }
 
+    /// <summary>The file's tensors as the format defines them: the views when there are any, else the tensor segments.</summary>
     public IEnumerable<TensorInfo> Tensors => Views is { } views ? views.Select(v => v.Tensor) : Segments.Where(s => s.Tensor is not null).Select(s => s.Tensor!);
 }

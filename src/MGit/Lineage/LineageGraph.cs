@@ -12,6 +12,9 @@ public sealed class LineageGraph
     private readonly Dictionary<long, List<LineageEdge>> _parents = [];
     private readonly Dictionary<long, List<LineageEdge>> _children = [];
 
+    /// <summary>A graph of the given versions and the edges between them.</summary>
+    /// <param name="versions">Every version, in the order they were added.</param>
+    /// <param name="edges">Every edge; both ends must be among <paramref name="versions"/>.</param>
     public LineageGraph(IReadOnlyList<ModelVersion> versions, IReadOnlyList<LineageEdge> edges)
     {
         Versions = versions;
@@ -37,10 +40,16 @@ public sealed class LineageGraph
     /// <summary>All versions in the order they were added.</summary>
     public IReadOnlyList<ModelVersion> Versions { get; }
 
+    /// <summary>All lineage edges, adapted and versioned.</summary>
     public IReadOnlyList<LineageEdge> Edges { get; }
 
+    /// <summary>The version with the given database id.</summary>
+    /// <param name="id">The version's <see cref="ModelVersion.Id"/>.</param>
     public ModelVersion this[long id] => _byId[id];
 
+    /// <summary>The version a reference names: its version number, or the latest when it names none.</summary>
+    /// <param name="reference">The model and optional version.</param>
+    /// <exception cref="MGitException">No model has that name, or it has no such version (<see cref="ErrorKind.NotFound"/>).</exception>
     public ModelVersion Resolve(ModelRef reference)
     {
         var candidates = Versions.Where(v => v.Name == reference.Name).ToList();
@@ -58,21 +67,38 @@ public sealed class LineageGraph
             ?? throw new MGitException(ErrorKind.NotFound, $"model '{reference.Name}' has no version {number} (versions: {string.Join(", ", candidates.Select(v => v.Version))})");
     }
 
+    /// <summary>The version a reference written as <c>NAME</c> or <c>NAME@VERSION</c> names.</summary>
+    /// <param name="reference">The reference as the user wrote it.</param>
+    /// <exception cref="MGitException">The reference is malformed, or names no stored version.</exception>
     public ModelVersion Resolve(string reference) => Resolve(ModelRef.Parse(reference));
 
+    /// <summary>The newest version of a model, or null when no model has that name.</summary>
     public ModelVersion? Latest(string name) => Versions.Where(v => v.Name == name).MaxBy(v => v.Version);
 
+    /// <summary>Every version of a model, oldest first (empty when no model has that name).</summary>
     public IReadOnlyList<ModelVersion> VersionsOf(string name) => Versions.Where(v => v.Name == name).OrderBy(v => v.Version).ToList();
 
+    /// <summary>The edges that lead to the version from its parents.</summary>
+    /// <param name="version">The child.</param>
+    /// <param name="kind">Only edges of this kind, or null for all.</param>
     public IReadOnlyList<LineageEdge> ParentEdges(ModelVersion version, EdgeKind? kind = null) =>
         (_parents.TryGetValue(version.Id, out var list) ? list : []).Where(e => kind is null || e.Kind == kind).ToList();
 
+    /// <summary>The edges that lead from the version to its children.</summary>
+    /// <param name="version">The parent.</param>
+    /// <param name="kind">Only edges of this kind, or null for all.</param>
     public IReadOnlyList<LineageEdge> ChildEdges(ModelVersion version, EdgeKind? kind = null) =>
         (_children.TryGetValue(version.Id, out var list) ? list : []).Where(e => kind is null || e.Kind == kind).ToList();
 
+    /// <summary>The version's direct parents, each once.</summary>
+    /// <param name="version">The child.</param>
+    /// <param name="kind">Only parents through edges of this kind, or null for all.</param>
     public IReadOnlyList<ModelVersion> Parents(ModelVersion version, EdgeKind? kind = null) =>
         ParentEdges(version, kind).Select(e => _byId[e.ParentId]).Distinct().ToList();
 
+    /// <summary>The version's direct children, each once.</summary>
+    /// <param name="version">The parent.</param>
+    /// <param name="kind">Only children through edges of this kind, or null for all.</param>
     public IReadOnlyList<ModelVersion> Children(ModelVersion version, EdgeKind? kind = null) =>
         ChildEdges(version, kind).Select(e => _byId[e.ChildId]).Distinct().ToList();
 

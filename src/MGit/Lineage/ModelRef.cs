@@ -6,8 +6,12 @@ namespace MGit.Lineage;
 /// <summary>A reference to a model version as users write it: <c>NAME@VERSION</c>, or <c>NAME</c> for the latest.</summary>
 public sealed record ModelRef(string Name, int? Version)
 {
+    /// <summary>The longest model name accepted, in characters.</summary>
     public const int MaxNameLength = 200;
 
+    /// <summary>Reads a reference as users write it, <c>NAME</c> or <c>NAME@VERSION</c>.</summary>
+    /// <param name="text">The reference; the last '@' separates the version.</param>
+    /// <exception cref="MGitException">The name is invalid or the version is not a number from 1 (<see cref="ErrorKind.InvalidInput"/>).</exception>
     public static ModelRef Parse(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
@@ -51,5 +55,6 @@ public sealed record ModelRef(string Name, int? Version)
         : name[0] == '-' || char.IsWhiteSpace(name[0]) || char.IsWhiteSpace(name[^1]) ? $"model name '{name}' cannot start with '-' or start or end with a space"
         : null;
 
+    /// <summary>The reference as users write it: <c>NAME@VERSION</c>, or <c>NAME</c> without a version.</summary>
     public override string ToString() => Version is int v ? $"{Name}@{v}" : Name;
 }

@@ -73,6 +73,12 @@ internal sealed class FileIngester
     /// Checked before each chunk is read; the workers finish the chunk they hold (an object is
     /// written whole or not at all) and the call throws <see cref="OperationCanceledException"/>.
     /// </param>
+    /// <param name="path">The file to read.</param>
+    /// <param name="manifestPath">The file's path as the manifest records it (relative to the model root), also named in errors.</param>
+    /// <param name="layout">The file's segments, as its format cuts it.</param>
+    /// <param name="totals">Where what was read and stored is added up (shared by the files of one add).</param>
+    /// <param name="progress">Told the bytes of each chunk stored, from the worker threads.</param>
+    /// <param name="basesFor">Parent segments to store each segment's chunks against, by segment index; null for none.</param>
     public ManifestFile Ingest(string path, string manifestPath, FileLayout layout, IngestTotals totals, Action<long>? progress = null, Func<int, IReadOnlyList<BaseSegment>>? basesFor = null, double? lossyErrorBound = null, ChunkObserver? observe = null, DeferredPublishing? publishing = null, CancellationToken cancellationToken = default)
     {
         var segments = new ManifestSegment[layout.Segments.Count];

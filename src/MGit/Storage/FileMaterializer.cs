@@ -25,6 +25,8 @@ internal sealed class FileMaterializer
     private readonly DecodedChunkCache? _cache;
 
     /// <param name="cache">Decoded chunks shared between the files written, if any.</param>
+    /// <param name="store">Where the chunks are read from.</param>
+    /// <param name="workers">Threads that decode chunks; the chunks in flight are bounded by twice as many.</param>
     public FileMaterializer(ObjectStore store, int workers, DecodedChunkCache? cache = null)
     {
         _store = store;

@@ -83,6 +83,10 @@ internal sealed class ObjectStore
 
     /// <summary>Stores content whose id the caller already computed; returns the bytes written, 0 when it was already stored.</summary>
     /// <param name="publishing">When given (and objects are flushed to disk), the flush and rename happen there; the object is visible only after its <see cref="DeferredPublishing.Complete"/>.</param>
+    /// <param name="id">The id of <paramref name="content"/>, as <see cref="ObjectId.Compute"/> gives it.</param>
+    /// <param name="content">The uncompressed bytes.</param>
+    /// <param name="kind">The content's element type, which picks the encodings to try.</param>
+    /// <param name="bases">Stored chunks the content may be stored as a delta against, or null for none.</param>
     public long PutWithId(ObjectId id, ReadOnlySpan<byte> content, ElementKind kind = ElementKind.Opaque, IReadOnlyList<BaseCandidate>? bases = null, DeferredPublishing? publishing = null)
     {
         string path = PathOf(id);
@@ -352,6 +356,7 @@ internal sealed class ObjectStore
 
     /// <summary>Reads and verifies an object; the caller disposes the buffer.</summary>
     /// <param name="verification">How the decoded content is checked (see <see cref="Verification"/>).</param>
+    /// <param name="id">The object to read.</param>
     public RentedBuffer Read(ObjectId id, Verification verification = Verification.Checksum) => Read(id, PathOf(id), ChainStep.Start(verification), verification);
 
     /// <summary>
@@ -415,6 +420,10 @@ internal sealed class ObjectStore
     /// Null for the bases inside a delta chain: the chain's end is verified, and any damage below
     /// it shows there (a base is then re-read verified to name the damaged object).
     /// </param>
+    /// <param name="id">The object to read.</param>
+    /// <param name="path">Its file in the store.</param>
+    /// <param name="step">Where the read is in a delta chain.</param>
+    /// <param name="cache">Decoded chunks to answer from and keep verified content in, if any.</param>
     private RentedBuffer Read(ObjectId id, string path, ChainStep step, Verification? verification, DecodedChunkCache? cache = null)
     {
         if (cache?.Take(id) is { } kept)

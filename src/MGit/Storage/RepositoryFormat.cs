@@ -18,16 +18,25 @@ public sealed record RepositoryFormat
     /// a checksum of their content in a 32-byte header (object format 2). Older formats read as is.
     /// </summary>
     public const int CurrentVersion = 3;
+    /// <summary>Delta chain depth of a new repository (see <see cref="MaxDeltaDepth"/>).</summary>
     public const int DefaultMaxDeltaDepth = 8;
+    /// <summary>Chunk size of a new repository, 4 MiB.</summary>
     public const int DefaultChunkSize = 4 * 1024 * 1024;
+    /// <summary>Name of the format file inside <c>.mgit</c>.</summary>
     public const string FileName = "mgit.json";
 
+    /// <summary>The on-disk format version of the repository (see <see cref="CurrentVersion"/>).</summary>
     [JsonPropertyName("format_version")] public int FormatVersion { get; init; } = CurrentVersion;
+    /// <summary>The hash that names objects; always <c>"blake3"</c> today.</summary>
     [JsonPropertyName("hash")] public string Hash { get; init; } = "blake3";
+    /// <summary>Bytes per chunk for skeleton and blobs; since format 2 tensors are cut every chunk_size/4 elements instead.</summary>
     [JsonPropertyName("chunk_size")] public int ChunkSize { get; init; } = DefaultChunkSize;
+    /// <summary>The most delta objects a chunk may have to be rebuilt through; limits the cost of reading one chunk.</summary>
     [JsonPropertyName("max_delta_depth")] public int MaxDeltaDepth { get; init; } = DefaultMaxDeltaDepth;
+    /// <summary>The mgit version that created the repository, for diagnosis; not checked.</summary>
     [JsonPropertyName("created_by")] public string? CreatedBy { get; init; }
 
+    /// <summary>Writes the description to <paramref name="path"/>, replacing any file there in one step.</summary>
     public void Save(string path)
     {
         string temp = path + ".tmp";
@@ -35,6 +44,8 @@ public sealed record RepositoryFormat
         File.Move(temp, path, overwrite: true);
     }
 
+    /// <summary>Reads and validates the description at <paramref name="path"/>.</summary>
+    /// <exception cref="MGitException">The file is unreadable or damaged, or uses a format this mgit does not support.</exception>
     public static RepositoryFormat Load(string path)
     {
         RepositoryFormat? format;
@@ -60,7 +71,11 @@ public sealed record RepositoryFormat
         return format;
     }
 
+    /// <summary>Checks every value of a format description.</summary>
+    /// <param name="format">The description to check.</param>
+    /// <param name="path">Where it came from, named in the error.</param>
     /// <param name="invalid">The kind of error for a value out of range: damage in a stored file, bad input in a requested format.</param>
+    /// <exception cref="MGitException">A value is out of range, or the format version is newer than this mgit supports.</exception>
     public static void Validate(RepositoryFormat format, string path, ErrorKind invalid = ErrorKind.Damaged)
     {
         if (format.FormatVersion > CurrentVersion)

@@ -17,6 +17,9 @@ internal sealed class StridedViewStream : ReadOnlySeekableStream
 
     /// <param name="first">Byte offset in <paramref name="storage"/> of the view's first element.</param>
     /// <param name="stride">Elements between neighbours along each dimension (never negative in PyTorch).</param>
+    /// <param name="storage">A seekable stream over the bytes the view reads from.</param>
+    /// <param name="elementSize">Bytes per element.</param>
+    /// <param name="shape">The view's dimensions.</param>
     public StridedViewStream(Stream storage, long first, int elementSize, IReadOnlyList<long> shape, IReadOnlyList<long> stride)
     {
         if (shape.Count != stride.Count || stride.Any(s => s < 0) || shape.Any(s => s < 0))

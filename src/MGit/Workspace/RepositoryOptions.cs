@@ -10,7 +10,9 @@ public sealed record RepositoryOptions
     public int Workers { get; init; } = System.Environment.ProcessorCount;
     /// <summary>Flush each object to disk before publishing it (survives power loss, not only a killed process).</summary>
     public bool FlushToDisk { get; init; } = true;
+    /// <summary>The clock that stamps new versions, test runs and cascades; replace it for reproducible times.</summary>
     public TimeProvider Clock { get; init; } = TimeProvider.System;
+    /// <summary>Where long operations report progress; by default nowhere.</summary>
     public IProgressSink Progress { get; init; } = NoProgress.Instance;
     /// <summary>How long to wait for a lock held by gc (or, for gc, by other commands).</summary>
     public TimeSpan LockWait { get; init; } = TimeSpan.FromSeconds(30);
@@ -25,6 +27,7 @@ public sealed record RepositoryOptions
     /// <see cref="long.MaxValue"/> for none.
     /// </summary>
     public long DirectWriteMinBytes { get; init; } = DefaultDirectWriteMinBytes;
+    /// <summary>Default of <see cref="DirectWriteMinBytes"/>, 256 MiB.</summary>
     public const long DefaultDirectWriteMinBytes = 256L << 20;
     /// <summary>Where remotes read AWS credentials and region (AWS_ACCESS_KEY_ID, AWS_REGION, ...).</summary>
     public Func<string, string?> Environment { get; init; } = System.Environment.GetEnvironmentVariable;

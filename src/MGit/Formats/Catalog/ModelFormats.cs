@@ -55,6 +55,10 @@ public static class ModelFormats
         }
     }
 
+    /// <summary>The format of a file, judged from its first bytes and its name.</summary>
+    /// <param name="prefix">The start of the file (as much as the formats need to recognise it).</param>
+    /// <param name="fileName">The file's name, for formats known by extension.</param>
+    /// <returns>The first known format that claims the file.</returns>
     public static IModelFormat Detect(ReadOnlySpan<byte> prefix, string fileName)
     {
         foreach (var format in _all)
