@@ -465,7 +465,7 @@ internal static class DeltaCodec
 
     private static bool IsZero(ReadOnlySpan<byte> element) => element.IndexOfAnyExcept((byte)0) < 0;
 
-    /// <summary>values ^= the bfloat16 cast of each F32 in source: <see cref="ToBFloat16"/>, eight elements at a time.</summary>
+    /// <summary>values ^= the bfloat16 cast of each F32 in source: <c>ToBFloat16</c>, eight elements at a time.</summary>
     private static void XorBFloat16Cast(Span<ushort> values, ReadOnlySpan<uint> source)
     {
         int n = Math.Min(values.Length, source.Length);
