@@ -213,10 +213,7 @@ internal sealed class PyTorchFormat : IModelFormat
     private static long Elements(TorchTensor tensor) => tensor.Shape.Aggregate(1L, (a, b) => checked(a * b));
 
     /// <summary>C-order strides (dimensions of size 1 may carry any stride).</summary>
-    // The facade's OpenTensor still asks here; new code asks TensorView.
-    internal static bool IsContiguous(IReadOnlyList<long> shape, IReadOnlyList<long> stride) => TensorView.IsContiguous(shape, stride);
-
-    private static bool IsContiguous(TorchTensor tensor) => IsContiguous(tensor.Shape, tensor.Stride);
+    private static bool IsContiguous(TorchTensor tensor) => TensorView.IsContiguous(tensor.Shape, tensor.Stride);
 
     /// <summary>Finds the tensors of a state dict, or of a checkpoint that nests one ({"model": {...}, "epoch": 3}), named by their key path.</summary>
     /// <remarks>
