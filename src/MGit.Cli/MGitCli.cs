@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using MGit.Cli.Commands;
 using MGit.Cli.Rendering;
 using MGit.Errors;
@@ -41,6 +42,12 @@ public static class MGitCli
         {
             string command = parse.CommandResult.Command == root ? "mgit" : $"mgit {parse.CommandResult.Command.Name}";
             context.Error.WriteLine($"mgit: {OneLine(parse.Errors[0].Message)} (see '{command} --help')");
+            return ExitUsage;
+        }
+
+        if (OptionTakenAsArgument(parse) is { } unknown)
+        {
+            context.Error.WriteLine($"mgit: unknown option '{unknown}' for 'mgit {parse.CommandResult.Command.Name}' (see 'mgit {parse.CommandResult.Command.Name} --help'; put '--' before a name that starts with '-')");
             return ExitUsage;
         }
 
@@ -132,6 +139,35 @@ public static class MGitCli
         MGitException or IOException or UnauthorizedAccessException => ExitFailure,
         _ => ExitInternal,
     };
+
+    /// <summary>
+    /// An option-looking word the parser bound to a positional argument (`mgit log --json` took
+    /// "--json" as a model name): unknown options are errors, never names. Words after "--" and
+    /// negative numbers are values.
+    /// </summary>
+    private static string? OptionTakenAsArgument(ParseResult parse)
+    {
+        int doubleDash = parse.Tokens.ToList().FindIndex(t => t.Type == TokenType.DoubleDash);
+        var escaped = parse.Tokens.Skip(doubleDash < 0 ? parse.Tokens.Count : doubleDash + 1).ToHashSet(ReferenceEqualityComparer.Instance);
+        foreach (var child in parse.CommandResult.Children)
+        {
+            if (child is not ArgumentResult argument)
+            {
+                continue;
+            }
+
+            foreach (var token in argument.Tokens)
+            {
+                if (token.Value.Length > 1 && token.Value[0] == '-' && !escaped.Contains(token)
+                    && !double.TryParse(token.Value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out _))
+                {
+                    return token.Value;
+                }
+            }
+        }
+
+        return null;
+    }
 
     private static string OneLine(string text) =>
         string.Join(' ', text.ReplaceLineEndings("\n").Split(['\n', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));

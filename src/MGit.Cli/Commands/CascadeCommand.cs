@@ -56,6 +56,7 @@ public static class CascadeCommand
                     ["new"] = result.New,
                     ["dry_run"] = result.DryRun,
                     ["succeeded"] = result.Succeeded,
+                    ["nothing_to_do"] = result.NothingToDo,
                     ["steps"] = Json.Array(result.Steps, s => new JsonObject
                     {
                         ["model"] = s.Model,
@@ -68,6 +69,10 @@ public static class CascadeCommand
                         ["tests_after"] = Json.Array(s.TestsAfter, TestCommands.ResultJson),
                     }),
                 });
+            }
+            else if (result.NothingToDo is { } why)
+            {
+                context.Out.WriteLine($"cascade {result.Old} -> {result.New}: {why}");
             }
             else
             {

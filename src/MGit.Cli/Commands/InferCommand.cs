@@ -20,16 +20,22 @@ public static class InferCommand
             var models = repository.Infer(context.ResolvePath(parse.GetValue(directory)!), new AddOptions { Type = parse.GetValue(type) }, context.Cancellation);
             if (parse.GetValue(json))
             {
-                Json.Write(context.Out, Json.Array(models, m => AddCommand.PlacementJson(m.Added.Version.Ref, m.Placement)));
+                Json.Write(context.Out, Json.Array(models, m =>
+                {
+                    var entry = AddCommand.PlacementJson(m.Added.Version.Ref, m.Placement);
+                    entry["already_stored"] = m.AlreadyStored;
+                    return entry;
+                }));
                 return 0;
             }
 
             foreach (var m in models)
             {
-                context.Out.WriteLine(AddCommand.PlacementLine(m.Added.Version.Ref, m.Placement));
+                context.Out.WriteLine(m.AlreadyStored ? $"{m.Added.Version.Ref}: already stored, skipped" : AddCommand.PlacementLine(m.Added.Version.Ref, m.Placement));
             }
 
-            GlobalOptions.Say(parse, globals, context, string.Create(CultureInfo.InvariantCulture, $"added {models.Count} model(s); 'mgit log' shows the graph"));
+            int skipped = models.Count(m => m.AlreadyStored);
+            GlobalOptions.Say(parse, globals, context, string.Create(CultureInfo.InvariantCulture, $"added {models.Count - skipped} model(s){(skipped > 0 ? $", {skipped} already stored" : "")}; 'mgit log' shows the graph"));
             return 0;
         });
         return command;

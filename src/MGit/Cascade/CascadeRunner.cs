@@ -59,6 +59,9 @@ public sealed record CascadeStepResult(
 /// <param name="Steps">One result per affected model, in dependency order.</param>
 public sealed record CascadeResult(long? Id, string Old, string New, bool DryRun, IReadOnlyList<CascadeStepResult> Steps)
 {
+    /// <summary>Why there was nothing to do, when there was nothing (no steps): a no-op is a success, with this as its message.</summary>
+    public string? NothingToDo { get; init; }
+
     /// <summary>Every recipe ran and every test of a new version passed.</summary>
     public bool Succeeded => Steps.All(s => s.Status is not (CascadeStatus.Failed or CascadeStatus.Blocked) && s.TestsAfter.All(t => t.Passed));
 }
@@ -112,7 +115,7 @@ internal sealed class CascadeRunner(RepositoryContext context, Ingestion ingesti
         var plan = CascadePlan.Build(graph, old, @new, Recipes.All());
         if (plan.Steps.Count == 0)
         {
-            throw new MGitException(ErrorKind.InvalidInput, $"no model derives from {old.Ref}; nothing to cascade");
+            return new CascadeResult(null, old.Ref, @new.Ref, options.DryRun, []) { NothingToDo = WhyNothingToDo(graph, old) };
         }
 
         if (options.DryRun)
@@ -145,6 +148,23 @@ internal sealed class CascadeRunner(RepositoryContext context, Ingestion ingesti
         }
 
         return ExecuteCascade(record.Id, plan, options, cancellationToken);
+    }
+
+    /// <summary>
+    /// Running a cascade again that is complete is a no-op, not an error: the models derived from
+    /// OLD all have a newer version already (made by the earlier cascade, or by hand).
+    /// </summary>
+    private static string WhyNothingToDo(LineageGraph graph, ModelVersion old)
+    {
+        var derived = graph.Versions
+            .Where(v => v.Name != old.Name && graph.Parents(v, EdgeKind.Adapted).Any(p => p.Id == old.Id))
+            .Select(v => v.Name)
+            .Distinct(StringComparer.Ordinal)
+            .Order(StringComparer.Ordinal)
+            .ToList();
+        return derived.Count == 0
+            ? $"nothing to do: no model derives from {old.Ref}"
+            : $"nothing to do: every model derived from {old.Ref} has a newer version already ({string.Join(", ", derived.Select(name => graph.Latest(name)!.Ref))})";
     }
 
     private static string InitialStatus(CascadeStep step) => step.Kind switch

@@ -29,7 +29,8 @@ internal sealed record PlacementDecision(long? ParentId, string? ParentRef, stri
 /// 3. Then the nearest by parameter divergence; candidates within 2% of the nearest count as
 ///    equally near (models trained on related data move in related directions, so a sibling
 ///    can look as near as the common parent), and of those the one closest to a root wins,
-///    then the earliest added.
+///    then the earliest added; but a newer version of the winner that shares at least as much
+///    and is as near wins over it.
 /// Nothing related (no shared parameters, no divergence below 1): a new root. Models the
 /// direction rules (<see cref="Kinship.Direction"/>) name as derived from the new one are never
 /// its parent; instead the new model adopts them when they are roots, or when it is nearer to
@@ -163,6 +164,24 @@ internal static class Placement
                         || (r.Relation.Divergence == best.Relation.Divergence && r.Candidate.Id < best.Candidate.Id)))))
             {
                 best = r;
+            }
+        }
+
+        // A newer version of the same model that is at least as close wins: a model pruned from
+        // ft@2 belongs under ft@2, not under ft@1 for being nearer a root.
+        bool moved = true;
+        while (moved)
+        {
+            moved = false;
+            foreach (var r in pool)
+            {
+                if (r.Candidate.Name == best!.Candidate.Name && r.Candidate.Id > best.Candidate.Id
+                    && r.Relation.SharedFraction >= best.Relation.SharedFraction
+                    && r.Relation.Divergence <= (best.Relation.Divergence * NearTolerance) + 1e-9)
+                {
+                    best = r;
+                    moved = true;
+                }
             }
         }
 

@@ -14,8 +14,12 @@ using MGit.Workspace;
 
 namespace MGit.Ingest;
 
-/// <summary>One model <see cref="Repository.Infer"/> added, with its placement.</summary>
-public sealed record InferredModel(AddResult Added, PlacementResult Placement);
+/// <summary>One model <see cref="Repository.Infer"/> added, with its placement, or found stored already.</summary>
+public sealed record InferredModel(AddResult Added, PlacementResult Placement)
+{
+    /// <summary>The model was stored already (same name, same bytes) and was skipped: <see cref="AddResult.Version"/> is the stored version.</summary>
+    public bool AlreadyStored { get; init; }
+}
 
 /// <summary>Adds models: reads and validates every file, stores chunks and the manifest, places the version in the graph.</summary>
 internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer, TestRunner tests, CheckoutCache checkouts, RepositoryMaintenance maintenance)
@@ -457,6 +461,7 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
 
         var graph = context.Graph();
         var entries = new List<(string Name, string Path, IndexedFingerprint Fingerprint)>();
+        var alreadyStored = new List<InferredModel>();
         foreach (var entry in new DirectoryInfo(root).EnumerateFileSystemInfos().OrderBy(e => e.Name, StringComparer.Ordinal))
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -475,20 +480,34 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
 
             string name = DefaultName(entry.FullName);
             ModelRef.ValidateName(name);
-            if (graph.Latest(name) is not null || entries.Any(e => e.Name == name))
+            if (entries.Any(e => e.Name == name))
             {
-                throw new MGitException(ErrorKind.Conflict, $"model '{name}' ({entry.Name}) already exists; rename it or add it with 'mgit add'");
+                throw new MGitException(ErrorKind.Conflict, $"two entries of {directory} are both named '{name}' ({entry.Name}); rename one");
+            }
+
+            if (graph.Latest(name) is { } stored)
+            {
+                // Infer runs again as files arrive: what is stored already (same name, same bytes) is skipped.
+                if (StoredContent.Matches(context.WithDatabase(() => context.LoadManifest(stored)), files, cancellationToken))
+                {
+                    alreadyStored.Add(new InferredModel(
+                        new AddResult(stored, files.Count, 0, stored.LogicalBytes, 0, 0, 0, 0),
+                        new PlacementResult(graph.Parents(stored) is [var first, ..] ? first.Ref : null, "already stored", 1, [])) { AlreadyStored = true });
+                    continue;
+                }
+
+                throw new MGitException(ErrorKind.Conflict, $"model '{name}' ({entry.Name}) already exists with other content; add it as a new version with 'mgit add {entry.Name} --version-of {name}', or rename it");
             }
 
             entries.Add((name, entry.FullName, new IndexedFingerprint(Fingerprints.FromFiles(layouts, context.WritingFormat, cancellationToken))));
         }
 
-        if (entries.Count == 0)
+        if (entries.Count == 0 && alreadyStored.Count == 0)
         {
             throw new MGitException(ErrorKind.InvalidInput, $"{directory} holds no model files or model folders");
         }
 
-        var results = new List<InferredModel>();
+        var results = new List<InferredModel>(alreadyStored);
         foreach (int i in LineageInference.Order(entries.Select(e => (e.Name, e.Fingerprint)).ToList()))
         {
             graph = context.Graph();

@@ -1,0 +1,139 @@
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using MGit.Tests.TestSupport;
+using static MGit.Tests.TestSupport.RawSafetensors;
+
+namespace MGit.Tests.Cli;
+
+/// <summary>Issue 23's defects in everyday use of the command line, each as a user meets it.</summary>
+public sealed class EverydayCliTests
+{
+    private static CliResult Ok(string dir, params string[] args)
+    {
+        var result = CliRunner.Run(dir, args);
+        Assert.True(result.ExitCode == 0, $"mgit {string.Join(' ', args)} exited {result.ExitCode}: {result.Error}");
+        return result;
+    }
+
+    private static Tensor Floats(string name, float[] values, params long[] shape) =>
+        new(name, "F32", shape, MemoryMarshal.AsBytes(values.AsSpan()).ToArray());
+
+    private static float[] Gaussian(int count, int seed, float scale = 0.05f)
+    {
+        var random = new Random(seed);
+        var values = new float[count];
+        for (int i = 0; i < count; i++)
+        {
+            values[i] = (float)(Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble())) * scale;
+        }
+
+        return values;
+    }
+
+    private static float[] Nudged(float[] values, int seed, float amount = 0.002f)
+    {
+        var noise = Gaussian(values.Length, seed, amount);
+        return values.Select((v, i) => v + noise[i]).ToArray();
+    }
+
+    [Theory]
+    [InlineData("log", "--jsn")]
+    [InlineData("show", "--bogus")]
+    [InlineData("diff", "a", "--nope")]
+    public void An_unknown_option_is_a_usage_error_never_a_model_name(params string[] args)
+    {
+        using var dir = new TempDirectory();
+        Ok(dir.Path, "init");
+        var result = CliRunner.Run(dir.Path, args);
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains($"'{args[^1]}'", result.Error);
+        Assert.DoesNotContain("model name", result.Error);
+    }
+
+    [Fact]
+    public void A_name_that_starts_with_a_dash_is_still_reachable_after_double_dash()
+    {
+        using var dir = new TempDirectory();
+        Ok(dir.Path, "init");
+        var result = CliRunner.Run(dir.Path, "show", "--", "-odd");
+        Assert.Equal(1, result.ExitCode); // a name (refused as a name), not an unknown option
+        Assert.DoesNotContain("unknown option", result.Error);
+    }
+
+    [Fact]
+    public void A_cascade_run_again_with_nothing_left_to_do_succeeds_and_says_so()
+    {
+        using var dir = new TempDirectory();
+        Ok(dir.Path, "init");
+        string base1 = Write(dir.File("base.safetensors"), [Floats("w", Gaussian(4096, 1), 64, 64)]);
+        string tuned = Write(dir.File("tuned.safetensors"), [Floats("w", Nudged(Gaussian(4096, 1), 2), 64, 64)]);
+        string base2 = Write(dir.File("base2.safetensors"), [Floats("w", Nudged(Gaussian(4096, 1), 3), 64, 64)]);
+        Ok(dir.Path, "add", base1, "--name", "base");
+        Ok(dir.Path, "add", tuned, "--name", "tuned", "--parent", "base", "--recipe", "cp {parent} {output}");
+        Ok(dir.Path, "add", base2, "--version-of", "base");
+        Ok(dir.Path, "cascade", "base@2");
+
+        var again = CliRunner.Run(dir.Path, "cascade", "base@2");
+        Assert.True(again.ExitCode == 0, again.Error);
+        Assert.Contains("nothing to do", again.Out);
+        Assert.Contains("tuned@2", again.Out);
+
+        using var json = JsonDocument.Parse(Ok(dir.Path, "cascade", "base@1", "base@2", "--json").Out);
+        Assert.Empty(json.RootElement.GetProperty("steps").EnumerateArray());
+        Assert.True(json.RootElement.GetProperty("succeeded").GetBoolean());
+        Assert.Contains("nothing to do", json.RootElement.GetProperty("nothing_to_do").GetString());
+    }
+
+    [Fact]
+    public void Infer_runs_again_as_files_arrive_skipping_what_is_stored()
+    {
+        using var dir = new TempDirectory();
+        Ok(dir.Path, "init");
+        string models = Directory.CreateDirectory(dir.File("models")).FullName;
+        var weights = Gaussian(4096, 7);
+        Write(Path.Combine(models, "base.safetensors"), [Floats("w", weights, 64, 64)]);
+        Write(Path.Combine(models, "tuned.safetensors"), [Floats("w", Nudged(weights, 8), 64, 64)]);
+        Ok(dir.Path, "infer", models);
+
+        // A new file arrives; the stored ones are skipped, the new one is placed among them.
+        Write(Path.Combine(models, "tuned-more.safetensors"), [Floats("w", Nudged(Nudged(weights, 8), 9), 64, 64)]);
+        var again = Ok(dir.Path, "infer", models, "--json");
+        using var json = JsonDocument.Parse(again.Out);
+        var entries = json.RootElement.EnumerateArray().ToDictionary(e => e.GetProperty("ref").GetString()!, e => e.GetProperty("already_stored").GetBoolean());
+        Assert.Equal(new Dictionary<string, bool> { ["base@1"] = true, ["tuned@1"] = true, ["tuned-more@1"] = false }, entries);
+        Assert.Equal(3, JsonDocument.Parse(Ok(dir.Path, "ls", "--json").Out).RootElement.GetArrayLength());
+
+        // A stored name with other bytes is a conflict, and nothing is added.
+        Write(Path.Combine(models, "base.safetensors"), [Floats("w", Nudged(weights, 10), 64, 64)]);
+        Write(Path.Combine(models, "another.safetensors"), [Floats("w", Nudged(weights, 11), 64, 64)]);
+        var conflict = CliRunner.Run(dir.Path, "infer", models);
+        Assert.Equal(1, conflict.ExitCode);
+        Assert.Contains("'base'", conflict.Error);
+        Assert.Contains("--version-of base", conflict.Error);
+        Assert.Equal(3, JsonDocument.Parse(Ok(dir.Path, "ls", "--json").Out).RootElement.GetArrayLength());
+    }
+
+    [Fact]
+    public void Auto_placement_prefers_the_newer_version_when_it_is_at_least_as_close()
+    {
+        using var dir = new TempDirectory();
+        Ok(dir.Path, "init");
+        var weight = Gaussian(256 * 256, 21);
+        var bias = Gaussian(256, 22);
+        var head = Gaussian(10 * 256, 23);
+        Tensor[] Model(float[] w, float[] b, float[] h) => [Floats("layer.weight", w, 256, 256), Floats("layer.bias", b, 256), Floats("head.weight", h, 10, 256)];
+
+        string ft1 = Write(dir.File("ft1.safetensors"), Model(weight, bias, head));
+        // ft@2 retrains only the bias: it shares the weight and the head with ft@1.
+        var bias2 = Nudged(bias, 24);
+        string ft2 = Write(dir.File("ft2.safetensors"), Model(weight, bias2, head));
+        // Pruned from ft@2: half of the weight zeroed; the bias and head are ft@2's exactly.
+        var pruned = weight.Select((v, i) => i % 2 == 0 ? 0f : v).ToArray();
+        string prunedPath = Write(dir.File("pruned.safetensors"), Model(pruned, bias2, head));
+
+        Ok(dir.Path, "add", ft1, "--name", "ft");
+        Ok(dir.Path, "add", ft2, "--version-of", "ft");
+        using var placed = JsonDocument.Parse(Ok(dir.Path, "add", prunedPath, "--auto", "--json").Out);
+        Assert.Equal("ft@2", placed.RootElement.GetProperty("parent").GetString());
+    }
+}
