@@ -103,6 +103,7 @@ public static class MGitCli
         CloneCommand.Build(globals, context),
         DiffCommand.Build(globals, context),
         InferCommand.Build(globals, context),
+        StatusCommand.Build(globals, context),
     ];
 
     /// <summary>One line on stderr, a non-zero exit; the stack trace only with MGIT_TRACE=1.</summary>

@@ -50,6 +50,8 @@ public sealed partial class Repository : IDisposable
     private readonly StreamIngestion _streams;
     private readonly StoredFiles _files;
     private readonly CascadeRunner _cascade;
+    private readonly LinkedCheckout _linked;
+    private readonly RemoteComparer _remoteComparer;
     private readonly RemoteSync _remotes;
     private readonly RemoteMaintenance _remoteMaintenance;
 
@@ -67,7 +69,9 @@ public sealed partial class Repository : IDisposable
         _streams = new StreamIngestion(_context, _ingestion);
         _files = new StoredFiles(_context);
         _cascade = new CascadeRunner(_context, _ingestion, _tests, _checkouts);
+        _linked = new LinkedCheckout(_context, _writer, _checkouts);
         _remotes = new RemoteSync(_context, _maintenance);
+        _remoteComparer = new RemoteComparer(_context, _remotes);
         _remoteMaintenance = new RemoteMaintenance(_context, _remotes);
         _remotes.AttachLazyOrigin();
     }
@@ -288,6 +292,15 @@ public sealed partial class Repository : IDisposable
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; no partial file is left, nor any file or folder the checkout created.</exception>
     public IReadOnlyList<(string Ref, string Path)> Checkout(IReadOnlyList<string> references, string folder, bool overwrite = false, CancellationToken cancellationToken = default) => _writer.Checkout(references, folder, overwrite, cancellationToken);
 
+    /// <exception cref="MGitException">InvalidInput, NotFound (the reference), Conflict (the output exists: pass overwrite), Damaged, NoSpace, Io.</exception>
+    /// <inheritdoc cref="LinkedCheckout.Checkout"/>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; nothing the checkout created is left.</exception>
+    public LinkedCheckoutResult CheckoutLinked(string reference, string output, bool overwrite = false, CancellationToken cancellationToken = default) => _linked.Checkout(reference, output, overwrite, cancellationToken);
+
+    /// <exception cref="MGitException">NotFound (the reference), Damaged (its manifest).</exception>
+    /// <inheritdoc cref="ModelWriter.DefaultOutput"/>
+    public string DefaultCheckoutPath(string reference, string directory) => _writer.DefaultOutput(reference, directory);
+
     // --- Tests
 
     /// <summary>Registered tests and their results.</summary>
@@ -342,6 +355,13 @@ public sealed partial class Repository : IDisposable
     public CascadeResult ResumeCascade(CascadeOptions options, CancellationToken cancellationToken = default) => _cascade.ResumeCascade(options, cancellationToken);
 
     // --- Remotes
+
+    /// <inheritdoc cref="RemoteComparer.CompareAllAsync"/>
+    /// <param name="cancellationToken">Stops reading the remotes.</param>
+    public Task<IReadOnlyList<RemoteComparison>> CompareWithRemotesAsync(CancellationToken cancellationToken = default) => _remoteComparer.CompareAllAsync(cancellationToken);
+
+    /// <inheritdoc cref="CascadeRunner.LatestCascade"/>
+    public CascadeRecord? LatestCascade() => _cascade.LatestCascade();
 
     /// <exception cref="MGitException">Damaged (the remotes file).</exception>
     public IReadOnlyList<RemoteEntry> Remotes() => _remotes.Remotes();

@@ -12,7 +12,7 @@ public static class AddCommand
     public static Command Build(GlobalOptions globals, CliContext context)
     {
         var path = new Argument<string>("PATH") { Description = "Model file or model folder (e.g. a Hugging Face folder)" };
-        var name = new Option<string?>("--name") { Description = "Model name (default: the file stem or folder name)" };
+        var name = new Option<string?>("--name") { Description = "Model name [default: the file stem or folder name]" };
         var parents = new Option<string[]>("--parent") { Description = "A model this one was derived from (repeatable)", AllowMultipleArgumentsPerToken = false };
         var how = new Option<string?>("--how") { Description = "How it was derived: finetune, prune, quantize, distill, merge, other" };
         var versionOf = new Option<string?>("--version-of") { Description = "Make this the next version of REF's model" };
@@ -20,7 +20,7 @@ public static class AddCommand
         var meta = new Option<string[]>("--meta") { Description = "Metadata KEY=VALUE (repeatable)" };
         var message = new Option<string?>("--message", "-m") { Description = "Why this model exists" };
         var lossy = new Option<bool>("--lossy") { Description = "Store float tensors as quantized deltas against the parent, each element within --error-bound (opt-in; default lossless)" };
-        var errorBound = new Option<double?>("--error-bound") { Description = "Absolute per-element error bound for --lossy (default 1e-4, as in the MGit paper)" };
+        var errorBound = new Option<double?>("--error-bound") { Description = "Absolute per-element error bound for --lossy [default: 1e-4, as in the MGit paper]" };
         var recipe = new Option<string?>("--recipe") { Description = "How it was derived, as a command the cascade can replay: {parent}, {parent:NAME}, {parents}, {output}" };
         var auto = new Option<bool>("--auto") { Description = "Choose the parent automatically: shared tensors, then same structure, then nearest parameters; a new root when nothing is related" };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON" };

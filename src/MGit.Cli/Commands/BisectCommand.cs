@@ -11,7 +11,7 @@ public static class BisectCommand
     {
         var test = new Argument<string>("TEST") { Description = "A registered test" };
         var from = new Option<string>("--from") { Description = "A model that fails the test", Required = true };
-        var to = new Option<string?>("--to") { Description = "An ancestor that passes (default: the root of the chain of adapted parents)" };
+        var to = new Option<string?>("--to") { Description = "An ancestor that passes [default: the root of the chain of adapted parents]" };
         var json = new Option<bool>("--json") { Description = "Print JSON: {first_failing, runs: [{ref, passed}]}" };
         var command = new Command("bisect", "Find the first model along a derivation chain that fails a test, in about log2(n) runs") { test, from, to, json };
         command.SetAction(parse =>

@@ -14,8 +14,8 @@ public static class CascadeCommand
         var refs = new Argument<string[]>("OLD NEW") { Description = "OLD and NEW versions, or just NEW when it is a new version of OLD", Arity = new ArgumentArity(0, 2) };
         var resume = new Option<bool>("--resume") { Description = "Continue the latest cascade: retry what failed or was blocked" };
         var dryRun = new Option<bool>("--dry-run") { Description = "Print the plan; change nothing" };
-        var jobs = new Option<int>("--jobs", "-j") { Description = "Recipes run at once (default 1)", DefaultValueFactory = _ => 1 };
-        var timeout = new Option<double>("--timeout") { Description = "Seconds a recipe may run (default: 24 hours)", DefaultValueFactory = _ => 24 * 3600 };
+        var jobs = new Option<int>("--jobs", "-j") { Description = "Recipes run at once", DefaultValueFactory = _ => 1 };
+        var timeout = new Option<double>("--timeout") { Description = "Seconds a recipe may run (86400: 24 hours)", DefaultValueFactory = _ => 24 * 3600 };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON" };
         var command = new Command("cascade", "Re-derive every model downstream of OLD on NEW by replaying recipes, then run their tests") { refs, resume, dryRun, jobs, timeout, json };
         command.SetAction(parse =>

@@ -7,7 +7,7 @@ public static class LogCommand
 {
     public static Command Build(GlobalOptions globals, CliContext context)
     {
-        var reference = new Argument<string?>("REF") { Description = "Show the ancestors and descendants of this model (default: the whole graph)", Arity = ArgumentArity.ZeroOrOne };
+        var reference = new Argument<string?>("REF") { Description = "Show the ancestors and descendants of this model [default: the whole graph]", Arity = ArgumentArity.ZeroOrOne };
         var command = new Command("log", "Draw the lineage as a tree") { reference };
         command.SetAction(parse =>
         {

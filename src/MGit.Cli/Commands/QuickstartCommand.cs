@@ -8,7 +8,7 @@ public static class QuickstartCommand
 {
     public static Command Build(GlobalOptions globals, CliContext context)
     {
-        var directory = new Argument<string?>("DIR") { Description = "A new folder for the example (default: a fresh folder under the system temp folder)", Arity = ArgumentArity.ZeroOrOne };
+        var directory = new Argument<string?>("DIR") { Description = "A new folder for the example [default: a fresh folder under the system temp folder]", Arity = ArgumentArity.ZeroOrOne };
         var command = new Command("quickstart", "Train a small real model family (Palmer penguins), add it with its lineage, and check a model back out") { directory };
         command.SetAction(parse =>
         {

@@ -15,7 +15,7 @@ public static class RemoteCommand
 
         var name = new Argument<string>("NAME") { Description = "Remote name (clone calls its remote 'origin')" };
         var url = new Argument<string>("URL") { Description = "file:///absolute/path or s3://bucket/prefix" };
-        var endpoint = new Option<string?>("--endpoint") { Description = "S3-compatible server, e.g. http://127.0.0.1:9000 (default: AWS)" };
+        var endpoint = new Option<string?>("--endpoint") { Description = "S3-compatible server, e.g. http://127.0.0.1:9000 [default: AWS]" };
         var add = new Command("add", "Add a remote") { name, url, endpoint };
         add.SetAction(parse =>
         {
@@ -63,7 +63,7 @@ public static class RemoteCommand
 
     private static Command BuildFsck(GlobalOptions globals, CliContext context)
     {
-        var remote = new Argument<string?>("REMOTE") { Description = "Remote name (default: origin)", Arity = ArgumentArity.ZeroOrOne };
+        var remote = new Argument<string?>("REMOTE") { Description = "Remote name [default: the only remote, else origin]", Arity = ArgumentArity.ZeroOrOne };
         var json = new Option<bool>("--json") { Description = "Print JSON: url, versions, objects, referenced, unreferenced, old_snapshots, temp_files, problems" };
         var command = new Command("fsck", "Check a remote: its lineage, every manifest and object its versions need; report what it holds that nothing needs") { remote, json };
         command.SetAction(parse =>
@@ -78,7 +78,7 @@ public static class RemoteCommand
 
     private static Command BuildGc(GlobalOptions globals, CliContext context)
     {
-        var remote = new Argument<string?>("REMOTE") { Description = "Remote name (default: origin)", Arity = ArgumentArity.ZeroOrOne };
+        var remote = new Argument<string?>("REMOTE") { Description = "Remote name [default: the only remote, else origin]", Arity = ArgumentArity.ZeroOrOne };
         var prune = new Option<bool>("--prune") { Description = "Delete what nothing needs (without it, only report)" };
         var expire = new Option<string>("--expire") { Description = "Only what is older than this: 0, 90s, 30m, 1h, 2d", DefaultValueFactory = _ => "1h" };
         var json = new Option<bool>("--json") { Description = "Print JSON: what remote fsck prints, and removed" };
@@ -164,8 +164,8 @@ public static class PushCommand
 {
     public static Command Build(GlobalOptions globals, CliContext context)
     {
-        var remote = new Argument<string?>("REMOTE") { Description = "Remote name (default: origin)", Arity = ArgumentArity.ZeroOrOne };
-        var refs = new Argument<string[]>("REF") { Description = "Versions to push, with their ancestors (default: every version)", Arity = ArgumentArity.ZeroOrMore };
+        var remote = new Argument<string?>("REMOTE") { Description = "Remote name [default: the only remote, else origin]", Arity = ArgumentArity.ZeroOrOne };
+        var refs = new Argument<string[]>("REF") { Description = "Versions to push, with their ancestors [default: every version]", Arity = ArgumentArity.ZeroOrMore };
         var json = new Option<bool>("--json") { Description = "Print JSON: objects_sent, bytes_sent" };
         var command = new Command("push", "Send versions and the objects the remote lacks; refused when the remote has versions not pulled yet") { remote, refs, json };
         command.SetAction(parse =>
@@ -200,7 +200,7 @@ public static class PullCommand
 {
     public static Command Build(GlobalOptions globals, CliContext context)
     {
-        var remote = new Argument<string?>("REMOTE") { Description = "Remote name (default: origin)", Arity = ArgumentArity.ZeroOrOne };
+        var remote = new Argument<string?>("REMOTE") { Description = "Remote name [default: the only remote, else origin]", Arity = ArgumentArity.ZeroOrOne };
         var json = new Option<bool>("--json") { Description = "Print JSON: objects_received, bytes_received, skipped" };
         var skipBroken = SkipBrokenOption();
         var command = new Command("pull", "Fetch new versions and their objects, and merge the remote's lineage into this one") { remote, json, skipBroken };
@@ -265,19 +265,34 @@ public static class CloneCommand
     public static Command Build(GlobalOptions globals, CliContext context)
     {
         var url = new Argument<string>("URL") { Description = "file:///absolute/path or s3://bucket/prefix" };
-        var directory = new Argument<string>("DIR") { Description = "New folder for the repository" };
-        var endpoint = new Option<string?>("--endpoint") { Description = "S3-compatible server, e.g. http://127.0.0.1:9000 (default: AWS)" };
+        var directory = new Argument<string?>("DIR") { Description = "New folder for the repository (relative to -C when given) [default: the remote's last path part]", Arity = ArgumentArity.ZeroOrOne };
+        var endpoint = new Option<string?>("--endpoint") { Description = "S3-compatible server, e.g. http://127.0.0.1:9000 [default: AWS]" };
         var lazy = new Option<bool>("--lazy") { Description = "Fetch the lineage and manifests only; checkout fetches the objects it needs" };
         var skipBroken = PullCommand.SkipBrokenOption();
         var command = new Command("clone", "Copy a remote into a new repository; the remote becomes 'origin'") { url, directory, endpoint, lazy, skipBroken };
         command.SetAction(parse =>
         {
-            using var repository = Repository.Clone(parse.GetValue(url)!, context.ResolvePath(parse.GetValue(directory)!), parse.GetValue(endpoint), parse.GetValue(lazy), parse.GetValue(skipBroken), globals.Options(parse, context), out var skipped, context.Cancellation);
+            // -C means "run as if started in DIR", as in git: the new folder is made there.
+            string folder = parse.GetValue(directory) ?? FolderNameOf(parse.GetValue(url)!);
+            string target = context.ResolvePath(Path.Combine(parse.GetValue(globals.Repo) ?? ".", folder));
+            using var repository = Repository.Clone(parse.GetValue(url)!, target, parse.GetValue(endpoint), parse.GetValue(lazy), parse.GetValue(skipBroken), globals.Options(parse, context), out var skipped, context.Cancellation);
             PullCommand.ReportSkipped(context, skipped);
             var graph = repository.Graph();
             GlobalOptions.Say(parse, globals, context, $"cloned {graph.Versions.Count} version(s) into {repository.Root}{(parse.GetValue(lazy) ? " (lazy: objects are fetched on checkout)" : "")}");
             return 0;
         });
         return command;
+    }
+
+    /// <summary>The folder a clone makes when none is named: the last part of the remote's path, as git names it.</summary>
+    private static string FolderNameOf(string url)
+    {
+        string name = url.TrimEnd('/').Split('/')[^1];
+        if (name.Length == 0 || name.EndsWith(':'))
+        {
+            throw new MGitException(ErrorKind.InvalidInput, $"cannot name a folder after {url}; name one: mgit clone URL DIR");
+        }
+
+        return name;
     }
 }

@@ -26,9 +26,9 @@ public static class TestCommands
     {
         var name = new Argument<string>("NAME") { Description = "Test name (letters, digits, '-', '_', '.')" };
         var cmd = new Option<string>("--cmd") { Description = "Command template: {model} = path of the checked-out model, {ref} = NAME@VERSION; run without a shell", Required = true };
-        var scope = new Option<string>("--for") { Description = "all, type:TYPE or model:NAME (default: all)", DefaultValueFactory = _ => "all" };
-        var pass = new Option<string?>("--pass") { Description = "Condition on the metrics the test prints as JSON on its last line, e.g. 'accuracy >= 0.9 and loss < 0.5' (default: exit code 0 passes)" };
-        var timeout = new Option<double>("--timeout") { Description = "Seconds before the test is killed and fails (default 600)", DefaultValueFactory = _ => TestDefinition.DefaultTimeoutSeconds };
+        var scope = new Option<string>("--for") { Description = "all, type:TYPE or model:NAME [default: all]", DefaultValueFactory = _ => "all" };
+        var pass = new Option<string?>("--pass") { Description = "Condition on the metrics the test prints as JSON on its last line, e.g. 'accuracy >= 0.9 and loss < 0.5' [default: exit code 0 passes]" };
+        var timeout = new Option<double>("--timeout") { Description = "Seconds before the test is killed and fails", DefaultValueFactory = _ => TestDefinition.DefaultTimeoutSeconds };
         var replace = new Option<bool>("--replace") { Description = "Replace a test of the same name" };
         var command = new Command("add", "Register a test") { name, cmd, scope, pass, timeout, replace };
         command.SetAction(parse =>
@@ -46,11 +46,11 @@ public static class TestCommands
 
     private static Command BuildRun(GlobalOptions globals, CliContext context)
     {
-        var reference = new Argument<string?>("REF") { Description = "A model version (default: --all)", Arity = ArgumentArity.ZeroOrOne };
+        var reference = new Argument<string?>("REF") { Description = "A model version [default: --all]", Arity = ArgumentArity.ZeroOrOne };
         var all = new Option<bool>("--all") { Description = "Every version of every model" };
         var descendants = new Option<string?>("--descendants") { Description = "REF and every model derived from it, transitively" };
         var only = new Option<string?>("--test") { Description = "Run only this test" };
-        var jobs = new Option<int>("--jobs", "-j") { Description = "Tests run at once (default 1)", DefaultValueFactory = _ => 1 };
+        var jobs = new Option<int>("--jobs", "-j") { Description = "Tests run at once", DefaultValueFactory = _ => 1 };
         var json = new Option<bool>("--json") { Description = "Print the results as JSON" };
         var command = new Command("run", "Run the applicable tests on models and record the results") { reference, all, descendants, only, jobs, json };
         command.SetAction(parse =>
@@ -99,7 +99,7 @@ public static class TestCommands
 
     private static Command BuildShow(GlobalOptions globals, CliContext context)
     {
-        var reference = new Argument<string?>("REF") { Description = "Only this model version (default: all)", Arity = ArgumentArity.ZeroOrOne };
+        var reference = new Argument<string?>("REF") { Description = "Only this model version [default: all]", Arity = ArgumentArity.ZeroOrOne };
         var json = new Option<bool>("--json") { Description = "Print JSON: [{ref, test, passed, metrics, duration_s, ...}]" };
         var command = new Command("show", "Show recorded test results as a models x tests table") { reference, json };
         command.SetAction(parse =>

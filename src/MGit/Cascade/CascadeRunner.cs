@@ -128,6 +128,19 @@ internal sealed class CascadeRunner(RepositoryContext context, Ingestion ingesti
         return ExecuteCascade(id, plan, options, cancellationToken);
     }
 
+    /// <summary>The most recent cascade as recorded, or null when none has run.</summary>
+    public CascadeRecord? LatestCascade()
+    {
+        try
+        {
+            return new CascadeLog(context.Lineage).Latest();
+        }
+        catch (MGitException e) when (e.Kind == ErrorKind.NotFound)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Continues the latest cascade: what it made is kept, failed and blocked steps are tried again (with any recipe set since).</summary>
     public CascadeResult ResumeCascade(CascadeOptions options, CancellationToken cancellationToken)
     {

@@ -26,7 +26,13 @@ internal sealed class CheckoutCache(RepositoryContext context, ModelWriter write
         {
             if (Directory.Exists(slot.Folder))
             {
-                return slot.Model;
+                // A checkout hard-linked to this one shares its files with the user: verify before trusting them.
+                if (!File.Exists(slot.LinkedMarker) || StoredContent.Matches(manifest, ModelFiles(manifest, slot.Model), cancellationToken))
+                {
+                    return slot.Model;
+                }
+
+                Directory.Delete(slot.Folder, recursive: true);
             }
 
             try
@@ -73,6 +79,16 @@ internal sealed class CheckoutCache(RepositoryContext context, ModelWriter write
         }
     }
 
+    /// <summary>Notes that a checkout was hard-linked to the cached one, so that every later use verifies it first (<see cref="Get"/>).</summary>
+    public void MarkLinked(string manifestId, Manifest manifest) =>
+        File.WriteAllBytes(CheckoutSlot(manifestId, manifest).LinkedMarker, []);
+
+    /// <summary>A checkout's files as (full path, path in the model), in manifest order.</summary>
+    public static List<(string FullPath, string RelativePath)> ModelFiles(Manifest manifest, string model) =>
+        manifest.Kind == "file"
+            ? [(model, manifest.Files.Single().Path)]
+            : manifest.Files.Select(f => (ModelPaths.ForWriting(model, f.Path), f.Path)).ToList();
+
     private CheckoutCacheSlot CheckoutSlot(string manifestId, Manifest manifest) =>
         new(Path.Combine(context.CheckoutCacheDirectory, manifestId), manifest.Kind == "file" ? manifest.Files.Single().Path : "model");
 
@@ -88,6 +104,9 @@ internal sealed class CheckoutCache(RepositoryContext context, ModelWriter write
         public string Folder { get; } = directory;
 
         public string Model => ModelPaths.ForWriting(Folder, modelName);
+
+        /// <summary>Present when some checkout is a hard link to these files (a name no model file in the slot can take: the model is one entry, <see cref="Model"/>).</summary>
+        public string LinkedMarker => Path.Combine(Folder, modelName == LinkedMarkerName ? LinkedMarkerName + "-" : LinkedMarkerName);
 
         /// <summary>Where the model is written before it is published.</summary>
         public string PartialModel => ModelPaths.ForWriting(_partial, modelName);
@@ -115,6 +134,8 @@ internal sealed class CheckoutCache(RepositoryContext context, ModelWriter write
             }
         }
     }
+
+    private const string LinkedMarkerName = ".mgit-linked";
 
     private static void MakeReadOnly(string path)
     {

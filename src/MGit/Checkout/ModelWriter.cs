@@ -25,6 +25,19 @@ internal sealed class ModelWriter(RepositoryContext context)
     }
 
     /// <summary>
+    /// Where a checkout goes by default in <paramref name="directory"/>: a single-file model under
+    /// the file name it was added with, a folder model in a folder named as the model (its last
+    /// '/'-part), as <c>git clone</c> names its folder.
+    /// </summary>
+    public string DefaultOutput(string reference, string directory)
+    {
+        var version = context.Resolve(reference);
+        var manifest = context.LoadManifest(version);
+        string name = manifest.Kind == "file" ? Path.GetFileName(manifest.Files.Single().Path) : version.Name[(version.Name.LastIndexOf('/') + 1)..];
+        return ModelPaths.ForWriting(directory, name);
+    }
+
+    /// <summary>
     /// Rebuilds several model versions inside <paramref name="folder"/>, each in a folder named by
     /// its ref (NAME@VERSION; a single-file model's file goes inside it under its own name), in
     /// one pipeline. Parents come first (<see cref="LineageGraph.ParentsFirst"/>), the files are
@@ -224,21 +237,85 @@ internal sealed class ModelWriter(RepositoryContext context)
 
             foreach (var model in models.Where(m => m.Manifest.Kind != "file"))
             {
-                foreach (string directory in model.Manifest.EmptyDirectories)
+                WriteFolderExtras(model, created, cancellationToken);
+            }
+        }
+        catch
+        {
+            created.TakeBack();
+            throw;
+        }
+    }
+
+    /// <summary>A folder model's empty folders and, last (nothing is ever written through them), its symbolic links.</summary>
+    private static void WriteFolderExtras(ModelFiles model, CreatedPaths created, CancellationToken cancellationToken)
+    {
+        foreach (string directory in model.Manifest.EmptyDirectories)
+        {
+            created.Folder(ModelPaths.ForWriting(model.Target, directory));
+        }
+
+        foreach (var link in model.Manifest.Links ?? [])
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            string path = ModelPaths.ForWriting(model.Target, link.Path);
+            created.Folder(Path.GetDirectoryName(path)!);
+            created.File(path);
+            WriteLink(path, link.Target);
+        }
+    }
+
+    /// <summary>
+    /// Checks a model out as links to the files of <paramref name="cached"/>, a verified read-only
+    /// checkout of the same manifest (<see cref="CheckoutCache"/>): a reflink where the file system
+    /// has them, else a hard link, every file read-only. Returns null, having made nothing, when
+    /// the file system cannot link there (another file system, say); else the path and the
+    /// weakest method used.
+    /// </summary>
+    public static (string Path, FileLinks.Method Method)? LinkModel(Manifest manifest, string cached, string output, bool overwrite, CancellationToken cancellationToken)
+    {
+        var model = PlanModel(manifest, output, overwrite, generation: 0);
+        var created = new CreatedPaths();
+        var weakest = FileLinks.Method.Reflink;
+        try
+        {
+            if (manifest.Kind != "file")
+            {
+                created.Folder(model.Target);
+            }
+
+            foreach (var (file, path) in model.Files)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                string source = manifest.Kind == "file" ? cached : ModelPaths.ForWriting(cached, file.Path);
+                created.Folder(Path.GetDirectoryName(path)!);
+                string temporary = Path.Combine(Path.GetDirectoryName(path)!, TemporaryFiles.Name(Path.GetFileName(path)));
+                var method = FileLinks.Link(source, temporary);
+                if (method == FileLinks.Method.None)
                 {
-                    created.Folder(ModelPaths.ForWriting(model.Target, directory));
+                    created.TakeBack();
+                    return null;
                 }
 
-                // Last: nothing is ever written through them.
-                foreach (var link in model.Manifest.Links ?? [])
+                weakest = (FileLinks.Method)Math.Max((int)weakest, (int)method);
+                try
                 {
-                    cancellationToken.ThrowIfCancellationRequested();
-                    string path = ModelPaths.ForWriting(model.Target, link.Path);
-                    created.Folder(Path.GetDirectoryName(path)!);
+                    if (method == FileLinks.Method.Reflink && !OperatingSystem.IsWindows())
+                    {
+                        File.SetUnixFileMode(temporary, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+                    }
+
                     created.File(path);
-                    WriteLink(path, link.Target);
+                    File.Move(temporary, path, overwrite);
+                }
+                finally
+                {
+                    File.Delete(temporary);
                 }
             }
+
+            WriteFolderExtras(model, created, cancellationToken);
+            return (model.Target, weakest);
         }
         catch
         {

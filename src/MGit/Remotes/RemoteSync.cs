@@ -62,10 +62,14 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
         (config with { Remotes = config.Remotes.Where(r => r.Name != name).ToList() }).Save(context.MetadataDirectory);
     }
 
-    /// <summary>Opens a configured remote's backend (the caller disposes it).</summary>
+    /// <summary>The remote a command without one means: the only one there is, whatever its name, else <see cref="DefaultRemote"/>.</summary>
+    public string DefaultRemoteName() =>
+        RemoteConfig.Load(context.MetadataDirectory).Remotes is [var only] ? only.Name : DefaultRemote;
+
+    /// <summary>Opens a configured remote's backend (the caller disposes it); without a name, the <see cref="DefaultRemoteName"/>.</summary>
     public IRemoteBackend OpenRemote(string? name = null)
     {
-        var entry = RemoteConfig.Load(context.MetadataDirectory).Get(name ?? DefaultRemote);
+        var entry = RemoteConfig.Load(context.MetadataDirectory).Get(name ?? DefaultRemoteName());
         return RemoteBackends.Open(entry.Url, entry.Endpoint, context.Options.Environment, create: true);
     }
 
@@ -82,7 +86,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
     public async Task<PushResult> PushAsync(string? remote, IReadOnlyList<string>? refs, CancellationToken cancel)
     {
         using var backend = OpenRemote(remote);
-        return await PushAsync(backend, remote ?? DefaultRemote, refs, cancel).ConfigureAwait(false);
+        return await PushAsync(backend, remote ?? DefaultRemoteName(), refs, cancel).ConfigureAwait(false);
     }
 
     /// <inheritdoc cref="PushAsync(string?, IReadOnlyList{string}?, CancellationToken)"/>
@@ -222,7 +226,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
     public async Task<PullResult> PullAsync(string? remote, bool skipBroken, CancellationToken cancel)
     {
         using var backend = OpenRemote(remote);
-        return await PullAsync(backend, lazy: RemoteConfig.Load(context.MetadataDirectory).LazyFrom == (remote ?? DefaultRemote), skipBroken, cancel).ConfigureAwait(false);
+        return await PullAsync(backend, lazy: RemoteConfig.Load(context.MetadataDirectory).LazyFrom == (remote ?? DefaultRemoteName()), skipBroken, cancel).ConfigureAwait(false);
     }
 
     /// <inheritdoc cref="PullAsync(string?, bool, CancellationToken)"/>

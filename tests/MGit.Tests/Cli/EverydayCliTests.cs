@@ -136,4 +136,86 @@ public sealed class EverydayCliTests
         using var placed = JsonDocument.Parse(Ok(dir.Path, "add", prunedPath, "--auto", "--json").Out);
         Assert.Equal("ft@2", placed.RootElement.GetProperty("parent").GetString());
     }
+
+    [Fact]
+    public void Checkout_without_output_writes_the_added_file_name_here_and_refuses_to_overwrite()
+    {
+        using var dir = new TempDirectory();
+        string repo = Directory.CreateDirectory(dir.File("repo")).FullName;
+        Ok(repo, "init");
+        string model = Write(dir.File("weights.safetensors"), [Floats("w", Gaussian(1024, 31), 32, 32)]);
+        Ok(repo, "add", model, "--name", "m");
+        string work = Directory.CreateDirectory(dir.File("work")).FullName;
+
+        Ok(work, "-C", repo, "checkout", "m");
+        Assert.Equal(File.ReadAllBytes(model), File.ReadAllBytes(Path.Combine(work, "weights.safetensors")));
+
+        var again = CliRunner.Run(work, "-C", repo, "checkout", "m");
+        Assert.Equal(1, again.ExitCode);
+        Assert.Contains("already exists", again.Error);
+        Ok(work, "-C", repo, "checkout", "m", "--force");
+    }
+
+    [LinuxFact("reflinks and hard links through libc")]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public void Checkout_link_shares_the_cached_bytes_read_only_and_a_changed_cache_is_rebuilt()
+    {
+        using var dir = new TempDirectory();
+        Ok(dir.Path, "init");
+        string model = Write(dir.File("weights.safetensors"), [Floats("w", Gaussian(1024, 32), 32, 32)]);
+        Ok(dir.Path, "add", model, "--name", "m");
+        string linked = dir.File("linked.safetensors");
+
+        var result = Ok(dir.Path, "checkout", "m", "--link", "-o", linked);
+        Assert.Equal(File.ReadAllBytes(model), File.ReadAllBytes(linked));
+        Assert.Matches("(reflink|hardlink)", result.Error);
+        Assert.False(File.GetUnixFileMode(linked).HasFlag(UnixFileMode.UserWrite), "a linked checkout is read-only");
+
+        // Someone makes a hard-linked checkout writable and edits it: the next use of the cache
+        // notices and writes it again, so tests and cascades never run on edited bytes.
+        if (result.Error.Contains("hardlink", StringComparison.Ordinal))
+        {
+            File.SetUnixFileMode(linked, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            using (var edit = File.OpenWrite(linked))
+            {
+                edit.WriteByte(0x42);
+            }
+
+            string second = dir.File("second.safetensors");
+            Ok(dir.Path, "checkout", "m", "--link", "-o", second);
+            Assert.Equal(File.ReadAllBytes(model), File.ReadAllBytes(second));
+        }
+    }
+
+    [Fact]
+    public void Status_shows_models_latest_additions_remotes_ahead_and_behind_and_push_uses_the_only_remote()
+    {
+        using var dir = new TempDirectory();
+        string alice = Directory.CreateDirectory(dir.File("alice")).FullName;
+        Ok(alice, "init");
+        Assert.Contains("no models yet", Ok(alice, "status").Out);
+
+        var weights = Gaussian(1024, 41);
+        Ok(alice, "add", Write(dir.File("base.safetensors"), [Floats("w", weights, 32, 32)]), "--name", "base");
+        string remote = new Uri(Directory.CreateDirectory(dir.File("remote")).FullName).AbsoluteUri;
+        Ok(alice, "remote", "add", "team", remote);
+        Assert.Contains("1 version(s) to push", Ok(alice, "status").Out);
+
+        Ok(alice, "push"); // the only remote, though it is not called origin
+        Ok(alice, "add", Write(dir.File("tuned.safetensors"), [Floats("w", Nudged(weights, 42), 32, 32)]), "--name", "tuned", "--parent", "base");
+        using var status = JsonDocument.Parse(Ok(alice, "status", "--json").Out);
+        var root = status.RootElement;
+        Assert.Equal(2, root.GetProperty("versions").GetInt32());
+        Assert.Equal("tuned@1", root.GetProperty("latest")[0].GetProperty("ref").GetString());
+        var team = root.GetProperty("remotes")[0];
+        Assert.Equal("team", team.GetProperty("name").GetString());
+        Assert.Equal(1, team.GetProperty("ahead").GetInt32());
+        Assert.Equal(0, team.GetProperty("behind").GetInt32());
+
+        string bob = dir.File("bob");
+        Ok(dir.Path, "clone", remote, bob);
+        Ok(alice, "push");
+        Assert.Contains("1 version(s) to pull", Ok(bob, "status").Out);
+        Assert.Contains("not read (--offline)", Ok(bob, "status", "--offline").Out);
+    }
 }

@@ -30,13 +30,14 @@ public sealed class RemoteErrorTests
         AssertOneLineError(RemoteCli.Run(repo, "remote", "add", "x", "http://example.com/models"), "not a remote URL");
         AssertOneLineError(RemoteCli.Run(repo, "remote", "add", "x", "s3://UPPER/models"), "valid S3 bucket");
         AssertOneLineError(RemoteCli.Run(repo, "remote", "add", "x", "file:///srv/m", "--endpoint", "http://h"), "s3:// remotes only");
-        AssertOneLineError(RemoteCli.Run(repo, "remote", "add", "-bad", "file:///srv/m"), "");
+        AssertOneLineError(RemoteCli.Run(repo, "remote", "add", "--", "-bad", "file:///srv/m"), "");
         AssertOneLineError(RemoteCli.Run(repo, "remote", "rm", "nowhere"), "no remote named 'nowhere'");
 
         RemoteCli.Ok(repo, "add", Base(dir, "m.safetensors", 1), "--name", "m");
         AssertOneLineError(RemoteCli.Run(repo, "push", "m"), "mgit push origin m");
         RemoteCli.Ok(repo, "remote", "rm", "origin");
         Assert.DoesNotContain("origin", RemoteCli.Ok(repo, "remote", "ls").Out);
+        RemoteCli.Ok(repo, "remote", "rm", "cloud"); // with one remote left, push would use it whatever its name
         AssertOneLineError(RemoteCli.Run(repo, "push"), "no remote named 'origin'");
     }
 
