@@ -156,11 +156,11 @@ internal sealed class OnnxGraphDiff : IStructuralDiff
             var y = byNameB.GetValueOrDefault(name);
             if (x is null || y is null)
             {
-                changes.Add(new GraphChange(x is null ? $"{what}_added" : $"{what}_removed", name, x?.Type?.ToString(), y?.Type?.ToString()));
+                changes.Add(new GraphChange(x is null ? $"{what}_added" : $"{what}_removed", name, x is null ? null : TypeText(x.Type), y is null ? null : TypeText(y.Type)));
             }
             else if (!Equals(x.Type, y.Type))
             {
-                changes.Add(new GraphChange($"{what}_changed", name, x.Type?.ToString(), y.Type?.ToString()));
+                changes.Add(new GraphChange($"{what}_changed", name, TypeText(x.Type), TypeText(y.Type)));
             }
         }
     }
@@ -188,6 +188,17 @@ internal sealed class OnnxGraphDiff : IStructuralDiff
 
     private static string Signature(NodeProto node) => $"{Qualified(node)} (inputs: {string.Join(", ", node.Input.Select(Edge))}; outputs: {string.Join(", ", node.Output.Select(Edge))})";
 
+    /// <summary>A graph input's or output's type as users read it: <c>FLOAT[batch, 3, 224, 224]</c>; other kinds as protobuf JSON.</summary>
+    private static string TypeText(TypeProto? type) => type switch
+    {
+        null => "(no type)",
+        { TensorType: { } tensor } => $"{OnnxDataTypes.OnnxName(tensor.ElemType)}{(tensor.Shape is { } shape ? $"[{string.Join(", ", shape.Dim.Select(Dimension))}]" : "")}",
+        _ => type.ToString(),
+    };
+
+    private static string Dimension(TensorShapeProto.Types.Dimension d) =>
+        d.HasDimValue ? d.DimValue.ToString(CultureInfo.InvariantCulture) : d.DimParam.Length > 0 ? d.DimParam : "?";
+
     private static string TensorType(TensorProto tensor) => $"{OnnxDataTypes.OnnxName(tensor.DataType)}[{string.Join(",", tensor.Dims)}]";
 
     /// <summary>
@@ -202,14 +213,14 @@ internal sealed class OnnxGraphDiff : IStructuralDiff
         AttributeProto.Types.AttributeType.Tensor => Tensor(attribute.T),
         AttributeProto.Types.AttributeType.Graph => Graph(attribute.G),
         AttributeProto.Types.AttributeType.SparseTensor => attribute.SparseTensor is { } sparse ? $"sparse tensor [{string.Join(", ", sparse.Dims)}]" : "sparse tensor",
-        AttributeProto.Types.AttributeType.TypeProto => attribute.Tp?.ToString() ?? "",
+        AttributeProto.Types.AttributeType.TypeProto => TypeText(attribute.Tp),
         AttributeProto.Types.AttributeType.Floats => List(attribute.Floats.Select(Number)),
         AttributeProto.Types.AttributeType.Ints => List(attribute.Ints.Select(i => i.ToString(CultureInfo.InvariantCulture))),
         AttributeProto.Types.AttributeType.Strings => List(attribute.Strings.Select(x => x.ToStringUtf8())),
         AttributeProto.Types.AttributeType.Tensors => List(attribute.Tensors.Select(Tensor)),
         AttributeProto.Types.AttributeType.Graphs => List(attribute.Graphs.Select(Graph)),
         AttributeProto.Types.AttributeType.SparseTensors => $"{attribute.SparseTensors.Count} sparse tensor(s)",
-        AttributeProto.Types.AttributeType.TypeProtos => List(attribute.TypeProtos.Select(t => t.ToString())),
+        AttributeProto.Types.AttributeType.TypeProtos => List(attribute.TypeProtos.Select(TypeText)),
         _ => Untyped(attribute),
     };
 

@@ -1,3 +1,5 @@
+using System.Numerics;
+using System.Runtime.Intrinsics;
 using MGit.Primitives;
 using MGit.Storage;
 
@@ -197,8 +199,16 @@ internal static class ByteComparison
             return 0;
         }
 
+        // 16 bytes at a time: one equality mask, its set bits counted.
         long count = 0;
-        for (int i = 0; i < a.Length; i++)
+        int i = 0;
+        for (; i + Vector128<byte>.Count <= a.Length; i += Vector128<byte>.Count)
+        {
+            uint equal = Vector128.Equals(Vector128.Create(a[i..]), Vector128.Create(b[i..])).ExtractMostSignificantBits();
+            count += Vector128<byte>.Count - BitOperations.PopCount(equal);
+        }
+
+        for (; i < a.Length; i++)
         {
             count += a[i] != b[i] ? 1 : 0;
         }

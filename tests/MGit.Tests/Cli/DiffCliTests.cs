@@ -127,6 +127,29 @@ public sealed class DiffCliTests
     }
 
     [Fact]
+    public void A_change_that_leaves_every_value_equal_is_still_reported()
+    {
+        // Q8_K's block sums serve dot products only: a byte changed there changes no value.
+        var q8k = GgmlTypes.All.Single(t => t.Name == "Q8_K");
+        byte[] data = new byte[q8k.BlockBytes * 2];
+        BinaryPrimitives.WriteSingleLittleEndian(data, 0.5f);
+        BinaryPrimitives.WriteSingleLittleEndian(data.AsSpan(q8k.BlockBytes), 0.5f);
+        byte[] changed = (byte[])data.Clone();
+        changed[q8k.BlockBytes - 1] ^= 0x10;
+        using var dir = new TempDirectory();
+        File.WriteAllBytes(dir.File("a.gguf"), RawGguf.Build([], [new RawGguf.Tensor("t", (uint)q8k.Id, [512], data)]));
+        File.WriteAllBytes(dir.File("b.gguf"), RawGguf.Build([], [new RawGguf.Tensor("t", (uint)q8k.Id, [512], changed)]));
+
+        string text = Ok(dir.Path, "diff", dir.File("a.gguf"), dir.File("b.gguf")).Out;
+        Assert.Contains("1 changed", text, StringComparison.Ordinal);
+        Assert.Contains("changed 0 of 512 (0%)  (Q8_K, dequantised)  (1 byte(s) differ, values equal)", text, StringComparison.Ordinal);
+        using var json = JsonDocument.Parse(Ok(dir.Path, "diff", dir.File("a.gguf"), dir.File("b.gguf"), "--json").Out);
+        var row = json.RootElement.GetProperty("tensors")[0];
+        Assert.Equal(0, row.GetProperty("changed_elements").GetInt64());
+        Assert.Equal(1, row.GetProperty("changed_bytes").GetInt64());
+    }
+
+    [Fact]
     public void Diff_with_a_missing_file_says_no_such_file_or_model()
     {
         using var dir = new TempDirectory();
