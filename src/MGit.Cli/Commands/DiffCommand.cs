@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using MGit.Cli.Rendering;
 using MGit.Diff;
 using MGit.Errors;
+using MGit.Formats.Catalog;
 
 namespace MGit.Cli.Commands;
 
@@ -55,6 +56,11 @@ public static class DiffCommand
         {
             return Repository.DiffPaths(leftPath, rightPath) with { A = left, B = right };
         }
+        catch (MGitException) when (parse.GetValue(globals.Repo) is null && (MissingPath(left, leftPath) ?? MissingPath(right, rightPath)) is { } missing)
+        {
+            // Outside a repository an argument can only be a file: name the one that is not there.
+            throw new MGitException(ErrorKind.NotFound, $"no such file or model: {missing}");
+        }
 
         using (repository)
         {
@@ -63,6 +69,13 @@ public static class DiffCommand
     }
 
     private static bool Exists(string path) => File.Exists(path) || Directory.Exists(path);
+
+    /// <summary>The argument when it was meant as a path (a separator or a model file's extension) and nothing is there.</summary>
+    private static string? MissingPath(string argument, string path) =>
+        !Exists(path) && (argument.Contains('/', StringComparison.Ordinal) || argument.Contains(Path.DirectorySeparatorChar, StringComparison.Ordinal) || HasModelExtension(argument)) ? argument : null;
+
+    private static bool HasModelExtension(string argument) =>
+        ModelFormats.All.Any(f => f.ClaimsByName(argument)) || Path.GetExtension(argument).ToLowerInvariant() is ".bin" or ".ckpt";
 
     private static JsonObject TensorJson(TensorDiff d)
     {
@@ -96,6 +109,20 @@ public static class DiffCommand
             row["fraction_changed"] = s.FractionChanged;
             row["changed_elements"] = s.ChangedElements;
             row["non_finite"] = s.NonFinite;
+            if (d.Dequantized)
+            {
+                row["dequantized"] = true;
+            }
+        }
+
+        if (d.ChangedBytes is long changedBytes)
+        {
+            row["changed_bytes"] = changedBytes;
+        }
+
+        if (d.StatisticsUnavailable)
+        {
+            row["note"] = $"changed bytes, statistics unavailable for type {d.B!.Dtype}";
         }
 
         return row;
@@ -115,7 +142,38 @@ public static class DiffCommand
         ["note"] = f.Note,
     };
 
-    private static JsonObject GraphJson(GraphChange c) => new() { ["kind"] = c.Kind, ["subject"] = c.Subject, ["before"] = c.Before, ["after"] = c.After };
+    private static JsonObject GraphJson(GraphChange c)
+    {
+        var row = new JsonObject { ["kind"] = c.Kind, ["subject"] = c.Subject, ["before"] = c.Before, ["after"] = c.After };
+        if (c.Node is not null)
+        {
+            row["node"] = c.Node;
+        }
+
+        if (c.Attribute is not null)
+        {
+            row["attribute"] = c.Attribute;
+        }
+
+        return row;
+    }
+
+    /// <summary>
+    /// A graph change on one line. Value changes read <c>old -> new</c>; a moved edge reads
+    /// <c>old => new</c> (ASCII, so it survives any terminal), so the two never look alike.
+    /// </summary>
+    private static string GraphLine(GraphChange g)
+    {
+        string kind = g.Kind.Replace('_', ' ');
+        return g switch
+        {
+            { Kind: "rewired" } => $"{kind} {g.Subject}: {g.Before} => {g.After}",
+            { Before: null, After: null } => $"{kind} {g.Subject}",
+            { Before: null } => $"{kind} {g.Subject}: {g.After}",
+            { After: null } => $"{kind} {g.Subject}: {g.Before}",
+            _ => $"{kind} {g.Subject}: {g.Before} -> {g.After}",
+        };
+    }
 
     private static JsonObject SummaryJson(DiffSummary s)
     {
@@ -133,6 +191,7 @@ public static class DiffCommand
         }
 
         summary["files_changed"] = s.FilesChanged;
+        summary["changed_without_statistics"] = s.ChangedWithoutStatistics;
         return summary;
     }
 
@@ -144,7 +203,8 @@ public static class DiffCommand
         o.WriteLine($"tensors: {s.TensorsA} in a, {s.TensorsB} in b; " + string.Join(", ", s.Counts.Where(c => c.Value > 0).Select(c => $"{c.Value} {c.Key.Replace('_', ' ')}")));
         if (s.ParametersB > 0)
         {
-            o.WriteLine(Invariant($"parameters: {s.ParametersChanged:N0} of {s.ParametersB:N0} changed value ({Percent(s.ParametersChanged, s.ParametersB)})"));
+            string unread = s.ChangedWithoutStatistics > 0 ? $"; {s.ChangedWithoutStatistics} changed tensor(s) compared by bytes only" : "";
+            o.WriteLine(Invariant($"parameters: {s.ParametersChanged:N0} of {s.ParametersB:N0} changed value ({Percent(s.ParametersChanged, s.ParametersB)}){unread}"));
         }
 
         var changed = r.Tensors.Where(t => t.Statistics is not null).OrderByDescending(t => t.Statistics!.RelativeChange ?? double.PositiveInfinity).ToList();
@@ -156,7 +216,22 @@ public static class DiffCommand
             {
                 var st = t.Statistics!;
                 string cast = t.Status == TensorStatus.DtypeChanged ? $"  {t.A!.Dtype} -> {t.B!.Dtype}" : "";
-                o.WriteLine(Invariant($"  {t.Name.PadRight(width)}  relative {Number(st.RelativeChange)}  cosine {Number(st.Cosine)}  max |d| {st.MaxAbsDelta:G4}  changed {st.FractionChanged * 100:0.#}%{cast}"));
+                string dequantised = t.Status != TensorStatus.DtypeChanged && t.Dequantized ? $"  ({t.B!.Dtype}, dequantised)" : "";
+                string bytesOnly = st.ChangedElements == 0 && t.ChangedBytes > 0 ? Invariant($"  ({t.ChangedBytes:N0} byte(s) differ, values equal)") : "";
+                o.WriteLine(Invariant($"  {t.Name.PadRight(width)}  relative {Number(st.RelativeChange)}  cosine {Number(st.Cosine)}  max |d| {st.MaxAbsDelta:G4}  changed {st.ChangedElements:N0} of {t.B!.Elements:N0} ({Percent(st.ChangedElements, t.B.Elements)}){cast}{dequantised}{bytesOnly}"));
+            }
+        }
+
+        // Tensors whose values cannot be read are all named: their change would otherwise show nowhere.
+        var bytesCompared = r.Tensors.Where(t => t.StatisticsUnavailable).ToList();
+        if (bytesCompared.Count > 0)
+        {
+            o.WriteLine("changed, statistics unavailable (bytes compared):");
+            int width = bytesCompared.Max(t => t.Name.Length);
+            foreach (var t in bytesCompared)
+            {
+                long length = t.B!.ByteLength;
+                o.WriteLine(Invariant($"  {t.Name.PadRight(width)}  {t.B.Dtype}  {t.ChangedBytes ?? 0:N0} of {length:N0} bytes differ ({Percent(t.ChangedBytes ?? 0, length)}); statistics unavailable for type {t.B.Dtype}"));
             }
         }
 
@@ -206,7 +281,7 @@ public static class DiffCommand
 
             foreach (var g in f.Graph?.Structural ?? [])
             {
-                o.WriteLine($"    {g.Kind} {g.Subject}: {g.Before} -> {g.After}");
+                o.WriteLine($"    {GraphLine(g)}");
             }
         }
     }
@@ -228,7 +303,19 @@ public static class DiffCommand
 
     private static string Number(double? value) => value is double v ? v.ToString("G4", CultureInfo.InvariantCulture) : "n/a";
 
-    private static string Percent(long part, long whole) => whole == 0 ? "0%" : ((double)part / whole * 100).ToString("0.##", CultureInfo.InvariantCulture) + "%";
+    /// <summary>A share as a percentage that never rounds a non-zero part to "0%" (nor a partial one to "100%").</summary>
+    private static string Percent(long part, long whole)
+    {
+        if (whole == 0 || part == 0)
+        {
+            return "0%";
+        }
+
+        double percent = (double)part / whole * 100;
+        return percent < 0.01 ? "<0.01%"
+            : part < whole && percent > 99.99 ? ">99.99%"
+            : percent.ToString("0.##", CultureInfo.InvariantCulture) + "%";
+    }
 
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 }

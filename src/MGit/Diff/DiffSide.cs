@@ -16,6 +16,9 @@ public sealed record DiffTensor(string File, string Name, string Dtype, IReadOnl
     /// <summary>Number of elements: the product of <see cref="Shape"/>.</summary>
     public long Elements { get; } = Shape.Aggregate(1L, (x, y) => checked(x * y));
 
+    /// <summary>The tensor's length in bytes (its stream may go on past it: a file on disk holds other data after it).</summary>
+    public long ByteLength { get; init; }
+
     /// <summary>Whether the two tensors hold the same bytes with the same dtype and shape, judged by chunk ids without reading data.</summary>
     public bool SameContent(DiffTensor other) =>
         Dtype == other.Dtype && Shape.SequenceEqual(other.Shape) && ChunkBytes == other.ChunkBytes && Chunks.SequenceEqual(other.Chunks);
@@ -50,7 +53,7 @@ internal sealed record DiffSide(string Label, bool SingleFile, IReadOnlyList<Dif
                     var ids = segment.Chunks.Select(ObjectId.Parse).ToList();
                     int chunkBytes = file.ChunkBytesOf(segment);
                     long length = segment.Length;
-                    tensors.Add(new DiffTensor(file.Path, t.Name, t.Dtype, t.Shape, ids, chunkBytes, () => new ChunkedReadStream(objects, ids, chunkBytes, length), 0));
+                    tensors.Add(new DiffTensor(file.Path, t.Name, t.Dtype, t.Shape, ids, chunkBytes, () => new ChunkedReadStream(objects, ids, chunkBytes, length), 0) { ByteLength = length });
                 }
             }
         }
@@ -80,7 +83,7 @@ internal sealed record DiffSide(string Label, bool SingleFile, IReadOnlyList<Dif
                     fileChunks.AddRange(ids);
                     if (segment.Tensor is { } t)
                     {
-                        tensors.Add(new DiffTensor(relativePath, t.Name, t.Dtype, t.Shape, ids, chunkBytes, () => new FileStream(fullPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16), segment.Offset));
+                        tensors.Add(new DiffTensor(relativePath, t.Name, t.Dtype, t.Shape, ids, chunkBytes, () => new FileStream(fullPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16), segment.Offset) { ByteLength = segment.Length });
                     }
                 }
             }

@@ -1,6 +1,28 @@
 using System.Buffers.Binary;
+using MGit.Formats.Gguf;
 
 namespace MGit.Diff;
+
+/// <summary>
+/// How a dtype's values are read for statistics: every <see cref="BlockBytes"/> bytes hold
+/// <see cref="BlockElements"/> values (1 and the element width for plain dtypes; a whole block for
+/// quantized ggml types, which are dequantised).
+/// </summary>
+internal sealed record ElementDecoder(string Dtype, int BlockElements, int BlockBytes, GgmlType? Quantized)
+{
+    /// <summary>Decodes the whole blocks of <paramref name="source"/> into <paramref name="destination"/>.</summary>
+    public void Decode(ReadOnlySpan<byte> source, Span<double> destination)
+    {
+        if (Quantized is { } type)
+        {
+            GgmlDequantizer.Dequantize(type, source, destination);
+        }
+        else
+        {
+            ElementValues.Decode(Dtype, source, destination);
+        }
+    }
+}
 
 /// <summary>
 /// Turns tensor bytes (little-endian, as safetensors and the other formats store them) into
@@ -20,6 +42,15 @@ internal static class ElementValues
     };
 
     public static bool IsNumeric(string dtype) => Width(dtype) is not null;
+
+    /// <summary>
+    /// How to read a dtype's values for statistics, or null when they cannot be read (sub-byte,
+    /// complex, and the ggml types that are not dequantised: their bytes are compared instead).
+    /// </summary>
+    public static ElementDecoder? Decoder(string dtype) =>
+        Width(dtype) is int width ? new ElementDecoder(dtype, 1, width, null)
+        : GgmlTypes.FromName(dtype) is { IsQuantized: true } type && GgmlDequantizer.Supports(type) ? new ElementDecoder(dtype, type.BlockElements, type.BlockBytes, type)
+        : null;
 
     public static bool IsFloat(string dtype) => dtype is "F64" or "F32" or "F16" or "BF16" or "F8_E4M3" or "F8_E5M2";
 

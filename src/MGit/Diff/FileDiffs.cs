@@ -194,7 +194,14 @@ internal static class LineDiff
 }
 
 /// <summary>A change in a model's computation graph: an operator added or removed, an attribute changed, an edge rewired.</summary>
-public sealed record GraphChange(string Kind, string Subject, string? Before, string? After);
+public sealed record GraphChange(string Kind, string Subject, string? Before, string? After)
+{
+    /// <summary>The node the change is about (its name, or its operator type and index in the graph when it has none); null for graph inputs, outputs and initializers.</summary>
+    public string? Node { get; init; }
+
+    /// <summary>The attribute's name, for attribute changes.</summary>
+    public string? Attribute { get; init; }
+}
 
 /// <summary>
 /// A format's structural diff (the MGit paper's computation-graph diff): <c>structural</c>

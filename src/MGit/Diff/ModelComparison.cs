@@ -1,5 +1,6 @@
 using MGit.Diff;
 using MGit.Errors;
+using MGit.Formats.Catalog;
 using MGit.Lineage;
 using MGit.Storage;
 using MGit.Workspace;
@@ -38,11 +39,34 @@ internal sealed class ModelComparison(RepositoryContext context)
         string path = Path.GetFullPath(argument, workingDirectory ?? Environment.CurrentDirectory);
         if (!File.Exists(path) && !Directory.Exists(path))
         {
+            if (LooksLikePath(argument))
+            {
+                throw new MGitException(ErrorKind.NotFound, $"no such file or model: {argument}");
+            }
+
             // Resolve again for the ref's own error message ("no model named ...", "has no version 3").
             graph.Resolve(argument);
         }
 
         return PathSide(argument, path, context.WritingFormat);
+    }
+
+    /// <summary>
+    /// Whether an argument that is neither a stored model nor on disk was meant as a path: it has a
+    /// directory separator or the extension of a model file (a format claims the name, or a
+    /// common checkpoint extension).
+    /// </summary>
+    public static bool LooksLikePath(string argument)
+    {
+        if (argument.Contains('/', StringComparison.Ordinal) || argument.Contains(Path.DirectorySeparatorChar, StringComparison.Ordinal))
+        {
+            return true;
+        }
+
+        string extension = Path.GetExtension(argument);
+        return ModelFormats.All.Any(f => f.ClaimsByName(argument))
+            || extension.Equals(".bin", StringComparison.OrdinalIgnoreCase)
+            || extension.Equals(".ckpt", StringComparison.OrdinalIgnoreCase);
     }
 
     private static bool IsStoredModel(LineageGraph graph, string argument)
@@ -62,7 +86,7 @@ internal sealed class ModelComparison(RepositoryContext context)
 
         if (!File.Exists(full))
         {
-            throw new MGitException(ErrorKind.NotFound, $"{label}: no such model, file or folder");
+            throw new MGitException(ErrorKind.NotFound, $"no such file or model: {label}");
         }
 
         return DiffSide.FromPath(label, full, format, [(full, Path.GetFileName(full))]);

@@ -31,6 +31,19 @@ public sealed record TensorDiff(string Name, string Status, DiffTensor? A, DiffT
 {
     /// <summary>The old name of a renamed tensor.</summary>
     public string? From => Status == TensorStatus.Renamed ? A!.Name : null;
+
+    /// <summary>
+    /// For a changed tensor: how many of its bytes differ (null for other statuses). Set whether or
+    /// not its values could be read, so a change whose values all compare equal (a sign of zero, a
+    /// NaN payload, a quantized block's unused sums) is still seen.
+    /// </summary>
+    public long? ChangedBytes { get; init; }
+
+    /// <summary>Whether <see cref="Statistics"/> were computed from dequantised blocks (a quantized ggml type on either side).</summary>
+    public bool Dequantized { get; init; }
+
+    /// <summary>Whether the tensor changed but its dtype's values cannot be read: only its bytes were compared.</summary>
+    public bool StatisticsUnavailable => Status == TensorStatus.Changed && Statistics is null;
 }
 
 /// <summary>One file's line in a diff: identical, changed, added or removed, with what can be said about the change.</summary>
@@ -61,7 +74,11 @@ public sealed record DiffSummary(
     long ParametersB,
     long ParametersChanged,
     IReadOnlyDictionary<string, int> Counts,
-    int FilesChanged);
+    int FilesChanged)
+{
+    /// <summary>Number of changed tensors whose values could not be read (a dtype without statistics): their bytes were compared.</summary>
+    public int ChangedWithoutStatistics { get; init; }
+}
 
 /// <summary>The full comparison of two models: every tensor and every file, with totals.</summary>
 /// <param name="A">The first side: a version's <c>NAME@VERSION</c>, or the path given.</param>
@@ -128,7 +145,10 @@ internal static class ModelDiff
             b.Tensors.Sum(t => t.Elements),
             diffs.Sum(d => d.Statistics?.ChangedElements ?? 0),
             counts,
-            files.Count(f => f.Status != TensorStatus.Identical));
+            files.Count(f => f.Status != TensorStatus.Identical))
+        {
+            ChangedWithoutStatistics = diffs.Count(d => d.StatisticsUnavailable),
+        };
         return new ModelDiffResult(a.Label, b.Label, diffs, files, summary);
     }
 
@@ -151,10 +171,11 @@ internal static class ModelDiff
             return new TensorDiff(key, TensorStatus.ShapeChanged, a, b, null);
         }
 
-        bool numeric = ElementValues.IsNumeric(a.Dtype) && ElementValues.IsNumeric(b.Dtype);
+        bool readable = TensorStatisticsCalculator.CanCompute(a, b);
+        bool dequantized = readable && (ElementValues.Decoder(a.Dtype)!.Quantized is not null || ElementValues.Decoder(b.Dtype)!.Quantized is not null);
         if (a.Dtype != b.Dtype)
         {
-            return new TensorDiff(key, TensorStatus.DtypeChanged, a, b, numeric ? TensorStatisticsCalculator.Compute(a, b) : null);
+            return new TensorDiff(key, TensorStatus.DtypeChanged, a, b, readable ? TensorStatisticsCalculator.Compute(a, b).Statistics : null) { Dequantized = dequantized };
         }
 
         if (a.SameContent(b))
@@ -162,7 +183,14 @@ internal static class ModelDiff
             return new TensorDiff(key, TensorStatus.Identical, a, b, null);
         }
 
-        return new TensorDiff(key, TensorStatus.Changed, a, b, numeric ? TensorStatisticsCalculator.Compute(a, b) : null);
+        if (readable)
+        {
+            var (statistics, changedBytes) = TensorStatisticsCalculator.Compute(a, b);
+            return new TensorDiff(key, TensorStatus.Changed, a, b, statistics) { ChangedBytes = changedBytes, Dequantized = dequantized };
+        }
+
+        // Values that cannot be read are still compared byte for byte, so the change is named and sized.
+        return new TensorDiff(key, TensorStatus.Changed, a, b, null) { ChangedBytes = ByteComparison.ChangedBytes(a, b, Math.Min(a.ByteLength, b.ByteLength)) };
     }
 
     private static List<FileDiff> CompareFiles(DiffSide a, DiffSide b)

@@ -56,7 +56,12 @@ internal static class GgmlTypes
 
     private static readonly Dictionary<uint, GgmlType> ById = Known.ToDictionary(t => (uint)t.Id);
 
+    private static readonly Dictionary<string, GgmlType> ByName = Known.ToDictionary(t => t.Name, StringComparer.Ordinal);
+
     public static IReadOnlyList<GgmlType> All => Known;
 
     public static GgmlType? FromId(uint id) => ById.GetValueOrDefault(id);
+
+    /// <summary>The type a tensor's dtype names (GGUF tensors carry the ggml type name as their dtype).</summary>
+    public static GgmlType? FromName(string name) => ByName.GetValueOrDefault(name);
 }
