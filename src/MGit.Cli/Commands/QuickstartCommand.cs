@@ -39,7 +39,11 @@ public static class QuickstartCommand
             o.WriteLine($"$ mgit checkout {result.CheckedOutRef} --output {Path.GetRelativePath(result.Directory, result.CheckedOutPath)}");
             o.WriteLine(result.CheckoutIdentical ? "  every file is byte-identical to the trained original" : "  MISMATCH: the checkout differs from the original");
             o.WriteLine();
-            o.WriteLine($"Explore it: cd {result.Directory} && mgit show penguin-sex --json");
+            o.WriteLine($"Explore it: cd {result.Directory} && mgit status && mgit show penguin-sex");
+            o.WriteLine();
+            o.WriteLine("Run mgit right away from the source tree:  dotnet run --project src/MGit.Cli -- status");
+            o.WriteLine("or install the command (once):  dotnet pack MGit.slnx -c Release -o nupkg && dotnet tool install --global MGit.Tool --add-source nupkg");
+            o.WriteLine("  and put .NET tools on your PATH:  export PATH=\"$PATH:$HOME/.dotnet/tools\"");
             return result.CheckoutIdentical ? 0 : MGitCli.ExitFailure;
         });
         return command;
