@@ -156,7 +156,7 @@ public static class DiffCommand
             {
                 var st = t.Statistics!;
                 string cast = t.Status == TensorStatus.DtypeChanged ? $"  {t.A!.Dtype} -> {t.B!.Dtype}" : "";
-                o.WriteLine(Invariant($"  {t.Name.PadRight(width)}  relative {Number(st.RelativeChange)}  cosine {Number(st.Cosine)}  max |d| {st.MaxAbsDelta:G4}  changed {st.FractionChanged * 100:0.#}%{cast}"));
+                o.WriteLine(Invariant($"  {t.Name.PadRight(width)}  relative {Number(st.RelativeChange)}  cosine {Number(st.Cosine)}  max |d| {st.MaxAbsDelta:G4}  changed {Rendering.Percent.Format(st.FractionChanged)}{cast}"));
             }
         }
 
@@ -228,7 +228,7 @@ public static class DiffCommand
 
     private static string Number(double? value) => value is double v ? v.ToString("G4", CultureInfo.InvariantCulture) : "n/a";
 
-    private static string Percent(long part, long whole) => whole == 0 ? "0%" : ((double)part / whole * 100).ToString("0.##", CultureInfo.InvariantCulture) + "%";
+    private static string Percent(long part, long whole) => Rendering.Percent.Of(part, whole, decimals: 2);
 
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 }
