@@ -48,6 +48,7 @@ public static class AddCommand
                 Auto = parse.GetValue(auto),
                 FollowSymlinks = parse.GetValue(followSymlinks),
             }, context.Cancellation);
+            var (within, before) = result.Placement is null ? Reuse(repository, result) : default;
             if (result.Placement is { } placement)
             {
                 if (parse.GetValue(json))
@@ -75,6 +76,8 @@ public static class AddCommand
                     ["stored_bytes"] = result.StoredBytes,
                     ["chunks_new"] = result.ChunksNew,
                     ["chunks_reused"] = result.ChunksReused,
+                    ["chunks_repeated"] = within,
+                    ["chunks_already_stored"] = before,
                     ["lossy"] = result.Version.Lossy,
                     ["error_bound"] = result.Version.ErrorBound,
                     ["lossy_check"] = result.Lossy is { } check ? new JsonObject
@@ -94,12 +97,36 @@ public static class AddCommand
                 }
 
                 GlobalOptions.Say(parse, globals, context,
-                    $"added {result.Files} file(s), {result.Tensors} tensor(s), {LineageTree.Size(result.LogicalBytes)}; {LineageTree.Size(result.NewBytes)} new, stored in {LineageTree.Size(result.StoredBytes)}; {result.ChunksReused} chunk(s) already stored");
+                    $"added {result.Files} file(s), {result.Tensors} tensor(s), {LineageTree.Size(result.LogicalBytes)}; {LineageTree.Size(result.NewBytes)} new, stored in {LineageTree.Size(result.StoredBytes)}; {ReuseText(within, before, result.Files)}");
             }
 
             return 0;
         });
         return command;
+    }
+
+    /// <summary>
+    /// The reused chunks, told apart: repeats of a chunk earlier in the same model (deduplicated
+    /// within it) and chunks the store held before this add. The manifest lists every chunk in
+    /// order; each distinct one was either new or already stored.
+    /// </summary>
+    public static (long Within, long Before) Reuse(Repository repository, AddResult result)
+    {
+        var chunks = repository.Show(result.Version.Ref).Manifest.ChunkIds.ToList();
+        long distinct = chunks.Distinct().LongCount();
+        return (chunks.Count - distinct, Math.Max(0, distinct - result.ChunksNew));
+    }
+
+    public static string ReuseText(long within, long before, int files)
+    {
+        string where = files == 1 ? "the file" : "the model";
+        return (within, before) switch
+        {
+            (0, 0) => "every chunk new",
+            (_, 0) => $"{within} chunk(s) deduplicated within {where}",
+            (0, _) => $"{before} chunk(s) already stored",
+            _ => $"{within} chunk(s) deduplicated within {where}, {before} already stored",
+        };
     }
 
     private static string LossyReport(LossyCheck check)

@@ -303,19 +303,7 @@ public static class DiffCommand
 
     private static string Number(double? value) => value is double v ? v.ToString("G4", CultureInfo.InvariantCulture) : "n/a";
 
-    /// <summary>A share as a percentage that never rounds a non-zero part to "0%" (nor a partial one to "100%").</summary>
-    private static string Percent(long part, long whole)
-    {
-        if (whole == 0 || part == 0)
-        {
-            return "0%";
-        }
-
-        double percent = (double)part / whole * 100;
-        return percent < 0.01 ? "<0.01%"
-            : part < whole && percent > 99.99 ? ">99.99%"
-            : percent.ToString("0.##", CultureInfo.InvariantCulture) + "%";
-    }
+    private static string Percent(long part, long whole) => Rendering.Percent.Of(part, whole, decimals: 2);
 
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 }

@@ -1,6 +1,6 @@
 using System.CommandLine;
-using System.Text.Json.Nodes;
 using MGit.Cli.Rendering;
+using MGit.Lineage;
 
 namespace MGit.Cli.Commands;
 
@@ -20,14 +20,43 @@ public static class ListCommand
                 return 0;
             }
 
-            foreach (var v in graph.Versions)
+            if (graph.Versions.Count == 0)
             {
-                string parents = string.Join(", ", graph.ParentEdges(v).Select(e => $"{graph[e.ParentId].Ref} ({(e.Kind == Lineage.EdgeKind.Versioned ? "version" : e.How ?? "adapted")})"));
-                context.Out.WriteLine($"{v.Ref,-32} {v.Type ?? "-",-12} {LineageTree.Size(v.LogicalBytes),10}  {v.AddedAt:yyyy-MM-dd HH:mm}  {parents}");
+                GlobalOptions.Say(parse, globals, context, "no models yet (mgit add PATH)");
+                return 0;
             }
 
+            context.Out.Write(Table(graph));
             return 0;
         });
         return command;
+    }
+
+    /// <summary>
+    /// One row per version under a header. A column is one entry here (its header, whether it is
+    /// aligned right, its cell), so another one (tags) is one more line.
+    /// </summary>
+    public static string Table(LineageGraph graph)
+    {
+        (string Header, bool Right, Func<ModelVersion, string> Cell)[] columns =
+        [
+            ("REF", false, v => v.Ref),
+            ("TYPE", false, v => v.Type ?? "-"),
+            ("SIZE", true, v => LineageTree.Size(v.LogicalBytes)),
+            ("ADDED", false, v => v.AddedAt.ToString("yyyy-MM-dd HH:mm", System.Globalization.CultureInfo.InvariantCulture)),
+            ("PARENTS", false, v => Parents(graph, v)),
+        ];
+        return TextTable.Render(
+            columns.Select(c => c.Header).ToList(),
+            graph.Versions.Select(v => (IReadOnlyList<string>)columns.Select(c => c.Cell(v)).ToList()),
+            Enumerable.Range(0, columns.Length).Where(i => columns[i].Right).ToList());
+    }
+
+    private static string Parents(LineageGraph graph, ModelVersion version)
+    {
+        var edges = graph.ParentEdges(version);
+        return edges.Count == 0
+            ? "-"
+            : string.Join(", ", edges.Select(e => $"{graph[e.ParentId].Ref} ({(e.Kind == EdgeKind.Versioned ? "version" : e.How ?? "adapted")})"));
     }
 }

@@ -24,7 +24,7 @@ public static class QuickstartCommand
                 var lineage = step.Member.VersionOf is { } previous ? $"next version of {previous}"
                     : step.Member.Parents.Count > 0 ? $"{step.Member.How} of {string.Join(", ", step.Member.Parents)}"
                     : "new root";
-                o.WriteLine($"  mgit add {Path.GetRelativePath(result.Directory, step.Member.Path),-38} -> {step.Added.Version.Ref,-22} {lineage}; accuracy {step.Member.TestAccuracy * 100:0.0}%; stored in {LineageTree.Size(step.Added.StoredBytes)} of {LineageTree.Size(step.Added.LogicalBytes)}");
+                o.WriteLine($"  mgit add {Path.GetRelativePath(result.Directory, step.Member.Path),-38} -> {step.Added.Version.Ref,-22} {lineage}; accuracy {Percent.Format(step.Member.TestAccuracy)}; stored in {LineageTree.Size(step.Added.StoredBytes)} of {LineageTree.Size(step.Added.LogicalBytes)}");
             }
 
             using var repository = Repository.Open(result.Directory, globals.Options(parse, context));

@@ -16,6 +16,8 @@ public static class ShowCommand
             using var repository = globals.OpenRepository(parse, context);
             var details = repository.Show(parse.GetValue(reference)!);
             var v = details.Version;
+            var sharing = TensorSharing.Of(details.Manifest);
+            var formats = details.Manifest.Files.ToDictionary(f => f.Path, f => f.Format, StringComparer.Ordinal);
             if (parse.GetValue(json))
             {
                 Json.Write(context.Out, new JsonObject
@@ -39,14 +41,17 @@ public static class ShowCommand
                         ["metadata"] = Json.Map(f.Metadata),
                     }),
                     ["links"] = Json.Array(details.Manifest.Links ?? [], l => new JsonObject { ["path"] = l.Path, ["target"] = l.Target }),
-                    ["tensors"] = Json.Array(details.Tensors.Zip(repository.TensorStorageOf(v.Ref)), pair =>
+                    ["tensors"] = Json.Array(details.Tensors.Zip(repository.TensorStorageOf(v.Ref), sharing), triple =>
                     {
-                        var (t, s) = pair;
+                        var (t, s, shared) = triple;
                         return new JsonObject
                         {
                             ["name"] = t.Name,
                             ["dtype"] = t.Dtype,
+                            // Outermost dimension first, in every format (as PyTorch and safetensors);
+                            // GGUF tensors also carry ggml's order, ne[0] first, as GGUF tools print it.
                             ["shape"] = Json.Array(t.Shape),
+                            ["ggml_shape"] = IsGguf(formats, t) ? Json.Array(t.Shape.Reverse()) : null,
                             ["file"] = t.File,
                             ["offset"] = t.Offset,
                             ["length"] = t.Length,
@@ -55,6 +60,7 @@ public static class ShowCommand
                             ["base"] = s.Base,
                             ["stored_bytes"] = s.StoredBytes,
                             ["chain_depth"] = s.MaxDepth,
+                            ["shared"] = shared is null ? null : new JsonObject { ["how"] = shared.How, ["with"] = Json.Array(shared.With) },
                         };
                     }),
                     ["parents"] = Json.Array(details.Parents, Json.Edge),
@@ -76,7 +82,10 @@ public static class ShowCommand
             foreach (var f in details.Manifest.Files)
             {
                 o.WriteLine($"  {f.Path}  {f.Format}  {LineageTree.Size(f.Length)}");
-                if (f.Metadata?.GetValueOrDefault("note") is { } note) o.WriteLine($"    note: {note}");
+                foreach (var (key, value) in f.Metadata ?? new Dictionary<string, string>())
+                {
+                    o.WriteLine($"    {OneLine(key)}: {Shorten(OneLine(value))}");
+                }
             }
 
             foreach (var link in details.Manifest.Links ?? [])
@@ -87,15 +96,44 @@ public static class ShowCommand
             var tensors = details.Tensors.ToList();
             if (tensors.Count > 0)
             {
-                o.WriteLine($"tensors ({tensors.Count}):");
-                foreach (var t in tensors)
-                {
-                    o.WriteLine($"  {t.Name}  {t.Dtype}  [{string.Join(", ", t.Shape)}]");
-                }
+                bool gguf = tensors.Any(t => IsGguf(formats, t));
+                o.WriteLine($"tensors ({tensors.Count}){(gguf ? "; GGUF shapes in ggml order, ne[0] first" : "")}:");
+                o.Write(TensorTable(tensors, sharing, formats));
             }
 
             return 0;
         });
         return command;
     }
+
+    /// <summary>The tensors as an aligned table: the file column only for several files, the sharing column only when something is shared.</summary>
+    private static string TensorTable(IReadOnlyList<StoredTensor> tensors, IReadOnlyList<TensorSharing?> sharing, IReadOnlyDictionary<string, string> formats)
+    {
+        bool files = tensors.Select(t => t.File).Distinct(StringComparer.Ordinal).Skip(1).Any();
+        bool shared = sharing.Any(s => s is not null);
+        List<string> header = ["NAME", "DTYPE", "SHAPE", "SIZE", .. files ? ["FILE"] : Array.Empty<string>(), .. shared ? ["SHARED"] : Array.Empty<string>()];
+        var rows = tensors.Select((t, i) => (IReadOnlyList<string>)
+        [
+            t.Name,
+            t.Dtype,
+            "[" + string.Join(", ", IsGguf(formats, t) ? t.Shape.Reverse() : t.Shape) + "]",
+            LineageTree.Size(t.Length),
+            .. files ? [t.File] : Array.Empty<string>(),
+            .. shared ? [sharing[i]?.Describe() ?? ""] : Array.Empty<string>(),
+        ]);
+        var table = TextTable.Render(header, rows, alignRight: [3]);
+        return string.Concat(table.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => "  " + line + "\n"));
+    }
+
+    /// <summary>GGUF lists dimensions fastest-varying first (ne[0]); the manifest keeps them outermost first, as every other format.</summary>
+    private static bool IsGguf(IReadOnlyDictionary<string, string> formats, StoredTensor tensor) => formats.GetValueOrDefault(tensor.File) == "gguf";
+
+    /// <summary>Metadata values may hold line breaks and tabs (chat templates): one line each, escaped.</summary>
+    private static string OneLine(string text) =>
+        text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal).Replace("\r", "\\r", StringComparison.Ordinal).Replace("\t", "\\t", StringComparison.Ordinal);
+
+    private const int MaxValueLength = 160;
+
+    private static string Shorten(string value) =>
+        value.Length <= MaxValueLength ? value : $"{value[..MaxValueLength]}… ({value.Length} characters; --json has them all)";
 }

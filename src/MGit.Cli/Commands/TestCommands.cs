@@ -73,11 +73,12 @@ public static class TestCommands
                 : root is not null ? [graph.Resolve(root), .. graph.Descendants(graph.Resolve(root), EdgeKind.Adapted)]
                 : graph.TopologicalOrder();
             bool quietJson = parse.GetValue(json);
+            var conditions = repository.Tests.All().ToDictionary(t => t.Name, t => t.Pass, StringComparer.Ordinal);
             var results = repository.RunTests(versions, new TestRunOptions
             {
                 Jobs = parse.GetValue(jobs),
                 OnlyTest = parse.GetValue(only),
-                OnResult = r => GlobalOptions.Say(parse, globals, context, $"{(r.Passed ? "PASS" : "FAIL")}  {r.Ref}  {r.Test}  {r.Reason}  ({Seconds(r.DurationSeconds)}){(r.Passed ? "" : $"  log: {r.LogPath}")}"),
+                OnResult = r => GlobalOptions.Say(parse, globals, context, ResultLine(r, conditions.GetValueOrDefault(r.Test))),
             }, context.Cancellation);
             if (quietJson)
             {
@@ -175,6 +176,86 @@ public static class TestCommands
         ["ran_at"] = r.RanAt,
         ["log"] = r.LogPath,
     };
+
+    /// <summary>
+    /// One line per test run: <c>PASS  m@1  accuracy  accuracy &gt;= 0.9 (0.934)  (2.1 s)</c>. The condition
+    /// is shown with the values it was judged on; a run that failed before its metrics counted
+    /// (exit code, time-out) says why instead.
+    /// </summary>
+    public static string ResultLine(TestResult result, string? condition)
+    {
+        var metrics = ConditionMetrics(condition);
+        string verdict;
+        if (condition is not null && result.ExitCode == 0)
+        {
+            string values = metrics.Count == 1
+                ? Value(result, metrics[0])
+                : string.Join(", ", metrics.Select(m => $"{m} {Value(result, m)}"));
+            verdict = values.Length > 0 ? $"{condition} ({values})" : condition;
+        }
+        else
+        {
+            // No condition (exit 0 passes) or the command itself failed: the reason, and whatever it reported.
+            string values = string.Join(", ", result.Metrics.Take(4).Select(m => $"{m.Key} {FormatMetric(m.Value)}"));
+            verdict = values.Length > 0 ? $"{result.Reason} ({values})" : result.Reason;
+        }
+
+        return $"{(result.Passed ? "PASS" : "FAIL")}  {result.Ref}  {result.Test}  {verdict}  ({Seconds(result.DurationSeconds)}){(result.Passed ? "" : $"  log: {result.LogPath}")}";
+    }
+
+    private static string Value(TestResult result, string metric) =>
+        metric == "exit_code" ? $"{result.ExitCode}"
+        : result.Metrics.TryGetValue(metric, out var value) ? FormatMetric(value)
+        : "not reported";
+
+    /// <summary>The metric names a pass condition mentions, in order, once each (words other than and/or/not/true/false outside quotes).</summary>
+    public static IReadOnlyList<string> ConditionMetrics(string? condition)
+    {
+        var names = new List<string>();
+        if (condition is null)
+        {
+            return names;
+        }
+
+        for (int i = 0; i < condition.Length;)
+        {
+            char c = condition[i];
+            if (c is '"' or '\'')
+            {
+                int close = condition.IndexOf(c, i + 1);
+                i = close < 0 ? condition.Length : close + 1;
+            }
+            else if (char.IsLetter(c) || c == '_')
+            {
+                // As the condition's parser reads a name.
+                int start = i;
+                while (i < condition.Length && (char.IsLetterOrDigit(condition[i]) || condition[i] is '_' or '.' or '/' or '-'))
+                {
+                    i++;
+                }
+
+                string name = condition[start..i];
+                if (name is not ("and" or "or" or "not" or "true" or "false") && !names.Contains(name))
+                {
+                    names.Add(name);
+                }
+            }
+            else if (char.IsAsciiDigit(c) || c == '.')
+            {
+                // A number, exponent included (1e-3 is no metric 'e').
+                while (i < condition.Length && (char.IsAsciiLetterOrDigit(condition[i]) || condition[i] is '.' || ((condition[i] is '-' or '+') && condition[i - 1] is 'e' or 'E')))
+                {
+                    i++;
+                }
+            }
+            else
+            {
+                i++;
+            }
+        }
+
+        return names;
+    }
 
     /// <summary>A table cell: pass or fail and the metric values, briefly.</summary>
     public static string Cell(TestResult result)

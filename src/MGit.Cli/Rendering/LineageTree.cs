@@ -4,49 +4,47 @@ using MGit.Lineage;
 namespace MGit.Cli.Rendering;
 
 /// <summary>
-/// Draws the lineage graph as a tree: each version under its parents (adapted and versioned),
-/// a version with several parents drawn in full once and referred to after that.
+/// Draws the lineage graph as a tree, as <c>tree</c> and <c>git log --graph</c> do: each version
+/// under its parents (adapted and versioned). A version with several parents is drawn in full
+/// once, under the first of them reached, and referred to after that ("see above").
 /// </summary>
 public static class LineageTree
 {
+    /// <summary>The mark after the version <c>log REF</c> was asked about.</summary>
+    public const char FocusMark = '◀';
+
+    /// <summary>The whole graph, or with a <paramref name="focus"/> its ancestors and descendants (<see cref="Around"/>), the focus marked.</summary>
     public static string Render(LineageGraph graph, ModelVersion? focus = null)
     {
+        if (focus is not null)
+        {
+            graph = Around(graph, focus);
+        }
+
         var text = new StringBuilder();
         var drawn = new HashSet<long>();
-        IEnumerable<ModelVersion> roots;
-        if (focus is null)
+        foreach (var root in graph.Roots())
         {
-            roots = graph.Roots();
-        }
-        else
-        {
-            // The chain of ancestors above the focus, then the focus's subtree.
-            var chain = graph.Ancestors(focus).Reverse().ToList();
-            foreach (var ancestor in chain)
-            {
-                text.Append(Label(graph, ancestor, null)).AppendLine();
-            }
-
-            if (chain.Count > 0)
-            {
-                text.AppendLine("  ...");
-            }
-
-            roots = [focus];
-        }
-
-        foreach (var root in roots)
-        {
-            text.Append(Label(graph, root, null)).AppendLine();
+            text.Append(Label(graph, root, null, focus)).AppendLine();
             drawn.Add(root.Id);
-            DrawChildren(graph, root, "", drawn, text);
+            DrawChildren(graph, root, "", drawn, focus, text);
         }
 
         return text.ToString();
     }
 
-    private static void DrawChildren(LineageGraph graph, ModelVersion node, string indent, HashSet<long> drawn, StringBuilder text)
+    /// <summary>The part of the graph one version belongs to: its ancestors, itself and its descendants, and the edges among them.</summary>
+    public static LineageGraph Around(LineageGraph graph, ModelVersion focus)
     {
+        var ids = graph.Ancestors(focus).Concat(graph.Descendants(focus)).Select(v => v.Id).Append(focus.Id).ToHashSet();
+        return new LineageGraph(
+            graph.Versions.Where(v => ids.Contains(v.Id)).ToList(),
+            graph.Edges.Where(e => ids.Contains(e.ParentId) && ids.Contains(e.ChildId)).ToList());
+    }
+
+    private static void DrawChildren(LineageGraph graph, ModelVersion node, string indent, HashSet<long> drawn, ModelVersion? focus, StringBuilder text)
+    {
+        // One line per child, by the strongest link when a child is both adapted from and a version of this node.
         var edges = graph.ChildEdges(node)
             .GroupBy(e => e.ChildId)
             .Select(g => g.OrderBy(e => e.Kind).First())
@@ -57,26 +55,28 @@ public static class LineageTree
             bool last = i == edges.Count - 1;
             var child = graph[edges[i].ChildId];
             bool first = drawn.Add(child.Id);
-            text.Append(indent).Append(last ? "└── " : "├── ").Append(Label(graph, child, edges[i]));
-            if (!first)
-            {
-                text.Append("  (shown above)");
-            }
-
-            text.AppendLine();
+            text.Append(indent).Append(last ? "└── " : "├── ");
             if (first)
             {
-                DrawChildren(graph, child, indent + (last ? "    " : "│   "), drawn, text);
+                text.Append(Label(graph, child, edges[i], focus)).AppendLine();
+                DrawChildren(graph, child, indent + (last ? "    " : "│   "), drawn, focus, text);
+            }
+            else
+            {
+                // Drawn in full under another parent: name it and the link, nothing more.
+                text.Append(child.Ref).Append(Via(edges[i])).Append("  (see above)").AppendLine();
             }
         }
     }
 
-    private static string Label(LineageGraph graph, ModelVersion version, LineageEdge? via)
+    private static string Via(LineageEdge edge) => edge.Kind == EdgeKind.Versioned ? "  (next version)" : $"  ({edge.How ?? "adapted"})";
+
+    private static string Label(LineageGraph graph, ModelVersion version, LineageEdge? via, ModelVersion? focus)
     {
         var label = new StringBuilder(version.Ref);
         if (via is not null)
         {
-            label.Append(via.Kind == EdgeKind.Versioned ? "  (next version)" : $"  ({via.How ?? "adapted"})");
+            label.Append(Via(via));
         }
 
         if (version.Type is not null)
@@ -94,6 +94,11 @@ public static class LineageTree
         if (!string.IsNullOrEmpty(version.Message))
         {
             label.Append("  \"").Append(version.Message.Length > 60 ? version.Message[..60] + "…" : version.Message).Append('"');
+        }
+
+        if (version.Id == focus?.Id)
+        {
+            label.Append("  ").Append(FocusMark);
         }
 
         return label.ToString();

@@ -166,7 +166,9 @@ internal sealed class RepositoryMaintenance(RepositoryContext context)
         var referenced = ReferencedObjects(graph, problems, cancellationToken);
         var present = context.Objects.Enumerate().ToList();
         var damaged = new ConcurrentDictionary<ObjectId, string>();
-        using (var progress = context.Options.Progress.Begin("verifying objects", present.Count))
+        // Progress counts bytes, as every other long operation's: what each object takes on disk.
+        var lengths = present.ToDictionary(id => id, context.Objects.StoredLength);
+        using (var progress = context.Options.Progress.Begin("verifying objects", lengths.Values.Sum()))
         {
             Parallel.ForEach(present, new ParallelOptions { MaxDegreeOfParallelism = context.Options.Workers, CancellationToken = cancellationToken }, id =>
             {
@@ -179,7 +181,7 @@ internal sealed class RepositoryMaintenance(RepositoryContext context)
                     damaged[id] = e is DamagedObjectException d ? d.Message : $"object {id}: {e.Message}";
                 }
 
-                progress.Advance(1);
+                progress.Advance(lengths[id]);
             });
         }
 

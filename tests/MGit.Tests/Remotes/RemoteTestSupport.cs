@@ -126,8 +126,12 @@ public static class Models
         return dir.File(file);
     }
 
-    public static IReadOnlyList<string> Refs(string repo) =>
-        RemoteCli.Ok(repo, "ls").Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(' ')[0]).Order(StringComparer.Ordinal).ToList();
+    /// <summary>The refs 'ls --json' lists (the text form has a header row), sorted.</summary>
+    public static IReadOnlyList<string> Refs(string repo)
+    {
+        using var listed = System.Text.Json.JsonDocument.Parse(RemoteCli.Ok(repo, "ls", "--json").Out);
+        return listed.RootElement.EnumerateArray().Select(v => v.GetProperty("ref").GetString()!).Order(StringComparer.Ordinal).ToList();
+    }
 
     public static void AssertChecksOut(string repo, string reference, string original)
     {
