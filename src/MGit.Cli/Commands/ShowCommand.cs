@@ -60,6 +60,7 @@ public static class ShowCommand
                     ["parents"] = Json.Array(details.Parents, Json.Edge),
                     ["children"] = Json.Array(details.Children, Json.Edge),
                     ["metadata"] = Json.Map(v.Metadata),
+                    ["uninterpreted_globals"] = Json.Array(details.UninterpretedGlobals),
                 });
                 return 0;
             }
@@ -77,6 +78,7 @@ public static class ShowCommand
             {
                 o.WriteLine($"  {f.Path}  {f.Format}  {LineageTree.Size(f.Length)}");
                 if (f.Metadata?.GetValueOrDefault("note") is { } note) o.WriteLine($"    note: {note}");
+                if (f.Metadata?.GetValueOrDefault(ModelDetails.UninterpretedGlobalsKey) is { } names) o.WriteLine($"    not interpreted: {names}");
             }
 
             foreach (var link in details.Manifest.Links ?? [])
