@@ -133,10 +133,14 @@ internal sealed class RestrictedUnpickler
         "torch.nn.parameter.Parameter",
     };
 
-    /// <summary>Modules (and their submodules) whose globals run code or reach the system when unpickled; none belongs in a checkpoint.</summary>
+    /// <summary>
+    /// Modules (and their submodules) whose globals run code or reach the system when unpickled;
+    /// none belongs in a checkpoint. Python 2 names are here too: protocol 2 writes
+    /// subprocess.getoutput as commands.getoutput.
+    /// </summary>
     private static readonly string[] RefusedModules =
     [
-        "os", "posix", "nt", "subprocess", "_posixsubprocess", "sys", "socket", "shutil", "runpy", "importlib", "imp", "zipimport", "pkgutil",
+        "os", "posix", "nt", "subprocess", "commands", "popen2", "_posixsubprocess", "sys", "socket", "shutil", "runpy", "importlib", "imp", "zipimport", "pkgutil",
         "ctypes", "_ctypes", "marshal", "pickle", "_pickle", "dill", "cloudpickle", "code", "codeop", "pty", "webbrowser", "multiprocessing",
         "signal", "asyncio", "threading", "_thread", "pdb", "bdb", "timeit", "trace", "profile", "cProfile", "platform", "tempfile", "glob",
         "io", "_io", "pathlib", "urllib", "http", "ftplib", "smtplib", "telnetlib", "requests", "site", "pip", "setuptools", "distutils",
