@@ -185,9 +185,6 @@ internal sealed class RestrictedUnpickler
         _bad = bad;
     }
 
-    /// <summary>Interprets a whole pickle and returns its root object.</summary>
-    public static object Load(byte[] pickle, Func<string, Exception> bad) => Read(pickle, bad).Root;
-
     /// <summary>Interprets a whole pickle: its root object, and the names of the globals it refers to that were not interpreted (sorted; "…" last when there were more than are listed).</summary>
     public static (object Root, IReadOnlyList<string> Uninterpreted) Read(byte[] pickle, Func<string, Exception> bad)
     {
