@@ -26,6 +26,20 @@ public sealed record ModelDetails(
     IReadOnlyList<EdgeView> Parents,
     IReadOnlyList<EdgeView> Children)
 {
+    /// <summary>
+    /// File metadata key of a PyTorch checkpoint: the globals its pickle refers to that MGit kept
+    /// but did not interpret (argparse.Namespace, numpy scalars...), sorted and comma-separated.
+    /// </summary>
+    public const string UninterpretedGlobalsKey = Formats.PyTorch.PyTorchFormat.UninterpretedKey;
+
+    /// <summary>The globals the version's PyTorch checkpoints refer to that were kept but not interpreted, sorted, each once.</summary>
+    public IReadOnlyList<string> UninterpretedGlobals =>
+        Manifest.Files
+            .SelectMany(f => f.Metadata?.GetValueOrDefault(UninterpretedGlobalsKey)?.Split(", ", StringSplitOptions.RemoveEmptyEntries) ?? [])
+            .Distinct(StringComparer.Ordinal)
+            .Order(StringComparer.Ordinal)
+            .ToList();
+
     /// <summary>Every tensor of every file of the version, with its location.</summary>
     public IEnumerable<StoredTensor> Tensors =>
         Manifest.Files.SelectMany(f => f.ListedTensors()

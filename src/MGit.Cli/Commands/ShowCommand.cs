@@ -66,6 +66,7 @@ public static class ShowCommand
                     ["parents"] = Json.Array(details.Parents, Json.Edge),
                     ["children"] = Json.Array(details.Children, Json.Edge),
                     ["metadata"] = Json.Map(v.Metadata),
+                    ["uninterpreted_globals"] = Json.Array(details.UninterpretedGlobals),
                 });
                 return 0;
             }
@@ -84,7 +85,7 @@ public static class ShowCommand
                 o.WriteLine($"  {f.Path}  {f.Format}  {LineageTree.Size(f.Length)}");
                 foreach (var (key, value) in f.Metadata ?? new Dictionary<string, string>())
                 {
-                    o.WriteLine($"    {OneLine(key)}: {Shorten(OneLine(value))}");
+                    o.WriteLine(key == ModelDetails.UninterpretedGlobalsKey ? $"    not interpreted: {Shorten(OneLine(value))}" : $"    {OneLine(key)}: {Shorten(OneLine(value))}");
                 }
             }
 

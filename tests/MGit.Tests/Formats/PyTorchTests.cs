@@ -294,12 +294,13 @@ public sealed class PyTorchTests
         { "builtins", "eval" },
         { "subprocess", "Popen" },
         { "torch", "load" },
-        { "numpy.core.multiarray", "_reconstruct" },
+        { "runpy", "_run_code" },
+        { "builtins", "getattr" },
     };
 
     [Theory]
     [MemberData(nameof(HostileGlobals))]
-    public void A_pickle_with_an_unexpected_global_is_refused_and_nothing_runs(string module, string name)
+    public void A_pickle_with_a_global_that_runs_code_is_refused_and_nothing_runs(string module, string name)
     {
         using var fx = new RepoFixture();
         string marker = fx.Scratch("executed");
@@ -355,7 +356,107 @@ public sealed class PyTorchTests
             { "pickle truncated", Checkpoint(StateDictPickle([Whole("w", storage, [4, 4])])[..40], [storage]) },
             { "unknown opcode", Checkpoint([0x80, 0x02, (byte)'i', (byte)'.'], []) },
             { "storage count overflows", Checkpoint(WithStorageCount(StateDictPickle([Whole("w", storage, [4, 4])]), long.MaxValue), [storage]) },
+            { "opaque objects nested past the cap", Checkpoint(NestedObjects(70), []) },
         };
+    }
+
+    /// <summary>a.B(a.B(... a.B() ...)), <paramref name="depth"/> calls deep: each an uninterpreted object holding the next.</summary>
+    private static byte[] NestedObjects(int depth)
+    {
+        var p = new PickleWriter();
+        p.Proto();
+        for (int i = 0; i < depth; i++)
+        {
+            p.Global("a", "B");
+        }
+
+        p.Op(')');
+        p.Op('R');
+        for (int i = 1; i < depth; i++)
+        {
+            p.Op(0x85);
+            p.Op('R');
+        }
+
+        p.Op('.');
+        return p.ToArray();
+    }
+
+    [Fact]
+    public void A_pickled_object_without_tensors_not_named_as_a_checkpoint_stays_a_blob()
+    {
+        // Hugging Face's training_args.bin: a TrainingArguments object (NEWOBJ, then BUILD with its attributes).
+        var p = new PickleWriter();
+        p.Proto();
+        p.Global("transformers.training_args", "TrainingArguments");
+        p.Op(')');
+        p.Op(0x81);
+        p.Op('}');
+        p.Unicode("output_dir");
+        p.Unicode("out");
+        p.Op('s');
+        p.Op('b');
+        p.Op('.');
+        using var fx = new RepoFixture();
+        string folder = fx.Model("trained");
+        Directory.CreateDirectory(folder);
+        var weights = RandomStorage("0", "FloatStorage", 16, 5);
+        File.WriteAllBytes(Path.Combine(folder, "pytorch_model.bin"), StateDict([Whole("w", weights, [4, 4])]));
+        File.WriteAllBytes(Path.Combine(folder, "training_args.bin"), Checkpoint(p.ToArray(), []));
+
+        var added = fx.Repository.Add(folder, new AddOptions());
+
+        var files = fx.Repository.Show(added.Version.Ref).Manifest.Files.ToDictionary(f => f.Path);
+        Assert.Equal("pytorch", files["pytorch_model.bin"].Format);
+        Assert.Equal("blob", files["training_args.bin"].Format);
+        Assert.Contains("'transformers.training_args.TrainingArguments', not a state dict", files["training_args.bin"].Metadata!["note"], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_checkpoint_of_a_plain_python_object_is_kept_and_says_what_it_did_not_interpret()
+    {
+        // torch.save(collections.Counter(a=1), "counts.pt"): no tensors, nothing that would run.
+        var p = new PickleWriter();
+        p.Proto();
+        p.Global("collections", "Counter");
+        p.Op('}');
+        p.Unicode("a");
+        p.Number(1);
+        p.Op('s');
+        p.Op(0x85);
+        p.Op('R');
+        p.Op('.');
+        using var fx = new RepoFixture();
+        string path = fx.Model("counts.pt");
+        File.WriteAllBytes(path, Checkpoint(p.ToArray(), []));
+
+        var added = fx.Repository.Add(path, new AddOptions());
+
+        var details = fx.Repository.Show(added.Version.Ref);
+        Assert.Equal("pytorch", details.Manifest.Files.Single().Format);
+        Assert.Empty(details.Tensors);
+        Assert.Equal(["collections.Counter"], details.UninterpretedGlobals);
+    }
+
+    [Fact]
+    public void The_uninterpreted_globals_listed_are_capped_and_sorted()
+    {
+        var p = new PickleWriter();
+        p.Proto();
+        p.Op(']');
+        p.Op('(');
+        for (int i = 299; i >= 0; i--)
+        {
+            p.Global($"m{i:D3}", "C");
+        }
+
+        p.Op('e');
+        p.Op('.');
+        var layout = Read(Checkpoint(p.ToArray(), []));
+        var names = layout.Metadata![PyTorchFormat.UninterpretedKey].Split(", ");
+        Assert.Equal(257, names.Length);
+        Assert.Equal("…", names[^1]);
+        Assert.Equal(names[..^1].Order(StringComparer.Ordinal), names[..^1]);
     }
 
     /// <summary>Rewrites the storage element count (the K 16 after "cpu") as a LONG1 of 8 bytes.</summary>

@@ -38,6 +38,14 @@ public static class RawPyTorch
     {
         var p = new PickleWriter();
         p.Proto();
+        StateDictInto(p, views);
+        p.Op('.');
+        return p.ToArray();
+    }
+
+    /// <summary>Pushes an OrderedDict of the views (a state dict), for pickles that nest one.</summary>
+    public static void StateDictInto(PickleWriter p, IEnumerable<View> views)
+    {
         p.Global("collections", "OrderedDict");
         p.Op(')');
         p.Op('R');
@@ -45,30 +53,34 @@ public static class RawPyTorch
         foreach (var v in views)
         {
             p.Unicode(v.Name);
-            p.Global("torch._utils", "_rebuild_tensor_v2");
-            p.Op('(');
-            p.Op('(');
-            p.Unicode("storage");
-            p.Global("torch", v.Storage.StorageType);
-            p.Unicode(v.Storage.Key);
-            p.Unicode("cpu");
-            p.Number(v.Storage.Elements);
-            p.Op('t');
-            p.Op('Q');
-            p.Number(v.Offset);
-            p.Tuple(v.Shape);
-            p.Tuple(v.Stride);
-            p.Op(0x89);
-            p.Global("collections", "OrderedDict");
-            p.Op(')');
-            p.Op('R');
-            p.Op('t');
-            p.Op('R');
+            TensorInto(p, v);
         }
 
         p.Op('u');
-        p.Op('.');
-        return p.ToArray();
+    }
+
+    /// <summary>Pushes one tensor as torch.save pickles it (<c>_rebuild_tensor_v2</c> over a persistent storage id).</summary>
+    public static void TensorInto(PickleWriter p, View v)
+    {
+        p.Global("torch._utils", "_rebuild_tensor_v2");
+        p.Op('(');
+        p.Op('(');
+        p.Unicode("storage");
+        p.Global("torch", v.Storage.StorageType);
+        p.Unicode(v.Storage.Key);
+        p.Unicode("cpu");
+        p.Number(v.Storage.Elements);
+        p.Op('t');
+        p.Op('Q');
+        p.Number(v.Offset);
+        p.Tuple(v.Shape);
+        p.Tuple(v.Stride);
+        p.Op(0x89);
+        p.Global("collections", "OrderedDict");
+        p.Op(')');
+        p.Op('R');
+        p.Op('t');
+        p.Op('R');
     }
 
     /// <summary>A pickle that would run <c>module.name(argument)</c> if it were ever executed.</summary>

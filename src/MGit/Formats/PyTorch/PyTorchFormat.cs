@@ -14,6 +14,9 @@ internal sealed class PyTorchFormat : IModelFormat
 {
     public const string LegacyFormatName = "pytorch-legacy";
 
+    /// <summary>File metadata key listing (comma-separated, sorted) the globals a checkpoint's pickle refers to that were kept but not interpreted.</summary>
+    public const string UninterpretedKey = "uninterpreted_globals";
+
     /// <summary>State dict pickles are small (a few hundred bytes per tensor): a larger one is refused before it is read.</summary>
     public const int MaxPickleLength = 64 * 1024 * 1024;
 
@@ -51,7 +54,7 @@ internal sealed class PyTorchFormat : IModelFormat
 
         if (!prefix[..read].StartsWith(ZipMagic))
         {
-            throw reader.Bad("not a PyTorch checkpoint (neither a zip archive nor a legacy torch pickle)");
+            return ReadTorchSharp(reader, length);
         }
 
         var entries = ZipDirectory.Read(reader);
@@ -63,15 +66,26 @@ internal sealed class PyTorchFormat : IModelFormat
 
         try
         {
-            return FormatRecognition.Recognized(displayName, () => ReadCheckpoint(reader, entries, pickles[0], length));
+            var (layout, rootGlobal) = FormatRecognition.Recognized(displayName, () => ReadCheckpoint(reader, entries, pickles[0], length));
+            if (rootGlobal is not null && !layout.Tensors.Any() && !ClaimsByName(Path.GetFileName(displayName)))
+            {
+                // A pickled object without tensors (Hugging Face's training_args.bin beside the weights):
+                // kept byte for byte as before, so the folder stays whole and infer does not take it for a model.
+                var note = new Dictionary<string, string>(StringComparer.Ordinal)
+                {
+                    ["note"] = $"a torch.save archive of '{rootGlobal}', not a state dict: stored as an opaque blob (its pickle is never executed)",
+                };
+                return FileLayout.FromTensorSpans("blob", length, [], note);
+            }
+
+            return layout;
         }
         catch (ForeignPickleException e) when (!ClaimsByName(Path.GetFileName(displayName)))
         {
-            // Hugging Face's Trainer saves training_args.bin beside the weights: a pickled object, not
-            // tensors. Never executed either way; kept byte for byte so the folder stays whole.
+            // Not named as a checkpoint: never executed either way; kept byte for byte so the folder stays whole.
             var note = new Dictionary<string, string>(StringComparer.Ordinal)
             {
-                ["note"] = $"a torch.save archive of '{e.Global}', not a state dict: stored as an opaque blob (its pickle is never executed)",
+                ["note"] = $"a torch.save archive that refers to '{e.Global}', which would run code when unpickled: stored as an opaque blob (its pickle is never executed)",
             };
             return FileLayout.FromTensorSpans("blob", length, [], note);
         }
@@ -81,7 +95,35 @@ internal sealed class PyTorchFormat : IModelFormat
         }
     }
 
-    private FileLayout ReadCheckpoint(LittleEndianFileReader reader, IReadOnlyList<ZipEntry> entries, ZipEntry pickleEntry, long length)
+    /// <summary>
+    /// A file TorchSharp's Module.save wrote: its tensors when every entry reads; kept as an opaque
+    /// blob with a note when it starts like one but does not read to its end (a layout this reader
+    /// does not know), so TorchSharp files are never refused. A file that does not even start like
+    /// one is not a checkpoint.
+    /// </summary>
+    private static FileLayout ReadTorchSharp(LittleEndianFileReader reader, long length)
+    {
+        if (!TorchSharpLayout.BeginsLikeOne(reader))
+        {
+            throw reader.Bad("not a PyTorch checkpoint (neither a zip archive, a legacy torch pickle nor a TorchSharp state dict)");
+        }
+
+        try
+        {
+            return TorchSharpLayout.Read(reader);
+        }
+        catch (Errors.InvalidModelFileException e)
+        {
+            var note = new Dictionary<string, string>(StringComparer.Ordinal)
+            {
+                ["note"] = $"starts like a TorchSharp state dict (Module.save) but does not read as one ({e.Problem}): stored as an opaque blob, its tensors are not listed",
+            };
+            return FileLayout.FromTensorSpans("blob", length, [], note);
+        }
+    }
+
+    /// <summary>The checkpoint's layout, and the global its root object was made by when the root is an uninterpreted object.</summary>
+    private (FileLayout Layout, string? RootGlobal) ReadCheckpoint(LittleEndianFileReader reader, IReadOnlyList<ZipEntry> entries, ZipEntry pickleEntry, long length)
     {
         string archive = pickleEntry.Name[..pickleEntry.Name.IndexOf('/')];
         var byName = entries.ToDictionary(e => e.Name, StringComparer.Ordinal);
@@ -95,7 +137,7 @@ internal sealed class PyTorchFormat : IModelFormat
         }
 
         byte[] pickle = ReadMember(reader, pickleEntry, MaxPickleLength);
-        object root = RestrictedUnpickler.Load(pickle, reader.Bad);
+        var (root, uninterpreted) = RestrictedUnpickler.Read(pickle, reader.Bad);
         var tensors = new List<(string Name, TorchTensor Tensor)>();
         CollectTensors(root, null, 0, tensors, new HashSet<object>(ReferenceEqualityComparer.Instance), new HeaderBudget(reader.Bad), reader);
 
@@ -133,7 +175,12 @@ internal sealed class PyTorchFormat : IModelFormat
             .Where(s => s.Entry.IsStored)
             .Select(s => new Segment(s.Entry.DataOffset, s.Entry.Length, SegmentTensor(s.Storage, s.Users)))
             .ToList();
-        var layout = FileLayout.FromTensorSpans(Name, length, spans);
+        // Shown by `mgit show`: what the pickle holds beyond tensors and plain values, kept but not interpreted.
+        var metadata = uninterpreted.Count == 0 ? null : new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            [UninterpretedKey] = string.Join(", ", uninterpreted),
+        };
+        var layout = FileLayout.FromTensorSpans(Name, length, spans, metadata);
         var segmentAt = new Dictionary<long, int>();
         for (int i = 0; i < layout.Segments.Count; i++)
         {
@@ -156,7 +203,7 @@ internal sealed class PyTorchFormat : IModelFormat
                 checked(entry.DataOffset + first),
                 checked(Extent(t.Tensor) * t.Tensor.Dtype.Size));
         }).ToList();
-        return layout with { Views = views };
+        return (layout with { Views = views }, (root as PickleObject)?.Global);
     }
 
     /// <summary>What the storage segment is called: the one tensor that is exactly all of it, else the first user's name and dtype over a flat shape.</summary>
@@ -232,7 +279,7 @@ internal sealed class PyTorchFormat : IModelFormat
             return;
         }
 
-        if (value is not (PickleDict or List<object> or object[]))
+        if (value is not (PickleDict or List<object> or object[] or PickleObject))
         {
             return;
         }
@@ -249,43 +296,77 @@ internal sealed class PyTorchFormat : IModelFormat
             return;
         }
 
-        switch (value)
+        foreach (var (key, item) in Children(value))
+        {
+            if (IsCollected(item))
+            {
+                var childPath = key switch
+                {
+                    null => path,
+                    string s => new KeyPath(path, s),
+                    long n => new KeyPath(path, n.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                    int i => new KeyPath(path, i.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                    _ => new KeyPath(path, "?"),
+                };
+                CollectTensors(item, childPath, depth + 1, found, visited, budget, reader);
+            }
+        }
+    }
+
+    /// <summary>
+    /// A container's items with the keys that name them (null: named as the container itself). An
+    /// uninterpreted object's attribute dict (its BUILD state) and dict items are keyed by their own
+    /// keys, so <c>{"args": Namespace(w=tensor)}</c> lists <c>args.w</c>; its call arguments by position.
+    /// </summary>
+    private static IEnumerable<(object? Key, object Value)> Children(object container)
+    {
+        switch (container)
         {
             case PickleDict dict:
                 foreach (var (key, item) in dict.Items)
                 {
-                    if (IsCollected(item))
-                    {
-                        CollectTensors(item, new KeyPath(path, key switch { string s => s, long n => n.ToString(System.Globalization.CultureInfo.InvariantCulture), _ => "?" }), depth + 1, found, visited, budget, reader);
-                    }
+                    yield return (key, item);
                 }
 
                 break;
             case List<object> list:
                 for (int i = 0; i < list.Count; i++)
                 {
-                    if (IsCollected(list[i]))
-                    {
-                        CollectTensors(list[i], new KeyPath(path, i.ToString(System.Globalization.CultureInfo.InvariantCulture)), depth + 1, found, visited, budget, reader);
-                    }
+                    yield return (i, list[i]);
                 }
 
                 break;
             case object[] tuple:
                 for (int i = 0; i < tuple.Length; i++)
                 {
-                    if (IsCollected(tuple[i]))
+                    yield return (i, tuple[i]);
+                }
+
+                break;
+            case PickleObject made:
+                yield return (null, made.Arguments);
+                foreach (var state in made.States)
+                {
+                    // (dict state, slots state) pairs are how objects with __slots__ pickle theirs.
+                    if (state is object[] { Length: 2 } pair && pair.All(p => p is PickleDict or PickleOpaque))
                     {
-                        CollectTensors(tuple[i], new KeyPath(path, i.ToString(System.Globalization.CultureInfo.InvariantCulture)), depth + 1, found, visited, budget, reader);
+                        yield return (null, pair[0]);
+                        yield return (null, pair[1]);
+                    }
+                    else
+                    {
+                        yield return (null, state);
                     }
                 }
 
+                yield return (null, made.Items);
+                yield return (null, made.Appended);
                 break;
         }
     }
 
     /// <summary>Whether a value may be or hold a tensor: only those get a key path (millions of plain numbers need none).</summary>
-    private static bool IsCollected(object value) => value is TorchTensor or PickleDict or List<object> or object[];
+    private static bool IsCollected(object value) => value is TorchTensor or PickleDict or List<object> or object[] or PickleObject;
 
     /// <summary>A key path as a chain of keys sharing its parent's: "model.encoder.weight" is made only for a tensor.</summary>
     private sealed class KeyPath(KeyPath? parent, string key)

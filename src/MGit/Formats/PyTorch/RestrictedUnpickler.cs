@@ -25,21 +25,49 @@ internal sealed class PickleDict
     public List<KeyValuePair<object, object>> Items { get; } = [];
 }
 
-/// <summary>An allowed global as pushed by GLOBAL/STACK_GLOBAL: inert until REDUCE applies it, and then only through <see cref="RestrictedUnpickler"/>'s own code.</summary>
-internal sealed record PickleGlobal(string Module, string Name)
+/// <summary>
+/// A global as pushed by GLOBAL/STACK_GLOBAL: inert. A known one is applied by
+/// <see cref="RestrictedUnpickler"/>'s own code; any other (<see cref="Interpreted"/> false) is only
+/// a name, and applying it makes a <see cref="PickleObject"/>.
+/// </summary>
+internal sealed record PickleGlobal(string Module, string Name, bool Interpreted = true)
 {
     public string FullName => $"{Module}.{Name}";
+}
+
+/// <summary>
+/// What applying a global MGit does not interpret would have made (an argparse.Namespace, a numpy
+/// scalar, a trainer's state): never built, only the arguments, state and items the pickle gave
+/// it, kept so the tensors inside are still found.
+/// </summary>
+internal sealed class PickleObject(string global, object arguments)
+{
+    public string Global { get; } = global;
+
+    public object Arguments { get; } = arguments;
+
+    /// <summary>BUILD states, in order (an object's attribute dict, a numpy array's raw data).</summary>
+    public List<object> States { get; } = [];
+
+    /// <summary>Items set on it as on a dict (a dict subclass such as defaultdict).</summary>
+    public PickleDict Items { get; } = new();
+
+    /// <summary>Items appended to it as to a list or set (a list or set subclass).</summary>
+    public List<object> Appended { get; } = [];
 }
 
 /// <summary>A value of no interest to MGit (a torch.device, Python None): kept only so the structure stays intact.</summary>
 internal sealed record PickleOpaque(string What);
 
 /// <summary>
-/// A pickle reader that never executes anything: it interprets the opcodes itself, knows only the
-/// handful of globals that PyTorch state dicts use (OrderedDict, the tensor rebuild functions,
-/// storage classes, dtypes, devices) and refuses the file at the first other global, before
-/// anything could run. REDUCE on an allowed global is evaluated by this class's own code; nothing
-/// is ever looked up by name or invoked.
+/// A pickle reader that never executes anything: it interprets the opcodes itself and knows only
+/// the handful of globals that PyTorch state dicts use (OrderedDict, the tensor rebuild functions,
+/// storage classes, dtypes, devices), evaluated by this class's own code. Any other global
+/// (argparse.Namespace, numpy scalars, a trainer's classes) is recorded by name as not interpreted
+/// and applying it yields a <see cref="PickleObject"/> whose arguments are kept, so the tensors of
+/// a whole training checkpoint are found without building anything. Nothing is ever looked up by
+/// name or invoked. Globals whose only use in a pickle is to run code or reach the system when
+/// torch.load unpickles the file (os.system, builtins.eval, ...) refuse it.
 /// </summary>
 internal sealed class RestrictedUnpickler
 {
@@ -105,6 +133,35 @@ internal sealed class RestrictedUnpickler
         "torch.nn.parameter.Parameter",
     };
 
+    /// <summary>
+    /// Modules (and their submodules) whose globals run code or reach the system when unpickled;
+    /// none belongs in a checkpoint. Python 2 names are here too: protocol 2 writes
+    /// subprocess.getoutput as commands.getoutput.
+    /// </summary>
+    private static readonly string[] RefusedModules =
+    [
+        "os", "posix", "nt", "subprocess", "commands", "popen2", "_posixsubprocess", "sys", "socket", "shutil", "runpy", "importlib", "imp", "zipimport", "pkgutil",
+        "ctypes", "_ctypes", "marshal", "pickle", "_pickle", "dill", "cloudpickle", "code", "codeop", "pty", "webbrowser", "multiprocessing",
+        "signal", "asyncio", "threading", "_thread", "pdb", "bdb", "timeit", "trace", "profile", "cProfile", "platform", "tempfile", "glob",
+        "io", "_io", "pathlib", "urllib", "http", "ftplib", "smtplib", "telnetlib", "requests", "site", "pip", "setuptools", "distutils",
+        "torch.hub", "torch.serialization", "numpy.testing",
+    ];
+
+    /// <summary>Single globals that load or call arbitrary things.</summary>
+    private static readonly HashSet<string> RefusedGlobals = new(StringComparer.Ordinal)
+    {
+        "torch.load", "torch.jit.load", "numpy.load", "operator.attrgetter", "operator.methodcaller", "functools.reduce",
+    };
+
+    /// <summary>The builtins that only make plain values; every other builtin (eval, exec, getattr, __import__, open, ...) refuses the file.</summary>
+    private static readonly HashSet<string> PlainBuiltins = new(StringComparer.Ordinal)
+    {
+        "set", "frozenset", "slice", "complex", "bytearray", "bytes", "int", "float", "str", "list", "tuple", "dict", "object", "range", "bool",
+    };
+
+    /// <summary>At most this many distinct uninterpreted globals are listed (a hostile pickle could name millions).</summary>
+    private const int MaxUninterpreted = 256;
+
     /// <summary>Containers and stack together may not hold more items than this: a small pickle cannot make us hold a huge graph.</summary>
     private const int MaxItems = 5_000_000;
     private const int MaxLineLength = 512;
@@ -117,8 +174,10 @@ internal sealed class RestrictedUnpickler
     private readonly List<object> _stack = [];
     private readonly Stack<int> _marks = new();
     private readonly Dictionary<long, object> _memo = [];
+    private readonly SortedSet<string> _uninterpreted = new(StringComparer.Ordinal);
     private int _position;
     private long _items;
+    private bool _moreUninterpreted;
 
     private RestrictedUnpickler(byte[] data, Func<string, Exception> bad)
     {
@@ -126,8 +185,19 @@ internal sealed class RestrictedUnpickler
         _bad = bad;
     }
 
-    /// <summary>Interprets a whole pickle and returns its root object.</summary>
-    public static object Load(byte[] pickle, Func<string, Exception> bad) => new RestrictedUnpickler(pickle, bad).Run();
+    /// <summary>Interprets a whole pickle: its root object, and the names of the globals it refers to that were not interpreted (sorted; "…" last when there were more than are listed).</summary>
+    public static (object Root, IReadOnlyList<string> Uninterpreted) Read(byte[] pickle, Func<string, Exception> bad)
+    {
+        var unpickler = new RestrictedUnpickler(pickle, bad);
+        object root = unpickler.Run();
+        List<string> names = [.. unpickler._uninterpreted];
+        if (unpickler._moreUninterpreted)
+        {
+            names.Add("…");
+        }
+
+        return (root, names);
+    }
 
     private object Run()
     {
@@ -209,7 +279,8 @@ internal sealed class RestrictedUnpickler
 
                 case (byte)'R': { var args = Pop(); var callable = Pop(); Push(Reduce(callable, args)); break; } // REDUCE
                 case 0x81: { var args = Pop(); var cls = Pop(); Push(Reduce(cls, args)); break; } // NEWOBJ
-                case (byte)'b': Pop(); CheckBuildTarget(Peek()); break; // BUILD
+                case 0x92: { var kwargs = Pop(); var args = Pop(); var cls = Pop(); Push(Reduce(cls, new[] { args, kwargs })); break; } // NEWOBJ_EX
+                case (byte)'b': { var state = Pop(); Build(Peek(), state); break; } // BUILD
                 case (byte)'Q': Push(PersistentLoad(Pop())); break; // BINPERSID
                 case (byte)'0': Pop(); break; // POP
                 case (byte)'1': PopToMark(); break; // POP_MARK
@@ -218,31 +289,62 @@ internal sealed class RestrictedUnpickler
                 case (byte)'L': Push(ParseLong(ReadLine().TrimEnd('L'))); break; // LONG
                 case (byte)'F': Push(double.TryParse(ReadLine(), NumberStyles.Float, CultureInfo.InvariantCulture, out double f) ? f : throw _bad("data.pkl has an invalid float")); break; // FLOAT
                 default:
-                    // INST, OBJ, NEWOBJ_EX, EXT*, out-of-band buffers and the text string forms: never used by torch.save.
+                    // INST, OBJ, EXT*, out-of-band buffers and the text string forms: never used by torch.save.
                     throw _bad($"data.pkl uses pickle opcode 0x{op:x2} at offset {at}, which a PyTorch state dict never needs; refusing it");
             }
         }
     }
 
-    private static PickleGlobal Global(string module, string name)
+    private PickleGlobal Global(string module, string name)
     {
         string full = $"{module}.{name}";
-        if (module == "torch" && (StorageTypes.ContainsKey(name) || Dtypes.ContainsKey(name)))
+        if ((module == "torch" && (StorageTypes.ContainsKey(name) || Dtypes.ContainsKey(name))) || AllowedFunctions.Contains(full))
         {
             return new PickleGlobal(module, name);
         }
 
-        if (!AllowedFunctions.Contains(full))
+        if (IsRefused(module, name))
         {
             throw new ForeignPickleException(Printable(full));
         }
 
-        return new PickleGlobal(module, name);
+        // Listed to users comma-separated: a crafted name cannot add entries or lines.
+        string listed = Printable(full).Replace(',', '?').Replace(' ', '?');
+        if (_uninterpreted.Count < MaxUninterpreted)
+        {
+            _uninterpreted.Add(listed);
+        }
+        else if (!_uninterpreted.Contains(listed))
+        {
+            _moreUninterpreted = true;
+        }
+
+        return new PickleGlobal(module, name, Interpreted: false);
     }
 
-    /// <summary>What an allowed callable would produce, computed here from its arguments.</summary>
+    private static bool IsRefused(string module, string name)
+    {
+        if (module is "builtins" or "__builtin__")
+        {
+            return !PlainBuiltins.Contains(name);
+        }
+
+        return RefusedGlobals.Contains($"{module}.{name}")
+            || RefusedModules.Any(m => module == m || (module.StartsWith(m, StringComparison.Ordinal) && module[m.Length] == '.'));
+    }
+
+    /// <summary>What an allowed callable would produce, computed here from its arguments; an uninterpreted one gives an opaque object that keeps them.</summary>
     private object Reduce(object callable, object args)
     {
+        switch (callable)
+        {
+            case PickleGlobal { Interpreted: false } unknown:
+                return new PickleObject(Printable(unknown.FullName), args);
+            case PickleObject made:
+                // Calling what an uninterpreted call returned (a factory's product): just as opaque.
+                return new PickleObject(made.Global, new[] { made, args });
+        }
+
         if (callable is not PickleGlobal global || args is not object[] a)
         {
             throw _bad("data.pkl applies something other than an allowed function");
@@ -323,21 +425,33 @@ internal sealed class RestrictedUnpickler
         return new TorchStorage(key, dtype, count);
     }
 
-    /// <summary>State set on a dict (a state dict's _metadata) or a tensor (Parameter state) changes no tensor bytes: it is ignored.</summary>
-    private void CheckBuildTarget(object target)
+    /// <summary>
+    /// State set on a dict (a state dict's _metadata) or a tensor (Parameter state) changes no tensor
+    /// bytes: it is ignored. State set on an uninterpreted object is kept: it may hold tensors.
+    /// </summary>
+    private void Build(object target, object state)
     {
-        if (target is not (PickleDict or TorchTensor))
+        switch (target)
         {
-            throw _bad("data.pkl sets state on an object that is not a dict or a tensor");
+            case PickleObject made:
+                Count(1);
+                made.States.Add(state);
+                break;
+            case PickleDict or TorchTensor:
+                break;
+            default:
+                throw _bad("data.pkl sets state on an object that is not a dict, a tensor or an object it made");
         }
     }
 
     private void AppendsTo(List<object> items)
     {
-        if (Peek() is not List<object> list)
+        var list = Peek() switch
         {
-            throw _bad("data.pkl appends to something that is not a list");
-        }
+            List<object> l => l,
+            PickleObject made => made.Appended,
+            _ => throw _bad("data.pkl appends to something that is not a list"),
+        };
 
         Count(items.Count);
         list.AddRange(items);
@@ -345,7 +459,13 @@ internal sealed class RestrictedUnpickler
 
     private void SetItems(List<object> keysAndValues)
     {
-        if (Peek() is not PickleDict dict || keysAndValues.Count % 2 != 0)
+        var dict = Peek() switch
+        {
+            PickleDict d => d,
+            PickleObject made => made.Items,
+            _ => null,
+        };
+        if (dict is null || keysAndValues.Count % 2 != 0)
         {
             throw _bad("data.pkl sets items on something that is not a dict");
         }
@@ -486,10 +606,11 @@ internal sealed class RestrictedUnpickler
 }
 
 /// <summary>
-/// A torch.save archive whose pickle is not a state dict (trainer arguments, RNG states, whole
-/// pickled objects): refused when the file is named as a checkpoint, kept as an opaque blob otherwise.
+/// A torch.save archive whose pickle names a global that runs code or reaches the system when
+/// torch.load unpickles it (os.system, builtins.eval, ...): refused when the file is named as a
+/// checkpoint, kept as an opaque blob otherwise.
 /// </summary>
-internal sealed class ForeignPickleException(string global) : Exception($"data.pkl refers to '{global}', which is not part of a PyTorch state dict; refusing it (the pickle is never executed)")
+internal sealed class ForeignPickleException(string global) : Exception($"data.pkl refers to '{global}', which would run code or reach the system when torch.load unpickles it; refusing it (the pickle is never executed)")
 {
     public string Global { get; } = global;
 }
