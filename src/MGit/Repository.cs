@@ -356,6 +356,9 @@ public sealed partial class Repository : IDisposable
 
     // --- Remotes
 
+    /// <inheritdoc cref="RemoteSync.DefaultRemoteName"/>
+    public string DefaultRemoteName() => _remotes.DefaultRemoteName();
+
     /// <inheritdoc cref="RemoteComparer.CompareAllAsync"/>
     /// <param name="cancellationToken">Stops reading the remotes.</param>
     public Task<IReadOnlyList<RemoteComparison>> CompareWithRemotesAsync(CancellationToken cancellationToken = default) => _remoteComparer.CompareAllAsync(cancellationToken);

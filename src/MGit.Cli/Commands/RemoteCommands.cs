@@ -171,11 +171,11 @@ public static class PushCommand
         command.SetAction(parse =>
         {
             using var repository = globals.OpenRepository(parse, context);
-            string name = parse.GetValue(remote) ?? Repository.DefaultRemote;
+            string name = parse.GetValue(remote) ?? repository.DefaultRemoteName();
             if (repository.Remotes().All(r => r.Name != name) && repository.Graph().Versions.Any(v => v.Name == name || v.Ref == name))
             {
                 // As in git, the first word is the remote: say so when it names a model instead.
-                throw new MGitException(ErrorKind.NotFound, $"no remote named '{name}'; to push model {name}, name the remote first: mgit push {Repository.DefaultRemote} {name}");
+                throw new MGitException(ErrorKind.NotFound, $"no remote named '{name}'; to push model {name}, name the remote first: mgit push {repository.DefaultRemoteName()} {name}");
             }
 
             var result = repository.Push(name, parse.GetValue(refs) ?? [], context.Cancellation);
@@ -207,7 +207,7 @@ public static class PullCommand
         command.SetAction(parse =>
         {
             using var repository = globals.OpenRepository(parse, context);
-            string name = parse.GetValue(remote) ?? Repository.DefaultRemote;
+            string name = parse.GetValue(remote) ?? repository.DefaultRemoteName();
             var result = repository.Pull(name, parse.GetValue(skipBroken), context.Cancellation);
             Report(parse, globals, context, result);
             if (parse.GetValue(json))

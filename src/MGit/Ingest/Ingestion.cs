@@ -492,7 +492,8 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
                 {
                     alreadyStored.Add(new InferredModel(
                         new AddResult(stored, files.Count, 0, stored.LogicalBytes, 0, 0, 0, 0),
-                        new PlacementResult(graph.Parents(stored) is [var first, ..] ? first.Ref : null, "already stored", 1, [])) { AlreadyStored = true });
+                        new PlacementResult(graph.Parents(stored) is [var first, ..] ? first.Ref : null, "already stored", 1, []))
+                    { AlreadyStored = true });
                     continue;
                 }
 
