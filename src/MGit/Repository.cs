@@ -52,6 +52,7 @@ public sealed partial class Repository : IDisposable
     private readonly CascadeRunner _cascade;
     private readonly RemoteSync _remotes;
     private readonly RemoteMaintenance _remoteMaintenance;
+    private readonly TagRegistry _tags;
 
     private Repository(string root, RepositoryFormat format, LineageStore lineage, RepositoryOptions options)
     {
@@ -69,6 +70,7 @@ public sealed partial class Repository : IDisposable
         _cascade = new CascadeRunner(_context, _ingestion, _tests, _checkouts);
         _remotes = new RemoteSync(_context, _maintenance);
         _remoteMaintenance = new RemoteMaintenance(_context, _remotes);
+        _tags = TagRegistry.Over(_context.Lineage, options.Environment, options.Clock);
         _remotes.AttachLazyOrigin();
     }
 
@@ -247,6 +249,32 @@ public sealed partial class Repository : IDisposable
     /// <exception cref="MGitException">NotFound (a path), InvalidInput (a model file that does not follow its format), Unsupported.</exception>
     /// <inheritdoc cref="ModelComparison.DiffPaths"/>
     public static ModelDiffResult DiffPaths(string a, string b) => ModelComparison.DiffPaths(a, b);
+
+    // --- Tags
+
+    /// <summary>
+    /// Points tag <paramref name="name"/> of the model <paramref name="reference"/> names at that
+    /// version (<c>mgit tag resnet@3 production</c> makes <c>resnet@production</c>), recording
+    /// who (<c>MGIT_USER</c>, else <c>USER</c>) and when (UTC). A tag that points at another version
+    /// is moved only with <paramref name="force"/>; one left in conflict by a pull is settled by
+    /// setting it with <paramref name="force"/> (the change supersedes both sides' changes).
+    /// </summary>
+    /// <param name="reference">The version to tag (<c>NAME@VERSION</c>, <c>NAME@TAG</c> or <c>NAME</c>).</param>
+    /// <param name="name">The tag's name (<see cref="TagNames"/>), or <c>NAME@TAG</c> of the same model.</param>
+    /// <param name="force">Move the tag if it points at another version.</param>
+    /// <exception cref="MGitException">InvalidInput (the reference or tag name), NotFound (the reference), Conflict (the tag points at another version: pass force).</exception>
+    public TagChange Tag(string reference, string name, bool force = false) => _tags.Set(reference, name, force);
+
+    /// <summary>Deletes a tag (<c>MODEL@TAG</c>, or a bare <c>TAG</c> only one model has), recording who and when.</summary>
+    /// <param name="tag">The tag.</param>
+    /// <returns>The tag as it was.</returns>
+    /// <exception cref="MGitException">InvalidInput (the name, or a bare name several models have), NotFound (no such tag).</exception>
+    public ModelTag DeleteTag(string tag) => _tags.Delete(tag);
+
+    /// <summary>Every change of a tag (<c>MODEL@TAG</c>, or a bare <c>TAG</c> only one model has), oldest first: who pointed it where, when.</summary>
+    /// <param name="tag">The tag (also one deleted since).</param>
+    /// <exception cref="MGitException">InvalidInput, NotFound (the tag never existed here).</exception>
+    public IReadOnlyList<TagMove> TagHistory(string tag) => _tags.History(tag);
 
     // --- Adding and placing
 

@@ -23,7 +23,7 @@ public static class ListCommand
             foreach (var v in graph.Versions)
             {
                 string parents = string.Join(", ", graph.ParentEdges(v).Select(e => $"{graph[e.ParentId].Ref} ({(e.Kind == Lineage.EdgeKind.Versioned ? "version" : e.How ?? "adapted")})"));
-                context.Out.WriteLine($"{v.Ref,-32} {v.Type ?? "-",-12} {LineageTree.Size(v.LogicalBytes),10}  {v.AddedAt:yyyy-MM-dd HH:mm}  {parents}");
+                context.Out.WriteLine($"{v.Ref,-32} {v.Type ?? "-",-12} {LineageTree.Size(v.LogicalBytes),10}  {v.AddedAt:yyyy-MM-dd HH:mm}  {parents}{LineageTree.Tags(graph, v)}");
             }
 
             return 0;

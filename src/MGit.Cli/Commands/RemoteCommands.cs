@@ -201,7 +201,7 @@ public static class PullCommand
     public static Command Build(GlobalOptions globals, CliContext context)
     {
         var remote = new Argument<string?>("REMOTE") { Description = "Remote name (default: origin)", Arity = ArgumentArity.ZeroOrOne };
-        var json = new Option<bool>("--json") { Description = "Print JSON: objects_received, bytes_received, skipped" };
+        var json = new Option<bool>("--json") { Description = "Print JSON: objects_received, bytes_received, skipped, tag_conflicts" };
         var skipBroken = SkipBrokenOption();
         var command = new Command("pull", "Fetch new versions and their objects, and merge the remote's lineage into this one") { remote, json, skipBroken };
         command.SetAction(parse =>
@@ -217,6 +217,7 @@ public static class PullCommand
                     ["objects_received"] = result.ObjectsReceived,
                     ["bytes_received"] = result.BytesReceived,
                     ["skipped"] = Json.Array(result.Skipped),
+                    ["tag_conflicts"] = Json.Array(result.TagConflicts.Select(c => c.Tag)),
                 });
             }
             else
@@ -224,7 +225,13 @@ public static class PullCommand
                 context.Out.WriteLine($"received {result.ObjectsReceived} object(s), {LineageTree.Size(result.BytesReceived)}; {result.NewVersions.Count} new version(s)");
             }
 
-            return 0;
+            // A tag moved on both sides is left as it is here; the pull fails so scripts notice.
+            foreach (var conflict in result.TagConflicts)
+            {
+                context.Error.WriteLine($"mgit: {conflict}");
+            }
+
+            return result.TagConflicts.Count > 0 ? MGitCli.ExitFailure : 0;
         });
         return command;
     }
@@ -250,6 +257,11 @@ public static class PullCommand
         foreach (string added in result.NewVersions)
         {
             GlobalOptions.Say(parse, globals, context, $"new: {added}");
+        }
+
+        foreach (string tag in result.TagsMoved)
+        {
+            GlobalOptions.Say(parse, globals, context, $"tag {tag} updated from the remote");
         }
 
         foreach (var moved in result.Renumbered)

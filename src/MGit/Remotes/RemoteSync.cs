@@ -20,6 +20,12 @@ public sealed record PullResult(long ObjectsReceived, long BytesReceived, IReadO
 {
     /// <summary>With skipBroken, one line per broken part of the remote left out; empty otherwise.</summary>
     public IReadOnlyList<string> Skipped { get; init; } = [];
+
+    /// <summary>Tags moved both here and on the remote, differently: left as they were here (see <see cref="TagConflict"/>).</summary>
+    public IReadOnlyList<TagConflict> TagConflicts { get; init; } = [];
+
+    /// <summary>Tags the pull set or moved here, as <c>MODEL@TAG</c>.</summary>
+    public IReadOnlyList<string> TagsMoved { get; init; } = [];
 }
 
 /// <summary>Configured remotes and the exchange with them: push, pull, and the lazy fetch of a lazy clone.</summary>
@@ -92,7 +98,8 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
         context.RemoveStaleTemporaries();
         var graph = context.Graph();
         var selection = SelectForPush(graph, refs);
-        var local = LineageSnapshot.FromGraph(graph, selection, new RecipeStore(context.Lineage).All());
+        var tagState = context.Lineage.ReadTagState();
+        var local = LineageSnapshot.FromGraph(graph, selection, new RecipeStore(context.Lineage).All(), tagState);
         // What fsck would call broken never leaves: every clone and pull of the remote would fail on it.
         if (local.WithoutBrokenParts().Problems is [var broken, ..])
         {
@@ -101,6 +108,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
 
         var (_, remoteLineage) = await ReadRemoteLineageAsync(backend, cancel).ConfigureAwait(false);
         CheckNotBehind(graph, remoteLineage, backend.Url, remoteName);
+        CheckTagsNotBehind(graph, tagState, remoteLineage, backend.Url, remoteName);
 
         using var repositoryLock = RepositoryLock.Shared(context.LockPath, context.Options.LockWait);
         // Also loads (and so checks) the manifest of every version sent.
@@ -127,6 +135,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
             // Another push may have landed since the first look: check again under the lock.
             var (currentId, current) = await ReadRemoteLineageAsync(backend, cancel).ConfigureAwait(false);
             CheckNotBehind(graph, current, backend.Url, remoteName);
+            CheckTagsNotBehind(graph, tagState, current, backend.Url, remoteName);
 
             // A 'remote gc --prune' may have deleted objects sent before the lock was taken (they
             // were unreferenced until now): the lineage is published only over objects that are there.
@@ -204,6 +213,37 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
     }
 
     /// <summary>
+    /// A push may only move the remote's tags forward: each remote tag must be here, and this
+    /// repository's change of it must descend from the remote's (or agree on the version).
+    /// </summary>
+    private static void CheckTagsNotBehind(LineageGraph graph, TagState local, LineageSnapshot remote, string url, string remoteName)
+    {
+        var events = TagMerge.Events(local.Events.Select(SnapshotTagEvent.Of), remote.TagEventList);
+        var heads = local.Heads.ToDictionary(h => (h.Model, h.Name));
+        var behind = new List<string>();
+        foreach (var t in remote.TagList)
+        {
+            var here = heads.GetValueOrDefault((t.Model, t.Name));
+            switch (TagMerge.Relate(here?.Head, t.Head, events))
+            {
+                case TagRelation.ThereAhead:
+                    behind.Add($"{t.Model}@{t.Name}");
+                    break;
+                case TagRelation.Conflict:
+                    string? there = events.GetValueOrDefault(t.Head)?.Target is { } key ? remote.Versions.FirstOrDefault(v => v.Key == key)?.Ref : null;
+                    string? mine = here?.VersionId is long id ? graph.Versions.FirstOrDefault(v => v.Id == id)?.Ref : null;
+                    throw new MGitException(ErrorKind.Conflict, $"tag {t.Model}@{t.Name} was moved both here ({mine ?? "deleted"}) and on {url} ({there ?? "deleted"}); nothing was pushed: pick one with 'mgit tag REF {t.Name} --force', then push");
+            }
+        }
+
+        if (behind.Count > 0)
+        {
+            string examples = string.Join(", ", behind.Take(3)) + (behind.Count > 3 ? ", ..." : "");
+            throw new MGitException(ErrorKind.Conflict, $"{url} has tag changes this repository has not merged ({examples}); pull first ('mgit pull {remoteName}')");
+        }
+    }
+
+    /// <summary>
     /// Fetches the remote's lineage and every object its new versions need (only their manifests
     /// in a lazy clone), verifies each object against its id before it enters the store, then
     /// merges the graphs in one transaction (see <see cref="LineageMerge"/>).
@@ -257,6 +297,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
             var graph = context.Graph();
             var localKeys = graph.Versions.ToDictionary(LineageSnapshot.KeyOf, v => v, StringComparer.Ordinal);
             var recipes = new RecipeStore(context.Lineage).All();
+            var tagState = context.Lineage.ReadTagState();
             var merged = LineageMerge.Union(remote, LineageSnapshot.FromGraph(graph, recipes: recipes)).Merged;
             // In the order they were added, so that listings read the same in every clone.
             var incoming = merged.Versions
@@ -310,6 +351,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
                 .Where(v => localKeys.TryGetValue(v.Key, out var local) && local.Version != v.Version)
                 .Select(v => (Local: localKeys[v.Key], Number: v.Version))
                 .ToList();
+            var tags = PlanTags(graph, tagState, remote, merged);
             var plan = new ImportPlan(
                 localKeys.ToDictionary(p => p.Key, p => p.Value.Id, StringComparer.Ordinal),
                 renumber.Select(r => (r.Local.Id, r.Number)).ToList(),
@@ -321,6 +363,8 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
                     .Where(v => v.Recipe is not null && localKeys.TryGetValue(v.Key, out var held) && !recipes.ContainsKey(held.Id))
                     .Select(v => (v.Key, v.Recipe!))
                     .ToList(),
+                TagEvents = tags.Events,
+                Tags = tags.Moved,
             };
             // The last moment a cancel is taken: the import is one transaction, whole or not at all.
             cancel.ThrowIfCancellationRequested();
@@ -340,8 +384,43 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
                 renumber.Select(r => new Renumbered(r.Local.Name, r.Local.Version, r.Number, LineageSnapshot.KeyOf(r.Local))).ToList())
             {
                 Skipped = skipped,
+                TagConflicts = tags.Conflicts,
+                TagsMoved = tags.Moved.Select(t => $"{t.Model}@{t.Name}").ToList(),
             };
         }
+    }
+
+    /// <summary>
+    /// What a pull does to tags: the remote's changes this repository lacks are kept (history);
+    /// a remote tag new here, or moved on the remote only, moves here; one moved on both sides
+    /// differently stays as it is here and is reported.
+    /// </summary>
+    private static (IReadOnlyList<TagEvent> Events, IReadOnlyList<ImportedTag> Moved, IReadOnlyList<TagConflict> Conflicts) PlanTags(LineageGraph graph, TagState local, LineageSnapshot remote, LineageSnapshot merged)
+    {
+        var known = local.Events.Select(e => e.Id).ToHashSet(StringComparer.Ordinal);
+        var events = TagMerge.Events(local.Events.Select(SnapshotTagEvent.Of), remote.TagEventList);
+        var heads = local.Heads.ToDictionary(h => (h.Model, h.Name));
+        var mergedRefs = merged.Versions.ToDictionary(v => v.Key, v => v.Ref, StringComparer.Ordinal);
+        var moved = new List<ImportedTag>();
+        var conflicts = new List<TagConflict>();
+        foreach (var t in remote.TagList)
+        {
+            var here = heads.GetValueOrDefault((t.Model, t.Name));
+            var head = events[t.Head];
+            switch (TagMerge.Relate(here?.Head, t.Head, events))
+            {
+                case TagRelation.ThereAhead:
+                    moved.Add(new ImportedTag(t.Model, t.Name, t.Head, head.Target));
+                    break;
+                case TagRelation.Conflict:
+                    string? mine = here?.VersionId is long id ? graph.Versions.FirstOrDefault(v => v.Id == id) is { } v ? mergedRefs.GetValueOrDefault(VersionKeys.Of(v)) ?? v.Ref : null : null;
+                    string? there = head.Target is { } key ? mergedRefs.GetValueOrDefault(key) : null;
+                    conflicts.Add(new TagConflict($"{t.Model}@{t.Name}", mine, there, head.MovedBy, DateTimeOffset.Parse(head.MovedAt, System.Globalization.CultureInfo.InvariantCulture)));
+                    break;
+            }
+        }
+
+        return (remote.TagEventList.Where(e => !known.Contains(e.Id)).Select(e => e.ToEvent()).ToList(), moved, conflicts);
     }
 
     /// <summary>Why a stored manifest (fetched from a remote) cannot be taken, or null when it can.</summary>
