@@ -167,7 +167,8 @@ public static class PushCommand
         var remote = new Argument<string?>("REMOTE") { Description = "Remote name (default: origin)", Arity = ArgumentArity.ZeroOrOne };
         var refs = new Argument<string[]>("REF") { Description = "Versions to push, with their ancestors (default: every version)", Arity = ArgumentArity.ZeroOrMore };
         var json = new Option<bool>("--json") { Description = "Print JSON: objects_sent, bytes_sent" };
-        var command = new Command("push", "Send versions and the objects the remote lacks; refused when the remote has versions not pulled yet") { remote, refs, json };
+        var withResults = PullCommand.WithResultsOption("Send the recorded test results of the versions pushed too (registered tests always go)");
+        var command = new Command("push", "Send versions, tags, registered tests and the objects the remote lacks; refused when the remote has versions not pulled yet") { remote, refs, json, withResults };
         command.SetAction(parse =>
         {
             using var repository = globals.OpenRepository(parse, context);
@@ -178,7 +179,7 @@ public static class PushCommand
                 throw new MGitException(ErrorKind.NotFound, $"no remote named '{name}'; to push model {name}, name the remote first: mgit push {Repository.DefaultRemote} {name}");
             }
 
-            var result = repository.Push(name, parse.GetValue(refs) ?? [], context.Cancellation);
+            var result = repository.Push(name, parse.GetValue(refs) ?? [], parse.GetValue(withResults), context.Cancellation);
             if (parse.GetValue(json))
             {
                 Json.Write(context.Out, new JsonObject { ["objects_sent"] = result.ObjectsSent, ["bytes_sent"] = result.BytesSent });
@@ -201,14 +202,15 @@ public static class PullCommand
     public static Command Build(GlobalOptions globals, CliContext context)
     {
         var remote = new Argument<string?>("REMOTE") { Description = "Remote name (default: origin)", Arity = ArgumentArity.ZeroOrOne };
-        var json = new Option<bool>("--json") { Description = "Print JSON: objects_received, bytes_received, skipped, tag_conflicts" };
+        var json = new Option<bool>("--json") { Description = "Print JSON: objects_received, bytes_received, skipped, tag_conflicts, test_conflicts, test_results_received" };
         var skipBroken = SkipBrokenOption();
-        var command = new Command("pull", "Fetch new versions and their objects, and merge the remote's lineage into this one") { remote, json, skipBroken };
+        var withResults = WithResultsOption("Take the remote's recorded test results too (registered tests always come)");
+        var command = new Command("pull", "Fetch new versions and their objects, and merge the remote's lineage (with tags and registered tests) into this one") { remote, json, skipBroken, withResults };
         command.SetAction(parse =>
         {
             using var repository = globals.OpenRepository(parse, context);
             string name = parse.GetValue(remote) ?? Repository.DefaultRemote;
-            var result = repository.Pull(name, parse.GetValue(skipBroken), context.Cancellation);
+            var result = repository.Pull(name, parse.GetValue(skipBroken), parse.GetValue(withResults), context.Cancellation);
             Report(parse, globals, context, result);
             if (parse.GetValue(json))
             {
@@ -218,6 +220,8 @@ public static class PullCommand
                     ["bytes_received"] = result.BytesReceived,
                     ["skipped"] = Json.Array(result.Skipped),
                     ["tag_conflicts"] = Json.Array(result.TagConflicts.Select(c => c.Tag)),
+                    ["test_conflicts"] = Json.Array(result.TestConflicts),
+                    ["test_results_received"] = result.TestResultsReceived,
                 });
             }
             else
@@ -231,10 +235,17 @@ public static class PullCommand
                 context.Error.WriteLine($"mgit: {conflict}");
             }
 
-            return result.TagConflicts.Count > 0 ? MGitCli.ExitFailure : 0;
+            foreach (string conflict in result.TestConflicts)
+            {
+                context.Error.WriteLine($"mgit: {conflict}");
+            }
+
+            return result.TagConflicts.Count > 0 || result.TestConflicts.Count > 0 ? MGitCli.ExitFailure : 0;
         });
         return command;
     }
+
+    public static Option<bool> WithResultsOption(string description) => new("--with-results") { Description = description };
 
     public static Option<bool> SkipBrokenOption() => new("--skip-broken")
     {
@@ -264,6 +275,16 @@ public static class PullCommand
             GlobalOptions.Say(parse, globals, context, $"tag {tag} updated from the remote");
         }
 
+        foreach (string test in result.TestsMoved)
+        {
+            GlobalOptions.Say(parse, globals, context, $"test '{test}' registered from the remote");
+        }
+
+        if (result.TestResultsReceived > 0)
+        {
+            GlobalOptions.Say(parse, globals, context, $"{result.TestResultsReceived} test result(s) received");
+        }
+
         foreach (var moved in result.Renumbered)
         {
             // Always shown: a ref the user knew now names another version.
@@ -281,10 +302,11 @@ public static class CloneCommand
         var endpoint = new Option<string?>("--endpoint") { Description = "S3-compatible server, e.g. http://127.0.0.1:9000 (default: AWS)" };
         var lazy = new Option<bool>("--lazy") { Description = "Fetch the lineage and manifests only; checkout fetches the objects it needs" };
         var skipBroken = PullCommand.SkipBrokenOption();
-        var command = new Command("clone", "Copy a remote into a new repository; the remote becomes 'origin'") { url, directory, endpoint, lazy, skipBroken };
+        var withResults = PullCommand.WithResultsOption("Take the remote's recorded test results too (registered tests always come)");
+        var command = new Command("clone", "Copy a remote into a new repository; the remote becomes 'origin'") { url, directory, endpoint, lazy, skipBroken, withResults };
         command.SetAction(parse =>
         {
-            using var repository = Repository.Clone(parse.GetValue(url)!, context.ResolvePath(parse.GetValue(directory)!), parse.GetValue(endpoint), parse.GetValue(lazy), parse.GetValue(skipBroken), globals.Options(parse, context), out var skipped, context.Cancellation);
+            using var repository = Repository.Clone(parse.GetValue(url)!, context.ResolvePath(parse.GetValue(directory)!), parse.GetValue(endpoint), parse.GetValue(lazy), parse.GetValue(skipBroken), parse.GetValue(withResults), globals.Options(parse, context), out var skipped, context.Cancellation);
             PullCommand.ReportSkipped(context, skipped);
             var graph = repository.Graph();
             GlobalOptions.Say(parse, globals, context, $"cloned {graph.Versions.Count} version(s) into {repository.Root}{(parse.GetValue(lazy) ? " (lazy: objects are fetched on checkout)" : "")}");

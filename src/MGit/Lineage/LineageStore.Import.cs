@@ -39,6 +39,15 @@ internal sealed record ImportPlan(
 
     /// <summary>Tags that move here: new here, or moved on the other side only (fast-forwards).</summary>
     public IReadOnlyList<ImportedTag> Tags { get; init; } = [];
+
+    /// <summary>Test definitions that move here: new here, or replaced on the other side only.</summary>
+    public IReadOnlyList<ImportedTest> Tests { get; init; } = [];
+
+    /// <summary>Tests defined differently on the other side: the hash of its definition, remembered so a later replace supersedes it.</summary>
+    public IReadOnlyList<(string Name, string Hash)> TestConflicts { get; init; } = [];
+
+    /// <summary>Test results received (a result already held, same version, test and time, is skipped).</summary>
+    public IReadOnlyList<ImportedTestResult> TestResults { get; init; } = [];
 }
 
 /// <summary>Thrown when the lineage changed between planning a merge and applying it.</summary>
@@ -143,6 +152,7 @@ internal sealed partial class LineageStore
         }
 
         ImportTags(transaction, plan, ids);
+        ImportTests(transaction, plan, ids);
         CheckAcyclic(transaction);
         CommitWrite(transaction);
         CompactLog();

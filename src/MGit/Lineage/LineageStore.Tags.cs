@@ -38,7 +38,10 @@ internal sealed partial class LineageStore
     /// The tables schema 6 added: tags (one row per tag this repository has had: the change it
     /// follows and the version it points at, none once deleted) and the changes that made them.
     /// A change's version is named by its key, not its id, so history survives the version's
-    /// removal and travels between repositories.
+    /// removal and travels between repositories. And two columns of tests, so definitions travel:
+    /// supersedes (the hashes of the definitions a test replaced, directly or not) and conflicts
+    /// (hashes of other repositories' definitions a pull found in conflict; the next replace
+    /// supersedes them). Runs once, after the tests table exists (schema 3).
     /// </summary>
     private const string TagTables = """
         CREATE TABLE IF NOT EXISTS tag_events (
@@ -59,6 +62,8 @@ internal sealed partial class LineageStore
             version_id INTEGER REFERENCES versions(id),
             PRIMARY KEY (model, name)
         );
+        ALTER TABLE tests ADD COLUMN supersedes TEXT NOT NULL DEFAULT '';
+        ALTER TABLE tests ADD COLUMN conflicts TEXT NOT NULL DEFAULT '';
         """;
 
     private bool HasTable(string name, SqliteTransaction? transaction) =>

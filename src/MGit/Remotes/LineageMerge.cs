@@ -58,7 +58,8 @@ internal static class LineageMerge
         var edgeKeys = authoritative.Edges.Select(e => (e.Parent, e.Child, e.Kind)).ToHashSet();
         var edges = authoritative.Edges.Concat(other.Edges.Where(e => edgeKeys.Add((e.Parent, e.Child, e.Kind)))).ToList();
         var (tags, tagEvents) = TagMerge.Union(authoritative, other);
-        return new MergeResult(new LineageSnapshot { Versions = versions, Edges = edges, Tags = tags, TagEvents = tagEvents }, renumbered);
+        var (tests, results) = TestMerge.Union(authoritative, other);
+        return new MergeResult(new LineageSnapshot { Versions = versions, Edges = edges, Tags = tags, TagEvents = tagEvents, Tests = tests, TestResults = results }, renumbered);
     }
 }
 
@@ -82,7 +83,7 @@ public sealed record TagConflict(string Tag, string? Here, string? There, string
     }
 }
 
-/// <summary>How one side's tag relates to the other's, by their histories.</summary>
+/// <summary>How one side's tag (or test definition) relates to the other's, by their histories.</summary>
 internal enum TagRelation
 {
     /// <summary>Both follow the same change, or only this side has the tag.</summary>
@@ -178,5 +179,53 @@ internal static class TagMerge
 
         tags.AddRange(theirs.Values);
         return (tags.Count == 0 ? null : tags, events.Count == 0 ? null : events.Values.ToList());
+    }
+}
+
+/// <summary>
+/// Merging registered tests: a definition replaced on one side supersedes the one it replaced, so
+/// a side whose definition supersedes the other's is ahead and wins; two different definitions of
+/// one name, neither superseding the other, are a conflict. Results are united (each run once).
+/// </summary>
+internal static class TestMerge
+{
+    /// <summary>How this side's definition relates to the other side's (either null when that side lacks the test).</summary>
+    public static TagRelation Relate(SnapshotTest? here, SnapshotTest? there)
+    {
+        if (there is null)
+        {
+            return TagRelation.Same;
+        }
+
+        if (here is null)
+        {
+            return TagRelation.ThereAhead;
+        }
+
+        string mine = here.Hash();
+        string theirs = there.Hash();
+        return mine == theirs ? TagRelation.Same
+            : here.Supersedes.Contains(theirs) ? TagRelation.HereAhead
+            : there.Supersedes.Contains(mine) ? TagRelation.ThereAhead
+            : TagRelation.Conflict;
+    }
+
+    /// <summary>The one line a conflicting test is reported with, and how to settle it.</summary>
+    public static string Conflict(SnapshotTest here, SnapshotTest there, string where) =>
+        $"test '{here.Name}' is defined differently here ('{here.Command}') and on {where} ('{there.Command}'); nothing was overwritten: settle it with 'mgit test add {here.Name} --cmd ... --replace' (that definition then supersedes both), then push";
+
+    public static (IReadOnlyList<SnapshotTest>? Tests, IReadOnlyList<SnapshotTestResult>? Results) Union(LineageSnapshot authoritative, LineageSnapshot other)
+    {
+        var theirs = other.TestList.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        var tests = new List<SnapshotTest>();
+        foreach (var t in authoritative.TestList)
+        {
+            tests.Add(theirs.Remove(t.Name, out var mine) && Relate(t, mine) == TagRelation.ThereAhead ? mine : t);
+        }
+
+        tests.AddRange(theirs.Values);
+        var seen = authoritative.TestResultList.Select(r => r.Identity).ToHashSet();
+        var results = authoritative.TestResultList.Concat(other.TestResultList.Where(r => seen.Add(r.Identity))).ToList();
+        return (tests.Count == 0 ? null : tests, results.Count == 0 ? null : results);
     }
 }

@@ -6,6 +6,7 @@ using MGit.Errors;
 using MGit.Lineage;
 using MGit.Primitives;
 using MGit.Storage;
+using MGit.Testing;
 
 namespace MGit.Remotes;
 
@@ -59,6 +60,40 @@ internal sealed record SnapshotTagEvent(
     public static SnapshotTagEvent Of(TagEvent e) => new(e.Id, e.Model, e.Name, e.TargetKey, e.TargetRef, e.MovedBy, e.MovedAt, e.Parents);
 }
 
+/// <summary>A registered test as it travels, with the definitions (by hash) it supersedes.</summary>
+internal sealed record SnapshotTest(
+    [property: JsonPropertyName("name")] string Name,
+    [property: JsonPropertyName("command")] string Command,
+    [property: JsonPropertyName("scope")] string Scope,
+    [property: JsonPropertyName("pass")] string? Pass,
+    [property: JsonPropertyName("timeout_s")] double TimeoutSeconds,
+    [property: JsonPropertyName("added_at")] string AddedAt,
+    [property: JsonPropertyName("supersedes")] IReadOnlyList<string> Supersedes)
+{
+    /// <summary>The definition, checked (a test that would be refused at registration is refused here too).</summary>
+    public TestDefinition Definition() => new TestDefinition(Name, Command, TestScope.Parse(Scope), Pass, TimeoutSeconds).Validated();
+
+    public string Hash() => TestRegistry.Hash(new TestDefinition(Name, Command, TestScope.Parse(Scope), Pass, TimeoutSeconds));
+
+    public static SnapshotTest Of(TestRegistry.StoredDefinition d) =>
+        new(d.Test.Name, d.Test.Command, d.Test.Scope.ToString(), d.Test.Pass, d.Test.TimeoutSeconds, d.AddedAt, d.Supersedes);
+}
+
+/// <summary>One recorded test result as it travels (with <c>--with-results</c>): its version by key; the log file stays local.</summary>
+internal sealed record SnapshotTestResult(
+    [property: JsonPropertyName("version")] string Version,
+    [property: JsonPropertyName("test")] string Test,
+    [property: JsonPropertyName("passed")] bool Passed,
+    [property: JsonPropertyName("exit_code")] int? ExitCode,
+    [property: JsonPropertyName("metrics")] string Metrics,
+    [property: JsonPropertyName("duration_s")] double DurationSeconds,
+    [property: JsonPropertyName("reason")] string Reason,
+    [property: JsonPropertyName("log_tail")] string LogTail,
+    [property: JsonPropertyName("ran_at")] string RanAt)
+{
+    public (string, string, string) Identity => (Version, Test, RanAt);
+}
+
 /// <summary>
 /// The lineage graph as a remote stores it: a JSON document named by its BLAKE3, so it is verified
 /// like every object and never changes once written. Exported table by table from the lineage
@@ -69,10 +104,11 @@ internal sealed record LineageSnapshot
 {
     /// <summary>
     /// 1: versions (with metadata) and edges. 2: versions carry their recipe. 3: tags and their
-    /// history. A snapshot is written with the lowest schema that holds what it carries (one
-    /// without tags stays schema 2), so older mgits keep reading remotes that use nothing newer.
+    /// history. 4: registered tests (and, pushed with <c>--with-results</c>, their results). A
+    /// snapshot is written with the lowest schema that holds what it carries (one without tags or
+    /// tests stays schema 2), so older mgits keep reading remotes that use nothing newer.
     /// </summary>
-    public const int CurrentSchema = 3;
+    public const int CurrentSchema = 4;
 
     [JsonPropertyName("format")] public string Format { get; init; } = "mgit-lineage";
     [JsonPropertyName("schema")] public int Schema { get; init; } = CurrentSchema;
@@ -83,6 +119,17 @@ internal sealed record LineageSnapshot
     /// <summary>Schema 3: every change of those tags.</summary>
     [JsonPropertyName("tag_events")] public IReadOnlyList<SnapshotTagEvent>? TagEvents { get; init; }
 
+    /// <summary>Schema 4: registered tests.</summary>
+    [JsonPropertyName("tests")] public IReadOnlyList<SnapshotTest>? Tests { get; init; }
+    /// <summary>Schema 4: recorded test results (only what was pushed with <c>--with-results</c>).</summary>
+    [JsonPropertyName("test_results")] public IReadOnlyList<SnapshotTestResult>? TestResults { get; init; }
+
+    /// <summary>The tests, empty when none.</summary>
+    [JsonIgnore] public IReadOnlyList<SnapshotTest> TestList => Tests ?? [];
+
+    /// <summary>The test results, empty when none.</summary>
+    [JsonIgnore] public IReadOnlyList<SnapshotTestResult> TestResultList => TestResults ?? [];
+
     /// <summary>The tags, empty when none.</summary>
     [JsonIgnore] public IReadOnlyList<SnapshotTag> TagList => Tags ?? [];
 
@@ -90,7 +137,7 @@ internal sealed record LineageSnapshot
     [JsonIgnore] public IReadOnlyList<SnapshotTagEvent> TagEventList => TagEvents ?? [];
 
     /// <summary>The lowest schema that holds this snapshot's content.</summary>
-    private int NeededSchema() => TagList.Count > 0 || TagEventList.Count > 0 ? 3 : 2;
+    private int NeededSchema() => TestList.Count > 0 || TestResultList.Count > 0 ? 4 : TagList.Count > 0 || TagEventList.Count > 0 ? 3 : 2;
 
     public static LineageSnapshot Empty { get; } = new() { Versions = [], Edges = [] };
 
@@ -110,7 +157,13 @@ internal sealed record LineageSnapshot
     /// The versions given (every version by default) and the edges between them, with the tags
     /// of <paramref name="tags"/> that point at one of them or are deleted, and those tags' history.
     /// </summary>
-    public static LineageSnapshot FromGraph(LineageGraph graph, IReadOnlyCollection<ModelVersion>? selection = null, IReadOnlyDictionary<long, string>? recipes = null, TagState? tags = null)
+    public static LineageSnapshot FromGraph(
+        LineageGraph graph,
+        IReadOnlyCollection<ModelVersion>? selection = null,
+        IReadOnlyDictionary<long, string>? recipes = null,
+        TagState? tags = null,
+        IReadOnlyList<TestRegistry.StoredDefinition>? tests = null,
+        IReadOnlyList<TestRegistry.StoredResult>? results = null)
     {
         var versions = selection ?? graph.Versions;
         var keys = versions.ToDictionary(v => v.Id, KeyOf);
@@ -139,6 +192,10 @@ internal sealed record LineageSnapshot
                 .ToList(),
             Tags = heads.Count == 0 ? null : heads.Select(h => new SnapshotTag(h.Model, h.Name, h.Head)).ToList(),
             TagEvents = events.Count == 0 ? null : events,
+            Tests = tests is { Count: > 0 } ? tests.Select(SnapshotTest.Of).ToList() : null,
+            TestResults = results?.Where(r => keys.ContainsKey(r.VersionId))
+                .Select(r => new SnapshotTestResult(keys[r.VersionId], r.Test, r.Passed, r.ExitCode, r.Metrics, r.DurationSeconds, r.Reason, r.LogTail, r.RanAt))
+                .ToList() is { Count: > 0 } shipped ? shipped : null,
         };
     }
 
@@ -152,6 +209,8 @@ internal sealed record LineageSnapshot
             Edges = Edges.OrderBy(e => e.Child, StringComparer.Ordinal).ThenBy(e => e.Parent, StringComparer.Ordinal).ThenBy(e => e.Kind, StringComparer.Ordinal).ToList(),
             Tags = TagList.Count == 0 ? null : TagList.OrderBy(t => t.Model, StringComparer.Ordinal).ThenBy(t => t.Name, StringComparer.Ordinal).ToList(),
             TagEvents = TagEventList.Count == 0 ? null : TagEventList.OrderBy(e => e.Id, StringComparer.Ordinal).ToList(),
+            Tests = TestList.Count == 0 ? null : TestList.OrderBy(t => t.Name, StringComparer.Ordinal).ToList(),
+            TestResults = TestResultList.Count == 0 ? null : TestResultList.OrderBy(r => r.Version, StringComparer.Ordinal).ThenBy(r => r.Test, StringComparer.Ordinal).ThenBy(r => r.RanAt, StringComparer.Ordinal).ToList(),
         };
         return JsonSerializer.SerializeToUtf8Bytes(canonical, RemoteJson.Default.LineageSnapshot);
     }
@@ -258,7 +317,8 @@ internal sealed record LineageSnapshot
 
         var closed = closing.ToHashSet();
         var (tags, tagEvents) = SoundTags(versions, problems);
-        var sound = this with { Versions = versions, Edges = edges.Where((_, i) => !closed.Contains(i)).ToList(), Tags = tags, TagEvents = tagEvents };
+        var (tests, results) = SoundTests(versions, problems);
+        var sound = this with { Versions = versions, Edges = edges.Where((_, i) => !closed.Contains(i)).ToList(), Tags = tags, TagEvents = tagEvents, Tests = tests, TestResults = results };
         return (sound, problems);
 
         string RefOf(string key) => Versions.FirstOrDefault(v => v?.Key == key) is { } v ? v.Ref : $"key {key[..Math.Min(key.Length, 12)]}";
@@ -315,6 +375,67 @@ internal sealed record LineageSnapshot
         return (tags, events.Values.ToList());
     }
 
+    /// <summary>The sound tests (each a definition registration would take, each name once) and results (of a held version, well formed).</summary>
+    private (IReadOnlyList<SnapshotTest>? Tests, IReadOnlyList<SnapshotTestResult>? Results) SoundTests(List<SnapshotVersion> versions, List<string> problems)
+    {
+        if (Tests is null && TestResults is null)
+        {
+            return (null, null);
+        }
+
+        var tests = new List<SnapshotTest>();
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var t in TestList)
+        {
+            string? problem = t is null ? "a test is null"
+                : t.AddedAt is null || t.Supersedes is null || t.Supersedes.Any(h => h is null) ? $"test '{t.Name}' is malformed"
+                : DefinitionProblem(t) is { } bad ? $"test '{t.Name}' is invalid ({bad})"
+                : !names.Add(t.Name) ? $"test '{t.Name}' appears twice"
+                : null;
+            if (problem is null)
+            {
+                tests.Add(t!);
+            }
+            else
+            {
+                problems.Add(problem);
+            }
+        }
+
+        var held = versions.Select(v => v.Key).ToHashSet(StringComparer.Ordinal);
+        var results = new List<SnapshotTestResult>();
+        foreach (var r in TestResultList)
+        {
+            string? problem = r is null || r.Test is null || r.Metrics is null || r.Reason is null || r.LogTail is null || r.RanAt is null
+                || !DateTimeOffset.TryParse(r.RanAt, CultureInfo.InvariantCulture, DateTimeStyles.None, out _) ? "a test result is malformed"
+                : !held.Contains(r.Version) ? $"a result of test '{r.Test}' names a version the snapshot does not hold"
+                : null;
+            if (problem is null)
+            {
+                results.Add(r!);
+            }
+            else
+            {
+                problems.Add(problem);
+            }
+        }
+
+        return (tests, results);
+
+        static string? DefinitionProblem(SnapshotTest t)
+        {
+            try
+            {
+                t.Definition();
+                return null;
+            }
+            catch (MGitException e)
+            {
+                return e.Message;
+            }
+        }
+    }
+
     /// <summary>This snapshot without the versions named (by key), every edge touching them, and the tags pointing at them.</summary>
     public LineageSnapshot Without(IReadOnlySet<string> versionKeys)
     {
@@ -324,6 +445,7 @@ internal sealed record LineageSnapshot
             Versions = Versions.Where(v => !versionKeys.Contains(v.Key)).ToList(),
             Edges = Edges.Where(e => !versionKeys.Contains(e.Parent) && !versionKeys.Contains(e.Child)).ToList(),
             Tags = Tags?.Where(t => !(events.GetValueOrDefault(t.Head)?.Target is { } target && versionKeys.Contains(target))).ToList(),
+            TestResults = TestResults?.Where(r => !versionKeys.Contains(r.Version)).ToList(),
         };
     }
 
