@@ -19,8 +19,8 @@ public static class TagCommand
         var reference = new Argument<string?>("REF") { Description = "The version to tag: NAME@VERSION, NAME@TAG or NAME (the latest)", Arity = ArgumentArity.ZeroOrOne };
         var name = new Argument<string?>("TAG") { Description = "The tag's name: a letter, then letters, digits, '.', '_', '-' (e.g. production, v1.0)", Arity = ArgumentArity.ZeroOrOne };
         var force = new Option<bool>("--force", "-f") { Description = "Move the tag if it points at another version (also settles a tag a pull reported in conflict)" };
-        var delete = new Option<string?>("--delete", "-d") { Description = "Delete this tag: MODEL@TAG (or TAG when only one model has it)" };
-        var history = new Option<string?>("--history") { Description = "Show who set, moved or deleted this tag, and when: MODEL@TAG (or TAG when only one model has it)" };
+        var delete = new Option<string?>("--delete", "-d") { HelpName = "TAG", Description = "Delete this tag: MODEL@TAG (or TAG when only one model has it)" };
+        var history = new Option<string?>("--history") { HelpName = "TAG", Description = "Show who set, moved or deleted this tag, and when: MODEL@TAG (or TAG when only one model has it)" };
         var json = new Option<bool>("--json") { Description = "Print JSON" };
         var command = new Command("tag", "Tag a version (resnet@production), or list, move, delete tags and show their history") { reference, name, force, delete, history, json };
         command.SetAction(parse =>

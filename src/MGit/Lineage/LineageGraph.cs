@@ -11,6 +11,7 @@ public sealed class LineageGraph
     private readonly Dictionary<long, ModelVersion> _byId;
     private readonly Dictionary<long, List<LineageEdge>> _parents = [];
     private readonly Dictionary<long, List<LineageEdge>> _children = [];
+    private readonly ILookup<long, ModelTag> _tagsByVersion;
 
     /// <summary>A graph of the given versions and the edges between them.</summary>
     /// <param name="versions">Every version, in the order they were added.</param>
@@ -29,6 +30,7 @@ public sealed class LineageGraph
         Versions = versions;
         Edges = edges;
         Tags = tags;
+        _tagsByVersion = tags.ToLookup(t => t.VersionId);
         _byId = versions.ToDictionary(v => v.Id);
         foreach (var edge in edges)
         {
@@ -58,7 +60,7 @@ public sealed class LineageGraph
 
     /// <summary>The tags that point at a version, by name (empty when none).</summary>
     /// <param name="version">The version.</param>
-    public IReadOnlyList<ModelTag> TagsOf(ModelVersion version) => Tags.Where(t => t.VersionId == version.Id).ToList();
+    public IReadOnlyList<ModelTag> TagsOf(ModelVersion version) => _tagsByVersion[version.Id].ToList();
 
     /// <summary>The version with the given database id.</summary>
     /// <param name="id">The version's <see cref="ModelVersion.Id"/>.</param>
