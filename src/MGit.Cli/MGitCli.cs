@@ -86,6 +86,7 @@ public static class MGitCli
         CheckoutCommand.Build(globals, context),
         ListCommand.Build(globals, context),
         ShowCommand.Build(globals, context),
+        TagCommand.Build(globals, context),
         LogCommand.Build(globals, context),
         GraphCommand.Build(globals, context),
         StatsCommand.Build(globals, context),

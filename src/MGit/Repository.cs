@@ -54,6 +54,7 @@ public sealed partial class Repository : IDisposable
     private readonly RemoteComparer _remoteComparer;
     private readonly RemoteSync _remotes;
     private readonly RemoteMaintenance _remoteMaintenance;
+    private readonly TagRegistry _tags;
 
     private Repository(string root, RepositoryFormat format, LineageStore lineage, RepositoryOptions options)
     {
@@ -73,6 +74,7 @@ public sealed partial class Repository : IDisposable
         _remotes = new RemoteSync(_context, _maintenance);
         _remoteComparer = new RemoteComparer(_context, _remotes);
         _remoteMaintenance = new RemoteMaintenance(_context, _remotes);
+        _tags = TagRegistry.Over(_context.Lineage, options.Environment, options.Clock);
         _remotes.AttachLazyOrigin();
     }
 
@@ -166,13 +168,27 @@ public sealed partial class Repository : IDisposable
         return clone.Repository;
     }
 
+    /// <inheritdoc cref="Clone(string, string, string?, bool, bool, RepositoryOptions?, out IReadOnlyList{string}, CancellationToken)"/>
+    /// <remarks>With <c>withResults</c>, the remote's recorded test results come too (registered tests always come).</remarks>
+    public static Repository Clone(string url, string directory, string? endpoint, bool lazy, bool skipBroken, bool withResults, RepositoryOptions? options, out IReadOnlyList<string> skipped, CancellationToken cancellationToken = default)
+    {
+        var clone = CloneAsync(url, directory, endpoint, lazy, skipBroken, withResults, options, cancellationToken).GetAwaiter().GetResult();
+        skipped = clone.Skipped;
+        return clone.Repository;
+    }
+
     /// <inheritdoc cref="Clone(string, string, string?, bool, RepositoryOptions?, CancellationToken)"/>
     public static async Task<Repository> CloneAsync(string url, string directory, string? endpoint = null, bool lazy = false, RepositoryOptions? options = null, CancellationToken cancellationToken = default) =>
         (await CloneAsync(url, directory, endpoint, lazy, skipBroken: false, options, cancellationToken).ConfigureAwait(false)).Repository;
 
     /// <inheritdoc cref="Clone(string, string, string?, bool, RepositoryOptions?, CancellationToken)"/>
     /// <returns>The new repository, and with <paramref name="skipBroken"/> the broken parts of the remote left out.</returns>
-    public static async Task<CloneResult> CloneAsync(string url, string directory, string? endpoint, bool lazy, bool skipBroken, RepositoryOptions? options, CancellationToken cancellationToken = default)
+    public static Task<CloneResult> CloneAsync(string url, string directory, string? endpoint, bool lazy, bool skipBroken, RepositoryOptions? options, CancellationToken cancellationToken = default) =>
+        CloneAsync(url, directory, endpoint, lazy, skipBroken, withResults: false, options, cancellationToken);
+
+    /// <inheritdoc cref="CloneAsync(string, string, string?, bool, bool, RepositoryOptions?, CancellationToken)"/>
+    /// <remarks>With <c>withResults</c>, the remote's recorded test results come too (registered tests always come).</remarks>
+    public static async Task<CloneResult> CloneAsync(string url, string directory, string? endpoint, bool lazy, bool skipBroken, bool withResults, RepositoryOptions? options, CancellationToken cancellationToken = default)
     {
         options ??= new RepositoryOptions();
         string target = Path.GetFullPath(directory);
@@ -191,7 +207,7 @@ public sealed partial class Repository : IDisposable
                 var format = await RemoteSync.ReadRemoteFormatAsync(backend, cancellationToken).ConfigureAwait(false);
                 repository = Init(target, options, format?.ChunkSize ?? RepositoryFormat.DefaultChunkSize, format?.MaxDeltaDepth ?? RepositoryFormat.DefaultMaxDeltaDepth);
                 new RemoteConfig { Remotes = [new RemoteEntry(DefaultRemote, url, endpoint)], LazyFrom = lazy ? DefaultRemote : null }.Save(repository.MetadataDirectory);
-                skipped = (await repository._remotes.PullAsync(backend, lazy, skipBroken, cancellationToken).ConfigureAwait(false)).Skipped;
+                skipped = (await repository._remotes.PullAsync(backend, lazy, skipBroken, cancellationToken, withResults).ConfigureAwait(false)).Skipped;
             }
 
             repository._remotes.AttachLazyOrigin();
@@ -251,6 +267,32 @@ public sealed partial class Repository : IDisposable
     /// <exception cref="MGitException">NotFound (a path), InvalidInput (a model file that does not follow its format), Unsupported.</exception>
     /// <inheritdoc cref="ModelComparison.DiffPaths"/>
     public static ModelDiffResult DiffPaths(string a, string b) => ModelComparison.DiffPaths(a, b);
+
+    // --- Tags
+
+    /// <summary>
+    /// Points tag <paramref name="name"/> of the model <paramref name="reference"/> names at that
+    /// version (<c>mgit tag resnet@3 production</c> makes <c>resnet@production</c>), recording
+    /// who (<c>MGIT_USER</c>, else <c>USER</c>) and when (UTC). A tag that points at another version
+    /// is moved only with <paramref name="force"/>; one left in conflict by a pull is settled by
+    /// setting it with <paramref name="force"/> (the change supersedes both sides' changes).
+    /// </summary>
+    /// <param name="reference">The version to tag (<c>NAME@VERSION</c>, <c>NAME@TAG</c> or <c>NAME</c>).</param>
+    /// <param name="name">The tag's name (<see cref="TagNames"/>), or <c>NAME@TAG</c> of the same model.</param>
+    /// <param name="force">Move the tag if it points at another version.</param>
+    /// <exception cref="MGitException">InvalidInput (the reference or tag name), NotFound (the reference), Conflict (the tag points at another version: pass force).</exception>
+    public TagChange Tag(string reference, string name, bool force = false) => _tags.Set(reference, name, force);
+
+    /// <summary>Deletes a tag (<c>MODEL@TAG</c>, or a bare <c>TAG</c> only one model has), recording who and when.</summary>
+    /// <param name="tag">The tag.</param>
+    /// <returns>The tag as it was.</returns>
+    /// <exception cref="MGitException">InvalidInput (the name, or a bare name several models have), NotFound (no such tag).</exception>
+    public ModelTag DeleteTag(string tag) => _tags.Delete(tag);
+
+    /// <summary>Every change of a tag (<c>MODEL@TAG</c>, or a bare <c>TAG</c> only one model has), oldest first: who pointed it where, when.</summary>
+    /// <param name="tag">The tag (also one deleted since).</param>
+    /// <exception cref="MGitException">InvalidInput, NotFound (the tag never existed here).</exception>
+    public IReadOnlyList<TagMove> TagHistory(string tag) => _tags.History(tag);
 
     // --- Adding and placing
 
@@ -380,10 +422,14 @@ public sealed partial class Repository : IDisposable
     public IRemoteBackend OpenRemote(string? name = null) => _remotes.OpenRemote(name);
 
     /// <exception cref="MGitException">NotFound (the remote or a reference), Conflict (the remote has versions not merged here: pull first), Locked (another push holds the remote), Damaged (the lineage here or there is broken), Io (the server).</exception>
-    /// <inheritdoc cref="RemoteSync.PushAsync(string?, IReadOnlyList{string}?, CancellationToken)"/>
+    /// <inheritdoc cref="RemoteSync.PushAsync(string?, IReadOnlyList{string}?, CancellationToken, bool)"/>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the remote's lineage has not moved (it may hold some more complete objects).</exception>
     public PushResult Push(string? remote = null, IReadOnlyList<string>? refs = null, CancellationToken cancellationToken = default) =>
         PushAsync(remote, refs, cancellationToken).GetAwaiter().GetResult();
+
+    /// <inheritdoc cref="Push(string?, IReadOnlyList{string}?, CancellationToken)"/>
+    public PushResult Push(string? remote, IReadOnlyList<string>? refs, bool withResults, CancellationToken cancellationToken = default) =>
+        _remotes.PushAsync(remote, refs, cancellationToken, withResults).GetAwaiter().GetResult();
 
     /// <inheritdoc cref="Push(string?, IReadOnlyList{string}?, CancellationToken)"/>
     public PushResult Push(IRemoteBackend backend, string remoteName, IReadOnlyList<string>? refs = null, CancellationToken cancellationToken = default) =>
@@ -398,10 +444,14 @@ public sealed partial class Repository : IDisposable
         _remotes.PushAsync(backend, remoteName, refs, cancellationToken);
 
     /// <exception cref="MGitException">NotFound (the remote), Damaged (the remote's lineage, manifests or objects; skipBroken takes the rest), Unsupported (a newer remote), Conflict (the lineage changed meanwhile), Io (the server), NoSpace.</exception>
-    /// <inheritdoc cref="RemoteSync.PullAsync(string?, bool, CancellationToken)"/>
+    /// <inheritdoc cref="RemoteSync.PullAsync(string?, bool, CancellationToken, bool)"/>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the lineage is as before (objects received whole and verified stay, and are not fetched again).</exception>
     public PullResult Pull(string? remote = null, bool skipBroken = false, CancellationToken cancellationToken = default) =>
         PullAsync(remote, skipBroken, cancellationToken).GetAwaiter().GetResult();
+
+    /// <inheritdoc cref="RemoteSync.PullAsync(string?, bool, CancellationToken, bool)"/>
+    public PullResult Pull(string? remote, bool skipBroken, bool withResults, CancellationToken cancellationToken = default) =>
+        _remotes.PullAsync(remote, skipBroken, cancellationToken, withResults).GetAwaiter().GetResult();
 
     /// <inheritdoc cref="Pull(string?, bool, CancellationToken)"/>
     public PullResult Pull(IRemoteBackend backend, bool lazy = false, bool skipBroken = false, CancellationToken cancellationToken = default) =>

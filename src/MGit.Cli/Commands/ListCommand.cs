@@ -45,6 +45,7 @@ public static class ListCommand
             ("SIZE", true, v => LineageTree.Size(v.LogicalBytes)),
             ("ADDED", false, v => v.AddedAt.ToString("yyyy-MM-dd HH:mm", System.Globalization.CultureInfo.InvariantCulture)),
             ("PARENTS", false, v => Parents(graph, v)),
+            ("TAGS", false, v => graph.TagsOf(v) is { Count: > 0 } tags ? string.Join(", ", tags.Select(t => t.Name)) : "-"),
         ];
         return TextTable.Render(
             columns.Select(c => c.Header).ToList(),

@@ -59,7 +59,7 @@ public static class RemoveCommand
     public static Command Build(GlobalOptions globals, CliContext context)
     {
         var reference = new Argument<string>("REF") { Description = "NAME@VERSION (one version) or NAME (every version)" };
-        var force = new Option<bool>("--force", "-f") { Description = "Remove even though other models derive from it (their edges to it are dropped)" };
+        var force = new Option<bool>("--force", "-f") { Description = "Remove even though other models derive from it (their edges to it are dropped) or it is tagged (its tags are deleted)" };
         var command = new Command("rm", "Remove a model version or a model; 'mgit gc' then frees its space") { reference, force };
         command.SetAction(parse =>
         {

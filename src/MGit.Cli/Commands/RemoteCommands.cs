@@ -167,7 +167,8 @@ public static class PushCommand
         var remote = new Argument<string?>("REMOTE") { Description = "Remote name [default: the only remote, else origin]", Arity = ArgumentArity.ZeroOrOne };
         var refs = new Argument<string[]>("REF") { Description = "Versions to push, with their ancestors [default: every version]", Arity = ArgumentArity.ZeroOrMore };
         var json = new Option<bool>("--json") { Description = "Print JSON: objects_sent, bytes_sent" };
-        var command = new Command("push", "Send versions and the objects the remote lacks; refused when the remote has versions not pulled yet") { remote, refs, json };
+        var withResults = PullCommand.WithResultsOption("Send the recorded test results of the versions pushed too (registered tests always go)");
+        var command = new Command("push", "Send versions, tags, registered tests and the objects the remote lacks; refused when the remote has versions not pulled yet") { remote, refs, json, withResults };
         command.SetAction(parse =>
         {
             using var repository = globals.OpenRepository(parse, context);
@@ -178,7 +179,7 @@ public static class PushCommand
                 throw new MGitException(ErrorKind.NotFound, $"no remote named '{name}'; to push model {name}, name the remote first: mgit push {repository.DefaultRemoteName()} {name}");
             }
 
-            var result = repository.Push(name, parse.GetValue(refs) ?? [], context.Cancellation);
+            var result = repository.Push(name, parse.GetValue(refs) ?? [], parse.GetValue(withResults), context.Cancellation);
             if (parse.GetValue(json))
             {
                 Json.Write(context.Out, new JsonObject { ["objects_sent"] = result.ObjectsSent, ["bytes_sent"] = result.BytesSent });
@@ -201,14 +202,15 @@ public static class PullCommand
     public static Command Build(GlobalOptions globals, CliContext context)
     {
         var remote = new Argument<string?>("REMOTE") { Description = "Remote name [default: the only remote, else origin]", Arity = ArgumentArity.ZeroOrOne };
-        var json = new Option<bool>("--json") { Description = "Print JSON: objects_received, bytes_received, skipped" };
+        var json = new Option<bool>("--json") { Description = "Print JSON: objects_received, bytes_received, skipped, tag_conflicts, test_conflicts, test_results_received" };
         var skipBroken = SkipBrokenOption();
-        var command = new Command("pull", "Fetch new versions and their objects, and merge the remote's lineage into this one") { remote, json, skipBroken };
+        var withResults = WithResultsOption("Take the remote's recorded test results too (registered tests always come)");
+        var command = new Command("pull", "Fetch new versions and their objects, and merge the remote's lineage (with tags and registered tests) into this one") { remote, json, skipBroken, withResults };
         command.SetAction(parse =>
         {
             using var repository = globals.OpenRepository(parse, context);
             string name = parse.GetValue(remote) ?? repository.DefaultRemoteName();
-            var result = repository.Pull(name, parse.GetValue(skipBroken), context.Cancellation);
+            var result = repository.Pull(name, parse.GetValue(skipBroken), parse.GetValue(withResults), context.Cancellation);
             Report(parse, globals, context, result);
             if (parse.GetValue(json))
             {
@@ -217,6 +219,9 @@ public static class PullCommand
                     ["objects_received"] = result.ObjectsReceived,
                     ["bytes_received"] = result.BytesReceived,
                     ["skipped"] = Json.Array(result.Skipped),
+                    ["tag_conflicts"] = Json.Array(result.TagConflicts.Select(c => c.Tag)),
+                    ["test_conflicts"] = Json.Array(result.TestConflicts),
+                    ["test_results_received"] = result.TestResultsReceived,
                 });
             }
             else
@@ -224,10 +229,23 @@ public static class PullCommand
                 context.Out.WriteLine($"received {result.ObjectsReceived} object(s), {LineageTree.Size(result.BytesReceived)}; {result.NewVersions.Count} new version(s)");
             }
 
-            return 0;
+            // A tag moved on both sides is left as it is here; the pull fails so scripts notice.
+            foreach (var conflict in result.TagConflicts)
+            {
+                context.Error.WriteLine($"mgit: {conflict}");
+            }
+
+            foreach (string conflict in result.TestConflicts)
+            {
+                context.Error.WriteLine($"mgit: {conflict}");
+            }
+
+            return result.TagConflicts.Count > 0 || result.TestConflicts.Count > 0 ? MGitCli.ExitFailure : 0;
         });
         return command;
     }
+
+    public static Option<bool> WithResultsOption(string description) => new("--with-results") { Description = description };
 
     public static Option<bool> SkipBrokenOption() => new("--skip-broken")
     {
@@ -252,6 +270,21 @@ public static class PullCommand
             GlobalOptions.Say(parse, globals, context, $"new: {added}");
         }
 
+        foreach (string tag in result.TagsMoved)
+        {
+            GlobalOptions.Say(parse, globals, context, $"tag {tag} updated from the remote");
+        }
+
+        foreach (string test in result.TestsMoved)
+        {
+            GlobalOptions.Say(parse, globals, context, $"test '{test}' registered from the remote");
+        }
+
+        if (result.TestResultsReceived > 0)
+        {
+            GlobalOptions.Say(parse, globals, context, $"{result.TestResultsReceived} test result(s) received");
+        }
+
         foreach (var moved in result.Renumbered)
         {
             // Always shown: a ref the user knew now names another version.
@@ -269,13 +302,14 @@ public static class CloneCommand
         var endpoint = new Option<string?>("--endpoint") { Description = "S3-compatible server, e.g. http://127.0.0.1:9000 [default: AWS]" };
         var lazy = new Option<bool>("--lazy") { Description = "Fetch the lineage and manifests only; checkout fetches the objects it needs" };
         var skipBroken = PullCommand.SkipBrokenOption();
-        var command = new Command("clone", "Copy a remote into a new repository; the remote becomes 'origin'") { url, directory, endpoint, lazy, skipBroken };
+        var withResults = PullCommand.WithResultsOption("Take the remote's recorded test results too (registered tests always come)");
+        var command = new Command("clone", "Copy a remote into a new repository; the remote becomes 'origin'") { url, directory, endpoint, lazy, skipBroken, withResults };
         command.SetAction(parse =>
         {
             // -C means "run as if started in DIR", as in git: the new folder is made there.
             string folder = parse.GetValue(directory) ?? FolderNameOf(parse.GetValue(url)!);
             string target = context.ResolvePath(Path.Combine(parse.GetValue(globals.Repo) ?? ".", folder));
-            using var repository = Repository.Clone(parse.GetValue(url)!, target, parse.GetValue(endpoint), parse.GetValue(lazy), parse.GetValue(skipBroken), globals.Options(parse, context), out var skipped, context.Cancellation);
+            using var repository = Repository.Clone(parse.GetValue(url)!, target, parse.GetValue(endpoint), parse.GetValue(lazy), parse.GetValue(skipBroken), parse.GetValue(withResults), globals.Options(parse, context), out var skipped, context.Cancellation);
             PullCommand.ReportSkipped(context, skipped);
             var graph = repository.Graph();
             GlobalOptions.Say(parse, globals, context, $"cloned {graph.Versions.Count} version(s) into {repository.Root}{(parse.GetValue(lazy) ? " (lazy: objects are fetched on checkout)" : "")}");

@@ -67,6 +67,7 @@ public static class ShowCommand
                     ["children"] = Json.Array(details.Children, Json.Edge),
                     ["metadata"] = Json.Map(v.Metadata),
                     ["uninterpreted_globals"] = Json.Array(details.UninterpretedGlobals),
+                    ["tags"] = Json.Array(repository.Graph().TagsOf(v).Select(t => t.Name)),
                 });
                 return 0;
             }
@@ -74,6 +75,7 @@ public static class ShowCommand
             var o = context.Out;
             o.WriteLine($"{v.Ref}  ({details.Manifest.Kind}, {LineageTree.Size(v.LogicalBytes)}, added {v.AddedAt:u})");
             if (v.Type is not null) o.WriteLine($"type:     {v.Type}");
+            if (repository.Graph().TagsOf(v) is { Count: > 0 } tags) o.WriteLine($"tags:     {string.Join(", ", tags.Select(t => t.Name))}");
             if (v.Lossy) o.WriteLine($"lossy:    every float element within {v.ErrorBound} of the original");
             if (v.Message is not null) o.WriteLine($"message:  {v.Message}");
             foreach (var p in details.Parents) o.WriteLine($"parent:   {p.Ref} ({(p.Kind == Lineage.EdgeKind.Versioned ? "previous version" : p.How ?? "adapted")})");

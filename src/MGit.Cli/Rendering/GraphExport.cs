@@ -12,7 +12,7 @@ public static class GraphExport
         var text = new StringBuilder("digraph mgit {\n  rankdir=TB;\n  node [shape=box];\n");
         foreach (var v in graph.Versions)
         {
-            text.Append($"  {Quote(v.Ref)} [label={Quote(v.Type is null ? v.Ref : $"{v.Ref} [{v.Type}]")}];\n");
+            text.Append($"  {Quote(v.Ref)} [label={Quote((v.Type is null ? v.Ref : $"{v.Ref} [{v.Type}]") + LineageTree.Tags(graph, v))}];\n");
         }
 
         foreach (var e in graph.Edges)
@@ -30,7 +30,7 @@ public static class GraphExport
         var text = new StringBuilder("graph TD\n");
         foreach (var v in graph.Versions)
         {
-            text.Append($"  {ids[v.Id]}[\"{MermaidText(v.Ref)}\"]\n");
+            text.Append($"  {ids[v.Id]}[\"{MermaidText(v.Ref + LineageTree.Tags(graph, v))}\"]\n");
         }
 
         foreach (var e in graph.Edges)
@@ -45,7 +45,7 @@ public static class GraphExport
 
     public static JsonObject JsonShape(LineageGraph graph) => new()
     {
-        ["nodes"] = Json.Array(graph.Versions, v => new JsonObject { ["ref"] = v.Ref, ["name"] = v.Name, ["version"] = v.Version, ["type"] = v.Type }),
+        ["nodes"] = Json.Array(graph.Versions, v => new JsonObject { ["ref"] = v.Ref, ["name"] = v.Name, ["version"] = v.Version, ["type"] = v.Type, ["tags"] = Json.Array(graph.TagsOf(v).Select(t => t.Name)) }),
         ["edges"] = Json.Array(graph.Edges, e => new JsonObject { ["parent"] = graph[e.ParentId].Ref, ["child"] = graph[e.ChildId].Ref, ["kind"] = e.Kind.ToName(), ["how"] = e.How, ["message"] = e.Message }),
     };
 

@@ -73,5 +73,6 @@ public static class Json
         ["metadata"] = Map(version.Metadata),
         ["lossy"] = version.Lossy,
         ["error_bound"] = version.ErrorBound,
+        ["tags"] = Array(graph.TagsOf(version).Select(t => t.Name)),
     };
 }

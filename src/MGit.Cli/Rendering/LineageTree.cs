@@ -71,9 +71,13 @@ public static class LineageTree
 
     private static string Via(LineageEdge edge) => edge.Kind == EdgeKind.Versioned ? "  (next version)" : $"  ({edge.How ?? "adapted"})";
 
+    /// <summary>The version's tags as git decorates refs, <c>  (tag: production, tag: v1.0)</c>; empty when it has none.</summary>
+    public static string Tags(LineageGraph graph, ModelVersion version) =>
+        graph.TagsOf(version) is { Count: > 0 } tags ? $"  ({string.Join(", ", tags.Select(t => "tag: " + t.Name))})" : "";
+
     private static string Label(LineageGraph graph, ModelVersion version, LineageEdge? via, ModelVersion? focus)
     {
-        var label = new StringBuilder(version.Ref);
+        var label = new StringBuilder(version.Ref).Append(Tags(graph, version));
         if (via is not null)
         {
             label.Append(Via(via));

@@ -11,14 +11,26 @@ public sealed class LineageGraph
     private readonly Dictionary<long, ModelVersion> _byId;
     private readonly Dictionary<long, List<LineageEdge>> _parents = [];
     private readonly Dictionary<long, List<LineageEdge>> _children = [];
+    private readonly ILookup<long, ModelTag> _tagsByVersion;
 
     /// <summary>A graph of the given versions and the edges between them.</summary>
     /// <param name="versions">Every version, in the order they were added.</param>
     /// <param name="edges">Every edge; both ends must be among <paramref name="versions"/>.</param>
     public LineageGraph(IReadOnlyList<ModelVersion> versions, IReadOnlyList<LineageEdge> edges)
+        : this(versions, edges, [])
+    {
+    }
+
+    /// <summary>A graph of the given versions, the edges between them, and the tags on them.</summary>
+    /// <param name="versions">Every version, in the order they were added.</param>
+    /// <param name="edges">Every edge; both ends must be among <paramref name="versions"/>.</param>
+    /// <param name="tags">Every tag; each must point at one of <paramref name="versions"/>.</param>
+    public LineageGraph(IReadOnlyList<ModelVersion> versions, IReadOnlyList<LineageEdge> edges, IReadOnlyList<ModelTag> tags)
     {
         Versions = versions;
         Edges = edges;
+        Tags = tags;
+        _tagsByVersion = tags.ToLookup(t => t.VersionId);
         _byId = versions.ToDictionary(v => v.Id);
         foreach (var edge in edges)
         {
@@ -43,19 +55,38 @@ public sealed class LineageGraph
     /// <summary>All lineage edges, adapted and versioned.</summary>
     public IReadOnlyList<LineageEdge> Edges { get; }
 
+    /// <summary>All tags, by model then name.</summary>
+    public IReadOnlyList<ModelTag> Tags { get; }
+
+    /// <summary>The tags that point at a version, by name (empty when none).</summary>
+    /// <param name="version">The version.</param>
+    public IReadOnlyList<ModelTag> TagsOf(ModelVersion version) => _tagsByVersion[version.Id].ToList();
+
     /// <summary>The version with the given database id.</summary>
     /// <param name="id">The version's <see cref="ModelVersion.Id"/>.</param>
     public ModelVersion this[long id] => _byId[id];
 
-    /// <summary>The version a reference names: its version number, or the latest when it names none.</summary>
-    /// <param name="reference">The model and optional version.</param>
-    /// <exception cref="MGitException">No model has that name, or it has no such version (<see cref="ErrorKind.NotFound"/>).</exception>
+    /// <summary>The version a reference names: its version number, its tag, or the latest when it names neither.</summary>
+    /// <param name="reference">The model and optional version or tag.</param>
+    /// <exception cref="MGitException">No model has that name, or it has no such version or tag (<see cref="ErrorKind.NotFound"/>).</exception>
     public ModelVersion Resolve(ModelRef reference)
     {
         var candidates = Versions.Where(v => v.Name == reference.Name).ToList();
         if (candidates.Count == 0)
         {
             throw new MGitException(ErrorKind.NotFound, $"no model named '{reference.Name}'");
+        }
+
+        if (reference.Tag is { } tagName)
+        {
+            var tag = Tags.FirstOrDefault(t => t.Model == reference.Name && t.Name == tagName);
+            if (tag is null || !_byId.TryGetValue(tag.VersionId, out var tagged))
+            {
+                var held = Tags.Where(t => t.Model == reference.Name).Select(t => t.Name).ToList();
+                throw new MGitException(ErrorKind.NotFound, $"model '{reference.Name}' has no tag '{tagName}' ({(held.Count == 0 ? "it has no tags" : "tags: " + string.Join(", ", held))})");
+            }
+
+            return tagged;
         }
 
         if (reference.Version is not int number)
@@ -67,7 +98,7 @@ public sealed class LineageGraph
             ?? throw new MGitException(ErrorKind.NotFound, $"model '{reference.Name}' has no version {number} (versions: {string.Join(", ", candidates.Select(v => v.Version))})");
     }
 
-    /// <summary>The version a reference written as <c>NAME</c> or <c>NAME@VERSION</c> names.</summary>
+    /// <summary>The version a reference written as <c>NAME</c>, <c>NAME@VERSION</c> or <c>NAME@TAG</c> names.</summary>
     /// <param name="reference">The reference as the user wrote it.</param>
     /// <exception cref="MGitException">The reference is malformed, or names no stored version.</exception>
     public ModelVersion Resolve(string reference) => Resolve(ModelRef.Parse(reference));

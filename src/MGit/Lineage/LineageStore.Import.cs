@@ -33,6 +33,21 @@ internal sealed record ImportPlan(
 {
     /// <summary>Recipes the other side has for versions held here without one (a local recipe is kept).</summary>
     public IReadOnlyList<(string Key, string Recipe)> Recipes { get; init; } = [];
+
+    /// <summary>Tag changes the other side has that this one lacks (history; each kept once).</summary>
+    public IReadOnlyList<TagEvent> TagEvents { get; init; } = [];
+
+    /// <summary>Tags that move here: new here, or moved on the other side only (fast-forwards).</summary>
+    public IReadOnlyList<ImportedTag> Tags { get; init; } = [];
+
+    /// <summary>Test definitions that move here: new here, or replaced on the other side only.</summary>
+    public IReadOnlyList<ImportedTest> Tests { get; init; } = [];
+
+    /// <summary>Tests defined differently on the other side: the hash of its definition, remembered so a later replace supersedes it.</summary>
+    public IReadOnlyList<(string Name, string Hash)> TestConflicts { get; init; } = [];
+
+    /// <summary>Test results received (a result already held, same version, test and time, is skipped).</summary>
+    public IReadOnlyList<ImportedTestResult> TestResults { get; init; } = [];
 }
 
 /// <summary>Thrown when the lineage changed between planning a merge and applying it.</summary>
@@ -40,17 +55,19 @@ internal sealed class LineageChangedException() : MGitException(ErrorKind.Confli
 
 internal sealed partial class LineageStore
 {
-    /// <summary>Changes whenever a version is added, removed or renumbered, or an edge added or removed.</summary>
+    /// <summary>Changes whenever a version is added, removed or renumbered, an edge added or removed, or a tag changed.</summary>
     public string Stamp() => Guard(() => ReadStamp(null));
 
     private string ReadStamp(Microsoft.Data.Sqlite.SqliteTransaction? transaction)
     {
+        // Every tag change adds a history row: their count moves with any tag change.
+        long tagEvents = HasTable("tag_events", transaction) ? (long)Scalar("SELECT COUNT(*) FROM tag_events", transaction)! : 0;
         using var command = Command(
             "SELECT (SELECT COUNT(*) FROM versions), (SELECT COALESCE(MAX(id), 0) FROM versions), (SELECT COALESCE(SUM(version * id), 0) FROM versions), (SELECT COUNT(*) FROM edges)",
             transaction);
         using var reader = command.ExecuteReader();
         reader.Read();
-        return $"{reader.GetInt64(0)}/{reader.GetInt64(1)}/{reader.GetInt64(2)}/{reader.GetInt64(3)}";
+        return $"{reader.GetInt64(0)}/{reader.GetInt64(1)}/{reader.GetInt64(2)}/{reader.GetInt64(3)}/{tagEvents}";
     }
 
     /// <summary>Applies a merge in one immediate transaction: all of it, or (when the lineage changed meanwhile, or on any error) none.</summary>
@@ -134,6 +151,8 @@ internal sealed partial class LineageStore
                 ("$m", e.Message));
         }
 
+        ImportTags(transaction, plan, ids);
+        ImportTests(transaction, plan, ids);
         CheckAcyclic(transaction);
         CommitWrite(transaction);
         CompactLog();

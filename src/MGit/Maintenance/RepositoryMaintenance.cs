@@ -37,7 +37,7 @@ internal sealed class RepositoryMaintenance(RepositoryContext context)
     {
         var graph = context.Graph();
         var parsed = ModelRef.Parse(reference);
-        var doomed = parsed.Version is null ? graph.VersionsOf(parsed.Name) : [graph.Resolve(parsed)];
+        var doomed = parsed.Version is null && parsed.Tag is null ? graph.VersionsOf(parsed.Name) : [graph.Resolve(parsed)];
         if (doomed.Count == 0)
         {
             graph.Resolve(parsed); // throws the "no model named" error
@@ -53,6 +53,18 @@ internal sealed class RepositoryMaintenance(RepositoryContext context)
         if (dependents.Count > 0 && !force)
         {
             throw new MGitException(ErrorKind.Conflict, $"{string.Join(", ", doomed.Select(v => v.Ref))} has dependents ({string.Join(", ", dependents)}); pass --force to remove it anyway");
+        }
+
+        // A tag names a version someone relies on (production): removing it takes --force, which deletes the tag too (in its history).
+        var tagged = graph.Tags.Where(t => doomedIds.Contains(t.VersionId)).ToList();
+        if (tagged.Count > 0 && !force)
+        {
+            throw new MGitException(ErrorKind.Conflict, $"{string.Join(", ", tagged.Select(t => $"{graph[t.VersionId].Ref} is tagged {t.Ref}"))}; delete the tag first ('mgit tag -d {tagged[0].Ref}') or pass --force to remove it with its tags");
+        }
+
+        if (tagged.Count > 0)
+        {
+            TagRegistry.Over(context.Lineage, context.Options.Environment, context.Options.Clock).DeleteOn(graph, doomedIds);
         }
 
         try

@@ -1,3 +1,5 @@
+using MGit.Lineage;
+
 namespace MGit.Remotes;
 
 /// <summary>A version of the non-authoritative side that had to take a new number.</summary>
@@ -55,6 +57,175 @@ internal static class LineageMerge
 
         var edgeKeys = authoritative.Edges.Select(e => (e.Parent, e.Child, e.Kind)).ToHashSet();
         var edges = authoritative.Edges.Concat(other.Edges.Where(e => edgeKeys.Add((e.Parent, e.Child, e.Kind)))).ToList();
-        return new MergeResult(new LineageSnapshot { Versions = versions, Edges = edges }, renumbered);
+        var (tags, tagEvents) = TagMerge.Union(authoritative, other);
+        var (tests, results) = TestMerge.Union(authoritative, other);
+        return new MergeResult(new LineageSnapshot { Versions = versions, Edges = edges, Tags = tags, TagEvents = tagEvents, Tests = tests, TestResults = results }, renumbered);
+    }
+}
+
+/// <summary>
+/// A tag both sides moved differently since they last agreed: <paramref name="Here"/> and
+/// <paramref name="There"/> are the refs it points at on each side (null where it was deleted).
+/// </summary>
+/// <param name="Tag">The tag, <c>MODEL@TAG</c>.</param>
+/// <param name="Here">Where this repository's tag points.</param>
+/// <param name="There">Where the remote's tag points.</param>
+/// <param name="ThereBy">Who moved it on the remote.</param>
+/// <param name="ThereAt">When it was moved on the remote.</param>
+public sealed record TagConflict(string Tag, string? Here, string? There, string ThereBy, DateTimeOffset ThereAt)
+{
+    /// <summary>The conflict in one line, with how to settle it.</summary>
+    public override string ToString()
+    {
+        int at = Tag.LastIndexOf('@');
+        string name = Tag[(at + 1)..];
+        return $"tag {Tag} was moved both here ({Here ?? "deleted"}) and on the remote ({There ?? "deleted"}, by {ThereBy} at {ThereAt.UtcDateTime:yyyy-MM-dd HH:mm}Z); nothing was overwritten: pick one with 'mgit tag REF {name} --force' (e.g. {There ?? Here ?? Tag}), then push";
+    }
+}
+
+/// <summary>How one side's tag (or test definition) relates to the other's, by their histories.</summary>
+internal enum TagRelation
+{
+    /// <summary>Both follow the same change, or only this side has the tag.</summary>
+    Same,
+    /// <summary>This side's change descends from the other's: this side is ahead.</summary>
+    HereAhead,
+    /// <summary>The other side's change descends from this side's (or only the other has the tag): a fast-forward.</summary>
+    ThereAhead,
+    /// <summary>Both moved it since they last agreed, to the same version (or both deleted it).</summary>
+    DivergedAlike,
+    /// <summary>Both moved it since they last agreed, differently: a conflict.</summary>
+    Conflict,
+}
+
+/// <summary>
+/// Merging tags: a tag follows a chain of changes, each naming the changes it supersedes. A side
+/// whose change descends from the other's is ahead and wins (a fast-forward); when neither does,
+/// both moved it, and unless they agree on the version that is a conflict nothing resolves
+/// silently. Histories are united, so a change made to settle a conflict supersedes both sides.
+/// </summary>
+internal static class TagMerge
+{
+    /// <summary>Whether change <paramref name="to"/> is <paramref name="from"/> or one it supersedes, directly or not.</summary>
+    public static bool Reaches(string from, string to, IReadOnlyDictionary<string, SnapshotTagEvent> events)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal) { from };
+        var queue = new Queue<string>([from]);
+        while (queue.TryDequeue(out var id))
+        {
+            if (id == to)
+            {
+                return true;
+            }
+
+            foreach (string parent in events.TryGetValue(id, out var e) ? e.Parents : [])
+            {
+                if (seen.Add(parent))
+                {
+                    queue.Enqueue(parent);
+                }
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>How the tag following <paramref name="here"/> relates to the one following <paramref name="there"/> (either null when that side lacks it).</summary>
+    public static TagRelation Relate(string? here, string? there, IReadOnlyDictionary<string, SnapshotTagEvent> events)
+    {
+        if (there is null || here == there)
+        {
+            return TagRelation.Same;
+        }
+
+        if (here is null || Reaches(there, here, events))
+        {
+            return TagRelation.ThereAhead;
+        }
+
+        if (Reaches(here, there, events))
+        {
+            return TagRelation.HereAhead;
+        }
+
+        return events.GetValueOrDefault(here)?.Target == events.GetValueOrDefault(there)?.Target ? TagRelation.DivergedAlike : TagRelation.Conflict;
+    }
+
+    /// <summary>Both sides' changes, each once.</summary>
+    public static Dictionary<string, SnapshotTagEvent> Events(IEnumerable<SnapshotTagEvent> first, IEnumerable<SnapshotTagEvent> second)
+    {
+        var events = new Dictionary<string, SnapshotTagEvent>(StringComparer.Ordinal);
+        foreach (var e in first.Concat(second))
+        {
+            events.TryAdd(e.Id, e);
+        }
+
+        return events;
+    }
+
+    /// <summary>
+    /// The tags of a merged snapshot: each side's own, and for a tag on both the side that is
+    /// ahead (the authoritative side's unless the other is ahead of it); every change of both.
+    /// </summary>
+    public static (IReadOnlyList<SnapshotTag>? Tags, IReadOnlyList<SnapshotTagEvent>? Events) Union(LineageSnapshot authoritative, LineageSnapshot other)
+    {
+        var events = Events(authoritative.TagEventList, other.TagEventList);
+        var theirs = other.TagList.ToDictionary(t => (t.Model, t.Name));
+        var tags = new List<SnapshotTag>();
+        foreach (var t in authoritative.TagList)
+        {
+            tags.Add(theirs.Remove((t.Model, t.Name), out var mine) && Relate(t.Head, mine.Head, events) == TagRelation.ThereAhead ? mine : t);
+        }
+
+        tags.AddRange(theirs.Values);
+        return (tags.Count == 0 ? null : tags, events.Count == 0 ? null : events.Values.ToList());
+    }
+}
+
+/// <summary>
+/// Merging registered tests: a definition replaced on one side supersedes the one it replaced, so
+/// a side whose definition supersedes the other's is ahead and wins; two different definitions of
+/// one name, neither superseding the other, are a conflict. Results are united (each run once).
+/// </summary>
+internal static class TestMerge
+{
+    /// <summary>How this side's definition relates to the other side's (either null when that side lacks the test).</summary>
+    public static TagRelation Relate(SnapshotTest? here, SnapshotTest? there)
+    {
+        if (there is null)
+        {
+            return TagRelation.Same;
+        }
+
+        if (here is null)
+        {
+            return TagRelation.ThereAhead;
+        }
+
+        string mine = here.Hash();
+        string theirs = there.Hash();
+        return mine == theirs ? TagRelation.Same
+            : here.Supersedes.Contains(theirs) ? TagRelation.HereAhead
+            : there.Supersedes.Contains(mine) ? TagRelation.ThereAhead
+            : TagRelation.Conflict;
+    }
+
+    /// <summary>The one line a conflicting test is reported with, and how to settle it.</summary>
+    public static string Conflict(SnapshotTest here, SnapshotTest there, string where) =>
+        $"test '{here.Name}' is defined differently here ('{here.Command}') and on {where} ('{there.Command}'); nothing was overwritten: settle it with 'mgit test add {here.Name} --cmd ... --replace' (that definition then supersedes both), then push";
+
+    public static (IReadOnlyList<SnapshotTest>? Tests, IReadOnlyList<SnapshotTestResult>? Results) Union(LineageSnapshot authoritative, LineageSnapshot other)
+    {
+        var theirs = other.TestList.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        var tests = new List<SnapshotTest>();
+        foreach (var t in authoritative.TestList)
+        {
+            tests.Add(theirs.Remove(t.Name, out var mine) && Relate(t, mine) == TagRelation.ThereAhead ? mine : t);
+        }
+
+        tests.AddRange(theirs.Values);
+        var seen = authoritative.TestResultList.Select(r => r.Identity).ToHashSet();
+        var results = authoritative.TestResultList.Concat(other.TestResultList.Where(r => seen.Add(r.Identity))).ToList();
+        return (tests.Count == 0 ? null : tests, results.Count == 0 ? null : results);
     }
 }

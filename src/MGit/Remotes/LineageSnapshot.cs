@@ -6,6 +6,7 @@ using MGit.Errors;
 using MGit.Lineage;
 using MGit.Primitives;
 using MGit.Storage;
+using MGit.Testing;
 
 namespace MGit.Remotes;
 
@@ -37,6 +38,62 @@ internal sealed record SnapshotEdge(
     [property: JsonPropertyName("how")] string? How,
     [property: JsonPropertyName("message")] string? Message);
 
+/// <summary>A tag as it travels: the change (in <see cref="LineageSnapshot.TagEvents"/>) it follows.</summary>
+internal sealed record SnapshotTag(
+    [property: JsonPropertyName("model")] string Model,
+    [property: JsonPropertyName("name")] string Name,
+    [property: JsonPropertyName("head")] string Head);
+
+/// <summary>One change of a tag as it travels (see <see cref="TagEvent"/>): its target is a version key, null for a delete.</summary>
+internal sealed record SnapshotTagEvent(
+    [property: JsonPropertyName("id")] string Id,
+    [property: JsonPropertyName("model")] string Model,
+    [property: JsonPropertyName("name")] string Name,
+    [property: JsonPropertyName("target")] string? Target,
+    [property: JsonPropertyName("target_ref")] string? TargetRef,
+    [property: JsonPropertyName("by")] string MovedBy,
+    [property: JsonPropertyName("at")] string MovedAt,
+    [property: JsonPropertyName("parents")] IReadOnlyList<string> Parents)
+{
+    public TagEvent ToEvent() => new(Id, Model, Name, Target, TargetRef, MovedBy, MovedAt, Parents);
+
+    public static SnapshotTagEvent Of(TagEvent e) => new(e.Id, e.Model, e.Name, e.TargetKey, e.TargetRef, e.MovedBy, e.MovedAt, e.Parents);
+}
+
+/// <summary>A registered test as it travels, with the definitions (by hash) it supersedes.</summary>
+internal sealed record SnapshotTest(
+    [property: JsonPropertyName("name")] string Name,
+    [property: JsonPropertyName("command")] string Command,
+    [property: JsonPropertyName("scope")] string Scope,
+    [property: JsonPropertyName("pass")] string? Pass,
+    [property: JsonPropertyName("timeout_s")] double TimeoutSeconds,
+    [property: JsonPropertyName("added_at")] string AddedAt,
+    [property: JsonPropertyName("supersedes")] IReadOnlyList<string> Supersedes)
+{
+    /// <summary>The definition, checked (a test that would be refused at registration is refused here too).</summary>
+    public TestDefinition Definition() => new TestDefinition(Name, Command, TestScope.Parse(Scope), Pass, TimeoutSeconds).Validated();
+
+    public string Hash() => TestRegistry.Hash(new TestDefinition(Name, Command, TestScope.Parse(Scope), Pass, TimeoutSeconds));
+
+    public static SnapshotTest Of(TestRegistry.StoredDefinition d) =>
+        new(d.Test.Name, d.Test.Command, d.Test.Scope.ToString(), d.Test.Pass, d.Test.TimeoutSeconds, d.AddedAt, d.Supersedes);
+}
+
+/// <summary>One recorded test result as it travels (with <c>--with-results</c>): its version by key; the log file stays local.</summary>
+internal sealed record SnapshotTestResult(
+    [property: JsonPropertyName("version")] string Version,
+    [property: JsonPropertyName("test")] string Test,
+    [property: JsonPropertyName("passed")] bool Passed,
+    [property: JsonPropertyName("exit_code")] int? ExitCode,
+    [property: JsonPropertyName("metrics")] string Metrics,
+    [property: JsonPropertyName("duration_s")] double DurationSeconds,
+    [property: JsonPropertyName("reason")] string Reason,
+    [property: JsonPropertyName("log_tail")] string LogTail,
+    [property: JsonPropertyName("ran_at")] string RanAt)
+{
+    public (string, string, string) Identity => (Version, Test, RanAt);
+}
+
 /// <summary>
 /// The lineage graph as a remote stores it: a JSON document named by its BLAKE3, so it is verified
 /// like every object and never changes once written. Exported table by table from the lineage
@@ -45,13 +102,42 @@ internal sealed record SnapshotEdge(
 /// </summary>
 internal sealed record LineageSnapshot
 {
-    /// <summary>1: versions (with metadata) and edges. 2: versions carry their recipe.</summary>
-    public const int CurrentSchema = 2;
+    /// <summary>
+    /// 1: versions (with metadata) and edges. 2: versions carry their recipe. 3: tags and their
+    /// history. 4: registered tests (and, pushed with <c>--with-results</c>, their results). A
+    /// snapshot is written with the lowest schema that holds what it carries (one without tags or
+    /// tests stays schema 2), so older mgits keep reading remotes that use nothing newer.
+    /// </summary>
+    public const int CurrentSchema = 4;
 
     [JsonPropertyName("format")] public string Format { get; init; } = "mgit-lineage";
     [JsonPropertyName("schema")] public int Schema { get; init; } = CurrentSchema;
     [JsonPropertyName("versions")] public required IReadOnlyList<SnapshotVersion> Versions { get; init; }
     [JsonPropertyName("edges")] public required IReadOnlyList<SnapshotEdge> Edges { get; init; }
+    /// <summary>Schema 3: every tag's head (null, and so left out, when there are none).</summary>
+    [JsonPropertyName("tags")] public IReadOnlyList<SnapshotTag>? Tags { get; init; }
+    /// <summary>Schema 3: every change of those tags.</summary>
+    [JsonPropertyName("tag_events")] public IReadOnlyList<SnapshotTagEvent>? TagEvents { get; init; }
+
+    /// <summary>Schema 4: registered tests.</summary>
+    [JsonPropertyName("tests")] public IReadOnlyList<SnapshotTest>? Tests { get; init; }
+    /// <summary>Schema 4: recorded test results (only what was pushed with <c>--with-results</c>).</summary>
+    [JsonPropertyName("test_results")] public IReadOnlyList<SnapshotTestResult>? TestResults { get; init; }
+
+    /// <summary>The tests, empty when none.</summary>
+    [JsonIgnore] public IReadOnlyList<SnapshotTest> TestList => Tests ?? [];
+
+    /// <summary>The test results, empty when none.</summary>
+    [JsonIgnore] public IReadOnlyList<SnapshotTestResult> TestResultList => TestResults ?? [];
+
+    /// <summary>The tags, empty when none.</summary>
+    [JsonIgnore] public IReadOnlyList<SnapshotTag> TagList => Tags ?? [];
+
+    /// <summary>The tags' history, empty when none.</summary>
+    [JsonIgnore] public IReadOnlyList<SnapshotTagEvent> TagEventList => TagEvents ?? [];
+
+    /// <summary>The lowest schema that holds this snapshot's content.</summary>
+    private int NeededSchema() => TestList.Count > 0 || TestResultList.Count > 0 ? 4 : TagList.Count > 0 || TagEventList.Count > 0 ? 3 : 2;
 
     public static LineageSnapshot Empty { get; } = new() { Versions = [], Edges = [] };
 
@@ -61,18 +147,29 @@ internal sealed record LineageSnapshot
     /// in two repositories is two versions (both are kept); a version copied by push or pull keeps
     /// its key whatever number it ends up with.
     /// </summary>
-    public static string KeyOf(string name, string manifest, string addedAt) =>
-        ObjectId.Compute(Encoding.UTF8.GetBytes($"mgit-version\n{name}\n{manifest}\n{addedAt}")).ToString();
+    public static string KeyOf(string name, string manifest, string addedAt) => VersionKeys.Of(name, manifest, addedAt);
 
-    public static string AddedAtText(DateTimeOffset addedAt) => addedAt.ToString("O", CultureInfo.InvariantCulture);
+    public static string AddedAtText(DateTimeOffset addedAt) => VersionKeys.AddedAtText(addedAt);
 
-    public static string KeyOf(ModelVersion version) => KeyOf(version.Name, version.ManifestId, AddedAtText(version.AddedAt));
+    public static string KeyOf(ModelVersion version) => VersionKeys.Of(version);
 
-    /// <summary>The versions given (every version by default) and the edges between them.</summary>
-    public static LineageSnapshot FromGraph(LineageGraph graph, IReadOnlyCollection<ModelVersion>? selection = null, IReadOnlyDictionary<long, string>? recipes = null)
+    /// <summary>
+    /// The versions given (every version by default) and the edges between them, with the tags
+    /// of <paramref name="tags"/> that point at one of them or are deleted, and those tags' history.
+    /// </summary>
+    public static LineageSnapshot FromGraph(
+        LineageGraph graph,
+        IReadOnlyCollection<ModelVersion>? selection = null,
+        IReadOnlyDictionary<long, string>? recipes = null,
+        TagState? tags = null,
+        IReadOnlyList<TestRegistry.StoredDefinition>? tests = null,
+        IReadOnlyList<TestRegistry.StoredResult>? results = null)
     {
         var versions = selection ?? graph.Versions;
         var keys = versions.ToDictionary(v => v.Id, KeyOf);
+        var heads = (tags?.Heads ?? []).Where(h => h.VersionId is not long id || keys.ContainsKey(id)).ToList();
+        var sent = heads.Select(h => (h.Model, h.Name)).ToHashSet();
+        var events = (tags?.Events ?? []).Where(e => sent.Contains((e.Model, e.Name))).Select(SnapshotTagEvent.Of).ToList();
         return new LineageSnapshot
         {
             Versions = versions.Select(v => new SnapshotVersion
@@ -93,6 +190,12 @@ internal sealed record LineageSnapshot
                 .Where(e => keys.ContainsKey(e.ParentId) && keys.ContainsKey(e.ChildId))
                 .Select(e => new SnapshotEdge(keys[e.ParentId], keys[e.ChildId], e.Kind.ToName(), e.How, e.Message))
                 .ToList(),
+            Tags = heads.Count == 0 ? null : heads.Select(h => new SnapshotTag(h.Model, h.Name, h.Head)).ToList(),
+            TagEvents = events.Count == 0 ? null : events,
+            Tests = tests is { Count: > 0 } ? tests.Select(SnapshotTest.Of).ToList() : null,
+            TestResults = results?.Where(r => keys.ContainsKey(r.VersionId))
+                .Select(r => new SnapshotTestResult(keys[r.VersionId], r.Test, r.Passed, r.ExitCode, r.Metrics, r.DurationSeconds, r.Reason, r.LogTail, r.RanAt))
+                .ToList() is { Count: > 0 } shipped ? shipped : null,
         };
     }
 
@@ -101,8 +204,13 @@ internal sealed record LineageSnapshot
     {
         var canonical = this with
         {
+            Schema = NeededSchema(),
             Versions = Versions.OrderBy(v => v.Name, StringComparer.Ordinal).ThenBy(v => v.Version).ToList(),
             Edges = Edges.OrderBy(e => e.Child, StringComparer.Ordinal).ThenBy(e => e.Parent, StringComparer.Ordinal).ThenBy(e => e.Kind, StringComparer.Ordinal).ToList(),
+            Tags = TagList.Count == 0 ? null : TagList.OrderBy(t => t.Model, StringComparer.Ordinal).ThenBy(t => t.Name, StringComparer.Ordinal).ToList(),
+            TagEvents = TagEventList.Count == 0 ? null : TagEventList.OrderBy(e => e.Id, StringComparer.Ordinal).ToList(),
+            Tests = TestList.Count == 0 ? null : TestList.OrderBy(t => t.Name, StringComparer.Ordinal).ToList(),
+            TestResults = TestResultList.Count == 0 ? null : TestResultList.OrderBy(r => r.Version, StringComparer.Ordinal).ThenBy(r => r.Test, StringComparer.Ordinal).ThenBy(r => r.RanAt, StringComparer.Ordinal).ToList(),
         };
         return JsonSerializer.SerializeToUtf8Bytes(canonical, RemoteJson.Default.LineageSnapshot);
     }
@@ -208,18 +316,138 @@ internal sealed record LineageSnapshot
         }
 
         var closed = closing.ToHashSet();
-        var sound = this with { Versions = versions, Edges = edges.Where((_, i) => !closed.Contains(i)).ToList() };
+        var (tags, tagEvents) = SoundTags(versions, problems);
+        var (tests, results) = SoundTests(versions, problems);
+        var sound = this with { Versions = versions, Edges = edges.Where((_, i) => !closed.Contains(i)).ToList(), Tags = tags, TagEvents = tagEvents, Tests = tests, TestResults = results };
         return (sound, problems);
 
         string RefOf(string key) => Versions.FirstOrDefault(v => v?.Key == key) is { } v ? v.Ref : $"key {key[..Math.Min(key.Length, 12)]}";
     }
 
-    /// <summary>This snapshot without the versions named (by key) and every edge touching them.</summary>
-    public LineageSnapshot Without(IReadOnlySet<string> versionKeys) => this with
+    /// <summary>
+    /// The sound tag changes (well formed, each id once; a change may name versions not held, as
+    /// history) and the sound tags: valid names, each once, following a held change whose version
+    /// (unless a delete) is held and of the tag's model.
+    /// </summary>
+    private (IReadOnlyList<SnapshotTag>? Tags, IReadOnlyList<SnapshotTagEvent>? Events) SoundTags(List<SnapshotVersion> versions, List<string> problems)
     {
-        Versions = Versions.Where(v => !versionKeys.Contains(v.Key)).ToList(),
-        Edges = Edges.Where(e => !versionKeys.Contains(e.Parent) && !versionKeys.Contains(e.Child)).ToList(),
-    };
+        if (Tags is null && TagEvents is null)
+        {
+            return (null, null);
+        }
+
+        var events = new Dictionary<string, SnapshotTagEvent>(StringComparer.Ordinal);
+        foreach (var e in TagEventList)
+        {
+            string? problem = e is null || e.Id is null ? "a tag change is null or has no id"
+                : ModelRef.NameProblem(e.Model) is not null || TagNames.Problem(e.Name) is not null ? $"tag change {e.Id} names an invalid tag"
+                : e.MovedBy is null || e.MovedAt is null || !DateTimeOffset.TryParse(e.MovedAt, CultureInfo.InvariantCulture, DateTimeStyles.None, out _) || e.Parents is null || e.Parents.Any(p => p is null) ? $"tag change {e.Id} of {e.Model}@{e.Name} is malformed"
+                : !events.TryAdd(e.Id, e) ? $"tag change {e.Id} appears twice"
+                : null;
+            if (problem is not null)
+            {
+                problems.Add(problem);
+            }
+        }
+
+        var held = versions.ToDictionary(v => v.Key, StringComparer.Ordinal);
+        var tags = new List<SnapshotTag>();
+        var seen = new HashSet<(string, string)>();
+        foreach (var t in TagList)
+        {
+            string? problem = t is null ? "a tag is null"
+                : ModelRef.NameProblem(t.Model) is { } model ? $"a tag has an invalid model name ({model})"
+                : TagNames.Problem(t.Name) is { } name ? $"a tag has an invalid name ({name})"
+                : !seen.Add((t.Model, t.Name)) ? $"tag {t.Model}@{t.Name} appears twice"
+                : t.Head is null || !events.TryGetValue(t.Head, out var head) || head.Model != t.Model || head.Name != t.Name ? $"tag {t.Model}@{t.Name} follows a change the snapshot does not hold"
+                : head.Target is { } target && (!held.TryGetValue(target, out var version) || version.Name != t.Model) ? $"tag {t.Model}@{t.Name} points at a version of its model the snapshot does not hold"
+                : null;
+            if (problem is null)
+            {
+                tags.Add(t!);
+            }
+            else
+            {
+                problems.Add(problem);
+            }
+        }
+
+        return (tags, events.Values.ToList());
+    }
+
+    /// <summary>The sound tests (each a definition registration would take, each name once) and results (of a held version, well formed).</summary>
+    private (IReadOnlyList<SnapshotTest>? Tests, IReadOnlyList<SnapshotTestResult>? Results) SoundTests(List<SnapshotVersion> versions, List<string> problems)
+    {
+        if (Tests is null && TestResults is null)
+        {
+            return (null, null);
+        }
+
+        var tests = new List<SnapshotTest>();
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var t in TestList)
+        {
+            string? problem = t is null ? "a test is null"
+                : t.AddedAt is null || t.Supersedes is null || t.Supersedes.Any(h => h is null) ? $"test '{t.Name}' is malformed"
+                : DefinitionProblem(t) is { } bad ? $"test '{t.Name}' is invalid ({bad})"
+                : !names.Add(t.Name) ? $"test '{t.Name}' appears twice"
+                : null;
+            if (problem is null)
+            {
+                tests.Add(t!);
+            }
+            else
+            {
+                problems.Add(problem);
+            }
+        }
+
+        var held = versions.Select(v => v.Key).ToHashSet(StringComparer.Ordinal);
+        var results = new List<SnapshotTestResult>();
+        foreach (var r in TestResultList)
+        {
+            string? problem = r is null || r.Test is null || r.Metrics is null || r.Reason is null || r.LogTail is null || r.RanAt is null
+                || !DateTimeOffset.TryParse(r.RanAt, CultureInfo.InvariantCulture, DateTimeStyles.None, out _) ? "a test result is malformed"
+                : !held.Contains(r.Version) ? $"a result of test '{r.Test}' names a version the snapshot does not hold"
+                : null;
+            if (problem is null)
+            {
+                results.Add(r!);
+            }
+            else
+            {
+                problems.Add(problem);
+            }
+        }
+
+        return (tests, results);
+
+        static string? DefinitionProblem(SnapshotTest t)
+        {
+            try
+            {
+                t.Definition();
+                return null;
+            }
+            catch (MGitException e)
+            {
+                return e.Message;
+            }
+        }
+    }
+
+    /// <summary>This snapshot without the versions named (by key), every edge touching them, and the tags pointing at them.</summary>
+    public LineageSnapshot Without(IReadOnlySet<string> versionKeys)
+    {
+        var events = TagEventList.ToDictionary(e => e.Id, StringComparer.Ordinal);
+        return this with
+        {
+            Versions = Versions.Where(v => !versionKeys.Contains(v.Key)).ToList(),
+            Edges = Edges.Where(e => !versionKeys.Contains(e.Parent) && !versionKeys.Contains(e.Child)).ToList(),
+            Tags = Tags?.Where(t => !(events.GetValueOrDefault(t.Head)?.Target is { } target && versionKeys.Contains(target))).ToList(),
+            TestResults = TestResults?.Where(r => !versionKeys.Contains(r.Version)).ToList(),
+        };
+    }
 
     /// <summary>This snapshot without the edges named.</summary>
     public LineageSnapshot Without(IReadOnlySet<SnapshotEdge> edges) => this with { Edges = Edges.Where(e => !edges.Contains(e)).ToList() };

@@ -5,6 +5,7 @@ using MGit.Maintenance;
 using MGit.Primitives;
 using MGit.Remotes;
 using MGit.Storage;
+using MGit.Testing;
 using MGit.Workspace;
 
 namespace MGit.Remotes;
@@ -20,6 +21,21 @@ public sealed record PullResult(long ObjectsReceived, long BytesReceived, IReadO
 {
     /// <summary>With skipBroken, one line per broken part of the remote left out; empty otherwise.</summary>
     public IReadOnlyList<string> Skipped { get; init; } = [];
+
+    /// <summary>Tags moved both here and on the remote, differently: left as they were here (see <see cref="TagConflict"/>).</summary>
+    public IReadOnlyList<TagConflict> TagConflicts { get; init; } = [];
+
+    /// <summary>Tags the pull set or moved here, as <c>MODEL@TAG</c>.</summary>
+    public IReadOnlyList<string> TagsMoved { get; init; } = [];
+
+    /// <summary>Tests defined differently here and on the remote, one line each: left as they were here.</summary>
+    public IReadOnlyList<string> TestConflicts { get; init; } = [];
+
+    /// <summary>Tests the pull registered or replaced here, by name.</summary>
+    public IReadOnlyList<string> TestsMoved { get; init; } = [];
+
+    /// <summary>Test results received (with results only; runs already held not counted twice).</summary>
+    public int TestResultsReceived { get; init; }
 }
 
 /// <summary>Configured remotes and the exchange with them: push, pull, and the lazy fetch of a lazy clone.</summary>
@@ -83,20 +99,26 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
     /// Cancelled, a push stops starting uploads (those in flight finish whole) and never moves the
     /// remote's lineage: the remote is as before, with at most some complete objects more.
     /// </remarks>
-    public async Task<PushResult> PushAsync(string? remote, IReadOnlyList<string>? refs, CancellationToken cancel)
+    /// <param name="remote">The configured remote's name; null for <c>origin</c>.</param>
+    /// <param name="refs">The versions to push (with their ancestors); null or empty for every version.</param>
+    /// <param name="cancel">Stops the push (see remarks).</param>
+    /// <param name="withResults">Send the recorded test results of the versions pushed too (registered tests always go).</param>
+    public async Task<PushResult> PushAsync(string? remote, IReadOnlyList<string>? refs, CancellationToken cancel, bool withResults = false)
     {
         using var backend = OpenRemote(remote);
-        return await PushAsync(backend, remote ?? DefaultRemoteName(), refs, cancel).ConfigureAwait(false);
+        return await PushAsync(backend, remote ?? DefaultRemoteName(), refs, cancel, withResults).ConfigureAwait(false);
     }
 
-    /// <inheritdoc cref="PushAsync(string?, IReadOnlyList{string}?, CancellationToken)"/>
-    public async Task<PushResult> PushAsync(IRemoteBackend backend, string remoteName, IReadOnlyList<string>? refs, CancellationToken cancel)
+    /// <inheritdoc cref="PushAsync(string?, IReadOnlyList{string}?, CancellationToken, bool)"/>
+    public async Task<PushResult> PushAsync(IRemoteBackend backend, string remoteName, IReadOnlyList<string>? refs, CancellationToken cancel, bool withResults = false)
     {
         refs ??= [];
         context.RemoveStaleTemporaries();
         var graph = context.Graph();
         var selection = SelectForPush(graph, refs);
-        var local = LineageSnapshot.FromGraph(graph, selection, new RecipeStore(context.Lineage).All());
+        var tagState = context.Lineage.ReadTagState();
+        var tests = new TestRegistry(context.Lineage);
+        var local = LineageSnapshot.FromGraph(graph, selection, new RecipeStore(context.Lineage).All(), tagState, tests.ReadDefinitions(), withResults ? tests.ReadAllResults() : null);
         // What fsck would call broken never leaves: every clone and pull of the remote would fail on it.
         if (local.WithoutBrokenParts().Problems is [var broken, ..])
         {
@@ -105,6 +127,8 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
 
         var (_, remoteLineage) = await ReadRemoteLineageAsync(backend, cancel).ConfigureAwait(false);
         CheckNotBehind(graph, remoteLineage, backend.Url, remoteName);
+        CheckTagsNotBehind(graph, tagState, remoteLineage, backend.Url, remoteName);
+        CheckTestsNotBehind(local, remoteLineage, backend.Url, remoteName);
 
         using var repositoryLock = RepositoryLock.Shared(context.LockPath, context.Options.LockWait);
         // Also loads (and so checks) the manifest of every version sent.
@@ -131,6 +155,8 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
             // Another push may have landed since the first look: check again under the lock.
             var (currentId, current) = await ReadRemoteLineageAsync(backend, cancel).ConfigureAwait(false);
             CheckNotBehind(graph, current, backend.Url, remoteName);
+            CheckTagsNotBehind(graph, tagState, current, backend.Url, remoteName);
+            CheckTestsNotBehind(local, current, backend.Url, remoteName);
 
             // A 'remote gc --prune' may have deleted objects sent before the lock was taken (they
             // were unreferenced until now): the lineage is published only over objects that are there.
@@ -207,6 +233,62 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
         }
     }
 
+    /// <summary>A push may only move the remote's tests forward: each must be here, defined alike or replaced here since.</summary>
+    private static void CheckTestsNotBehind(LineageSnapshot local, LineageSnapshot remote, string url, string remoteName)
+    {
+        var mine = local.TestList.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        var behind = new List<string>();
+        foreach (var t in remote.TestList)
+        {
+            var here = mine.GetValueOrDefault(t.Name);
+            switch (TestMerge.Relate(here, t))
+            {
+                case TagRelation.ThereAhead:
+                    behind.Add(t.Name);
+                    break;
+                case TagRelation.Conflict:
+                    throw new MGitException(ErrorKind.Conflict, TestMerge.Conflict(here!, t, url).Replace("nothing was overwritten", "nothing was pushed", StringComparison.Ordinal));
+            }
+        }
+
+        if (behind.Count > 0)
+        {
+            string examples = string.Join(", ", behind.Take(3)) + (behind.Count > 3 ? ", ..." : "");
+            throw new MGitException(ErrorKind.Conflict, $"{url} has tests this repository has not merged ({examples}); pull first ('mgit pull {remoteName}')");
+        }
+    }
+
+    /// <summary>
+    /// A push may only move the remote's tags forward: each remote tag must be here, and this
+    /// repository's change of it must descend from the remote's (or agree on the version).
+    /// </summary>
+    private static void CheckTagsNotBehind(LineageGraph graph, TagState local, LineageSnapshot remote, string url, string remoteName)
+    {
+        var events = TagMerge.Events(local.Events.Select(SnapshotTagEvent.Of), remote.TagEventList);
+        var heads = local.Heads.ToDictionary(h => (h.Model, h.Name));
+        var behind = new List<string>();
+        foreach (var t in remote.TagList)
+        {
+            var here = heads.GetValueOrDefault((t.Model, t.Name));
+            switch (TagMerge.Relate(here?.Head, t.Head, events))
+            {
+                case TagRelation.ThereAhead:
+                    behind.Add($"{t.Model}@{t.Name}");
+                    break;
+                case TagRelation.Conflict:
+                    string? there = events.GetValueOrDefault(t.Head)?.Target is { } key ? remote.Versions.FirstOrDefault(v => v.Key == key)?.Ref : null;
+                    string? mine = here?.VersionId is long id ? graph.Versions.FirstOrDefault(v => v.Id == id)?.Ref : null;
+                    throw new MGitException(ErrorKind.Conflict, $"tag {t.Model}@{t.Name} was moved both here ({mine ?? "deleted"}) and on {url} ({there ?? "deleted"}); nothing was pushed: pick one with 'mgit tag REF {t.Name} --force', then push");
+            }
+        }
+
+        if (behind.Count > 0)
+        {
+            string examples = string.Join(", ", behind.Take(3)) + (behind.Count > 3 ? ", ..." : "");
+            throw new MGitException(ErrorKind.Conflict, $"{url} has tag changes this repository has not merged ({examples}); pull first ('mgit pull {remoteName}')");
+        }
+    }
+
     /// <summary>
     /// Fetches the remote's lineage and every object its new versions need (only their manifests
     /// in a lazy clone), verifies each object against its id before it enters the store, then
@@ -223,18 +305,19 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
     /// in the store (a later pull does not fetch them again), nothing half-received does.
     /// </remarks>
     /// <param name="cancel">Stops the pull (see remarks for what stays).</param>
-    public async Task<PullResult> PullAsync(string? remote, bool skipBroken, CancellationToken cancel)
+    /// <param name="withResults">Take the remote's recorded test results too (registered tests always come).</param>
+    public async Task<PullResult> PullAsync(string? remote, bool skipBroken, CancellationToken cancel, bool withResults = false)
     {
         using var backend = OpenRemote(remote);
-        return await PullAsync(backend, lazy: RemoteConfig.Load(context.MetadataDirectory).LazyFrom == (remote ?? DefaultRemoteName()), skipBroken, cancel).ConfigureAwait(false);
+        return await PullAsync(backend, lazy: RemoteConfig.Load(context.MetadataDirectory).LazyFrom == (remote ?? DefaultRemoteName()), skipBroken, cancel, withResults).ConfigureAwait(false);
     }
 
-    /// <inheritdoc cref="PullAsync(string?, bool, CancellationToken)"/>
-    public async Task<PullResult> PullAsync(IRemoteBackend backend, bool lazy, bool skipBroken, CancellationToken cancel)
+    /// <inheritdoc cref="PullAsync(string?, bool, CancellationToken, bool)"/>
+    public async Task<PullResult> PullAsync(IRemoteBackend backend, bool lazy, bool skipBroken, CancellationToken cancel, bool withResults = false)
     {
         try
         {
-            return await PullUnguardedAsync(backend, lazy, skipBroken, cancel).ConfigureAwait(false);
+            return await PullUnguardedAsync(backend, lazy, skipBroken, withResults, cancel).ConfigureAwait(false);
         }
         catch (Exception e) when (DiskSpace.IsNoSpace(e, context.MetadataDirectory))
         {
@@ -242,7 +325,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
         }
     }
 
-    private async Task<PullResult> PullUnguardedAsync(IRemoteBackend backend, bool lazy, bool skipBroken, CancellationToken cancel)
+    private async Task<PullResult> PullUnguardedAsync(IRemoteBackend backend, bool lazy, bool skipBroken, bool withResults, CancellationToken cancel)
     {
         context.RemoveStaleTemporaries();
         var skipped = new List<string>();
@@ -261,6 +344,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
             var graph = context.Graph();
             var localKeys = graph.Versions.ToDictionary(LineageSnapshot.KeyOf, v => v, StringComparer.Ordinal);
             var recipes = new RecipeStore(context.Lineage).All();
+            var tagState = context.Lineage.ReadTagState();
             var merged = LineageMerge.Union(remote, LineageSnapshot.FromGraph(graph, recipes: recipes)).Merged;
             // In the order they were added, so that listings read the same in every clone.
             var incoming = merged.Versions
@@ -314,6 +398,11 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
                 .Where(v => localKeys.TryGetValue(v.Key, out var local) && local.Version != v.Version)
                 .Select(v => (Local: localKeys[v.Key], Number: v.Version))
                 .ToList();
+            var tags = PlanTags(graph, tagState, remote, merged);
+            var registry = new TestRegistry(context.Lineage);
+            var ids = graph.Versions.Select(v => v.Id).ToHashSet();
+            var heldResults = withResults ? registry.ReadAllResults().Where(r => ids.Contains(r.VersionId)).Select(r => (LineageSnapshot.KeyOf(graph[r.VersionId]), r.Test, r.RanAt)).ToHashSet() : [];
+            var tests = PlanTests(registry.ReadDefinitions(), remote, withResults, localKeys.Keys.Concat(incoming.Select(v => v.Key)).ToHashSet(StringComparer.Ordinal), heldResults);
             var plan = new ImportPlan(
                 localKeys.ToDictionary(p => p.Key, p => p.Value.Id, StringComparer.Ordinal),
                 renumber.Select(r => (r.Local.Id, r.Number)).ToList(),
@@ -325,6 +414,11 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
                     .Where(v => v.Recipe is not null && localKeys.TryGetValue(v.Key, out var held) && !recipes.ContainsKey(held.Id))
                     .Select(v => (v.Key, v.Recipe!))
                     .ToList(),
+                TagEvents = tags.Events,
+                Tags = tags.Moved,
+                Tests = tests.Moved,
+                TestConflicts = tests.Conflicts.Select(c => (c.Name, c.Hash)).ToList(),
+                TestResults = tests.Results,
             };
             // The last moment a cancel is taken: the import is one transaction, whole or not at all.
             cancel.ThrowIfCancellationRequested();
@@ -344,8 +438,79 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
                 renumber.Select(r => new Renumbered(r.Local.Name, r.Local.Version, r.Number, LineageSnapshot.KeyOf(r.Local))).ToList())
             {
                 Skipped = skipped,
+                TagConflicts = tags.Conflicts,
+                TagsMoved = tags.Moved.Select(t => $"{t.Model}@{t.Name}").ToList(),
+                TestConflicts = tests.Conflicts.Select(c => c.Line).ToList(),
+                TestsMoved = tests.Moved.Select(t => t.Name).ToList(),
+                TestResultsReceived = tests.Results.Count,
             };
         }
+    }
+
+    /// <summary>
+    /// What a pull does to tests: a test new here, or replaced on the remote only, comes; one
+    /// defined differently on both sides stays as it is here, is reported, and the remote's
+    /// definition is remembered so the next replace here supersedes it. With results, the
+    /// remote's results of versions held here after the pull come too (each run once).
+    /// </summary>
+    private static (IReadOnlyList<ImportedTest> Moved, IReadOnlyList<(string Name, string Hash, string Line)> Conflicts, IReadOnlyList<ImportedTestResult> Results) PlanTests(
+        IReadOnlyList<TestRegistry.StoredDefinition> local, LineageSnapshot remote, bool withResults, HashSet<string> heldKeys, HashSet<(string, string, string)> heldResults)
+    {
+        var mine = local.ToDictionary(d => d.Test.Name, SnapshotTest.Of, StringComparer.Ordinal);
+        var moved = new List<ImportedTest>();
+        var conflicts = new List<(string, string, string)>();
+        foreach (var t in remote.TestList)
+        {
+            var here = mine.GetValueOrDefault(t.Name);
+            switch (TestMerge.Relate(here, t))
+            {
+                case TagRelation.ThereAhead:
+                    moved.Add(new ImportedTest(t.Name, t.Command, t.Scope, t.Pass, t.TimeoutSeconds, t.AddedAt, t.Supersedes));
+                    break;
+                case TagRelation.Conflict:
+                    conflicts.Add((t.Name, t.Hash(), TestMerge.Conflict(here!, t, "the remote")));
+                    break;
+            }
+        }
+
+        var results = !withResults ? [] : remote.TestResultList
+            .Where(r => heldKeys.Contains(r.Version) && !heldResults.Contains(r.Identity))
+            .Select(r => new ImportedTestResult(r.Version, r.Test, r.Passed, r.ExitCode, r.Metrics, r.DurationSeconds, r.Reason, r.LogTail, r.RanAt))
+            .ToList();
+        return (moved, conflicts, results);
+    }
+
+    /// <summary>
+    /// What a pull does to tags: the remote's changes this repository lacks are kept (history);
+    /// a remote tag new here, or moved on the remote only, moves here; one moved on both sides
+    /// differently stays as it is here and is reported.
+    /// </summary>
+    private static (IReadOnlyList<TagEvent> Events, IReadOnlyList<ImportedTag> Moved, IReadOnlyList<TagConflict> Conflicts) PlanTags(LineageGraph graph, TagState local, LineageSnapshot remote, LineageSnapshot merged)
+    {
+        var known = local.Events.Select(e => e.Id).ToHashSet(StringComparer.Ordinal);
+        var events = TagMerge.Events(local.Events.Select(SnapshotTagEvent.Of), remote.TagEventList);
+        var heads = local.Heads.ToDictionary(h => (h.Model, h.Name));
+        var mergedRefs = merged.Versions.ToDictionary(v => v.Key, v => v.Ref, StringComparer.Ordinal);
+        var moved = new List<ImportedTag>();
+        var conflicts = new List<TagConflict>();
+        foreach (var t in remote.TagList)
+        {
+            var here = heads.GetValueOrDefault((t.Model, t.Name));
+            var head = events[t.Head];
+            switch (TagMerge.Relate(here?.Head, t.Head, events))
+            {
+                case TagRelation.ThereAhead:
+                    moved.Add(new ImportedTag(t.Model, t.Name, t.Head, head.Target));
+                    break;
+                case TagRelation.Conflict:
+                    string? mine = here?.VersionId is long id ? graph.Versions.FirstOrDefault(v => v.Id == id) is { } v ? mergedRefs.GetValueOrDefault(VersionKeys.Of(v)) ?? v.Ref : null : null;
+                    string? there = head.Target is { } key ? mergedRefs.GetValueOrDefault(key) : null;
+                    conflicts.Add(new TagConflict($"{t.Model}@{t.Name}", mine, there, head.MovedBy, DateTimeOffset.Parse(head.MovedAt, System.Globalization.CultureInfo.InvariantCulture)));
+                    break;
+            }
+        }
+
+        return (remote.TagEventList.Where(e => !known.Contains(e.Id)).Select(e => e.ToEvent()).ToList(), moved, conflicts);
     }
 
     /// <summary>Why a stored manifest (fetched from a remote) cannot be taken, or null when it can.</summary>

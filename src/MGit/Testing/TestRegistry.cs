@@ -24,24 +24,75 @@ public sealed class TestRegistry
         test.Validated();
         _store.Write(transaction =>
         {
-            bool exists = _store.Scalar("SELECT 1 FROM tests WHERE name = $n", transaction, ("$n", test.Name)) is not null;
-            if (exists && !replace)
+            var old = ReadDefinitions(transaction).FirstOrDefault(d => d.Test.Name == test.Name);
+            if (old is not null && !replace)
             {
                 throw new MGitException(ErrorKind.Conflict, $"a test named '{test.Name}' already exists; pass --replace to change it");
             }
 
+            // A replacement supersedes what it replaces (and what that superseded, and any other
+            // repository's definition a pull found in conflict), so it travels as the newer one.
+            var supersedes = old is null ? [] : old.Supersedes.Concat(old.Conflicts).Append(Hash(old.Test)).Where(h => h != Hash(test)).Distinct().Order(StringComparer.Ordinal).ToList();
             _store.Execute(
-                "INSERT OR REPLACE INTO tests (name, command, scope, pass, timeout_s, added_at) VALUES ($n, $c, $s, $p, $t, $a)",
+                "INSERT OR REPLACE INTO tests (name, command, scope, pass, timeout_s, added_at, supersedes, conflicts) VALUES ($n, $c, $s, $p, $t, $a, $sup, '')",
                 transaction,
                 ("$n", test.Name),
                 ("$c", test.Command),
                 ("$s", test.Scope.ToString()),
                 ("$p", test.Pass),
                 ("$t", test.TimeoutSeconds),
-                ("$a", at.ToString("O", CultureInfo.InvariantCulture)));
+                ("$a", at.ToString("O", CultureInfo.InvariantCulture)),
+                ("$sup", string.Join(' ', supersedes)));
             return 0;
         });
     }
+
+    /// <summary>A test definition's identity across repositories: the hash of everything that makes it (its registration time aside).</summary>
+    internal static string Hash(TestDefinition test) =>
+        MGit.Primitives.ObjectId.Compute(System.Text.Encoding.UTF8.GetBytes(
+            $"mgit-test\n{test.Name}\n{test.Command}\n{test.Scope}\n{test.Pass}\n{test.TimeoutSeconds.ToString("R", CultureInfo.InvariantCulture)}")).ToString();
+
+    /// <summary>A registered test as it travels: its definition, when registered, and the definitions (by hash) it supersedes or was found in conflict with.</summary>
+    internal sealed record StoredDefinition(TestDefinition Test, string AddedAt, IReadOnlyList<string> Supersedes, IReadOnlyList<string> Conflicts);
+
+    /// <summary>Every registered test with what it supersedes (empty before schema 3).</summary>
+    internal IReadOnlyList<StoredDefinition> ReadDefinitions() => !_store.HasSchema(Schema) ? [] : _store.Read(ReadDefinitions);
+
+    private List<StoredDefinition> ReadDefinitions(Microsoft.Data.Sqlite.SqliteTransaction transaction)
+    {
+        // The supersedes and conflicts columns come with schema 6 (a write migrates first; a read of an older database has none).
+        bool tracked = _store.HasSchema(6);
+        var tests = new List<StoredDefinition>();
+        using var command = _store.Command($"SELECT name, command, scope, pass, timeout_s, added_at, {(tracked ? "supersedes, conflicts" : "'', ''")} FROM tests ORDER BY name", transaction);
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            tests.Add(new StoredDefinition(
+                new TestDefinition(reader.GetString(0), reader.GetString(1), TestScope.Parse(reader.GetString(2)), reader.IsDBNull(3) ? null : reader.GetString(3), reader.GetDouble(4)),
+                reader.GetString(5),
+                reader.GetString(6).Split(' ', StringSplitOptions.RemoveEmptyEntries),
+                reader.GetString(7).Split(' ', StringSplitOptions.RemoveEmptyEntries)));
+        }
+
+        return tests;
+    }
+
+    /// <summary>A recorded result as it travels: its version by id, its metrics and time as stored.</summary>
+    internal sealed record StoredResult(long VersionId, string Test, bool Passed, int? ExitCode, string Metrics, double DurationSeconds, string Reason, string LogTail, string RanAt);
+
+    /// <summary>Every recorded result (not only the latest), to send to a remote.</summary>
+    internal IReadOnlyList<StoredResult> ReadAllResults() => !_store.HasSchema(Schema) ? [] : _store.Read(transaction =>
+    {
+        var results = new List<StoredResult>();
+        using var command = _store.Command("SELECT version_id, test, passed, exit_code, metrics, duration_s, reason, log_tail, ran_at FROM test_results ORDER BY id", transaction);
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            results.Add(new StoredResult(reader.GetInt64(0), reader.GetString(1), reader.GetInt64(2) != 0, reader.IsDBNull(3) ? null : reader.GetInt32(3), reader.GetString(4), reader.GetDouble(5), reader.GetString(6), reader.GetString(7), reader.GetString(8)));
+        }
+
+        return results;
+    });
 
     /// <summary>Removes a test and its recorded results.</summary>
     public void Remove(string name) => _store.Write(transaction =>

@@ -1,0 +1,59 @@
+using MGit.Lineage;
+using MGit.Tests.TestSupport;
+
+namespace MGit.Tests.Compatibility;
+
+/// <summary>A repository of lineage schema 5 (before tags), kept verbatim under Fixtures/repo-schema5.</summary>
+public sealed class TagSchemaTests
+{
+    [Fact]
+    public void A_schema_5_repository_reads_as_having_no_tags_and_gains_them_on_its_first_tag()
+    {
+        using var dir = new TempDirectory();
+        string source = Path.Combine(AppContext.BaseDirectory, "Fixtures", "repo-schema5");
+        foreach (string file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories))
+        {
+            string target = Path.Combine(dir.Path, Path.GetRelativePath(source, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+
+        string database = Path.Combine(dir.Path, ".mgit", "lineage.db");
+        Assert.Equal(5, UserVersion(database));
+        using (var repository = Repository.Open(dir.Path, RepoFixture.Options))
+        {
+            var graph = repository.Graph();
+            Assert.Equal(["base@1", "tuned@1", "tuned@2"], graph.Versions.Select(v => v.Ref));
+            Assert.Empty(graph.Tags);
+            var missing = Assert.Throws<MGit.Errors.MGitException>(() => graph.Resolve("tuned@production"));
+            Assert.Equal(MGit.Errors.ErrorKind.NotFound, missing.Kind);
+            Assert.Equal(5, UserVersion(database)); // reading changes nothing
+
+            var change = repository.Tag("tuned@1", "production");
+            Assert.True(change.Changed);
+            Assert.Equal(6, UserVersion(database));
+            Assert.Equal("tuned@1", repository.Resolve("tuned@production").Ref);
+
+            string output = dir.File("out.safetensors");
+            repository.Checkout("tuned@production", output);
+            Assert.Equal(File.ReadAllBytes(Path.Combine(dir.Path, "originals", "tuned.safetensors")), File.ReadAllBytes(output));
+            Assert.True(repository.Fsck().Intact);
+        }
+
+        using var reopened = Repository.Open(dir.Path, RepoFixture.Options);
+        Assert.Equal("tuned@production", Assert.Single(reopened.Graph().Tags).Ref);
+        Assert.Equal(TagMoveKind.Created, Assert.Single(reopened.TagHistory("production")).Kind);
+        // What schema 5 held is still there: the registered test and its results.
+        Assert.Equal("readable", Assert.Single(reopened.Tests.All()).Name);
+        Assert.Equal(3, reopened.Tests.Latest(reopened.Graph()).Count);
+    }
+
+    private static long UserVersion(string database)
+    {
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={database};Mode=ReadOnly;Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA user_version";
+        return (long)command.ExecuteScalar()!;
+    }
+}
