@@ -54,7 +54,7 @@ public sealed class OutputTests
         var lines = Lines(Ok(dir.Path, "ls").Out);
         Assert.Equal(3, lines.Length);
         string header = lines[0];
-        Assert.Matches(@"^REF\s+TYPE\s+SIZE\s+ADDED\s+PARENTS$", header);
+        Assert.Matches(@"^REF\s+TYPE\s+SIZE\s+ADDED\s+PARENTS\s+TAGS$", header);
         int type = header.IndexOf("TYPE", StringComparison.Ordinal);
         int sizeEnd = header.IndexOf("SIZE", StringComparison.Ordinal) + "SIZE".Length;
         int added = header.IndexOf("ADDED", StringComparison.Ordinal);
@@ -72,7 +72,7 @@ public sealed class OutputTests
         Assert.StartsWith("base@1", lines[1], StringComparison.Ordinal);
         Assert.Equal("classifier", lines[1][type..].Split(' ')[0]);
         Assert.EndsWith("  -", lines[1], StringComparison.Ordinal);
-        Assert.EndsWith("base@1 (finetune)", lines[2], StringComparison.Ordinal);
+        Assert.EndsWith("base@1 (finetune)  -", lines[2], StringComparison.Ordinal); // then the TAGS column: none
     }
 
     [Fact]

@@ -82,8 +82,8 @@ public sealed class TagCommandTests
             }
 
             string ls = Ok(dir.Path, "ls").Out;
-            Assert.Contains(ls.Split('\n'), line => line.StartsWith("base@1 ", StringComparison.Ordinal) && line.Contains("(tag: production)", StringComparison.Ordinal));
-            Assert.DoesNotContain(ls.Split('\n'), line => line.StartsWith("base@2 ", StringComparison.Ordinal) && line.Contains("tag:", StringComparison.Ordinal));
+            Assert.Contains(ls.Split('\n'), line => line.StartsWith("base@1 ", StringComparison.Ordinal) && line.TrimEnd().EndsWith(" production", StringComparison.Ordinal)); // the TAGS column
+            Assert.DoesNotContain(ls.Split('\n'), line => line.StartsWith("base@2 ", StringComparison.Ordinal) && !line.TrimEnd().EndsWith(" -", StringComparison.Ordinal));
             using (var lsJson = JsonDocument.Parse(Ok(dir.Path, "ls", "--json").Out))
             {
                 var rows = lsJson.RootElement.EnumerateArray().ToDictionary(r => r.GetProperty("ref").GetString()!, r => r.GetProperty("tags").EnumerateArray().Select(t => t.GetString()).ToList());
