@@ -26,9 +26,18 @@ internal sealed class CheckoutCache(RepositoryContext context, ModelWriter write
         {
             if (Directory.Exists(slot.Folder))
             {
-                // A checkout hard-linked to this one shares its files with the user: verify before trusting them.
-                if (!File.Exists(slot.LinkedMarker) || StoredContent.Matches(manifest, ModelFiles(manifest, slot.Model), cancellationToken))
+                // A checkout hard-linked to this one shares its files with the user: unless each file
+                // still has the length and modification time noted when it was linked, verify its
+                // bytes before trusting them, and write it again if they changed.
+                var files = ModelFiles(manifest, slot.Model);
+                if (!File.Exists(slot.LinkedMarker) || File.ReadAllText(slot.LinkedMarker) == Stamp(files))
                 {
+                    return slot.Model;
+                }
+
+                if (StoredContent.Matches(manifest, files, cancellationToken))
+                {
+                    File.WriteAllText(slot.LinkedMarker, Stamp(files));
                     return slot.Model;
                 }
 
@@ -79,9 +88,18 @@ internal sealed class CheckoutCache(RepositoryContext context, ModelWriter write
         }
     }
 
-    /// <summary>Notes that a checkout was hard-linked to the cached one, so that every later use verifies it first (<see cref="Get"/>).</summary>
-    public void MarkLinked(string manifestId, Manifest manifest) =>
-        File.WriteAllBytes(CheckoutSlot(manifestId, manifest).LinkedMarker, []);
+    /// <summary>Notes that a checkout was hard-linked to the cached one, with each file's length and modification time, so that a later use that finds them changed verifies the bytes first (<see cref="Get"/>).</summary>
+    public void MarkLinked(string manifestId, Manifest manifest)
+    {
+        var slot = CheckoutSlot(manifestId, manifest);
+        File.WriteAllText(slot.LinkedMarker, Stamp(ModelFiles(manifest, slot.Model)));
+    }
+
+    /// <summary>Each file's path, length and modification time: what an edit through a hard link changes.</summary>
+    private static string Stamp(List<(string FullPath, string RelativePath)> files) =>
+        string.Join('\n', files.Select(f => new FileInfo(f.FullPath) is { Exists: true } info
+            ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{f.RelativePath}\t{info.Length}\t{info.LastWriteTimeUtc.Ticks}")
+            : $"{f.RelativePath}\tmissing"));
 
     /// <summary>A checkout's files as (full path, path in the model), in manifest order.</summary>
     public static List<(string FullPath, string RelativePath)> ModelFiles(Manifest manifest, string model) =>

@@ -11,8 +11,9 @@ public sealed record LinkedCheckoutResult(string Path, string Method);
 /// <summary>
 /// <c>checkout --link</c>: a model that is unchanged in the checkout cache is not written again
 /// but linked from there, in no time and no extra space. Reflinks are independent copies; hard
-/// links share the cached files, so those are read-only and the cache verifies them before any
-/// later use (<see cref="CheckoutCache.MarkLinked"/>).
+/// links share the cached files, so those are read-only, and the cache notes their length and
+/// modification time and verifies the bytes of any it finds changed before a later use
+/// (<see cref="CheckoutCache.MarkLinked"/>).
 /// </summary>
 internal sealed class LinkedCheckout(RepositoryContext context, ModelWriter writer, CheckoutCache cache)
 {
@@ -21,13 +22,8 @@ internal sealed class LinkedCheckout(RepositoryContext context, ModelWriter writ
     {
         var version = context.Resolve(reference);
         var manifest = context.LoadManifest(version);
+        // Get verifies a cached checkout that was hard-linked out before and looks touched since.
         string cached = cache.Get(version.ManifestId, manifest, cancellationToken);
-        if (!StoredContent.Matches(manifest, CheckoutCache.ModelFiles(manifest, cached), cancellationToken))
-        {
-            // Changed under the cache (through an earlier hard link made writable): start it again.
-            cache.MarkLinked(version.ManifestId, manifest);
-            cached = cache.Get(version.ManifestId, manifest, cancellationToken);
-        }
 
         var linked = ModelWriter.LinkModel(manifest, cached, output, overwrite, cancellationToken);
         if (linked is not { } made)
