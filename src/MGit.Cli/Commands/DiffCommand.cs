@@ -72,10 +72,7 @@ public static class DiffCommand
 
     /// <summary>The argument when it was meant as a path (a separator or a model file's extension) and nothing is there.</summary>
     private static string? MissingPath(string argument, string path) =>
-        !Exists(path) && (argument.Contains('/', StringComparison.Ordinal) || argument.Contains(Path.DirectorySeparatorChar, StringComparison.Ordinal) || HasModelExtension(argument)) ? argument : null;
-
-    private static bool HasModelExtension(string argument) =>
-        ModelFormats.All.Any(f => f.ClaimsByName(argument)) || Path.GetExtension(argument).ToLowerInvariant() is ".bin" or ".ckpt";
+        !Exists(path) && ModelFormats.LooksLikeModelPath(argument) ? argument : null;
 
     private static JsonObject TensorJson(TensorDiff d)
     {

@@ -102,7 +102,7 @@ internal sealed class CheckoutCache(RepositoryContext context, ModelWriter write
             : $"{f.RelativePath}\tmissing"));
 
     /// <summary>A checkout's files as (full path, path in the model), in manifest order.</summary>
-    public static List<(string FullPath, string RelativePath)> ModelFiles(Manifest manifest, string model) =>
+    private static List<(string FullPath, string RelativePath)> ModelFiles(Manifest manifest, string model) =>
         manifest.Kind == "file"
             ? [(model, manifest.Files.Single().Path)]
             : manifest.Files.Select(f => (ModelPaths.ForWriting(model, f.Path), f.Path)).ToList();

@@ -39,7 +39,7 @@ internal sealed class ModelComparison(RepositoryContext context)
         string path = Path.GetFullPath(argument, workingDirectory ?? Environment.CurrentDirectory);
         if (!File.Exists(path) && !Directory.Exists(path))
         {
-            if (LooksLikePath(argument))
+            if (ModelFormats.LooksLikeModelPath(argument))
             {
                 throw new MGitException(ErrorKind.NotFound, $"no such file or model: {argument}");
             }
@@ -49,24 +49,6 @@ internal sealed class ModelComparison(RepositoryContext context)
         }
 
         return PathSide(argument, path, context.WritingFormat);
-    }
-
-    /// <summary>
-    /// Whether an argument that is neither a stored model nor on disk was meant as a path: it has a
-    /// directory separator or the extension of a model file (a format claims the name, or a
-    /// common checkpoint extension).
-    /// </summary>
-    public static bool LooksLikePath(string argument)
-    {
-        if (argument.Contains('/', StringComparison.Ordinal) || argument.Contains(Path.DirectorySeparatorChar, StringComparison.Ordinal))
-        {
-            return true;
-        }
-
-        string extension = Path.GetExtension(argument);
-        return ModelFormats.All.Any(f => f.ClaimsByName(argument))
-            || extension.Equals(".bin", StringComparison.OrdinalIgnoreCase)
-            || extension.Equals(".ckpt", StringComparison.OrdinalIgnoreCase);
     }
 
     private static bool IsStoredModel(LineageGraph graph, string argument)

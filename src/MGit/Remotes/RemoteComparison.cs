@@ -18,13 +18,13 @@ internal sealed class RemoteComparer(RepositoryContext context, RemoteSync remot
     public async Task<IReadOnlyList<RemoteComparison>> CompareAllAsync(CancellationToken cancel)
     {
         var results = new List<RemoteComparison>();
+        var local = context.WithDatabase(context.Graph).Versions.Select(LineageSnapshot.KeyOf).ToHashSet(StringComparer.Ordinal);
         foreach (var entry in remotes.Remotes())
         {
             try
             {
                 using var backend = remotes.OpenRemote(entry.Name);
                 var (_, remote) = await remotes.ReadRemoteLineageAsync(backend, cancel).ConfigureAwait(false);
-                var local = context.WithDatabase(context.Graph).Versions.Select(LineageSnapshot.KeyOf).ToHashSet(StringComparer.Ordinal);
                 var there = remote.Versions.Select(v => v.Key).ToHashSet(StringComparer.Ordinal);
                 results.Add(new RemoteComparison(entry.Name, entry.Url, local.Count(k => !there.Contains(k)), there.Count(k => !local.Contains(k)), null));
             }

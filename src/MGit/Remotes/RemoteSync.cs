@@ -251,10 +251,16 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
             }
         }
 
+        PullFirstIfBehind(behind, "tests", url, remoteName);
+    }
+
+    /// <summary>Refuses a push when the remote holds changes (named in <paramref name="behind"/>, a few shown) that this repository has not pulled.</summary>
+    private static void PullFirstIfBehind(List<string> behind, string what, string url, string remoteName)
+    {
         if (behind.Count > 0)
         {
             string examples = string.Join(", ", behind.Take(3)) + (behind.Count > 3 ? ", ..." : "");
-            throw new MGitException(ErrorKind.Conflict, $"{url} has tests this repository has not merged ({examples}); pull first ('mgit pull {remoteName}')");
+            throw new MGitException(ErrorKind.Conflict, $"{url} has {what} this repository has not merged ({examples}); pull first ('mgit pull {remoteName}')");
         }
     }
 
@@ -282,11 +288,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
             }
         }
 
-        if (behind.Count > 0)
-        {
-            string examples = string.Join(", ", behind.Take(3)) + (behind.Count > 3 ? ", ..." : "");
-            throw new MGitException(ErrorKind.Conflict, $"{url} has tag changes this repository has not merged ({examples}); pull first ('mgit pull {remoteName}')");
-        }
+        PullFirstIfBehind(behind, "tag changes", url, remoteName);
     }
 
     /// <summary>

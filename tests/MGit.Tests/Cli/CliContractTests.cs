@@ -8,12 +8,7 @@ namespace MGit.Tests.Cli;
 
 public sealed class CliContractTests
 {
-    private static CliResult Ok(string dir, params string[] args)
-    {
-        var result = CliRunner.Run(dir, args);
-        Assert.True(result.ExitCode == 0, $"mgit {string.Join(' ', args)} exited {result.ExitCode}: {result.Error}");
-        return result;
-    }
+    private static CliResult Ok(string dir, params string[] args) => CliRunner.Ok(dir, args);
 
     private static (TempDirectory Dir, string Base, string Child) Family()
     {

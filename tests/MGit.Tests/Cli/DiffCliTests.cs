@@ -15,12 +15,7 @@ public sealed class DiffCliTests
     private const string IqName = "blk.0.attn_k.weight";
     private static readonly float Q8Scale = (float)(Half)0.01f;
 
-    private static CliResult Ok(string dir, params string[] args)
-    {
-        var result = CliRunner.Run(dir, args);
-        Assert.True(result.ExitCode == 0, $"mgit {string.Join(' ', args)} exited {result.ExitCode}: {result.Error}");
-        return result;
-    }
+    private static CliResult Ok(string dir, params string[] args) => CliRunner.Ok(dir, args);
 
     /// <summary>Q8_0 blocks with a sane f16 scale and random quants (random scales could be NaN).</summary>
     private static byte[] Q8Blocks(int blocks, int seed)

@@ -17,6 +17,14 @@ public static class CliRunner
         return new CliResult(code, output.ToString(), error.ToString());
     }
 
+    /// <summary>Runs a command that must succeed; the assertion names it and shows its error.</summary>
+    public static CliResult Ok(string workingDirectory, params string[] args)
+    {
+        var result = Run(workingDirectory, args);
+        Assert.True(result.ExitCode == 0, $"mgit {string.Join(' ', args)} exited {result.ExitCode}: {result.Error}");
+        return result;
+    }
+
     /// <summary>The mgit.dll built next to the tests (the test project references the CLI).</summary>
     public static string CliAssembly => Path.Combine(AppContext.BaseDirectory, "mgit.dll");
 

@@ -55,6 +55,26 @@ public static class ModelFormats
         }
     }
 
+    /// <summary>
+    /// Whether a name that is neither a stored model nor on disk was meant as a path (so a command
+    /// can say "no such file" rather than "no model named"): it has a directory separator or the
+    /// extension of a model file (a registered format claims the name, or a common checkpoint
+    /// extension, .bin or .ckpt).
+    /// </summary>
+    /// <param name="argument">The name as the user gave it.</param>
+    public static bool LooksLikeModelPath(string argument)
+    {
+        if (argument.Contains('/', StringComparison.Ordinal) || argument.Contains(Path.DirectorySeparatorChar, StringComparison.Ordinal))
+        {
+            return true;
+        }
+
+        string extension = Path.GetExtension(argument);
+        return All.Any(f => f.ClaimsByName(argument))
+            || extension.Equals(".bin", StringComparison.OrdinalIgnoreCase)
+            || extension.Equals(".ckpt", StringComparison.OrdinalIgnoreCase);
+    }
+
     /// <summary>The format of a file, judged from its first bytes and its name.</summary>
     /// <param name="prefix">The start of the file (as much as the formats need to recognise it).</param>
     /// <param name="fileName">The file's name, for formats known by extension.</param>
