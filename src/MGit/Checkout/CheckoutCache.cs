@@ -30,7 +30,7 @@ internal sealed class CheckoutCache(RepositoryContext context, ModelWriter write
                 // still has the length and modification time noted when it was linked, verify its
                 // bytes before trusting them, and write it again if they changed.
                 var files = ModelFiles(manifest, slot.Model);
-                if (!File.Exists(slot.LinkedMarker) || File.ReadAllText(slot.LinkedMarker) == Stamp(files))
+                if (!File.Exists(slot.LinkedMarker) || StampStillHolds(slot.LinkedMarker, files))
                 {
                     return slot.Model;
                 }
@@ -93,6 +93,19 @@ internal sealed class CheckoutCache(RepositoryContext context, ModelWriter write
     {
         var slot = CheckoutSlot(manifestId, manifest);
         File.WriteAllText(slot.LinkedMarker, Stamp(ModelFiles(manifest, slot.Model)));
+    }
+
+    /// <summary>
+    /// Whether the marker's stamp still describes the files. File times come from a coarse clock
+    /// (a few milliseconds on Linux), so an edit made in the same tick as the marker was written
+    /// leaves the time unchanged: a file not older than the marker is "racy" (as git calls it) and
+    /// its bytes are verified; the marker written after that verification is then trusted.
+    /// </summary>
+    private static bool StampStillHolds(string marker, List<(string FullPath, string RelativePath)> files)
+    {
+        var markedAt = File.GetLastWriteTimeUtc(marker);
+        return File.ReadAllText(marker) == Stamp(files)
+            && files.All(f => File.GetLastWriteTimeUtc(f.FullPath) < markedAt);
     }
 
     /// <summary>Each file's path, length and modification time: what an edit through a hard link changes.</summary>

@@ -170,11 +170,19 @@ public sealed class EverydayCliTests
         // notices and writes it again, so tests and cascades never run on edited bytes.
         if (result.Error.Contains("hardlink", StringComparison.Ordinal))
         {
+            // File times come from a coarse clock: on a fast machine the link, its marker and the
+            // edit all fall in one tick and the edit leaves the time as it was. Make that happen
+            // every time: the edit keeps the file's time, and the marker has the same time.
+            var linkedAt = File.GetLastWriteTimeUtc(linked);
             File.SetUnixFileMode(linked, UnixFileMode.UserRead | UnixFileMode.UserWrite);
             using (var edit = File.OpenWrite(linked))
             {
                 edit.WriteByte(0x42);
             }
+
+            File.SetLastWriteTimeUtc(linked, linkedAt);
+            string marker = Assert.Single(Directory.GetFiles(Path.Combine(dir.Path, ".mgit", "cache"), ".mgit-linked", SearchOption.AllDirectories));
+            File.SetLastWriteTimeUtc(marker, linkedAt);
 
             string second = dir.File("second.safetensors");
             Ok(dir.Path, "checkout", "m", "--link", "-o", second);
