@@ -314,6 +314,11 @@ public sealed partial class Repository : IDisposable
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the models added before it stay, the one being added is not stored.</exception>
     public IReadOnlyList<InferredModel> Infer(string directory, AddOptions? common = null, CancellationToken cancellationToken = default) => _ingestion.Infer(directory, common, cancellationToken);
 
+    /// <inheritdoc cref="Ingestion.PlanInference"/>
+    /// <param name="directory">The folder <see cref="Infer"/> would read.</param>
+    /// <param name="cancellationToken">Stops reading the files.</param>
+    public IReadOnlyList<InferencePlanEntry> PlanInference(string directory, CancellationToken cancellationToken = default) => _ingestion.PlanInference(directory, cancellationToken);
+
     /// <exception cref="MGitException">Damaged or Unsupported (a stored fingerprint), Locked.</exception>
     /// <inheritdoc cref="ModelPlacement.LoadFingerprints"/>
     internal IReadOnlyDictionary<long, IndexedFingerprint> LoadFingerprints(LineageGraph graph) => _placement.LoadFingerprints(graph);

@@ -10,14 +10,23 @@ namespace MGit.Diff;
 /// <param name="CastFrom">The second model's float dtype of a lined-up tensor whose dtype differs between the two, or null when none does.</param>
 /// <param name="CastTo">The first model's dtype of that tensor, or null when none differs.</param>
 /// <param name="SecondInFirst">Every non-constant tensor of the second model is in the first with equal content, and the first has more tensors.</param>
-internal sealed record Relation(double SharedFraction, int SharedTensors, double Structure, int MatchedTensors, double Divergence, string? CastFrom, string? CastTo, bool FirstInSecond = false, bool SecondInFirst = false)
+/// <param name="SameTensorSet">Every tensor of each model lines up with one of the other (names, shapes, castable dtypes): the same architecture, not one with a head more or less.</param>
+/// <param name="CorrelationZ">How far the sampled values of the lined-up, changed weight tensors correlate beyond chance: the pooled correlation of per-tensor standardised samples times the square root of their count (about N(0, 1) for independent weights).</param>
+/// <param name="Correlation">That pooled correlation itself (0 when no weights were compared).</param>
+internal sealed record Relation(double SharedFraction, int SharedTensors, double Structure, int MatchedTensors, double Divergence, string? CastFrom, string? CastTo, bool FirstInSecond = false, bool SecondInFirst = false, bool SameTensorSet = false, double CorrelationZ = 0, double Correlation = 0)
 {
     /// <summary>Independent weights of equal scale sit at sqrt 2; derived models well below.</summary>
     public const double RelatedDivergence = 1.0;
     /// <summary>Sharing at least this fraction of parameters makes a model related whatever its divergence.</summary>
     public const double MinShared = 0.01;
+    /// <summary>
+    /// Correlation beyond chance that makes models related whatever their divergence (a model
+    /// trained on from another for long, moved by 30-150% per tensor, still correlates with it):
+    /// under independence the score is about N(0, 1), so 5 is a one-in-three-million accident.
+    /// </summary>
+    public const double RelatedCorrelationZ = 5;
 
-    public bool Related => SharedFraction >= MinShared || (MatchedTensors > 0 && Divergence < RelatedDivergence);
+    public bool Related => SharedFraction >= MinShared || (MatchedTensors > 0 && Divergence < RelatedDivergence) || CorrelationZ >= RelatedCorrelationZ;
 
     /// <summary>1 for identical models, 0 for models as far apart as unrelated weights.</summary>
     public double Similarity => Math.Clamp(1 - (Divergence / Math.Sqrt(2)), 0, 1);
@@ -60,6 +69,7 @@ internal static class Kinship
         int sharedTensors = 0, matchedTensors = 0, sharedNonConstantY = 0;
         double difference = 0, matchedXNorm = 0;
         int castX = -1, castY = -1;
+        var correlated = default(PooledCorrelation);
         for (int j = 0; j < y.Count; j++)
         {
             int i = y.IsConstant(j) ? -1 : x.IndexOfContent(yContents[j]);
@@ -88,6 +98,10 @@ internal static class Kinship
                 if (xContents[i] != yContents[j])
                 {
                     difference += SampledSquaredDistance(xSamples, i, x.SampleCount(i), ySamples, j, y.SampleCount(j), xElements[i]);
+                    if (xElements[i] >= MinCorrelatedElements)
+                    {
+                        correlated.Add(xSamples, i, x.SampleCount(i), ySamples, j, y.SampleCount(j));
+                    }
                 }
 
                 continue;
@@ -110,7 +124,64 @@ internal static class Kinship
             castY >= 0 ? y.Dtype(castY) : null,
             castX >= 0 ? x.Dtype(castX) : null,
             FirstInSecond: x.NonConstantTensors > 0 && sharedTensors == x.NonConstantTensors && y.Count > x.Count,
-            SecondInFirst: y.NonConstantTensors > 0 && sharedNonConstantY == y.NonConstantTensors && x.Count > y.Count);
+            SecondInFirst: y.NonConstantTensors > 0 && sharedNonConstantY == y.NonConstantTensors && x.Count > y.Count,
+            SameTensorSet: sharedTensors + matchedTensors == x.Count && x.Count == y.Count,
+            CorrelationZ: correlated.Z,
+            Correlation: correlated.R);
+    }
+
+    /// <summary>Tensors smaller than this (biases, norms, small heads) may correlate between independently trained models by their role; weight matrices do not (hidden units can be permuted).</summary>
+    private const long MinCorrelatedElements = 256;
+
+    /// <summary>
+    /// The correlation of two models' weights, pooled over tensors: each tensor's samples are
+    /// standardised on their own (so scale and offset changes do not count), then the products
+    /// are summed over every tensor. Independent weights give about N(0, 1/n) for n samples.
+    /// </summary>
+    private struct PooledCorrelation
+    {
+        private double _products;
+        private int _samples;
+
+        public readonly double R => _samples == 0 ? 0 : _products / _samples;
+
+        public readonly double Z => _samples == 0 ? 0 : _products / Math.Sqrt(_samples);
+
+        public void Add(float[] x, int i, int xCount, float[] y, int j, int yCount)
+        {
+            int count = Math.Min(xCount, yCount);
+            if (count < 8)
+            {
+                return;
+            }
+
+            int xStart = i * ModelFingerprint.SamplesPerTensor, yStart = j * ModelFingerprint.SamplesPerTensor;
+            double sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0;
+            for (int k = 0; k < count; k++)
+            {
+                double a = x[xStart + k], b = y[yStart + k];
+                if (!double.IsFinite(a) || !double.IsFinite(b))
+                {
+                    return;
+                }
+
+                sx += a;
+                sy += b;
+                sxx += a * a;
+                syy += b * b;
+                sxy += a * b;
+            }
+
+            double vx = sxx - (sx * sx / count), vy = syy - (sy * sy / count);
+            if (vx <= 0 || vy <= 0)
+            {
+                return;
+            }
+
+            // count times the tensor's sample correlation: its standardised products, summed.
+            _products += (sxy - (sx * sy / count)) / Math.Sqrt(vx * vy) * count;
+            _samples += count;
+        }
     }
 
     /// <summary>Tensor <paramref name="i"/> of x and <paramref name="j"/> of y have equal dtypes, or both float dtypes (<paramref name="cast"/>: not equal).</summary>

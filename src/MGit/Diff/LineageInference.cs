@@ -1,114 +1,434 @@
+using System.Globalization;
+
 namespace MGit.Diff;
 
+/// <summary>A base a model's own files name (model card, config, adapter config, file metadata), resolved to a model of this run (<paramref name="Model"/>) or of the repository (<paramref name="Stored"/>).</summary>
+internal sealed record DeclaredParent(int? Model, PlacementCandidate? Stored, string? How, string Source);
+
+/// <summary>One model <c>mgit infer</c> saw: its name, fingerprint, when its files were written, and the bases its files declare.</summary>
+internal sealed record InferenceInput(string Name, IndexedFingerprint Fingerprint, DateTime WrittenAt, IReadOnlyList<DeclaredParent> Declared);
+
+/// <summary>A parent inference chose: another model of the run (<paramref name="Model"/>) or a stored version (<paramref name="Stored"/>).</summary>
+internal sealed record InferredParent(int? Model, PlacementCandidate? Stored, string? How, string Evidence);
+
 /// <summary>
-/// Orders a set of models seen all at once (<c>mgit infer</c>) so that parents come first;
-/// placement then puts each under the best of those before it:
-/// 1. Relations: every pair is compared by fingerprint; only related pairs (shared parameters,
-///    or a divergence below 1) can be linked.
-/// 2. Links: a minimum spanning forest over the divergences (Kruskal; ties by name), so each
-///    model hangs on its nearest relative: derivatives of one model are nearer to it than to
-///    each other, because their changes are independent.
-/// 3. Direction: each tree is rooted at the model that agrees with the most direction rules
-///    (<see cref="Kinship.Direction"/>: higher precision, fewer tensors, denser, shorter name is
-///    the parent), then the one with the fewest links to its farthest model (the centre of a
-///    star of derivatives), then the fewest links in total, then by name.
-/// 4. Order: breadth-first from each root, trees by name.
+/// Where one model of the run goes: its parents (none: a root), the evidence for the edge and
+/// its direction, a confidence between 0 and 1, and stored roots it turns out to be the parent of.
+/// </summary>
+internal sealed record InferredPlacement(int Model, IReadOnlyList<InferredParent> Parents, string Reason, double Confidence, IReadOnlyList<Adoption> Adoptions);
+
+/// <summary>
+/// The lineage of a set of models seen all at once (<c>mgit infer</c>), as a minimum spanning
+/// arborescence (Chu-Liu/Edmonds) over the possible parent edges:
+/// 1. Declared bases first: a model whose files name a base (Hugging Face model card
+///    <c>base_model</c>, <c>config.json</c> <c>_name_or_path</c>, PEFT adapter config, file
+///    metadata) that is in the run or the repository takes it, at no cost.
+/// 2. Otherwise every related pair (shared tensors, divergence below 1, or weights correlated
+///    beyond chance) is a possible edge each way, costing the divergence, a little more without
+///    exactly the same tensor set. The direction rules of <see cref="Kinship.Direction"/>
+///    (precision, added tensors, pruning, names) forbid the wrong way outright; file times
+///    (a model written earlier is the likelier ancestor) make it 20% dearer.
+/// 3. Stored versions related to a model may be its parent (the nearest few), and stored roots
+///    the rules name as derived from it are adopted, as <c>add --auto</c> does.
+/// 4. Every model may also be a root, at a cost above any edge: so each related group has one
+///    root, and of the arborescences with the fewest roots the cheapest is chosen.
+/// Models come back parents first.
 /// </summary>
 internal static class LineageInference
 {
-    public static IReadOnlyList<int> Order(IReadOnlyList<(string Name, IndexedFingerprint Fingerprint)> models)
+    /// <summary>Cost of an edge whose weak direction evidence (file times) says it points backwards.</summary>
+    private const double AgainstTimeFactor = 1.2;
+    /// <summary>Cost of an edge between models without exactly the same tensor set.</summary>
+    private const double OtherTensorSetFactor = 1.02;
+    /// <summary>Cost of a root: above any sum of edge costs (divergences are at most 2 sqrt 2).</summary>
+    private const double RootCost = 1e6;
+    /// <summary>Two file times closer than this (copies, one checkout) say nothing about order.</summary>
+    private static readonly TimeSpan TimeMargin = TimeSpan.FromSeconds(2);
+
+    /// <param name="models">The models of the run.</param>
+    /// <param name="stored">For each model, the related stored versions (<see cref="ModelPlacement.RankStored"/>).</param>
+    public static IReadOnlyList<InferredPlacement> Plan(IReadOnlyList<InferenceInput> models, IReadOnlyList<IReadOnlyList<Ranked>> stored)
     {
         int n = models.Count;
-        var links = new List<(int A, int B, double Divergence)>();
-        var relations = new Dictionary<(int, int), Relation>();
+
+        // Nodes: 0 the virtual root, 1..n the models, then the stored versions that take part.
+        var storedNodes = new Dictionary<long, int>();
+        var storedCandidates = new List<PlacementCandidate>();
+        int StoredNode(PlacementCandidate c)
+        {
+            if (!storedNodes.TryGetValue(c.Id, out int node))
+            {
+                node = 1 + n + storedCandidates.Count;
+                storedNodes[c.Id] = node;
+                storedCandidates.Add(c);
+            }
+
+            return node;
+        }
+
+        var arcs = new List<ArcCandidate>();
+        var why = new List<(string Evidence, string Direction, double DirectionConfidence, string? How)>();
+        void Arc(int from, int to, double cost, string evidence, string direction, double directionConfidence, string? how)
+        {
+            arcs.Add(new ArcCandidate(from, to, cost));
+            why.Add((evidence, direction, directionConfidence, how));
+        }
+
+        var relations = new Relation?[n, n];
         for (int i = 0; i < n; i++)
         {
-            for (int j = i + 1; j < n; j++)
+            for (int j = 0; j < n; j++)
             {
-                var ij = Kinship.Compare(models[i].Fingerprint, models[j].Fingerprint);
-                var ji = Kinship.Compare(models[j].Fingerprint, models[i].Fingerprint);
-                relations[(i, j)] = ij;
-                if (ij.Related || ji.Related)
+                if (i != j)
                 {
-                    links.Add((i, j, Math.Min(ij.Divergence, ji.Divergence)));
+                    relations[i, j] = Kinship.Compare(models[i].Fingerprint, models[j].Fingerprint);
                 }
             }
         }
 
-        // Kruskal: nearest links first, skipping those that would close a cycle.
-        var group = Enumerable.Range(0, n).ToArray();
-        int Find(int x) => group[x] == x ? x : group[x] = Find(group[x]);
-        var neighbours = Enumerable.Range(0, n).Select(_ => new List<int>()).ToArray();
-        foreach (var (a, b, _) in links.OrderBy(l => l.Divergence).ThenBy(l => models[l.A].Name, StringComparer.Ordinal).ThenBy(l => models[l.B].Name, StringComparer.Ordinal))
+        for (int child = 0; child < n; child++)
         {
-            int ra = Find(a), rb = Find(b);
-            if (ra != rb)
+            var model = models[child];
+            Arc(0, child + 1, RootCost, "no related model", "", 1, null);
+            if (model.Declared.Count > 0)
             {
-                group[ra] = rb;
-                neighbours[a].Add(b);
-                neighbours[b].Add(a);
+                foreach (var declared in model.Declared)
+                {
+                    int from = declared.Model is int m ? m + 1 : StoredNode(declared.Stored!);
+                    Arc(from, child + 1, 0, $"its {declared.Source} names {(declared.Model is int dm ? models[dm].Name : declared.Stored!.Ref)}", "declared", 1, declared.How);
+                }
+
+                continue;
+            }
+
+            for (int parent = 0; parent < n; parent++)
+            {
+                if (parent == child)
+                {
+                    continue;
+                }
+
+                var relation = relations[child, parent]!;
+                var reverse = relations[parent, child]!;
+                if (!relation.Related && !reverse.Related)
+                {
+                    continue;
+                }
+
+                // Direction(a = parent, b = child): positive when the parent really is the parent.
+                var orientation = Kinship.Direction(models[parent].Fingerprint, models[parent].Name, model.Fingerprint, model.Name, reverse);
+                if (orientation.Sign < 0)
+                {
+                    continue;
+                }
+
+                double cost = Math.Min(relation.Divergence, reverse.Divergence) * (relation.SameTensorSet ? 1 : OtherTensorSetFactor);
+                string direction;
+                double directionConfidence;
+                if (orientation.Sign > 0)
+                {
+                    (direction, directionConfidence) = (orientation.Why!, 0.95);
+                }
+                else if (models[parent].WrittenAt + TimeMargin < model.WrittenAt)
+                {
+                    (direction, directionConfidence) = ("its files were written earlier", 0.7);
+                }
+                else if (model.WrittenAt + TimeMargin < models[parent].WrittenAt)
+                {
+                    (direction, directionConfidence) = ("undecided (its files were written later)", 0.3);
+                    cost *= AgainstTimeFactor;
+                }
+                else
+                {
+                    (direction, directionConfidence) = ("undecided", 0.5);
+                }
+
+                Arc(parent + 1, child + 1, cost, Placement.Describe(relation, models[parent].Name), direction, directionConfidence, orientation.Sign > 0 ? orientation.How : null);
+            }
+
+            foreach (var r in stored[child])
+            {
+                if (r.Direction.Sign > 0)
+                {
+                    continue;
+                }
+
+                Arc(StoredNode(r.Candidate), child + 1, r.Relation.Divergence * (r.Relation.SameTensorSet ? 1 : OtherTensorSetFactor), Placement.Describe(r.Relation, r.Candidate.Ref),
+                    r.Direction.Sign < 0 ? r.Direction.Why! : "stored before", r.Direction.Sign < 0 ? 0.95 : 0.7, r.Direction.Sign < 0 ? r.Direction.How : null);
             }
         }
 
-        var direction = new Dictionary<(int, int), Orientation>();
-        foreach (var (a, list) in neighbours.Select((l, i) => (i, l)))
+        // Stored versions are placed already: reached from the virtual root for free. Stored roots
+        // the rules name as derived from a model of the run may be adopted by it instead.
+        for (int child = 0; child < n; child++)
         {
-            foreach (int b in list.Where(b => b > a))
+            foreach (var r in stored[child].Where(r => r.Direction.Sign > 0 && r.Candidate.IsRoot))
             {
-                direction[(a, b)] = Kinship.Direction(models[a].Fingerprint, models[a].Name, models[b].Fingerprint, models[b].Name, relations[(a, b)]);
+                Arc(child + 1, StoredNode(r.Candidate), r.Relation.Divergence, $"derived from it: {r.Direction.Why}", r.Direction.Why!, 0.95, r.Direction.How);
             }
         }
 
-        var order = new List<int>();
-        var placed = new bool[n];
-        foreach (int start in Enumerable.Range(0, n).OrderBy(i => models[i].Name, StringComparer.Ordinal))
+        foreach (var candidate in storedCandidates)
         {
-            if (placed[start])
+            Arc(0, storedNodes[candidate.Id], candidate.IsRoot ? RootCost : 0, "stored", "", 1, null);
+        }
+
+        var chosen = Arborescence.Solve(1 + n + storedCandidates.Count, 0, arcs);
+        Reroot(chosen, arcs, n, models);
+        MoveUpToNearAncestors(chosen, arcs, n);
+
+        var placements = new InferredPlacement[n];
+        for (int child = 0; child < n; child++)
+        {
+            int arc = chosen[child + 1];
+            var (evidence, direction, directionConfidence, how) = why[arc];
+            if (arcs[arc].From == 0)
+            {
+                string reason = stored[child].Count > 0 || Enumerable.Range(0, n).Any(o => o != child && (relations[child, o]!.Related || relations[o, child]!.Related))
+                    ? "a new root: every related model derives from it"
+                    : "a new root: no related model";
+                placements[child] = new InferredPlacement(child, [], reason, 1, []);
+                continue;
+            }
+
+            var parents = new List<InferredParent> { Parent(arcs[arc].From, how, evidence) };
+
+            // A declared merge names several bases: the arborescence gave one, the others join it
+            // unless one of them descends from this model (that would close a cycle).
+            if (direction == "declared")
+            {
+                foreach (var declared in models[child].Declared)
+                {
+                    int node = declared.Model is int m ? m + 1 : storedNodes[declared.Stored!.Id];
+                    if (node != arcs[arc].From && !Descends(node, child + 1, chosen, arcs))
+                    {
+                        parents.Add(Parent(node, declared.How, $"its {declared.Source} names {(declared.Model is int dm ? models[dm].Name : declared.Stored!.Ref)}"));
+                    }
+                }
+            }
+
+            double confidence = Math.Min(directionConfidence, ParentConfidence(arcs, chosen[child + 1], child + 1));
+            string says = direction is "declared" or "" ? evidence : $"{evidence}; direction: {direction}";
+            placements[child] = new InferredPlacement(child, parents, says, Math.Round(confidence, 2), []);
+        }
+
+        // Adoptions: stored roots whose chosen parent is a model of the run.
+        var adoptions = Enumerable.Range(0, n).Select(_ => new List<Adoption>()).ToArray();
+        foreach (var candidate in storedCandidates)
+        {
+            int arc = chosen[storedNodes[candidate.Id]];
+            if (arcs[arc].From is int from and > 0 && from <= n)
+            {
+                adoptions[from - 1].Add(new Adoption(candidate.Id, candidate.Ref, null, why[arc].How, why[arc].Evidence));
+            }
+        }
+
+        for (int i = 0; i < n; i++)
+        {
+            if (adoptions[i].Count > 0)
+            {
+                placements[i] = placements[i] with
+                {
+                    Reason = $"{placements[i].Reason}; parent of {string.Join(", ", adoptions[i].Select(a => a.ChildRef))}",
+                    Adoptions = adoptions[i],
+                };
+            }
+        }
+
+        return ParentsFirst(placements, models);
+
+        InferredParent Parent(int node, string? how, string evidence) =>
+            node <= n ? new InferredParent(node - 1, null, how, evidence) : new InferredParent(null, storedCandidates[node - n - 1], how, evidence);
+    }
+
+    /// <summary>
+    /// Where no evidence orients the edges, reversing a path of the tree costs nothing, so the
+    /// arborescence's root is an accident of the search. Among the roots that cost no more, take
+    /// the centre of the tree (the fewest links to its farthest model, then the fewest in all,
+    /// then by name): the base of a star of fine-tunes is nearer each of them than they are to
+    /// each other, and sits in the middle.
+    /// </summary>
+    private static void Reroot(int[] chosen, List<ArcCandidate> arcs, int n, IReadOnlyList<InferenceInput> models)
+    {
+        var cost = new Dictionary<(int, int), int>();
+        for (int a = 0; a < arcs.Count; a++)
+        {
+            var key = (arcs[a].From, arcs[a].To);
+            if (!cost.TryGetValue(key, out int known) || arcs[a].Cost < arcs[known].Cost)
+            {
+                cost[key] = a;
+            }
+        }
+
+        for (int top = 1; top <= n; top++)
+        {
+            if (arcs[chosen[top]].From != 0)
             {
                 continue;
             }
 
-            var component = Walk(start, neighbours).Order.Select(x => x.Node).ToList();
-            var inComponent = direction.Where(d => component.Contains(d.Key.Item1)).ToDictionary();
-            int root = component
-                .Select(r => (Root: r, Walk: Walk(r, neighbours)))
-                .OrderByDescending(c => Agreement(c.Walk.Parents, inComponent))
-                .ThenBy(c => c.Walk.Order.Max(x => x.Hops))
-                .ThenBy(c => c.Walk.Order.Sum(x => x.Hops))
-                .ThenBy(c => models[c.Root].Name, StringComparer.Ordinal)
-                .First().Root;
-
-            foreach (var (node, _) in Walk(root, neighbours).Order)
+            // The tree under this root: undirected links between models of the run only.
+            var members = new List<int> { top };
+            var links = new Dictionary<int, List<int>> { [top] = [] };
+            for (int k = 0; k < members.Count; k++)
             {
-                placed[node] = true;
-                order.Add(node);
+                for (int v = 1; v <= n; v++)
+                {
+                    if (chosen[v] >= 0 && arcs[chosen[v]].From == members[k])
+                    {
+                        members.Add(v);
+                        links[v] = [members[k]];
+                        links[members[k]].Add(v);
+                    }
+                }
+            }
+
+            if (members.Count < 3)
+            {
+                // Two models with no direction evidence: nothing tells which is the centre.
+                continue;
+            }
+
+            var best = (Root: top, Cost: 0.0, Far: int.MaxValue, Total: int.MaxValue, Arcs: (Dictionary<int, int>?)null);
+            foreach (int root in members)
+            {
+                // Rooted at `root`, each model's parent is its neighbour towards `root`.
+                var parentArc = new Dictionary<int, int>();
+                var hops = new Dictionary<int, int> { [root] = 0 };
+                var queue = new Queue<int>([root]);
+                double total = 0;
+                bool feasible = true;
+                while (queue.Count > 0 && feasible)
+                {
+                    int v = queue.Dequeue();
+                    foreach (int w in links[v].Where(w => !hops.ContainsKey(w)))
+                    {
+                        if (!cost.TryGetValue((v, w), out int arc))
+                        {
+                            feasible = false;
+                            break;
+                        }
+
+                        parentArc[w] = arc;
+                        total += arcs[arc].Cost;
+                        hops[w] = hops[v] + 1;
+                        queue.Enqueue(w);
+                    }
+                }
+
+                if (!feasible)
+                {
+                    continue;
+                }
+
+                int far = hops.Values.Max(), sum = hops.Values.Sum();
+                bool cheaper = best.Arcs is null || total < best.Cost - 1e-9;
+                bool tie = best.Arcs is not null && Math.Abs(total - best.Cost) <= 1e-9;
+                if (cheaper || (tie && (far < best.Far || (far == best.Far && (sum < best.Total
+                    || (sum == best.Total && string.CompareOrdinal(models[root - 1].Name, models[best.Root - 1].Name) < 0))))))
+                {
+                    best = (root, total, far, sum, parentArc);
+                }
+            }
+
+            if (best.Arcs is null || best.Root == top)
+            {
+                continue;
+            }
+
+            foreach (var (v, arc) in best.Arcs)
+            {
+                chosen[v] = arc;
+            }
+
+            chosen[best.Root] = cost[(0, best.Root)];
+        }
+    }
+
+    /// <summary>
+    /// Models trained on related data move in related directions, so a sibling, or a parent's
+    /// later version, can look as near as the real parent. An ancestor of the chosen parent
+    /// within 2% of its cost is the likelier parent (nearer the root), as in <c>add --auto</c>.
+    /// </summary>
+    private static void MoveUpToNearAncestors(int[] chosen, List<ArcCandidate> arcs, int n)
+    {
+        const double NearTolerance = 1.02;
+        var byPair = new Dictionary<(int, int), int>();
+        for (int a = 0; a < arcs.Count; a++)
+        {
+            byPair.TryAdd((arcs[a].From, arcs[a].To), a);
+        }
+
+        for (int v = 1; v <= n; v++)
+        {
+            double limit = (arcs[chosen[v]].Cost * NearTolerance) + 1e-12;
+            for (int up = arcs[chosen[v]].From; up != 0 && chosen[up] >= 0;)
+            {
+                up = arcs[chosen[up]].From;
+                if (up != 0 && byPair.TryGetValue((up, v), out int arc) && arcs[arc].Cost <= limit)
+                {
+                    chosen[v] = arc;
+                }
+            }
+        }
+    }
+
+    /// <summary>How clearly the chosen parent beats the next possible one: 1 alone, 0.5 for a tie.</summary>
+    private static double ParentConfidence(List<ArcCandidate> arcs, int chosenArc, int node)
+    {
+        double best = arcs[chosenArc].Cost, second = double.PositiveInfinity;
+        for (int a = 0; a < arcs.Count; a++)
+        {
+            if (a != chosenArc && arcs[a].To == node && arcs[a].From != 0 && arcs[a].From != arcs[chosenArc].From)
+            {
+                second = Math.Min(second, arcs[a].Cost);
+            }
+        }
+
+        return double.IsPositiveInfinity(second) || second <= 0 ? (second <= 0 && best <= 0 ? 0.5 : 1) : 0.5 + (0.5 * Math.Clamp((second - best) / second, 0, 1));
+    }
+
+    /// <summary>Whether <paramref name="node"/> descends from <paramref name="ancestor"/> in the chosen arborescence.</summary>
+    private static bool Descends(int node, int ancestor, int[] chosen, List<ArcCandidate> arcs)
+    {
+        for (int v = node, steps = 0; chosen[v] >= 0 && steps < chosen.Length; steps++)
+        {
+            v = arcs[chosen[v]].From;
+            if (v == ancestor)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Parents before children (breadth-first from the roots); roots and siblings by name.</summary>
+    private static List<InferredPlacement> ParentsFirst(InferredPlacement[] placements, IReadOnlyList<InferenceInput> models)
+    {
+        var order = new List<InferredPlacement>();
+        var done = new bool[placements.Length];
+        while (order.Count < placements.Length)
+        {
+            var ready = placements
+                .Where(p => !done[p.Model] && p.Parents.All(q => q.Model is not int m || done[m]))
+                .OrderBy(p => models[p.Model].Name, StringComparer.Ordinal)
+                .ToList();
+            if (ready.Count == 0)
+            {
+                throw new InvalidOperationException("inferred parents form a cycle");
+            }
+
+            foreach (var p in ready)
+            {
+                done[p.Model] = true;
+                order.Add(p);
             }
         }
 
         return order;
     }
 
-    /// <summary>Tree links whose rule-given direction (parent first) agrees with a rooting.</summary>
-    private static int Agreement(Dictionary<int, int?> parents, Dictionary<(int, int), Orientation> direction) =>
-        direction.Count(d => d.Value.Sign != 0 && (d.Value.Sign > 0 ? parents[d.Key.Item2] == d.Key.Item1 : parents[d.Key.Item1] == d.Key.Item2));
-
-    /// <summary>Breadth-first from <paramref name="root"/>: nodes with their hop count, parents first, and each node's parent.</summary>
-    private static (List<(int Node, int Hops)> Order, Dictionary<int, int?> Parents) Walk(int root, List<int>[] neighbours)
-    {
-        var order = new List<(int, int)> { (root, 0) };
-        var parents = new Dictionary<int, int?> { [root] = null };
-        for (int k = 0; k < order.Count; k++)
-        {
-            var (node, hops) = order[k];
-            foreach (int next in neighbours[node].Order())
-            {
-                if (parents.TryAdd(next, node))
-                {
-                    order.Add((next, hops + 1));
-                }
-            }
-        }
-
-        return (order, parents);
-    }
+    /// <summary>A confidence as printed: two decimals, invariant.</summary>
+    public static string Format(double confidence) => confidence.ToString("0.00", CultureInfo.InvariantCulture);
 }

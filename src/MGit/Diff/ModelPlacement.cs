@@ -132,6 +132,43 @@ internal sealed class ModelPlacement(RepositoryContext context)
         return Placement.Decide(candidates, placementGraph.IsAncestor, Divergence);
     }
 
+    /// <summary>
+    /// For <c>infer</c>: every stored version compared with each of several new models in one
+    /// pass over the placement cache; for each new model, the related stored versions, nearest
+    /// first, at most <paramref name="keep"/> that could be its parent and as many it could adopt.
+    /// </summary>
+    public IReadOnlyList<Ranked>[] RankStored(IReadOnlyList<(string Name, IndexedFingerprint Fingerprint)> models, LineageGraph graph, int keep)
+    {
+        var placementGraph = new PlacementGraph(graph, IsPlacementEdge);
+        var related = models.Select(_ => new List<Ranked>()).ToArray();
+        using (PlacementCache.Scan(
+            context.PlacementCacheDirectory,
+            context.TempDirectory,
+            graph.Versions,
+            FetchFingerprints,
+            (p, fingerprint) =>
+            {
+                for (int i = 0; i < models.Count; i++)
+                {
+                    var ranked = Placement.Rank(models[i].Fingerprint, models[i].Name, placementGraph.Candidate(p), fingerprint);
+                    if (ranked.Relation.Related)
+                    {
+                        related[i].Add(ranked);
+                    }
+                }
+            },
+            cursor: true))
+        {
+        }
+
+        return related.Select(list =>
+        {
+            var nearest = list.OrderBy(r => r.Relation.Divergence).ThenBy(r => r.Candidate.Id).ToList();
+            return (IReadOnlyList<Ranked>)nearest.Where(r => r.Direction.Sign <= 0).Take(keep)
+                .Concat(nearest.Where(r => r.Direction.Sign > 0 && r.Candidate.IsRoot).Take(keep)).ToList();
+        }).ToArray();
+    }
+
     /// <summary>Edges placement made carry this prefix in their message; placement may revise them, never a user's.</summary>
     private static bool IsPlacementEdge(LineageEdge edge) =>
         edge.Kind == EdgeKind.Adapted && edge.Message is { } m && (m.StartsWith("auto: ", StringComparison.Ordinal) || m.StartsWith("infer: ", StringComparison.Ordinal));

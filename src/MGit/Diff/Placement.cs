@@ -26,7 +26,8 @@ internal sealed record PlacementDecision(long? ParentId, string? ParentRef, stri
 /// 1. Shared tensors first: the candidates sharing the most parameters (within 1 point).
 /// 2. Then the same structure: the candidates whose tensors line up best with the new model's
 ///    (names and shapes; a dtype cast counts as lined up).
-/// 3. Then the nearest by parameter divergence; candidates within 2% of the nearest count as
+/// 3. Then those with exactly the new model's tensor set.
+/// 4. Then the nearest by parameter divergence (of the equally near, an uncast one first); candidates within 2% of the nearest count as
 ///    equally near (models trained on related data move in related directions, so a sibling
 ///    can look as near as the common parent), and of those the one closest to a root wins,
 ///    then the earliest added; but a newer version of the winner that shares at least as much
@@ -148,16 +149,28 @@ internal static class Placement
         }
 
         pool = pool.FindAll(r => r.Relation.Structure >= maxStructure - StructureTolerance);
+
+        // Exactly the same tensor set beats a model with a small head more or less, which the
+        // structure tolerance lets through: a full fine-tune of a model that got a new head
+        // belongs under that model, not under the headless base.
+        if (pool.Exists(r => r.Relation.SameTensorSet))
+        {
+            pool = pool.FindAll(r => r.Relation.SameTensorSet);
+        }
+
         double nearestDivergence = double.MaxValue;
         foreach (var r in pool)
         {
             nearestDivergence = Math.Min(nearestDivergence, r.Relation.Divergence);
         }
 
+        // Of the equally near, the same dtypes beat a cast.
+        bool uncastNear = pool.Exists(r => r.Relation.CastFrom is null && r.Relation.Divergence <= (nearestDivergence * NearTolerance) + 1e-9);
         Ranked? best = null;
         foreach (var r in pool)
         {
             if (r.Relation.Divergence <= (nearestDivergence * NearTolerance) + 1e-9
+                && (r.Relation.CastFrom is null || !uncastNear)
                 && (best is null
                     || r.Candidate.Depth < best.Candidate.Depth
                     || (r.Candidate.Depth == best.Candidate.Depth && (r.Relation.Divergence < best.Relation.Divergence

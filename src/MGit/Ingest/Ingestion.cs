@@ -19,6 +19,31 @@ public sealed record InferredModel(AddResult Added, PlacementResult Placement)
 {
     /// <summary>The model was stored already (same name, same bytes) and was skipped: <see cref="AddResult.Version"/> is the stored version.</summary>
     public bool AlreadyStored { get; init; }
+
+    /// <summary>Every parent the model got (several for a declared merge); <see cref="PlacementResult.Parent"/> is the first.</summary>
+    public IReadOnlyList<string> Parents { get; init; } = [];
+
+    /// <summary>How sure inference is of the edge and its direction, 0 to 1 (1 for a root or a declared base).</summary>
+    public double Confidence { get; init; }
+}
+
+/// <summary>
+/// One model of an <c>mgit infer</c> plan: where it would go and why, nothing written.
+/// </summary>
+/// <param name="Name">The model's name (its file stem or folder name).</param>
+/// <param name="Path">The model file or folder.</param>
+/// <param name="Parents">Its parents' refs (a model of the same run is <c>NAME@1</c>); empty for a root.</param>
+/// <param name="How">The derivation the evidence implies (quantize, prune, merge, ...), or null.</param>
+/// <param name="Reason">The evidence for the edge and for its direction, in words.</param>
+/// <param name="Confidence">How sure inference is, 0 to 1: the direction evidence (declared 1, content rules 0.95, file times 0.7, none 0.5) bounded by how clearly the parent beats the next candidate.</param>
+/// <param name="Adopted">Stored roots that would become its children.</param>
+public sealed record InferencePlanEntry(string Name, string Path, IReadOnlyList<string> Parents, string? How, string Reason, double Confidence, IReadOnlyList<string> Adopted)
+{
+    /// <summary>The ref the model has or would get.</summary>
+    public string Ref { get; init; } = "";
+
+    /// <summary>Stored already with the same name and bytes: infer skips it.</summary>
+    public bool AlreadyStored { get; init; }
 }
 
 /// <summary>Adds models: reads and validates every file, stores chunks and the manifest, places the version in the graph.</summary>
@@ -445,14 +470,55 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
     /// <summary>
     /// Adds every model file (a file some format reader understands) and model folder directly
     /// inside <paramref name="directory"/>, naming each by its file stem or folder name, and
-    /// builds their lineage at once: <see cref="LineageInference"/> orders them parents first
-    /// (a spanning tree of the nearest relations, rooted where the direction rules and
-    /// centrality say), then each is placed as <c>add --auto</c> places a model, among the
-    /// models already in the repository and those inferred before it.
+    /// builds their lineage at once (<see cref="PlanInference"/>): parents are added before
+    /// their children, each with the edge the plan gives it.
     /// </summary>
     public IReadOnlyList<InferredModel> Infer(string directory, AddOptions? common, CancellationToken cancellationToken)
     {
         common ??= new AddOptions();
+        var (plan, skipped) = Plan(directory, cancellationToken);
+        var results = new List<InferredModel>(skipped.Select(s => new InferredModel(
+            new AddResult(s.Version, 0, 0, s.Version.LogicalBytes, 0, 0, 0, 0),
+            new PlacementResult(s.Entry.Parents.Count > 0 ? s.Entry.Parents[0] : null, s.Entry.Reason, 1, []))
+        { AlreadyStored = true, Parents = s.Entry.Parents, Confidence = 1 }));
+        var added = new Dictionary<int, string>();
+        foreach (var (entry, placement, path) in plan)
+        {
+            var parents = placement.Parents.Select(p => p.Model is int m ? added[m] : p.Stored!.Ref).ToList();
+            var how = placement.Parents.Select(p => p.How).FirstOrDefault(h => h is not null);
+            var options = common with
+            {
+                Name = entry.Name,
+                Parents = parents,
+                How = parents.Count == 0 ? null : common.How ?? (parents.Count > 1 ? "merge" : how),
+                EdgeMessage = $"infer: {placement.Reason}",
+                ChildEdges = placement.Adoptions.Select(a => (a.ChildId, a.FormerParentId, a.How, (string?)$"infer: {a.Reason}")).ToList(),
+            };
+            var result = Add(path, options, cancellationToken);
+            added[placement.Model] = result.Version.Ref;
+            results.Add(new InferredModel(result, new PlacementResult(parents.Count > 0 ? parents[0] : null, placement.Reason, placement.Confidence, placement.Adoptions.Select(a => a.ChildRef).ToList()))
+            {
+                Parents = parents,
+                Confidence = placement.Confidence,
+            });
+        }
+
+        return results;
+    }
+
+    /// <summary>
+    /// What <see cref="Infer"/> would do with <paramref name="directory"/>, nothing written:
+    /// each model with its parents, the evidence for each edge and how sure it is; models stored
+    /// already (same name, same bytes) are listed as skipped.
+    /// </summary>
+    public IReadOnlyList<InferencePlanEntry> PlanInference(string directory, CancellationToken cancellationToken)
+    {
+        var (plan, skipped) = Plan(directory, cancellationToken);
+        return skipped.Select(s => s.Entry).Concat(plan.Select(p => p.Entry)).ToList();
+    }
+
+    private (List<(InferencePlanEntry Entry, InferredPlacement Placement, string Path)> Plan, List<(InferencePlanEntry Entry, ModelVersion Version)> Skipped) Plan(string directory, CancellationToken cancellationToken)
+    {
         string root = Path.GetFullPath(directory);
         if (!Directory.Exists(root))
         {
@@ -460,8 +526,8 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
         }
 
         var graph = context.Graph();
-        var entries = new List<(string Name, string Path, IndexedFingerprint Fingerprint)>();
-        var alreadyStored = new List<InferredModel>();
+        var entries = new List<(string Name, string Path, IndexedFingerprint Fingerprint, DateTime WrittenAt)>();
+        var skipped = new List<(InferencePlanEntry, ModelVersion)>();
         foreach (var entry in new DirectoryInfo(root).EnumerateFileSystemInfos().OrderBy(e => e.Name, StringComparer.Ordinal))
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -490,34 +556,39 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
                 // Infer runs again as files arrive: what is stored already (same name, same bytes) is skipped.
                 if (StoredContent.Matches(context.WithDatabase(() => context.LoadManifest(stored)), files, cancellationToken))
                 {
-                    alreadyStored.Add(new InferredModel(
-                        new AddResult(stored, files.Count, 0, stored.LogicalBytes, 0, 0, 0, 0),
-                        new PlacementResult(graph.Parents(stored) is [var first, ..] ? first.Ref : null, "already stored", 1, []))
-                    { AlreadyStored = true });
+                    var parents = graph.Parents(stored).Select(p => p.Ref).ToList();
+                    skipped.Add((new InferencePlanEntry(name, entry.FullName, parents, null, "already stored", 1, []) { AlreadyStored = true, Ref = stored.Ref }, stored));
                     continue;
                 }
 
                 throw new MGitException(ErrorKind.Conflict, $"model '{name}' ({entry.Name}) already exists with other content; add it as a new version with 'mgit add {entry.Name} --version-of {name}', or rename it");
             }
 
-            entries.Add((name, entry.FullName, new IndexedFingerprint(Fingerprints.FromFiles(layouts, context.WritingFormat, cancellationToken))));
+            var writtenAt = files.Max(f => File.GetLastWriteTimeUtc(f.FullPath));
+            entries.Add((name, entry.FullName, new IndexedFingerprint(Fingerprints.FromFiles(layouts, context.WritingFormat, cancellationToken)), writtenAt));
         }
 
-        if (entries.Count == 0 && alreadyStored.Count == 0)
+        if (entries.Count == 0 && skipped.Count == 0)
         {
             throw new MGitException(ErrorKind.InvalidInput, $"{directory} holds no model files or model folders");
         }
 
-        var results = new List<InferredModel>(alreadyStored);
-        foreach (int i in LineageInference.Order(entries.Select(e => (e.Name, e.Fingerprint)).ToList()))
-        {
-            graph = context.Graph();
-            var (name, path, fingerprint) = entries[i];
-            var decision = placer.Place(fingerprint, name, graph);
-            var added = Add(path, ApplyPlacement(common with { Name = name }, decision, "infer"), cancellationToken);
-            results.Add(new InferredModel(added, ModelPlacement.ToResult(decision)));
-        }
-
-        return results;
+        var related = entries.Count == 0 ? [] : placer.RankStored(entries.Select(e => (e.Name, e.Fingerprint)).ToList(), graph, keep: 8);
+        var inputs = entries.Select(e => new InferenceInput(e.Name, e.Fingerprint, e.WrittenAt, [])).ToList();
+        var plan = LineageInference.Plan(inputs, related);
+        string NewRef(int model) => $"{entries[model].Name}@1";
+        var planned = plan.Select(p => (
+            new InferencePlanEntry(
+                entries[p.Model].Name,
+                entries[p.Model].Path,
+                p.Parents.Select(q => q.Model is int m ? NewRef(m) : q.Stored!.Ref).ToList(),
+                p.Parents.Count > 1 ? "merge" : p.Parents.Select(q => q.How).FirstOrDefault(h => h is not null),
+                p.Reason,
+                p.Confidence,
+                p.Adoptions.Select(a => a.ChildRef).ToList())
+            { Ref = NewRef(p.Model) },
+            p,
+            entries[p.Model].Path)).ToList();
+        return (planned, skipped);
     }
 }
