@@ -58,7 +58,8 @@ internal static class BaseNameMatcher
                 winners.Clear();
             }
 
-            if (!winners.Contains(name, StringComparer.OrdinalIgnoreCase))
+            // Names differing in case are different models: matched alike, they are ambiguous.
+            if (!winners.Contains(name, StringComparer.Ordinal))
             {
                 winners.Add(name);
             }

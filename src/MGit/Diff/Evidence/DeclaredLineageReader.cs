@@ -36,14 +36,14 @@ internal static class DeclaredLineageReader
         var notes = new List<string>();
         var weightClaims = new HashSet<(string Base, string? Relation, string Key)>();
         string? folder = files.Count == 0 ? null : ModelFolder(files[0]);
-        bool isFolder = files.Count > 1 || (files.Count == 1 && files[0].RelativePath.Contains('/', StringComparison.Ordinal));
+        // A lone weights file is a single-file model: it has no folder of its own to be named by path.
+        bool isFolder = files.Count != 1 || Rank(files[0].RelativePath) != 3 || !IsRootFile(files[0].RelativePath);
 
         // The card first, then configs, then weights: the card is what the author wrote for people.
         foreach (var (full, relative) in files.OrderBy(f => Rank(f.RelativePath)).ThenBy(f => f.RelativePath, StringComparer.Ordinal))
         {
             int rank = Rank(relative);
-            // A single file is only ever weights: its header is its only source.
-            if (rank == int.MaxValue || (rank < 3 && !isFolder))
+            if (rank == int.MaxValue)
             {
                 continue;
             }
