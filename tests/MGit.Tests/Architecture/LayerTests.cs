@@ -39,7 +39,7 @@ public sealed class LayerTests
         (6, "workspace", ["MGit.Workspace"]),
         // Features, each a layer of its own so that their order is a rule: one may use those
         // before it, never those after it (Ingest uses Testing for lossy checks, Cascade uses Ingest).
-        (7, "diff and placement", ["MGit.Diff"]),
+        (7, "diff and placement", ["MGit.Diff", "MGit.Diff.Evidence"]),
         (8, "checkout", ["MGit.Checkout"]),
         (9, "maintenance", ["MGit.Maintenance"]),
         (10, "testing", ["MGit.Testing"]),

@@ -49,7 +49,7 @@ public sealed class PackageInstallTests(PackageFeed feed) : IClassFixture<Packag
         Assert.Contains("lib/net10.0/MGit.Core.dll", library.Files);
         Assert.Contains("lib/net10.0/MGit.Core.xml", library.Files);
         Assert.DoesNotContain(library.Files, f => f.Contains("Quickstart", StringComparison.OrdinalIgnoreCase) || f.Contains("penguin", StringComparison.OrdinalIgnoreCase));
-        Assert.Equal(["Blake3", "Google.Protobuf", "Microsoft.Data.Sqlite", "System.IO.Hashing", "ZstdSharp.Port"], library.Dependencies.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(["Blake3", "Google.Protobuf", "Microsoft.Data.Sqlite", "System.IO.Hashing", "YamlDotNet", "ZstdSharp.Port"], library.Dependencies.Keys.Order(StringComparer.Ordinal));
 
         var s3 = Package.Read(feed.PackagePath("MGit.Remotes.S3"));
         s3.AssertMetadata("MGit.Remotes.S3", v);
