@@ -1,6 +1,7 @@
 using System.Text.Json;
 using MGit.Checkout;
 using MGit.Diff;
+using MGit.Diff.Evidence;
 using MGit.Errors;
 using MGit.Execution;
 using MGit.Formats;
@@ -92,7 +93,8 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
         PlacementResult? placement = null;
         if (options.Auto)
         {
-            (options, placement) = PlanAutomatically(graph, options, layouts.Select(l => (l.FullPath, l.Layout)), plan.Name, cancellationToken);
+            var declared = DeclaredLineageReader.Read(files, layouts.ToDictionary(l => l.RelativePath, l => l.Layout, StringComparer.Ordinal));
+            (options, placement) = PlanAutomatically(graph, options, layouts.Select(l => (l.FullPath, l.Layout)), plan.Name, declared, cancellationToken);
             plan = PlanLineage(graph, fullPath, options);
         }
 
@@ -441,11 +443,24 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
     }
 
     /// <summary>For <c>add --auto</c>: fingerprints the files (one read, no store) and turns the placement into lineage options.</summary>
-    private (AddOptions Options, PlacementResult Placement) PlanAutomatically(LineageGraph graph, AddOptions options, IEnumerable<(string FullPath, FileLayout Layout)> files, string name, CancellationToken cancellationToken)
+    private (AddOptions Options, PlacementResult Placement) PlanAutomatically(LineageGraph graph, AddOptions options, IEnumerable<(string FullPath, FileLayout Layout)> files, string name, DeclaredLineage declared, CancellationToken cancellationToken)
     {
         if (options.Parents.Count > 0 || options.VersionOf is not null)
         {
             throw new MGitException(ErrorKind.InvalidInput, "--auto chooses the parent itself; leave out --parent and --version-of");
+        }
+
+        // What the files say of their base comes first: a model card naming a stored model is
+        // worth more than any likeness of weights.
+        var (bases, unmatched) = MatchDeclared(declared, name, LatestVersions(graph), []);
+        if (bases.Count > 0)
+        {
+            var parents = bases.Select(b => b.Version!).DistinctBy(v => v.Id).ToList();
+            string reason = string.Join("; ", bases.Select(b => $"its {b.Claim.Source} names {b.Version!.Ref}"));
+            string? how = parents.Count > 1 ? "merge" : bases[0].Claim.Relation;
+            var declaredDecision = new PlacementDecision(parents[0].Id, parents[0].Ref, reason, 1, how, []);
+            var declaredOptions = ApplyPlacement(options, declaredDecision, "auto") with { Parents = parents.Select(v => v.Ref).ToList() };
+            return (declaredOptions, new PlacementResult(parents[0].Ref, reason, 1, []) { Compared = graph.Versions.Count });
         }
 
         var fingerprint = Fingerprints.FromFiles(files, context.WritingFormat, cancellationToken);
@@ -453,10 +468,52 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
         var processorBefore = process.TotalProcessorTime;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var decision = placer.Place(fingerprint, name, graph);
+        if (unmatched.Count > 0)
+        {
+            decision = decision with { Reason = $"{decision.Reason}; {string.Join("; ", unmatched)}" };
+        }
+
         var elapsed = clock.Elapsed;
         process.Refresh();
         var timing = ModelPlacement.ToResult(decision) with { Compared = graph.Versions.Count, Elapsed = elapsed, ProcessorTime = process.TotalProcessorTime - processorBefore };
         return (ApplyPlacement(options, decision, "auto"), timing);
+    }
+
+    /// <summary>The newest version of each model: what a declared base name can mean.</summary>
+    private static List<ModelVersion> LatestVersions(LineageGraph graph) =>
+        graph.Versions.GroupBy(v => v.Name, StringComparer.Ordinal).Select(g => g.MaxBy(v => v.Version)!).ToList();
+
+    /// <summary>
+    /// The declared bases that name a stored model (<paramref name="stored"/>) or a model of the
+    /// same run (<paramref name="runNames"/>, index into it), and a note for each claim that names
+    /// none (the base is not in the repository, or two models fit it equally).
+    /// </summary>
+    private static (List<(BaseClaim Claim, ModelVersion? Version, int? Model)> Bases, List<string> Unmatched) MatchDeclared(DeclaredLineage declared, string name, List<ModelVersion> stored, IReadOnlyList<string> runNames)
+    {
+        var candidates = stored.Select(v => (v.Name, v.Metadata))
+            .Concat(runNames.Select(n => (Name: n, Metadata: (IReadOnlyDictionary<string, string>)new Dictionary<string, string>())))
+            .ToList();
+        var bases = new List<(BaseClaim, ModelVersion?, int?)>();
+        var unmatched = new List<string>(declared.Notes);
+        foreach (var claim in declared.Claims)
+        {
+            string? match = BaseNameMatcher.Match(claim.Base, name, candidates);
+            int run = match is null ? -1 : runNames.ToList().IndexOf(match);
+            if (run >= 0)
+            {
+                bases.Add((claim, null, run));
+            }
+            else if (match is not null && stored.Find(v => v.Name == match) is { } version)
+            {
+                bases.Add((claim, version, null));
+            }
+            else
+            {
+                unmatched.Add($"its {claim.Source} names '{claim.Base}', which is not in the repository");
+            }
+        }
+
+        return (bases, unmatched);
     }
 
     private static AddOptions ApplyPlacement(AddOptions options, PlacementDecision decision, string origin) => options with
@@ -526,7 +583,7 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
         }
 
         var graph = context.Graph();
-        var entries = new List<(string Name, string Path, IndexedFingerprint Fingerprint, DateTime WrittenAt)>();
+        var entries = new List<(string Name, string Path, IndexedFingerprint Fingerprint, DateTime WrittenAt, DeclaredLineage Declared)>();
         var skipped = new List<(InferencePlanEntry, ModelVersion)>();
         foreach (var entry in new DirectoryInfo(root).EnumerateFileSystemInfos().OrderBy(e => e.Name, StringComparer.Ordinal))
         {
@@ -565,7 +622,8 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
             }
 
             var writtenAt = files.Max(f => File.GetLastWriteTimeUtc(f.FullPath));
-            entries.Add((name, entry.FullName, new IndexedFingerprint(Fingerprints.FromFiles(layouts, context.WritingFormat, cancellationToken)), writtenAt));
+            var declared = DeclaredLineageReader.Read(files, layouts.ToDictionary(l => files[layouts.IndexOf(l)].RelativePath, l => l.Layout, StringComparer.Ordinal));
+            entries.Add((name, entry.FullName, new IndexedFingerprint(Fingerprints.FromFiles(layouts, context.WritingFormat, cancellationToken)), writtenAt, declared));
         }
 
         if (entries.Count == 0 && skipped.Count == 0)
@@ -574,8 +632,25 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
         }
 
         var related = entries.Count == 0 ? [] : placer.RankStored(entries.Select(e => (e.Name, e.Fingerprint)).ToList(), graph, keep: 8);
-        var inputs = entries.Select(e => new InferenceInput(e.Name, e.Fingerprint, e.WrittenAt, [])).ToList();
-        var plan = LineageInference.Plan(inputs, related);
+        var latest = LatestVersions(graph);
+        var runNames = entries.Select(e => e.Name).ToList();
+        var notes = new List<string>[entries.Count];
+        var inputs = new List<InferenceInput>();
+        for (int i = 0; i < entries.Count; i++)
+        {
+            var (bases, unmatched) = MatchDeclared(entries[i].Declared, entries[i].Name, latest, runNames);
+            notes[i] = unmatched;
+            var declaredParents = bases
+                .Where(b => b.Model != i)
+                .Select(b => new DeclaredParent(b.Model, b.Version is { } v ? new PlacementCandidate(v.Id, v.Ref, v.Name, -1, 0, [], HasUserParents: true) : null, b.Claim.Relation, b.Claim.Source))
+                .DistinctBy(d => (d.Model, d.Stored?.Id))
+                .ToList();
+            inputs.Add(new InferenceInput(entries[i].Name, entries[i].Fingerprint, entries[i].WrittenAt, declaredParents));
+        }
+
+        var plan = LineageInference.Plan(inputs, related)
+            .Select(p => notes[p.Model].Count == 0 ? p : p with { Reason = $"{p.Reason}; {string.Join("; ", notes[p.Model])}" })
+            .ToList();
         string NewRef(int model) => $"{entries[model].Name}@1";
         var planned = plan.Select(p => (
             new InferencePlanEntry(

@@ -262,4 +262,51 @@ public sealed class LineageRecoveryTests(PenguinFamilyFixture penguins) : IClass
             Assert.Equal(entry.Parents, graph.Parents(graph.Resolve(entry.Name), EdgeKind.Adapted).Select(p => p.Ref));
         }
     }
+    [Fact]
+    public void A_model_card_naming_its_base_decides_the_parent_in_infer_and_in_add_auto_and_is_named_in_the_reason()
+    {
+        // Two bases of one architecture, the fine-tune equally near both by its weights (its
+        // weights say nothing); only its card tells which it came from.
+        var random = new Random(21);
+        var first = Matrices(random, 4, 32, 0.1);
+        var second = first.Select(t => ModelFamily.Perturb(random, t, 0.01)).ToList();
+        var tuned = first.Select((t, k) => t with { Values = t.Values.Select((v, e) => (v + second[k].Values[e]) / 2).ToArray() }).ToList();
+        using var fixture = new RepoFixture();
+        Write(fixture.Models, "alpha", first);
+        Write(fixture.Models, "beta", second);
+        string folder = Directory.CreateDirectory(Path.Combine(fixture.Models, "tuned")).FullName;
+        Write(folder, "model", tuned);
+        File.WriteAllText(Path.Combine(folder, "README.md"), "---\nlicense: mit\nbase_model: some-org/beta\nbase_model_relation: finetune\n---\n# tuned\n");
+
+        var plan = fixture.Repository.PlanInference(fixture.Models);
+        var entry = plan.Single(e => e.Name == "tuned");
+        Assert.Equal(["beta@1"], entry.Parents);
+        Assert.Contains("README.md", entry.Reason);
+        Assert.Equal(1, entry.Confidence);
+        fixture.Repository.Infer(fixture.Models);
+        Assert.Equal("beta", ParentOf(fixture.Repository, "tuned"));
+
+        // add --auto reads the card too: a second copy goes under beta, whatever the weights say.
+        var added = fixture.Repository.Add(folder, new AddOptions { Name = "tuned-again", Auto = true });
+        Assert.Equal("beta", ParentOf(fixture.Repository, "tuned-again"));
+        Assert.Contains("README.md base_model", added.Placement!.Reason);
+        Assert.Contains("names beta@1", added.Placement.Reason);
+    }
+
+    [Fact]
+    public void A_card_naming_a_base_that_is_not_stored_is_noted_and_the_weights_decide()
+    {
+        var random = new Random(22);
+        var base_ = Matrices(random, 4, 32, 0.1);
+        using var fixture = new RepoFixture();
+        fixture.Repository.Add(Write(fixture.Models, "base", base_), new AddOptions { Name = "base" });
+        string folder = Directory.CreateDirectory(Path.Combine(fixture.Models, "tuned")).FullName;
+        Write(folder, "model", base_.Select(t => ModelFamily.Perturb(random, t, 0.01)).ToList());
+        File.WriteAllText(Path.Combine(folder, "README.md"), "---\nbase_model: [unclosed\n---\n");
+        File.WriteAllText(Path.Combine(folder, "config.json"), "{\"_name_or_path\": \"meta-llama/Llama-3-8B\"}");
+        var added = fixture.Repository.Add(folder, new AddOptions { Name = "tuned", Auto = true });
+        Assert.Equal("base", ParentOf(fixture.Repository, "tuned"));
+        Assert.Contains("Llama-3-8B", added.Placement!.Reason);
+        Assert.Contains("not in the repository", added.Placement.Reason);
+    }
 }
