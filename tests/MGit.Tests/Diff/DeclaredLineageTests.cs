@@ -118,10 +118,12 @@ public sealed class DeclaredLineageTests : IDisposable
     [Fact]
     public void A_card_without_front_matter_or_without_base_model_says_nothing()
     {
-        Assert.Equal(DeclaredLineage.None with { }, Read(Folder("a", ("README.md", "# A model\n\nbase_model: not in front matter\n"))), new LineageComparer());
+        Assert.Equal(DeclaredLineage.None, Read(Folder("a", ("README.md", "# A model\n\nbase_model: not in front matter\n"))), new LineageComparer());
         Assert.Equal(DeclaredLineage.None, Read(Folder("b", ("README.md", "---\nlicense: mit\n---\n"))), new LineageComparer());
         Assert.Equal(DeclaredLineage.None, Read(Folder("c", ("README.md", "---\nbase_model:\n---\n"))), new LineageComparer());
         Assert.Equal(DeclaredLineage.None, Read(Folder("d", ("README.md", "---\n---\n"))), new LineageComparer());
+        Assert.Equal(DeclaredLineage.None, Read(Folder("e", ("README.md", "---\nbase_model: null\nbase_model_relation: ~\n---\n"))), new LineageComparer());
+        Assert.Equal(DeclaredLineage.None, Read(Folder("f", ("README.md", "---\nbase_model: [~, null]\n---\n"))), new LineageComparer());
     }
 
     [Fact]
@@ -337,7 +339,7 @@ public sealed class DeclaredLineageTests : IDisposable
         File.WriteAllBytes(Path.Combine(folder, "model.safetensors"), RawSafetensors.Build([Weight()])[..20]);
         var lineage = Read(folder);
         Assert.Equal("org/base", Assert.Single(lineage.Claims).Base);
-        Assert.StartsWith("model.safetensors: not read for its base model (", Assert.Single(lineage.Notes), StringComparison.Ordinal);
+        Assert.StartsWith("model.safetensors: not read for its base model (header length ", Assert.Single(lineage.Notes), StringComparison.Ordinal);
     }
 
     [Fact]

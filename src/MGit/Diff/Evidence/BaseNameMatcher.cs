@@ -20,7 +20,8 @@ internal static class BaseNameMatcher
     /// <summary>
     /// The repository model <paramref name="claim"/> names, or null when none does, when two do
     /// equally well, or when the best match is <paramref name="selfName"/> (a model naming itself,
-    /// as a re-saved model's <c>_name_or_path</c> does).
+    /// as a re-saved model's <c>_name_or_path</c> does). The model being placed may be among the
+    /// candidates with its metadata: a claim matching its metadata is then known for a self-claim too.
     /// </summary>
     public static string? Match(string claim, string selfName, IReadOnlyList<(string Name, IReadOnlyDictionary<string, string> Meta)> candidates)
     {

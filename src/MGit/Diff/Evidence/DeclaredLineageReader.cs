@@ -80,7 +80,8 @@ internal static class DeclaredLineageReader
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or MGitException)
             {
-                notes.Add($"{relative}: not read for its base model ({OneLine(e is MGitException m ? m.Message : e.Message)})");
+                // A format error already names the file: only its problem goes in brackets.
+                notes.Add($"{relative}: not read for its base model ({OneLine(e is InvalidModelFileException bad ? bad.Problem : e.Message)})");
             }
         }
 

@@ -91,7 +91,7 @@ internal static class ModelCard
                     ? $"{display} base_model (adapter)"
                     : $"{display} base_model (base_model_relation: {word.Trim().ToLowerInvariant()})";
             }
-            else if (given is not YamlScalarNode { Value: null or "" })
+            else if (!(given is YamlScalarNode scalar && (IsNull(scalar) || string.IsNullOrWhiteSpace(scalar.Value))))
             {
                 notes.Add($"{display}: base_model_relation {Describe(given)} is not one of finetune, adapter, quantized, merge; ignored");
             }
@@ -152,6 +152,8 @@ internal static class ModelCard
         {
             case null:
                 break;
+            case YamlScalarNode scalar when IsNull(scalar):
+                break;
             case YamlScalarNode scalar:
                 if (!string.IsNullOrWhiteSpace(scalar.Value))
                 {
@@ -162,7 +164,7 @@ internal static class ModelCard
             case YamlSequenceNode list:
                 foreach (var item in list)
                 {
-                    if (item is YamlScalarNode { Value: { } value } && !string.IsNullOrWhiteSpace(value))
+                    if (item is YamlScalarNode { Value: { } value } entry && !IsNull(entry) && !string.IsNullOrWhiteSpace(value))
                     {
                         if (!bases.Contains(value.Trim(), StringComparer.OrdinalIgnoreCase))
                         {
@@ -183,6 +185,10 @@ internal static class ModelCard
 
         return bases;
     }
+
+    /// <summary>YAML's null (<c>null</c>, <c>~</c>, nothing) unquoted: the representation model keeps scalars as text.</summary>
+    private static bool IsNull(YamlScalarNode scalar) =>
+        (scalar.Style is ScalarStyle.Plain or ScalarStyle.Any) && scalar.Value is null or "" or "~" or "null" or "Null" or "NULL";
 
     private static YamlNode? Value(YamlMappingNode map, string key)
     {
