@@ -130,7 +130,11 @@ internal static class Fingerprints
     /// Fingerprints files on disk without storing them: each tensor is read once, cut as the
     /// repository would cut it and hashed chunk by chunk (so hashes match stored versions).
     /// </summary>
-    public static ModelFingerprint FromFiles(IEnumerable<(string FullPath, FileLayout Layout)> files, RepositoryFormat format, CancellationToken cancellationToken = default)
+    /// <param name="files">The files and their layouts.</param>
+    /// <param name="format">The repository's format (how it cuts chunks).</param>
+    /// <param name="kurtosis">When given, filled with the excess kurtosis of each weight matrix (<see cref="WeightMoments"/>), by tensor name.</param>
+    /// <param name="cancellationToken">Checked at every chunk.</param>
+    public static ModelFingerprint FromFiles(IEnumerable<(string FullPath, FileLayout Layout)> files, RepositoryFormat format, Dictionary<string, double>? kurtosis = null, CancellationToken cancellationToken = default)
     {
         var tensors = new List<TensorFingerprint>();
         foreach (var (path, layout) in files)
@@ -144,7 +148,13 @@ internal static class Fingerprints
                 }
 
                 var sketch = new TensorSketch(tensor);
-                var ids = ChunkIds(stream, segment.Offset, segment.Length, Chunking.ChunkBytes(format, tensor), sketch, cancellationToken);
+                var moments = kurtosis is not null && WeightMoments.Applies(tensor.Dtype, tensor.Shape) ? new WeightMoments(tensor.Dtype) : null;
+                var ids = ChunkIds(stream, segment.Offset, segment.Length, Chunking.ChunkBytes(format, tensor), sketch, moments, cancellationToken);
+                if (moments?.ExcessKurtosis() is double k)
+                {
+                    kurtosis![tensor.Name] = k;
+                }
+
                 tensors.Add(new TensorFingerprint(tensor.Name, tensor.Dtype, tensor.Shape, ContentHash(tensor.Dtype, tensor.Shape, ids), sketch.Samples));
             }
         }
@@ -153,7 +163,7 @@ internal static class Fingerprints
     }
 
     /// <summary>Chunk ids of a run of bytes cut every <paramref name="chunkBytes"/>; sketches the tensor on the way.</summary>
-    public static List<string> ChunkIds(Stream stream, long offset, long length, int chunkBytes, TensorSketch? sketch, CancellationToken cancellationToken = default)
+    public static List<string> ChunkIds(Stream stream, long offset, long length, int chunkBytes, TensorSketch? sketch, WeightMoments? moments = null, CancellationToken cancellationToken = default)
     {
         var ids = new List<string>();
         stream.Position = offset;
@@ -167,6 +177,7 @@ internal static class Fingerprints
             stream.ReadExactly(span);
             ids.Add(ObjectId.Compute(span).ToString());
             sketch?.Observe(done, span);
+            moments?.Observe(span);
             done += take;
         }
 

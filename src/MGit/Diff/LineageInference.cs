@@ -6,7 +6,12 @@ namespace MGit.Diff;
 internal sealed record DeclaredParent(int? Model, PlacementCandidate? Stored, string? How, string Source);
 
 /// <summary>One model <c>mgit infer</c> saw: its name, fingerprint, when its files were written, and the bases its files declare.</summary>
-internal sealed record InferenceInput(string Name, IndexedFingerprint Fingerprint, DateTime WrittenAt, IReadOnlyList<DeclaredParent> Declared);
+/// <param name="Name">The model's name.</param>
+/// <param name="Fingerprint">Its fingerprint.</param>
+/// <param name="WrittenAt">When its files were last written (the newest of them).</param>
+/// <param name="Declared">The bases its files name that are in the run or the repository.</param>
+/// <param name="Kurtosis">The excess kurtosis of each weight matrix, by tensor name (<see cref="WeightMoments"/>).</param>
+internal sealed record InferenceInput(string Name, IndexedFingerprint Fingerprint, DateTime WrittenAt, IReadOnlyList<DeclaredParent> Declared, IReadOnlyDictionary<string, double> Kurtosis);
 
 /// <summary>A parent inference chose: another model of the run (<paramref name="Model"/>) or a stored version (<paramref name="Stored"/>).</summary>
 internal sealed record InferredParent(int? Model, PlacementCandidate? Stored, string? How, string Evidence);
@@ -26,8 +31,10 @@ internal sealed record InferredPlacement(int Model, IReadOnlyList<InferredParent
 /// 2. Otherwise every related pair (shared tensors, divergence below 1, or weights correlated
 ///    beyond chance) is a possible edge each way, costing the divergence, a little more without
 ///    exactly the same tensor set. The direction rules of <see cref="Kinship.Direction"/>
-///    (precision, added tensors, pruning, names) forbid the wrong way outright; file times
-///    (a model written earlier is the likelier ancestor) make it 20% dearer.
+///    (precision, added tensors, pruning, names) forbid the wrong way outright; where they say
+///    nothing, weak evidence makes the backward way dearer: weight kurtosis (training makes
+///    weights heavier-tailed; up to 25%) and file times (a model written earlier is the
+///    likelier ancestor; 15%).
 /// 3. Stored versions related to a model may be its parent (the nearest few), and stored roots
 ///    the rules name as derived from it are adopted, as <c>add --auto</c> does.
 /// 4. Every model may also be a root, at a cost above any edge: so each related group has one
@@ -36,8 +43,14 @@ internal sealed record InferredPlacement(int Model, IReadOnlyList<InferredParent
 /// </summary>
 internal static class LineageInference
 {
-    /// <summary>Cost of an edge whose weak direction evidence (file times) says it points backwards.</summary>
-    private const double AgainstTimeFactor = 1.2;
+    /// <summary>How much dearer an edge gets when file times say it points backwards (the child's files were written first).</summary>
+    private const double TimeWeight = 0.15;
+    /// <summary>
+    /// How much dearer an edge gets when every weight matrix's kurtosis says it points backwards
+    /// (half that for a two-thirds majority). Above the file times: measured, a unanimous vote is
+    /// right far more often than the 82-92% of a single matrix, and file times are often reset by copies.
+    /// </summary>
+    private const double KurtosisWeight = 0.25;
     /// <summary>Cost of an edge between models without exactly the same tensor set.</summary>
     private const double OtherTensorSetFactor = 1.02;
     /// <summary>Cost of a root: above any sum of edge costs (divergences are at most 2 sqrt 2).</summary>
@@ -129,18 +142,28 @@ internal static class LineageInference
                 {
                     (direction, directionConfidence) = (orientation.Why!, 0.95);
                 }
-                else if (models[parent].WrittenAt + TimeMargin < model.WrittenAt)
-                {
-                    (direction, directionConfidence) = ("its files were written earlier", 0.7);
-                }
-                else if (model.WrittenAt + TimeMargin < models[parent].WrittenAt)
-                {
-                    (direction, directionConfidence) = ("undecided (its files were written later)", 0.3);
-                    cost *= AgainstTimeFactor;
-                }
                 else
                 {
-                    (direction, directionConfidence) = ("undecided", 0.5);
+                    // Weak evidence, each making the edge dearer when it says the edge points backwards.
+                    var said = new List<string>();
+                    double against = 0, forward = 0;
+                    int time = models[parent].WrittenAt + TimeMargin < model.WrittenAt ? 1 : model.WrittenAt + TimeMargin < models[parent].WrittenAt ? -1 : 0;
+                    if (time != 0)
+                    {
+                        said.Add(time > 0 ? "written after it" : "written before it");
+                        (time > 0 ? ref forward : ref against) += TimeWeight;
+                    }
+
+                    var (vote, unanimous) = KurtosisVote(models[parent].Kurtosis, model.Kurtosis);
+                    if (vote != 0)
+                    {
+                        said.Add(vote > 0 ? "heavier-tailed weights (kurtosis up, as training does)" : "lighter-tailed weights than it (kurtosis down)");
+                        (vote > 0 ? ref forward : ref against) += unanimous ? KurtosisWeight : KurtosisWeight / 2;
+                    }
+
+                    cost *= 1 + against;
+                    directionConfidence = said.Count == 0 ? 0.5 : Math.Clamp(0.5 + forward - against, 0.2, 0.8);
+                    direction = said.Count == 0 ? "undecided" : string.Join(", ", said);
                 }
 
                 Arc(parent + 1, child + 1, cost, Placement.Describe(relation, models[parent].Name), direction, directionConfidence, orientation.Sign > 0 ? orientation.How : null);
@@ -371,6 +394,33 @@ internal static class LineageInference
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// Whether the child's weight matrices are heavier-tailed than the parent's: +1 when at least
+    /// two thirds of the matrices both have say so, -1 when two thirds say the opposite, else 0;
+    /// unanimous when they all agree.
+    /// </summary>
+    private static (int Vote, bool Unanimous) KurtosisVote(IReadOnlyDictionary<string, double> parent, IReadOnlyDictionary<string, double> child)
+    {
+        int up = 0, down = 0;
+        foreach (var (name, k) in child)
+        {
+            if (parent.TryGetValue(name, out double p) && Math.Abs(k - p) > 1e-6 * Math.Max(1, Math.Abs(p)))
+            {
+                (k > p ? ref up : ref down)++;
+            }
+        }
+
+        int total = up + down;
+        if (total == 0)
+        {
+            return (0, false);
+        }
+
+        return up * 3 >= total * 2 && up > down ? (1, down == 0)
+            : down * 3 >= total * 2 && down > up ? (-1, up == 0)
+            : (0, false);
     }
 
     /// <summary>How clearly the chosen parent beats the next possible one: 1 alone, 0.5 for a tie.</summary>

@@ -463,7 +463,7 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
             return (declaredOptions, new PlacementResult(parents[0].Ref, reason, 1, []) { Compared = graph.Versions.Count });
         }
 
-        var fingerprint = Fingerprints.FromFiles(files, context.WritingFormat, cancellationToken);
+        var fingerprint = Fingerprints.FromFiles(files, context.WritingFormat, cancellationToken: cancellationToken);
         using var process = System.Diagnostics.Process.GetCurrentProcess();
         var processorBefore = process.TotalProcessorTime;
         var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -583,7 +583,7 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
         }
 
         var graph = context.Graph();
-        var entries = new List<(string Name, string Path, IndexedFingerprint Fingerprint, DateTime WrittenAt, DeclaredLineage Declared)>();
+        var entries = new List<(string Name, string Path, IndexedFingerprint Fingerprint, DateTime WrittenAt, DeclaredLineage Declared, Dictionary<string, double> Kurtosis)>();
         var skipped = new List<(InferencePlanEntry, ModelVersion)>();
         foreach (var entry in new DirectoryInfo(root).EnumerateFileSystemInfos().OrderBy(e => e.Name, StringComparer.Ordinal))
         {
@@ -623,7 +623,8 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
 
             var writtenAt = files.Max(f => File.GetLastWriteTimeUtc(f.FullPath));
             var declared = DeclaredLineageReader.Read(files, layouts.ToDictionary(l => files[layouts.IndexOf(l)].RelativePath, l => l.Layout, StringComparer.Ordinal));
-            entries.Add((name, entry.FullName, new IndexedFingerprint(Fingerprints.FromFiles(layouts, context.WritingFormat, cancellationToken)), writtenAt, declared));
+            var kurtosis = new Dictionary<string, double>(StringComparer.Ordinal);
+            entries.Add((name, entry.FullName, new IndexedFingerprint(Fingerprints.FromFiles(layouts, context.WritingFormat, kurtosis, cancellationToken)), writtenAt, declared, kurtosis));
         }
 
         if (entries.Count == 0 && skipped.Count == 0)
@@ -645,7 +646,7 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
                 .Select(b => new DeclaredParent(b.Model, b.Version is { } v ? new PlacementCandidate(v.Id, v.Ref, v.Name, -1, 0, [], HasUserParents: true) : null, b.Claim.Relation, b.Claim.Source))
                 .DistinctBy(d => (d.Model, d.Stored?.Id))
                 .ToList();
-            inputs.Add(new InferenceInput(entries[i].Name, entries[i].Fingerprint, entries[i].WrittenAt, declaredParents));
+            inputs.Add(new InferenceInput(entries[i].Name, entries[i].Fingerprint, entries[i].WrittenAt, declaredParents, entries[i].Kurtosis));
         }
 
         var plan = LineageInference.Plan(inputs, related)
