@@ -87,6 +87,7 @@ public static class MGitCli
         ListCommand.Build(globals, context),
         ShowCommand.Build(globals, context),
         TagCommand.Build(globals, context),
+        ReparentCommand.Build(globals, context),
         LogCommand.Build(globals, context),
         GraphCommand.Build(globals, context),
         StatsCommand.Build(globals, context),

@@ -55,6 +55,7 @@ public sealed partial class Repository : IDisposable
     private readonly RemoteSync _remotes;
     private readonly RemoteMaintenance _remoteMaintenance;
     private readonly TagRegistry _tags;
+    private readonly ParentEditor _parents;
 
     private Repository(string root, RepositoryFormat format, LineageStore lineage, RepositoryOptions options)
     {
@@ -75,6 +76,7 @@ public sealed partial class Repository : IDisposable
         _remoteComparer = new RemoteComparer(_context, _remotes);
         _remoteMaintenance = new RemoteMaintenance(_context, _remotes);
         _tags = TagRegistry.Over(_context.Lineage, options.Environment, options.Clock);
+        _parents = new ParentEditor(_context.Lineage, TagRegistry.UserOf(options.Environment), options.Clock);
         _remotes.AttachLazyOrigin();
     }
 
@@ -293,6 +295,27 @@ public sealed partial class Repository : IDisposable
     /// <param name="tag">The tag (also one deleted since).</param>
     /// <exception cref="MGitException">InvalidInput, NotFound (the tag never existed here).</exception>
     public IReadOnlyList<TagMove> TagHistory(string tag) => _tags.History(tag);
+
+    // --- Fixing lineage by hand
+
+    /// <summary>
+    /// Changes the adapted parents of the version <paramref name="reference"/> names, to fix an
+    /// edge that placement (<c>add --auto</c>, <c>infer</c>) or a user got wrong: they become
+    /// exactly <see cref="ReparentOptions.Parents"/>, or none (<see cref="ReparentOptions.Root"/>),
+    /// or lose <see cref="ReparentOptions.RemoveParents"/>. Versioned edges are never touched. The
+    /// new edges' message records who (<c>MGIT_USER</c>, else <c>USER</c>) and when (UTC); such
+    /// edges are never moved by later placements. The change is kept in the version's history
+    /// (<see cref="ParentHistory"/>) and travels with push and pull.
+    /// </summary>
+    /// <param name="reference">The version whose parents change (<c>NAME</c>, <c>NAME@N</c>, <c>NAME@TAG</c>).</param>
+    /// <param name="options">What to change.</param>
+    /// <exception cref="MGitException">InvalidInput (no change or several kinds of change asked, a parent that is the version itself, another version of its model, or derives from it: a cycle, named), NotFound (a reference; a parent to remove that is not one), Conflict (a version was removed or renumbered meanwhile).</exception>
+    public ParentChange Reparent(string reference, ReparentOptions options) => _parents.Reparent(reference, options);
+
+    /// <summary>Every change of a version's adapted parents made with <see cref="Reparent"/> (here or in a repository pulled from), oldest first.</summary>
+    /// <param name="reference">The version.</param>
+    /// <exception cref="MGitException">InvalidInput, NotFound (the reference).</exception>
+    public IReadOnlyList<ParentChange> ParentHistory(string reference) => _parents.History(reference);
 
     // --- Adding and placing
 

@@ -202,7 +202,7 @@ public static class PullCommand
     public static Command Build(GlobalOptions globals, CliContext context)
     {
         var remote = new Argument<string?>("REMOTE") { Description = "Remote name [default: the only remote, else origin]", Arity = ArgumentArity.ZeroOrOne };
-        var json = new Option<bool>("--json") { Description = "Print JSON: objects_received, bytes_received, skipped, tag_conflicts, test_conflicts, test_results_received" };
+        var json = new Option<bool>("--json") { Description = "Print JSON: objects_received, bytes_received, skipped, tag_conflicts, test_conflicts, parent_conflicts, test_results_received" };
         var skipBroken = SkipBrokenOption();
         var withResults = WithResultsOption("Take the remote's recorded test results too (registered tests always come)");
         var command = new Command("pull", "Fetch new versions and their objects, and merge the remote's lineage (with tags and registered tests) into this one") { remote, json, skipBroken, withResults };
@@ -221,6 +221,7 @@ public static class PullCommand
                     ["skipped"] = Json.Array(result.Skipped),
                     ["tag_conflicts"] = Json.Array(result.TagConflicts.Select(c => c.Tag)),
                     ["test_conflicts"] = Json.Array(result.TestConflicts),
+                    ["parent_conflicts"] = Json.Array(result.ParentConflicts),
                     ["test_results_received"] = result.TestResultsReceived,
                 });
             }
@@ -235,12 +236,12 @@ public static class PullCommand
                 context.Error.WriteLine($"mgit: {conflict}");
             }
 
-            foreach (string conflict in result.TestConflicts)
+            foreach (string conflict in result.TestConflicts.Concat(result.ParentConflicts))
             {
                 context.Error.WriteLine($"mgit: {conflict}");
             }
 
-            return result.TagConflicts.Count > 0 || result.TestConflicts.Count > 0 ? MGitCli.ExitFailure : 0;
+            return result.TagConflicts.Count > 0 || result.TestConflicts.Count > 0 || result.ParentConflicts.Count > 0 ? MGitCli.ExitFailure : 0;
         });
         return command;
     }
@@ -278,6 +279,11 @@ public static class PullCommand
         foreach (string test in result.TestsMoved)
         {
             GlobalOptions.Say(parse, globals, context, $"test '{test}' registered from the remote");
+        }
+
+        foreach (string child in result.ParentsChanged)
+        {
+            GlobalOptions.Say(parse, globals, context, $"parents of {child} updated from the remote");
         }
 
         if (result.TestResultsReceived > 0)

@@ -78,7 +78,8 @@ public static class ShowCommand
             if (repository.Graph().TagsOf(v) is { Count: > 0 } tags) o.WriteLine($"tags:     {string.Join(", ", tags.Select(t => t.Name))}");
             if (v.Lossy) o.WriteLine($"lossy:    every float element within {v.ErrorBound} of the original");
             if (v.Message is not null) o.WriteLine($"message:  {v.Message}");
-            foreach (var p in details.Parents) o.WriteLine($"parent:   {p.Ref} ({(p.Kind == Lineage.EdgeKind.Versioned ? "previous version" : p.How ?? "adapted")})");
+            // An adapted edge's reason (placement's, or who reparented it) says why the parent is this one.
+            foreach (var p in details.Parents) o.WriteLine($"parent:   {p.Ref} ({(p.Kind == Lineage.EdgeKind.Versioned ? "previous version" : (p.How ?? "adapted") + (p.Message is { Length: > 0 } why ? $"; {why}" : ""))})");
             foreach (var c in details.Children) o.WriteLine($"child:    {c.Ref} ({(c.Kind == Lineage.EdgeKind.Versioned ? "next version" : c.How ?? "adapted")})");
             foreach (var (key, value) in v.Metadata) o.WriteLine($"meta:     {key}={value}");
             o.WriteLine("files:");

@@ -48,6 +48,12 @@ internal sealed record ImportPlan(
 
     /// <summary>Test results received (a result already held, same version, test and time, is skipped).</summary>
     public IReadOnlyList<ImportedTestResult> TestResults { get; init; } = [];
+
+    /// <summary>Changes of adapted parents (<c>mgit reparent</c>) the other side has that this one lacks; those in conflict flagged.</summary>
+    public IReadOnlyList<EdgeEvent> EdgeEvents { get; init; } = [];
+
+    /// <summary>Local adapted edges (parent key, child key) that a newer change of the child's parents on the other side replaced.</summary>
+    public IReadOnlyList<(string ParentKey, string ChildKey)> RemovedEdges { get; init; } = [];
 }
 
 /// <summary>Thrown when the lineage changed between planning a merge and applying it.</summary>
@@ -55,19 +61,21 @@ internal sealed class LineageChangedException() : MGitException(ErrorKind.Confli
 
 internal sealed partial class LineageStore
 {
-    /// <summary>Changes whenever a version is added, removed or renumbered, an edge added or removed, or a tag changed.</summary>
+    /// <summary>Changes whenever a version is added, removed or renumbered, an edge added or removed, a tag changed, or a version reparented.</summary>
     public string Stamp() => Guard(() => ReadStamp(null));
 
     private string ReadStamp(Microsoft.Data.Sqlite.SqliteTransaction? transaction)
     {
         // Every tag change adds a history row: their count moves with any tag change.
         long tagEvents = HasTable("tag_events", transaction) ? (long)Scalar("SELECT COUNT(*) FROM tag_events", transaction)! : 0;
+        // A reparent may leave the number of edges as it was, but it always adds a history row.
+        long edgeEvents = HasTable("edge_events", transaction) ? (long)Scalar("SELECT COUNT(*) FROM edge_events", transaction)! : 0;
         using var command = Command(
             "SELECT (SELECT COUNT(*) FROM versions), (SELECT COALESCE(MAX(id), 0) FROM versions), (SELECT COALESCE(SUM(version * id), 0) FROM versions), (SELECT COUNT(*) FROM edges)",
             transaction);
         using var reader = command.ExecuteReader();
         reader.Read();
-        return $"{reader.GetInt64(0)}/{reader.GetInt64(1)}/{reader.GetInt64(2)}/{reader.GetInt64(3)}/{tagEvents}";
+        return $"{reader.GetInt64(0)}/{reader.GetInt64(1)}/{reader.GetInt64(2)}/{reader.GetInt64(3)}/{tagEvents}/{edgeEvents}";
     }
 
     /// <summary>Applies a merge in one immediate transaction: all of it, or (when the lineage changed meanwhile, or on any error) none.</summary>
@@ -151,6 +159,7 @@ internal sealed partial class LineageStore
                 ("$m", e.Message));
         }
 
+        ImportEdgeChanges(transaction, plan, ids);
         ImportTags(transaction, plan, ids);
         ImportTests(transaction, plan, ids);
         CheckAcyclic(transaction);

@@ -42,12 +42,13 @@ internal sealed partial class LineageStore : IDisposable
     /// 1: models, versions, edges, metadata. 2: versions.error_bound (lossy versions). 3: tests,
     /// test_results, recipes, cascades, cascade_steps. 4: fingerprints (placement sketches). 5: version
     /// ids are never reused (version_ids and its triggers) and no edge joins a version to itself
-    /// (a trigger). 6: tags and tag_events (tags on versions, and who moved them when). An older
+    /// (a trigger). 6: tags and tag_events (tags on versions, and who moved them when). 7: edge_events
+    /// (who changed a version's adapted parents with <c>mgit reparent</c>, when, and how). An older
     /// database is read as is (the newer tables read as empty) and migrated on its first write;
     /// an older mgit refuses a newer database ("upgrade mgit"), so adding tables needs no bump of
     /// the repository format.
     /// </summary>
-    public const int SchemaVersion = 6;
+    public const int SchemaVersion = 7;
 
     /// <summary>The tables schema 3 added: registered tests, their results, recipes, and cascade progress.</summary>
     private const string TestingTables = """
@@ -253,7 +254,7 @@ internal sealed partial class LineageStore : IDisposable
                 PRIMARY KEY (version_id, key)
             );
             CREATE INDEX IF NOT EXISTS edges_by_child ON edges(child_id);
-            """ + TestingTables + FingerprintsTable + IntegrityGuards + TagTables, transaction);
+            """ + TestingTables + FingerprintsTable + IntegrityGuards + TagTables + EdgeEventsTable, transaction);
         Execute($"PRAGMA user_version = {SchemaVersion}", transaction);
         transaction.Commit();
         _schema = SchemaVersion;
@@ -285,6 +286,11 @@ internal sealed partial class LineageStore : IDisposable
         if (_schema < 6)
         {
             Execute(TagTables, transaction);
+        }
+
+        if (_schema < 7)
+        {
+            Execute(EdgeEventsTable, transaction);
         }
 
         if (_schema < SchemaVersion)

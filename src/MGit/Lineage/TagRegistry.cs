@@ -19,7 +19,11 @@ internal sealed class TagRegistry(LineageStore store, Func<string> user, TimePro
 
     /// <summary>A registry that names the user from the environment given: <c>MGIT_USER</c>, else <c>USER</c>, else <c>USERNAME</c>.</summary>
     public static TagRegistry Over(LineageStore store, Func<string, string?> environment, TimeProvider clock) =>
-        new(store, () => UserVariables.Select(environment).FirstOrDefault(u => !string.IsNullOrWhiteSpace(u))?.Trim() ?? "unknown", clock);
+        new(store, UserOf(environment), clock);
+
+    /// <summary>Who the user is, for every record of who changed what (tags, reparented edges): <c>MGIT_USER</c>, else <c>USER</c>, else <c>USERNAME</c>.</summary>
+    public static Func<string> UserOf(Func<string, string?> environment) =>
+        () => UserVariables.Select(environment).FirstOrDefault(u => !string.IsNullOrWhiteSpace(u))?.Trim() ?? "unknown";
 
     /// <summary>Points tag <paramref name="name"/> (<c>TAG</c>, or <c>MODEL@TAG</c> of the same model) at the version <paramref name="reference"/> names.</summary>
     public TagChange Set(string reference, string name, bool force)

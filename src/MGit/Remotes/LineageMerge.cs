@@ -9,8 +9,14 @@ public sealed record Renumbered(string Name, int From, int To, string Key)
     public override string ToString() => $"{Name}@{From} -> {Name}@{To}";
 }
 
-/// <summary>The union of two graphs, and which versions of the second side moved.</summary>
-internal sealed record MergeResult(LineageSnapshot Merged, IReadOnlyList<Renumbered> Renumbered);
+/// <summary>
+/// The union of two graphs, which versions of the second side moved, and the versions (by key)
+/// whose adapted parents both sides changed differently by hand (the second side's edges kept).
+/// </summary>
+internal sealed record MergeResult(LineageSnapshot Merged, IReadOnlyList<Renumbered> Renumbered)
+{
+    public IReadOnlyList<string> ParentConflicts { get; init; } = [];
+}
 
 /// <summary>
 /// Merging lineage graphs. The result is the union of both sides' versions (by key), edges and
@@ -57,9 +63,12 @@ internal static class LineageMerge
 
         var edgeKeys = authoritative.Edges.Select(e => (e.Parent, e.Child, e.Kind)).ToHashSet();
         var edges = authoritative.Edges.Concat(other.Edges.Where(e => edgeKeys.Add((e.Parent, e.Child, e.Kind)))).ToList();
+        var (edgeEvents, replaced, conflicts) = EdgeMerge.Union(authoritative, other);
+        edges.RemoveAll(replaced.Contains);
         var (tags, tagEvents) = TagMerge.Union(authoritative, other);
         var (tests, results) = TestMerge.Union(authoritative, other);
-        return new MergeResult(new LineageSnapshot { Versions = versions, Edges = edges, Tags = tags, TagEvents = tagEvents, Tests = tests, TestResults = results }, renumbered);
+        var merged = new LineageSnapshot { Versions = versions, Edges = edges, Tags = tags, TagEvents = tagEvents, Tests = tests, TestResults = results, EdgeEvents = edgeEvents };
+        return new MergeResult(merged, renumbered) { ParentConflicts = conflicts };
     }
 }
 
@@ -227,5 +236,134 @@ internal static class TestMerge
         var seen = authoritative.TestResultList.Select(r => r.Identity).ToHashSet();
         var results = authoritative.TestResultList.Concat(other.TestResultList.Where(r => seen.Add(r.Identity))).ToList();
         return (tests.Count == 0 ? null : tests, results.Count == 0 ? null : results);
+    }
+}
+
+/// <summary>
+/// Merging hand-made changes of adapted parents (<c>mgit reparent</c>). Each change names the
+/// changes of the same version it supersedes, as tag changes do. For each version whose parents
+/// either side changed: the side whose changes descend from the other's is ahead, and the
+/// version's adapted edges are that side's (the other side's old edge goes, so a reparent carries
+/// over instead of leaving both parents); when neither is ahead and they differ, that is a
+/// conflict and the second side (this repository) keeps its edges. Histories are united.
+/// </summary>
+internal static class EdgeMerge
+{
+    /// <summary>Each version's heads (changes no other change of that side supersedes), by child key.</summary>
+    public static Dictionary<string, List<string>> Heads(IEnumerable<SnapshotEdgeEvent> events)
+    {
+        var all = events.ToList();
+        var superseded = all.SelectMany(e => e.Supersedes).ToHashSet(StringComparer.Ordinal);
+        return all.Where(e => !superseded.Contains(e.Id))
+            .GroupBy(e => e.Child, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.Select(e => e.Id).Order(StringComparer.Ordinal).ToList(), StringComparer.Ordinal);
+    }
+
+    /// <summary>The adapted parents (keys) of each version in a snapshot.</summary>
+    public static ILookup<string, string> AdaptedParents(LineageSnapshot snapshot) =>
+        snapshot.Edges.Where(e => e.Kind == "adapted").ToLookup(e => e.Child, e => e.Parent, StringComparer.Ordinal);
+
+    /// <summary>
+    /// How this side's changes of one version's parents (<paramref name="here"/>, its heads)
+    /// relate to the other side's: ahead when every head of the other is one of this side's
+    /// changes or superseded by one; alike when neither is ahead but the parents agree.
+    /// </summary>
+    public static TagRelation Relate(IReadOnlyList<string> here, IReadOnlyList<string> there, IReadOnlyDictionary<string, SnapshotEdgeEvent> events, bool sameParents)
+    {
+        if (here.SequenceEqual(there, StringComparer.Ordinal))
+        {
+            return TagRelation.Same;
+        }
+
+        bool hereCovers = there.All(t => here.Any(h => Reaches(h, t, events)));
+        bool thereCovers = here.All(h => there.Any(t => Reaches(t, h, events)));
+        return hereCovers && !thereCovers ? TagRelation.HereAhead
+            : thereCovers && !hereCovers ? TagRelation.ThereAhead
+            : sameParents ? TagRelation.DivergedAlike
+            : TagRelation.Conflict;
+    }
+
+    /// <summary>Whether change <paramref name="to"/> is <paramref name="from"/> or one it supersedes, directly or not.</summary>
+    private static bool Reaches(string from, string to, IReadOnlyDictionary<string, SnapshotEdgeEvent> events)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal) { from };
+        var queue = new Queue<string>([from]);
+        while (queue.TryDequeue(out var id))
+        {
+            if (id == to)
+            {
+                return true;
+            }
+
+            foreach (string parent in events.TryGetValue(id, out var e) ? e.Supersedes : [])
+            {
+                if (seen.Add(parent))
+                {
+                    queue.Enqueue(parent);
+                }
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// How each version whose parents either side changed by hand relates, from
+    /// <paramref name="here"/>'s side (versions both sides agree on are left out).
+    /// </summary>
+    public static List<(string Child, TagRelation Relation)> Compare(LineageSnapshot here, LineageSnapshot there)
+    {
+        var events = new Dictionary<string, SnapshotEdgeEvent>(StringComparer.Ordinal);
+        foreach (var e in here.EdgeEventList.Concat(there.EdgeEventList))
+        {
+            events.TryAdd(e.Id, e);
+        }
+
+        var hereHeads = Heads(here.EdgeEventList);
+        var thereHeads = Heads(there.EdgeEventList);
+        var hereParents = AdaptedParents(here);
+        var thereParents = AdaptedParents(there);
+        var result = new List<(string, TagRelation)>();
+        foreach (string child in hereHeads.Keys.Union(thereHeads.Keys, StringComparer.Ordinal).Order(StringComparer.Ordinal))
+        {
+            bool same = hereParents[child].Order(StringComparer.Ordinal).SequenceEqual(thereParents[child].Order(StringComparer.Ordinal), StringComparer.Ordinal);
+            var relation = Relate(hereHeads.GetValueOrDefault(child) ?? [], thereHeads.GetValueOrDefault(child) ?? [], events, same);
+            if (relation is not (TagRelation.Same or TagRelation.DivergedAlike))
+            {
+                result.Add((child, relation));
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Both sides' changes (each once), the edges the merge drops (the adapted edges of a version
+    /// on the side that is behind for it, or on the authoritative side in a conflict), and the
+    /// versions in conflict.
+    /// </summary>
+    public static (IReadOnlyList<SnapshotEdgeEvent>? Events, HashSet<SnapshotEdge> Replaced, IReadOnlyList<string> Conflicts) Union(LineageSnapshot authoritative, LineageSnapshot other)
+    {
+        var events = new Dictionary<string, SnapshotEdgeEvent>(StringComparer.Ordinal);
+        foreach (var e in authoritative.EdgeEventList.Concat(other.EdgeEventList))
+        {
+            events.TryAdd(e.Id, e);
+        }
+
+        var replaced = new HashSet<SnapshotEdge>();
+        var conflicts = new List<string>();
+        foreach (var (child, relation) in Compare(authoritative, other))
+        {
+            // The side behind (or, in a conflict, the authoritative side) loses the adapted edges the other lacks.
+            var (loser, winner) = relation == TagRelation.HereAhead ? (other, authoritative) : (authoritative, other);
+            var kept = winner.Edges.Where(e => e.Child == child && e.Kind == "adapted").Select(e => e.Parent).ToHashSet(StringComparer.Ordinal);
+            replaced.UnionWith(loser.Edges.Where(e => e.Child == child && e.Kind == "adapted" && !kept.Contains(e.Parent)));
+            if (relation == TagRelation.Conflict)
+            {
+                conflicts.Add(child);
+            }
+        }
+
+        return (events.Count == 0 ? null : events.Values.OrderBy(e => e.Id, StringComparer.Ordinal).ToList(), replaced, conflicts);
     }
 }

@@ -60,6 +60,25 @@ internal sealed record SnapshotTagEvent(
     public static SnapshotTagEvent Of(TagEvent e) => new(e.Id, e.Model, e.Name, e.TargetKey, e.TargetRef, e.MovedBy, e.MovedAt, e.Parents);
 }
 
+/// <summary>One change of a version's adapted parents (<c>mgit reparent</c>) as it travels (see <see cref="EdgeEvent"/>): the child and parents by version key.</summary>
+internal sealed record SnapshotEdgeEvent(
+    [property: JsonPropertyName("id")] string Id,
+    [property: JsonPropertyName("child")] string Child,
+    [property: JsonPropertyName("child_ref")] string ChildRef,
+    [property: JsonPropertyName("parents")] IReadOnlyList<string> Parents,
+    [property: JsonPropertyName("parent_refs")] IReadOnlyList<string> ParentRefs,
+    [property: JsonPropertyName("previous_refs")] IReadOnlyList<string> PreviousRefs,
+    [property: JsonPropertyName("how")] string? How,
+    [property: JsonPropertyName("message")] string? Message,
+    [property: JsonPropertyName("by")] string ChangedBy,
+    [property: JsonPropertyName("at")] string ChangedAt,
+    [property: JsonPropertyName("supersedes")] IReadOnlyList<string> Supersedes)
+{
+    public EdgeEvent ToEvent(bool conflict) => new(Id, Child, ChildRef, Parents, ParentRefs, PreviousRefs, How, Message, ChangedBy, ChangedAt, Supersedes, conflict);
+
+    public static SnapshotEdgeEvent Of(EdgeEvent e) => new(e.Id, e.ChildKey, e.ChildRef, e.ParentKeys, e.ParentRefs, e.PreviousRefs, e.How, e.Message, e.ChangedBy, e.ChangedAt, e.Supersedes);
+}
+
 /// <summary>A registered test as it travels, with the definitions (by hash) it supersedes.</summary>
 internal sealed record SnapshotTest(
     [property: JsonPropertyName("name")] string Name,
@@ -104,11 +123,13 @@ internal sealed record LineageSnapshot
 {
     /// <summary>
     /// 1: versions (with metadata) and edges. 2: versions carry their recipe. 3: tags and their
-    /// history. 4: registered tests (and, pushed with <c>--with-results</c>, their results). A
-    /// snapshot is written with the lowest schema that holds what it carries (one without tags or
-    /// tests stays schema 2), so older mgits keep reading remotes that use nothing newer.
+    /// history. 4: registered tests (and, pushed with <c>--with-results</c>, their results). 5: the
+    /// history of hand-made changes of adapted parents (<c>mgit reparent</c>), so a clone holding
+    /// the old edge takes the new one (an older mgit refuses such a remote instead of bringing the
+    /// old edge back). A snapshot is written with the lowest schema that holds what it carries (one
+    /// without tags or tests stays schema 2), so older mgits keep reading remotes that use nothing newer.
     /// </summary>
-    public const int CurrentSchema = 4;
+    public const int CurrentSchema = 5;
 
     [JsonPropertyName("format")] public string Format { get; init; } = "mgit-lineage";
     [JsonPropertyName("schema")] public int Schema { get; init; } = CurrentSchema;
@@ -124,6 +145,12 @@ internal sealed record LineageSnapshot
     /// <summary>Schema 4: recorded test results (only what was pushed with <c>--with-results</c>).</summary>
     [JsonPropertyName("test_results")] public IReadOnlyList<SnapshotTestResult>? TestResults { get; init; }
 
+    /// <summary>Schema 5: every change of adapted parents made by hand (null, and so left out, when there are none).</summary>
+    [JsonPropertyName("edge_events")] public IReadOnlyList<SnapshotEdgeEvent>? EdgeEvents { get; init; }
+
+    /// <summary>The changes of adapted parents, empty when none.</summary>
+    [JsonIgnore] public IReadOnlyList<SnapshotEdgeEvent> EdgeEventList => EdgeEvents ?? [];
+
     /// <summary>The tests, empty when none.</summary>
     [JsonIgnore] public IReadOnlyList<SnapshotTest> TestList => Tests ?? [];
 
@@ -137,7 +164,7 @@ internal sealed record LineageSnapshot
     [JsonIgnore] public IReadOnlyList<SnapshotTagEvent> TagEventList => TagEvents ?? [];
 
     /// <summary>The lowest schema that holds this snapshot's content.</summary>
-    private int NeededSchema() => TestList.Count > 0 || TestResultList.Count > 0 ? 4 : TagList.Count > 0 || TagEventList.Count > 0 ? 3 : 2;
+    private int NeededSchema() => EdgeEventList.Count > 0 ? 5 : TestList.Count > 0 || TestResultList.Count > 0 ? 4 : TagList.Count > 0 || TagEventList.Count > 0 ? 3 : 2;
 
     public static LineageSnapshot Empty { get; } = new() { Versions = [], Edges = [] };
 
@@ -163,7 +190,8 @@ internal sealed record LineageSnapshot
         IReadOnlyDictionary<long, string>? recipes = null,
         TagState? tags = null,
         IReadOnlyList<TestRegistry.StoredDefinition>? tests = null,
-        IReadOnlyList<TestRegistry.StoredResult>? results = null)
+        IReadOnlyList<TestRegistry.StoredResult>? results = null,
+        IReadOnlyList<EdgeEvent>? edgeEvents = null)
     {
         var versions = selection ?? graph.Versions;
         var keys = versions.ToDictionary(v => v.Id, KeyOf);
@@ -196,6 +224,8 @@ internal sealed record LineageSnapshot
             TestResults = results?.Where(r => keys.ContainsKey(r.VersionId))
                 .Select(r => new SnapshotTestResult(keys[r.VersionId], r.Test, r.Passed, r.ExitCode, r.Metrics, r.DurationSeconds, r.Reason, r.LogTail, r.RanAt))
                 .ToList() is { Count: > 0 } shipped ? shipped : null,
+            // Of the versions sent; a change a pull left in conflict stays here until a reparent settles it.
+            EdgeEvents = edgeEvents?.Where(e => !e.Conflict && keys.ContainsValue(e.ChildKey)).Select(SnapshotEdgeEvent.Of).ToList() is { Count: > 0 } changes ? changes : null,
         };
     }
 
@@ -211,6 +241,7 @@ internal sealed record LineageSnapshot
             TagEvents = TagEventList.Count == 0 ? null : TagEventList.OrderBy(e => e.Id, StringComparer.Ordinal).ToList(),
             Tests = TestList.Count == 0 ? null : TestList.OrderBy(t => t.Name, StringComparer.Ordinal).ToList(),
             TestResults = TestResultList.Count == 0 ? null : TestResultList.OrderBy(r => r.Version, StringComparer.Ordinal).ThenBy(r => r.Test, StringComparer.Ordinal).ThenBy(r => r.RanAt, StringComparer.Ordinal).ToList(),
+            EdgeEvents = EdgeEventList.Count == 0 ? null : EdgeEventList.OrderBy(e => e.Id, StringComparer.Ordinal).ToList(),
         };
         return JsonSerializer.SerializeToUtf8Bytes(canonical, RemoteJson.Default.LineageSnapshot);
     }
@@ -318,7 +349,8 @@ internal sealed record LineageSnapshot
         var closed = closing.ToHashSet();
         var (tags, tagEvents) = SoundTags(versions, problems);
         var (tests, results) = SoundTests(versions, problems);
-        var sound = this with { Versions = versions, Edges = edges.Where((_, i) => !closed.Contains(i)).ToList(), Tags = tags, TagEvents = tagEvents, Tests = tests, TestResults = results };
+        var edgeEvents = SoundEdgeEvents(problems);
+        var sound = this with { Versions = versions, Edges = edges.Where((_, i) => !closed.Contains(i)).ToList(), Tags = tags, TagEvents = tagEvents, Tests = tests, TestResults = results, EdgeEvents = edgeEvents };
         return (sound, problems);
 
         string RefOf(string key) => Versions.FirstOrDefault(v => v?.Key == key) is { } v ? v.Ref : $"key {key[..Math.Min(key.Length, 12)]}";
@@ -373,6 +405,37 @@ internal sealed record LineageSnapshot
         }
 
         return (tags, events.Values.ToList());
+    }
+
+    /// <summary>The sound changes of adapted parents: well formed, each id once (they may name versions not held: they are history).</summary>
+    private List<SnapshotEdgeEvent>? SoundEdgeEvents(List<string> problems)
+    {
+        if (EdgeEvents is null)
+        {
+            return null;
+        }
+
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        var sound = new List<SnapshotEdgeEvent>();
+        foreach (var e in EdgeEvents)
+        {
+            string? problem = e is null || e.Id is null || e.Child is null ? "a change of parents is null or has no id"
+                : e.ChildRef is null || e.ChangedBy is null || e.ChangedAt is null || !DateTimeOffset.TryParse(e.ChangedAt, CultureInfo.InvariantCulture, DateTimeStyles.None, out _)
+                    || e.Parents is null || e.ParentRefs is null || e.PreviousRefs is null || e.Supersedes is null
+                    || e.Parents.Concat(e.ParentRefs).Concat(e.PreviousRefs).Concat(e.Supersedes).Any(x => x is null) ? $"change {e.Id} of the parents of {e.ChildRef} is malformed"
+                : !ids.Add(e.Id) ? $"change {e.Id} of the parents of {e.ChildRef} appears twice"
+                : null;
+            if (problem is null)
+            {
+                sound.Add(e!);
+            }
+            else
+            {
+                problems.Add(problem);
+            }
+        }
+
+        return sound;
     }
 
     /// <summary>The sound tests (each a definition registration would take, each name once) and results (of a held version, well formed).</summary>

@@ -36,6 +36,12 @@ public sealed record PullResult(long ObjectsReceived, long BytesReceived, IReadO
 
     /// <summary>Test results received (with results only; runs already held not counted twice).</summary>
     public int TestResultsReceived { get; init; }
+
+    /// <summary>Versions whose adapted parents were changed by hand both here and on the remote, differently, one line each: left as they are here.</summary>
+    public IReadOnlyList<string> ParentConflicts { get; init; } = [];
+
+    /// <summary>Versions held here before the pull whose adapted parents it changed (a reparent made on the remote, or a new edge), by ref.</summary>
+    public IReadOnlyList<string> ParentsChanged { get; init; } = [];
 }
 
 /// <summary>Configured remotes and the exchange with them: push, pull, and the lazy fetch of a lazy clone.</summary>
@@ -118,7 +124,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
         var selection = SelectForPush(graph, refs);
         var tagState = context.Lineage.ReadTagState();
         var tests = new TestRegistry(context.Lineage);
-        var local = LineageSnapshot.FromGraph(graph, selection, new RecipeStore(context.Lineage).All(), tagState, tests.ReadDefinitions(), withResults ? tests.ReadAllResults() : null);
+        var local = LineageSnapshot.FromGraph(graph, selection, new RecipeStore(context.Lineage).All(), tagState, tests.ReadDefinitions(), withResults ? tests.ReadAllResults() : null, context.Lineage.ReadEdgeEvents());
         // What fsck would call broken never leaves: every clone and pull of the remote would fail on it.
         if (local.WithoutBrokenParts().Problems is [var broken, ..])
         {
@@ -129,6 +135,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
         CheckNotBehind(graph, remoteLineage, backend.Url, remoteName);
         CheckTagsNotBehind(graph, tagState, remoteLineage, backend.Url, remoteName);
         CheckTestsNotBehind(local, remoteLineage, backend.Url, remoteName);
+        CheckParentsNotBehind(local, remoteLineage, backend.Url, remoteName);
 
         using var repositoryLock = RepositoryLock.Shared(context.LockPath, context.Options.LockWait);
         // Also loads (and so checks) the manifest of every version sent.
@@ -157,6 +164,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
             CheckNotBehind(graph, current, backend.Url, remoteName);
             CheckTagsNotBehind(graph, tagState, current, backend.Url, remoteName);
             CheckTestsNotBehind(local, current, backend.Url, remoteName);
+            CheckParentsNotBehind(local, current, backend.Url, remoteName);
 
             // A 'remote gc --prune' may have deleted objects sent before the lock was taken (they
             // were unreferenced until now): the lineage is published only over objects that are there.
@@ -254,6 +262,39 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
         PullFirstIfBehind(behind, "tests", url, remoteName);
     }
 
+    /// <summary>
+    /// A push may only move the remote's hand-made parent changes forward: where the remote changed
+    /// a version's parents since this repository last pulled, pull first; where both changed them
+    /// differently, settle it here first.
+    /// </summary>
+    private static void CheckParentsNotBehind(LineageSnapshot local, LineageSnapshot remote, string url, string remoteName)
+    {
+        var behind = new List<string>();
+        foreach (var (child, relation) in EdgeMerge.Compare(local, remote))
+        {
+            string name = RefOfKey(remote, child);
+            switch (relation)
+            {
+                case TagRelation.ThereAhead:
+                    behind.Add($"the parents of {name}");
+                    break;
+                case TagRelation.Conflict:
+                    throw new MGitException(ErrorKind.Conflict, ParentConflictLine(name, local, remote, child, url).Replace("nothing was overwritten", "nothing was pushed", StringComparison.Ordinal));
+            }
+        }
+
+        PullFirstIfBehind(behind, "changes of parents", url, remoteName);
+    }
+
+    /// <summary>The one line a version whose parents were changed differently on both sides is reported with, and how to settle it.</summary>
+    private static string ParentConflictLine(string name, LineageSnapshot here, LineageSnapshot there, string child, string where)
+    {
+        string Parents(LineageSnapshot side) => EdgeMerge.AdaptedParents(side)[child].Select(key => RefOfKey(there, key) is var r && r != key ? r : RefOfKey(here, key)).DefaultIfEmpty("none").Aggregate((a, b) => $"{a}, {b}");
+        var theirs = EdgeMerge.Heads(there.EdgeEventList).GetValueOrDefault(child) is [var head, ..] ? there.EdgeEventList.First(e => e.Id == head) : null;
+        string who = theirs is null ? "" : $", by {theirs.ChangedBy} at {DateTimeOffset.Parse(theirs.ChangedAt, System.Globalization.CultureInfo.InvariantCulture).UtcDateTime:yyyy-MM-dd HH:mm}Z";
+        return $"the parents of {name} were changed both here ({Parents(here)}) and on {where} ({Parents(there)}{who}); nothing was overwritten: pick them with 'mgit reparent {name} --parent P' (or --root), then push";
+    }
+
     /// <summary>Refuses a push when the remote holds changes (named in <paramref name="behind"/>, a few shown) that this repository has not pulled.</summary>
     private static void PullFirstIfBehind(List<string> behind, string what, string url, string remoteName)
     {
@@ -347,7 +388,10 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
             var localKeys = graph.Versions.ToDictionary(LineageSnapshot.KeyOf, v => v, StringComparer.Ordinal);
             var recipes = new RecipeStore(context.Lineage).All();
             var tagState = context.Lineage.ReadTagState();
-            var merged = LineageMerge.Union(remote, LineageSnapshot.FromGraph(graph, recipes: recipes)).Merged;
+            var edgeEvents = context.Lineage.ReadEdgeEvents();
+            var localSnapshot = LineageSnapshot.FromGraph(graph, recipes: recipes, edgeEvents: edgeEvents);
+            var union = LineageMerge.Union(remote, localSnapshot);
+            var merged = union.Merged;
             // In the order they were added, so that listings read the same in every clone.
             var incoming = merged.Versions
                 .Where(v => !localKeys.ContainsKey(v.Key))
@@ -372,11 +416,15 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
             var localEdges = graph.Edges
                 .Select(e => (LineageSnapshot.KeyOf(graph[e.ParentId]), LineageSnapshot.KeyOf(graph[e.ChildId]), e.Kind.ToName()))
                 .ToHashSet();
+            // Local adapted edges the merge left out: a newer change of the child's parents on the remote replaced them.
+            var mergedEdges = merged.Edges.Select(e => (e.Parent, e.Child, e.Kind)).ToHashSet();
+            var removedEdges = localEdges.Where(e => !mergedEdges.Contains(e)).ToList();
+            var keptEdges = localEdges.Where(mergedEdges.Contains).ToList();
             // Each side is acyclic on its own, but their union need not be: the remote's edges
             // are refused where they close a cycle with the local ones.
             var newEdges = merged.Edges.Where(e => !localEdges.Contains((e.Parent, e.Child, e.Kind))).ToList();
-            var unionEdges = localEdges.Select(e => (e.Item1, e.Item2)).Concat(newEdges.Select(e => (e.Parent, e.Child))).ToList();
-            var cycles = Acyclic.CycleClosingEdges(unionEdges).Where(i => i >= localEdges.Count).Select(i => newEdges[i - localEdges.Count]).ToList();
+            var unionEdges = keptEdges.Select(e => (e.Item1, e.Item2)).Concat(newEdges.Select(e => (e.Parent, e.Child))).ToList();
+            var cycles = Acyclic.CycleClosingEdges(unionEdges).Where(i => i >= keptEdges.Count).Select(i => newEdges[i - keptEdges.Count]).ToList();
             if (broken.Count > 0 || cycles.Count > 0)
             {
                 var problems = broken.Select(b => $"version {b.Version.Ref}: {b.Problem}")
@@ -421,6 +469,11 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
                 Tests = tests.Moved,
                 TestConflicts = tests.Conflicts.Select(c => (c.Name, c.Hash)).ToList(),
                 TestResults = tests.Results,
+                EdgeEvents = remote.EdgeEventList
+                    .Where(e => !edgeEvents.Any(known => known.Id == e.Id))
+                    .Select(e => e.ToEvent(conflict: union.ParentConflicts.Contains(e.Child)))
+                    .ToList(),
+                RemovedEdges = removedEdges.Select(e => (e.Item1, e.Item2)).ToList(),
             };
             // The last moment a cancel is taken: the import is one transaction, whole or not at all.
             cancel.ThrowIfCancellationRequested();
@@ -445,6 +498,8 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
                 TestConflicts = tests.Conflicts.Select(c => c.Line).ToList(),
                 TestsMoved = tests.Moved.Select(t => t.Name).ToList(),
                 TestResultsReceived = tests.Results.Count,
+                ParentConflicts = union.ParentConflicts.Select(child => ParentConflictLine(RefOfKey(merged, child), localSnapshot, remote, child, "the remote")).ToList(),
+                ParentsChanged = removedEdges.Select(e => RefOfKey(merged, e.Item2)).Concat(newEdges.Where(e => localKeys.ContainsKey(e.Child) && e.Kind == "adapted").Select(e => RefOfKey(merged, e.Child))).Distinct().Order(StringComparer.Ordinal).ToList(),
             };
         }
     }

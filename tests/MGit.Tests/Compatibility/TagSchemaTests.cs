@@ -31,7 +31,7 @@ public sealed class TagSchemaTests
 
             var change = repository.Tag("tuned@1", "production");
             Assert.True(change.Changed);
-            Assert.Equal(6, UserVersion(database));
+            Assert.Equal(LineageStore.SchemaVersion, UserVersion(database)); // migrated to the newest schema
             Assert.Equal("tuned@1", repository.Resolve("tuned@production").Ref);
 
             string output = dir.File("out.safetensors");
