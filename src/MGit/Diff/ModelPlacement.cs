@@ -96,7 +96,7 @@ internal sealed class ModelPlacement(RepositoryContext context)
     /// </summary>
     public PlacementDecision Place(IndexedFingerprint model, string name, LineageGraph graph)
     {
-        var placementGraph = new PlacementGraph(graph, IsPlacementEdge);
+        var placementGraph = Graph(graph);
         var ranked = new Ranked?[graph.Versions.Count];
         using var stored = PlacementCache.Scan(
             context.PlacementCacheDirectory,
@@ -139,7 +139,7 @@ internal sealed class ModelPlacement(RepositoryContext context)
     /// </summary>
     public IReadOnlyList<Ranked>[] RankStored(IReadOnlyList<(string Name, IndexedFingerprint Fingerprint)> models, LineageGraph graph, int keep)
     {
-        var placementGraph = new PlacementGraph(graph, IsPlacementEdge);
+        var placementGraph = Graph(graph);
         var related = models.Select(_ => new List<Ranked>()).ToArray();
         using (PlacementCache.Scan(
             context.PlacementCacheDirectory,
@@ -167,6 +167,24 @@ internal sealed class ModelPlacement(RepositoryContext context)
             return (IReadOnlyList<Ranked>)nearest.Where(r => r.Direction.Sign <= 0).Take(keep)
                 .Concat(nearest.Where(r => r.Direction.Sign > 0 && r.Candidate.IsRoot).Take(keep)).ToList();
         }).ToArray();
+    }
+
+    /// <summary>
+    /// The placement graph, where a version whose parents a user set with <c>mgit reparent</c>
+    /// (even to none: <c>--root</c>) counts as user-placed: placement never moves or adopts it.
+    /// </summary>
+    private PlacementGraph Graph(LineageGraph graph)
+    {
+        var events = context.Lineage.ReadEdgeEvents().Where(e => !e.Conflict).ToList();
+        if (events.Count == 0)
+        {
+            return new PlacementGraph(graph, IsPlacementEdge);
+        }
+
+        var refs = events.Select(e => e.ChildRef).ToHashSet(StringComparer.Ordinal);
+        var keys = events.Select(e => e.ChildKey).ToHashSet(StringComparer.Ordinal);
+        var userSet = graph.Versions.Where(v => refs.Contains(v.Ref) && keys.Contains(VersionKeys.Of(v))).Select(v => v.Id).ToHashSet();
+        return new PlacementGraph(graph, IsPlacementEdge, userSet);
     }
 
     /// <summary>Edges placement made carry this prefix in their message; placement may revise them, never a user's.</summary>

@@ -22,7 +22,8 @@ internal sealed class PlacementGraph
 
     /// <param name="isPlacementEdge">Whether placement made an edge (so placement may revise it).</param>
     /// <param name="graph">The lineage graph as it stands.</param>
-    public PlacementGraph(LineageGraph graph, Func<LineageEdge, bool> isPlacementEdge)
+    /// <param name="userSet">Versions whose parents a user set (<c>mgit reparent</c>), with or without edges.</param>
+    public PlacementGraph(LineageGraph graph, Func<LineageEdge, bool> isPlacementEdge, IReadOnlySet<long>? userSet = null)
     {
         _versions = graph.Versions;
         int n = _versions.Count;
@@ -77,6 +78,14 @@ internal sealed class PlacementGraph
             if (isPlacementEdge(edge))
             {
                 _autoParentIds[child][autoFill[child]++] = edge.ParentId;
+            }
+        }
+
+        if (userSet is not null)
+        {
+            for (int i = 0; i < n; i++)
+            {
+                _userParents[i] |= userSet.Contains(_versions[i].Id);
             }
         }
 

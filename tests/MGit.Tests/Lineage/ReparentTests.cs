@@ -188,4 +188,18 @@ public sealed class ReparentTests
         Assert.Equal(["other@1"], AdaptedParents(fixture.Repository, "base-pruned"));
         Assert.Equal("prune", Assert.Single(fixture.Repository.Graph().ParentEdges(fixture.Repository.Resolve("base-pruned"), EdgeKind.Adapted)).How);
     }
+
+    [Fact]
+    public void A_model_made_a_root_by_hand_is_not_adopted_by_a_later_add_auto()
+    {
+        // base-pruned was placed under base; the user says it is a root of its own. A later copy
+        // of base would adopt a root it contains: not this one, the user decided.
+        var family = new ModelFamily();
+        using var fixture = new RepoFixture();
+        fixture.Repository.Add(ModelFamily.Write(fixture.Models, family["base-pruned"]), new AddOptions { Auto = true });
+        fixture.Repository.Reparent("base-pruned", new ReparentOptions { Root = true });
+        var later = fixture.Repository.Add(ModelFamily.Write(fixture.Models, family["base"]), new AddOptions { Auto = true }).Placement!;
+        Assert.Empty(later.Adopted);
+        Assert.Empty(AdaptedParents(fixture.Repository, "base-pruned"));
+    }
 }
