@@ -28,6 +28,7 @@ internal static class LineageCommand
         string resnet = options.String("resnet") ?? ResNetFamily.DefaultPath;
         string? only = options.String("families");
         bool keep = options.Flag("keep");
+        bool cards = options.Flag("model-cards");
         string? results = options.String("results");
         options.RejectUnused();
 
@@ -62,7 +63,7 @@ internal static class LineageCommand
         foreach (var family in families)
         {
             var familyWatch = Stopwatch.StartNew();
-            results_.AddRange(Measure(family, mgit, runsRoot, seed, orders, keep));
+            results_.AddRange(Measure(family, mgit, runsRoot, seed, orders, keep, cards));
             Console.Error.WriteLine($"lineage: {family.Name} done in {familyWatch.Elapsed.TotalSeconds:0} s");
         }
 
@@ -76,7 +77,7 @@ internal static class LineageCommand
         return 0;
     }
 
-    private static List<ModeResult> Measure(LineageFamily family, string mgit, string runsRoot, int seed, int orders, bool keep)
+    private static List<ModeResult> Measure(LineageFamily family, string mgit, string runsRoot, int seed, int orders, bool keep, bool cards)
     {
         string familyRuns = Path.Combine(runsRoot, family.Name);
         Directory.CreateDirectory(familyRuns);
@@ -84,44 +85,58 @@ internal static class LineageCommand
         var inferTrue = new List<LineageScore>();
         var inferShuffled = new List<LineageScore>();
         var autoRandom = new List<LineageScore>();
+        var inferCards = new List<LineageScore>();
+        var autoCards = new List<LineageScore>();
         for (int draw = 1; draw <= orders; draw++)
         {
             // One draw of names for both mtime modes, so only the modification times differ between them.
             var names = NeutralNames(family, random);
             var creationTimes = family.Models.Select((_, i) => Epoch.AddMinutes(i)).ToArray();
             var shuffledTimes = creationTimes.OrderBy(_ => random.Next()).ToArray();
-            inferTrue.Add(Infer(family, mgit, Path.Combine(familyRuns, $"infer-{draw}-mtime-creation"), names, creationTimes, keep));
-            inferShuffled.Add(Infer(family, mgit, Path.Combine(familyRuns, $"infer-{draw}-mtime-shuffled"), names, shuffledTimes, keep));
+            inferTrue.Add(Infer(family, mgit, Path.Combine(familyRuns, $"infer-{draw}-mtime-creation"), names, creationTimes, keep, cards: false));
+            inferShuffled.Add(Infer(family, mgit, Path.Combine(familyRuns, $"infer-{draw}-mtime-shuffled"), names, shuffledTimes, keep, cards: false));
+            if (cards)
+            {
+                inferCards.Add(Infer(family, mgit, Path.Combine(familyRuns, $"infer-{draw}-model-cards"), names, shuffledTimes, keep, cards: true));
+            }
         }
 
         for (int order = 1; order <= orders; order++)
         {
             var names = NeutralNames(family, random);
             var insertion = family.Models.Select(m => m.Key).OrderBy(_ => random.Next()).ToList();
-            autoRandom.Add(AddAuto(family, mgit, Path.Combine(familyRuns, $"auto-{order}-random-order"), names, insertion, keep));
+            autoRandom.Add(AddAuto(family, mgit, Path.Combine(familyRuns, $"auto-{order}-random-order"), names, insertion, keep, cards: false));
+            if (cards)
+            {
+                autoCards.Add(AddAuto(family, mgit, Path.Combine(familyRuns, $"auto-{order}-model-cards"), names, insertion, keep, cards: true));
+            }
         }
 
-        var creation = AddAuto(family, mgit, Path.Combine(familyRuns, "auto-creation-order"), NeutralNames(family, random), [.. family.Models.Select(m => m.Key)], keep);
-        return
+        var creation = AddAuto(family, mgit, Path.Combine(familyRuns, "auto-creation-order"), NeutralNames(family, random), [.. family.Models.Select(m => m.Key)], keep, cards: false);
+        List<ModeResult> modes =
         [
             new(family.Name, "infer, mtimes in creation order", inferTrue),
             new(family.Name, "infer, mtimes shuffled", inferShuffled),
             new(family.Name, "add --auto, random orders", autoRandom),
             new(family.Name, "add --auto, creation order", [creation]),
         ];
+        if (cards)
+        {
+            modes.Add(new(family.Name, "infer, model cards (mtimes shuffled)", inferCards));
+            modes.Add(new(family.Name, "add --auto, model cards (random orders)", autoCards));
+        }
+
+        return modes;
     }
 
-    private static LineageScore Infer(LineageFamily family, string mgit, string runFolder, Dictionary<string, string> names, DateTime[] times, bool keep)
+    private static LineageScore Infer(LineageFamily family, string mgit, string runFolder, Dictionary<string, string> names, DateTime[] times, bool keep, bool cards)
     {
         string folder = Path.Combine(runFolder, "models");
         string repo = Path.Combine(runFolder, "repo");
         Directory.CreateDirectory(folder);
         for (int i = 0; i < family.Models.Count; i++)
         {
-            var model = family.Models[i];
-            string path = Path.Combine(folder, names[model.Key] + ".safetensors");
-            Link(model.File, path);
-            File.SetLastWriteTimeUtc(path, times[i]);
+            Place(family.Models[i], folder, names, cards, times[i]);
         }
 
         ChildProcess.Run(Invocation.Mgit(mgit, ["init", repo, "-q"]));
@@ -130,7 +145,7 @@ internal static class LineageCommand
         return Finish(family, runFolder, names, graph, placements, null, keep, folder, repo);
     }
 
-    private static LineageScore AddAuto(LineageFamily family, string mgit, string runFolder, Dictionary<string, string> names, List<string> insertion, bool keep)
+    private static LineageScore AddAuto(LineageFamily family, string mgit, string runFolder, Dictionary<string, string> names, List<string> insertion, bool keep, bool cards)
     {
         string folder = Path.Combine(runFolder, "models");
         string repo = Path.Combine(runFolder, "repo");
@@ -140,8 +155,7 @@ internal static class LineageCommand
         var byKey = family.Models.ToDictionary(m => m.Key, StringComparer.Ordinal);
         foreach (string key in insertion)
         {
-            string path = Path.Combine(folder, names[key] + ".safetensors");
-            Link(byKey[key].File, path);
+            string path = Place(byKey[key], folder, names, cards, DateTime.UtcNow);
             placements.AppendLine(ChildProcess.Run(Invocation.Mgit(mgit, ["-C", repo, "add", path, "--auto", "--json"], Quiet)).Trim());
         }
 
@@ -189,6 +203,57 @@ internal static class LineageCommand
         return score;
     }
 
+    /// <summary>
+    /// Puts a model in <paramref name="folder"/> under its neutral name: a safetensors file, or with
+    /// <paramref name="cards"/> a Hugging Face style folder whose README.md front matter names the true
+    /// parents (<c>base_model</c>, <c>base_model_relation</c>) by their neutral names.
+    /// </summary>
+    private static string Place(FamilyModel model, string folder, Dictionary<string, string> names, bool cards, DateTime time)
+    {
+        if (!cards)
+        {
+            string file = Path.Combine(folder, names[model.Key] + ".safetensors");
+            Link(model.File, file);
+            File.SetLastWriteTimeUtc(file, time);
+            return file;
+        }
+
+        string directory = Path.Combine(folder, names[model.Key]);
+        Directory.CreateDirectory(directory);
+        string weights = Path.Combine(directory, "model.safetensors");
+        Link(model.File, weights);
+        var card = new StringBuilder("---\nlibrary_name: mgit-bench\n");
+        if (model.Parents.Count == 1)
+        {
+            card.Append(CultureInfo.InvariantCulture, $"base_model: {names[model.Parents[0]]}\n");
+        }
+        else if (model.Parents.Count > 1)
+        {
+            card.Append("base_model:\n");
+            foreach (string parent in model.Parents)
+            {
+                card.Append(CultureInfo.InvariantCulture, $"- {names[parent]}\n");
+            }
+        }
+
+        // Hugging Face's relations; a prune has none of its own.
+        string? relation = model.How switch { "finetune" => "finetune", "quantize" => "quantized", "merge" => "merge", _ => null };
+        if (relation is not null)
+        {
+            card.Append(CultureInfo.InvariantCulture, $"base_model_relation: {relation}\n");
+        }
+
+        card.Append("---\n\n# A model of the lineage benchmark\n");
+        string readme = Path.Combine(directory, "README.md");
+        File.WriteAllText(readme, card.ToString());
+        foreach (string path in new[] { weights, readme, directory })
+        {
+            File.SetLastWriteTimeUtc(path, time);
+        }
+
+        return directory;
+    }
+
     /// <summary>Hard links share the model's bytes across runs; each run sets its own modification times before mgit reads them.</summary>
     private static void Link(string source, string destination) => ChildProcess.Run("ln", source, destination);
 
@@ -231,7 +296,7 @@ internal static class LineageCommand
         text.AppendLine(CultureInfo.InvariantCulture, $"- **Date:** {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; machine: {machine.Cpu}, {machine.Cores} cores, {machine.Memory}; {machine.Runtime}");
         text.AppendLine(CultureInfo.InvariantCulture, $"- **Command:** `MGit.Bench {string.Join(' ', commandLine.Select(Invocation.Quote))}` ({elapsed.TotalSeconds:0} s in all, {trainingSeconds:0} s of it training and writing the families)");
         text.AppendLine(CultureInfo.InvariantCulture, $"- **mgit under test:** {version}");
-        text.AppendLine("- **Modes:** `mgit infer DIR --json` on a fresh repository, once per draw of neutral file names (\"m-3f9a\"; infer reads a folder in name order, so each draw is another order), with modification times in creation order and shuffled (same names); `mgit add FILE --auto --json` one model at a time in random insertion orders, and in creation order. The recovered graph is `mgit graph --format json`.");
+        text.AppendLine("- **Modes:** `mgit infer DIR --json` on a fresh repository, once per draw of neutral file names (\"m-3f9a\"; infer reads a folder in name order, so each draw is another order), with modification times in creation order and shuffled (same names); `mgit add FILE --auto --json` one model at a time in random insertion orders, and in creation order. With `--model-cards`, two more modes give each model as a folder whose README.md front matter names its true parents by their neutral names (`base_model`, `base_model_relation`), as Hugging Face model cards do. The recovered graph is `mgit graph --format json`.");
         text.AppendLine("- **Scores:** an edge slot is a (model, true parent) pair, or one slot per root; it is right when the model's recovered parents include that true parent (a root: when it has none). Direction: of the recovered edges that join a true parent-child pair, how many point from parent to child. Wrong edges: recovered edges that are not true edges (reversed ones included). False relations: recovered edges between models with no common ancestry (for the controls: every edge). With add --auto in a random order a child can come before its parent; \"reachable\" counts the slots whose parents came first (what placement can get without moving earlier models).");
         text.AppendLine(CultureInfo.InvariantCulture, $"- **Logs:** each run leaves `{runsRoot}/FAMILY/MODE/log.txt` (names, truth, mgit's placements with their reasons, the graph).");
         text.AppendLine();

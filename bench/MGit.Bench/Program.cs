@@ -21,7 +21,7 @@ internal static class Program
           MGit.Bench faults --mgit PATH/mgit.dll (or a native PATH/mgit) --work DIR [--runs 10] [--seed S]
                          [--full-disk tmpfs,ext4|none] [--results FILE.md]
           MGit.Bench lineage --mgit PATH/mgit.dll (or a native PATH/mgit) --work DIR [--orders 3] [--seed S]
-                         [--resnet PATH/ResNet18.onnx|none] [--families chain,controls,...] [--keep] [--results FILE.md]
+                         [--resnet PATH/ResNet18.onnx|none] [--families chain,controls,...] [--model-cards] [--keep] [--results FILE.md]
           MGit.Bench kurtosis [--seeds 3] [--epochs 200] [--seed S] [--results FILE.md]
 
         generate  writes a transformer-like model with N(0, 0.02) weights, streaming; with --derive-from
@@ -61,8 +61,9 @@ internal static class Program
                   continued training, negative controls) and builds one on ResNet-18's published weights;
                   gives the files neutral names and scores how mgit recovers the lineage: infer (names
                   re-drawn --orders times, mtimes in creation order and shuffled) and add --auto (random
-                  orders and creation order): edges right, direction right, false relations. Logs per run
-                  under --work/lineage-runs. About 5 minutes on 2 cores.
+                  orders and creation order): edges right, direction right, false relations. With
+                  --model-cards also as model folders whose README.md names the true parents (base_model).
+                  Logs per run under --work/lineage-runs. About 10 minutes on 2 cores.
         kurtosis  trains TinyMlp runs on the penguin data (Adam and SGD, several learning rates and seeds,
                   from random init and as fine-tunes of trained bases) with checkpoints along each run,
                   and reports how often each weight statistic (excess kurtosis, std, mean |w|, near-zero
