@@ -266,7 +266,7 @@ internal static class KurtosisCommand
                     var votes = _steps.Where(s => s.Kind == kind).Select(s => Matrices.Count(m => SameShape(s, m) && s.Child.Stats[m][stat] > s.Parent.Stats[m][stat]) >= 2).ToList();
                     return $"{Percent(votes.Count(v => v), votes.Count)} ({votes.Count})";
                 });
-                text.AppendLine(CultureInfo.InvariantCulture, $"| higher {WeightStatistics.Names[stat]} = later | {string.Join(" | ", cells)} |");
+                text.AppendLine(CultureInfo.InvariantCulture, $"| higher {WeightStatistics.Names[stat].Replace("|", "\\|", StringComparison.Ordinal)} = later | {string.Join(" | ", cells)} |");
             }
 
             text.AppendLine();
