@@ -59,15 +59,15 @@ internal static class LineageCommand
         }
 
         double trainingSeconds = stopwatch.Elapsed.TotalSeconds;
-        var results_ = new List<ModeResult>();
+        var measured = new List<ModeResult>();
         foreach (var family in families)
         {
             var familyWatch = Stopwatch.StartNew();
-            results_.AddRange(Measure(family, mgit, runsRoot, seed, orders, keep, cards));
+            measured.AddRange(Measure(family, mgit, runsRoot, seed, orders, keep, cards));
             Console.Error.WriteLine($"lineage: {family.Name} done in {familyWatch.Elapsed.TotalSeconds:0} s");
         }
 
-        string report = Report(families, results_, commandLine, version, work, trainingSeconds, stopwatch.Elapsed, runsRoot);
+        string report = Report(families, measured, commandLine, version, work, trainingSeconds, stopwatch.Elapsed, runsRoot);
         Console.WriteLine(report);
         if (results is not null)
         {
