@@ -20,6 +20,9 @@ internal static class Program
           MGit.Bench placement --mgit PATH/mgit.dll (or a native PATH/mgit) --work DIR [--models 500] [--layers 12] [--seed S] [--results FILE.md]
           MGit.Bench faults --mgit PATH/mgit.dll (or a native PATH/mgit) --work DIR [--runs 10] [--seed S]
                          [--full-disk tmpfs,ext4|none] [--results FILE.md]
+          MGit.Bench lineage --mgit PATH/mgit.dll (or a native PATH/mgit) --work DIR [--orders 3] [--seed S]
+                         [--resnet PATH/ResNet18.onnx|none] [--families chain,controls,...] [--model-cards] [--keep] [--results FILE.md]
+          MGit.Bench kurtosis [--seeds 3] [--epochs 200] [--seed S] [--results FILE.md]
 
         generate  writes a transformer-like model with N(0, 0.02) weights, streaming; with --derive-from
                   it writes a "fine-tune": same header, a random F fraction of the tensor bytes perturbed
@@ -53,6 +56,19 @@ internal static class Program
                   and readable, rm + gc free space, and add succeed once there is room. Exit 0 only
                   when no run was inconsistent and no full-disk check failed. The default
                   10 runs take about 8 minutes on 2 cores.
+        lineage   trains model families whose truth is known with the quickstart's TinyMlp (chains of
+                  versions, fine-tunes of fine-tunes, head swaps, prune + retrain, BF16 casts, a merge, long
+                  continued training, negative controls) and builds one on ResNet-18's published weights;
+                  gives the files neutral names and scores how mgit recovers the lineage: infer (names
+                  re-drawn --orders times, mtimes in creation order and shuffled) and add --auto (random
+                  orders and creation order): edges right, direction right, false relations. With
+                  --model-cards also as model folders whose README.md names the true parents (base_model).
+                  Logs per run under --work/lineage-runs. About 10 minutes on 2 cores.
+        kurtosis  trains TinyMlp runs on the penguin data (Adam and SGD, several learning rates and seeds,
+                  from random init and as fine-tunes of trained bases) with checkpoints along each run,
+                  and reports how often each weight statistic (excess kurtosis, std, mean |w|, near-zero
+                  fraction, max |w|/std) goes up from parent to child, and the Pearson correlation of
+                  corresponding weights for related against unrelated pairs.
         """;
 
     public static int Main(string[] args)
@@ -82,6 +98,10 @@ internal static class Program
                     return PlacementCommand.Run(options, args);
                 case "faults":
                     return FaultCommand.Run(options, args);
+                case "lineage":
+                    return LineageCommand.Run(options, args);
+                case "kurtosis":
+                    return KurtosisCommand.Run(options, args);
                 default:
                     Console.Error.WriteLine($"unknown command '{args[0]}'");
                     Console.Error.WriteLine(Usage);
