@@ -17,7 +17,7 @@ internal static class Program
                          [--results FILE.md]
           MGit.Bench remote --mgit PATH/mgit.dll (or a native PATH/mgit) --work DIR [--size-mb 1024] [--versions 4] [--change-fraction 0.3]
                          [--s3rver .ci/node/node_modules/s3rver/bin/s3rver.js] [--results FILE.md]
-          MGit.Bench placement --mgit PATH/mgit.dll (or a native PATH/mgit) --work DIR [--models 500] [--layers 12] [--seed S] [--results FILE.md]
+          MGit.Bench placement --mgit PATH/mgit.dll (or a native PATH/mgit) --work DIR [--models 500] [--layers 12] [--seed S] [--measure-last K] [--results FILE.md]
           MGit.Bench faults --mgit PATH/mgit.dll (or a native PATH/mgit) --work DIR [--runs 10] [--seed S]
                          [--full-disk tmpfs,ext4|none] [--results FILE.md]
           MGit.Bench lineage --mgit PATH/mgit.dll (or a native PATH/mgit) --work DIR [--orders 3] [--seed S]

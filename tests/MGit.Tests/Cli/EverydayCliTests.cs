@@ -109,6 +109,39 @@ public sealed class EverydayCliTests
     }
 
     [Fact]
+    public void Infer_dry_run_prints_the_plan_with_evidence_and_confidence_and_adds_nothing()
+    {
+        using var dir = new TempDirectory();
+        Ok(dir.Path, "init");
+        string models = Directory.CreateDirectory(dir.File("models")).FullName;
+        var weights = Gaussian(4096, 17);
+        Write(Path.Combine(models, "base.safetensors"), [Floats("w", weights, 64, 64)]);
+        string tuned = Directory.CreateDirectory(Path.Combine(models, "tuned")).FullName;
+        Write(Path.Combine(tuned, "model.safetensors"), [Floats("w", Nudged(weights, 18), 64, 64)]);
+        File.WriteAllText(Path.Combine(tuned, "README.md"), "---\nbase_model: acme/base\nbase_model_relation: finetune\n---\n");
+
+        var text = Ok(dir.Path, "infer", models, "--dry-run");
+        Assert.Contains("tuned@1: parent base@1 (confidence 1.00; its README.md", text.Out);
+        Assert.Contains("nothing was added", text.Error);
+        using (var json = JsonDocument.Parse(Ok(dir.Path, "infer", models, "-n", "--json").Out))
+        {
+            var entry = json.RootElement.EnumerateArray().Single(e => e.GetProperty("name").GetString() == "tuned");
+            Assert.Equal(
+                ["ref", "name", "path", "parent", "parents", "how", "reason", "confidence", "adopts", "already_stored"],
+                entry.EnumerateObject().Select(p => p.Name));
+            Assert.Equal("base@1", entry.GetProperty("parent").GetString());
+            Assert.Equal("finetune", entry.GetProperty("how").GetString());
+            Assert.Equal(1, entry.GetProperty("confidence").GetDouble());
+        }
+
+        Assert.Equal(0, JsonDocument.Parse(Ok(dir.Path, "ls", "--json").Out).RootElement.GetArrayLength());
+        using var added = JsonDocument.Parse(Ok(dir.Path, "infer", models, "--json").Out);
+        var placed = added.RootElement.EnumerateArray().Single(e => e.GetProperty("ref").GetString() == "tuned@1");
+        Assert.Equal("base@1", placed.GetProperty("parent").GetString());
+        Assert.Equal(1, placed.GetProperty("confidence").GetDouble());
+    }
+
+    [Fact]
     public void Auto_placement_prefers_the_newer_version_when_it_is_at_least_as_close()
     {
         using var dir = new TempDirectory();
