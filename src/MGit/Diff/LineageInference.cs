@@ -3,7 +3,12 @@ using System.Globalization;
 namespace MGit.Diff;
 
 /// <summary>A base a model's own files name (model card, config, adapter config, file metadata), resolved to a model of this run (<paramref name="Model"/>) or of the repository (<paramref name="Stored"/>).</summary>
-internal sealed record DeclaredParent(int? Model, PlacementCandidate? Stored, string? How, string Source);
+/// <param name="Model">The model of the run it names, or null.</param>
+/// <param name="Stored">The stored version it names, or null.</param>
+/// <param name="How">The derivation it states (finetune, quantize, merge), or null.</param>
+/// <param name="Source">Where it was read (<c>README.md base_model</c>).</param>
+/// <param name="Evidence">The evidence in words when it is not a file naming the base (a merge found in the weights).</param>
+internal sealed record DeclaredParent(int? Model, PlacementCandidate? Stored, string? How, string Source, string? Evidence = null);
 
 /// <summary>One model <c>mgit infer</c> saw: its name, fingerprint, when its files were written, and the bases its files declare.</summary>
 /// <param name="Name">The model's name.</param>
@@ -99,16 +104,30 @@ internal static class LineageInference
             }
         }
 
+        // A model that is an element-wise mix of two others of the run is their merge: both are
+        // its parents, and it is neither's.
+        var fixedParents = models.Select(m => m.Declared).ToArray();
+        var mergeOf = new (int A, int B)?[n];
+        for (int child = 0; child < n; child++)
+        {
+            if (fixedParents[child].Count == 0 && FindMerge(child, models, relations) is { } merge)
+            {
+                mergeOf[child] = (merge.A, merge.B);
+                string evidence = string.Create(CultureInfo.InvariantCulture, $"an element-wise mix of {models[merge.A].Name} and {models[merge.B].Name} ({merge.Alpha:0.##} : {1 - merge.Alpha:0.##}, residual {merge.Residual:0.###} of their distance)");
+                fixedParents[child] = [new DeclaredParent(merge.A, null, "merge", "weights", evidence), new DeclaredParent(merge.B, null, "merge", "weights", evidence)];
+            }
+        }
+
         for (int child = 0; child < n; child++)
         {
             var model = models[child];
             Arc(0, child + 1, RootCost, "no related model", "", 1, null);
-            if (model.Declared.Count > 0)
+            if (fixedParents[child].Count > 0)
             {
-                foreach (var declared in model.Declared)
+                foreach (var declared in fixedParents[child])
                 {
                     int from = declared.Model is int m ? m + 1 : StoredNode(declared.Stored!);
-                    Arc(from, child + 1, 0, $"its {declared.Source} names {(declared.Model is int dm ? models[dm].Name : declared.Stored!.Ref)}", "declared", 1, declared.How);
+                    Arc(from, child + 1, 0, declared.Evidence ?? $"its {declared.Source} names {(declared.Model is int dm ? models[dm].Name : declared.Stored!.Ref)}", "declared", 1, declared.How);
                 }
 
                 continue;
@@ -116,7 +135,7 @@ internal static class LineageInference
 
             for (int parent = 0; parent < n; parent++)
             {
-                if (parent == child)
+                if (parent == child || mergeOf[parent] is { } m && (m.A == child || m.B == child))
                 {
                     continue;
                 }
@@ -196,9 +215,23 @@ internal static class LineageInference
             Arc(0, storedNodes[candidate.Id], candidate.IsRoot ? RootCost : 0, "stored", "", 1, null);
         }
 
-        var chosen = Arborescence.Solve(1 + n + storedCandidates.Count, 0, arcs);
-        Reroot(chosen, arcs, n, models);
-        MoveUpToNearAncestors(chosen, arcs, n);
+        // A model with several fixed parents (a merge) takes one through the arborescence; the
+        // others must not descend from it. Where one does, the arc that leaves the merge on the
+        // way down to it is dropped and the arborescence solved again.
+        int[] chosen;
+        for (int round = 0; ; round++)
+        {
+            chosen = Arborescence.Solve(1 + n + storedCandidates.Count, 0, arcs);
+            Reroot(chosen, arcs, n, models);
+            MoveUpToNearAncestors(chosen, arcs, n);
+            int? drop = round < arcs.Count ? ArcToAFixedParent(chosen, arcs, fixedParents, storedNodes) : null;
+            if (drop is not int a)
+            {
+                break;
+            }
+
+            arcs[a] = arcs[a] with { Cost = double.PositiveInfinity };
+        }
 
         var placements = new InferredPlacement[n];
         for (int child = 0; child < n; child++)
@@ -220,17 +253,20 @@ internal static class LineageInference
             // unless one of them descends from this model (that would close a cycle).
             if (direction == "declared")
             {
-                foreach (var declared in models[child].Declared)
+                foreach (var declared in fixedParents[child])
                 {
                     int node = declared.Model is int m ? m + 1 : storedNodes[declared.Stored!.Id];
                     if (node != arcs[arc].From && !Descends(node, child + 1, chosen, arcs))
                     {
-                        parents.Add(Parent(node, declared.How, $"its {declared.Source} names {(declared.Model is int dm ? models[dm].Name : declared.Stored!.Ref)}"));
+                        parents.Add(Parent(node, declared.How, declared.Evidence ?? $"its {declared.Source} names {(declared.Model is int dm ? models[dm].Name : declared.Stored!.Ref)}"));
                     }
                 }
             }
 
-            double confidence = Math.Min(directionConfidence, ParentConfidence(arcs, chosen[child + 1], child + 1));
+            // A declared base is as sure as the files that name it; a mix found in the weights nearly so.
+            double confidence = direction == "declared"
+                ? (fixedParents[child].All(d => d.Evidence is null) ? 1 : 0.9)
+                : Math.Min(directionConfidence, ParentConfidence(arcs, chosen[child + 1], child + 1));
             string says = direction is "declared" or "" ? evidence : $"{evidence}; direction: {direction}";
             placements[child] = new InferredPlacement(child, parents, says, Math.Round(confidence, 2), []);
         }
@@ -267,9 +303,9 @@ internal static class LineageInference
     /// <summary>
     /// Where no evidence orients the edges, reversing a path of the tree costs nothing, so the
     /// arborescence's root is an accident of the search. Among the roots that cost no more, take
-    /// the centre of the tree (the fewest links to its farthest model, then the fewest in all,
-    /// then by name): the base of a star of fine-tunes is nearer each of them than they are to
-    /// each other, and sits in the middle.
+    /// the centre of the tree (the least divergence to its farthest model along the tree, then
+    /// the least in all, then by name): the base of a star of fine-tunes is nearer each of them
+    /// than they are to each other, and sits in the middle.
     /// </summary>
     private static void Reroot(int[] chosen, List<ArcCandidate> arcs, int n, IReadOnlyList<InferenceInput> models)
     {
@@ -312,12 +348,12 @@ internal static class LineageInference
                 continue;
             }
 
-            var best = (Root: top, Cost: 0.0, Far: int.MaxValue, Total: int.MaxValue, Arcs: (Dictionary<int, int>?)null);
+            var best = (Root: top, Cost: 0.0, Far: double.MaxValue, Total: double.MaxValue, Arcs: (Dictionary<int, int>?)null);
             foreach (int root in members)
             {
                 // Rooted at `root`, each model's parent is its neighbour towards `root`.
                 var parentArc = new Dictionary<int, int>();
-                var hops = new Dictionary<int, int> { [root] = 0 };
+                var hops = new Dictionary<int, double> { [root] = 0 };
                 var queue = new Queue<int>([root]);
                 double total = 0;
                 bool feasible = true;
@@ -334,7 +370,7 @@ internal static class LineageInference
 
                         parentArc[w] = arc;
                         total += arcs[arc].Cost;
-                        hops[w] = hops[v] + 1;
+                        hops[w] = hops[v] + arcs[arc].Cost;
                         queue.Enqueue(w);
                     }
                 }
@@ -344,11 +380,12 @@ internal static class LineageInference
                     continue;
                 }
 
-                int far = hops.Values.Max(), sum = hops.Values.Sum();
-                bool cheaper = best.Arcs is null || total < best.Cost - 1e-9;
-                bool tie = best.Arcs is not null && Math.Abs(total - best.Cost) <= 1e-9;
-                if (cheaper || (tie && (far < best.Far || (far == best.Far && (sum < best.Total
-                    || (sum == best.Total && string.CompareOrdinal(models[root - 1].Name, models[best.Root - 1].Name) < 0))))))
+                double far = hops.Values.Max(), sum = hops.Values.Sum();
+                const double Epsilon = 1e-9;
+                bool cheaper = best.Arcs is null || total < best.Cost - Epsilon;
+                bool tie = best.Arcs is not null && Math.Abs(total - best.Cost) <= Epsilon;
+                if (cheaper || (tie && (far < best.Far - Epsilon || (Math.Abs(far - best.Far) <= Epsilon && (sum < best.Total - Epsilon
+                    || (Math.Abs(sum - best.Total) <= Epsilon && string.CompareOrdinal(models[root - 1].Name, models[best.Root - 1].Name) < 0))))))
                 {
                     best = (root, total, far, sum, parentArc);
                 }
@@ -397,6 +434,94 @@ internal static class LineageInference
     }
 
     /// <summary>
+    /// Whether <paramref name="child"/> is an element-wise mix a·A + (1 − a)·B of two related
+    /// models of the run (a model soup, a linear merge): the least-squares a over the paired
+    /// samples of their lined-up tensors must lie in [0.1, 0.9] and leave a residual under 5%
+    /// of |A − B|. A common parent of A and B never fits so: their independent changes leave it
+    /// about half their distance off the segment between them. Only the 6 nearest relatives are
+    /// tried as A and B, and neither may have been written after the model.
+    /// </summary>
+    private static (int A, int B, double Alpha, double Residual)? FindMerge(int child, IReadOnlyList<InferenceInput> models, Relation?[,] relations)
+    {
+        var near = Enumerable.Range(0, models.Count)
+            .Where(o => o != child && relations[child, o]!.Related && relations[child, o]!.SameTensorSet)
+            .OrderBy(o => relations[child, o]!.Divergence)
+            .Take(6)
+            .ToList();
+
+        // A cast, a prune or an extension of its nearest relative is that, not a merge.
+        if (near.Count < 2 || Kinship.Direction(models[near[0]].Fingerprint, models[near[0]].Name, models[child].Fingerprint, models[child].Name, relations[near[0], child]!).Sign > 0)
+        {
+            return null;
+        }
+
+        (int A, int B, double Alpha, double Residual)? best = null;
+        for (int i = 0; i < near.Count; i++)
+        {
+            for (int j = i + 1; j < near.Count; j++)
+            {
+                // The mix must also explain the model better than its nearest relative does: a
+                // cast of a merge is nearer the merge than to any mix of the merge's parents.
+                if (MixFit(models[child].Fingerprint, models[near[i]].Fingerprint, models[near[j]].Fingerprint) is { } fit
+                    && fit.Alpha is >= 0.1 and <= 0.9 && fit.Residual < MaxMixResidual
+                    && fit.Residual * relations[near[i], near[j]]!.Divergence < relations[child, near[0]]!.Divergence / 2
+                    && !WrittenAfter(models[near[i]], models[child]) && !WrittenAfter(models[near[j]], models[child])
+                    && (best is null || fit.Residual < best.Value.Residual))
+                {
+                    best = (near[i], near[j], fit.Alpha, fit.Residual);
+                }
+            }
+        }
+
+        return best;
+    }
+
+    /// <summary>
+    /// A linear merge saved in its parents' dtype leaves only rounding off the segment between
+    /// them; a checkpoint in the middle of a steady training run sits near the segment between its
+    /// neighbours too, but with its own noise, well above this.
+    /// </summary>
+    private const double MaxMixResidual = 0.05;
+
+    private static bool WrittenAfter(InferenceInput a, InferenceInput b) => b.WrittenAt + TimeMargin < a.WrittenAt;
+
+    /// <summary>Least squares of m − b = a·(x − b) over the samples of tensors all three line up by name and size: a, and the residual relative to |x − b|.</summary>
+    private static (double Alpha, double Residual)? MixFit(IndexedFingerprint m, IndexedFingerprint x, IndexedFingerprint y)
+    {
+        double xy = 0, mxy = 0, mm = 0;
+        const int Stride = ModelFingerprint.SamplesPerTensor;
+        for (int t = 0; t < m.Count; t++)
+        {
+            int i = x.IndexOfName(m.NameHashes[t]), j = y.IndexOfName(m.NameHashes[t]);
+            if (i < 0 || j < 0 || x.TensorElements[i] != m.TensorElements[t] || y.TensorElements[j] != m.TensorElements[t] || !m.IsFloat(t))
+            {
+                continue;
+            }
+
+            int count = Math.Min(m.SampleCount(t), Math.Min(x.SampleCount(i), y.SampleCount(j)));
+            for (int k = 0; k < count; k++)
+            {
+                double mv = m.SampleSlots[(t * Stride) + k], xv = x.SampleSlots[(i * Stride) + k], yv = y.SampleSlots[(j * Stride) + k];
+                double d = xv - yv, e = mv - yv;
+                if (double.IsFinite(d) && double.IsFinite(e))
+                {
+                    xy += d * d;
+                    mxy += e * d;
+                    mm += e * e;
+                }
+            }
+        }
+
+        if (xy <= 0)
+        {
+            return null;
+        }
+
+        double alpha = mxy / xy;
+        return (alpha, Math.Sqrt(Math.Max(0, mm - (alpha * mxy)) / xy));
+    }
+
+    /// <summary>
     /// Whether the child's weight matrices are heavier-tailed than the parent's: +1 when at least
     /// two thirds of the matrices both have say so, -1 when two thirds say the opposite, else 0;
     /// unanimous when they all agree.
@@ -421,6 +546,46 @@ internal static class LineageInference
         return up * 3 >= total * 2 && up > down ? (1, down == 0)
             : down * 3 >= total * 2 && down > up ? (-1, up == 0)
             : (0, false);
+    }
+
+    /// <summary>
+    /// The arc leaving a model with several fixed parents towards one of those parents, when the
+    /// arborescence made that parent its descendant; null when there is none.
+    /// </summary>
+    private static int? ArcToAFixedParent(int[] chosen, List<ArcCandidate> arcs, IReadOnlyList<DeclaredParent>[] fixedParents, Dictionary<long, int> storedNodes)
+    {
+        for (int child = 0; child < fixedParents.Length; child++)
+        {
+            if (fixedParents[child].Count < 2)
+            {
+                continue;
+            }
+
+            foreach (var parent in fixedParents[child])
+            {
+                int node = parent.Model is int m ? m + 1 : storedNodes[parent.Stored!.Id];
+                // Walk up from the parent; the arc just below the child on that path leaves the child.
+                int below = -1;
+                for (int v = node, steps = 0; chosen[v] >= 0 && steps < chosen.Length; steps++)
+                {
+                    int up = arcs[chosen[v]].From;
+                    if (up == child + 1)
+                    {
+                        below = chosen[v];
+                        break;
+                    }
+
+                    v = up;
+                }
+
+                if (below >= 0 && !double.IsPositiveInfinity(arcs[below].Cost))
+                {
+                    return below;
+                }
+            }
+        }
+
+        return null;
     }
 
     /// <summary>How clearly the chosen parent beats the next possible one: 1 alone, 0.5 for a tie.</summary>

@@ -309,4 +309,35 @@ public sealed class LineageRecoveryTests(PenguinFamilyFixture penguins) : IClass
         Assert.Contains("Llama-3-8B", added.Placement!.Reason);
         Assert.Contains("not in the repository", added.Placement.Reason);
     }
+
+    [Fact]
+    public void Infer_finds_a_merge_of_two_fine_tunes_in_the_weights_and_gives_it_both_parents()
+    {
+        // A uniform soup of two fine-tunes sits halfway between them; their base does not (their
+        // changes are independent), nor does a cast of the soup (nearer the soup than any mix).
+        var random = new Random(31);
+        var base_ = Matrices(random, 4, 48, 0.1);
+        var first = base_.Select(t => ModelFamily.Perturb(random, t, 0.01)).ToList();
+        var second = base_.Select(t => ModelFamily.Perturb(random, t, 0.01)).ToList();
+        var third = base_.Select(t => ModelFamily.Perturb(random, t, 0.01)).ToList();
+        var soup = first.Select((t, k) => t with { Values = t.Values.Select((v, e) => (v + second[k].Values[e]) / 2).ToArray() }).ToList();
+        using var fixture = new RepoFixture();
+        foreach (var (name, tensors) in new[] { ("m-b", base_), ("m-f", first), ("m-s", second), ("m-t", third), ("m-a", soup) })
+        {
+            Write(fixture.Models, name, tensors);
+        }
+
+        ModelFamily.Write(fixture.Models, new ModelFamily.Member("m-h", null, soup, "BF16"), "m-h.safetensors");
+        var plan = fixture.Repository.PlanInference(fixture.Models).ToDictionary(e => e.Name);
+        Assert.Equal(["m-f@1", "m-s@1"], plan["m-a"].Parents.Order());
+        Assert.Equal("merge", plan["m-a"].How);
+        Assert.Contains("element-wise mix", plan["m-a"].Reason);
+        Assert.Equal(["m-a@1"], plan["m-h"].Parents);
+        Assert.Empty(plan["m-b"].Parents);
+        Assert.All(new[] { "m-f", "m-s", "m-t" }, name => Assert.Equal(["m-b@1"], plan[name].Parents));
+
+        fixture.Repository.Infer(fixture.Models);
+        var graph = fixture.Repository.Graph();
+        Assert.Equal(["m-f", "m-s"], graph.Parents(graph.Resolve("m-a"), EdgeKind.Adapted).Select(p => p.Name).Order());
+    }
 }
