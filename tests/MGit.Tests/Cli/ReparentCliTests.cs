@@ -14,7 +14,8 @@ public sealed class ReparentCliTests
     {
         var output = new StringWriter();
         var error = new StringWriter();
-        var context = new CliContext(output, error, dir, name => name switch { "MGIT_FSYNC" => "0", "MGIT_USER" => user, _ => null }, ErrorIsTerminal: false);
+        // The remote tests' environment (no fsync, the S3 test server's credentials), as this user.
+        var context = new CliContext(output, error, dir, name => name == "MGIT_USER" ? user : RemoteCli.Environment(name), ErrorIsTerminal: false);
         int code = MGitCli.Run(args, context);
         return new CliResult(code, output.ToString(), error.ToString());
     }
