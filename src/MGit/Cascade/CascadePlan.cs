@@ -80,7 +80,7 @@ internal sealed record CascadePlan(ModelVersion Old, ModelVersion New, IReadOnly
     /// <summary>Models whose latest version has an adapted parent that is OLD or a version of another affected model.</summary>
     private static Dictionary<string, ModelVersion> Affected(LineageGraph graph, ModelVersion old, ModelVersion @new)
     {
-        var latest = graph.Versions.GroupBy(v => v.Name).Select(g => g.MaxBy(v => v.Version)!).ToList();
+        var latest = graph.LatestVersions();
         var affected = new Dictionary<string, ModelVersion>(StringComparer.Ordinal);
         bool grew = true;
         while (grew)

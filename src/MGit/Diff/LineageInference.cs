@@ -127,7 +127,7 @@ internal static class LineageInference
                 foreach (var declared in fixedParents[child])
                 {
                     int from = declared.Model is int m ? m + 1 : StoredNode(declared.Stored!);
-                    Arc(from, child + 1, 0, declared.Evidence ?? $"its {declared.Source} names {(declared.Model is int dm ? models[dm].Name : declared.Stored!.Ref)}", "declared", 1, declared.How);
+                    Arc(from, child + 1, 0, Evidence(declared), "declared", 1, declared.How);
                 }
 
                 continue;
@@ -166,7 +166,7 @@ internal static class LineageInference
                     // Weak evidence, each making the edge dearer when it says the edge points backwards.
                     var said = new List<string>();
                     double against = 0, forward = 0;
-                    int time = models[parent].WrittenAt + TimeMargin < model.WrittenAt ? 1 : model.WrittenAt + TimeMargin < models[parent].WrittenAt ? -1 : 0;
+                    int time = WrittenAfter(model, models[parent]) ? 1 : WrittenAfter(models[parent], model) ? -1 : 0;
                     if (time != 0)
                     {
                         said.Add(time > 0 ? "written after it" : "written before it");
@@ -222,8 +222,9 @@ internal static class LineageInference
         for (int round = 0; ; round++)
         {
             chosen = Arborescence.Solve(1 + n + storedCandidates.Count, 0, arcs);
-            Reroot(chosen, arcs, n, models);
-            MoveUpToNearAncestors(chosen, arcs, n);
+            var cheapest = CheapestArcs(arcs);
+            Reroot(chosen, arcs, cheapest, n, models);
+            MoveUpToNearAncestors(chosen, arcs, cheapest, n);
             int? drop = round < arcs.Count ? ArcToAFixedParent(chosen, arcs, fixedParents, storedNodes) : null;
             if (drop is not int a)
             {
@@ -258,7 +259,7 @@ internal static class LineageInference
                     int node = declared.Model is int m ? m + 1 : storedNodes[declared.Stored!.Id];
                     if (node != arcs[arc].From && !Descends(node, child + 1, chosen, arcs))
                     {
-                        parents.Add(Parent(node, declared.How, declared.Evidence ?? $"its {declared.Source} names {(declared.Model is int dm ? models[dm].Name : declared.Stored!.Ref)}"));
+                        parents.Add(Parent(node, declared.How, Evidence(declared)));
                     }
                 }
             }
@@ -296,8 +297,27 @@ internal static class LineageInference
 
         return ParentsFirst(placements, models);
 
+        string Evidence(DeclaredParent declared) =>
+            declared.Evidence ?? $"its {declared.Source} names {(declared.Model is int m ? models[m].Name : declared.Stored!.Ref)}";
+
         InferredParent Parent(int node, string? how, string evidence) =>
             node <= n ? new InferredParent(node - 1, null, how, evidence) : new InferredParent(null, storedCandidates[node - n - 1], how, evidence);
+    }
+
+    /// <summary>The cheapest arc of each (parent, child) pair, by index.</summary>
+    private static Dictionary<(int, int), int> CheapestArcs(List<ArcCandidate> arcs)
+    {
+        var cheapest = new Dictionary<(int, int), int>();
+        for (int a = 0; a < arcs.Count; a++)
+        {
+            var key = (arcs[a].From, arcs[a].To);
+            if (!cheapest.TryGetValue(key, out int known) || arcs[a].Cost < arcs[known].Cost)
+            {
+                cheapest[key] = a;
+            }
+        }
+
+        return cheapest;
     }
 
     /// <summary>
@@ -307,18 +327,8 @@ internal static class LineageInference
     /// the least in all, then by name): the base of a star of fine-tunes is nearer each of them
     /// than they are to each other, and sits in the middle.
     /// </summary>
-    private static void Reroot(int[] chosen, List<ArcCandidate> arcs, int n, IReadOnlyList<InferenceInput> models)
+    private static void Reroot(int[] chosen, List<ArcCandidate> arcs, Dictionary<(int, int), int> cost, int n, IReadOnlyList<InferenceInput> models)
     {
-        var cost = new Dictionary<(int, int), int>();
-        for (int a = 0; a < arcs.Count; a++)
-        {
-            var key = (arcs[a].From, arcs[a].To);
-            if (!cost.TryGetValue(key, out int known) || arcs[a].Cost < arcs[known].Cost)
-            {
-                cost[key] = a;
-            }
-        }
-
         for (int top = 1; top <= n; top++)
         {
             if (arcs[chosen[top]].From != 0)
@@ -410,18 +420,11 @@ internal static class LineageInference
     /// later version, can look as near as the real parent. An ancestor of the chosen parent
     /// within 2% of its cost is the likelier parent (nearer the root), as in <c>add --auto</c>.
     /// </summary>
-    private static void MoveUpToNearAncestors(int[] chosen, List<ArcCandidate> arcs, int n)
+    private static void MoveUpToNearAncestors(int[] chosen, List<ArcCandidate> arcs, Dictionary<(int, int), int> byPair, int n)
     {
-        const double NearTolerance = 1.02;
-        var byPair = new Dictionary<(int, int), int>();
-        for (int a = 0; a < arcs.Count; a++)
-        {
-            byPair.TryAdd((arcs[a].From, arcs[a].To), a);
-        }
-
         for (int v = 1; v <= n; v++)
         {
-            double limit = (arcs[chosen[v]].Cost * NearTolerance) + 1e-12;
+            double limit = (arcs[chosen[v]].Cost * Placement.NearTolerance) + 1e-12;
             for (int up = arcs[chosen[v]].From; up != 0 && chosen[up] >= 0;)
             {
                 up = arcs[chosen[up]].From;
@@ -483,6 +486,7 @@ internal static class LineageInference
     /// </summary>
     private const double MaxMixResidual = 0.05;
 
+    /// <summary>Whether <paramref name="a"/>'s files were written clearly (more than <see cref="TimeMargin"/>) after <paramref name="b"/>'s.</summary>
     private static bool WrittenAfter(InferenceInput a, InferenceInput b) => b.WrittenAt + TimeMargin < a.WrittenAt;
 
     /// <summary>Least squares of m − b = a·(x − b) over the samples of tensors all three line up by name and size: a, and the residual relative to |x − b|.</summary>

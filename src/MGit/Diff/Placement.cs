@@ -42,7 +42,8 @@ internal static class Placement
 {
     private const double SharedTolerance = 0.01;
     private const double StructureTolerance = 0.001;
-    private const double NearTolerance = 1.02;
+    /// <summary>Candidates within 2% of the nearest count as equally near (infer moves up to such ancestors too).</summary>
+    internal const double NearTolerance = 1.02;
 
     /// <summary>Compares the new model with one placed model (while its fingerprint is at hand: placement streams them).</summary>
     public static Ranked Rank(IndexedFingerprint model, string name, PlacementCandidate candidate, IndexedFingerprint fingerprint)

@@ -452,7 +452,7 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
 
         // What the files say of their base comes first: a model card naming a stored model is
         // worth more than any likeness of weights.
-        var (bases, unmatched) = MatchDeclared(declared, name, LatestVersions(graph), []);
+        var (bases, unmatched) = MatchDeclared(declared, name, graph.LatestVersions(), []);
         if (bases.Count > 0)
         {
             var parents = bases.Select(b => b.Version!).DistinctBy(v => v.Id).ToList();
@@ -479,16 +479,12 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
         return (ApplyPlacement(options, decision, "auto"), timing);
     }
 
-    /// <summary>The newest version of each model: what a declared base name can mean.</summary>
-    private static List<ModelVersion> LatestVersions(LineageGraph graph) =>
-        graph.Versions.GroupBy(v => v.Name, StringComparer.Ordinal).Select(g => g.MaxBy(v => v.Version)!).ToList();
-
     /// <summary>
     /// The declared bases that name a stored model (<paramref name="stored"/>) or a model of the
     /// same run (<paramref name="runNames"/>, index into it), and a note for each claim that names
     /// none (the base is not in the repository, or two models fit it equally).
     /// </summary>
-    private static (List<(BaseClaim Claim, ModelVersion? Version, int? Model)> Bases, List<string> Unmatched) MatchDeclared(DeclaredLineage declared, string name, List<ModelVersion> stored, IReadOnlyList<string> runNames)
+    private static (List<(BaseClaim Claim, ModelVersion? Version, int? Model)> Bases, List<string> Unmatched) MatchDeclared(DeclaredLineage declared, string name, List<ModelVersion> stored, List<string> runNames)
     {
         var candidates = stored.Select(v => (v.Name, v.Metadata))
             .Concat(runNames.Select(n => (Name: n, Metadata: (IReadOnlyDictionary<string, string>)new Dictionary<string, string>())))
@@ -498,7 +494,7 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
         foreach (var claim in declared.Claims)
         {
             string? match = BaseNameMatcher.Match(claim.Base, name, candidates);
-            int run = match is null ? -1 : runNames.ToList().IndexOf(match);
+            int run = match is null ? -1 : runNames.IndexOf(match);
             if (run >= 0)
             {
                 bases.Add((claim, null, run));
@@ -622,7 +618,7 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
             }
 
             var writtenAt = files.Max(f => File.GetLastWriteTimeUtc(f.FullPath));
-            var declared = DeclaredLineageReader.Read(files, layouts.ToDictionary(l => files[layouts.IndexOf(l)].RelativePath, l => l.Layout, StringComparer.Ordinal));
+            var declared = DeclaredLineageReader.Read(files, files.Zip(layouts).ToDictionary(f => f.First.RelativePath, f => f.Second.Layout, StringComparer.Ordinal));
             var kurtosis = new Dictionary<string, double>(StringComparer.Ordinal);
             entries.Add((name, entry.FullName, new IndexedFingerprint(Fingerprints.FromFiles(layouts, context.WritingFormat, kurtosis, cancellationToken)), writtenAt, declared, kurtosis));
         }
@@ -633,7 +629,7 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
         }
 
         var related = entries.Count == 0 ? [] : placer.RankStored(entries.Select(e => (e.Name, e.Fingerprint)).ToList(), graph, keep: 8);
-        var latest = LatestVersions(graph);
+        var latest = graph.LatestVersions();
         var runNames = entries.Select(e => e.Name).ToList();
         var notes = new List<string>[entries.Count];
         var inputs = new List<InferenceInput>();

@@ -106,6 +106,10 @@ public sealed class LineageGraph
     /// <summary>The newest version of a model, or null when no model has that name.</summary>
     public ModelVersion? Latest(string name) => Versions.Where(v => v.Name == name).MaxBy(v => v.Version);
 
+    /// <summary>The newest version of every model.</summary>
+    internal List<ModelVersion> LatestVersions() =>
+        Versions.GroupBy(v => v.Name, StringComparer.Ordinal).Select(g => g.MaxBy(v => v.Version)!).ToList();
+
     /// <summary>Every version of a model, oldest first (empty when no model has that name).</summary>
     public IReadOnlyList<ModelVersion> VersionsOf(string name) => Versions.Where(v => v.Name == name).OrderBy(v => v.Version).ToList();
 
