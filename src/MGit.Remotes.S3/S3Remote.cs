@@ -141,7 +141,7 @@ public sealed class S3Remote : IRemoteBackend
 
     /// <summary>
     /// A GET that fails on the client's side (a body that breaks off or fails the SDK's MD5 check
-    /// of the ETag, or headers it cannot parse) is made again, a few times, after a short pause.
+    /// of the ETag, or headers it cannot parse) is made again, up to eight times, after pauses that double.
     /// refs/lineage is overwritten by every push and racing pushes may upload the same object
     /// twice; servers that overwrite in place (s3rver does; AWS itself never does) then serve a
     /// reader a torn response. Answers from the server (not found, refused) are final.
@@ -156,12 +156,14 @@ public sealed class S3Remote : IRemoteBackend
             }
             catch (Exception e) when (attempt < DownloadAttempts && IsTornResponse(e) && !cancel.IsCancellationRequested)
             {
-                await Task.Delay(Random.Shared.Next(20, 60) * attempt, cancel).ConfigureAwait(false);
+                // Backing off doubles the pause (with jitter) so a read outlasts a slow
+                // overwrite: about 3.5 s over all attempts.
+                await Task.Delay(Math.Min(1000, 25 << attempt) + Random.Shared.Next(0, 25), cancel).ConfigureAwait(false);
             }
         }
     });
 
-    private const int DownloadAttempts = 6;
+    private const int DownloadAttempts = 8;
 
     /// <summary>Not an answer of the server, nor a local failure (the target file, a limit we set).</summary>
     private static bool IsTornResponse(Exception e) => e switch

@@ -31,10 +31,14 @@ public sealed class RemoteOverwriteTests
             using var backend = remote.Open();
             while (!stop.IsCancellationRequested)
             {
-                await backend.PutAsync(RemoteLayout.LineageRef, versions[writes++ % 2], default);
-                // Pushes overwrite a key once each, not back to back: a pause as long as a write
-                // leaves the reader gaps to land in, as it has when real pushes race a pull.
-                await Task.Delay(10);
+                var started = DateTime.UtcNow;
+                await backend.PutAsync(RemoteLayout.LineageRef, versions[Volatile.Read(ref writes) % 2], default);
+                Interlocked.Increment(ref writes);
+                // Pushes overwrite a key once each, not back to back. s3rver's object is torn for
+                // the whole PUT, so the pause scales with the write (four times as long) and a
+                // reader has gaps to land in, as it has when real pushes race a pull, on a fast
+                // machine or a loaded one.
+                await Task.Delay(TimeSpan.FromMilliseconds(10) + (4 * (DateTime.UtcNow - started)));
             }
         });
 
@@ -42,8 +46,9 @@ public sealed class RemoteOverwriteTests
         using (var reader = remote.Open())
         {
             var until = DateTime.UtcNow + TimeSpan.FromSeconds(3);
+            var giveUp = DateTime.UtcNow + TimeSpan.FromSeconds(60);
             string local = dir.File("read");
-            while (DateTime.UtcNow < until || reads < 5)
+            while ((DateTime.UtcNow < until || reads < 5 || Volatile.Read(ref writes) <= 10) && DateTime.UtcNow < giveUp)
             {
                 Assert.True(reader.DownloadAsync(RemoteLayout.LineageRef, local, RemoteLayout.MaxSnapshotBytes, default).Result);
                 byte[] read = File.ReadAllBytes(local);
