@@ -106,6 +106,7 @@ public static class MGitCli
         DiffCommand.Build(globals, context),
         InferCommand.Build(globals, context),
         StatusCommand.Build(globals, context),
+        ServeCommand.Build(globals, context),
     ];
 
     /// <summary>One line on stderr, a non-zero exit; the stack trace only with MGIT_TRACE=1.</summary>
@@ -193,6 +194,13 @@ public sealed class GlobalOptions
 
     public Repository OpenRepository(ParseResult parse, CliContext context) =>
         Repository.Open(context.ResolvePath(parse.GetValue(Repo) ?? "."), Options(parse, context));
+
+    /// <summary>The root folder of the repository the command works on (found as <see cref="OpenRepository"/> finds it).</summary>
+    public string RepositoryRoot(ParseResult parse, CliContext context)
+    {
+        using var repository = OpenRepository(parse, context);
+        return repository.Root;
+    }
 
     public RepositoryOptions Options(ParseResult parse, CliContext context) => new()
     {

@@ -23,14 +23,7 @@ public static class DiffCommand
             var result = Compare(parse, globals, context, left, right);
             if (parse.GetValue(json))
             {
-                Json.Write(context.Out, new JsonObject
-                {
-                    ["a"] = result.A,
-                    ["b"] = result.B,
-                    ["tensors"] = Json.Array(result.Tensors, TensorJson),
-                    ["files"] = Json.Array(result.Files, FileJson),
-                    ["summary"] = SummaryJson(result.Summary),
-                });
+                Json.Write(context.Out, ToJson(result));
             }
             else
             {
@@ -41,6 +34,16 @@ public static class DiffCommand
         });
         return command;
     }
+
+    /// <summary>The document of <c>mgit diff A B --json</c> (and of the web API's /api/diff).</summary>
+    public static JsonObject ToJson(ModelDiffResult result) => new()
+    {
+        ["a"] = result.A,
+        ["b"] = result.B,
+        ["tensors"] = Json.Array(result.Tensors, TensorJson),
+        ["files"] = Json.Array(result.Files, FileJson),
+        ["summary"] = SummaryJson(result.Summary),
+    };
 
     /// <summary>Inside a repository refs and paths both work; outside one, two paths on disk still compare.</summary>
     private static ModelDiffResult Compare(ParseResult parse, GlobalOptions globals, CliContext context, string left, string right)

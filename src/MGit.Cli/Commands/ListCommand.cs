@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text.Json.Nodes;
 using MGit.Cli.Rendering;
 using MGit.Lineage;
 
@@ -16,7 +17,7 @@ public static class ListCommand
             var graph = repository.Graph();
             if (parse.GetValue(json))
             {
-                Json.Write(context.Out, Json.Array(graph.Versions, v => Json.Version(graph, v)));
+                Json.Write(context.Out, ToJson(graph));
                 return 0;
             }
 
@@ -31,6 +32,9 @@ public static class ListCommand
         });
         return command;
     }
+
+    /// <summary>The document of <c>mgit ls --json</c> (and of the web API's /api/ls).</summary>
+    public static JsonArray ToJson(LineageGraph graph) => Json.Array(graph.Versions, v => Json.Version(graph, v));
 
     /// <summary>
     /// One row per version under a header. A column is one entry here (its header, whether it is

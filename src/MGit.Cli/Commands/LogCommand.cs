@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using MGit.Cli.Rendering;
+using MGit.Cli.Web;
 
 namespace MGit.Cli.Commands;
 
@@ -19,7 +20,8 @@ public static class LogCommand
             if (parse.GetValue(json))
             {
                 // The nodes and edges the tree draws, in the shape of 'graph --format json'.
-                var shape = GraphExport.JsonShape(focus is null ? graph : LineageTree.Around(graph, focus));
+                var shown = focus is null ? graph : LineageTree.Around(graph, focus);
+                var shape = GraphExport.JsonShape(shown, repository.Tests.Latest(graph));
                 Json.Write(context.Out, new JsonObject
                 {
                     ["focus"] = focus?.Ref,
@@ -40,24 +42,30 @@ public static class GraphCommand
 {
     public static Command Build(GlobalOptions globals, CliContext context)
     {
-        var format = new Option<string>("--format") { Description = "dot, mermaid or json", DefaultValueFactory = _ => "dot" };
-        format.AcceptOnlyFromAmong("dot", "mermaid", "json");
-        var command = new Command("graph", "Export the lineage graph") { format };
+        var format = new Option<string>("--format") { Description = "dot, mermaid, json, or html (the graph page of 'mgit serve' as one self-contained file)", DefaultValueFactory = _ => "dot" };
+        format.AcceptOnlyFromAmong("dot", "mermaid", "json", "html");
+        var output = new Option<string?>("--output", "-o") { Description = "Write to this file instead of standard output" };
+        var command = new Command("graph", "Export the lineage graph") { format, output };
         command.SetAction(parse =>
         {
             using var repository = globals.OpenRepository(parse, context);
             var graph = repository.Graph();
-            switch (parse.GetValue(format))
+            string text = parse.GetValue(format) switch
             {
-                case "mermaid":
-                    context.Out.Write(GraphExport.Mermaid(graph));
-                    break;
-                case "json":
-                    Json.Write(context.Out, GraphExport.JsonShape(graph));
-                    break;
-                default:
-                    context.Out.Write(GraphExport.Dot(graph));
-                    break;
+                "mermaid" => GraphExport.Mermaid(graph),
+                "json" => Json.ToText(GraphExport.JsonShape(graph, repository.Tests.Latest(graph))) + "\n",
+                "html" => StaticGraphPage.Build(GraphExport.JsonShape(graph, repository.Tests.Latest(graph)), $"mgit: {Path.GetFileName(repository.Root)}"),
+                _ => GraphExport.Dot(graph),
+            };
+            if (parse.GetValue(output) is { } file)
+            {
+                string path = context.ResolvePath(file);
+                File.WriteAllText(path, text);
+                GlobalOptions.Say(parse, globals, context, $"wrote {path}");
+            }
+            else
+            {
+                context.Out.Write(text);
             }
 
             return 0;

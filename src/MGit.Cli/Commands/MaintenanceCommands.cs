@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using MGit.Cli.Rendering;
+using MGit.Maintenance;
 
 namespace MGit.Cli.Commands;
 
@@ -16,29 +17,7 @@ public static class StatsCommand
             var stats = repository.Stats();
             if (parse.GetValue(json))
             {
-                var perVersion = repository.StorageByVersion();
-                var codecs = perVersion.SelectMany(v => v.CodecBytes)
-                    .GroupBy(c => c.Key, StringComparer.Ordinal)
-                    .OrderBy(g => g.Key, StringComparer.Ordinal)
-                    .ToDictionary(g => g.Key, g => g.Sum(c => c.Value));
-                Json.Write(context.Out, new JsonObject
-                {
-                    ["models"] = stats.Models,
-                    ["versions"] = stats.Versions,
-                    ["logical_bytes"] = stats.LogicalBytes,
-                    ["stored_bytes"] = stats.StoredBytes,
-                    ["ratio"] = Math.Round(stats.Ratio, 4),
-                    ["objects"] = stats.Objects,
-                    ["codecs"] = Json.Map(codecs, n => n),
-                    ["per_model"] = Json.Array(perVersion, v => new JsonObject
-                    {
-                        ["ref"] = v.Ref,
-                        ["logical_bytes"] = v.LogicalBytes,
-                        ["stored_bytes"] = v.StoredBytes,
-                        ["ratio"] = v.StoredBytes == 0 ? 0 : Math.Round((double)v.LogicalBytes / v.StoredBytes, 4),
-                        ["codecs"] = Json.Map(v.CodecBytes, n => n),
-                    }),
-                });
+                Json.Write(context.Out, ToJson(repository, stats));
             }
             else
             {
@@ -51,6 +30,34 @@ public static class StatsCommand
             return 0;
         });
         return command;
+    }
+
+    /// <summary>The document of <c>mgit stats --json</c> (and of the web API's /api/stats).</summary>
+    public static JsonObject ToJson(Repository repository, RepositoryStats stats)
+    {
+        var perVersion = repository.StorageByVersion();
+        var codecs = perVersion.SelectMany(v => v.CodecBytes)
+            .GroupBy(c => c.Key, StringComparer.Ordinal)
+            .OrderBy(g => g.Key, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.Sum(c => c.Value));
+        return new JsonObject
+        {
+            ["models"] = stats.Models,
+            ["versions"] = stats.Versions,
+            ["logical_bytes"] = stats.LogicalBytes,
+            ["stored_bytes"] = stats.StoredBytes,
+            ["ratio"] = Math.Round(stats.Ratio, 4),
+            ["objects"] = stats.Objects,
+            ["codecs"] = Json.Map(codecs, n => n),
+            ["per_model"] = Json.Array(perVersion, v => new JsonObject
+            {
+                ["ref"] = v.Ref,
+                ["logical_bytes"] = v.LogicalBytes,
+                ["stored_bytes"] = v.StoredBytes,
+                ["ratio"] = v.StoredBytes == 0 ? 0 : Math.Round((double)v.LogicalBytes / v.StoredBytes, 4),
+                ["codecs"] = Json.Map(v.CodecBytes, n => n),
+            }),
+        };
     }
 }
 

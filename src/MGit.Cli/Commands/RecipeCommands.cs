@@ -20,7 +20,7 @@ public static class RecipeCommands
             var (version, recipe, parents) = repository.RecipeOf(parse.GetValue(showRef)!);
             if (parse.GetValue(json))
             {
-                Json.Write(context.Out, new JsonObject { ["ref"] = version.Ref, ["recipe"] = recipe, ["parents"] = Json.Array(parents.Select(p => p.Ref)) });
+                Json.Write(context.Out, ToJson(repository, version.Ref));
                 return 0;
             }
 
@@ -48,5 +48,12 @@ public static class RecipeCommands
         command.Subcommands.Add(show);
         command.Subcommands.Add(set);
         return command;
+    }
+
+    /// <summary>The document of <c>mgit recipe show REF --json</c> (and of the web API's /api/recipe).</summary>
+    public static JsonObject ToJson(Repository repository, string reference)
+    {
+        var (version, recipe, parents) = repository.RecipeOf(reference);
+        return new JsonObject { ["ref"] = version.Ref, ["recipe"] = recipe, ["parents"] = Json.Array(parents.Select(p => p.Ref)) };
     }
 }

@@ -15,63 +15,15 @@ public static class ShowCommand
         {
             using var repository = globals.OpenRepository(parse, context);
             var details = repository.Show(parse.GetValue(reference)!);
-            var v = details.Version;
-            var sharing = TensorSharing.Of(details.Manifest);
-            var formats = details.Manifest.Files.ToDictionary(f => f.Path, f => f.Format, StringComparer.Ordinal);
+            var formats = FormatsByFile(details);
             if (parse.GetValue(json))
             {
-                Json.Write(context.Out, new JsonObject
-                {
-                    ["ref"] = v.Ref,
-                    ["name"] = v.Name,
-                    ["version"] = v.Version,
-                    ["type"] = v.Type,
-                    ["message"] = v.Message,
-                    ["added_at"] = v.AddedAt,
-                    ["logical_bytes"] = v.LogicalBytes,
-                    ["lossy"] = v.Lossy,
-                    ["error_bound"] = v.ErrorBound,
-                    ["kind"] = details.Manifest.Kind,
-                    ["files"] = Json.Array(details.Manifest.Files, f => new JsonObject
-                    {
-                        ["path"] = f.Path,
-                        ["format"] = f.Format,
-                        ["length"] = f.Length,
-                        ["tensors"] = f.ListedTensors().Count(),
-                        ["metadata"] = Json.Map(f.Metadata),
-                    }),
-                    ["links"] = Json.Array(details.Manifest.Links ?? [], l => new JsonObject { ["path"] = l.Path, ["target"] = l.Target }),
-                    ["tensors"] = Json.Array(details.Tensors.Zip(repository.TensorStorageOf(v.Ref), sharing), triple =>
-                    {
-                        var (t, s, shared) = triple;
-                        return new JsonObject
-                        {
-                            ["name"] = t.Name,
-                            ["dtype"] = t.Dtype,
-                            // Outermost dimension first, in every format (as PyTorch and safetensors);
-                            // GGUF tensors also carry ggml's order, ne[0] first, as GGUF tools print it.
-                            ["shape"] = Json.Array(t.Shape),
-                            ["ggml_shape"] = IsGguf(formats, t) ? Json.Array(t.Shape.Reverse()) : null,
-                            ["file"] = t.File,
-                            ["offset"] = t.Offset,
-                            ["length"] = t.Length,
-                            ["codec"] = s.Codecs.Count == 1 ? s.Codecs.Keys.Single() : s.Codecs.Count == 0 ? "empty" : "mixed",
-                            ["codecs"] = Json.Map(s.Codecs, n => n),
-                            ["base"] = s.Base,
-                            ["stored_bytes"] = s.StoredBytes,
-                            ["chain_depth"] = s.MaxDepth,
-                            ["shared"] = shared is null ? null : new JsonObject { ["how"] = shared.How, ["with"] = Json.Array(shared.With) },
-                        };
-                    }),
-                    ["parents"] = Json.Array(details.Parents, Json.Edge),
-                    ["children"] = Json.Array(details.Children, Json.Edge),
-                    ["metadata"] = Json.Map(v.Metadata),
-                    ["uninterpreted_globals"] = Json.Array(details.UninterpretedGlobals),
-                    ["tags"] = Json.Array(repository.Graph().TagsOf(v).Select(t => t.Name)),
-                });
+                Json.Write(context.Out, ToJson(repository, details));
                 return 0;
             }
 
+            var v = details.Version;
+            var sharing = TensorSharing.Of(details.Manifest);
             var o = context.Out;
             o.WriteLine($"{v.Ref}  ({details.Manifest.Kind}, {LineageTree.Size(v.LogicalBytes)}, added {v.AddedAt:u})");
             if (v.Type is not null) o.WriteLine($"type:     {v.Type}");
@@ -109,6 +61,66 @@ public static class ShowCommand
         });
         return command;
     }
+
+    /// <summary>The document of <c>mgit show REF --json</c> (and of the web API's /api/show).</summary>
+    public static JsonObject ToJson(Repository repository, ModelDetails details)
+    {
+        var v = details.Version;
+        var sharing = TensorSharing.Of(details.Manifest);
+        var formats = FormatsByFile(details);
+        return new JsonObject
+        {
+            ["ref"] = v.Ref,
+            ["name"] = v.Name,
+            ["version"] = v.Version,
+            ["type"] = v.Type,
+            ["message"] = v.Message,
+            ["added_at"] = v.AddedAt,
+            ["logical_bytes"] = v.LogicalBytes,
+            ["lossy"] = v.Lossy,
+            ["error_bound"] = v.ErrorBound,
+            ["kind"] = details.Manifest.Kind,
+            ["files"] = Json.Array(details.Manifest.Files, f => new JsonObject
+            {
+                ["path"] = f.Path,
+                ["format"] = f.Format,
+                ["length"] = f.Length,
+                ["tensors"] = f.ListedTensors().Count(),
+                ["metadata"] = Json.Map(f.Metadata),
+            }),
+            ["links"] = Json.Array(details.Manifest.Links ?? [], l => new JsonObject { ["path"] = l.Path, ["target"] = l.Target }),
+            ["tensors"] = Json.Array(details.Tensors.Zip(repository.TensorStorageOf(v.Ref), sharing), triple =>
+            {
+                var (t, s, shared) = triple;
+                return new JsonObject
+                {
+                    ["name"] = t.Name,
+                    ["dtype"] = t.Dtype,
+                    // Outermost dimension first, in every format (as PyTorch and safetensors);
+                    // GGUF tensors also carry ggml's order, ne[0] first, as GGUF tools print it.
+                    ["shape"] = Json.Array(t.Shape),
+                    ["ggml_shape"] = IsGguf(formats, t) ? Json.Array(t.Shape.Reverse()) : null,
+                    ["file"] = t.File,
+                    ["offset"] = t.Offset,
+                    ["length"] = t.Length,
+                    ["codec"] = s.Codecs.Count == 1 ? s.Codecs.Keys.Single() : s.Codecs.Count == 0 ? "empty" : "mixed",
+                    ["codecs"] = Json.Map(s.Codecs, n => n),
+                    ["base"] = s.Base,
+                    ["stored_bytes"] = s.StoredBytes,
+                    ["chain_depth"] = s.MaxDepth,
+                    ["shared"] = shared is null ? null : new JsonObject { ["how"] = shared.How, ["with"] = Json.Array(shared.With) },
+                };
+            }),
+            ["parents"] = Json.Array(details.Parents, Json.Edge),
+            ["children"] = Json.Array(details.Children, Json.Edge),
+            ["metadata"] = Json.Map(v.Metadata),
+            ["uninterpreted_globals"] = Json.Array(details.UninterpretedGlobals),
+            ["tags"] = Json.Array(repository.Graph().TagsOf(v).Select(t => t.Name)),
+        };
+    }
+
+    private static Dictionary<string, string> FormatsByFile(ModelDetails details) =>
+        details.Manifest.Files.ToDictionary(f => f.Path, f => f.Format, StringComparer.Ordinal);
 
     /// <summary>The tensors as an aligned table: the file column only for several files, the sharing column only when something is shared.</summary>
     private static string TensorTable(IReadOnlyList<StoredTensor> tensors, IReadOnlyList<TensorSharing?> sharing, IReadOnlyDictionary<string, string> formats)

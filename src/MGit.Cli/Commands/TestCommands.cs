@@ -111,7 +111,7 @@ public static class TestCommands
             var results = repository.Tests.Latest(graph, only is null ? null : [only.Id]);
             if (parse.GetValue(json))
             {
-                Json.Write(context.Out, Json.Array(results, ResultJson));
+                Json.Write(context.Out, ToJson(results));
                 return 0;
             }
 
@@ -163,6 +163,9 @@ public static class TestCommands
         });
         return command;
     }
+
+    /// <summary>The document of <c>mgit test show [REF] --json</c> (and of the web API's /api/tests).</summary>
+    public static JsonArray ToJson(IEnumerable<TestResult> results) => Json.Array(results, ResultJson);
 
     public static JsonObject ResultJson(TestResult r) => new()
     {

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json.Nodes;
 using MGit.Lineage;
+using MGit.Testing;
 
 namespace MGit.Cli.Rendering;
 
@@ -43,11 +44,34 @@ public static class GraphExport
         return text.ToString();
     }
 
-    public static JsonObject JsonShape(LineageGraph graph) => new()
+    /// <summary>
+    /// The document of <c>mgit graph --format json</c> (and of the web API's /api/graph): every
+    /// version with its size, lossiness and the latest result of each of its tests, and every edge.
+    /// </summary>
+    public static JsonObject JsonShape(LineageGraph graph, IReadOnlyList<TestResult> latestResults)
     {
-        ["nodes"] = Json.Array(graph.Versions, v => new JsonObject { ["ref"] = v.Ref, ["name"] = v.Name, ["version"] = v.Version, ["type"] = v.Type, ["tags"] = Json.Array(graph.TagsOf(v).Select(t => t.Name)) }),
-        ["edges"] = Json.Array(graph.Edges, e => new JsonObject { ["parent"] = graph[e.ParentId].Ref, ["child"] = graph[e.ChildId].Ref, ["kind"] = e.Kind.ToName(), ["how"] = e.How, ["message"] = e.Message }),
-    };
+        var results = latestResults.ToLookup(r => r.Ref, StringComparer.Ordinal);
+        return new JsonObject
+        {
+            ["nodes"] = Json.Array(graph.Versions, v =>
+            {
+                int passed = results[v.Ref].Count(r => r.Passed), failed = results[v.Ref].Count(r => !r.Passed);
+                return new JsonObject
+                {
+                    ["ref"] = v.Ref,
+                    ["name"] = v.Name,
+                    ["version"] = v.Version,
+                    ["type"] = v.Type,
+                    ["tags"] = Json.Array(graph.TagsOf(v).Select(t => t.Name)),
+                    ["logical_bytes"] = v.LogicalBytes,
+                    ["lossy"] = v.Lossy,
+                    ["tests"] = new JsonObject { ["passed"] = passed, ["failed"] = failed },
+                    ["test_status"] = failed > 0 ? "failed" : passed > 0 ? "passed" : "none",
+                };
+            }),
+            ["edges"] = Json.Array(graph.Edges, e => new JsonObject { ["parent"] = graph[e.ParentId].Ref, ["child"] = graph[e.ChildId].Ref, ["kind"] = e.Kind.ToName(), ["how"] = e.How, ["message"] = e.Message }),
+        };
+    }
 
     private static string Quote(string text) => "\"" + text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";
 

@@ -17,7 +17,10 @@ public static class Json
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 
-    public static void Write(TextWriter output, JsonNode? value)
+    public static void Write(TextWriter output, JsonNode? value) => output.WriteLine(ToText(value));
+
+    /// <summary>The document as the CLI prints it (indented, UTF-8 characters as they are), without the final newline.</summary>
+    public static string ToText(JsonNode? value)
     {
         using var buffer = new MemoryStream();
         using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
@@ -32,7 +35,7 @@ public static class Json
             }
         }
 
-        output.WriteLine(System.Text.Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length));
+        return System.Text.Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
     }
 
     /// <summary>A JSON array of <paramref name="items"/>, each turned into a node by <paramref name="toNode"/>.</summary>
