@@ -22,6 +22,8 @@ internal static class Program
                          [--full-disk tmpfs,ext4|none] [--results FILE.md]
           MGit.Bench lineage --mgit PATH/mgit.dll (or a native PATH/mgit) --work DIR [--orders 3] [--seed S]
                          [--resnet PATH/ResNet18.onnx|none] [--families chain,controls,...] [--model-cards] [--keep] [--results FILE.md]
+          MGit.Bench serve --mgit PATH/mgit.dll (or a native PATH/mgit) --work DIR [--models 2000] [--seed S] [--chromium /usr/bin/chromium]
+                         [--screenshot FILE.png] [--results FILE.md]
           MGit.Bench kurtosis [--seeds 3] [--epochs 200] [--seed S] [--results FILE.md]
 
         generate  writes a transformer-like model with N(0, 0.02) weights, streaming; with --derive-from
@@ -43,6 +45,10 @@ internal static class Program
         remote    a base of --size-mb and a chain of fine-tuned versions, pushed to and pulled from a
                   file:// remote and an s3rver on loopback: push/pull MB/s, bytes sent against the
                   family's logical size, and what a second push sends (nothing).
+        serve     stores a seeded family of --models small models (roots, fine-tunes of fine-tunes, prunes,
+                  casts, merges, chains of versions), then times `mgit serve` from start to URL, the API's
+                  documents, and in headless Chromium the graph page: open to laid out, search, zoom,
+                  fit, frames per second while panning; and `mgit graph --format html`.
         placement adds a seeded synthetic family (fine-tunes, head swaps, prunes, BF16 casts, unrelated
                   roots) model by model with `mgit add --auto` and reports placement time as the graph
                   grows, and how many models landed under their true parent.
@@ -94,6 +100,8 @@ internal static class Program
                     return RemoteCommand.Run(options, args);
                 case "onnx":
                     return OnnxCommand.Run(options);
+                case "serve":
+                    return ServeCommand.Run(options, args);
                 case "placement":
                     return PlacementCommand.Run(options, args);
                 case "faults":

@@ -112,7 +112,7 @@ public sealed class WebServer : IAsyncDisposable
 
         app.MapGet("/model", new RequestDelegate(context => PageOfRefs(context, api, WebApi.Required(context, "ref"))));
         app.MapGet("/diff", new RequestDelegate(context => PageOfRefs(context, api, WebApi.Optional(context, "a"), WebApi.Optional(context, "b"))));
-        app.MapFallback(new RequestDelegate(context => WebResponses.ErrorAsync(context, StatusCodes.Status404NotFound, $"no page at {context.Request.Path}")));
+        app.MapFallback("{**path}", new RequestDelegate(context => WebResponses.ErrorAsync(context, StatusCodes.Status404NotFound, $"no page at {context.Request.Path}")));
     }
 
     /// <summary>

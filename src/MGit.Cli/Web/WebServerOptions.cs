@@ -22,7 +22,7 @@ public sealed record WebServerOptions(string RepositoryPath, RepositoryOptions R
     {
         var address = host.Equals("localhost", StringComparison.OrdinalIgnoreCase) ? IPAddress.Loopback
             : IPAddress.TryParse(host.Trim('[', ']'), out var parsed) ? parsed
-            : throw new MGitException(ErrorKind.InvalidInput, $"--host {host}: not an IP address (use 127.0.0.1, ::1, 0.0.0.0 or a address of this machine)");
+            : throw new MGitException(ErrorKind.InvalidInput, $"--host {host}: not an IP address (use 127.0.0.1, ::1, 0.0.0.0 or an address of this machine)");
         if (!IPAddress.IsLoopback(address) && string.IsNullOrEmpty(token))
         {
             throw new MGitException(ErrorKind.InvalidInput, $"--host {host} serves the repository to the network: give --token SECRET (every request must then carry it)");
