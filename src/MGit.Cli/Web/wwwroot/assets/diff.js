@@ -103,7 +103,7 @@
       text += "; " + M.number(s.parameters_changed) + " of " + M.number(s.parameters_b) + " parameters changed";
     }
     if (s.files_changed) {
-      text += "; " + M.number(s.files_changed) + (s.files_changed === 1 ? " file" : " files") + " differ";
+      text += "; " + M.number(s.files_changed) + (s.files_changed === 1 ? " file differs" : " files differ");
     }
     if (s.changed_without_statistics) {
       text += "; " + M.number(s.changed_without_statistics) + " changed without statistics";
@@ -142,7 +142,10 @@
     var barW = Math.max(2, Math.min(28, Math.floor(900 / Math.max(1, n))));
     var gap = barW >= 6 ? 2 : 0;
     var names = n <= 40;
-    var bottom = names ? 150 : 46;
+    var longest = tensors.reduce(function (m, t) {
+      return Math.max(m, Math.min(22, String(t.name).length));
+    }, 1);
+    var bottom = names ? 40 + Math.round(longest * 5.2) : 46;
     var width = left + n * barW + 20;
     var height = top + plotH + bottom;
     var max = 0;
@@ -206,7 +209,7 @@
 
   function niceMax(v) {
     var p = Math.pow(10, Math.floor(Math.log10(v)));
-    var steps = [1, 2, 2.5, 5, 10];
+    var steps = [1, 2, 4, 6, 8, 10];
     for (var i = 0; i < steps.length; i++) {
       if (steps[i] * p >= v) {
         return steps[i] * p;

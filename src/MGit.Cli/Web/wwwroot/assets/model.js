@@ -281,8 +281,8 @@
   function storageBar(logical, stored) {
     var W = 320;
     var max = Math.max(logical || 0, stored || 0, 1);
-    var lw = Math.max(1, Math.round((logical / max) * (W - 90)));
-    var sw = Math.max(1, Math.round((stored / max) * (W - 90)));
+    var lw = Math.max(1, Math.round((logical / max) * (W - 140)));
+    var sw = Math.max(1, Math.round((stored / max) * (W - 140)));
     return M.svg("svg", { class: "chart", width: W, height: 52, viewBox: "0 0 " + W + " 52", role: "img", "aria-label": "logical vs stored bytes" },
       M.svg("text", { x: 0, y: 15, class: "axis" }, "logical"),
       M.svg("rect", { x: 60, y: 4, width: lw, height: 16, class: "bar logical" }, M.svg("title", null, "logical " + M.bytes(logical))),
