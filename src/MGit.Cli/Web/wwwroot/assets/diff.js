@@ -119,7 +119,7 @@
       el("p", { testid: "diff-summary", class: "summary" }, summaryText(diff))));
 
     root.appendChild(M.section("Relative change per tensor", { class: "card wide" },
-      el("p", { class: "muted small" }, "\u2016b \u2212 a\u2016 / \u2016a\u2016 for each tensor, in file order; hover a bar for its numbers. Markers under the axis: tensors without statistics (added, removed, reshaped\u2026)."),
+      el("p", { class: "muted small" }, "\u2016b \u2212 a\u2016 / \u2016a\u2016 for each tensor, in file order; hover a bar for its numbers. Markers under the axis: tensors without statistics \u2014 grey identical, green added, red removed, orange reshaped or retyped, purple renamed."),
       el("div", { class: "chart-scroll" }, chart(tensors))));
 
     root.appendChild(tensorTable(tensors));
@@ -321,6 +321,22 @@
   }
 
   // ---- ONNX graph diff ----
+  var CHANGES_SHOWN = 300;
+
+  /** The first CHANGES_SHOWN changes, and a button for the rest (a big graph can have thousands). */
+  function changeList(rows) {
+    if (rows.length <= CHANGES_SHOWN) {
+      return el("div", { class: "table-scroll tall" }, changeTable(rows));
+    }
+    var box = el("div", { class: "table-scroll tall" }, changeTable(rows.slice(0, CHANGES_SHOWN)));
+    var more = el("button", { type: "button", class: "button small" }, "show all " + M.number(rows.length) + " changes");
+    more.addEventListener("click", function () {
+      M.clear(box).appendChild(changeTable(rows));
+      more.parentNode.removeChild(more);
+    });
+    return el("div", null, box, el("p", { class: "muted small" }, "showing the first " + CHANGES_SHOWN + " of " + M.number(rows.length) + " ", more));
+  }
+
   function changeTable(rows) {
     var hasNode = rows.some(function (r) { return r.node; });
     var hasAttr = rows.some(function (r) { return r.attribute; });
@@ -347,9 +363,9 @@
         return el("div", { class: "onnx-file" },
           el("h3", null, el("code", null, f.path)),
           el("h4", null, "structural changes (" + structural.length + ")"),
-          structural.length ? el("div", { class: "table-scroll" }, changeTable(structural)) : el("p", { class: "muted" }, "none"),
+          structural.length ? changeList(structural) : el("p", { class: "muted" }, "none"),
           el("h4", null, "contextual changes (" + contextual.length + ")"),
-          contextual.length ? el("div", { class: "table-scroll" }, changeTable(contextual)) : el("p", { class: "muted" }, "none"));
+          contextual.length ? changeList(contextual) : el("p", { class: "muted" }, "none"));
       }));
   }
 

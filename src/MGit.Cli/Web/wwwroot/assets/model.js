@@ -90,9 +90,17 @@
       { key: "base", label: "delta base", value: function (t) { return t.base; }, cell: function (t) { return t.base ? el("code", { class: "hash", title: t.base }, t.base) : "-"; } },
       { key: "depth", label: "chain depth", numeric: true, value: function (t) { return t.chain_depth; } });
     if (anyShared) {
+      // "with" can name hundreds of tensors (every tensor with the same bytes): show a count.
       columns.push({
-        key: "shared", label: "shared", value: function (t) {
-          return t.shared ? t.shared.how + " " + (t.shared["with"] || []).join(", ") : null;
+        key: "shared", label: "shared", numeric: true, value: function (t) {
+          return t.shared ? (t.shared["with"] || []).length : null;
+        }, cell: function (t) {
+          if (!t.shared) {
+            return "";
+          }
+          var others = t.shared["with"] || [];
+          var tip = others.slice(0, 20).join(", ") + (others.length > 20 ? ", \u2026 " + (others.length - 20) + " more" : "");
+          return el("span", { title: tip }, t.shared.how + ": " + (others.length === 1 ? others[0] : others.length + " tensors"));
         },
       });
     }
