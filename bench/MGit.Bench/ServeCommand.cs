@@ -28,8 +28,8 @@ internal static class ServeCommand
 
         string repo = Path.Combine(work, $"serve-{count}");
         var build = Stopwatch.StartNew();
-        int versions = BuildRepository(repo, Path.Combine(work, "serve-models"), count, seed);
-        Console.Error.WriteLine($"{versions} versions stored in {build.Elapsed.TotalSeconds:0} s");
+        var (models, versions) = BuildRepository(repo, Path.Combine(work, "serve-models"), count, seed);
+        Console.Error.WriteLine($"{models} models, {versions} versions stored in {build.Elapsed.TotalSeconds:0} s");
 
         var startups = new List<double>();
         for (int i = 0; i < 5; i++)
@@ -61,7 +61,7 @@ internal static class ServeCommand
         var export = ChildProcess.Measure(Invocation.Mgit(mgit, ["-C", repo, "graph", "--format", "html", "-o", Path.Combine(work, "graph.html")]));
         long exportBytes = new FileInfo(Path.Combine(work, "graph.html")).Length;
 
-        string report = Report(commandLine, work, count, versions, startups, api, browser, export.Seconds, exportBytes);
+        string report = Report(commandLine, work, models, versions, startups, api, browser, export.Seconds, exportBytes);
         Console.WriteLine(report);
         if (results is not null)
         {
@@ -71,8 +71,8 @@ internal static class ServeCommand
         return 0;
     }
 
-    /// <summary>Adds the family in this process (the library, as <c>mgit add</c> does); returns the number of versions.</summary>
-    private static int BuildRepository(string repo, string models, int count, int seed)
+    /// <summary>Adds the family in this process (the library, as <c>mgit add</c> does).</summary>
+    private static (int Models, int Versions) BuildRepository(string repo, string models, int count, int seed)
     {
         if (Directory.Exists(repo))
         {
@@ -83,9 +83,9 @@ internal static class ServeCommand
         var random = new Random(seed);
         var names = new List<string>();
         using var repository = MGit.Repository.Init(repo, new MGit.Workspace.RepositoryOptions { FlushToDisk = false, Workers = 1 });
-        for (int i = 0; i < count; i++)
+        for (int i = 0; names.Count < count; i++)
         {
-            string name = $"m{i:D4}";
+            string name = $"m{names.Count:D4}";
             string file = WriteModel(models, name, random);
             MGit.Ingest.AddOptions add;
             if (i == 0 || random.Next(100) == 0)
@@ -109,13 +109,14 @@ internal static class ServeCommand
 
             repository.Add(file, add);
             names.Add(name);
-            if ((i + 1) % 500 == 0)
+            if (names.Count % 500 == 0)
             {
-                Console.Error.WriteLine($"{i + 1} models added");
+                Console.Error.WriteLine($"{names.Count} models added");
             }
         }
 
-        return repository.Graph().Versions.Count;
+        var graph = repository.Graph();
+        return (graph.Versions.Select(v => v.Name).Distinct(StringComparer.Ordinal).Count(), graph.Versions.Count);
     }
 
     /// <summary>Families grow at their recent end: a parent among the last 200 models, as fine-tunes of fine-tunes do.</summary>
@@ -181,15 +182,15 @@ internal static class ServeCommand
         return new BrowserTimings(ready, searchMs, matches, zoomMs, fitMs, fps, browser.Version);
     }
 
-    private static string Report(string[] commandLine, string work, int count, int versions, List<double> startups, List<(string Path, double Ms, long Bytes)> api, BrowserTimings browser, double exportSeconds, long exportBytes)
+    private static string Report(string[] commandLine, string work, int models, int versions, List<double> startups, List<(string Path, double Ms, long Bytes)> api, BrowserTimings browser, double exportSeconds, long exportBytes)
     {
         var machine = MachineInfo.Collect(work);
         var text = new StringBuilder();
-        text.AppendLine(CultureInfo.InvariantCulture, $"## mgit serve with {count} models");
+        text.AppendLine(CultureInfo.InvariantCulture, $"## mgit serve with {models} models");
         text.AppendLine();
         text.AppendLine(CultureInfo.InvariantCulture, $"- **Date:** {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; machine: {machine.Cpu}, {machine.Cores} cores, {machine.Memory}; {machine.Runtime}; Chromium {browser.Version} (headless)");
         text.AppendLine(CultureInfo.InvariantCulture, $"- **Command:** `MGit.Bench {string.Join(' ', commandLine.Select(Invocation.Quote))}`");
-        text.AppendLine(CultureInfo.InvariantCulture, $"- **Repository:** {count} models, {versions} versions (roots, fine-tunes of fine-tunes, prunes, casts, merges, chains of versions; seeded).");
+        text.AppendLine(CultureInfo.InvariantCulture, $"- **Repository:** {models} models, {versions} versions (roots, fine-tunes of fine-tunes, prunes, casts, merges, chains of versions; seeded).");
         text.AppendLine();
         text.AppendLine("| what | median | |");
         text.AppendLine("| --- | ---: | --- |");

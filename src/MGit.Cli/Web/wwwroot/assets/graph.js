@@ -165,92 +165,18 @@
     firstParent.forEach(function (e) {
       trees.get(treeOf.get(e.data("target"))).edges.push(e);
     });
-    // Each tree: a tidy top-down tree (children side by side under their parent, parent centred
-    // over them), O(n); dagre's crossing minimisation has nothing to gain on a tree.
-    var childrenOf = new Map();
-    firstParent.forEach(function (e, child) {
-      var parent = e.data("source");
-      if (!childrenOf.has(parent)) {
-        childrenOf.set(parent, []);
-      }
-      childrenOf.get(parent).push({ id: child, versioned: e.hasClass("versioned") });
-    });
-    childrenOf.forEach(function (list) {
-      // The next version first, so a version chain runs down the left edge of its tree.
-      list.sort(function (a, b) {
-        return (b.versioned ? 1 : 0) - (a.versioned ? 1 : 0);
-      });
-    });
-    var width = new Map();
-    var rowH = 0;
-    cy.nodes().forEach(function (n) {
-      width.set(n.id(), n.data("w"));
-      rowH = Math.max(rowH, n.data("h"));
-    });
-    var nodeGap = 24;
-    var rankGap = edgeLabels ? 64 : 48;
-    var span = new Map();
-    var entered = new Set(); // a guard: lineage is acyclic, but never loop on bad data
-    function measure(id) {
-      // iterative post-order, so a long version chain cannot overflow the stack
-      var stack = [{ id: id, done: false }];
-      while (stack.length) {
-        var top = stack.pop();
-        var kids = childrenOf.get(top.id) || [];
-        if (!top.done) {
-          if (entered.has(top.id)) {
-            continue;
-          }
-          entered.add(top.id);
-          stack.push({ id: top.id, done: true });
-          kids.forEach(function (k) {
-            stack.push({ id: k.id, done: false });
-          });
-          continue;
-        }
-        var sum = 0;
-        kids.forEach(function (k, i) {
-          sum += (span.get(k.id) || 0) + (i ? nodeGap : 0);
-        });
-        span.set(top.id, Math.max(width.get(top.id), sum));
-      }
-    }
-    var pos = {};
-    function place(id, left, depth) {
-      var stack = [{ id: id, left: left, depth: depth }];
-      while (stack.length) {
-        var at = stack.pop();
-        if (pos[at.id]) {
-          continue;
-        }
-        var kids = childrenOf.get(at.id) || [];
-        var mySpan = span.get(at.id);
-        pos[at.id] = { x: at.left + mySpan / 2, y: at.depth * (rowH + rankGap) };
-        var sum = 0;
-        kids.forEach(function (k, i) {
-          sum += (span.get(k.id) || 0) + (i ? nodeGap : 0);
-        });
-        var x = at.left + (mySpan - sum) / 2;
-        kids.forEach(function (k) {
-          stack.push({ id: k.id, left: x, depth: at.depth + 1 });
-          x += (span.get(k.id) || 0) + nodeGap;
-        });
-      }
-    }
+    // Each tree laid out by dagre on its own: crossing minimisation on a few hundred nodes is
+    // cheap, where on the whole graph at once it is what takes seconds.
     var boxes = [];
-    trees.forEach(function (t, root) {
-      measure(root);
-      place(root, 0, 0);
-      var x1 = Infinity;
-      var x2 = -Infinity;
-      var y2 = 0;
-      t.nodes.forEach(function (n) {
-        var p = pos[n.id()] || (pos[n.id()] = { x: 0, y: 0 });
-        x1 = Math.min(x1, p.x - width.get(n.id()) / 2);
-        x2 = Math.max(x2, p.x + width.get(n.id()) / 2);
-        y2 = Math.max(y2, p.y + rowH);
-      });
-      boxes.push({ nodes: t.nodes, bb: { x1: x1, y1: 0, w: x2 - x1, h: y2 }, size: t.nodes.length });
+    trees.forEach(function (t) {
+      var elements = cy.collection(t.nodes).union(cy.collection(t.edges));
+      if (t.nodes.length > 1) {
+        elements.layout(dagreOptions(edgeLabels, "longest-path")).run();
+      } else {
+        t.nodes[0].position({ x: 0, y: 0 });
+      }
+      var bb = cy.collection(t.nodes).boundingBox({ includeLabels: false, includeOverlays: false, includeUnderlays: false });
+      boxes.push({ nodes: t.nodes, bb: { x1: bb.x1, y1: bb.y1, w: bb.w, h: bb.h }, size: t.nodes.length });
     });
     // Shelf packing: biggest trees first, rows about as wide as the view's shape asks.
     boxes.sort(function (a, b) {
@@ -266,6 +192,7 @@
     var container = cy.container();
     var aspect = container && container.clientHeight ? Math.max(0.8, container.clientWidth / container.clientHeight) : 1.6;
     var rowWidth = Math.max(widest, Math.sqrt(area * aspect));
+    var pos = {};
     var x = 0;
     var y = 0;
     var rowHeight = 0;
@@ -278,9 +205,8 @@
       var dx = x - b.bb.x1;
       var dy = y - b.bb.y1;
       b.nodes.forEach(function (n) {
-        var p = pos[n.id()];
-        p.x += dx;
-        p.y += dy;
+        var p = n.position();
+        pos[n.id()] = { x: p.x + dx, y: p.y + dy };
       });
       x += b.bb.w + gap;
       rowHeight = Math.max(rowHeight, b.bb.h);
