@@ -108,7 +108,7 @@ public static class ShowCommand
                     ["base"] = s.Base,
                     ["stored_bytes"] = s.StoredBytes,
                     ["chain_depth"] = s.MaxDepth,
-                    ["shared"] = shared is null ? null : new JsonObject { ["how"] = shared.How, ["with"] = Json.Array(shared.With) },
+                    ["shared"] = shared is null ? null : new JsonObject { ["how"] = shared.How, ["with"] = Json.Array(shared.With), ["with_count"] = shared.Count },
                 };
             }),
             ["parents"] = Json.Array(details.Parents, Json.Edge),

@@ -7,9 +7,13 @@ namespace MGit.Cli.Rendering;
 /// <c>tied</c>: the same view of the same storage (tied weights); <c>storage</c>: another view of
 /// the same storage; <c>data</c>: a separate tensor whose bytes are the same stored objects.
 /// </param>
-/// <param name="With">The other tensors, as <c>NAME</c> (same file) or <c>FILE:NAME</c>.</param>
-public sealed record TensorSharing(string How, IReadOnlyList<string> With)
+/// <param name="With">The other tensors, as <c>NAME</c> (same file) or <c>FILE:NAME</c>: the first <see cref="MaxNames"/>.</param>
+/// <param name="Count">How many other tensors share it (all-zero biases of a big model can be hundreds).</param>
+public sealed record TensorSharing(string How, IReadOnlyList<string> With, int Count)
 {
+    /// <summary>Names listed per tensor: a group of n equal tensors would otherwise list n² names (36 MB of JSON for a DenseNet).</summary>
+    public const int MaxNames = 16;
+
     /// <summary>For each tensor of <paramref name="manifest"/>, in <see cref="ModelDetails.Tensors"/> order, what it shares (null: nothing).</summary>
     public static IReadOnlyList<TensorSharing?> Of(Manifest manifest)
     {
@@ -28,8 +32,8 @@ public sealed record TensorSharing(string How, IReadOnlyList<string> With)
                 var others = group.Where(j => j != i).ToList();
                 var tied = others.Where(j => SameView(listed[i].Tensor.View!, listed[j].Tensor.View!)).ToList();
                 result[i] = tied.Count > 0
-                    ? new TensorSharing("tied", tied.Select(j => Name(j, i)).ToList())
-                    : new TensorSharing("storage", others.Select(j => Name(j, i)).ToList());
+                    ? new TensorSharing("tied", tied.Take(MaxNames).Select(j => Name(j, i)).ToList(), tied.Count)
+                    : new TensorSharing("storage", others.Take(MaxNames).Select(j => Name(j, i)).ToList(), others.Count);
             }
         }
 
@@ -37,11 +41,11 @@ public sealed record TensorSharing(string How, IReadOnlyList<string> With)
         var contents = Enumerable.Range(0, listed.Count)
             .Where(i => result[i] is null && listed[i].Tensor.Segment is { Length: > 0, Chunks.Count: > 0 })
             .GroupBy(i => string.Join(',', listed[i].Tensor.Segment!.Chunks), StringComparer.Ordinal);
-        foreach (var group in contents.Where(g => g.Count() > 1))
+        foreach (var group in contents.Select(g => g.ToList()).Where(g => g.Count > 1))
         {
             foreach (int i in group)
             {
-                result[i] = new TensorSharing("data", group.Where(j => j != i).Select(j => Name(j, i)).ToList());
+                result[i] = new TensorSharing("data", group.Where(j => j != i).Take(MaxNames).Select(j => Name(j, i)).ToList(), group.Count - 1);
             }
         }
 
@@ -54,7 +58,7 @@ public sealed record TensorSharing(string How, IReadOnlyList<string> With)
     /// <summary>The table cell: "tied to X", "shares storage with X", "same data as X (stored once)".</summary>
     public string Describe()
     {
-        string names = With.Count <= 3 ? string.Join(", ", With) : $"{string.Join(", ", With.Take(3))} and {With.Count - 3} more";
+        string names = Count <= 3 ? string.Join(", ", With) : $"{string.Join(", ", With.Take(3))} and {Count - 3} more";
         return How switch
         {
             "tied" => $"tied to {names}",

@@ -151,6 +151,15 @@ public sealed class OutputTests
         using var twinsJson = JsonDocument.Parse(Ok(dir.Path, "show", "twins", "--json").Out);
         Assert.Equal("data", twinsJson.RootElement.GetProperty("tensors")[1].GetProperty("shared").GetProperty("how").GetString());
         Assert.Equal(JsonValueKind.Null, twinsJson.RootElement.GetProperty("tensors")[2].GetProperty("shared").ValueKind);
+
+        // Forty equal tensors (zero biases): each names the first 16 others and counts all 39, not 40 x 39 names.
+        Ok(dir.Path, "add", Write(dir.File("zeros.safetensors"), Enumerable.Range(0, 40).Select(i => Floats($"bias{i:D2}", [8], 0f)).ToArray()));
+        using var zeros = JsonDocument.Parse(Ok(dir.Path, "show", "zeros", "--json").Out);
+        var first = zeros.RootElement.GetProperty("tensors")[0].GetProperty("shared");
+        Assert.Equal(39, first.GetProperty("with_count").GetInt32());
+        Assert.Equal(16, first.GetProperty("with").GetArrayLength());
+        Assert.Equal("bias01", first.GetProperty("with")[0].GetString());
+        Assert.Contains("same data as bias01, bias02, bias03 and 36 more (stored once)", Ok(dir.Path, "show", "zeros").Out, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -93,14 +93,15 @@
       // "with" can name hundreds of tensors (every tensor with the same bytes): show a count.
       columns.push({
         key: "shared", label: "shared", numeric: true, value: function (t) {
-          return t.shared ? (t.shared["with"] || []).length : null;
+          return t.shared ? t.shared.with_count : null;
         }, cell: function (t) {
           if (!t.shared) {
             return "";
           }
           var others = t.shared["with"] || [];
-          var tip = others.slice(0, 20).join(", ") + (others.length > 20 ? ", \u2026 " + (others.length - 20) + " more" : "");
-          return el("span", { title: tip }, t.shared.how + ": " + (others.length === 1 ? others[0] : others.length + " tensors"));
+          var total = t.shared.with_count;
+          var tip = others.join(", ") + (total > others.length ? ", \u2026 " + (total - others.length) + " more" : "");
+          return el("span", { title: tip }, t.shared.how + ": " + (total === 1 ? others[0] : total + " tensors"));
         },
       });
     }
