@@ -27,9 +27,11 @@ public sealed class DiffAndStoragePageTests(WebFixture web)
 
         var diff = await web.ApiAsync("/api/diff?a=penguin-island%401&b=penguin-island-bf16%401");
         var rows = page.GetByTestId("diff-table").Locator("tr[data-status]");
-        await Expect(rows).ToHaveCountAsync(diff.GetProperty("tensors").GetArrayLength());
-        // The bf16 cast changes every float tensor.
-        Assert.Contains("changed", await rows.EvaluateAllAsync<string[]>("rows => rows.map(r => r.dataset.status)"));
+        string[] statuses = [.. diff.Items("tensors").Select(t => t.GetProperty("status").GetString()!).Order(StringComparer.Ordinal)];
+        await Expect(rows).ToHaveCountAsync(statuses.Length);
+        // The bf16 cast changes every float tensor's dtype: one status per row, as /api/diff says.
+        Assert.Contains("dtype_changed", statuses);
+        Assert.Equal(statuses, (await rows.EvaluateAllAsync<string[]>("rows => rows.map(r => r.dataset.status)")).Order(StringComparer.Ordinal));
         Assert.True(await Pages.ShapesAsync(page.GetByTestId("diff-chart")) > 0, "diff-chart is no svg with shapes");
         Assert.Equal("penguin-island@1", await page.GetByTestId("diff-a").InputValueAsync());
         Assert.Equal("penguin-island-bf16@1", await page.GetByTestId("diff-b").InputValueAsync());

@@ -39,23 +39,34 @@ internal static class Pages
     public static string PathOf(string url) => new Uri(new Uri("http://x/"), url).AbsolutePath;
 
     /// <summary>Waits until the page is at PATH with these decoded query values.</summary>
-    public static Task WaitForPageAsync(IPage page, string path, params (string Name, string Value)[] query) =>
-        page.WaitForURLAsync(url => PathOf(url) == path && query.All(p => Query(url, p.Name) == p.Value), new() { Timeout = 15_000 });
+    public static async Task WaitForPageAsync(IPage page, string path, params (string Name, string Value)[] query)
+    {
+        try
+        {
+            await page.WaitForURLAsync(url => PathOf(url) == path && query.All(p => Query(url, p.Name) == p.Value), new() { Timeout = 15_000 }).ConfigureAwait(false);
+        }
+        catch (TimeoutException e)
+        {
+            string wanted = path + (query.Length == 0 ? "" : "?" + string.Join('&', query.Select(p => p.Name + "=" + p.Value)));
+            throw new TimeoutException($"the page did not get to {wanted}: it is at {page.Url}", e);
+        }
+    }
 
     public static string ModelUrl(string reference) => "model?ref=" + Uri.EscapeDataString(reference);
 
-    /// <summary>The cells of one column (by header text) of a table's data rows, in the order shown.</summary>
+    /// <summary>The cells of one column (by header text) of a table's shown data rows, in the order shown.</summary>
     public static async Task<string[]> ColumnAsync(ILocator table, string header) =>
         await table.EvaluateAsync<string[]>(
             @"(t, h) => {
                 const ths = [...t.querySelectorAll('th')];
                 const i = ths.findIndex(x => x.textContent.trim().toLowerCase().startsWith(h));
                 if (i < 0) throw new Error('no column ' + h + ' among ' + ths.map(x => x.textContent.trim()).join(', '));
-                return [...t.querySelectorAll('tr')].filter(r => r.querySelector('td')).map(r => r.cells[i].textContent.trim());
+                return [...t.querySelectorAll('tr')].filter(r => r.querySelector('td') && r.getClientRects().length > 0).map(r => r.cells[i].textContent.trim());
             }",
             header).ConfigureAwait(false);
 
-    public static ILocator DataRows(ILocator table) => table.Locator("tr:has(td)");
+    /// <summary>The table's data rows that show (a filter may hide rows rather than remove them).</summary>
+    public static ILocator DataRows(ILocator table) => table.Locator("tr:has(td):visible");
 
     /// <summary>How many drawn shapes (bars, lines, points) an svg holds; the chart is the element or the svg inside it.</summary>
     public static async Task<int> ShapesAsync(ILocator chart) =>

@@ -71,10 +71,17 @@ public sealed class WebFixture : IAsyncLifetime
         Directory.CreateDirectory(Scratch);
         // The browser starts while the family trains.
         var browser = LaunchAsync(chromium);
-        await Task.Run(BuildRepositories).ConfigureAwait(false);
-        _server = await ServeRun.StartAsync(Repository).ConfigureAwait(false);
-        _hostileServer = await ServeRun.StartAsync(HostileRepository).ConfigureAwait(false);
-        _browser = await browser.ConfigureAwait(false);
+        try
+        {
+            await Task.Run(BuildRepositories).ConfigureAwait(false);
+            _server = await ServeRun.StartAsync(Repository).ConfigureAwait(false);
+            _hostileServer = await ServeRun.StartAsync(HostileRepository).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Kept for DisposeAsync, which closes it, whether or not the rest started.
+            _browser = await browser.ConfigureAwait(false);
+        }
     }
 
     private async Task<IBrowser> LaunchAsync(string chromium)
