@@ -36,6 +36,19 @@ public sealed class DiffAndStoragePageTests(WebFixture web)
         Assert.Equal("penguin-island@1", await page.GetByTestId("diff-a").InputValueAsync());
         Assert.Equal("penguin-island-bf16@1", await page.GetByTestId("diff-b").InputValueAsync());
         await Expect(page.GetByTestId("onnx-diff")).ToHaveCountAsync(0);
+
+        // The next version, trained further: every tensor changed, one bar each in the chart.
+        await page.GetByTestId("diff-a").SelectOptionAsync("penguin-base@1");
+        await page.GetByTestId("diff-b").SelectOptionAsync("penguin-base@2");
+        await page.GetByTestId("diff-go").ClickAsync();
+        await Pages.WaitForPageAsync(page, "/diff", ("a", "penguin-base@1"), ("b", "penguin-base@2"));
+        diff = await web.ApiAsync("/api/diff?a=penguin-base%401&b=penguin-base%402");
+        int changed = diff.Items("tensors").Count(t => t.GetProperty("status").GetString() == "changed");
+        Assert.Equal(6, changed);
+        await Expect(page.GetByTestId("diff-table").Locator("tr[data-status=changed]")).ToHaveCountAsync(changed);
+        await Expect(page.GetByTestId("diff-summary")).ToContainTextAsync("penguin-base@2");
+        Assert.True(await Pages.ShapesAsync(page.GetByTestId("diff-chart")) >= changed, $"diff-chart: fewer shapes than the {changed} changed tensors");
+        await WebFixture.ScreenshotAsync(page, "serve-diff.png");
         session.AssertClean();
     }
 

@@ -21,6 +21,8 @@ public sealed class ModelPageTests(WebFixture web)
         await Expect(page.GetByTestId("model-title")).ToHaveTextAsync(Pages.Whole("penguin-sex@1"));
         await Expect(page.GetByTestId("model-type")).ToContainTextAsync("sex");
         await Expect(page.GetByTestId("model-message")).ToContainTextAsync("Fine-tune penguin-base to predict sex");
+        await Expect(page.GetByTestId("model-tests")).ToContainTextAsync("size");
+        await WebFixture.ScreenshotAsync(page, "serve-model.png");
 
         var parents = page.GetByTestId("model-parents");
         await Expect(parents).ToContainTextAsync("finetune");
@@ -53,8 +55,6 @@ public sealed class ModelPageTests(WebFixture web)
         string[] byStoredReversed = await Pages.ColumnAsync(table, "name");
         Assert.NotEqual(byStored, byStoredReversed);
 
-        await WebFixture.ScreenshotAsync(page, "serve-model.png");
-
         await page.GetByTestId("tensor-filter").FillAsync("HEAD.");
         string[] heads = [.. tensors.Where(t => t.Contains("head.", StringComparison.OrdinalIgnoreCase))];
         await Expect(Pages.DataRows(table)).ToHaveCountAsync(heads.Length);
@@ -79,7 +79,6 @@ public sealed class ModelPageTests(WebFixture web)
         Assert.Equal(statuses, shown.Order(StringComparer.Ordinal));
         await Expect(page.GetByTestId("diff-summary")).Not.ToBeEmptyAsync();
         Assert.True(await Pages.ShapesAsync(page.GetByTestId("diff-chart")) > 0, "diff-chart is no svg with shapes");
-        await WebFixture.ScreenshotAsync(page, "serve-diff.png");
         session.AssertClean();
     }
 
