@@ -103,7 +103,7 @@
       text += "; " + M.number(s.parameters_changed) + " of " + M.number(s.parameters_b) + " parameters changed";
     }
     if (s.files_changed) {
-      text += "; " + M.number(s.files_changed) + (s.files_changed === 1 ? " file" : " files") + " differ";
+      text += "; " + M.number(s.files_changed) + (s.files_changed === 1 ? " file differs" : " files differ");
     }
     if (s.changed_without_statistics) {
       text += "; " + M.number(s.changed_without_statistics) + " changed without statistics";
@@ -119,7 +119,7 @@
       el("p", { testid: "diff-summary", class: "summary" }, summaryText(diff))));
 
     root.appendChild(M.section("Relative change per tensor", { class: "card wide" },
-      el("p", { class: "muted small" }, "\u2016b \u2212 a\u2016 / \u2016a\u2016 for each tensor, in file order; hover a bar for its numbers. Markers under the axis: tensors without statistics (added, removed, reshaped\u2026)."),
+      el("p", { class: "muted small" }, "\u2016b \u2212 a\u2016 / \u2016a\u2016 for each tensor, in file order; hover a bar for its numbers. Markers under the axis: tensors without statistics \u2014 grey identical, green added, red removed, orange reshaped or retyped, purple renamed."),
       el("div", { class: "chart-scroll" }, chart(tensors))));
 
     root.appendChild(tensorTable(tensors));
@@ -142,7 +142,10 @@
     var barW = Math.max(2, Math.min(28, Math.floor(900 / Math.max(1, n))));
     var gap = barW >= 6 ? 2 : 0;
     var names = n <= 40;
-    var bottom = names ? 150 : 46;
+    var longest = tensors.reduce(function (m, t) {
+      return Math.max(m, Math.min(22, String(t.name).length));
+    }, 1);
+    var bottom = names ? 40 + Math.round(longest * 5.2) : 46;
     var width = left + n * barW + 20;
     var height = top + plotH + bottom;
     var max = 0;
@@ -206,7 +209,7 @@
 
   function niceMax(v) {
     var p = Math.pow(10, Math.floor(Math.log10(v)));
-    var steps = [1, 2, 2.5, 5, 10];
+    var steps = [1, 2, 4, 6, 8, 10];
     for (var i = 0; i < steps.length; i++) {
       if (steps[i] * p >= v) {
         return steps[i] * p;
@@ -318,6 +321,22 @@
   }
 
   // ---- ONNX graph diff ----
+  var CHANGES_SHOWN = 300;
+
+  /** The first CHANGES_SHOWN changes, and a button for the rest (a big graph can have thousands). */
+  function changeList(rows) {
+    if (rows.length <= CHANGES_SHOWN) {
+      return el("div", { class: "table-scroll tall" }, changeTable(rows));
+    }
+    var box = el("div", { class: "table-scroll tall" }, changeTable(rows.slice(0, CHANGES_SHOWN)));
+    var more = el("button", { type: "button", class: "button small" }, "show all " + M.number(rows.length) + " changes");
+    more.addEventListener("click", function () {
+      M.clear(box).appendChild(changeTable(rows));
+      more.parentNode.removeChild(more);
+    });
+    return el("div", null, box, el("p", { class: "muted small" }, "showing the first " + CHANGES_SHOWN + " of " + M.number(rows.length) + " ", more));
+  }
+
   function changeTable(rows) {
     var hasNode = rows.some(function (r) { return r.node; });
     var hasAttr = rows.some(function (r) { return r.attribute; });
@@ -344,9 +363,9 @@
         return el("div", { class: "onnx-file" },
           el("h3", null, el("code", null, f.path)),
           el("h4", null, "structural changes (" + structural.length + ")"),
-          structural.length ? el("div", { class: "table-scroll" }, changeTable(structural)) : el("p", { class: "muted" }, "none"),
+          structural.length ? changeList(structural) : el("p", { class: "muted" }, "none"),
           el("h4", null, "contextual changes (" + contextual.length + ")"),
-          contextual.length ? el("div", { class: "table-scroll" }, changeTable(contextual)) : el("p", { class: "muted" }, "none"));
+          contextual.length ? changeList(contextual) : el("p", { class: "muted" }, "none"));
       }));
   }
 

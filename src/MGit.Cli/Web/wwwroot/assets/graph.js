@@ -13,7 +13,7 @@
   var STATUS_TEXT = { passed: "all tests passed", failed: "some tests failed", none: "no tests" };
 
   function nodeLabel(n) {
-    var second = [n.type || "-", M.bytes(n.logical_bytes)];
+    var second = n.type ? [n.type, M.bytes(n.logical_bytes)] : [M.bytes(n.logical_bytes)];
     if (n.lossy) {
       second.push("lossy");
     }
@@ -73,7 +73,7 @@
           "text-valign": "center",
           "text-halign": "center",
           "font-size": 11,
-          "font-family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif",
+          "font-family": "system-ui, -apple-system, Segoe UI, Roboto, Helvetica, Arial, sans-serif",
           "line-height": 1.3,
           color: "#1d2330",
           "min-zoomed-font-size": 6,
@@ -104,6 +104,207 @@
       item("edge-adapted", "adapted (how)"),
       item("edge-versioned", "new version"));
   }
+
+  function dagreOptions(edgeLabels, ranker) {
+    return {
+      name: "dagre",
+      rankDir: "TB",
+      ranker: ranker,
+      nodeSep: 24,
+      rankSep: edgeLabels ? 64 : 48,
+      edgeSep: 12,
+      fit: false,
+      animate: false,
+    };
+  }
+
+  /**
+   * Top-down from the roots. A small graph is one dagre layout. A big one (dagre took 3-15 s
+   * for 2,000 nodes, and a 2,000-node family laid out as one DAG is a thin ribbon) is cut into
+   * trees - each version under its first parent - each tree laid out as a tidy tree, and the
+   * trees packed in rows shaped like the view; the other edges (merges, second parents) are
+   * drawn across.
+   */
+  function runLayout(cy, big, edgeLabels) {
+    if (!big) {
+      cy.layout(dagreOptions(edgeLabels, undefined)).run();
+      fitNodes(cy, cy.nodes(), 30);
+      return;
+    }
+    var firstParent = new Map();
+    cy.edges().forEach(function (e) {
+      var child = e.data("target");
+      if (!firstParent.has(child)) {
+        firstParent.set(child, e);
+      }
+    });
+    var treeOf = new Map();
+    var count = cy.nodes().length;
+    function rootOf(id) {
+      var seen = [];
+      var at = id;
+      while (!treeOf.has(at) && firstParent.has(at) && seen.length <= count) {
+        seen.push(at);
+        at = firstParent.get(at).data("source");
+      }
+      var root = treeOf.has(at) ? treeOf.get(at) : at;
+      treeOf.set(at, root);
+      seen.forEach(function (s) {
+        treeOf.set(s, root);
+      });
+      return root;
+    }
+    var trees = new Map();
+    cy.nodes().forEach(function (n) {
+      var root = rootOf(n.id());
+      if (!trees.has(root)) {
+        trees.set(root, { nodes: [], edges: [] });
+      }
+      trees.get(root).nodes.push(n);
+    });
+    firstParent.forEach(function (e) {
+      trees.get(treeOf.get(e.data("target"))).edges.push(e);
+    });
+    // Each tree: a tidy top-down tree (children side by side under their parent, parent centred
+    // over them), O(n); dagre's crossing minimisation has nothing to gain on a tree.
+    var childrenOf = new Map();
+    firstParent.forEach(function (e, child) {
+      var parent = e.data("source");
+      if (!childrenOf.has(parent)) {
+        childrenOf.set(parent, []);
+      }
+      childrenOf.get(parent).push({ id: child, versioned: e.hasClass("versioned") });
+    });
+    childrenOf.forEach(function (list) {
+      // The next version first, so a version chain runs down the left edge of its tree.
+      list.sort(function (a, b) {
+        return (b.versioned ? 1 : 0) - (a.versioned ? 1 : 0);
+      });
+    });
+    var width = new Map();
+    var rowH = 0;
+    cy.nodes().forEach(function (n) {
+      width.set(n.id(), n.data("w"));
+      rowH = Math.max(rowH, n.data("h"));
+    });
+    var nodeGap = 24;
+    var rankGap = edgeLabels ? 64 : 48;
+    var span = new Map();
+    var entered = new Set(); // a guard: lineage is acyclic, but never loop on bad data
+    function measure(id) {
+      // iterative post-order, so a long version chain cannot overflow the stack
+      var stack = [{ id: id, done: false }];
+      while (stack.length) {
+        var top = stack.pop();
+        var kids = childrenOf.get(top.id) || [];
+        if (!top.done) {
+          if (entered.has(top.id)) {
+            continue;
+          }
+          entered.add(top.id);
+          stack.push({ id: top.id, done: true });
+          kids.forEach(function (k) {
+            stack.push({ id: k.id, done: false });
+          });
+          continue;
+        }
+        var sum = 0;
+        kids.forEach(function (k, i) {
+          sum += (span.get(k.id) || 0) + (i ? nodeGap : 0);
+        });
+        span.set(top.id, Math.max(width.get(top.id), sum));
+      }
+    }
+    var pos = {};
+    function place(id, left, depth) {
+      var stack = [{ id: id, left: left, depth: depth }];
+      while (stack.length) {
+        var at = stack.pop();
+        if (pos[at.id]) {
+          continue;
+        }
+        var kids = childrenOf.get(at.id) || [];
+        var mySpan = span.get(at.id);
+        pos[at.id] = { x: at.left + mySpan / 2, y: at.depth * (rowH + rankGap) };
+        var sum = 0;
+        kids.forEach(function (k, i) {
+          sum += (span.get(k.id) || 0) + (i ? nodeGap : 0);
+        });
+        var x = at.left + (mySpan - sum) / 2;
+        kids.forEach(function (k) {
+          stack.push({ id: k.id, left: x, depth: at.depth + 1 });
+          x += (span.get(k.id) || 0) + nodeGap;
+        });
+      }
+    }
+    var boxes = [];
+    trees.forEach(function (t, root) {
+      measure(root);
+      place(root, 0, 0);
+      var x1 = Infinity;
+      var x2 = -Infinity;
+      var y2 = 0;
+      t.nodes.forEach(function (n) {
+        var p = pos[n.id()] || (pos[n.id()] = { x: 0, y: 0 });
+        x1 = Math.min(x1, p.x - width.get(n.id()) / 2);
+        x2 = Math.max(x2, p.x + width.get(n.id()) / 2);
+        y2 = Math.max(y2, p.y + rowH);
+      });
+      boxes.push({ nodes: t.nodes, bb: { x1: x1, y1: 0, w: x2 - x1, h: y2 }, size: t.nodes.length });
+    });
+    // Shelf packing: biggest trees first, rows about as wide as the view's shape asks.
+    boxes.sort(function (a, b) {
+      return b.size - a.size || b.bb.w - a.bb.w;
+    });
+    var gap = 90;
+    var area = 0;
+    var widest = 0;
+    boxes.forEach(function (b) {
+      area += (b.bb.w + gap) * (b.bb.h + gap);
+      widest = Math.max(widest, b.bb.w);
+    });
+    var container = cy.container();
+    var aspect = container && container.clientHeight ? Math.max(0.8, container.clientWidth / container.clientHeight) : 1.6;
+    var rowWidth = Math.max(widest, Math.sqrt(area * aspect));
+    var x = 0;
+    var y = 0;
+    var rowHeight = 0;
+    boxes.forEach(function (b) {
+      if (x > 0 && x + b.bb.w > rowWidth) {
+        x = 0;
+        y += rowHeight + gap;
+        rowHeight = 0;
+      }
+      var dx = x - b.bb.x1;
+      var dy = y - b.bb.y1;
+      b.nodes.forEach(function (n) {
+        var p = pos[n.id()];
+        p.x += dx;
+        p.y += dy;
+      });
+      x += b.bb.w + gap;
+      rowHeight = Math.max(rowHeight, b.bb.h);
+    });
+    cy.nodes().positions(function (n) {
+      return pos[n.id()];
+    });
+    fitNodes(cy, cy.nodes(), 30);
+  }
+
+  /** cy.fit() measures every label; the node boxes are enough and much cheaper on a big graph. */
+  function fitNodes(cy, nodes, padding) {
+    if (nodes.empty()) {
+      return;
+    }
+    var bb = nodes.boundingBox({ includeLabels: false, includeOverlays: false, includeUnderlays: false });
+    var w = cy.width();
+    var h = cy.height();
+    var zoom = Math.min((w - 2 * padding) / Math.max(bb.w, 1), (h - 2 * padding) / Math.max(bb.h, 1));
+    zoom = Math.max(cy.minZoom(), Math.min(cy.maxZoom(), zoom));
+    cy.viewport({ zoom: zoom, pan: { x: (w - zoom * (bb.x1 + bb.x2)) / 2, y: (h - zoom * (bb.y1 + bb.y2)) / 2 } });
+  }
+
+  M.graphLayout = runLayout;
 
   M.pages.graph = function (root) {
     var isStatic = !!window.MGIT_STATIC;
@@ -187,7 +388,7 @@
         container: container,
         elements: elements,
         style: styles(big, edgeLabels),
-        layout: { name: "preset" },
+        layout: { name: "null" },
         minZoom: 0.01,
         maxZoom: 3,
         boxSelectionEnabled: false,
@@ -199,28 +400,20 @@
         pixelRatio: big ? 1 : "auto",
       });
       window.mgitGraph = cy;
-      var layout = cy.layout({
-        name: "dagre",
-        rankDir: "TB",
-        nodeSep: 24,
-        rankSep: edgeLabels ? 64 : 48,
-        edgeSep: 12,
-        fit: true,
-        padding: 30,
-        animate: false,
+      var created = performance.now();
+      runLayout(cy, nodes.length > BIG, edgeLabels);
+      window.mgitLayoutMs = Math.round(performance.now() - started);
+      window.mgitTimings = { cytoscape_ms: Math.round(created - started), layout_ms: Math.round(performance.now() - created) };
+      requestAnimationFrame(function () {
+        window.mgitTimings.first_frame_ms = Math.round(performance.now() - started);
       });
-      layout.one("layoutstop", function () {
-        var took = performance.now() - started;
-        window.mgitLayoutMs = Math.round(took);
-        status.textContent = "";
-        status.hidden = true;
-        if (cy.zoom() > 1.5) {
-          cy.zoom({ level: 1.5, renderedPosition: { x: container.clientWidth / 2, y: container.clientHeight / 2 } });
-          cy.center();
-        }
-        window.mgitReady = true;
-      });
-      layout.run();
+      status.textContent = "";
+      status.hidden = true;
+      if (cy.zoom() > 1.5) {
+        cy.zoom({ level: 1.5, renderedPosition: { x: container.clientWidth / 2, y: container.clientHeight / 2 } });
+        cy.center();
+      }
+      window.mgitReady = true;
 
       // ---- messages (the graph has only edge messages; ls has every version's own) ----
       var messages = new Map();
@@ -420,7 +613,10 @@
               return n.id().toLowerCase().indexOf(q) >= 0;
             });
             matches.addClass("match").select();
-            cy.elements().difference(matches).difference(matches.edgesWith(matches)).addClass("faded");
+            if (nodes.length <= BIG) {
+              // Fading restyles every element: worth it on a small graph only.
+              cy.elements().difference(matches).difference(matches.edgesWith(matches)).addClass("faded");
+            }
           }
         });
         if (!q) {
@@ -432,7 +628,7 @@
           return !n.hasClass("hidden");
         });
         if (visible.length) {
-          cy.fit(visible, 60);
+          fitNodes(cy, visible, 60);
           if (cy.zoom() > 1.5) {
             cy.zoom({ level: 1.5, renderedPosition: cy.getElementById(visible[0].id()).renderedPosition() });
             cy.center(visible);
@@ -463,7 +659,7 @@
         runSearch();
       }
       fitButton.addEventListener("click", function () {
-        cy.fit(cy.elements(":visible"), 30);
+        fitNodes(cy, cy.nodes(":visible"), 30);
       });
     }
   };

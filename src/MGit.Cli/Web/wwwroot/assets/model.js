@@ -90,9 +90,17 @@
       { key: "base", label: "delta base", value: function (t) { return t.base; }, cell: function (t) { return t.base ? el("code", { class: "hash", title: t.base }, t.base) : "-"; } },
       { key: "depth", label: "chain depth", numeric: true, value: function (t) { return t.chain_depth; } });
     if (anyShared) {
+      // "with" can name hundreds of tensors (every tensor with the same bytes): show a count.
       columns.push({
-        key: "shared", label: "shared", value: function (t) {
-          return t.shared ? t.shared.how + " " + (t.shared["with"] || []).join(", ") : null;
+        key: "shared", label: "shared", numeric: true, value: function (t) {
+          return t.shared ? (t.shared["with"] || []).length : null;
+        }, cell: function (t) {
+          if (!t.shared) {
+            return "";
+          }
+          var others = t.shared["with"] || [];
+          var tip = others.slice(0, 20).join(", ") + (others.length > 20 ? ", \u2026 " + (others.length - 20) + " more" : "");
+          return el("span", { title: tip }, t.shared.how + ": " + (others.length === 1 ? others[0] : others.length + " tensors"));
         },
       });
     }
@@ -281,8 +289,8 @@
   function storageBar(logical, stored) {
     var W = 320;
     var max = Math.max(logical || 0, stored || 0, 1);
-    var lw = Math.max(1, Math.round((logical / max) * (W - 90)));
-    var sw = Math.max(1, Math.round((stored / max) * (W - 90)));
+    var lw = Math.max(1, Math.round((logical / max) * (W - 140)));
+    var sw = Math.max(1, Math.round((stored / max) * (W - 140)));
     return M.svg("svg", { class: "chart", width: W, height: 52, viewBox: "0 0 " + W + " 52", role: "img", "aria-label": "logical vs stored bytes" },
       M.svg("text", { x: 0, y: 15, class: "axis" }, "logical"),
       M.svg("rect", { x: 60, y: 4, width: lw, height: 16, class: "bar logical" }, M.svg("title", null, "logical " + M.bytes(logical))),

@@ -81,9 +81,9 @@
       var w = Math.max(1, (codecs[name] / max) * plot);
       var share = total ? (100 * codecs[name]) / total : 0;
       chart.appendChild(S("text", { x: left - 8, y: y + 15, class: "axis", "text-anchor": "end" }, name.length > 26 ? name.slice(0, 25) + "\u2026" : name, S("title", null, name)));
-      chart.appendChild(S("rect", { x: left, y: y + 3, width: w, height: rowH - 8, fill: PALETTE[i % PALETTE.length], class: "bar" },
+      chart.appendChild(S("rect", { x: left, y: y + 3, width: w, height: rowH - 8, style: "fill:" + PALETTE[i % PALETTE.length], class: "bar" },
         S("title", null, name + ": " + M.bytes(codecs[name]) + " (" + M.number(codecs[name]) + " bytes, " + share.toFixed(1) + "% of stored)")));
-      chart.appendChild(S("text", { x: left + w + 6, y: y + 15, class: "value" }, M.bytes(codecs[name]) + " \u00b7 " + share.toFixed(share < 10 ? 1 : 0) + "%"));
+      chart.appendChild(S("text", { x: left + w + 6, y: y + 15, class: "value" }, M.bytes(codecs[name]) + " \u00b7 " + (share > 0 && share < 0.1 ? "<0.1" : share.toFixed(share < 10 ? 1 : 0)) + "%"));
     });
     var axisY = names.length * rowH + 8;
     chart.appendChild(S("line", { x1: left, x2: left + plot, y1: axisY, y2: axisY, class: "axis-line" }));
