@@ -10,7 +10,7 @@ internal static class Pages
 {
     /// <summary>Waits for the graph page's layout (<c>window.mgitReady</c>).</summary>
     public static Task WaitForGraphAsync(IPage page) =>
-        page.WaitForFunctionAsync("() => window.mgitReady === true && !!window.mgitGraph", null, new() { Timeout = 15_000 });
+        page.WaitForFunctionAsync("() => window.mgitReady === true && !!window.mgitGraph", null, new() { Timeout = 30_000 });
 
     public static async Task<string[]> NodeIdsAsync(IPage page) =>
         await page.EvaluateAsync<string[]>("() => window.mgitGraph.nodes().map(n => n.id())").ConfigureAwait(false);
@@ -19,9 +19,16 @@ internal static class Pages
     public static async Task ClickNodeAsync(IPage page, string reference)
     {
         var box = await page.GetByTestId("graph").BoundingBoxAsync().ConfigureAwait(false) ?? throw new InvalidOperationException("the graph container is not visible");
+        // A node out of view (after a search zoomed in elsewhere) is panned to first, as a user would.
         double[]? at = await page.EvaluateAsync<double[]?>(
-            "r => { const n = window.mgitGraph.getElementById(r); if (n.length === 0) return null; const p = n.renderedPosition(); return [p.x, p.y]; }",
-            reference).ConfigureAwait(false);
+            @"([r, w, h]) => {
+                const cy = window.mgitGraph, n = cy.getElementById(r);
+                if (n.length === 0) return null;
+                let p = n.renderedPosition();
+                if (p.x < 10 || p.y < 10 || p.x > w - 10 || p.y > h - 10) { cy.center(n); p = n.renderedPosition(); }
+                return [p.x, p.y];
+            }",
+            new object[] { reference, box.Width, box.Height }).ConfigureAwait(false);
         Assert.True(at is not null, $"no node {reference} in window.mgitGraph");
         double x = box.X + at[0];
         double y = box.Y + at[1];
@@ -43,7 +50,7 @@ internal static class Pages
     {
         try
         {
-            await page.WaitForURLAsync(url => PathOf(url) == path && query.All(p => Query(url, p.Name) == p.Value), new() { Timeout = 15_000 }).ConfigureAwait(false);
+            await page.WaitForURLAsync(url => PathOf(url) == path && query.All(p => Query(url, p.Name) == p.Value), new() { Timeout = 30_000 }).ConfigureAwait(false);
         }
         catch (TimeoutException e)
         {

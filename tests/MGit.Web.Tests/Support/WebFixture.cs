@@ -69,6 +69,7 @@ public sealed class WebFixture : IAsyncLifetime
         }
 
         Directory.CreateDirectory(Scratch);
+        Microsoft.Playwright.Assertions.SetDefaultExpectTimeout(20_000);
         // The browser starts while the family trains.
         var browser = LaunchAsync(chromium);
         try
@@ -117,7 +118,9 @@ public sealed class WebFixture : IAsyncLifetime
     public async Task<BrowserPage> NewPageAsync()
     {
         var context = await Browser.NewContextAsync(new() { ViewportSize = new() { Width = 1400, Height = 900 }, AcceptDownloads = true }).ConfigureAwait(false);
-        context.SetDefaultTimeout(15_000);
+        // Generous: CI runs these next to the other test assembly on a busy machine; a page that works
+        // answers in well under a second, so only failures wait this long.
+        context.SetDefaultTimeout(30_000);
         var page = await context.NewPageAsync().ConfigureAwait(false);
         return new BrowserPage(context, page);
     }
@@ -196,7 +199,10 @@ public sealed class WebTestGroup : ICollectionFixture<WebFixture>
 /// </summary>
 public sealed class BrowserFactAttribute : FactAttribute
 {
-    public const string NoChromium = "no Chromium: install Debian's chromium (/usr/bin/chromium) or set MGIT_TEST_CHROMIUM (bash .ci/run installs it)";
+    public static string NoChromium =>
+        Environment.GetEnvironmentVariable("MGIT_TEST_CHROMIUM") is { Length: > 0 } set
+            ? $"no Chromium: MGIT_TEST_CHROMIUM={set} does not exist"
+            : "no Chromium: install Debian's chromium (/usr/bin/chromium) or set MGIT_TEST_CHROMIUM (bash .ci/run installs it)";
 
     public BrowserFactAttribute()
     {
