@@ -62,6 +62,7 @@ public static class GraphExport
                     ["name"] = v.Name,
                     ["version"] = v.Version,
                     ["type"] = v.Type,
+                    ["message"] = v.Message,
                     ["tags"] = Json.Array(graph.TagsOf(v).Select(t => t.Name)),
                     ["logical_bytes"] = v.LogicalBytes,
                     ["lossy"] = v.Lossy,

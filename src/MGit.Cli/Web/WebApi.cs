@@ -34,6 +34,7 @@ internal sealed class WebApi(WebServerOptions options)
         ("/api/diff", context => Json(context, repository => DiffCommand.ToJson(repository.Diff(Required(context, "a"), Required(context, "b"))))),
         ("/api/stats", context => Json(context, repository => StatsCommand.ToJson(repository, repository.Stats()))),
         ("/api/file", File),
+        ("/api/repository", context => WebResponses.JsonAsync(context, new JsonObject { ["name"] = Path.GetFileName(Path.TrimEndingDirectorySeparator(options.RepositoryPath)) })),
     ];
 
     /// <summary>Opens the repository for one request; the caller disposes it.</summary>

@@ -129,6 +129,14 @@ public sealed class WebApiContractTests(ServedFamilyFixture served) : IClassFixt
     }
 
     [Fact]
+    public async Task The_repository_document_names_the_folder_only()
+    {
+        var repository = await served.ApiAsync("/api/repository");
+        Assert.Equal("family", repository["name"]!.GetValue<string>());
+        Assert.Single(repository.AsObject());
+    }
+
+    [Fact]
     public async Task A_file_download_is_the_byte_exact_file_checkout_writes()
     {
         var (status, _, response) = await served.GetAsync("/api/file?ref=penguin-base%401&path=model.safetensors");

@@ -22,9 +22,12 @@
   } else {
     var path = location.pathname.replace(/\/+$/, "") || "/";
     page = { "/": "graph", "/graph": "graph", "/model": "model", "/diff": "diff", "/storage": "storage" }[path] || null;
-    var host = location.host;
-    document.title = (page ? page + " \u00b7 " : "") + "mgit " + host;
-    document.getElementById("repo-title").textContent = "mgit \u00b7 " + host;
+    document.title = (page ? page + " \u00b7 " : "") + "mgit";
+    // The repository's folder name, once known (the header says "mgit" until then).
+    M.api("repository").then(function (repository) {
+      document.getElementById("repo-title").textContent = "mgit \u00b7 " + repository.name;
+      document.title = (page ? page + " \u00b7 " : "") + repository.name + " \u00b7 mgit";
+    }, function () {});
     var links = document.querySelectorAll("#nav a[data-page]");
     for (var i = 0; i < links.length; i++) {
       if (links[i].getAttribute("data-page") === page) {

@@ -341,17 +341,6 @@
       }
       window.mgitReady = true;
 
-      // ---- messages (the graph has only edge messages; ls has every version's own) ----
-      var messages = new Map();
-      if (!isStatic) {
-        M.api("ls").then(function (list) {
-          (list || []).forEach(function (m) {
-            messages.set(m.ref, m.message);
-          });
-          updatePanel();
-        }, function () {});
-      }
-
       // ---- selection and the side panel ----
       var panelTimer = null;
       function schedulePanel() {
@@ -364,8 +353,10 @@
       }
       cy.on("select unselect", "node", schedulePanel);
 
+      var opening = false;
       function open(ref) {
-        if (!isStatic) {
+        if (!isStatic && !opening) {
+          opening = true;
           location.href = M.modelHref(ref);
         }
       }
@@ -382,9 +373,8 @@
           node.select();
         });
       });
-      cy.on("dbltap", "node", function (evt) {
-        open(evt.target.id());
-      });
+      // A double click is two taps: the first selects, the second opens (cytoscape's own dbltap
+      // also fires for two taps on different nodes, so it is not used).
 
       function refLink(ref) {
         if (isStatic) {
@@ -445,7 +435,7 @@
         var n = byRef.get(ref);
         var into = incoming.get(ref) || [];
         var out = outgoing.get(ref) || [];
-        var message = messages.get(ref) || (into.length ? into[0].message : null);
+        var message = n.message || (into.length ? into[0].message : null);
         var tests = n.tests || { passed: 0, failed: 0 };
         var testText = n.test_status === "none" ? "no tests" : tests.passed + " passed, " + tests.failed + " failed";
         panel.appendChild(el("h2", { class: "panel-ref" }, ref));
@@ -472,7 +462,7 @@
           "aria-pressed": isCollapsed ? "true" : "false",
           disabled: !isCollapsed && descendants === 0,
           title: isCollapsed ? "show the descendants again" : "hide this node's descendants",
-        }, isCollapsed ? "Expand (show " + descendants + " hidden)" : descendants ? "Collapse (hide " + descendants + " descendants)" : "Collapse (no descendants)");
+        }, isCollapsed ? "Expand (show " + descendants + " hidden)" : descendants ? "Collapse (hide " + descendants + (descendants === 1 ? " descendant)" : " descendants)") : "Collapse (no descendants)");
         collapseButton.addEventListener("click", function () {
           toggleCollapse(ref);
         });
