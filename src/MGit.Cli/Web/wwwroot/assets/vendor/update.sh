@@ -6,6 +6,8 @@
 #   cytoscape        the graph renderer                     (MIT)
 #   cytoscape-dagre  the dagre layout for cytoscape; its dist file bundles
 #                    @dagrejs/dagre and @dagrejs/graphlib   (MIT)
+#   d3-hierarchy     the tidy-tree layout (Reingold-Tilford, linear time) for graphs too big
+#                    for dagre                              (ISC)
 #
 # The dagre/graphlib packages are fetched only for their LICENSE files (the code used is the
 # copy bundled into cytoscape-dagre's dist file). After changing CYTOSCAPE_DAGRE, check which
@@ -17,13 +19,14 @@ CYTOSCAPE=3.35.0
 CYTOSCAPE_DAGRE=4.0.1
 DAGRE=3.0.0
 GRAPHLIB=4.0.1
+D3_HIERARCHY=3.1.3
 
 here="$(cd "$(dirname "$0")" && pwd)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cd "$work"
 
-for spec in "cytoscape@$CYTOSCAPE" "cytoscape-dagre@$CYTOSCAPE_DAGRE" "@dagrejs/dagre@$DAGRE" "@dagrejs/graphlib@$GRAPHLIB"; do
+for spec in "cytoscape@$CYTOSCAPE" "cytoscape-dagre@$CYTOSCAPE_DAGRE" "@dagrejs/dagre@$DAGRE" "@dagrejs/graphlib@$GRAPHLIB" "d3-hierarchy@$D3_HIERARCHY"; do
   tgz="$(npm pack --silent "$spec")"
   name="${tgz%.tgz}"
   mkdir "$name"
@@ -36,9 +39,11 @@ cp "cytoscape-dagre-$CYTOSCAPE_DAGRE/package/dist/cytoscape-dagre.min.js" "$here
 cp "cytoscape-dagre-$CYTOSCAPE_DAGRE/package/LICENSE" "$here/LICENSE-cytoscape-dagre.txt"
 cp "dagrejs-dagre-$DAGRE/package/LICENSE" "$here/LICENSE-dagre.txt"
 cp "dagrejs-graphlib-$GRAPHLIB/package/LICENSE" "$here/LICENSE-graphlib.txt"
+cp "d3-hierarchy-$D3_HIERARCHY/package/dist/d3-hierarchy.min.js" "$here/d3-hierarchy.min.js"
+cp "d3-hierarchy-$D3_HIERARCHY/package/LICENSE" "$here/LICENSE-d3-hierarchy.txt"
 
 # No source-map comments: the maps are not vendored, and a browser would ask for them.
-sed -i -e 's#//[#@] sourceMappingURL=.*$##' "$here/cytoscape.min.js" "$here/cytoscape-dagre.min.js"
+sed -i -e 's#//[#@] sourceMappingURL=.*$##' "$here/cytoscape.min.js" "$here/cytoscape-dagre.min.js" "$here/d3-hierarchy.min.js"
 
 cat > "$here/VERSIONS.txt" <<VERSIONS
 Vendored browser libraries for the mgit serve pages (fetched by update.sh with npm pack).
@@ -57,6 +62,10 @@ cytoscape-dagre@$CYTOSCAPE_DAGRE (MIT, Max Franz); bundles @dagrejs/dagre@$DAGRE
 
 @dagrejs/graphlib@$GRAPHLIB (MIT, Chris Pettitt), bundled in cytoscape-dagre.min.js
   LICENSE-graphlib.txt      <- npm @dagrejs/graphlib@$GRAPHLIB LICENSE
+
+d3-hierarchy@$D3_HIERARCHY (ISC, Mike Bostock)
+  d3-hierarchy.min.js       <- npm d3-hierarchy@$D3_HIERARCHY dist/d3-hierarchy.min.js
+  LICENSE-d3-hierarchy.txt  <- npm d3-hierarchy@$D3_HIERARCHY LICENSE
 
 Source-map comments are stripped (the maps are not vendored).
 Update: edit the pinned versions at the top of update.sh and run it (bash update.sh).
