@@ -133,12 +133,20 @@ public sealed class WebFixture : IAsyncLifetime
         return document.RootElement.Clone();
     }
 
-    /// <summary>Saves a screenshot of the viewport as docs/images/NAME of the repository the tests were built from.</summary>
+    /// <summary>
+    /// Takes a screenshot of the viewport. With MGIT_UPDATE_SCREENSHOTS=1 it becomes docs/images/NAME
+    /// of the repository the tests were built from (the README's pictures); otherwise it goes to the
+    /// temp folder, so a test run leaves the working tree as it was.
+    /// </summary>
     public static async Task ScreenshotAsync(IPage page, string name)
     {
-        string folder = Path.Combine(RepositoryRoot(), "docs", "images");
+        string folder = Environment.GetEnvironmentVariable("MGIT_UPDATE_SCREENSHOTS") == "1"
+            ? Path.Combine(RepositoryRoot(), "docs", "images")
+            : Path.Combine(Path.GetTempPath(), "mgit-web-screenshots");
         Directory.CreateDirectory(folder);
-        await page.ScreenshotAsync(new() { Path = Path.Combine(folder, name) }).ConfigureAwait(false);
+        string file = Path.Combine(folder, name);
+        await page.ScreenshotAsync(new() { Path = file }).ConfigureAwait(false);
+        Assert.True(new FileInfo(file).Length > 1000, $"the screenshot {file} is empty");
     }
 
     private static string RepositoryRoot()
