@@ -105,11 +105,10 @@
       item("edge-versioned", "new version"));
   }
 
-  function dagreOptions(edgeLabels, ranker) {
+  function dagreOptions(edgeLabels) {
     return {
       name: "dagre",
       rankDir: "TB",
-      ranker: ranker,
       nodeSep: 24,
       rankSep: edgeLabels ? 64 : 48,
       edgeSep: 12,
@@ -127,7 +126,7 @@
    */
   function runLayout(cy, big, edgeLabels) {
     if (!big) {
-      cy.layout(dagreOptions(edgeLabels, undefined)).run();
+      cy.layout(dagreOptions(edgeLabels)).run();
       fitNodes(cy, cy.nodes(), 30);
       return;
     }
@@ -138,65 +137,41 @@
         firstParent.set(child, e);
       }
     });
-    var treeOf = new Map();
-    var count = cy.nodes().length;
-    function rootOf(id) {
-      var seen = [];
-      var at = id;
-      while (!treeOf.has(at) && firstParent.has(at) && seen.length <= count) {
-        seen.push(at);
-        at = firstParent.get(at).data("source");
-      }
-      var root = treeOf.has(at) ? treeOf.get(at) : at;
-      treeOf.set(at, root);
-      seen.forEach(function (s) {
-        treeOf.set(s, root);
-      });
-      return root;
-    }
-    var trees = new Map();
+    // One hierarchy over the whole forest (a version under its first parent, a root under a
+    // node that stands for the forest: no ref has a control character); its children are the
+    // trees. Each tree is laid out as a tidy tree by d3-hierarchy (Reingold-Tilford: linear
+    // time, a parent centred over its children, the next version first so a version chain runs
+    // down the left edge); dagre took seconds on one 2,000-node tree.
+    var FOREST = "\u0000forest";
+    var rows = [{ id: FOREST, parentId: null }];
     cy.nodes().forEach(function (n) {
-      var root = rootOf(n.id());
-      if (!trees.has(root)) {
-        trees.set(root, { nodes: [], edges: [] });
-      }
-      trees.get(root).nodes.push(n);
+      var edge = firstParent.get(n.id());
+      rows.push({ id: n.id(), parentId: edge ? edge.data("source") : FOREST, versioned: !!edge && edge.hasClass("versioned"), w: n.data("w"), h: n.data("h") });
     });
-    firstParent.forEach(function (e) {
-      trees.get(treeOf.get(e.data("target"))).edges.push(e);
+    var forest = d3.stratify()(rows).sort(function (a, b) {
+      return (b.data.versioned ? 1 : 0) - (a.data.versioned ? 1 : 0);
     });
-    // Each tree laid out as a tidy tree by d3-hierarchy (Reingold-Tilford: linear time, a parent
-    // centred over its children, the next version first so a version chain runs down the left
-    // edge); dagre took seconds on one 2,000-node tree.
-    var rankHeight = (edgeLabels ? 64 : 48);
+    var gapBelow = edgeLabels ? 64 : 48;
+    var rankHeight = gapBelow;
     cy.nodes().forEach(function (n) {
-      rankHeight = Math.max(rankHeight, n.data("h") + (edgeLabels ? 64 : 48));
+      rankHeight = Math.max(rankHeight, n.data("h") + gapBelow);
     });
     var tidy = d3.tree().nodeSize([1, rankHeight]).separation(function (a, b) {
       return (a.data.w + b.data.w) / 2 + (a.parent === b.parent ? 24 : 48);
     });
-    var local = {};
-    var boxes = [];
-    trees.forEach(function (t, root) {
-      var rows = t.nodes.map(function (n) {
-        var edge = n.id() === root ? null : firstParent.get(n.id());
-        return { id: n.id(), parentId: edge ? edge.data("source") : null, versioned: !!edge && edge.hasClass("versioned"), w: n.data("w"), h: n.data("h") };
-      });
-      var laid = tidy(d3.stratify()(rows).sort(function (a, b) {
-        return (b.data.versioned ? 1 : 0) - (a.data.versioned ? 1 : 0);
-      }));
+    var boxes = (forest.children || []).map(function (tree) {
+      var laid = tidy(tree.copy());
       var x1 = Infinity;
       var x2 = -Infinity;
       var y1 = Infinity;
       var y2 = -Infinity;
       laid.each(function (node) {
-        local[node.id] = { x: node.x, y: node.y };
         x1 = Math.min(x1, node.x - node.data.w / 2);
         x2 = Math.max(x2, node.x + node.data.w / 2);
         y1 = Math.min(y1, node.y - node.data.h / 2);
         y2 = Math.max(y2, node.y + node.data.h / 2);
       });
-      boxes.push({ nodes: t.nodes, bb: { x1: x1, y1: y1, w: x2 - x1, h: y2 - y1 }, size: t.nodes.length });
+      return { tree: laid, bb: { x1: x1, y1: y1, w: x2 - x1, h: y2 - y1 }, size: laid.descendants().length };
     });
     // Shelf packing: biggest trees first, rows about as wide as the view's shape asks.
     boxes.sort(function (a, b) {
@@ -224,9 +199,8 @@
       }
       var dx = x - b.bb.x1;
       var dy = y - b.bb.y1;
-      b.nodes.forEach(function (n) {
-        var p = local[n.id()];
-        pos[n.id()] = { x: p.x + dx, y: p.y + dy };
+      b.tree.each(function (node) {
+        pos[node.data.id] = { x: node.x + dx, y: node.y + dy };
       });
       x += b.bb.w + gap;
       rowHeight = Math.max(rowHeight, b.bb.h);
