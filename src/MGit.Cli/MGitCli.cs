@@ -193,14 +193,10 @@ public sealed class GlobalOptions
     };
 
     public Repository OpenRepository(ParseResult parse, CliContext context) =>
-        Repository.Open(context.ResolvePath(parse.GetValue(Repo) ?? "."), Options(parse, context));
+        Repository.Open(RepositoryPath(parse, context), Options(parse, context));
 
-    /// <summary>The root folder of the repository the command works on (found as <see cref="OpenRepository"/> finds it).</summary>
-    public string RepositoryRoot(ParseResult parse, CliContext context)
-    {
-        using var repository = OpenRepository(parse, context);
-        return repository.Root;
-    }
+    /// <summary>The folder the command works in (-C, or the current one); the repository is it or the nearest one above it.</summary>
+    public string RepositoryPath(ParseResult parse, CliContext context) => context.ResolvePath(parse.GetValue(Repo) ?? ".");
 
     public RepositoryOptions Options(ParseResult parse, CliContext context) => new()
     {

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using MGit.Cli.Rendering;
+using MGit.Lineage;
 
 namespace MGit.Cli.Commands;
 
@@ -17,10 +18,11 @@ public static class RecipeCommands
         show.SetAction(parse =>
         {
             using var repository = globals.OpenRepository(parse, context);
-            var (version, recipe, parents) = repository.RecipeOf(parse.GetValue(showRef)!);
+            var of = repository.RecipeOf(parse.GetValue(showRef)!);
+            var (version, recipe, parents) = of;
             if (parse.GetValue(json))
             {
-                Json.Write(context.Out, ToJson(repository, version.Ref));
+                Json.Write(context.Out, ToJson(of));
                 return 0;
             }
 
@@ -51,9 +53,6 @@ public static class RecipeCommands
     }
 
     /// <summary>The document of <c>mgit recipe show REF --json</c> (and of the web API's /api/recipe).</summary>
-    public static JsonObject ToJson(Repository repository, string reference)
-    {
-        var (version, recipe, parents) = repository.RecipeOf(reference);
-        return new JsonObject { ["ref"] = version.Ref, ["recipe"] = recipe, ["parents"] = Json.Array(parents.Select(p => p.Ref)) };
-    }
+    public static JsonObject ToJson((ModelVersion Version, string? Recipe, IReadOnlyList<ModelVersion> Parents) of) =>
+        new() { ["ref"] = of.Version.Ref, ["recipe"] = of.Recipe, ["parents"] = Json.Array(of.Parents.Select(p => p.Ref)) };
 }

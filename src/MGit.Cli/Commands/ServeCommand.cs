@@ -24,8 +24,7 @@ public static class ServeCommand
             }
 
             string? secret = parse.GetValue(token) ?? context.Environment("MGIT_SERVE_TOKEN");
-            string repositoryPath = globals.RepositoryRoot(parse, context);
-            var options = new WebServerOptions(repositoryPath, globals.Options(parse, context) with { Progress = NoProgress.Instance }, WebServerOptions.ParseHost(parse.GetValue(host)!, secret), chosenPort, secret);
+            var options = new WebServerOptions(globals.RepositoryPath(parse, context), globals.Options(parse, context) with { Progress = NoProgress.Instance }, WebServerOptions.ParseHost(parse.GetValue(host)!, secret), chosenPort, secret);
             return Serve(options, parse.GetValue(open), context).GetAwaiter().GetResult();
         });
         return command;
@@ -35,7 +34,7 @@ public static class ServeCommand
     {
         await using var server = await WebServer.StartAsync(options, context.Cancellation).ConfigureAwait(false);
         string url = server.Address.ToString() + (options.Token is { Length: > 0 } t ? "?token=" + Uri.EscapeDataString(t) : "");
-        context.Out.WriteLine($"serving {options.RepositoryPath} at {url}");
+        context.Out.WriteLine($"serving {server.RepositoryRoot} at {url}");
         context.Out.Flush();
         context.Error.WriteLine("read only; Ctrl-C stops it");
         if (openBrowser)

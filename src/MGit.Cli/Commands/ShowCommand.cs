@@ -15,7 +15,6 @@ public static class ShowCommand
         {
             using var repository = globals.OpenRepository(parse, context);
             var details = repository.Show(parse.GetValue(reference)!);
-            var formats = FormatsByFile(details);
             if (parse.GetValue(json))
             {
                 Json.Write(context.Out, ToJson(repository, details));
@@ -24,6 +23,7 @@ public static class ShowCommand
 
             var v = details.Version;
             var sharing = TensorSharing.Of(details.Manifest);
+            var formats = FormatsByFile(details);
             var o = context.Out;
             o.WriteLine($"{v.Ref}  ({details.Manifest.Kind}, {LineageTree.Size(v.LogicalBytes)}, added {v.AddedAt:u})");
             if (v.Type is not null) o.WriteLine($"type:     {v.Type}");

@@ -24,7 +24,7 @@ internal sealed class WebApi(WebServerOptions options)
             return GraphExport.JsonShape(graph, repository.Tests.Latest(graph));
         })),
         ("/api/show", context => Json(context, repository => ShowCommand.ToJson(repository, repository.Show(Required(context, "ref"))))),
-        ("/api/recipe", context => Json(context, repository => RecipeCommands.ToJson(repository, Required(context, "ref")))),
+        ("/api/recipe", context => Json(context, repository => RecipeCommands.ToJson(repository.RecipeOf(Required(context, "ref"))))),
         ("/api/tests", context => Json(context, repository =>
         {
             var graph = repository.Graph();

@@ -15,8 +15,10 @@ internal static class WebAssets
 
     private static readonly HashSet<string> Names = Tool.GetManifestResourceNames().Where(n => n.StartsWith(Prefix, StringComparison.Ordinal)).ToHashSet(StringComparer.Ordinal);
 
-    /// <summary>The page shell every page route answers with.</summary>
-    public static string IndexHtml => ReadText("index.html") ?? throw new MGitException(ErrorKind.Internal, "this mgit was built without its web pages (Web/wwwroot/index.html)");
+    private static readonly Lazy<string> Index = new(() => ReadText("index.html") ?? throw new MGitException(ErrorKind.Internal, "this mgit was built without its web pages (Web/wwwroot/index.html)"));
+
+    /// <summary>The page shell every page route answers with (read from the assembly once).</summary>
+    public static string IndexHtml => Index.Value;
 
     /// <summary>A file under wwwroot/ by its '/'-separated path, or null: only embedded names are ever opened.</summary>
     public static Stream? Open(string path) => Names.Contains(Prefix + path) ? Tool.GetManifestResourceStream(Prefix + path) : null;

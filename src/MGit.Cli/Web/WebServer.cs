@@ -22,20 +22,28 @@ public sealed class WebServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
-    private WebServer(WebApplication app, Uri address)
+    private WebServer(WebApplication app, Uri address, string repositoryRoot)
     {
         _app = app;
         Address = address;
+        RepositoryRoot = repositoryRoot;
     }
 
     /// <summary>The address the server listens on (the real port when 0 was asked for).</summary>
     public Uri Address { get; }
 
-    /// <summary>Checks that the repository opens, binds, and starts serving.</summary>
+    /// <summary>The root folder of the repository served (the options' folder or the nearest one above it).</summary>
+    public string RepositoryRoot { get; }
+
+    /// <summary>Finds the repository, binds, and starts serving.</summary>
     public static async Task<WebServer> StartAsync(WebServerOptions options, CancellationToken cancellationToken)
     {
-        // A folder that is no repository fails here, with the usual message, not on the first request.
-        Repository.Open(options.RepositoryPath, options.Repository).Dispose();
+        // A folder that is no repository fails here, with the usual message, not on the first
+        // request; every request then opens the root found here.
+        using (var repository = Repository.Open(options.RepositoryPath, options.Repository))
+        {
+            options = options with { RepositoryPath = repository.Root };
+        }
 
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ApplicationName = "mgit", ContentRootPath = AppContext.BaseDirectory });
         builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
@@ -58,7 +66,7 @@ public sealed class WebServer : IAsyncDisposable
         }
 
         string bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new WebServer(app, new Uri(bound.Replace("[::]", "[::1]", StringComparison.Ordinal).Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal)));
+        return new WebServer(app, new Uri(bound.Replace("[::]", "[::1]", StringComparison.Ordinal).Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal)), options.RepositoryPath);
     }
 
     /// <summary>Runs until <paramref name="cancellationToken"/> is cancelled (Ctrl-C), then stops serving.</summary>

@@ -5,7 +5,7 @@ using MGit.Workspace;
 namespace MGit.Cli.Web;
 
 /// <summary>What <c>mgit serve</c> serves and where.</summary>
-/// <param name="RepositoryPath">The repository folder (opened anew for every request, so models added while the server runs show up).</param>
+/// <param name="RepositoryPath">The repository folder or a folder inside it; the server opens the repository anew for every request, so models added while it runs show up.</param>
 /// <param name="Repository">Options every request opens the repository with.</param>
 /// <param name="Address">The address to bind; loopback unless a token is given.</param>
 /// <param name="Port">The port; 0 takes any free one (the bound address is printed).</param>
