@@ -99,6 +99,8 @@ public static class MGitCli
         BisectCommand.Build(globals, context),
         RecipeCommands.Build(globals, context),
         CascadeCommand.Build(globals, context),
+        CascadeCommand.BuildStep(globals, context),
+        ConfigCommand.Build(globals, context),
         RemoteCommand.Build(globals, context),
         PushCommand.Build(globals, context),
         PullCommand.Build(globals, context),

@@ -424,6 +424,29 @@ public sealed partial class Repository : IDisposable
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; as for <see cref="UpdateCascade"/>.</exception>
     public CascadeResult ResumeCascade(CascadeOptions options, CancellationToken cancellationToken = default) => _cascade.ResumeCascade(options, cancellationToken);
 
+    /// <exception cref="MGitException">NotFound (the cascade or its step), and as for <see cref="UpdateCascade"/>.</exception>
+    /// <inheritdoc cref="CascadeRunner.RunRecordedStep"/>
+    public CascadeStepResult RunCascadeStep(long cascadeId, string model, TimeSpan recipeTimeout, CancellationToken cancellationToken = default) => _cascade.RunRecordedStep(cascadeId, model, recipeTimeout, cancellationToken);
+
+    /// <exception cref="MGitException">NotFound (no cascade has run), Failed (the scheduler did not answer).</exception>
+    /// <inheritdoc cref="CascadeRunner.CascadeProgress"/>
+    public CascadeProgress CascadeProgress() => _cascade.CascadeProgress();
+
+    /// <exception cref="MGitException">NotFound (no cascade has run), Failed (the scheduler refused).</exception>
+    /// <inheritdoc cref="CascadeRunner.CancelCascade"/>
+    public int CancelCascade() => _cascade.CancelCascade();
+
+    /// <summary>The latest cluster job of each test run on a version (<c>REF</c>, <c>TEST</c>), for <c>test show</c>.</summary>
+    public IReadOnlyDictionary<(string Ref, string Test), ClusterJobRecord> TestJobs() =>
+        _context.Lineage.LatestClusterJobs(TestRunner.ClusterWork)
+            .Select(j => (Job: j, Parts: j.Unit.Split('\n', 2)))
+            .Where(j => j.Parts.Length == 2)
+            .ToDictionary(j => (j.Parts[0], j.Parts[1]), j => j.Job);
+
+    /// <summary>The repository's local settings (<c>.mgit/config.json</c>), read now.</summary>
+    /// <exception cref="MGitException">Damaged (the file is not a JSON object of strings).</exception>
+    public RepositoryConfig Config() => RepositoryConfig.Load(_context.MetadataDirectory);
+
     // --- Remotes
 
     /// <inheritdoc cref="RemoteSync.DefaultRemoteName"/>

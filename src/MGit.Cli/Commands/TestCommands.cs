@@ -52,7 +52,9 @@ public static class TestCommands
         var only = new Option<string?>("--test") { Description = "Run only this test" };
         var jobs = new Option<int>("--jobs", "-j") { Description = "Tests run at once", DefaultValueFactory = _ => 1 };
         var json = new Option<bool>("--json") { Description = "Print the results as JSON" };
+        var executor = new ExecutorOptions();
         var command = new Command("run", "Run the applicable tests on models and record the results") { reference, all, descendants, only, jobs, json };
+        executor.AddTo(command);
         command.SetAction(parse =>
         {
             string? single = parse.GetValue(reference);
@@ -79,6 +81,7 @@ public static class TestCommands
                 Jobs = parse.GetValue(jobs),
                 OnlyTest = parse.GetValue(only),
                 OnResult = r => GlobalOptions.Say(parse, globals, context, ResultLine(r, conditions.GetValueOrDefault(r.Test))),
+                Cluster = executor.Resolve(parse, repository, wait: true),
             }, context.Cancellation);
             if (quietJson)
             {
@@ -111,7 +114,7 @@ public static class TestCommands
             var results = repository.Tests.Latest(graph, only is null ? null : [only.Id]);
             if (parse.GetValue(json))
             {
-                Json.Write(context.Out, ToJson(results));
+                Json.Write(context.Out, ToJson(results, repository.TestJobs()));
                 return 0;
             }
 
@@ -164,8 +167,34 @@ public static class TestCommands
         return command;
     }
 
-    /// <summary>The document of <c>mgit test show [REF] --json</c> (and of the web API's /api/tests).</summary>
-    public static JsonArray ToJson(IEnumerable<TestResult> results) => Json.Array(results, ResultJson);
+    /// <summary>
+    /// The document of <c>mgit test show [REF] --json</c> (and of the web API's /api/tests). A
+    /// result that a cluster job made (or failed to make) carries the job: scheduler, id, state,
+    /// exit code, run time and log.
+    /// </summary>
+    public static JsonArray ToJson(IEnumerable<TestResult> results, IReadOnlyDictionary<(string Ref, string Test), ClusterJobRecord> jobs) => Json.Array(results, r =>
+    {
+        var json = ResultJson(r);
+        if (jobs.TryGetValue((r.Ref, r.Test), out var job) && job.SubmittedAt <= r.RanAt)
+        {
+            json["job"] = JobJson(job);
+        }
+
+        return json;
+    });
+
+    /// <summary>A cluster job as <c>test show --json</c> and <c>cascade --status --json</c> print it.</summary>
+    public static JsonObject JobJson(ClusterJobRecord job) => new()
+    {
+        ["scheduler"] = job.Scheduler,
+        ["id"] = job.JobId,
+        ["state"] = job.State,
+        ["reason"] = job.Reason,
+        ["exit_code"] = job.ExitCode,
+        ["run_time_s"] = job.RunTimeSeconds,
+        ["log"] = job.LogPath,
+        ["submitted_at"] = job.SubmittedAt,
+    };
 
     public static JsonObject ResultJson(TestResult r) => new()
     {

@@ -29,7 +29,7 @@ internal sealed class WebApi(WebServerOptions options)
         {
             var graph = repository.Graph();
             var only = Optional(context, "ref") is { } reference ? graph.Resolve(reference) : null;
-            return TestCommands.ToJson(repository.Tests.Latest(graph, only is null ? null : [only.Id]));
+            return TestCommands.ToJson(repository.Tests.Latest(graph, only is null ? null : [only.Id]), repository.TestJobs());
         })),
         ("/api/diff", context => Json(context, repository => DiffCommand.ToJson(repository.Diff(Required(context, "a"), Required(context, "b"))))),
         ("/api/stats", context => Json(context, repository => StatsCommand.ToJson(repository, repository.Stats()))),

@@ -61,17 +61,30 @@ internal sealed class CascadeLog(LineageStore store)
     });
 
     /// <summary>The most recent cascade, or an error saying there is none.</summary>
-    public CascadeRecord Latest()
+    public CascadeRecord Latest() => Read(null);
+
+    /// <summary>The cascade numbered <paramref name="id"/>, or an error saying there is none.</summary>
+    public CascadeRecord Get(long id) => Read(id);
+
+    /// <summary>One step of a cascade as recorded now (a job reads it to know what its parents made).</summary>
+    public CascadeRecordStep Step(long cascadeId, string model) =>
+        Get(cascadeId).Steps.FirstOrDefault(s => s.Model == model)
+        ?? throw new MGitException(ErrorKind.NotFound, $"cascade {cascadeId} has no step for {model}");
+
+    private CascadeRecord Read(long? id)
     {
+        string none = id is null ? "no cascade has run in this repository; nothing to resume" : $"no cascade numbered {id} in this repository";
         if (!store.HasSchema(Schema))
         {
-            throw new MGitException(ErrorKind.NotFound, "no cascade has run in this repository; nothing to resume");
+            throw new MGitException(ErrorKind.NotFound, none);
         }
 
         return store.Read(transaction =>
         {
             CascadeRecord? record = null;
-            using (var command = store.Command("SELECT id, old_ref, new_ref, started_at FROM cascades ORDER BY id DESC LIMIT 1", transaction))
+            using (var command = id is null
+                ? store.Command("SELECT id, old_ref, new_ref, started_at FROM cascades ORDER BY id DESC LIMIT 1", transaction)
+                : store.Command("SELECT id, old_ref, new_ref, started_at FROM cascades WHERE id = $i", transaction, ("$i", id.Value)))
             using (var reader = command.ExecuteReader())
             {
                 if (reader.Read())
@@ -82,7 +95,7 @@ internal sealed class CascadeLog(LineageStore store)
 
             if (record is null)
             {
-                throw new MGitException(ErrorKind.NotFound, "no cascade has run in this repository; nothing to resume");
+                throw new MGitException(ErrorKind.NotFound, none);
             }
 
             var steps = new List<CascadeRecordStep>();

@@ -21,6 +21,8 @@ public sealed record CascadeOptions
     public TimeSpan RecipeTimeout { get; init; } = TimeSpan.FromHours(24);
     /// <summary>Called as each step ends (from the thread that ran it, one at a time).</summary>
     public Action<CascadeStepResult>? OnStep { get; init; }
+    /// <summary>Where the recipes run: null for this process (the default), or a cluster scheduler, each step one job.</summary>
+    public MGit.Scheduling.ClusterOptions? Cluster { get; init; }
 }
 
 /// <summary>Step statuses as recorded and shown.</summary>
@@ -38,6 +40,8 @@ public static class CascadeStatus
     public const string Blocked = "blocked";
     /// <summary>The model has no recorded recipe, so it cannot be re-derived automatically.</summary>
     public const string NoRecipe = "no-recipe";
+    /// <summary>Handed to a cluster scheduler as a job that has not ended yet (<c>cascade --status</c> follows it).</summary>
+    public const string Submitted = "submitted";
 }
 
 /// <summary>How one model fared: its old and new version, the tests before and after, and why it stopped if it did.</summary>
@@ -67,7 +71,7 @@ public sealed record CascadeResult(long? Id, string Old, string New, bool DryRun
 }
 
 /// <summary>The update cascade: plans which models to re-derive on a new upstream version, replays their recipes in dependency order, and re-tests.</summary>
-internal sealed class CascadeRunner(RepositoryContext context, Ingestion ingestion, TestRunner tests, CheckoutCache checkouts)
+internal sealed partial class CascadeRunner(RepositoryContext context, Ingestion ingestion, TestRunner tests, CheckoutCache checkouts)
 {
     public RecipeStore Recipes => new(context.Lineage);
 
@@ -154,6 +158,7 @@ internal sealed class CascadeRunner(RepositoryContext context, Ingestion ingesti
             throw new MGitException(ErrorKind.Conflict, $"the cascade {record.OldRef} -> {record.NewRef} is complete; nothing to resume");
         }
 
+        EnsureNoJobRunning(record.Id);
         var plan = CascadePlan.Build(graph, graph.Resolve(record.OldRef), graph.Resolve(record.NewRef), Recipes.All(), resumed);
         if (options.DryRun)
         {
@@ -200,6 +205,11 @@ internal sealed class CascadeRunner(RepositoryContext context, Ingestion ingesti
 
     private CascadeResult ExecuteCascade(long id, CascadePlan plan, CascadeOptions options, CancellationToken cancellationToken)
     {
+        if (options.Cluster is not null)
+        {
+            return ExecuteOnCluster(id, plan, options, options.Cluster, cancellationToken);
+        }
+
         var log = new CascadeLog(context.Lineage);
         var made = new Dictionary<string, Task<ModelVersion?>>(StringComparer.Ordinal);
         var results = new Dictionary<string, CascadeStepResult>(StringComparer.Ordinal);
@@ -231,7 +241,8 @@ internal sealed class CascadeRunner(RepositoryContext context, Ingestion ingesti
                 await recipeSlots.WaitAsync(cancellationToken).ConfigureAwait(false);
                 try
                 {
-                    var (version, result) = Rederive(id, plan, step, made, options, cancellationToken);
+                    var parents = step.Parents.Select(p => p.Fixed ?? made[p.FromStep!].Result!).ToList();
+                    var (version, result) = Rederive(id, plan, step, parents, options, cancellationToken);
                     Finish(id, log, options, results, result);
                     return version;
                 }
@@ -258,9 +269,8 @@ internal sealed class CascadeRunner(RepositoryContext context, Ingestion ingesti
         return new CascadeResult(id, plan.Old.Ref, plan.New.Ref, false, plan.Steps.Select(s => results[s.Model]).ToList());
     }
 
-    private (ModelVersion? Version, CascadeStepResult Result) Rederive(long cascadeId, CascadePlan plan, CascadeStep step, Dictionary<string, Task<ModelVersion?>> made, CascadeOptions options, CancellationToken cancellationToken)
+    private (ModelVersion? Version, CascadeStepResult Result) Rederive(long cascadeId, CascadePlan plan, CascadeStep step, IReadOnlyList<ModelVersion> parents, CascadeOptions options, CancellationToken cancellationToken)
     {
-        var parents = step.Parents.Select(p => p.Fixed ?? made[p.FromStep!].Result!).ToList();
         var parentRefs = parents.Select(p => p.Ref).ToList();
         var (graph, fromManifest, before) = context.WithDatabase(() =>
         {

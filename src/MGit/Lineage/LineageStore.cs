@@ -43,12 +43,13 @@ internal sealed partial class LineageStore : IDisposable
     /// test_results, recipes, cascades, cascade_steps. 4: fingerprints (placement sketches). 5: version
     /// ids are never reused (version_ids and its triggers) and no edge joins a version to itself
     /// (a trigger). 6: tags and tag_events (tags on versions, and who moved them when). 7: edge_events
-    /// (who changed a version's adapted parents with <c>mgit reparent</c>, when, and how). An older
+    /// (who changed a version's adapted parents with <c>mgit reparent</c>, when, and how). 8:
+    /// cluster_jobs (jobs submitted to a cluster scheduler; local, never pushed). An older
     /// database is read as is (the newer tables read as empty) and migrated on its first write;
     /// an older mgit refuses a newer database ("upgrade mgit"), so adding tables needs no bump of
     /// the repository format.
     /// </summary>
-    public const int SchemaVersion = 7;
+    public const int SchemaVersion = 8;
 
     /// <summary>The tables schema 3 added: registered tests, their results, recipes, and cascade progress.</summary>
     private const string TestingTables = """
@@ -254,7 +255,7 @@ internal sealed partial class LineageStore : IDisposable
                 PRIMARY KEY (version_id, key)
             );
             CREATE INDEX IF NOT EXISTS edges_by_child ON edges(child_id);
-            """ + TestingTables + FingerprintsTable + IntegrityGuards + TagTables + EdgeEventsTable, transaction);
+            """ + TestingTables + FingerprintsTable + IntegrityGuards + TagTables + EdgeEventsTable + ClusterJobsTable, transaction);
         Execute($"PRAGMA user_version = {SchemaVersion}", transaction);
         transaction.Commit();
         _schema = SchemaVersion;
@@ -291,6 +292,11 @@ internal sealed partial class LineageStore : IDisposable
         if (_schema < 7)
         {
             Execute(EdgeEventsTable, transaction);
+        }
+
+        if (_schema < 8)
+        {
+            Execute(ClusterJobsTable, transaction);
         }
 
         if (_schema < SchemaVersion)

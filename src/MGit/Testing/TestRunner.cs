@@ -21,6 +21,8 @@ public sealed record TestRunOptions
     public string? OnlyTest { get; init; }
     /// <summary>Called as each result is recorded (from the thread that ran it, one at a time).</summary>
     public Action<TestResult>? OnResult { get; init; }
+    /// <summary>Where the tests run: null for this process (the default), or a cluster scheduler, each test on each version one job (at most <see cref="Jobs"/> at once).</summary>
+    public MGit.Scheduling.ClusterOptions? Cluster { get; init; }
 }
 
 /// <summary>One step of a bisect: the version tried and whether the test passed on it.</summary>
@@ -35,7 +37,7 @@ public sealed record BisectRun(string Ref, bool Passed, string Reason);
 public sealed record BisectResult(string Test, IReadOnlyList<string> Chain, string FirstFailing, string LastPassing, IReadOnlyList<BisectRun> Runs);
 
 /// <summary>Runs registered tests on stored versions (on cached read-only checkouts), records their results, and bisects a chain.</summary>
-internal sealed class TestRunner(RepositoryContext context, CheckoutCache checkouts)
+internal sealed partial class TestRunner(RepositoryContext context, CheckoutCache checkouts)
 {
     /// <summary>Registered tests and their results.</summary>
     public TestRegistry Tests => new(context.Lineage);
@@ -80,6 +82,11 @@ internal sealed class TestRunner(RepositoryContext context, CheckoutCache checko
             })
             .ToList();
         checkouts.Prepare(work.Select(w => (w.Version, w.Manifest)), cancellationToken);
+        if (options.Cluster is not null)
+        {
+            return RunOnCluster(work.Select(w => (w.Version, w.Test)).ToList(), options, options.Cluster, cancellationToken);
+        }
+
         var results = new TestResult?[work.Count];
         Parallel.For(0, work.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.Jobs), CancellationToken = cancellationToken }, i =>
         {

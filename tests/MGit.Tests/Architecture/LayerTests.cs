@@ -34,7 +34,8 @@ public sealed class LayerTests
         (2, "codecs", ["MGit.Codecs"]),
         (3, "storage", ["MGit.Storage"]),
         (4, "lineage", ["MGit.Lineage"]),
-        (5, "execution", ["MGit.Execution"]),
+        // Running commands here, and handing them to a cluster scheduler (Slurm) as jobs.
+        (5, "execution", ["MGit.Execution", "MGit.Scheduling"]),
         // The state every service of an open repository shares (paths, options, stores, lock).
         (6, "workspace", ["MGit.Workspace"]),
         // Features, each a layer of its own so that their order is a rule: one may use those
