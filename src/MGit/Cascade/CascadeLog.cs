@@ -73,7 +73,7 @@ internal sealed class CascadeLog(LineageStore store)
 
     private CascadeRecord Read(long? id)
     {
-        string none = id is null ? "no cascade has run in this repository; nothing to resume" : $"no cascade numbered {id} in this repository";
+        string none = id is null ? "no cascade has run in this repository" : $"no cascade numbered {id} in this repository";
         if (!store.HasSchema(Schema))
         {
             throw new MGitException(ErrorKind.NotFound, none);

@@ -92,9 +92,12 @@ internal sealed partial class CascadeRunner
         $"mgit-cascade-{id}-" + new string(model.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_').Take(60).ToArray());
 
     /// <summary>
-    /// What a step's ended job comes to. A job that recorded its step (re-derived or failed) is
-    /// taken at its word; one that did not was stopped from outside: cancelled because a parent
-    /// failed (blocked), or killed by the scheduler or lost (failed, with the scheduler's reason).
+    /// What a step's ended job comes to. The scheduler has the last word on a job it stopped
+    /// (time limit, node failure, preemption, memory, a cancel): the recipe it killed may have
+    /// recorded a failure of its own first (exit 143), which is not the reason. Otherwise a job
+    /// that recorded its step is taken at its word, and one that recorded nothing failed. A job
+    /// cancelled because a parent failed leaves its step blocked; one cancelled by a user leaves
+    /// it pending, for <c>cascade --resume</c>. A version the job made always stands.
     /// </summary>
     private CascadeStepResult Settle(long cascadeId, string model, string scheduler, ClusterJobState state)
     {
@@ -109,22 +112,27 @@ internal sealed partial class CascadeRunner
         var from = graph.Resolve(step.FromRef);
         var parents = graph.Parents(from, EdgeKind.Adapted).Select(p => p.Name).ToList();
         var before = tests.Tests.Latest(graph, [from.Id]);
+        context.WithDatabase(() => context.Lineage.MarkClusterJobSettled(scheduler, state.JobId));
         if (step.Status == CascadeStatus.Rederived && step.ToRef is not null)
         {
             var made = graph.Resolve(step.ToRef);
             return new CascadeStepResult(model, step.FromRef, step.ToRef, step.Status, step.Detail, graph.Parents(made, EdgeKind.Adapted).Select(p => p.Ref).ToList(), before, tests.Tests.Latest(graph, [made.Id]));
         }
 
-        if (step.Status == CascadeStatus.Failed)
+        bool stoppedByScheduler = state.Phase == JobPhase.Cancelled || (state.Phase == JobPhase.Failed && state.State != "FAILED");
+        if (step.Status == CascadeStatus.Failed && !stoppedByScheduler)
         {
             return new CascadeStepResult(model, step.FromRef, null, step.Status, step.Detail, parents, before, []);
         }
 
         var stepsByModel = record.Steps.ToDictionary(s => s.Model, StringComparer.Ordinal);
         var unmade = parents.Where(p => stepsByModel.TryGetValue(p, out var s) && s.Status != CascadeStatus.Rederived).ToList();
+        string ownRecord = step.Status == CascadeStatus.Failed && step.Detail is not null ? $"; the step's own record: {step.Detail}" : "";
         var settled = state.Phase == JobPhase.Cancelled && unmade.Count > 0
             ? new CascadeRecordStep(model, step.FromRef, null, CascadeStatus.Blocked, $"parent {string.Join(", ", unmade)} was not re-derived ({job})")
-            : new CascadeRecordStep(model, step.FromRef, null, CascadeStatus.Failed, state.Phase == JobPhase.Succeeded ? $"{job}, but the job recorded no outcome" : job);
+            : state.Phase == JobPhase.Cancelled
+                ? new CascadeRecordStep(model, step.FromRef, null, CascadeStatus.Pending, $"cancelled ({job})")
+                : new CascadeRecordStep(model, step.FromRef, null, CascadeStatus.Failed, state.Phase == JobPhase.Succeeded ? $"{job}, but the job recorded no outcome" : job + ownRecord);
         context.WithDatabase(() => log.Update(cascadeId, settled));
         return new CascadeStepResult(model, step.FromRef, null, settled.Status, settled.Detail, parents, before, []);
     }
@@ -198,13 +206,9 @@ internal sealed partial class CascadeRunner
 
         jobs = context.Lineage.LatestClusterJobs(WorkOf(record.Id));
         record = log.Get(record.Id);
-        foreach (var job in jobs.Where(j => j.Ended))
+        foreach (var job in jobs.Where(j => j.Ended && !j.Settled && record.Steps.Any(s => s.Model == j.Unit)))
         {
-            var step = record.Steps.FirstOrDefault(s => s.Model == job.Unit);
-            if (step is not null && step.Status is CascadeStatus.Pending)
-            {
-                Settle(record.Id, job.Unit, job.Scheduler, ClusterRun.StateOf(job));
-            }
+            Settle(record.Id, job.Unit, job.Scheduler, ClusterRun.StateOf(job));
         }
 
         return new CascadeProgress(log.Get(record.Id), jobs.ToDictionary(j => j.Unit, StringComparer.Ordinal));

@@ -18,6 +18,7 @@ namespace MGit.Lineage;
 /// <param name="LogPath">Its output, relative to the repository's root.</param>
 /// <param name="SubmittedAt">When mgit submitted it.</param>
 /// <param name="Phase">What mgit makes of the state: pending, running, succeeded, failed or cancelled.</param>
+/// <param name="Settled">Whether what the job's end means for its work has been recorded (a cascade step's outcome).</param>
 public sealed record ClusterJobRecord(
     string Work,
     string Unit,
@@ -29,7 +30,8 @@ public sealed record ClusterJobRecord(
     double? RunTimeSeconds,
     string LogPath,
     DateTimeOffset SubmittedAt,
-    string Phase)
+    string Phase,
+    bool Settled = false)
 {
     /// <summary>Whether it ended (its state changes no more).</summary>
     public bool Ended => Phase is "succeeded" or "failed" or "cancelled";
@@ -51,7 +53,8 @@ internal sealed partial class LineageStore
             run_time_s REAL,
             log_path TEXT NOT NULL,
             submitted_at TEXT NOT NULL,
-            phase TEXT NOT NULL
+            phase TEXT NOT NULL,
+            settled INTEGER NOT NULL DEFAULT 0
         );
         CREATE INDEX IF NOT EXISTS cluster_jobs_by_work ON cluster_jobs(work, unit);
         """;
@@ -94,13 +97,20 @@ internal sealed partial class LineageStore
         return 0;
     });
 
+    /// <summary>Marks a job settled: what its end means has been recorded, and is not worked out again.</summary>
+    public void MarkClusterJobSettled(string scheduler, string jobId) => Write(transaction =>
+    {
+        Execute("UPDATE cluster_jobs SET settled = 1 WHERE scheduler = $s AND job_id = $j", transaction, ("$s", scheduler), ("$j", jobId));
+        return 0;
+    });
+
     /// <summary>The latest job of each unit of <paramref name="work"/> (or of each unit of every work when null); empty before schema 8.</summary>
     public IReadOnlyList<ClusterJobRecord> LatestClusterJobs(string work) => !HasSchema(ClusterJobsSchema) ? [] : Read(transaction =>
     {
         var jobs = new List<ClusterJobRecord>();
         using var command = Command(
             """
-            SELECT work, unit, scheduler, job_id, state, reason, exit_code, run_time_s, log_path, submitted_at, phase FROM cluster_jobs
+            SELECT work, unit, scheduler, job_id, state, reason, exit_code, run_time_s, log_path, submitted_at, phase, settled FROM cluster_jobs
             WHERE id IN (SELECT MAX(id) FROM cluster_jobs WHERE work = $w GROUP BY unit) ORDER BY id
             """,
             transaction,
@@ -125,5 +135,6 @@ internal sealed partial class LineageStore
         reader.IsDBNull(7) ? null : reader.GetDouble(7),
         reader.GetString(8),
         DateTimeOffset.Parse(reader.GetString(9), CultureInfo.InvariantCulture),
-        reader.GetString(10));
+        reader.GetString(10),
+        reader.GetInt64(11) != 0);
 }

@@ -31,7 +31,7 @@ public sealed class ReparentSchemaTests
 
             var change = repository.Reparent("tuned@production", new ReparentOptions { Parents = ["base"], How = "finetune", Message = "it shares base's encoder" });
             Assert.Equal(["other@1"], change.PreviousParents);
-            Assert.Equal(7, UserVersion(database));
+            Assert.Equal(LineageStore.SchemaVersion, UserVersion(database));
             Assert.True(repository.Fsck().Intact);
         }
 

@@ -11,3 +11,15 @@ public sealed class LinuxFactAttribute : FactAttribute
         }
     }
 }
+
+/// <summary>A theory of something only Linux has; skipped elsewhere, saying why.</summary>
+public sealed class LinuxTheoryAttribute : TheoryAttribute
+{
+    public LinuxTheoryAttribute(string needs)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            Skip = $"needs Linux: {needs}";
+        }
+    }
+}
