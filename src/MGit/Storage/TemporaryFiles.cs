@@ -4,19 +4,28 @@ namespace MGit.Storage;
 
 /// <summary>
 /// Temporary files and folders of the repository (<c>.mgit/tmp</c>): each name carries the id of
-/// the process that made it (<c>STEM.PID.GUID.tmp</c>), so that any later command can delete what
-/// killed processes left behind without touching the work of running ones, as checkout does
-/// for its partial files.
+/// the process that made it and its machine (<c>STEM.PID@HOST.GUID.tmp</c>), so that any later
+/// command can delete what killed processes left behind without touching the work of running
+/// ones, as checkout does for its partial files. The machine matters where several share the
+/// repository (cluster jobs on a shared filesystem): a process id means something only on the
+/// machine that gave it, so another machine's temporaries are never judged stale here. A name
+/// without a machine (written by an older mgit) is taken as this machine's, as it always was.
 /// </summary>
 internal static class TemporaryFiles
 {
     private const string Suffix = ".tmp";
 
-    /// <summary>A new temporary name for <paramref name="stem"/> (no path) that names this process.</summary>
-    public static string Name(string stem) =>
-        $"{stem}.{Environment.ProcessId.ToString(CultureInfo.InvariantCulture)}.{Guid.NewGuid():N}{Suffix}";
+    /// <summary>This machine's name as temporary names carry it: letters, digits and '-'.</summary>
+    public static string Host { get; } = string.Concat(Environment.MachineName.Select(c => char.IsAsciiLetterOrDigit(c) || c == '-' ? c : '_'));
 
-    /// <summary>The process that made a temporary name, or null when the name is not one of <see cref="Name"/>'s.</summary>
+    /// <summary>A new temporary name for <paramref name="stem"/> (no path) that names this process and machine.</summary>
+    public static string Name(string stem) =>
+        $"{stem}.{Environment.ProcessId.ToString(CultureInfo.InvariantCulture)}@{Host}.{Guid.NewGuid():N}{Suffix}";
+
+    /// <summary>
+    /// The process of this machine that made a temporary name; null when the name is not one of
+    /// <see cref="Name"/>'s or another machine made it.
+    /// </summary>
     public static int? ProcessIdOf(string name)
     {
         if (!name.EndsWith(Suffix, StringComparison.Ordinal))
@@ -25,7 +34,19 @@ internal static class TemporaryFiles
         }
 
         var parts = name[..^Suffix.Length].Split('.');
-        return parts.Length >= 3 && int.TryParse(parts[^2], NumberStyles.None, CultureInfo.InvariantCulture, out int pid) ? pid : null;
+        if (parts.Length < 3)
+        {
+            return null;
+        }
+
+        string owner = parts[^2];
+        int at = owner.IndexOf('@', StringComparison.Ordinal);
+        if (at >= 0 && owner[(at + 1)..] != Host)
+        {
+            return null;
+        }
+
+        return int.TryParse(at >= 0 ? owner[..at] : owner, NumberStyles.None, CultureInfo.InvariantCulture, out int pid) ? pid : null;
     }
 
     /// <summary>
