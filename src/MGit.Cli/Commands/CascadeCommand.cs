@@ -201,7 +201,7 @@ public static class CascadeCommand
                     s.Status,
                     job is null ? "-" : $"{job.Scheduler} {job.JobId}",
                     job is null ? "-" : job.State + (job.Reason is { Length: > 0 } r && r != "None" ? $" ({r})" : ""),
-                    job?.RunTimeSeconds is double t ? $"{t:0} s" : "-",
+                    job is { Phase: not "pending" } && job.RunTimeSeconds is double t ? $"{t:0} s" : "-",
                     s.Detail ?? (job is null ? "" : $"log: {job.LogPath}")];
             })));
         return 0;
