@@ -59,6 +59,8 @@ ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
+# As clusters set it: a job that asks for no memory gets 1 GiB per CPU, not the whole node (which would run jobs one at a time).
+DefMemPerCPU=1024
 SchedulerType=sched/backfill
 SchedulerParameters=sched_interval=1
 AccountingStorageType=accounting_storage/none
