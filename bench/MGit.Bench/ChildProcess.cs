@@ -144,11 +144,13 @@ internal static class ChildProcess
     }
 
     /// <summary>Like <see cref="Run(string, string[])"/> but returns null instead of failing (for optional machine facts).</summary>
-    public static string? TryRun(string program, params string[] arguments)
+    public static string? TryRun(string program, params string[] arguments) => TryRun(new Invocation(program, arguments));
+
+    public static string? TryRun(Invocation invocation)
     {
         try
         {
-            var (exitCode, output, _) = Execute(program, arguments, null);
+            var (exitCode, output, _) = Execute(invocation.Program, invocation.Arguments, invocation.Environment);
             return exitCode == 0 ? output : null;
         }
         catch (System.ComponentModel.Win32Exception)

@@ -25,6 +25,9 @@ internal static class Program
           MGit.Bench serve --mgit PATH/mgit.dll (or a native PATH/mgit) --work DIR [--models 2000] [--seed S] [--chromium /usr/bin/chromium]
                          [--screenshot FILE.png] [--results FILE.md]
           MGit.Bench kurtosis [--seeds 3] [--epochs 200] [--seed S] [--results FILE.md]
+          MGit.Bench cascade [--out bench/results/cascade-slurm.md] [--width 4] [--repeat 1] [--work DIR] [--keep]
+                         [--mgit PATH/mgit.dll] [--trainer PATH/PenguinTrainer.dll] [--source DIR]
+                         [--slurm-conf FILE] [--slurm-mem 1G|none] [--quiet-wait 60]
 
         generate  writes a transformer-like model with N(0, 0.02) weights, streaming; with --derive-from
                   it writes a "fine-tune": same header, a random F fraction of the tensor bytes perturbed
@@ -75,6 +78,14 @@ internal static class Program
                   and reports how often each weight statistic (excess kurtosis, std, mean |w|, near-zero
                   fraction, max |w|/std) goes up from parent to child, and the Pearson correlation of
                   corresponding weights for related against unrelated pairs.
+        cascade   builds the PenguinTrainer sample's family wider than cascade-demo.sh (a base, --width
+                  fine-tunes, a pruned child of the first; recipes and tests), adds base v2, copies the
+                  repository once per executor and times `mgit cascade` with --jobs 1, --jobs 2,
+                  --executor slurm and --executor slurm --mem 1G on a single-node Slurm cluster it starts
+                  with tests/slurm/cluster.sh (root; or --slurm-conf of a running one); checks that every
+                  executor made the same graph and byte-identical versions. Builds the mgit CLI and the
+                  trainer unless given. About 4 minutes on 2 cores with --repeat 1, more on a busy machine
+                  (each run first waits up to --quiet-wait s for the machine to go quiet).
         """;
 
     public static int Main(string[] args)
@@ -110,6 +121,8 @@ internal static class Program
                     return LineageCommand.Run(options, args);
                 case "kurtosis":
                     return KurtosisCommand.Run(options, args);
+                case "cascade":
+                    return CascadeCommand.Run(options, args);
                 default:
                     Console.Error.WriteLine($"unknown command '{args[0]}'");
                     Console.Error.WriteLine(Usage);
