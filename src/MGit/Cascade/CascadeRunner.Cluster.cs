@@ -39,8 +39,7 @@ internal sealed partial class CascadeRunner
         var graph = context.Graph();
         try
         {
-            // In plan order, so that each job's parents have their ids already.
-            foreach (var step in plan.Steps)
+            foreach (var step in SubmissionOrder(plan))
             {
                 if (step.Kind != CascadeStepKind.Rederive)
                 {
@@ -85,6 +84,26 @@ internal sealed partial class CascadeRunner
             });
         }, cluster.PollInterval, cancellationToken);
         return new CascadeResult(id, plan.Old.Ref, plan.New.Ref, false, plan.Steps.Select(s => results[s.Model]).ToList());
+    }
+
+    /// <summary>
+    /// The steps longest chain first: a step's height (the longest chain of steps below it) is
+    /// always more than its children's, so this is an order in which each job's parents have their
+    /// ids already, and the scheduler, which starts equal jobs in the order they came, starts the
+    /// branch that will take longest first (by steps; it cannot know the recipes' times).
+    /// </summary>
+    private static List<CascadeStep> SubmissionOrder(CascadePlan plan)
+    {
+        var height = plan.Steps.ToDictionary(s => s.Model, _ => 0, StringComparer.Ordinal);
+        foreach (var step in Enumerable.Reverse(plan.Steps))
+        {
+            foreach (var parent in step.Parents.Where(p => p.FromStep is not null && height.ContainsKey(p.FromStep)))
+            {
+                height[parent.FromStep!] = Math.Max(height[parent.FromStep!], height[step.Model] + 1);
+            }
+        }
+
+        return plan.Steps.OrderByDescending(s => height[s.Model]).ToList();
     }
 
     /// <summary>A job name the scheduler shows: mgit, the cascade, the model (its safe characters).</summary>

@@ -102,7 +102,10 @@ internal sealed class SlurmFamily : IDisposable
         return File.ReadAllText(output);
     }
 
-    /// <summary>The graph as <c>ls --json</c> has it, without the times that differ from run to run.</summary>
+    /// <summary>
+    /// The graph as <c>ls --json</c> has it, by ref, without what differs from run to run: the
+    /// times, and the order of the versions (jobs on a cluster add theirs in whatever order they end).
+    /// </summary>
     public string Graph()
     {
         var list = JsonNode.Parse(MgitOk("ls", "--json").Out)!.AsArray();
@@ -111,7 +114,7 @@ internal sealed class SlurmFamily : IDisposable
             version!.AsObject().Remove("added_at");
         }
 
-        return list.ToJsonString();
+        return string.Join('\n', list.Select(v => v!.ToJsonString()).Order(StringComparer.Ordinal));
     }
 
     /// <summary>The latest cascade's steps as <c>cascade --status --json</c> shows them, by model.</summary>
