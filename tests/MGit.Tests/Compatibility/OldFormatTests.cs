@@ -11,26 +11,13 @@ namespace MGit.Tests.Compatibility;
 /// </summary>
 public sealed class OldFormatTests
 {
-    private static void CopyTree(string source, string destination)
-    {
-        foreach (string directory in Directory.EnumerateDirectories(source, "*", SearchOption.AllDirectories))
-        {
-            Directory.CreateDirectory(Path.Combine(destination, Path.GetRelativePath(source, directory)));
-        }
-
-        foreach (string file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories))
-        {
-            File.Copy(file, Path.Combine(destination, Path.GetRelativePath(source, file)));
-        }
-    }
-
     [Fact]
     public void Manifests_written_by_the_reflection_serializer_read_and_new_ones_hold_only_declared_fields()
     {
         // Until the JSON source generator, manifests also carried the derived LogicalBytes and
         // ChunkIds properties; readers ignore them, and writers no longer add them.
         using var dir = new TempDirectory();
-        CopyTree(Path.Combine(AppContext.BaseDirectory, "Fixtures", "repo-v2"), dir.Path);
+        RepositoryFixtures.CopyTo("repo-v2", dir.Path);
         using var repository = Repository.Open(dir.Path);
         foreach (var version in repository.Graph().Versions)
         {
@@ -49,7 +36,7 @@ public sealed class OldFormatTests
     public void A_format_1_repository_opens_verifies_and_checks_out_byte_for_byte()
     {
         using var dir = new TempDirectory();
-        CopyTree(Path.Combine(AppContext.BaseDirectory, "Fixtures", "repo-v1"), dir.Path);
+        RepositoryFixtures.CopyTo("repo-v1", dir.Path);
         string originals = Path.Combine(dir.Path, "originals");
 
         using var repository = Repository.Open(dir.Path);
@@ -80,7 +67,7 @@ public sealed class OldFormatTests
     public void Adding_to_a_format_1_repository_moves_it_to_the_current_format_and_keeps_the_old_data()
     {
         using var dir = new TempDirectory();
-        CopyTree(Path.Combine(AppContext.BaseDirectory, "Fixtures", "repo-v1"), dir.Path);
+        RepositoryFixtures.CopyTo("repo-v1", dir.Path);
         string originals = Path.Combine(dir.Path, "originals");
         using (var repository = Repository.Open(dir.Path))
         {
@@ -107,7 +94,7 @@ public sealed class OldFormatTests
         // Format 2 wrote object format 1 (a 16-byte header, no content checksum): those objects
         // are checked against their ids as before, new ones carry a checksum, and both mix.
         using var dir = new TempDirectory();
-        CopyTree(Path.Combine(AppContext.BaseDirectory, "Fixtures", "repo-v2"), dir.Path);
+        RepositoryFixtures.CopyTo("repo-v2", dir.Path);
         string originals = Path.Combine(dir.Path, "originals");
         string objects = Path.Combine(dir.Path, ".mgit", "objects");
         var oldObjects = Directory.EnumerateFiles(objects, "*", SearchOption.AllDirectories).ToHashSet();
@@ -153,7 +140,7 @@ public sealed class OldFormatTests
     public void Pulling_into_a_format_2_repository_moves_it_to_format_3_before_the_new_objects_arrive()
     {
         using var dir = new TempDirectory();
-        CopyTree(Path.Combine(AppContext.BaseDirectory, "Fixtures", "repo-v2"), dir.Path);
+        RepositoryFixtures.CopyTo("repo-v2", dir.Path);
         string originals = Path.Combine(dir.Path, "originals");
         string url = new Uri(dir.File("remote")).AbsoluteUri;
         byte[] other = File.ReadAllBytes(Path.Combine(originals, "base.safetensors"));
@@ -194,7 +181,7 @@ public sealed class OldFormatTests
     public void A_schema_2_repository_reads_as_having_no_tests_and_migrates_on_its_first_test_registration()
     {
         using var dir = new TempDirectory();
-        CopyTree(Path.Combine(AppContext.BaseDirectory, "Fixtures", "repo-v2"), dir.Path);
+        RepositoryFixtures.CopyTo("repo-v2", dir.Path);
         string originals = Path.Combine(dir.Path, "originals");
         using (var repository = Repository.Open(dir.Path))
         {
@@ -228,23 +215,22 @@ public sealed class OldFormatTests
     public void An_older_lineage_schema_is_read_as_is_and_its_first_write_adds_the_integrity_guards()
     {
         using var dir = new TempDirectory();
-        CopyTree(Path.Combine(AppContext.BaseDirectory, "Fixtures", "repo-v1"), dir.Path);
-        string database = Path.Combine(dir.Path, ".mgit", "lineage.db");
-        long before = UserVersion(database);
+        RepositoryFixtures.CopyTo("repo-v1", dir.Path);
+        long before = RepositoryFixtures.LineageSchema(dir.Path);
         Assert.True(before < MGit.Lineage.LineageStore.SchemaVersion);
 
         long removedId;
         using (var repository = Repository.Open(dir.Path))
         {
             Assert.Equal(4, repository.Graph().Versions.Count);
-            Assert.Equal(before, UserVersion(database)); // reading changes nothing
+            Assert.Equal(before, RepositoryFixtures.LineageSchema(dir.Path)); // reading changes nothing
 
             // The newest version goes: the first write migrates, remembering its id before it is freed.
             removedId = repository.Resolve("tuned@2").Id;
             repository.Remove("tuned@2");
         }
 
-        Assert.Equal(MGit.Lineage.LineageStore.SchemaVersion, UserVersion(database));
+        Assert.Equal(MGit.Lineage.LineageStore.SchemaVersion, RepositoryFixtures.LineageSchema(dir.Path));
         using (var repository = Repository.Open(dir.Path))
         {
             string model = MGit.Tests.TestSupport.RawSafetensors.Write(dir.File("new.safetensors"), [MGit.Tests.TestSupport.RawSafetensors.Random("w", "F32", [8, 8], 3)]);
@@ -252,14 +238,5 @@ public sealed class OldFormatTests
             Assert.True(added.Version.Id > removedId);
             Assert.True(repository.Fsck().Intact);
         }
-    }
-
-    private static long UserVersion(string database)
-    {
-        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={database};Mode=ReadOnly;Pooling=False");
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = "PRAGMA user_version";
-        return (long)command.ExecuteScalar()!;
     }
 }

@@ -1,6 +1,5 @@
 using MGit.Lineage;
 using MGit.Tests.TestSupport;
-using Microsoft.Data.Sqlite;
 
 namespace MGit.Tests.Compatibility;
 
@@ -11,27 +10,19 @@ public sealed class ReparentSchemaTests
     public void A_schema_6_repository_opens_unchanged_and_is_upgraded_to_7_by_its_first_reparent()
     {
         using var dir = new TempDirectory();
-        string source = Path.Combine(AppContext.BaseDirectory, "Fixtures", "repo-schema6");
-        foreach (string file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories))
-        {
-            string target = Path.Combine(dir.Path, Path.GetRelativePath(source, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Copy(file, target);
-        }
-
-        string database = Path.Combine(dir.Path, ".mgit", "lineage.db");
-        Assert.Equal(6, UserVersion(database));
+        RepositoryFixtures.CopyTo("repo-schema6", dir.Path);
+        Assert.Equal(6, RepositoryFixtures.LineageSchema(dir.Path));
         using (var repository = Repository.Open(dir.Path, RepoFixture.Options))
         {
             var graph = repository.Graph();
             Assert.Equal(["base@1", "other@1", "tuned@1"], graph.Versions.Select(v => v.Ref));
             Assert.Equal(["other@1"], graph.Parents(graph.Resolve("tuned"), EdgeKind.Adapted).Select(v => v.Ref));
             Assert.Empty(repository.ParentHistory("tuned")); // read as having none
-            Assert.Equal(6, UserVersion(database)); // reading changes nothing
+            Assert.Equal(6, RepositoryFixtures.LineageSchema(dir.Path)); // reading changes nothing
 
             var change = repository.Reparent("tuned@production", new ReparentOptions { Parents = ["base"], How = "finetune", Message = "it shares base's encoder" });
             Assert.Equal(["other@1"], change.PreviousParents);
-            Assert.Equal(LineageStore.SchemaVersion, UserVersion(database));
+            Assert.Equal(LineageStore.SchemaVersion, RepositoryFixtures.LineageSchema(dir.Path));
             Assert.True(repository.Fsck().Intact);
         }
 
@@ -45,14 +36,5 @@ public sealed class ReparentSchemaTests
         string output = dir.File("out.safetensors");
         reopened.Checkout("tuned", output);
         Assert.Equal(File.ReadAllBytes(Path.Combine(dir.Path, "originals", "tuned.safetensors")), File.ReadAllBytes(output));
-    }
-
-    private static long UserVersion(string database)
-    {
-        using var connection = new SqliteConnection($"Data Source={database};Mode=ReadOnly;Pooling=False");
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = "PRAGMA user_version";
-        return (long)command.ExecuteScalar()!;
     }
 }

@@ -10,16 +10,8 @@ public sealed class TagSchemaTests
     public void A_schema_5_repository_reads_as_having_no_tags_and_gains_them_on_its_first_tag()
     {
         using var dir = new TempDirectory();
-        string source = Path.Combine(AppContext.BaseDirectory, "Fixtures", "repo-schema5");
-        foreach (string file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories))
-        {
-            string target = Path.Combine(dir.Path, Path.GetRelativePath(source, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Copy(file, target);
-        }
-
-        string database = Path.Combine(dir.Path, ".mgit", "lineage.db");
-        Assert.Equal(5, UserVersion(database));
+        RepositoryFixtures.CopyTo("repo-schema5", dir.Path);
+        Assert.Equal(5, RepositoryFixtures.LineageSchema(dir.Path));
         using (var repository = Repository.Open(dir.Path, RepoFixture.Options))
         {
             var graph = repository.Graph();
@@ -27,11 +19,11 @@ public sealed class TagSchemaTests
             Assert.Empty(graph.Tags);
             var missing = Assert.Throws<MGit.Errors.MGitException>(() => graph.Resolve("tuned@production"));
             Assert.Equal(MGit.Errors.ErrorKind.NotFound, missing.Kind);
-            Assert.Equal(5, UserVersion(database)); // reading changes nothing
+            Assert.Equal(5, RepositoryFixtures.LineageSchema(dir.Path)); // reading changes nothing
 
             var change = repository.Tag("tuned@1", "production");
             Assert.True(change.Changed);
-            Assert.Equal(LineageStore.SchemaVersion, UserVersion(database)); // migrated to the newest schema
+            Assert.Equal(LineageStore.SchemaVersion, RepositoryFixtures.LineageSchema(dir.Path)); // migrated to the newest schema
             Assert.Equal("tuned@1", repository.Resolve("tuned@production").Ref);
 
             string output = dir.File("out.safetensors");
@@ -46,14 +38,5 @@ public sealed class TagSchemaTests
         // What schema 5 held is still there: the registered test and its results.
         Assert.Equal("readable", Assert.Single(reopened.Tests.All()).Name);
         Assert.Equal(3, reopened.Tests.Latest(reopened.Graph()).Count);
-    }
-
-    private static long UserVersion(string database)
-    {
-        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={database};Mode=ReadOnly;Pooling=False");
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = "PRAGMA user_version";
-        return (long)command.ExecuteScalar()!;
     }
 }
