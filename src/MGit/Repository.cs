@@ -436,6 +436,9 @@ public sealed partial class Repository : IDisposable
     /// <inheritdoc cref="CascadeRunner.CancelCascade"/>
     public int CancelCascade() => _cascade.CancelCascade();
 
+    /// <summary>The latest cluster job of each step of cascade <paramref name="cascadeId"/>, as last recorded (the scheduler is not asked).</summary>
+    public IReadOnlyList<ClusterJobRecord> CascadeJobs(long cascadeId) => _context.Lineage.LatestClusterJobs(CascadeRunner.WorkOf(cascadeId));
+
     /// <summary>The latest cluster job of each test run on a version (<c>REF</c>, <c>TEST</c>), for <c>test show</c>.</summary>
     public IReadOnlyDictionary<(string Ref, string Test), ClusterJobRecord> TestJobs() =>
         _context.Lineage.LatestClusterJobs(TestRunner.ClusterWork)

@@ -27,6 +27,8 @@ public static class StatusCommand
                 ? repository.Remotes().Select(r => new RemoteComparison(r.Name, r.Url, 0, 0, "not read (--offline)")).ToList()
                 : repository.CompareWithRemotesAsync(context.Cancellation).GetAwaiter().GetResult();
             var cascade = repository.LatestCascade();
+            // As last recorded: status does not ask the scheduler (cascade --status does).
+            var openJobs = cascade is null ? [] : repository.CascadeJobs(cascade.Id).Where(j => !j.Ended).ToList();
             if (parse.GetValue(json))
             {
                 Json.Write(context.Out, new JsonObject
@@ -54,6 +56,7 @@ public static class StatusCommand
                         ["started_at"] = cascade.StartedAt.ToString("O", CultureInfo.InvariantCulture),
                         ["steps"] = Json.Map(cascade.Steps.GroupBy(s => s.Status).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => KeyValuePair.Create(g.Key, g.Count())), n => n),
                         ["unfinished"] = Json.Array(Unfinished(cascade).Select(s => s.Model)),
+                        ["open_jobs"] = openJobs.Count,
                     },
                 });
                 return 0;
@@ -90,7 +93,11 @@ public static class StatusCommand
                 var unfinished = Unfinished(cascade);
                 string counts = string.Join(", ", cascade.Steps.GroupBy(s => s.Status).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => $"{g.Count()} {g.Key}"));
                 output.WriteLine($"latest cascade #{cascade.Id}: {cascade.OldRef} -> {cascade.NewRef}, started {cascade.StartedAt.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture)}: {counts}");
-                if (unfinished.Count > 0)
+                if (openJobs.Count > 0)
+                {
+                    output.WriteLine($"  {openJobs.Count} job(s) on {string.Join(", ", openJobs.Select(j => j.Scheduler).Distinct(StringComparer.Ordinal))} queued or running when last seen: 'mgit cascade --status' follows them, 'mgit cascade --cancel' stops them");
+                }
+                else if (unfinished.Count > 0)
                 {
                     output.WriteLine($"  not finished: {string.Join(", ", unfinished.Select(s => $"{s.Model} ({s.Status})"))}; 'mgit cascade --resume' goes on");
                 }

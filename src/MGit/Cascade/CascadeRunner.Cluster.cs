@@ -23,7 +23,8 @@ public sealed record CascadeProgress(CascadeRecord Cascade, IReadOnlyDictionary<
 /// </summary>
 internal sealed partial class CascadeRunner
 {
-    private static string WorkOf(long cascadeId) => "cascade:" + cascadeId.ToString(CultureInfo.InvariantCulture);
+    /// <summary>The work name a cascade's jobs are recorded under.</summary>
+    internal static string WorkOf(long cascadeId) => "cascade:" + cascadeId.ToString(CultureInfo.InvariantCulture);
 
     private ClusterRun ClusterRunOf(long cascadeId, IJobScheduler scheduler) =>
         new(scheduler, context.Lineage, WorkOf(cascadeId), context.Root, context.Options.Clock.GetUtcNow);

@@ -121,6 +121,7 @@ public sealed class SlurmCascadeTests(SlurmCluster cluster)
         Assert.Contains("submitted", submitted.Out, StringComparison.Ordinal);
         Assert.NotEmpty(cluster.ActiveJobs());
         WaitUntil(() => (string?)family.Status()["a"]["job"]!["state"] == "RUNNING", "a's job to run");
+        Assert.Contains("job(s) on slurm queued or running when last seen", family.MgitOk("status").Out, StringComparison.Ordinal);
 
         // --resume refuses while jobs of the cascade may still run.
         var early = family.Mgit("cascade", "--resume", "--executor", "slurm");
@@ -135,6 +136,7 @@ public sealed class SlurmCascadeTests(SlurmCluster cluster)
         Assert.Equal("CANCELLED", (string?)status["a"]["job"]!["state"]);
         Assert.DoesNotContain("a@2", family.MgitOk("ls").Out, StringComparison.Ordinal);
         Assert.True(SlurmFamily.Json(family.MgitOk("fsck", "--json").Out).GetProperty("intact").GetBoolean());
+        Assert.Equal(0, SlurmFamily.Json(family.MgitOk("status", "--json").Out).GetProperty("cascade").GetProperty("open_jobs").GetInt32());
 
         // Without the slow flag, a resume finishes what the cancel stopped.
         File.Delete(family.SlowFlag);
