@@ -139,8 +139,7 @@ internal sealed partial class CascadeRunner
             return new CascadeStepResult(model, step.FromRef, step.ToRef, step.Status, step.Detail, graph.Parents(made, EdgeKind.Adapted).Select(p => p.Ref).ToList(), before, tests.Tests.Latest(graph, [made.Id]));
         }
 
-        bool stoppedByScheduler = state.Phase == JobPhase.Cancelled || (state.Phase == JobPhase.Failed && state.State != "FAILED");
-        if (step.Status == CascadeStatus.Failed && !stoppedByScheduler)
+        if (step.Status == CascadeStatus.Failed && !state.StoppedByScheduler)
         {
             return new CascadeStepResult(model, step.FromRef, null, step.Status, step.Detail, parents, before, []);
         }

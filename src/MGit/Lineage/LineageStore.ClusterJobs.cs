@@ -17,7 +17,7 @@ namespace MGit.Lineage;
 /// <param name="RunTimeSeconds">How long it ran.</param>
 /// <param name="LogPath">Its output, relative to the repository's root.</param>
 /// <param name="SubmittedAt">When mgit submitted it.</param>
-/// <param name="Phase">What mgit makes of the state: pending, running, succeeded, failed or cancelled.</param>
+/// <param name="Phase">What mgit makes of the state: pending, running, succeeded, failed, killed (by the scheduler) or cancelled.</param>
 /// <param name="Settled">Whether what the job's end means for its work has been recorded (a cascade step's outcome).</param>
 public sealed record ClusterJobRecord(
     string Work,
@@ -34,7 +34,7 @@ public sealed record ClusterJobRecord(
     bool Settled = false)
 {
     /// <summary>Whether it ended (its state changes no more).</summary>
-    public bool Ended => Phase is "succeeded" or "failed" or "cancelled";
+    public bool Ended => Phase is "succeeded" or "failed" or "killed" or "cancelled";
 }
 
 internal sealed partial class LineageStore

@@ -39,8 +39,10 @@ public enum JobPhase
     Running,
     /// <summary>Ended with exit code 0.</summary>
     Succeeded,
-    /// <summary>Ended otherwise: a non-zero exit, or killed by the scheduler (time limit, node failure, preemption, memory).</summary>
+    /// <summary>Ended with a non-zero exit of its own.</summary>
     Failed,
+    /// <summary>Stopped by the scheduler: its time limit, a node failure, preemption, its memory limit.</summary>
+    Killed,
     /// <summary>Cancelled, by a user or because a job it waited for failed.</summary>
     Cancelled,
 }
@@ -55,7 +57,10 @@ public enum JobPhase
 public sealed record ClusterJobState(string JobId, JobPhase Phase, string State, string? Reason, int? ExitCode, TimeSpan? RunTime)
 {
     /// <summary>Whether the job has ended (it will change no more).</summary>
-    public bool Ended => Phase is JobPhase.Succeeded or JobPhase.Failed or JobPhase.Cancelled;
+    public bool Ended => Phase is JobPhase.Succeeded or JobPhase.Failed or JobPhase.Killed or JobPhase.Cancelled;
+
+    /// <summary>Whether the scheduler, not the job, ended it (killed or cancelled): what the job recorded while it was being stopped is not why it ended.</summary>
+    public bool StoppedByScheduler => Phase is JobPhase.Killed or JobPhase.Cancelled;
 
     /// <summary>A short phrase for tables: "COMPLETED", "TIMEOUT (TimeLimit)", "FAILED, exit 3".</summary>
     public string Describe() =>

@@ -136,7 +136,8 @@ public sealed class SlurmScheduler : IJobScheduler
         {
             "COMPLETED" => JobPhase.Succeeded,
             "CANCELLED" => JobPhase.Cancelled,
-            "FAILED" or "TIMEOUT" or "NODE_FAIL" or "PREEMPTED" or "OUT_OF_MEMORY" or "BOOT_FAIL" or "DEADLINE" or "SPECIAL_EXIT" or "REVOKED" => JobPhase.Failed,
+            "FAILED" or "SPECIAL_EXIT" or "REVOKED" => JobPhase.Failed,
+            "TIMEOUT" or "NODE_FAIL" or "PREEMPTED" or "OUT_OF_MEMORY" or "BOOT_FAIL" or "DEADLINE" => JobPhase.Killed,
             "RUNNING" or "COMPLETING" or "STAGE_OUT" or "SIGNALING" or "SUSPENDED" or "STOPPED" or "RESV_DEL_HOLD" => JobPhase.Running,
             _ => JobPhase.Pending, // PENDING, CONFIGURING, REQUEUED, REQUEUE_HOLD, REQUEUE_FED, RESIZING
         };

@@ -85,7 +85,8 @@ internal sealed partial class TestRunner
     {
         var graph = context.Graph();
         var latest = Tests.Latest(graph, [version.Id]).FirstOrDefault(r => r.Test == test.Name);
-        if (latest is not null && (previous is null || latest.LogPath != previous.LogPath || latest.RanAt != previous.RanAt))
+        // The job's own result, unless the scheduler stopped the job: a test killed with it recorded "exit 143", which is not why it ended.
+        if (latest is not null && !state.StoppedByScheduler && (previous is null || latest.LogPath != previous.LogPath || latest.RanAt != previous.RanAt))
         {
             return latest;
         }

@@ -134,10 +134,10 @@ public sealed class SchedulingTests
     [Theory]
     [InlineData("COMPLETED", JobPhase.Succeeded)]
     [InlineData("FAILED", JobPhase.Failed)]
-    [InlineData("TIMEOUT", JobPhase.Failed)]
-    [InlineData("NODE_FAIL", JobPhase.Failed)]
-    [InlineData("PREEMPTED", JobPhase.Failed)]
-    [InlineData("OUT_OF_MEMORY", JobPhase.Failed)]
+    [InlineData("TIMEOUT", JobPhase.Killed)]
+    [InlineData("NODE_FAIL", JobPhase.Killed)]
+    [InlineData("PREEMPTED", JobPhase.Killed)]
+    [InlineData("OUT_OF_MEMORY", JobPhase.Killed)]
     [InlineData("CANCELLED", JobPhase.Cancelled)]
     [InlineData("CANCELLED by 0", JobPhase.Cancelled)]
     [InlineData("PENDING", JobPhase.Pending)]
@@ -154,7 +154,7 @@ public sealed class SchedulingTests
         var timedOut = SlurmScheduler.ParseShowJob("JobId=2 JobName=wrap UserId=root(0) JobState=TIMEOUT Reason=TimeLimit Dependency=(null) Requeue=1 Restarts=0 BatchFlag=1 Reboot=0 ExitCode=0:15 RunTime=00:01:21 TimeLimit=00:01:00")!;
         var failed = SlurmScheduler.ParseShowJob("JobId=9 JobName=x JobState=FAILED Reason=NonZeroExitCode ExitCode=3:0 RunTime=1-02:03:04")!;
 
-        Assert.Equal(("2", JobPhase.Failed, "TIMEOUT", "TimeLimit", (int?)null, TimeSpan.FromSeconds(81)), (timedOut.JobId, timedOut.Phase, timedOut.State, timedOut.Reason, timedOut.ExitCode, timedOut.RunTime));
+        Assert.Equal(("2", JobPhase.Killed, "TIMEOUT", "TimeLimit", (int?)null, TimeSpan.FromSeconds(81)), (timedOut.JobId, timedOut.Phase, timedOut.State, timedOut.Reason, timedOut.ExitCode, timedOut.RunTime));
         Assert.Equal("TIMEOUT (TimeLimit)", timedOut.Describe());
         Assert.Equal((3, new TimeSpan(1, 2, 3, 4)), (failed.ExitCode, failed.RunTime!.Value));
         Assert.Equal("FAILED (NonZeroExitCode), exit 3", failed.Describe());

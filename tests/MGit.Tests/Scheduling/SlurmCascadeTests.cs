@@ -189,6 +189,32 @@ public sealed class SlurmCascadeTests(SlurmCluster cluster)
     }
 
     [SlurmFact]
+    public void A_test_job_the_scheduler_stops_is_a_failed_result_with_the_schedulers_reason_not_the_killed_tests_exit()
+    {
+        cluster.Require();
+        using var family = new SlurmFamily();
+        string slow = Scripts.Write(Path.Combine(family.Folder, "slow test.sh"), "sleep 600");
+        family.MgitOk("test", "add", "slow", "--cmd", $"{Scripts.Command(slow)} {{model}}", "--for", "model:base");
+
+        var run = Task.Run(() => family.Mgit("test", "run", "base@2", "--test", "slow", "--executor", "slurm"));
+        string job = "";
+        WaitUntil(() => (job = RunningJob()) != "", "the test's job to run");
+        SlurmCluster.Tool("scancel", job); // as an operator, or the scheduler preempting it, would
+
+        var result = run.GetAwaiter().GetResult();
+        Assert.Equal(1, result.ExitCode);
+        var shown = JsonNode.Parse(family.MgitOk("test", "show", "base@2", "--json").Out)!.AsArray().Single(r => (string?)r!["test"] == "slow")!;
+        Assert.False((bool)shown["passed"]!);
+        Assert.StartsWith($"slurm job {job} CANCELLED", (string)shown["reason"]!, StringComparison.Ordinal);
+        Assert.Equal("CANCELLED", (string?)shown["job"]!["state"]);
+        Assert.Empty(cluster.ActiveJobs());
+    }
+
+    /// <summary>The id of the one job running now, or "".</summary>
+    private static string RunningJob() =>
+        SlurmCluster.Tool("squeue", "--noheader", "--states=RUNNING", "--format=%i").Output.Trim();
+
+    [SlurmFact]
     public void Scheduler_settings_come_from_the_command_line_over_the_test_over_the_repository()
     {
         cluster.Require();
