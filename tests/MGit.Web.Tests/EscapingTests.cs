@@ -20,13 +20,7 @@ public sealed class EscapingTests(WebFixture web)
         await using var session = await web.NewPageAsync();
         var page = session.Page;
         await page.GotoAsync(web.HostileServer.Url("/"));
-        await Pages.WaitForGraphAsync(page);
-        Assert.Equal(new[] { Hostile, Child }.Order(StringComparer.Ordinal), (await Pages.NodeIdsAsync(page)).Order(StringComparer.Ordinal));
-
-        await Pages.ClickNodeAsync(page, Hostile);
-        var panel = page.GetByTestId("graph-panel");
-        await Expect(panel).ToContainTextAsync(Hostile);
-        await Expect(panel).ToContainTextAsync(WebFixture.HostileType);
+        var panel = await OpenHostileNodeAsync(page);
         string? href = await panel.GetByTestId("open-model").GetAttributeAsync("href");
         Assert.Equal(Hostile, Pages.Query(href ?? "", "ref"));
 
@@ -95,12 +89,7 @@ public sealed class EscapingTests(WebFixture web)
                 : route.AbortAsync());
 
         await page.GotoAsync(new Uri(file).AbsoluteUri);
-        await Pages.WaitForGraphAsync(page);
-        Assert.Equal(new[] { Hostile, Child }.Order(StringComparer.Ordinal), (await Pages.NodeIdsAsync(page)).Order(StringComparer.Ordinal));
-        await Pages.ClickNodeAsync(page, Hostile);
-        var panel = page.GetByTestId("graph-panel");
-        await Expect(panel).ToContainTextAsync(Hostile);
-        await Expect(panel).ToContainTextAsync(WebFixture.HostileType);
+        var panel = await OpenHostileNodeAsync(page);
         await Expect(panel.GetByTestId("open-model")).ToHaveCountAsync(0);
         // A second tap on the selected node has no model page to open: the page stays.
         await Pages.ClickNodeAsync(page, Hostile);
@@ -121,5 +110,17 @@ public sealed class EscapingTests(WebFixture web)
         Assert.Equal(0, await page.Locator("[onerror], [onload]").CountAsync());
         Assert.Equal(0, await page.EvaluateAsync<int>("() => [...document.querySelectorAll('i')].filter(e => (e.parentElement?.textContent ?? '').includes('child\"&')).length"));
         Assert.Empty(session.Dialogs);
+    }
+
+    /// <summary>On a loaded graph page: both hostile nodes are there by their names; the hostile one, clicked, shows its name and type as text in the panel.</summary>
+    private static async Task<ILocator> OpenHostileNodeAsync(IPage page)
+    {
+        await Pages.WaitForGraphAsync(page);
+        Assert.Equal(new[] { Hostile, Child }.Order(StringComparer.Ordinal), (await Pages.NodeIdsAsync(page)).Order(StringComparer.Ordinal));
+        await Pages.ClickNodeAsync(page, Hostile);
+        var panel = page.GetByTestId("graph-panel");
+        await Expect(panel).ToContainTextAsync(Hostile);
+        await Expect(panel).ToContainTextAsync(WebFixture.HostileType);
+        return panel;
     }
 }

@@ -74,7 +74,7 @@ public static class CascadeCommand
                 DryRun = parse.GetValue(dryRun),
                 Jobs = parse.GetValue(jobs),
                 RecipeTimeout = TimeSpan.FromSeconds(parse.GetValue(timeout)),
-                OnStep = step => GlobalOptions.Say(parse, globals, context, $"{step.Status,-10} {step.Model}: {step.From} -> {step.To ?? "-"}{(step.Detail is null ? "" : $"  {step.Detail}")}"),
+                OnStep = step => GlobalOptions.Say(parse, globals, context, StepLine(step)),
                 Cluster = cluster,
             };
             var result = resuming ? repository.ResumeCascade(options, context.Cancellation)
@@ -159,7 +159,7 @@ public static class CascadeCommand
 
             using var repository = globals.OpenRepository(parse, context);
             var step = repository.RunCascadeStep(parse.GetValue(id), parse.GetValue(model)!, TimeSpan.FromSeconds(parse.GetValue(timeout)), context.Cancellation);
-            context.Out.WriteLine($"{step.Status,-10} {step.Model}: {step.From} -> {step.To ?? "-"}{(step.Detail is null ? "" : $"  {step.Detail}")}{(step.TestsAfter.Count == 0 ? "" : $"  tests: {Summary(step.TestsAfter)}")}");
+            context.Out.WriteLine(StepLine(step) + (step.TestsAfter.Count == 0 ? "" : $"  tests: {Summary(step.TestsAfter)}"));
             return step.Status == CascadeStatus.Rederived ? 0 : MGitCli.ExitFailure;
         });
         return command;
@@ -206,6 +206,10 @@ public static class CascadeCommand
             })));
         return 0;
     }
+
+    /// <summary>One step as it ends: <c>rederived  a: a@1 -> a@2  DETAIL</c>.</summary>
+    private static string StepLine(CascadeStepResult step) =>
+        $"{step.Status,-10} {step.Model}: {step.From} -> {step.To ?? "-"}{(step.Detail is null ? "" : $"  {step.Detail}")}";
 
     private static string Summary(IReadOnlyList<MGit.Testing.TestResult> results) =>
         results.Count == 0 ? "-" : $"{results.Count(r => r.Passed)}/{results.Count} pass" + string.Concat(results.Where(r => !r.Passed).Select(r => $" ({r.Test}: {r.Reason})"));

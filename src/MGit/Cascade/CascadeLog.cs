@@ -66,11 +66,6 @@ internal sealed class CascadeLog(LineageStore store)
     /// <summary>The cascade numbered <paramref name="id"/>, or an error saying there is none.</summary>
     public CascadeRecord Get(long id) => Read(id);
 
-    /// <summary>One step of a cascade as recorded now (a job reads it to know what its parents made).</summary>
-    public CascadeRecordStep Step(long cascadeId, string model) =>
-        Get(cascadeId).Steps.FirstOrDefault(s => s.Model == model)
-        ?? throw new MGitException(ErrorKind.NotFound, $"cascade {cascadeId} has no step for {model}");
-
     private CascadeRecord Read(long? id)
     {
         string none = id is null ? "no cascade has run in this repository" : $"no cascade numbered {id} in this repository";

@@ -52,25 +52,24 @@ internal sealed partial class CascadeRunner
                 var after = step.Parents.Where(p => p.FromStep is not null && jobs.ContainsKey(p.FromStep)).Select(p => jobs[p.FromStep!]).Distinct(StringComparer.Ordinal).ToList();
                 var settings = cluster.Options.Over(config.ForRecipe(step.Model, cluster.Scheduler.Name)).Over(defaults);
                 string logPath = context.RunLogPath(Path.Combine("cascade", id.ToString(CultureInfo.InvariantCulture)), RepositoryContext.SafeFileName(step.Model) + "." + cluster.Scheduler.Name, context.Options.Clock.GetUtcNow());
-                IReadOnlyList<string> command =
-                [
-                    .. cluster.MgitCommand, "-C", context.Root, "cascade-step", id.ToString(CultureInfo.InvariantCulture), step.Model,
-                    "--timeout", options.RecipeTimeout.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture),
-                ];
+                var command = cluster.MgitOn(
+                    context.Root,
+                    "cascade-step", id.ToString(CultureInfo.InvariantCulture), step.Model,
+                    "--timeout", options.RecipeTimeout.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture));
                 jobs[step.Model] = run.Submit(step.Model, new ClusterJob(JobName(id, step.Model), command, context.Root, logPath, after, settings));
             }
         }
         catch (Exception e) when (e is MGitException or OperationCanceledException)
         {
             // Half a graph is worse than none: what was submitted is cancelled, its steps stay pending for a resume.
-            run.CancelAll();
+            run.CancelSubmitted();
             throw;
         }
 
         if (!cluster.Wait)
         {
             var submitted = plan.Steps
-                .Select(s => results.TryGetValue(s.Model, out var done) ? done : new CascadeStepResult(s.Model, s.From.Ref, null, CascadeStatus.Submitted, $"{cluster.Scheduler.Name} job {jobs[s.Model]}", s.Parents.Select(p => p.Fixed?.Ref ?? $"{p.Name} (new version)").ToList(), [], []))
+                .Select(s => results.TryGetValue(s.Model, out var done) ? done : new CascadeStepResult(s.Model, s.From.Ref, null, CascadeStatus.Submitted, $"{cluster.Scheduler.Name} job {jobs[s.Model]}", PlannedParents(s), [], []))
                 .ToList();
             return new CascadeResult(id, plan.Old.Ref, plan.New.Ref, false, submitted);
         }
@@ -107,9 +106,8 @@ internal sealed partial class CascadeRunner
         return plan.Steps.OrderByDescending(s => height[s.Model]).ToList();
     }
 
-    /// <summary>A job name the scheduler shows: mgit, the cascade, the model (its safe characters).</summary>
-    private static string JobName(long id, string model) =>
-        $"mgit-cascade-{id}-" + new string(model.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_').Take(60).ToArray());
+    /// <summary>A job name the scheduler shows: mgit, the cascade, the model (as log file names carry it).</summary>
+    private static string JobName(long id, string model) => $"mgit-cascade-{id}-{RepositoryContext.SafeFileName(model)}";
 
     /// <summary>
     /// What a step's ended job comes to. The scheduler has the last word on a job it stopped
@@ -166,7 +164,7 @@ internal sealed partial class CascadeRunner
         var log = new CascadeLog(context.Lineage);
         var record = log.Get(cascadeId);
         var graph = context.Graph();
-        var resumed = record.Steps.ToDictionary(s => s.Model, s => (s.FromRef, s.Status == CascadeStatus.Rederived ? s.ToRef : null), StringComparer.Ordinal);
+        var resumed = Resumed(record);
         if (!resumed.ContainsKey(model))
         {
             throw new MGitException(ErrorKind.NotFound, $"cascade {cascadeId} has no step for {model}");
@@ -194,7 +192,7 @@ internal sealed partial class CascadeRunner
             {
                 parents.Add(parent.Fixed);
             }
-            else if (resumed[parent.FromStep!].Item2 is { } made)
+            else if (resumed[parent.FromStep!].Done is { } made)
             {
                 parents.Add(graph.Resolve(made));
             }
@@ -216,14 +214,7 @@ internal sealed partial class CascadeRunner
     {
         var log = new CascadeLog(context.Lineage);
         var record = log.Latest();
-        var jobs = context.Lineage.LatestClusterJobs(WorkOf(record.Id));
-        foreach (var scheduler in jobs.Where(j => !j.Ended).Select(j => j.Scheduler).Distinct(StringComparer.Ordinal).ToList())
-        {
-            var run = ClusterRunOf(record.Id, JobSchedulers.Create(scheduler)!);
-            run.Refresh();
-        }
-
-        jobs = context.Lineage.LatestClusterJobs(WorkOf(record.Id));
+        var jobs = RefreshedJobs(record.Id);
         record = log.Get(record.Id);
         foreach (var job in jobs.Where(j => j.Ended && !j.Settled && record.Steps.Any(s => s.Model == j.Unit)))
         {
@@ -237,34 +228,36 @@ internal sealed partial class CascadeRunner
     public int CancelCascade()
     {
         var record = new CascadeLog(context.Lineage).Latest();
-        var jobs = context.Lineage.LatestClusterJobs(WorkOf(record.Id));
-        int cancelled = 0;
-        foreach (var scheduler in jobs.Where(j => !j.Ended).Select(j => j.Scheduler).Distinct(StringComparer.Ordinal).ToList())
-        {
-            cancelled += ClusterRunOf(record.Id, JobSchedulers.Create(scheduler)!).CancelAll();
-        }
-
-        return cancelled;
+        return OpenRuns(record.Id).Sum(run => run.CancelAll());
     }
 
     /// <summary>A resume must not submit a step again while its job may still run.</summary>
     private void EnsureNoJobRunning(long cascadeId)
     {
-        var open = context.Lineage.LatestClusterJobs(WorkOf(cascadeId)).Where(j => !j.Ended).ToList();
-        if (open.Count == 0)
-        {
-            return;
-        }
-
-        foreach (var scheduler in open.Select(j => j.Scheduler).Distinct(StringComparer.Ordinal).ToList())
-        {
-            ClusterRunOf(cascadeId, JobSchedulers.Create(scheduler)!).Refresh();
-        }
-
-        var still = context.Lineage.LatestClusterJobs(WorkOf(cascadeId)).Where(j => !j.Ended).ToList();
+        var still = RefreshedJobs(cascadeId).Where(j => !j.Ended).ToList();
         if (still.Count > 0)
         {
             throw new MGitException(ErrorKind.Conflict, $"the cascade's jobs are still queued or running ({string.Join(", ", still.Select(j => $"{j.Unit}: {j.Scheduler} job {j.JobId} {j.State}"))}); wait for them (mgit cascade --status) or cancel them (mgit cascade --cancel)");
         }
     }
+
+    /// <summary>The latest job of each step of a cascade, the scheduler asked first about those not ended (and not asked when all have).</summary>
+    private IReadOnlyList<ClusterJobRecord> RefreshedJobs(long cascadeId)
+    {
+        foreach (var run in OpenRuns(cascadeId))
+        {
+            run.Refresh();
+        }
+
+        return context.Lineage.LatestClusterJobs(WorkOf(cascadeId));
+    }
+
+    /// <summary>One run per scheduler that has jobs of the cascade not ended, as recorded.</summary>
+    private List<ClusterRun> OpenRuns(long cascadeId) =>
+        context.Lineage.LatestClusterJobs(WorkOf(cascadeId))
+            .Where(j => !j.Ended)
+            .Select(j => j.Scheduler)
+            .Distinct(StringComparer.Ordinal)
+            .Select(scheduler => ClusterRunOf(cascadeId, JobSchedulers.Create(scheduler)!))
+            .ToList();
 }

@@ -152,8 +152,8 @@ internal sealed partial class CascadeRunner(RepositoryContext context, Ingestion
         var log = new CascadeLog(context.Lineage);
         var record = log.Latest();
         var graph = context.Graph();
-        var resumed = record.Steps.ToDictionary(s => s.Model, s => (s.FromRef, s.Status == CascadeStatus.Rederived ? s.ToRef : null), StringComparer.Ordinal);
-        if (resumed.Values.All(r => r.Item2 is not null))
+        var resumed = Resumed(record);
+        if (resumed.Values.All(r => r.Done is not null))
         {
             throw new MGitException(ErrorKind.Conflict, $"the cascade {record.OldRef} -> {record.NewRef} is complete; nothing to resume");
         }
@@ -185,6 +185,13 @@ internal sealed partial class CascadeRunner(RepositoryContext context, Ingestion
             : $"nothing to do: every model derived from {old.Ref} has a newer version already ({string.Join(", ", derived.Select(name => graph.Latest(name)!.Ref))})";
     }
 
+    /// <summary>A recorded cascade as <see cref="CascadePlan.Build"/> continues it: each model's starting version, and the version made when its step was re-derived.</summary>
+    private static Dictionary<string, (string From, string? Done)> Resumed(CascadeRecord record) =>
+        record.Steps.ToDictionary(s => s.Model, s => (s.FromRef, s.Status == CascadeStatus.Rederived ? s.ToRef : null), StringComparer.Ordinal);
+
+    /// <summary>A step's parents as a plan shows them: the fixed version, or the new version the cascade will make.</summary>
+    private static List<string> PlannedParents(CascadeStep step) => step.Parents.Select(p => p.Fixed?.Ref ?? $"{p.Name} (new version)").ToList();
+
     private static string InitialStatus(CascadeStep step) => step.Kind switch
     {
         CascadeStepKind.NoRecipe => CascadeStatus.NoRecipe,
@@ -199,7 +206,7 @@ internal sealed partial class CascadeRunner(RepositoryContext context, Ingestion
         step.DoneRef,
         step.Kind == CascadeStepKind.Rederive ? CascadeStatus.Planned : InitialStatus(step),
         step.Detail ?? (step.Recipe is null ? null : $"recipe: {step.Recipe}"),
-        step.Parents.Select(p => p.Fixed?.Ref ?? $"{p.Name} (new version)").ToList(),
+        PlannedParents(step),
         tests.Tests.Latest(graph, [step.From.Id]),
         []);
 

@@ -104,7 +104,7 @@ internal sealed partial class LineageStore
         return 0;
     });
 
-    /// <summary>The latest job of each unit of <paramref name="work"/> (or of each unit of every work when null); empty before schema 8.</summary>
+    /// <summary>The latest job of each unit of <paramref name="work"/>; empty before schema 8.</summary>
     public IReadOnlyList<ClusterJobRecord> LatestClusterJobs(string work) => !HasSchema(ClusterJobsSchema) ? [] : Read(transaction =>
     {
         var jobs = new List<ClusterJobRecord>();

@@ -15,6 +15,9 @@ public sealed record ClusterOptions
     public bool Wait { get; init; } = true;
     /// <summary>How often the scheduler is asked for the jobs' states while waiting.</summary>
     public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>A job's command: mgit on the repository at <paramref name="root"/>, with <paramref name="arguments"/>.</summary>
+    internal IReadOnlyList<string> MgitOn(string root, params IEnumerable<string> arguments) => [.. MgitCommand, "-C", root, .. arguments];
 }
 
 /// <summary>
@@ -34,10 +37,8 @@ internal sealed class ClusterRun(IJobScheduler scheduler, LineageStore store, st
     /// <summary>The state of a job that the scheduler no longer knows.</summary>
     public const string Lost = "LOST";
 
-    public string Work => work;
-
-    /// <summary>The scheduler's name ("slurm").</summary>
-    public string SchedulerName => scheduler.Name;
+    /// <summary>The ids this run submitted: what it cancels when it fails, not the jobs of other runs of the same work.</summary>
+    private readonly HashSet<string> _submitted = new(StringComparer.Ordinal);
 
     /// <summary>A phase as the lineage database keeps it.</summary>
     public static string PhaseName(JobPhase phase) => phase.ToString().ToLowerInvariant();
@@ -55,6 +56,7 @@ internal sealed class ClusterRun(IJobScheduler scheduler, LineageStore store, st
     public string Submit(string unit, ClusterJob job)
     {
         string id = scheduler.Submit(job);
+        _submitted.Add(id);
         store.AddClusterJob(new ClusterJobRecord(work, unit, scheduler.Name, id, Submitted, null, null, null, Path.GetRelativePath(root, job.LogPath), now(), PhaseName(JobPhase.Pending)));
         return id;
     }
@@ -149,7 +151,15 @@ internal sealed class ClusterRun(IJobScheduler scheduler, LineageStore store, st
         return Recorded();
     }
 
-    /// <summary>Cancels every recorded job not yet ended; returns how many were asked to stop.</summary>
+    /// <summary>Cancels the jobs this run submitted that have not ended (as last recorded); returns how many were asked to stop.</summary>
+    public int CancelSubmitted()
+    {
+        var open = Recorded().Where(j => !j.Ended && j.Scheduler == scheduler.Name && _submitted.Contains(j.JobId)).ToDictionary(j => j.Unit, j => j.JobId, StringComparer.Ordinal);
+        CancelJobs(open);
+        return open.Count;
+    }
+
+    /// <summary>Cancels every recorded job of the work not yet ended, whoever submitted it; returns how many were asked to stop.</summary>
     public int CancelAll()
     {
         var open = Refresh().Where(j => !j.Ended && j.Scheduler == scheduler.Name).ToDictionary(j => j.Unit, j => j.JobId, StringComparer.Ordinal);

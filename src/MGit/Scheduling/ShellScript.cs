@@ -1,5 +1,6 @@
 using System.Text;
 using MGit.Errors;
+using MGit.Execution;
 
 namespace MGit.Scheduling;
 
@@ -19,9 +20,8 @@ public static class ShellScript
             throw new MGitException(ErrorKind.InvalidInput, "an argument holds a NUL character, which no command line can carry");
         }
 
-        return argument.Length > 0 && argument.All(c => char.IsAsciiLetterOrDigit(c) || "-_./=:,+@%".Contains(c))
-            ? argument
-            : "'" + argument.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
+        // The rule the run logs already quote by, so a log line and a job script read the same.
+        return CommandRunner.Quote(argument);
     }
 
     /// <summary>A script that replaces itself with <paramref name="command"/> (so the scheduler's signals reach it directly).</summary>

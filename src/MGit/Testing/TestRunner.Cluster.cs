@@ -30,6 +30,7 @@ internal sealed partial class TestRunner
         var before = Tests.Latest(graph, work.Select(w => w.Version.Id).Distinct().ToList()).ToDictionary(r => (r.Ref, r.Test));
         var results = new TestResult?[work.Count];
         var indexOf = new Dictionary<string, int>(StringComparer.Ordinal);
+        var logOf = new Dictionary<string, string>(StringComparer.Ordinal);
         int next = 0;
         int inFlight = 0;
         int limit = Math.Max(1, options.Jobs);
@@ -45,8 +46,9 @@ internal sealed partial class TestRunner
                 indexOf[unit] = next++;
                 var settings = cluster.Options.Over(config.ForTest(test.Name, cluster.Scheduler.Name)).Over(defaults);
                 string log = context.RunLogPath(Path.Combine("tests", RepositoryContext.SafeFileName(version.Ref)), test.Name + "." + cluster.Scheduler.Name, context.Options.Clock.GetUtcNow());
-                IReadOnlyList<string> command = [.. cluster.MgitCommand, "-C", context.Root, "test", "run", version.Ref, "--test", test.Name];
+                var command = cluster.MgitOn(context.Root, "test", "run", version.Ref, "--test", test.Name);
                 submitted[unit] = run.Submit(unit, new ClusterJob($"mgit-test-{test.Name}", command, context.Root, log, [], settings));
+                logOf[unit] = Path.GetRelativePath(context.Root, log);
                 inFlight++;
             }
 
@@ -66,14 +68,15 @@ internal sealed partial class TestRunner
                 inFlight--;
                 int index = indexOf[unit];
                 var (version, test) = work[index];
-                var result = ResultOf(version, test, state, before.GetValueOrDefault((version.Ref, test.Name)), run);
+                var result = ResultOf(graph, version, test, state, before.GetValueOrDefault((version.Ref, test.Name)), cluster.Scheduler.Name, logOf[unit]);
                 context.WithDatabase(() => options.OnResult?.Invoke(result));
                 results[index] = result;
             }, cluster.PollInterval, cancellationToken, () => next < work.Count ? SubmitMore() : new Dictionary<string, string>());
         }
         catch (Exception e) when (e is OperationCanceledException or Errors.MGitException)
         {
-            run.CancelAll();
+            // Only this run's jobs: every test run shares the work name, and another may be running.
+            run.CancelSubmitted();
             throw;
         }
 
@@ -81,9 +84,8 @@ internal sealed partial class TestRunner
     }
 
     /// <summary>The result the job recorded, or, when it recorded none, a failed result saying what the scheduler did.</summary>
-    private TestResult ResultOf(ModelVersion version, TestDefinition test, ClusterJobState state, TestResult? previous, ClusterRun run)
+    private TestResult ResultOf(LineageGraph graph, ModelVersion version, TestDefinition test, ClusterJobState state, TestResult? previous, string scheduler, string jobLog)
     {
-        var graph = context.Graph();
         var latest = Tests.Latest(graph, [version.Id]).FirstOrDefault(r => r.Test == test.Name);
         // The job's own result, unless the scheduler stopped the job: a test killed with it recorded "exit 143", which is not why it ended.
         if (latest is not null && !state.StoppedByScheduler && (previous is null || latest.LogPath != previous.LogPath || latest.RanAt != previous.RanAt))
@@ -91,7 +93,6 @@ internal sealed partial class TestRunner
             return latest;
         }
 
-        var job = run.Recorded().First(j => j.Unit == ClusterUnit(version.Ref, test.Name));
         var failed = new TestResult(
             version.Ref,
             test.Name,
@@ -99,9 +100,9 @@ internal sealed partial class TestRunner
             state.ExitCode,
             new Dictionary<string, System.Text.Json.JsonElement>(),
             state.RunTime?.TotalSeconds ?? 0,
-            $"{run.SchedulerName} job {state.JobId} {state.Describe()}",
-            TailOf(Path.Combine(context.Root, job.LogPath)),
-            job.LogPath,
+            $"{scheduler} job {state.JobId} {state.Describe()}",
+            TailOf(Path.Combine(context.Root, jobLog)),
+            jobLog,
             context.Options.Clock.GetUtcNow());
         context.WithDatabase(() => Tests.Record(version, failed));
         return failed;
