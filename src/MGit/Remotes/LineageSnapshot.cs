@@ -267,7 +267,14 @@ internal sealed record LineageSnapshot
     /// returns its sound part with what was left out: a malformed version with every edge touching
     /// it, an edge with an unknown kind or an end it does not hold, an edge that closes a cycle.
     /// </summary>
-    public static (LineageSnapshot Sound, IReadOnlyList<string> Problems) ParseSkippingBroken(ReadOnlySpan<byte> json, string what)
+    public static (LineageSnapshot Sound, IReadOnlyList<string> Problems) ParseSkippingBroken(ReadOnlySpan<byte> json, string what) =>
+        ParseUnchecked(json, what).WithoutBrokenParts();
+
+    /// <summary>
+    /// Parses a snapshot, refusing a document that is not one or is of a newer schema, without
+    /// checking its parts (a segment's edges name versions of the lineage it is folded onto).
+    /// </summary>
+    public static LineageSnapshot ParseUnchecked(ReadOnlySpan<byte> json, string what)
     {
         LineageSnapshot? snapshot;
         try
@@ -289,11 +296,16 @@ internal sealed record LineageSnapshot
             throw new MGitException(ErrorKind.Unsupported, $"{what} uses lineage snapshot schema {snapshot.Schema}, newer than this mgit understands ({CurrentSchema}); upgrade mgit");
         }
 
-        return snapshot.WithoutBrokenParts();
+        return snapshot;
     }
 
-    /// <summary>This snapshot without its broken parts (see <see cref="ParseSkippingBroken"/>), and a line for each part left out.</summary>
-    public (LineageSnapshot Sound, IReadOnlyList<string> Problems) WithoutBrokenParts()
+    /// <summary>
+    /// This snapshot without its broken parts (see <see cref="ParseSkippingBroken"/>), and a line for
+    /// each part left out. Given <paramref name="heldElsewhere"/> (the lineage a segment is folded
+    /// onto), what that holds counts as held too: the versions an edge, tag or result names, the
+    /// change a tag follows.
+    /// </summary>
+    public (LineageSnapshot Sound, IReadOnlyList<string> Problems) WithoutBrokenParts(LineageSnapshot? heldElsewhere = null)
     {
         var problems = new List<string>();
         var versions = new List<SnapshotVersion>();
@@ -319,6 +331,7 @@ internal sealed record LineageSnapshot
 
         // An edge is kept when its kind is known and both its ends are kept.
         var held = versions.Select(v => v.Key).ToHashSet(StringComparer.Ordinal);
+        held.UnionWith(heldElsewhere?.Versions.Select(v => v.Key) ?? []);
         var edges = new List<SnapshotEdge>();
         foreach (var e in Edges)
         {
@@ -347,8 +360,9 @@ internal sealed record LineageSnapshot
         }
 
         var closed = closing.ToHashSet();
-        var (tags, tagEvents) = SoundTags(versions, problems);
-        var (tests, results) = SoundTests(versions, problems);
+        var elsewhere = heldElsewhere?.Versions ?? [];
+        var (tags, tagEvents) = SoundTags([.. versions, .. elsewhere], heldElsewhere?.TagEventList ?? [], problems);
+        var (tests, results) = SoundTests([.. versions, .. elsewhere], problems);
         var edgeEvents = SoundEdgeEvents(problems);
         var sound = this with { Versions = versions, Edges = edges.Where((_, i) => !closed.Contains(i)).ToList(), Tags = tags, TagEvents = tagEvents, Tests = tests, TestResults = results, EdgeEvents = edgeEvents };
         return (sound, problems);
@@ -361,7 +375,7 @@ internal sealed record LineageSnapshot
     /// history) and the sound tags: valid names, each once, following a held change whose version
     /// (unless a delete) is held and of the tag's model.
     /// </summary>
-    private (IReadOnlyList<SnapshotTag>? Tags, IReadOnlyList<SnapshotTagEvent>? Events) SoundTags(List<SnapshotVersion> versions, List<string> problems)
+    private (IReadOnlyList<SnapshotTag>? Tags, IReadOnlyList<SnapshotTagEvent>? Events) SoundTags(List<SnapshotVersion> versions, IReadOnlyList<SnapshotTagEvent> eventsElsewhere, List<string> problems)
     {
         if (Tags is null && TagEvents is null)
         {
@@ -382,7 +396,18 @@ internal sealed record LineageSnapshot
             }
         }
 
-        var held = versions.ToDictionary(v => v.Key, StringComparer.Ordinal);
+        var held = new Dictionary<string, SnapshotVersion>(StringComparer.Ordinal);
+        foreach (var v in versions)
+        {
+            held.TryAdd(v.Key, v);
+        }
+
+        var known = new Dictionary<string, SnapshotTagEvent>(events, StringComparer.Ordinal);
+        foreach (var e in eventsElsewhere)
+        {
+            known.TryAdd(e.Id, e);
+        }
+
         var tags = new List<SnapshotTag>();
         var seen = new HashSet<(string, string)>();
         foreach (var t in TagList)
@@ -391,7 +416,7 @@ internal sealed record LineageSnapshot
                 : ModelRef.NameProblem(t.Model) is { } model ? $"a tag has an invalid model name ({model})"
                 : TagNames.Problem(t.Name) is { } name ? $"a tag has an invalid name ({name})"
                 : !seen.Add((t.Model, t.Name)) ? $"tag {t.Model}@{t.Name} appears twice"
-                : t.Head is null || !events.TryGetValue(t.Head, out var head) || head.Model != t.Model || head.Name != t.Name ? $"tag {t.Model}@{t.Name} follows a change the snapshot does not hold"
+                : t.Head is null || !known.TryGetValue(t.Head, out var head) || head.Model != t.Model || head.Name != t.Name ? $"tag {t.Model}@{t.Name} follows a change the snapshot does not hold"
                 : head.Target is { } target && (!held.TryGetValue(target, out var version) || version.Name != t.Model) ? $"tag {t.Model}@{t.Name} points at a version of its model the snapshot does not hold"
                 : null;
             if (problem is null)

@@ -24,7 +24,7 @@ internal sealed class RemoteComparer(RepositoryContext context, RemoteSync remot
             try
             {
                 using var backend = remotes.OpenRemote(entry.Name);
-                var (_, remote) = await remotes.ReadRemoteLineageAsync(backend, cancel).ConfigureAwait(false);
+                var remote = (await remotes.ReadRemoteLineageAsync(backend, cancel).ConfigureAwait(false)).Lineage;
                 var there = remote.Versions.Select(v => v.Key).ToHashSet(StringComparer.Ordinal);
                 results.Add(new RemoteComparison(entry.Name, entry.Url, local.Count(k => !there.Contains(k)), there.Count(k => !local.Contains(k)), null));
             }

@@ -11,8 +11,12 @@ namespace MGit.Remotes;
 /// </summary>
 internal sealed record RemoteFormat
 {
-    /// <summary>1: loose object files, lineage snapshots, one ref.</summary>
-    public const int CurrentVersion = 1;
+    /// <summary>
+    /// 1: loose object files, lineage snapshots, one ref naming the current snapshot. 2: the ref
+    /// names a lineage log (a checkpoint and the segments pushed since, see <see cref="LineageLogHead"/>);
+    /// a format-1 remote is read as a checkpoint alone and becomes format 2 on its next push.
+    /// </summary>
+    public const int CurrentVersion = 2;
 
     [JsonPropertyName("remote_format")] public int Version { get; init; } = CurrentVersion;
     [JsonPropertyName("hash")] public string Hash { get; init; } = "blake3";

@@ -107,11 +107,11 @@ internal sealed class RemoteMaintenance(RepositoryContext context, RemoteSync re
         var problems = new List<string>();
         var skipped = new List<string>();
         bool needsKnown = true;
-        ObjectId? snapshotId = null;
+        LineageLogHead? head = null;
         var lineage = LineageSnapshot.Empty;
         try
         {
-            (snapshotId, lineage) = await remotes.ReadRemoteLineageAsync(backend, cancel, skipped).ConfigureAwait(false);
+            (head, lineage) = await remotes.ReadRemoteLineageAsync(backend, cancel, skipped).ConfigureAwait(false);
         }
         catch (MGitException e)
         {
@@ -212,11 +212,13 @@ internal sealed class RemoteMaintenance(RepositoryContext context, RemoteSync re
         }
 
         var snapshots = await backend.ListAsync(RemoteLayout.SnapshotPrefix, cancel).ConfigureAwait(false);
+        // Every lineage file the ref names is live, with what its checkpoint was compacted from (clones fold those).
+        var live = (head?.LiveFiles ?? []).Select(id => RemoteLayout.SnapshotPrefix + id).ToHashSet(StringComparer.Ordinal);
         var temps = (await backend.ListAsync(RemoteLayout.TempPrefix, cancel).ConfigureAwait(false)).Concat(cutOff).ToList();
         var unreferenced = needsKnown ? objects.Where(o => !users.ContainsKey(o.Key)).Select(o => o.Value).ToList() : [];
         var inventory = new RemoteInventory(
             unreferenced,
-            snapshots.Where(s => snapshotId is null || s.Key != RemoteLayout.SnapshotKey(snapshotId.Value)).ToList(),
+            snapshots.Where(s => !live.Contains(s.Key)).ToList(),
             temps,
             needsKnown);
         var report = new RemoteReport(

@@ -131,7 +131,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
             throw new MGitException(ErrorKind.Damaged, $"this repository's lineage is broken ({broken}); nothing was pushed ('mgit fsck' lists every problem)");
         }
 
-        var (_, remoteLineage) = await ReadRemoteLineageAsync(backend, cancel).ConfigureAwait(false);
+        var remoteLineage = (await ReadRemoteLineageAsync(backend, cancel).ConfigureAwait(false)).Lineage;
         CheckNotBehind(graph, remoteLineage, backend.Url, remoteName);
         CheckTagsNotBehind(graph, tagState, remoteLineage, backend.Url, remoteName);
         CheckTestsNotBehind(local, remoteLineage, backend.Url, remoteName);
@@ -151,16 +151,19 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
         }
 
         // Objects first, lineage last: until the ref moves, the remote's lineage names only objects it has.
-        if (await ReadSmallAsync(backend, RemoteLayout.FormatKey, 64 * 1024, cancel).ConfigureAwait(false) is null)
+        var format = await ReadRemoteFormatAsync(backend, cancel).ConfigureAwait(false);
+        if (format is null)
         {
-            await backend.PutAsync(RemoteLayout.FormatKey, new RemoteFormat { ChunkSize = context.Format.ChunkSize, MaxDeltaDepth = context.Format.MaxDeltaDepth }.ToJson(), cancel).ConfigureAwait(false);
+            format = new RemoteFormat { ChunkSize = context.Format.ChunkSize, MaxDeltaDepth = context.Format.MaxDeltaDepth };
+            await backend.PutAsync(RemoteLayout.FormatKey, format.ToJson(), cancel).ConfigureAwait(false);
         }
 
         var remoteLock = await backend.LockAsync(RemoteLayout.LineageLock, RemoteLockWait, cancel).ConfigureAwait(false);
         await using (remoteLock.ConfigureAwait(false))
         {
             // Another push may have landed since the first look: check again under the lock.
-            var (currentId, current) = await ReadRemoteLineageAsync(backend, cancel).ConfigureAwait(false);
+            var currentState = await ReadRemoteLineageAsync(backend, cancel).ConfigureAwait(false);
+            var current = currentState.Lineage;
             CheckNotBehind(graph, current, backend.Url, remoteName);
             CheckTagsNotBehind(graph, tagState, current, backend.Url, remoteName);
             CheckTestsNotBehind(local, current, backend.Url, remoteName);
@@ -183,18 +186,21 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
                 throw new MGitException(ErrorKind.Damaged, $"{backend.Url}: merged with this repository, its lineage would be broken ({problem}); nothing was published ('mgit remote fsck {remoteName}' lists every problem)");
             }
 
-            byte[] json = merged.ToJson();
-            var mergedId = ObjectId.Compute(json);
-            if (mergedId == currentId)
+            // A format-1 remote becomes format 2 as its ref becomes a lineage log: an older mgit then
+            // refuses the remote ("upgrade mgit") instead of reading the log as a damaged ref.
+            async Task UpgradeFormat()
+            {
+                if (format.Version < RemoteFormat.CurrentVersion)
+                {
+                    await backend.PutAsync(RemoteLayout.FormatKey, (format with { Version = RemoteFormat.CurrentVersion }).ToJson(), cancel).ConfigureAwait(false);
+                }
+            }
+
+            if (!await Lineages.PublishAsync(backend, currentState, merged, UpgradeFormat, cancel).ConfigureAwait(false))
             {
                 return new PushResult(missing.Count, bytes, 0, LineageUpdated: false);
             }
 
-            await backend.PutAsync(RemoteLayout.SnapshotKey(mergedId), json, cancel).ConfigureAwait(false);
-            // The last moment a cancel is taken: once the ref is being written the push either
-            // lands whole or not at all, and is reported as it ended, never as cancelled after it landed.
-            cancel.ThrowIfCancellationRequested();
-            await backend.PutAsync(RemoteLayout.LineageRef, System.Text.Encoding.ASCII.GetBytes(mergedId + "\n"), CancellationToken.None).ConfigureAwait(false);
             await RemoveStaleRemoteTemporariesAsync(backend, cancel).ConfigureAwait(false);
             return new PushResult(missing.Count, bytes, merged.Versions.Count - current.Versions.Count, LineageUpdated: true);
         }
@@ -372,8 +378,8 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
     {
         context.RemoveStaleTemporaries();
         var skipped = new List<string>();
-        var (refId, remote) = await ReadRemoteLineageAsync(backend, cancel, skipBroken ? skipped : null).ConfigureAwait(false);
-        if (refId is null)
+        var (head, remote) = await ReadRemoteLineageAsync(backend, cancel, skipBroken ? skipped : null).ConfigureAwait(false);
+        if (head is null)
         {
             return new PullResult(0, 0, [], []);
         }
@@ -432,7 +438,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
                     .ToList();
                 if (!skipBroken)
                 {
-                    throw BrokenRemote(backend, problems);
+                    throw RemoteLineage.BrokenRemote(backend, problems);
                 }
 
                 skipped.AddRange(problems);
@@ -588,10 +594,6 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
     private static string RefOfKey(LineageSnapshot snapshot, string key) =>
         snapshot.Versions.FirstOrDefault(v => v.Key == key)?.Ref ?? key;
 
-    /// <summary>One line for a remote whose lineage is refused, with how to take the rest of it anyway.</summary>
-    private static MGitException BrokenRemote(IRemoteBackend backend, IReadOnlyList<string> problems) =>
-        new(ErrorKind.Damaged, $"remote {backend.Url}: {problems[0]}{(problems.Count > 1 ? $" (and {problems.Count - 1} more problem(s))" : "")}; refused ('--skip-broken' takes the rest, 'mgit remote fsck' lists every problem)");
-
     /// <summary>
     /// Fetches the manifests named and, unless lazy, every chunk and delta base they need that is
     /// not here (also after an interrupted pull that got the manifests but not all chunks).
@@ -700,52 +702,14 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
     }
 
     /// <summary>
-    /// The remote's current snapshot id and lineage (empty, with no id, for a remote nobody pushed
-    /// to). A snapshot with broken parts is refused, or, given <paramref name="skipped"/>, read
-    /// without them, each part left out described there.
+    /// The remote's lineage and the log head naming it (null, with an empty lineage, for a remote
+    /// nobody pushed to). Broken parts are refused, or, given <paramref name="skipped"/>, left out,
+    /// each part left out described there.
     /// </summary>
-    public async Task<(ObjectId? Id, LineageSnapshot Lineage)> ReadRemoteLineageAsync(IRemoteBackend backend, CancellationToken cancel, List<string>? skipped = null)
-    {
-        byte[]? refBytes = await ReadSmallAsync(backend, RemoteLayout.LineageRef, 1024, cancel).ConfigureAwait(false);
-        if (refBytes is null)
-        {
-            return (null, LineageSnapshot.Empty);
-        }
+    public Task<RemoteLineageState> ReadRemoteLineageAsync(IRemoteBackend backend, CancellationToken cancel, List<string>? skipped = null) =>
+        Lineages.ReadAsync(backend, cancel, skipped);
 
-        if (!ObjectId.TryParse(System.Text.Encoding.ASCII.GetString(refBytes).Trim(), out var id))
-        {
-            throw new MGitException(ErrorKind.Damaged, $"remote {backend.Url}: {RemoteLayout.LineageRef} is damaged (not an object id)");
-        }
-
-        byte[] json = await ReadSmallAsync(backend, RemoteLayout.SnapshotKey(id), RemoteLayout.MaxSnapshotBytes, cancel).ConfigureAwait(false)
-            ?? throw new MGitException(ErrorKind.Damaged, $"remote {backend.Url}: the lineage snapshot {id} named by {RemoteLayout.LineageRef} is missing");
-        if (ObjectId.Compute(json) != id)
-        {
-            throw new MGitException(ErrorKind.Damaged, $"remote {backend.Url}: the lineage snapshot {id} does not match its hash; refused");
-        }
-
-        var (sound, problems) = LineageSnapshot.ParseSkippingBroken(json, $"remote {backend.Url}: lineage snapshot {id}");
-        if (problems.Count > 0 && skipped is null)
-        {
-            throw BrokenRemote(backend, problems);
-        }
-
-        skipped?.AddRange(problems);
-        return (id, sound);
-    }
-
-    private async Task<byte[]?> ReadSmallAsync(IRemoteBackend backend, string key, int maxBytes, CancellationToken cancel)
-    {
-        string temp = Path.Combine(context.TempDirectory, TemporaryFiles.Name("remote"));
-        try
-        {
-            return await backend.DownloadAsync(key, temp, maxBytes, cancel).ConfigureAwait(false) ? await File.ReadAllBytesAsync(temp, cancel).ConfigureAwait(false) : null;
-        }
-        finally
-        {
-            File.Delete(temp);
-        }
-    }
+    private RemoteLineage Lineages => new(context.MetadataDirectory, context.TempDirectory, context.Options.LineageSegmentsPerCheckpoint);
 
     public static async Task<RemoteFormat?> ReadRemoteFormatAsync(IRemoteBackend backend, CancellationToken cancel)
     {

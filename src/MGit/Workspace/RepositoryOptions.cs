@@ -29,6 +29,13 @@ public sealed record RepositoryOptions
     public long DirectWriteMinBytes { get; init; } = DefaultDirectWriteMinBytes;
     /// <summary>Default of <see cref="DirectWriteMinBytes"/>, 256 MiB.</summary>
     public const long DefaultDirectWriteMinBytes = 256L << 20;
+    /// <summary>
+    /// How many lineage segments a remote's ref names before a push folds them into a new
+    /// checkpoint (see REMOTES.md): fewer means smaller refs, more means checkpoints rewritten less often.
+    /// </summary>
+    public int LineageSegmentsPerCheckpoint { get; init; } = DefaultLineageSegmentsPerCheckpoint;
+    /// <summary>Default of <see cref="LineageSegmentsPerCheckpoint"/>.</summary>
+    public const int DefaultLineageSegmentsPerCheckpoint = 128;
     /// <summary>Where remotes read AWS credentials and region (AWS_ACCESS_KEY_ID, AWS_REGION, ...).</summary>
     public Func<string, string?> Environment { get; init; } = System.Environment.GetEnvironmentVariable;
 }

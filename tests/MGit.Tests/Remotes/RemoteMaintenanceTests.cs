@@ -34,7 +34,7 @@ public sealed class RemoteMaintenanceTests
         var clean = Json(RemoteCli.Ok(repo, "remote", "fsck", "--json"));
         Assert.Equal(2, clean.GetProperty("versions").GetInt32());
         Assert.Equal(0, clean.GetProperty("unreferenced").GetProperty("count").GetInt32());
-        Assert.Equal(1, clean.GetProperty("old_snapshots").GetProperty("count").GetInt32()); // the first push's
+        Assert.Equal(0, clean.GetProperty("old_snapshots").GetProperty("count").GetInt32()); // the checkpoint and the second push's segment are live
         Assert.Equal(0, clean.GetProperty("problems").GetArrayLength());
 
         // What killed pushes leave: an object never named by the lineage, a temporary file, an object cut short.
@@ -51,17 +51,21 @@ public sealed class RemoteMaintenanceTests
         string cutPath = Path.Combine(folder, RemoteLayout.ObjectKey(cut));
         Directory.CreateDirectory(Path.GetDirectoryName(cutPath)!);
         File.WriteAllBytes(cutPath, new byte[5]);
+        // A push killed between writing its segment and moving the ref.
+        string strayPath = Path.Combine(folder, "lineage", new string('7', 64));
+        File.WriteAllText(strayPath, """{"format":"mgit-lineage","schema":2,"versions":[],"edges":[]}""");
 
         var found = Json(RemoteCli.Ok(repo, "remote", "fsck", "--json"));
         Assert.Equal(1, found.GetProperty("unreferenced").GetProperty("count").GetInt32());
         Assert.Equal(2, found.GetProperty("temp_files").GetProperty("count").GetInt32());
+        Assert.Equal(1, found.GetProperty("old_snapshots").GetProperty("count").GetInt32());
         Assert.Equal(0, found.GetProperty("problems").GetArrayLength());
 
         // Reporting deletes nothing; pruning leaves what is younger than --expire.
         RemoteCli.Ok(repo, "remote", "gc");
         var young = Json(RemoteCli.Ok(repo, "remote", "gc", "--prune", "--json"));
         Assert.Equal(0, young.GetProperty("removed").GetProperty("count").GetInt32());
-        Assert.True(File.Exists(orphanPath) && File.Exists(temp));
+        Assert.True(File.Exists(orphanPath) && File.Exists(temp) && File.Exists(strayPath));
 
         foreach (string path in new[] { orphanPath, temp, cutPath }.Concat(Directory.EnumerateFiles(Path.Combine(folder, "lineage"))))
         {
@@ -70,8 +74,8 @@ public sealed class RemoteMaintenanceTests
 
         var pruned = Json(RemoteCli.Ok(repo, "remote", "gc", "--prune", "--json"));
         Assert.Equal(4, pruned.GetProperty("removed").GetProperty("count").GetInt32());
-        Assert.False(File.Exists(orphanPath) || File.Exists(temp) || File.Exists(cutPath));
-        Assert.Single(Directory.EnumerateFiles(Path.Combine(folder, "lineage")));
+        Assert.False(File.Exists(orphanPath) || File.Exists(temp) || File.Exists(cutPath) || File.Exists(strayPath));
+        Assert.Equal(2, Directory.EnumerateFiles(Path.Combine(folder, "lineage")).Count()); // the checkpoint and the segment
 
         string clone = dir.File("clone");
         RemoteCli.Ok(dir.Path, "clone", new Uri(folder).AbsoluteUri, clone);

@@ -162,7 +162,7 @@ public sealed class TagSyncTests
     }
 
     [Fact]
-    public void A_remote_without_tags_keeps_lineage_snapshot_schema_2_so_older_mgits_read_it()
+    public void Lineage_files_are_written_with_the_lowest_snapshot_schema_that_holds_them()
     {
         using var dir = new TempDirectory();
         var remote = TestRemote.Create("file", dir);
@@ -179,7 +179,9 @@ public sealed class TagSyncTests
 
     private static int SnapshotSchema(string remote)
     {
-        string id = File.ReadAllText(Path.Combine(remote, "refs", "lineage")).Trim();
+        // The newest lineage file: the last segment, or the checkpoint when there is none.
+        var head = MGit.Remotes.LineageLogHead.Parse(File.ReadAllBytes(Path.Combine(remote, "refs", "lineage")), "test");
+        string id = head.Segments.Count > 0 ? head.Segments[^1] : head.Checkpoint;
         using var json = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(remote, "lineage", id)));
         return json.RootElement.GetProperty("schema").GetInt32();
     }

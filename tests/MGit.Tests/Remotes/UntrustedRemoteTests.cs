@@ -364,7 +364,9 @@ public sealed class UntrustedRemoteTests
         using var backend = remote.Open();
         string refFile = dir.File($"ref-{Guid.NewGuid():N}");
         Assert.True(backend.DownloadAsync(RemoteLayout.LineageRef, refFile, 1024, CancellationToken.None).GetAwaiter().GetResult());
-        var current = ObjectId.Parse(System.IO.File.ReadAllText(refFile).Trim());
+        var head = LineageLogHead.Parse(System.IO.File.ReadAllBytes(refFile), "test");
+        Assert.Empty(head.Segments); // one push: the remote's lineage is its checkpoint alone
+        var current = ObjectId.Parse(head.Checkpoint);
         string snapshotFile = dir.File($"snapshot-{Guid.NewGuid():N}");
         Assert.True(backend.DownloadAsync(RemoteLayout.SnapshotKey(current), snapshotFile, 1 << 24, CancellationToken.None).GetAwaiter().GetResult());
         var snapshot = LineageSnapshot.Parse(System.IO.File.ReadAllBytes(snapshotFile), "test");

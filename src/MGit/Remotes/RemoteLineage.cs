@@ -1,0 +1,268 @@
+using MGit.Errors;
+using MGit.Primitives;
+using MGit.Storage;
+
+namespace MGit.Remotes;
+
+/// <summary>A remote's lineage as read: its log head (null for a remote nobody pushed to) and the lineage it names.</summary>
+internal sealed record RemoteLineageState(LineageLogHead? Head, LineageSnapshot Lineage);
+
+/// <summary>
+/// Reading and publishing a remote's lineage as a log of segments (remote format 2). A read
+/// downloads the ref and only the segments this repository has not folded yet (the folded state of
+/// each remote is cached under <c>.mgit/cache/remote-lineage</c>); a publish writes one segment
+/// holding what the push adds and moves the ref, and every <c>segmentsPerCheckpoint</c>
+/// segments a whole checkpoint instead, so a ref stays small and a new clone folds few segments.
+/// </summary>
+/// <param name="metadataDirectory">The repository's <c>.mgit</c> folder (its cache keeps each remote's folded lineage).</param>
+/// <param name="tempDirectory">Where downloads land before they are read.</param>
+/// <param name="segmentsPerCheckpoint">How many segments a ref names before a push compacts them into a checkpoint.</param>
+internal sealed class RemoteLineage(string metadataDirectory, string tempDirectory, int segmentsPerCheckpoint)
+{
+    /// <summary>The most a ref may hold: a head naming the most segments allowed, twice over.</summary>
+    private const int MaxRefBytes = 2 * 80 * LineageLogHead.MaxSegments;
+
+    /// <summary>
+    /// The remote's lineage. Broken parts are refused (the first named), or with
+    /// <paramref name="skipped"/> left out and each described there.
+    /// </summary>
+    public async Task<RemoteLineageState> ReadAsync(IRemoteBackend backend, CancellationToken cancel, List<string>? skipped = null)
+    {
+        byte[]? refBytes = await ReadSmallAsync(backend, RemoteLayout.LineageRef, MaxRefBytes, cancel).ConfigureAwait(false);
+        if (refBytes is null)
+        {
+            return new RemoteLineageState(null, LineageSnapshot.Empty);
+        }
+
+        var head = LineageLogHead.Parse(refBytes, $"remote {backend.Url}: {RemoteLayout.LineageRef}");
+        var target = new LineageLogBase(head.Checkpoint, head.Segments);
+        var cache = new RemoteLineageCache(metadataDirectory, tempDirectory, backend.Url);
+        var problems = new List<string>();
+        var (state, position) = await StartAsync(backend, head, cache, problems, cancel).ConfigureAwait(false);
+        bool changed = !ReferenceEquals(position, cache.Base) || position.Segments.Count < target.Segments.Count;
+        foreach (string segment in target.Segments.Skip(position.Segments.Count))
+        {
+            state = LineageSegments.Fold(state, await ReadSnapshotAsync(backend, segment, "lineage segment", cancel).ConfigureAwait(false), problems);
+        }
+
+        if (changed && problems.Count == 0)
+        {
+            cache.Save(target, state.ToJson());
+        }
+
+        // The fold checks each segment's parts; only the whole tells whether an edge closes a cycle.
+        var (sound, more) = state.WithoutBrokenParts();
+        problems.AddRange(more);
+        if (problems.Count > 0 && skipped is null)
+        {
+            throw BrokenRemote(backend, problems);
+        }
+
+        skipped?.AddRange(problems);
+        return new RemoteLineageState(head, sound);
+    }
+
+    /// <summary>
+    /// Where a read starts: the cached state when the ref extends it; the cached state folded on to
+    /// the compacted checkpoint when the ref says that checkpoint folds it (checked by its hash);
+    /// else the checkpoint, downloaded. Returns the state and the log position it stands for.
+    /// </summary>
+    private async Task<(LineageSnapshot State, LineageLogBase Position)> StartAsync(IRemoteBackend backend, LineageLogHead head, RemoteLineageCache cache, List<string> problems, CancellationToken cancel)
+    {
+        var target = new LineageLogBase(head.Checkpoint, head.Segments);
+        if (cache.Base is { } cached && cache.Load() is { } state)
+        {
+            if (cached.IsPrefixOf(target))
+            {
+                return (state, cached);
+            }
+
+            if (head.Compacted is { } compacted && cached.IsPrefixOf(compacted))
+            {
+                var foldProblems = new List<string>();
+                foreach (string segment in compacted.Segments.Skip(cached.Segments.Count))
+                {
+                    state = LineageSegments.Fold(state, await ReadSnapshotAsync(backend, segment, "lineage segment", cancel).ConfigureAwait(false), foldProblems);
+                }
+
+                if (foldProblems.Count == 0 && ObjectId.Compute(state.ToJson()).ToString() == head.Checkpoint)
+                {
+                    return (state, target with { Segments = [] });
+                }
+            }
+        }
+
+        var checkpoint = await ReadSnapshotAsync(backend, head.Checkpoint, "lineage snapshot", cancel).ConfigureAwait(false);
+        var (sound, found) = checkpoint.WithoutBrokenParts();
+        problems.AddRange(found);
+        return (sound, target with { Segments = [] });
+    }
+
+    /// <summary>
+    /// Publishes <paramref name="merged"/> as the remote's lineage in place of <paramref name="current"/>
+    /// (read under the push lock): one segment when folding it onto the current lineage gives
+    /// exactly <paramref name="merged"/>, else (and every <c>segmentsPerCheckpoint</c>
+    /// segments) a checkpoint. The ref is written last and never once <paramref name="cancel"/> is
+    /// set. Returns false when <paramref name="merged"/> adds nothing (nothing is written).
+    /// </summary>
+    public async Task<bool> PublishAsync(IRemoteBackend backend, RemoteLineageState current, LineageSnapshot merged, Func<Task> beforeRef, CancellationToken cancel)
+    {
+        var delta = LineageSegments.Delta(current.Lineage, merged);
+        if (current.Head is not null && LineageSegments.IsEmpty(delta))
+        {
+            return false;
+        }
+
+        byte[] mergedJson = merged.ToJson();
+        var foldProblems = new List<string>();
+        bool provable = current.Head is not null
+            && LineageSegments.Fold(current.Lineage, delta, foldProblems).ToJson().AsSpan().SequenceEqual(mergedJson)
+            && foldProblems.Count == 0;
+        LineageLogHead head;
+        string? segmentId = null;
+        if (provable)
+        {
+            byte[] segmentJson = delta.ToJson();
+            segmentId = ObjectId.Compute(segmentJson).ToString();
+            await backend.PutAsync(RemoteLayout.SnapshotKey(ObjectId.Parse(segmentId)), segmentJson, cancel).ConfigureAwait(false);
+        }
+
+        if (provable && current.Head!.Segments.Count < Math.Clamp(segmentsPerCheckpoint, 1, LineageLogHead.MaxSegments))
+        {
+            head = current.Head with { Segments = [.. current.Head.Segments, segmentId!] };
+        }
+        else
+        {
+            var mergedId = ObjectId.Compute(mergedJson);
+            await backend.PutAsync(RemoteLayout.SnapshotKey(mergedId), mergedJson, cancel).ConfigureAwait(false);
+            head = new LineageLogHead
+            {
+                Checkpoint = mergedId.ToString(),
+                Compacted = provable ? new LineageLogBase(current.Head!.Checkpoint, [.. current.Head.Segments, segmentId!]) : null,
+            };
+        }
+
+        await beforeRef().ConfigureAwait(false);
+        // The last moment a cancel is taken: once the ref is being written the push either lands
+        // whole or not at all, and is reported as it ended, never as cancelled after it landed.
+        cancel.ThrowIfCancellationRequested();
+        await backend.PutAsync(RemoteLayout.LineageRef, head.ToJson(), CancellationToken.None).ConfigureAwait(false);
+        new RemoteLineageCache(metadataDirectory, tempDirectory, backend.Url).Save(new LineageLogBase(head.Checkpoint, head.Segments), mergedJson);
+        return true;
+    }
+
+    /// <summary>A lineage file (checkpoint or segment), verified against its id; its format and schema checked, its parts not yet.</summary>
+    private async Task<LineageSnapshot> ReadSnapshotAsync(IRemoteBackend backend, string id, string what, CancellationToken cancel)
+    {
+        var objectId = ObjectId.Parse(id);
+        byte[] json = await ReadSmallAsync(backend, RemoteLayout.SnapshotKey(objectId), RemoteLayout.MaxSnapshotBytes, cancel).ConfigureAwait(false)
+            ?? throw new MGitException(ErrorKind.Damaged, $"remote {backend.Url}: the {what} {id} named by {RemoteLayout.LineageRef} is missing");
+        if (ObjectId.Compute(json) != objectId)
+        {
+            throw new MGitException(ErrorKind.Damaged, $"remote {backend.Url}: the {what} {id} does not match its hash; refused");
+        }
+
+        return LineageSnapshot.ParseUnchecked(json, $"remote {backend.Url}: {what} {id}");
+    }
+
+    /// <summary>A small key's bytes (null when absent), through a temporary file of this repository.</summary>
+    public async Task<byte[]?> ReadSmallAsync(IRemoteBackend backend, string key, int maxBytes, CancellationToken cancel)
+    {
+        string temp = Path.Combine(tempDirectory, TemporaryFiles.Name("remote"));
+        try
+        {
+            return await backend.DownloadAsync(key, temp, maxBytes, cancel).ConfigureAwait(false) ? await File.ReadAllBytesAsync(temp, cancel).ConfigureAwait(false) : null;
+        }
+        finally
+        {
+            File.Delete(temp);
+        }
+    }
+
+    /// <summary>One line for a remote whose lineage is refused, with how to take the rest of it anyway.</summary>
+    public static MGitException BrokenRemote(IRemoteBackend backend, IReadOnlyList<string> problems) =>
+        new(ErrorKind.Damaged, $"remote {backend.Url}: {problems[0]}{(problems.Count > 1 ? $" (and {problems.Count - 1} more problem(s))" : "")}; refused ('--skip-broken' takes the rest, 'mgit remote fsck' lists every problem)");
+}
+
+/// <summary>
+/// The last lineage read from one remote (by URL), folded: <c>.mgit/cache/remote-lineage/H/</c>
+/// holds <c>head.json</c> (the log position) and <c>state-ID</c> (the lineage, canonical JSON
+/// named by its hash). Only a cache: a file that is missing, damaged or does not match its hash
+/// means the next read downloads the checkpoint again.
+/// </summary>
+internal sealed class RemoteLineageCache
+{
+    internal sealed record CachedState(
+        [property: System.Text.Json.Serialization.JsonPropertyName("base")] LineageLogBase Base,
+        [property: System.Text.Json.Serialization.JsonPropertyName("state")] string State);
+
+    private readonly string _directory;
+    private readonly string _tempDirectory;
+    private readonly CachedState? _cached;
+
+    public RemoteLineageCache(string metadataDirectory, string tempDirectory, string url)
+    {
+        _tempDirectory = tempDirectory;
+        _directory = Path.Combine(metadataDirectory, "cache", "remote-lineage", ObjectId.Compute(System.Text.Encoding.UTF8.GetBytes(url)).ToString()[..16]);
+        try
+        {
+            _cached = System.Text.Json.JsonSerializer.Deserialize(File.ReadAllBytes(Path.Combine(_directory, "head.json")), RemoteLogJson.Default.CachedState);
+            _cached = _cached?.Base?.Checkpoint is null || _cached.Base.Segments is null || !ObjectId.TryParse(_cached.State, out _) ? null : _cached;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException)
+        {
+            _cached = null;
+        }
+    }
+
+    /// <summary>The log position of the cached state, null when there is none.</summary>
+    public LineageLogBase? Base => _cached?.Base;
+
+    /// <summary>The cached state, or null when it is gone or damaged.</summary>
+    public LineageSnapshot? Load()
+    {
+        if (_cached is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            byte[] json = File.ReadAllBytes(Path.Combine(_directory, "state-" + _cached.State));
+            return ObjectId.Compute(json).ToString() == _cached.State ? LineageSnapshot.ParseUnchecked(json, "cached remote lineage") : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or MGitException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Records <paramref name="json"/> as the lineage at <paramref name="position"/> (best effort: a cache that cannot be written is only slower).</summary>
+    public void Save(LineageLogBase position, byte[] json)
+    {
+        try
+        {
+            Directory.CreateDirectory(_directory);
+            string id = ObjectId.Compute(json).ToString();
+            string state = Path.Combine(_directory, "state-" + id);
+            WriteAtomically(state, json);
+            WriteAtomically(Path.Combine(_directory, "head.json"), System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new CachedState(position, id), RemoteLogJson.Default.CachedState));
+            foreach (string old in Directory.EnumerateFiles(_directory, "state-*").Where(f => f != state))
+            {
+                File.Delete(old);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Only a cache.
+        }
+    }
+
+    private void WriteAtomically(string path, byte[] bytes)
+    {
+        // In .mgit/tmp, so what a killed process leaves there is cleaned up like any temporary.
+        string temp = Path.Combine(_tempDirectory, TemporaryFiles.Name("remote-lineage"));
+        File.WriteAllBytes(temp, bytes);
+        File.Move(temp, path, overwrite: true);
+    }
+}
