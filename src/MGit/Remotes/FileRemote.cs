@@ -48,6 +48,12 @@ internal sealed class FileRemote : IRemoteBackend
         return Task.FromResult<IReadOnlyList<RemoteFile>>(keys);
     }
 
+    public Task<long?> SizeAsync(string key, CancellationToken cancel)
+    {
+        var file = new FileInfo(PathOf(key));
+        return Task.FromResult<long?>(file.Exists ? file.Length : null);
+    }
+
     public async Task<bool> DownloadAsync(string key, string localPath, long maxBytes, CancellationToken cancel)
     {
         FileStream source;

@@ -13,6 +13,24 @@ public interface IRemoteBackend : IDisposable
     /// <summary>Every key that starts with <paramref name="prefix"/> (keys are '/'-separated, relative to the remote's root), with its size.</summary>
     Task<IReadOnlyList<RemoteFile>> ListAsync(string prefix, CancellationToken cancel);
 
+    /// <summary>
+    /// The size of what a key holds, null when it does not exist: one question per key, where
+    /// <see cref="ListAsync"/> lists a whole prefix. By default a listing of the key itself (right
+    /// for stores whose prefixes need not end at a '/', as S3's).
+    /// </summary>
+    async Task<long?> SizeAsync(string key, CancellationToken cancel)
+    {
+        foreach (var file in await ListAsync(key, cancel).ConfigureAwait(false))
+        {
+            if (file.Key == key)
+            {
+                return file.Size;
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>Copies a key's bytes into <paramref name="localPath"/>; false when the key does not exist. More than <paramref name="maxBytes"/> is refused.</summary>
     Task<bool> DownloadAsync(string key, string localPath, long maxBytes, CancellationToken cancel);
 

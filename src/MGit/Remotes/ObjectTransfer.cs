@@ -29,6 +29,36 @@ internal static class ObjectTransfer
         return ids;
     }
 
+    /// <summary>
+    /// Which of <paramref name="ids"/> the remote holds whole: asked object by object when they are
+    /// few (a push of one model to a remote of millions of objects), else by one listing.
+    /// </summary>
+    public static async Task<HashSet<ObjectId>> PresentAsync(IRemoteBackend remote, IReadOnlyCollection<ObjectId> ids, CancellationToken cancel)
+    {
+        if (ids.Count > AskEachBelow)
+        {
+            var listed = await ListObjectsAsync(remote, cancel).ConfigureAwait(false);
+            listed.IntersectWith(ids);
+            return listed;
+        }
+
+        var present = new HashSet<ObjectId>();
+        await Parallel.ForEachAsync(ids, new ParallelOptions { MaxDegreeOfParallelism = Concurrency, CancellationToken = cancel }, async (id, token) =>
+        {
+            if (await remote.SizeAsync(RemoteLayout.ObjectKey(id), token).ConfigureAwait(false) >= ObjectStore.HeaderLength)
+            {
+                lock (present)
+                {
+                    present.Add(id);
+                }
+            }
+        }).ConfigureAwait(false);
+        return present;
+    }
+
+    /// <summary>Up to this many objects are asked about one by one; more are found by listing every object (a LIST returns 1,000 keys).</summary>
+    public const int AskEachBelow = 1000;
+
     /// <summary>Uploads object files from the store; returns the bytes sent.</summary>
     public static async Task<long> UploadAsync(IRemoteBackend remote, ObjectStore store, IReadOnlyCollection<ObjectId> ids, IProgressTask progress, CancellationToken cancel)
     {

@@ -138,9 +138,13 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
         CheckParentsNotBehind(local, remoteLineage, backend.Url, remoteName);
 
         using var repositoryLock = RepositoryLock.Shared(context.LockPath, context.Options.LockWait);
-        // Also loads (and so checks) the manifest of every version sent.
-        var needed = maintenance.ReferencedObjects(new LineageGraph(selection.ToList(), graph.Edges), problems: null, cancel).Keys;
-        var present = await ObjectTransfer.ListObjectsAsync(backend, cancel).ConfigureAwait(false);
+        // Only versions new to the remote need objects: the remote's lineage names only versions
+        // whose objects it holds (they go first, and gc never prunes what the lineage needs). This
+        // also loads (and so checks) the manifest of every version sent.
+        var onRemote = remoteLineage.Versions.Select(v => v.Key).ToHashSet(StringComparer.Ordinal);
+        var sending = selection.Where(v => !onRemote.Contains(LineageSnapshot.KeyOf(v))).ToList();
+        var needed = maintenance.ReferencedObjects(new LineageGraph(sending, graph.Edges), problems: null, cancel).Keys.ToList();
+        var present = await ObjectTransfer.PresentAsync(backend, needed, cancel).ConfigureAwait(false);
         var missing = needed.Where(id => !present.Contains(id)).ToList();
         CheckHeld(missing, backend);
 
@@ -171,7 +175,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
 
             // A 'remote gc --prune' may have deleted objects sent before the lock was taken (they
             // were unreferenced until now): the lineage is published only over objects that are there.
-            var there = await ObjectTransfer.ListObjectsAsync(backend, cancel).ConfigureAwait(false);
+            var there = await ObjectTransfer.PresentAsync(backend, needed, cancel).ConfigureAwait(false);
             var resend = needed.Where(id => !there.Contains(id)).ToList();
             if (resend.Count > 0)
             {
@@ -604,7 +608,13 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
         Dictionary<ObjectId, long>? sizes = null;
         async Task<IProgressTask> Progress(List<ObjectId> ids, string what)
         {
-            // The remote's object sizes, for the progress bar (one LIST per 1,000 objects).
+            // The remote's object sizes, for the progress bar (one LIST per 1,000 objects): only
+            // when there are many to fetch, so a small pull costs no listing of a big remote.
+            if (ids.Count <= ObjectTransfer.AskEachBelow)
+            {
+                return context.Options.Progress.Begin($"fetching {what} from {backend.Url}", 0);
+            }
+
             sizes ??= (await backend.ListAsync(RemoteLayout.ObjectPrefix, cancel).ConfigureAwait(false))
                 .Select(f => (Ok: RemoteLayout.TryParseObjectKey(f.Key, out var id), Id: id, f.Size))
                 .Where(f => f.Ok)
