@@ -28,6 +28,7 @@ internal static partial class ScaleCommand
         int depth = (int)options.Long("graph-depth", 3, 1, 1000);
         ulong seed = (ulong)options.Long("seed", 1, 0, long.MaxValue);
         bool fresh = options.Flag("fresh");
+        int batch = (int)options.Long("batch", 1000, 10, 1_000_000);
         string? output = options.String("out");
         options.RejectUnused();
 
@@ -51,7 +52,7 @@ internal static partial class ScaleCommand
         var runs = new List<ScaleRun>();
         foreach (int n in sizes)
         {
-            runs.Add(MeasureSize(mgit, work, n, seed, placements, subtree, depth, fresh));
+            runs.Add(MeasureSize(mgit, work, n, seed, placements, subtree, depth, fresh, batch));
             string report = ScaleReport.Render(commandLine, mgit, version, work, startup, runs, placements);
             if (output is not null)
             {
@@ -67,7 +68,7 @@ internal static partial class ScaleCommand
         return 0;
     }
 
-    private static ScaleRun MeasureSize(string mgit, string work, int n, ulong seed, int placements, bool subtree, int depth, bool fresh)
+    private static ScaleRun MeasureSize(string mgit, string work, int n, ulong seed, int placements, bool subtree, int depth, bool fresh, int batch)
     {
         var families = new ScaleFamilies(n, seed);
         string root = Path.Combine(work, string.Create(CultureInfo.InvariantCulture, $"scale-g{ScaleFamilies.GeneratorVersion}-n{n}-s{seed}"));
@@ -94,7 +95,7 @@ internal static partial class ScaleCommand
             Delete(root);
             Directory.CreateDirectory(run);
             Directory.CreateDirectory(scratch);
-            double generation = Generate(families, repo, scratch);
+            double generation = Generate(families, repo, scratch, batch);
             var noFsync = new Dictionary<string, string> { ["MGIT_FSYNC"] = "0" };
             ChildProcess.Run(Invocation.Mgit(mgit, ["-C", repo, "remote", "add", "origin", new Uri(remote).AbsoluteUri]));
             Console.Error.WriteLine($"N={n}: first push of everything (setup)");
@@ -177,37 +178,77 @@ internal static partial class ScaleCommand
         return new ScaleRun(setup, measured, auto.Select(a => new ScalePlacement(a.Run.Seconds, a.Run.PeakRssBytes, a.PlacementMs, a.CpuMs, a.Compared, a.Run.OtherCores)).ToList(), transfer);
     }
 
-    /// <summary>Adds every family's models in this process, with explicit parents (no placement); returns the seconds it took.</summary>
-    private static double Generate(ScaleFamilies families, string repo, string scratch)
+    /// <summary>
+    /// Adds every family's models in this process, with explicit parents (no placement), and returns
+    /// the seconds it took. An add reads the whole lineage graph (twice), so adding N models one by
+    /// one into one repository costs O(N^2): families are added in batches of about
+    /// <paramref name="batch"/> models to a fresh repository each, pushed to a scratch file:// remote
+    /// and pulled into the hub, which merges the graphs. Pulled versions carry no placement
+    /// fingerprints; one placement at the end (a model added with auto placement, then removed)
+    /// computes and stores them, as the repository would hold them had every model been added here.
+    /// </summary>
+    private static double Generate(ScaleFamilies families, string repo, string scratch, int batch)
     {
         var clock = Stopwatch.StartNew();
         int added = 0;
         int total = families.Families.Sum(f => f.Size);
         string file = Path.Combine(scratch, "model.safetensors");
-        using var repository = MGit.Repository.Init(repo, new MGit.Workspace.RepositoryOptions { FlushToDisk = false, Workers = 1 });
-        foreach (var family in families.Families)
+        var settings = new MGit.Workspace.RepositoryOptions { FlushToDisk = false, Workers = 1 };
+        using var hub = MGit.Repository.Init(repo, settings);
+        int next = 0;
+        for (int b = 0; next < families.Families.Count; b++)
         {
-            foreach (var model in families.Models(family))
+            var group = new List<ScaleFamily>();
+            int size = 0;
+            while (next < families.Families.Count && (size == 0 || size + families.Families[next].Size <= batch))
             {
-                families.Write(file, family, model.Values);
-                repository.Add(file, new MGit.Ingest.AddOptions
-                {
-                    Name = model.Name,
-                    VersionOf = model.VersionOf is null ? null : string.Create(CultureInfo.InvariantCulture, $"{model.Name}@{model.Version - 1}"),
-                    Parents = model.Parents,
-                    How = model.How,
-                    Type = string.Create(CultureInfo.InvariantCulture, $"arch-{family.Architecture}"),
-                    Message = model.How is null ? (model.VersionOf is null ? "pre-trained" : "retrained") : $"{model.How} of {string.Join(" and ", model.Parents)}",
-                });
-                added++;
-                if (added % 1000 == 0 || added == total)
-                {
-                    double seconds = clock.Elapsed.TotalSeconds;
-                    Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{added:N0} / {total:N0} models added in-process, {seconds:0} s ({added / seconds:0} per s, about {(total - added) * seconds / added / 60:0.0} min left)"));
-                }
+                size += families.Families[next].Size;
+                group.Add(families.Families[next++]);
             }
+
+            string batchRepo = Path.Combine(scratch, "batch-repo");
+            string batchRemote = Path.Combine(scratch, "batch-remote");
+            Delete(batchRepo);
+            Delete(batchRemote);
+            using (var repository = MGit.Repository.Init(batchRepo, settings))
+            {
+                foreach (var family in group)
+                {
+                    foreach (var model in families.Models(family))
+                    {
+                        families.Write(file, family, model.Values);
+                        repository.Add(file, new MGit.Ingest.AddOptions
+                        {
+                            Name = model.Name,
+                            VersionOf = model.VersionOf is null ? null : string.Create(CultureInfo.InvariantCulture, $"{model.Name}@{model.Version - 1}"),
+                            Parents = model.Parents,
+                            How = model.How,
+                            Type = string.Create(CultureInfo.InvariantCulture, $"arch-{family.Architecture}"),
+                            Message = model.How is null ? (model.VersionOf is null ? "pre-trained" : "retrained") : $"{model.How} of {string.Join(" and ", model.Parents)}",
+                        });
+                        added++;
+                    }
+                }
+
+                repository.AddRemote("hub", new Uri(batchRemote).AbsoluteUri);
+                repository.Push("hub");
+            }
+
+            hub.AddRemote("batch", new Uri(batchRemote).AbsoluteUri);
+            hub.Pull("batch");
+            hub.RemoveRemote("batch");
+            double seconds = clock.Elapsed.TotalSeconds;
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{added:N0} / {total:N0} models added in-process (batch {b + 1}), {seconds:0} s ({added / seconds:0} per s, about {(total - added) * seconds / added / 60:0.0} min left)"));
         }
 
+        Delete(Path.Combine(scratch, "batch-repo"));
+        Delete(Path.Combine(scratch, "batch-remote"));
+        var first = families.Families[0];
+        families.Write(file, first, families.Models(first).First().Values);
+        var warm = Stopwatch.StartNew();
+        var warmup = hub.Add(file, new MGit.Ingest.AddOptions { Name = "scale-warmup", Auto = true });
+        hub.Remove(warmup.Version.Ref, force: true);
+        Console.Error.WriteLine($"placement fingerprints of {total:N0} pulled models computed in {warm.Elapsed.TotalSeconds:0} s");
         return clock.Elapsed.TotalSeconds;
     }
 

@@ -45,7 +45,7 @@ internal sealed record ScaleArchitecture(string[] Names, long[][] Shapes)
 internal sealed class ScaleFamilies
 {
     /// <summary>Bumped whenever the plan or the bytes change, so cached repositories are not reused across generators.</summary>
-    public const int GeneratorVersion = 1;
+    public const int GeneratorVersion = 2;
 
     private static readonly string[][] NameSchemes =
     [
