@@ -28,6 +28,8 @@ internal static class Program
           MGit.Bench cascade [--out bench/results/cascade-slurm.md] [--width 4] [--repeat 1] [--work DIR] [--keep]
                          [--mgit PATH/mgit.dll] [--trainer PATH/PenguinTrainer.dll] [--source DIR]
                          [--slurm-conf FILE] [--slurm-mem 1G|none] [--quiet-wait 60]
+          MGit.Bench scale [--sizes 1000,10000,100000] [--placements 20] [--work DIR] [--out FILE.md]
+                         [--mgit src/MGit.Cli/bin/Release/net10.0/mgit] [--seed S] [--graph-depth 3] [--batch 1000] [--fresh]
 
         generate  writes a transformer-like model with N(0, 0.02) weights, streaming; with --derive-from
                   it writes a "fine-tune": same header, a random F fraction of the tensor bytes perturbed
@@ -86,6 +88,14 @@ internal static class Program
                   executor made the same graph and byte-identical versions. Builds the mgit CLI and the
                   trainer unless given. About 4 minutes on 2 cores with --repeat 1, more on a busy machine
                   (each run first waits up to --quiet-wait s for the machine to go quiet).
+        scale     issue 26, hub scale: for each N of --sizes builds a seeded repository of N tiny models
+                  (chains of versions, fine-tunes of fine-tunes, wide stars with merges) in this process,
+                  pushes it to a file:// remote and clones it (setup, kept under --work and reused by
+                  later runs at the same N and seed; --fresh rebuilds), then times the CLI with its peak
+                  memory: --placements x add --auto, ls --json, log and graph of one model, fsck, gc,
+                  and the push and pull of one new model (bytes written to the remote, lineage apart),
+                  against the issue's goals. The build takes about 30-70 models/s on 2 cores (in batches of
+                  --batch 1000): 10,000 in 6 minutes, 100,000 in about an hour.
         """;
 
     public static int Main(string[] args)
@@ -123,6 +133,8 @@ internal static class Program
                     return KurtosisCommand.Run(options, args);
                 case "cascade":
                     return CascadeCommand.Run(options, args);
+                case "scale":
+                    return ScaleCommand.Run(options, args);
                 default:
                     Console.Error.WriteLine($"unknown command '{args[0]}'");
                     Console.Error.WriteLine(Usage);
