@@ -26,7 +26,11 @@ internal sealed class RemoteLineage(string metadataDirectory, string tempDirecto
     /// The remote's lineage. Broken parts are refused (the first named), or with
     /// <paramref name="skipped"/> left out and each described there.
     /// </summary>
-    public async Task<RemoteLineageState> ReadAsync(IRemoteBackend backend, CancellationToken cancel, List<string>? skipped = null)
+    /// <param name="backend">The remote.</param>
+    /// <param name="cancel">Stops the read.</param>
+    /// <param name="skipped">Where the broken parts left out are described; null to refuse them.</param>
+    /// <param name="known">A state read before (by the same push): returned as it is when the ref has not moved since.</param>
+    public async Task<RemoteLineageState> ReadAsync(IRemoteBackend backend, CancellationToken cancel, List<string>? skipped = null, RemoteLineageState? known = null)
     {
         byte[]? refBytes = await ReadSmallAsync(backend, RemoteLayout.LineageRef, MaxRefBytes, cancel).ConfigureAwait(false);
         if (refBytes is null)
@@ -35,24 +39,33 @@ internal sealed class RemoteLineage(string metadataDirectory, string tempDirecto
         }
 
         var head = LineageLogHead.Parse(refBytes, $"remote {backend.Url}: {RemoteLayout.LineageRef}");
+        if (known?.Head is { } before && before.ToJson().AsSpan().SequenceEqual(head.ToJson()))
+        {
+            return known;
+        }
+
         var target = new LineageLogBase(head.Checkpoint, head.Segments);
         var cache = new RemoteLineageCache(metadataDirectory, tempDirectory, backend.Url);
         var problems = new List<string>();
         var (state, position) = await StartAsync(backend, head, cache, problems, cancel).ConfigureAwait(false);
-        bool changed = !ReferenceEquals(position, cache.Base) || position.Segments.Count < target.Segments.Count;
+        if (ReferenceEquals(position, cache.Base) && position.Segments.Count == target.Segments.Count)
+        {
+            return new RemoteLineageState(head, state); // as cached: it was whole and sound then
+        }
+
         foreach (string segment in target.Segments.Skip(position.Segments.Count))
         {
             state = LineageSegments.Fold(state, await ReadSnapshotAsync(backend, segment, "lineage segment", cancel).ConfigureAwait(false), problems);
         }
 
-        if (changed && problems.Count == 0)
+        // The fold checks each segment's parts; only the whole tells whether an edge closes a cycle.
+        var (sound, more) = state.WithoutBrokenParts();
+        problems.AddRange(more);
+        if (problems.Count == 0)
         {
             cache.Save(target, state.ToJson());
         }
 
-        // The fold checks each segment's parts; only the whole tells whether an edge closes a cycle.
-        var (sound, more) = state.WithoutBrokenParts();
-        problems.AddRange(more);
         if (problems.Count > 0 && skipped is null)
         {
             throw BrokenRemote(backend, problems);
@@ -185,7 +198,8 @@ internal sealed class RemoteLineage(string metadataDirectory, string tempDirecto
 }
 
 /// <summary>
-/// The last lineage read from one remote (by URL), folded: <c>.mgit/cache/remote-lineage/H/</c>
+/// The last lineage read from one remote (by URL), folded and found sound (nothing broken, so it
+/// is used as it is): <c>.mgit/cache/remote-lineage/H/</c>
 /// holds <c>head.json</c> (the log position) and <c>state-ID</c> (the lineage, canonical JSON
 /// named by its hash). Only a cache: a file that is missing, damaged or does not match its hash
 /// means the next read downloads the checkpoint again.

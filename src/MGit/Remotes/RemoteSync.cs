@@ -131,7 +131,8 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
             throw new MGitException(ErrorKind.Damaged, $"this repository's lineage is broken ({broken}); nothing was pushed ('mgit fsck' lists every problem)");
         }
 
-        var remoteLineage = (await ReadRemoteLineageAsync(backend, cancel).ConfigureAwait(false)).Lineage;
+        var firstRead = await ReadRemoteLineageAsync(backend, cancel).ConfigureAwait(false);
+        var remoteLineage = firstRead.Lineage;
         CheckNotBehind(graph, remoteLineage, backend.Url, remoteName);
         CheckTagsNotBehind(graph, tagState, remoteLineage, backend.Url, remoteName);
         CheckTestsNotBehind(local, remoteLineage, backend.Url, remoteName);
@@ -166,7 +167,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
         await using (remoteLock.ConfigureAwait(false))
         {
             // Another push may have landed since the first look: check again under the lock.
-            var currentState = await ReadRemoteLineageAsync(backend, cancel).ConfigureAwait(false);
+            var currentState = await Lineages.ReadAsync(backend, cancel, known: firstRead).ConfigureAwait(false);
             var current = currentState.Lineage;
             CheckNotBehind(graph, current, backend.Url, remoteName);
             CheckTagsNotBehind(graph, tagState, current, backend.Url, remoteName);
