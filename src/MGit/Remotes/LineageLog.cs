@@ -65,15 +65,15 @@ internal sealed record LineageLogHead
             throw new MGitException(ErrorKind.Unsupported, $"{what} uses lineage log version {head.Version}, newer than this mgit understands ({CurrentVersion}); upgrade mgit");
         }
 
-        foreach (var (checkpoint, segments) in new[] { (head.Checkpoint, head.Segments), (head.Compacted?.Checkpoint ?? head.Checkpoint, head.Compacted?.Segments ?? []) })
+        if (!Sound(head.Checkpoint, head.Segments) || (head.Compacted is { } compacted && !Sound(compacted.Checkpoint, compacted.Segments)))
         {
-            if (!ObjectId.TryParse(checkpoint, out _) || segments is null || segments.Count > MaxSegments || segments.Any(s => s is null || !ObjectId.TryParse(s, out _)))
-            {
-                throw new MGitException(ErrorKind.Damaged, $"{what} is damaged (a malformed lineage log)");
-            }
+            throw new MGitException(ErrorKind.Damaged, $"{what} is damaged (a malformed lineage log)");
         }
 
         return head;
+
+        static bool Sound(string? checkpoint, IReadOnlyList<string>? segments) =>
+            ObjectId.TryParse(checkpoint, out _) && segments is not null && segments.Count <= MaxSegments && segments.All(s => ObjectId.TryParse(s, out _));
     }
 }
 

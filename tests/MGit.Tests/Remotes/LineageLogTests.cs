@@ -346,6 +346,8 @@ public sealed class LineageLogTests
 
         File.WriteAllText(refPath, "{\"lineage_log\":1,\"checkpoint\":\"nonsense\"}");
         Refused("refs/lineage is damaged");
+        File.WriteAllText(refPath, $"{{\"lineage_log\":1,\"checkpoint\":\"{head.Checkpoint}\",\"segments\":[],\"compacted\":{{\"checkpoint\":\"{head.Checkpoint}\"}}}}");
+        Refused("refs/lineage is damaged");
         File.WriteAllText(refPath, good.Replace("\"lineage_log\":1", "\"lineage_log\":9", StringComparison.Ordinal));
         Refused("lineage log version 9, newer than this mgit understands");
         File.WriteAllText(refPath, good);
