@@ -23,13 +23,7 @@ public static class LogCommand
             {
                 // The nodes and edges the tree draws, in the shape of 'graph --format json'.
                 var shown = focus is null ? graph : LineageTree.Around(graph, focus);
-                var shape = GraphExport.JsonShape(shown, repository.Tests.Latest(graph, line is null ? null : graph.Versions.Select(v => v.Id).ToList()));
-                Json.Write(context.Out, new JsonObject
-                {
-                    ["focus"] = focus?.Ref,
-                    ["nodes"] = shape["nodes"]!.DeepClone(),
-                    ["edges"] = shape["edges"]!.DeepClone(),
-                });
+                GraphExport.WriteJson(context.Out, shown, repository.Tests.Latest(graph, line is null ? null : graph.Versions.Select(v => v.Id).ToList()), (focus?.Ref, true));
                 return 0;
             }
 
@@ -57,22 +51,30 @@ public static class GraphCommand
             bool part = parse.GetValue(root) is not null || parse.GetValue(depth) is not null;
             var graph = repository.Subgraph(parse.GetValue(root), parse.GetValue(depth));
             IReadOnlyList<MGit.Testing.TestResult> Results() => repository.Tests.Latest(graph, part ? graph.Versions.Select(v => v.Id).ToList() : null);
-            string text = parse.GetValue(format) switch
+            string? file = parse.GetValue(output) is { } named ? context.ResolvePath(named) : null;
+            using (var target = file is null ? null : new StreamWriter(file))
             {
-                "mermaid" => GraphExport.Mermaid(graph),
-                "json" => Json.ToText(GraphExport.JsonShape(graph, Results())) + "\n",
-                "html" => StaticGraphPage.Build(GraphExport.JsonShape(graph, Results()), $"mgit: {Path.GetFileName(repository.Root)}"),
-                _ => GraphExport.Dot(graph),
-            };
-            if (parse.GetValue(output) is { } file)
-            {
-                string path = context.ResolvePath(file);
-                File.WriteAllText(path, text);
-                GlobalOptions.Say(parse, globals, context, $"wrote {path}");
+                var writer = target ?? context.Out;
+                switch (parse.GetValue(format))
+                {
+                    case "json":
+                        GraphExport.WriteJson(writer, graph, Results()); // written as it is made: 100,000 versions are never one string
+                        break;
+                    case "mermaid":
+                        writer.Write(GraphExport.Mermaid(graph));
+                        break;
+                    case "html":
+                        writer.Write(StaticGraphPage.Build(GraphExport.JsonShape(graph, Results()), $"mgit: {Path.GetFileName(repository.Root)}"));
+                        break;
+                    default:
+                        writer.Write(GraphExport.Dot(graph));
+                        break;
+                }
             }
-            else
+
+            if (file is not null)
             {
-                context.Out.Write(text);
+                GlobalOptions.Say(parse, globals, context, $"wrote {file}");
             }
 
             return 0;

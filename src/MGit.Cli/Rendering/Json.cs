@@ -38,36 +38,64 @@ public static class Json
     /// </summary>
     public static void WriteArray<T>(TextWriter output, IEnumerable<T> items, Func<T, JsonNode?> toNode)
     {
-        const int DrainAt = 64 * 1024;
-        var buffer = new ArrayBufferWriter<byte>(DrainAt * 2);
-        using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
-        {
-            writer.WriteStartArray();
-            foreach (var item in items)
-            {
-                WriteNode(writer, toNode(item));
-                if (writer.BytesPending + buffer.WrittenCount >= DrainAt)
-                {
-                    Drain(writer);
-                }
-            }
+        using var json = new StreamedJson(output);
+        json.Array(items, toNode);
+    }
 
-            writer.WriteEndArray();
-            Drain(writer);
+    /// <summary>
+    /// A JSON document written to a text writer as it is made, drained every few kilobytes, in the
+    /// layout <see cref="Write"/> gives (indented, then a line break): documents of 100,000
+    /// versions are written without being held.
+    /// </summary>
+    public sealed class StreamedJson(TextWriter output) : IDisposable
+    {
+        private const int DrainAt = 64 * 1024;
+        private readonly ArrayBufferWriter<byte> _buffer = new(DrainAt * 2);
+        private Utf8JsonWriter? _writer;
+
+        /// <summary>The writer for the document's structure (objects, property names).</summary>
+        public Utf8JsonWriter Writer => _writer ??= new Utf8JsonWriter(_buffer, WriterOptions);
+
+        /// <summary>Writes one value.</summary>
+        public void Node(JsonNode? value)
+        {
+            WriteNode(Writer, value);
+            if (Writer.BytesPending + _buffer.WrittenCount >= DrainAt)
+            {
+                Drain();
+            }
         }
 
-        output.WriteLine();
-
-        // Whole elements only: a drained chunk never splits a UTF-8 character.
-        void Drain(Utf8JsonWriter writer)
+        /// <summary>Writes an array of <paramref name="items"/>, each turned into a node as it comes.</summary>
+        public void Array<T>(IEnumerable<T> items, Func<T, JsonNode?> toNode)
         {
-            writer.Flush();
-            output.Write(System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan));
-            buffer.ResetWrittenCount();
+            Writer.WriteStartArray();
+            foreach (var item in items)
+            {
+                Node(toNode(item));
+            }
+
+            Writer.WriteEndArray();
+        }
+
+        // Whole values only: a drained chunk never splits a UTF-8 character.
+        private void Drain()
+        {
+            Writer.Flush();
+            output.Write(System.Text.Encoding.UTF8.GetString(_buffer.WrittenSpan));
+            _buffer.ResetWrittenCount();
+        }
+
+        /// <summary>Writes what is left and the closing line break.</summary>
+        public void Dispose()
+        {
+            Drain();
+            _writer?.Dispose();
+            output.WriteLine();
         }
     }
 
-    private static void WriteNode(Utf8JsonWriter writer, JsonNode? value)
+    internal static void WriteNode(Utf8JsonWriter writer, JsonNode? value)
     {
         if (value is null)
         {
