@@ -42,7 +42,7 @@ public sealed class QueryPlanTests
         { "graph --depth", LineageQueries.Below(fromRoots: true, limited: true), ["v"], "edges_by_child" },
         { "versions by id", LineageQueries.VersionsByIds(), [], "INTEGER PRIMARY KEY" },
         { "metadata by id", LineageQueries.MetadataByIds, [], "sqlite_autoindex_metadata_1" },
-        { "edges among ids", LineageQueries.EdgesAmongIds, [], "INDEX" },
+        { "edges among ids", LineageQueries.EdgesAmongIds, [], "sqlite_autoindex_edges_1 (parent_id=?)" }, // not (parent_id=? AND child_id=?): every pair of ids
         { "tags by id", LineageQueries.TagsByIds, [], "tags_by_version" },
     };
 
