@@ -234,6 +234,45 @@ public sealed partial class Repository : IDisposable
     /// <summary>A consistent snapshot of the lineage graph.</summary>
     public LineageGraph Graph() => _context.Graph();
 
+    /// <summary>
+    /// The versions <paramref name="filter"/> selects (every version when null), oldest first, read
+    /// from the lineage database as they are enumerated: one statement, so a consistent snapshot,
+    /// and memory that does not grow with the repository. Enumerate it on one thread, once per call.
+    /// </summary>
+    /// <param name="filter">Conditions that must all hold; null for none.</param>
+    /// <exception cref="MGitException">InvalidInput (a limit below 1, an empty metadata key, a malformed ref), NotFound (the ref of <see cref="VersionFilter.DescendantsOf"/>); Locked, Damaged, Io while reading.</exception>
+    public IEnumerable<VersionListing> ListVersions(VersionFilter? filter = null) =>
+        _context.Lineage.ListVersions(VersionQuery.From(filter ?? new VersionFilter(), _context.Lineage.ResolveId))
+            .Select(row => new VersionListing(row.Version, row.Parents.Select(p => new EdgeView(p.Ref, p.Kind, p.How, p.Message)).ToList(), row.Tags));
+
+    /// <summary>
+    /// The version <paramref name="reference"/> names with its ancestors and descendants and the
+    /// edges and tags among them (what <c>mgit log NAME</c> draws), read without the rest of the graph.
+    /// </summary>
+    /// <param name="reference">The version (<c>NAME</c>, <c>NAME@N</c>, <c>NAME@TAG</c>).</param>
+    /// <exception cref="MGitException">InvalidInput (a malformed reference), NotFound (no such model, version or tag).</exception>
+    public ModelLineage LineageOf(string reference) => _context.Lineage.ReadLine(ModelRef.Parse(reference));
+
+    /// <summary>
+    /// A part of the lineage graph (<c>mgit graph --root --depth</c>): the version
+    /// <paramref name="root"/> names and every version below it, or, without a root, every version
+    /// without parents and every version below those; with <paramref name="depth"/>, only versions
+    /// at most that many edges below (by the shortest way). The edges and tags among them come too.
+    /// With neither, the whole graph (<see cref="Graph()"/>).
+    /// </summary>
+    /// <param name="root">The top version; null for the graph's roots.</param>
+    /// <param name="depth">The most edges below the top, from 0 (the top alone); null for no limit.</param>
+    /// <exception cref="MGitException">InvalidInput (a malformed reference, a negative depth), NotFound (the root).</exception>
+    public LineageGraph Subgraph(string? root, int? depth)
+    {
+        if (depth is < 0)
+        {
+            throw new MGitException(ErrorKind.InvalidInput, $"the depth must be 0 or more (got {depth})");
+        }
+
+        return root is null && depth is null ? _context.Graph() : _context.Lineage.ReadBelow(root is null ? null : ModelRef.Parse(root), depth);
+    }
+
     /// <exception cref="MGitException">InvalidInput (a malformed reference), NotFound (no such model or version).</exception>
     public ModelVersion Resolve(string reference) => _context.Resolve(reference);
 

@@ -157,6 +157,18 @@ public static class AddCommand
     public static Dictionary<string, string> ParseMetadata(IEnumerable<string> pairs)
     {
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (key, value) in ParseMetadataPairs(pairs))
+        {
+            metadata[key] = value;
+        }
+
+        return metadata;
+    }
+
+    /// <summary>Each <c>KEY=VALUE</c> as written (the first '=' separates; the value may hold more), in order.</summary>
+    public static List<KeyValuePair<string, string>> ParseMetadataPairs(IEnumerable<string> pairs)
+    {
+        var parsed = new List<KeyValuePair<string, string>>();
         foreach (string pair in pairs)
         {
             int equals = pair.IndexOf('=');
@@ -165,9 +177,9 @@ public static class AddCommand
                 throw new MGitException(ErrorKind.InvalidInput, $"--meta expects KEY=VALUE, got '{pair}'");
             }
 
-            metadata[pair[..equals]] = pair[(equals + 1)..];
+            parsed.Add(KeyValuePair.Create(pair[..equals], pair[(equals + 1)..]));
         }
 
-        return metadata;
+        return parsed;
     }
 }

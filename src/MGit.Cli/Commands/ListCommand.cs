@@ -10,58 +10,75 @@ public static class ListCommand
     public static Command Build(GlobalOptions globals, CliContext context)
     {
         var json = new Option<bool>("--json") { Description = "Print a JSON array" };
-        var command = new Command("ls", "List every model version") { json };
+        var type = new Option<string?>("--type") { Description = "Only versions of this model type" };
+        var name = new Option<string?>("--name") { Description = "Only models whose name matches this glob (* any text, ? one character, [abc] one of them; case-sensitive)" };
+        var meta = new Option<string[]>("--meta") { Description = "Only versions with this metadata KEY=VALUE (repeatable: all must hold)", AllowMultipleArgumentsPerToken = false };
+        var descendantsOf = new Option<string?>("--descendants-of") { Description = "Only versions derived from REF, directly or not (REF itself not included)" };
+        var roots = new Option<bool>("--roots") { Description = "Only versions without parents" };
+        var limit = new Option<int?>("--limit") { Description = "At most N versions (the oldest first)" };
+        var command = new Command("ls", "List model versions, oldest first; the filters combine (all must hold)") { json, type, name, meta, descendantsOf, roots, limit };
         command.SetAction(parse =>
         {
+            var filter = new VersionFilter
+            {
+                Type = parse.GetValue(type),
+                NamePattern = parse.GetValue(name),
+                Metadata = AddCommand.ParseMetadataPairs(parse.GetValue(meta) ?? []),
+                DescendantsOf = parse.GetValue(descendantsOf),
+                RootsOnly = parse.GetValue(roots),
+                Limit = parse.GetValue(limit),
+            };
             using var repository = globals.OpenRepository(parse, context);
-            var graph = repository.Graph();
+            // Rows are read as they are written: the listing is never held whole (hub scale: 100,000 versions).
+            var versions = repository.ListVersions(filter);
             if (parse.GetValue(json))
             {
-                Json.Write(context.Out, ToJson(graph));
+                Json.WriteArray(context.Out, versions, Json.Version);
                 return 0;
             }
 
-            if (graph.Versions.Count == 0)
+            string table = Table(versions, out int rows);
+            if (rows == 0)
             {
-                GlobalOptions.Say(parse, globals, context, "no models yet (mgit add PATH)");
+                GlobalOptions.Say(parse, globals, context, filter.IsEmpty ? "no models yet (mgit add PATH)" : "no version matches");
                 return 0;
             }
 
-            context.Out.Write(Table(graph));
+            context.Out.Write(table);
             return 0;
         });
         return command;
     }
 
     /// <summary>The document of <c>mgit ls --json</c> (and of the web API's /api/ls).</summary>
-    public static JsonArray ToJson(LineageGraph graph) => Json.Array(graph.Versions, v => Json.Version(graph, v));
+    public static JsonArray ToJson(IEnumerable<VersionListing> versions) => Json.Array(versions, Json.Version);
 
     /// <summary>
     /// One row per version under a header. A column is one entry here (its header, whether it is
-    /// aligned right, its cell), so another one (tags) is one more line.
+    /// aligned right, its cell), so another one (tags) is one more line. Only the cells are kept
+    /// (each column is as wide as its widest cell), never the versions.
     /// </summary>
-    public static string Table(LineageGraph graph)
+    public static string Table(IEnumerable<VersionListing> versions, out int rows)
     {
-        (string Header, bool Right, Func<ModelVersion, string> Cell)[] columns =
+        (string Header, bool Right, Func<VersionListing, string> Cell)[] columns =
         [
-            ("REF", false, v => v.Ref),
-            ("TYPE", false, v => v.Type ?? "-"),
-            ("SIZE", true, v => LineageTree.Size(v.LogicalBytes)),
-            ("ADDED", false, v => v.AddedAt.ToString("yyyy-MM-dd HH:mm", System.Globalization.CultureInfo.InvariantCulture)),
-            ("PARENTS", false, v => Parents(graph, v)),
-            ("TAGS", false, v => graph.TagsOf(v) is { Count: > 0 } tags ? string.Join(", ", tags.Select(t => t.Name)) : "-"),
+            ("REF", false, v => v.Version.Ref),
+            ("TYPE", false, v => v.Version.Type ?? "-"),
+            ("SIZE", true, v => LineageTree.Size(v.Version.LogicalBytes)),
+            ("ADDED", false, v => v.Version.AddedAt.ToString("yyyy-MM-dd HH:mm", System.Globalization.CultureInfo.InvariantCulture)),
+            ("PARENTS", false, Parents),
+            ("TAGS", false, v => v.Tags.Count > 0 ? string.Join(", ", v.Tags) : "-"),
         ];
+        var cells = versions.Select(v => (IReadOnlyList<string>)Array.ConvertAll(columns, c => c.Cell(v))).ToList();
+        rows = cells.Count;
         return TextTable.Render(
             columns.Select(c => c.Header).ToList(),
-            graph.Versions.Select(v => (IReadOnlyList<string>)columns.Select(c => c.Cell(v)).ToList()),
+            cells,
             Enumerable.Range(0, columns.Length).Where(i => columns[i].Right).ToList());
     }
 
-    private static string Parents(LineageGraph graph, ModelVersion version)
-    {
-        var edges = graph.ParentEdges(version);
-        return edges.Count == 0
+    private static string Parents(VersionListing version) =>
+        version.Parents.Count == 0
             ? "-"
-            : string.Join(", ", edges.Select(e => $"{graph[e.ParentId].Ref} ({(e.Kind == EdgeKind.Versioned ? "version" : e.How ?? "adapted")})"));
-    }
+            : string.Join(", ", version.Parents.Select(e => $"{e.Ref} ({(e.Kind == EdgeKind.Versioned ? "version" : e.How ?? "adapted")})"));
 }

@@ -53,26 +53,54 @@ public static class GraphExport
         var results = latestResults.ToLookup(r => r.Ref, StringComparer.Ordinal);
         return new JsonObject
         {
-            ["nodes"] = Json.Array(graph.Versions, v =>
-            {
-                int passed = results[v.Ref].Count(r => r.Passed), failed = results[v.Ref].Count(r => !r.Passed);
-                return new JsonObject
-                {
-                    ["ref"] = v.Ref,
-                    ["name"] = v.Name,
-                    ["version"] = v.Version,
-                    ["type"] = v.Type,
-                    ["message"] = v.Message,
-                    ["tags"] = Json.Array(graph.TagsOf(v).Select(t => t.Name)),
-                    ["logical_bytes"] = v.LogicalBytes,
-                    ["lossy"] = v.Lossy,
-                    ["tests"] = new JsonObject { ["passed"] = passed, ["failed"] = failed },
-                    ["test_status"] = failed > 0 ? "failed" : passed > 0 ? "passed" : "none",
-                };
-            }),
-            ["edges"] = Json.Array(graph.Edges, e => new JsonObject { ["parent"] = graph[e.ParentId].Ref, ["child"] = graph[e.ChildId].Ref, ["kind"] = e.Kind.ToName(), ["how"] = e.How, ["message"] = e.Message }),
+            ["nodes"] = Json.Array(graph.Versions, v => Node(graph, v, results)),
+            ["edges"] = Json.Array(graph.Edges, e => Edge(graph, e)),
         };
     }
+
+    /// <summary>
+    /// <see cref="JsonShape"/> written as it is made, node by node (with <paramref name="focus"/>,
+    /// <c>log --json</c>'s document, which starts with the focus): the text is the same, but the
+    /// document is never held whole.
+    /// </summary>
+    public static void WriteJson(TextWriter output, LineageGraph graph, IReadOnlyList<TestResult> latestResults, (string? Ref, bool Shown) focus = default)
+    {
+        var results = latestResults.ToLookup(r => r.Ref, StringComparer.Ordinal);
+        using var json = new Json.StreamedJson(output);
+        json.Writer.WriteStartObject();
+        if (focus.Shown)
+        {
+            json.Writer.WritePropertyName("focus");
+            json.Node(focus.Ref);
+        }
+
+        json.Writer.WritePropertyName("nodes");
+        json.Array(graph.Versions, v => Node(graph, v, results));
+        json.Writer.WritePropertyName("edges");
+        json.Array(graph.Edges, e => Edge(graph, e));
+        json.Writer.WriteEndObject();
+    }
+
+    private static JsonObject Node(LineageGraph graph, ModelVersion v, ILookup<string, TestResult> results)
+    {
+        int passed = results[v.Ref].Count(r => r.Passed), failed = results[v.Ref].Count(r => !r.Passed);
+        return new JsonObject
+        {
+            ["ref"] = v.Ref,
+            ["name"] = v.Name,
+            ["version"] = v.Version,
+            ["type"] = v.Type,
+            ["message"] = v.Message,
+            ["tags"] = Json.Array(graph.TagsOf(v).Select(t => t.Name)),
+            ["logical_bytes"] = v.LogicalBytes,
+            ["lossy"] = v.Lossy,
+            ["tests"] = new JsonObject { ["passed"] = passed, ["failed"] = failed },
+            ["test_status"] = failed > 0 ? "failed" : passed > 0 ? "passed" : "none",
+        };
+    }
+
+    private static JsonObject Edge(LineageGraph graph, LineageEdge e) =>
+        new() { ["parent"] = graph[e.ParentId].Ref, ["child"] = graph[e.ChildId].Ref, ["kind"] = e.Kind.ToName(), ["how"] = e.How, ["message"] = e.Message };
 
     private static string Quote(string text) => "\"" + text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";
 

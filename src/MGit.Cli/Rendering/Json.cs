@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -25,17 +26,85 @@ public static class Json
         using var buffer = new MemoryStream();
         using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
         {
-            if (value is null)
-            {
-                writer.WriteNullValue();
-            }
-            else
-            {
-                value.WriteTo(writer);
-            }
+            WriteNode(writer, value);
         }
 
         return System.Text.Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+    }
+
+    /// <summary>
+    /// Writes the JSON array of <paramref name="items"/> as they come, a few kilobytes at a time,
+    /// byte for byte what <see cref="Write"/> prints for the whole array: the array is never held.
+    /// </summary>
+    public static void WriteArray<T>(TextWriter output, IEnumerable<T> items, Func<T, JsonNode?> toNode)
+    {
+        using var json = new StreamedJson(output);
+        json.Array(items, toNode);
+    }
+
+    /// <summary>
+    /// A JSON document written to a text writer as it is made, drained every few kilobytes, in the
+    /// layout <see cref="Write"/> gives (indented, then a line break): documents of 100,000
+    /// versions are written without being held.
+    /// </summary>
+    public sealed class StreamedJson(TextWriter output) : IDisposable
+    {
+        private const int DrainAt = 64 * 1024;
+        private readonly ArrayBufferWriter<byte> _buffer = new(DrainAt * 2);
+        private Utf8JsonWriter? _writer;
+
+        /// <summary>The writer for the document's structure (objects, property names).</summary>
+        public Utf8JsonWriter Writer => _writer ??= new Utf8JsonWriter(_buffer, WriterOptions);
+
+        /// <summary>Writes one value.</summary>
+        public void Node(JsonNode? value)
+        {
+            WriteNode(Writer, value);
+            if (Writer.BytesPending + _buffer.WrittenCount >= DrainAt)
+            {
+                Drain();
+            }
+        }
+
+        /// <summary>Writes an array of <paramref name="items"/>, each turned into a node as it comes.</summary>
+        public void Array<T>(IEnumerable<T> items, Func<T, JsonNode?> toNode)
+        {
+            Writer.WriteStartArray();
+            foreach (var item in items)
+            {
+                Node(toNode(item));
+            }
+
+            Writer.WriteEndArray();
+        }
+
+        // Whole values only: a drained chunk never splits a UTF-8 character.
+        private void Drain()
+        {
+            Writer.Flush();
+            output.Write(System.Text.Encoding.UTF8.GetString(_buffer.WrittenSpan));
+            _buffer.ResetWrittenCount();
+        }
+
+        /// <summary>Writes what is left and the closing line break.</summary>
+        public void Dispose()
+        {
+            Drain();
+            _writer?.Dispose();
+            output.WriteLine();
+        }
+    }
+
+    internal static void WriteNode(Utf8JsonWriter writer, JsonNode? value)
+    {
+        if (value is null)
+        {
+            writer.WriteNullValue();
+        }
+        else
+        {
+            value.WriteTo(writer);
+        }
     }
 
     /// <summary>A JSON array of <paramref name="items"/>, each turned into a node by <paramref name="toNode"/>.</summary>
@@ -63,19 +132,25 @@ public static class Json
         ["message"] = edge.Message,
     };
 
-    public static JsonObject Version(LineageGraph graph, ModelVersion version) => new()
+    public static JsonObject Version(LineageGraph graph, ModelVersion version) => Version(new VersionListing(
+        version,
+        graph.ParentEdges(version).Select(e => new EdgeView(graph[e.ParentId].Ref, e.Kind, e.How, e.Message)).ToList(),
+        graph.TagsOf(version).Select(t => t.Name).ToList()));
+
+    /// <summary>A version as <c>ls --json</c> lists it.</summary>
+    public static JsonObject Version(VersionListing listing) => new()
     {
-        ["ref"] = version.Ref,
-        ["name"] = version.Name,
-        ["version"] = version.Version,
-        ["type"] = version.Type,
-        ["parents"] = Array(graph.ParentEdges(version), e => Edge(new EdgeView(graph[e.ParentId].Ref, e.Kind, e.How, e.Message))),
-        ["logical_bytes"] = version.LogicalBytes,
-        ["added_at"] = version.AddedAt,
-        ["message"] = version.Message,
-        ["metadata"] = Map(version.Metadata),
-        ["lossy"] = version.Lossy,
-        ["error_bound"] = version.ErrorBound,
-        ["tags"] = Array(graph.TagsOf(version).Select(t => t.Name)),
+        ["ref"] = listing.Version.Ref,
+        ["name"] = listing.Version.Name,
+        ["version"] = listing.Version.Version,
+        ["type"] = listing.Version.Type,
+        ["parents"] = Array(listing.Parents, Edge),
+        ["logical_bytes"] = listing.Version.LogicalBytes,
+        ["added_at"] = listing.Version.AddedAt,
+        ["message"] = listing.Version.Message,
+        ["metadata"] = Map(listing.Version.Metadata),
+        ["lossy"] = listing.Version.Lossy,
+        ["error_bound"] = listing.Version.ErrorBound,
+        ["tags"] = Array(listing.Tags),
     };
 }

@@ -17,7 +17,7 @@ internal sealed class WebApi(WebServerOptions options)
     /// <summary>Path, handler: every route the API has.</summary>
     public IEnumerable<(string Path, Func<HttpContext, Task> Handle)> Routes() =>
     [
-        ("/api/ls", context => Json(context, repository => ListCommand.ToJson(repository.Graph()))),
+        ("/api/ls", context => Json(context, repository => ListCommand.ToJson(repository.ListVersions()))),
         ("/api/graph", context => Json(context, repository =>
         {
             var graph = repository.Graph();

@@ -83,7 +83,7 @@ internal sealed partial class LineageStore
         using var reader = command.ExecuteReader();
         while (reader.Read())
         {
-            tags.Add(new ModelTag(reader.GetString(0), reader.GetString(1), reader.GetInt64(2), reader.GetString(3), DateTimeOffset.Parse(reader.GetString(4), CultureInfo.InvariantCulture)));
+            tags.Add(ReadTag(reader));
         }
 
         return tags;

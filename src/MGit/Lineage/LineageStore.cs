@@ -47,7 +47,8 @@ internal sealed partial class LineageStore : IDisposable
     /// cluster_jobs (jobs submitted to a cluster scheduler; local, never pushed). An older
     /// database is read as is (the newer tables read as empty) and migrated on its first write;
     /// an older mgit refuses a newer database ("upgrade mgit"), so adding tables needs no bump of
-    /// the repository format.
+    /// the repository format. Indexes are no part of it: <see cref="LineageQueries.Indexes"/> come
+    /// with a new database and with the first write to an older one.
     /// </summary>
     public const int SchemaVersion = 8;
 
@@ -255,10 +256,11 @@ internal sealed partial class LineageStore : IDisposable
                 PRIMARY KEY (version_id, key)
             );
             CREATE INDEX IF NOT EXISTS edges_by_child ON edges(child_id);
-            """ + TestingTables + FingerprintsTable + IntegrityGuards + TagTables + EdgeEventsTable + ClusterJobsTable, transaction);
+            """ + TestingTables + FingerprintsTable + IntegrityGuards + TagTables + EdgeEventsTable + ClusterJobsTable + LineageQueries.Indexes + LineageQueries.TagIndexes, transaction);
         Execute($"PRAGMA user_version = {SchemaVersion}", transaction);
         transaction.Commit();
         _schema = SchemaVersion;
+        _indexesEnsured = true;
     }
 
     /// <summary>Brings an older schema up to date inside a write transaction (never on a read).</summary>
@@ -303,6 +305,12 @@ internal sealed partial class LineageStore : IDisposable
         {
             Execute($"PRAGMA user_version = {SchemaVersion}", transaction);
         }
+
+        // The query indexes of a database made before them: once per connection, after the tables they index exist.
+        if (!_indexesEnsured)
+        {
+            Execute(LineageQueries.Indexes + LineageQueries.TagIndexes, transaction);
+        }
     }
 
     /// <summary>Whether the database already has the tables of schema <paramref name="version"/> (reads of newer tables check this).</summary>
@@ -337,6 +345,7 @@ internal sealed partial class LineageStore : IDisposable
     {
         transaction.Commit();
         _schema = SchemaVersion;
+        _indexesEnsured = true;
     }
 
     /// <summary>Reads the whole graph in one transaction (a consistent snapshot).</summary>
@@ -370,18 +379,7 @@ internal sealed partial class LineageStore : IDisposable
         {
             while (reader.Read())
             {
-                long id = reader.GetInt64(0);
-                versions.Add(new ModelVersion(
-                    id,
-                    reader.GetString(1),
-                    reader.GetInt32(2),
-                    reader.IsDBNull(3) ? null : reader.GetString(3),
-                    reader.GetString(4),
-                    reader.GetInt64(5),
-                    DateTimeOffset.Parse(reader.GetString(6), CultureInfo.InvariantCulture),
-                    reader.IsDBNull(7) ? null : reader.GetString(7),
-                    metadata.TryGetValue(id, out var map) ? map : new Dictionary<string, string>(),
-                    reader.IsDBNull(8) ? null : reader.GetDouble(8)));
+                versions.Add(ReadVersion(reader, metadata.TryGetValue(reader.GetInt64(0), out var map) ? map : new Dictionary<string, string>()));
             }
         }
 
@@ -391,12 +389,7 @@ internal sealed partial class LineageStore : IDisposable
         {
             while (reader.Read())
             {
-                edges.Add(new LineageEdge(
-                    reader.GetInt64(0),
-                    reader.GetInt64(1),
-                    EdgeKindNames.Parse(reader.GetString(2)),
-                    reader.IsDBNull(3) ? null : reader.GetString(3),
-                    reader.IsDBNull(4) ? null : reader.GetString(4)));
+                edges.Add(ReadEdge(reader));
             }
         }
 

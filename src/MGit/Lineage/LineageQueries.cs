@@ -1,0 +1,231 @@
+using System.Text;
+using MGit.Errors;
+
+namespace MGit.Lineage;
+
+/// <summary>
+/// What <see cref="LineageQueries.ListVersions"/> selects, with every reference already resolved to
+/// a version id; the conditions combine with AND.
+/// </summary>
+/// <param name="Type">Only versions of this model type.</param>
+/// <param name="NamePattern">Only versions whose model name matches this SQLite GLOB pattern.</param>
+/// <param name="Metadata">Only versions whose metadata has each key with exactly that value.</param>
+/// <param name="DescendantsOfId">Only versions reachable downward through edges from this version (not the version itself).</param>
+/// <param name="RootsOnly">Only versions without parents.</param>
+/// <param name="Limit">At most this many rows (from 1), or all.</param>
+internal sealed record VersionQuery(
+    string? Type,
+    string? NamePattern,
+    IReadOnlyList<KeyValuePair<string, string>> Metadata,
+    long? DescendantsOfId,
+    bool RootsOnly,
+    int? Limit)
+{
+    /// <summary>Every version.</summary>
+    public static VersionQuery All { get; } = new(null, null, [], null, false, null);
+
+    /// <summary>The query a user's filter asks for, its values checked and its ref resolved by <paramref name="resolve"/>.</summary>
+    /// <exception cref="MGitException">InvalidInput (a limit below 1, an empty metadata key), or what <paramref name="resolve"/> throws.</exception>
+    public static VersionQuery From(VersionFilter filter, Func<ModelRef, long> resolve)
+    {
+        if (filter.Limit is int limit && limit < 1)
+        {
+            throw new MGitException(ErrorKind.InvalidInput, $"the limit must be at least 1 (got {limit})");
+        }
+
+        if (filter.Metadata.FirstOrDefault(p => string.IsNullOrEmpty(p.Key)) is { Value: { } value })
+        {
+            throw new MGitException(ErrorKind.InvalidInput, $"a metadata condition needs a key (got '={value}')");
+        }
+
+        long? of = filter.DescendantsOf is { } reference ? resolve(ModelRef.Parse(reference)) : null;
+        return new VersionQuery(filter.Type, filter.NamePattern, filter.Metadata, of, filter.RootsOnly, filter.Limit);
+    }
+
+    /// <summary>The statement's parameters, by the names <see cref="LineageQueries.ListVersions"/> gives them.</summary>
+    public IEnumerable<(string Name, object? Value)> Parameters()
+    {
+        if (Type is not null)
+        {
+            yield return ("$type", Type);
+        }
+
+        if (NamePattern is not null)
+        {
+            yield return ("$name", NamePattern);
+        }
+
+        for (int i = 0; i < Metadata.Count; i++)
+        {
+            yield return ($"$key{i}", Metadata[i].Key);
+            yield return ($"$value{i}", Metadata[i].Value);
+        }
+
+        if (DescendantsOfId is long of)
+        {
+            yield return ("$of", of);
+        }
+
+        yield return ("$limit", Limit ?? -1); // SQLite: a negative limit is none
+    }
+}
+
+/// <summary>
+/// The SQL of the lineage queries that must stay fast on a repository of 100,000 versions (ls and
+/// its filters, log of one model, a part of the graph), in one place so that the query-plan test
+/// checks the very statements the store runs. Each one reaches rows through an index (the
+/// <see cref="Indexes"/> and the tables' keys), never by reading a whole table where a search
+/// would do.
+/// </summary>
+internal static class LineageQueries
+{
+    /// <summary>
+    /// The indexes these queries need beyond the tables' keys. Indexes are not part of the stored
+    /// format (an older mgit reads the database the same with or without them), so they need no
+    /// schema bump: a new database gets them, an older one on its first write.
+    /// </summary>
+    public const string Indexes = """
+        CREATE INDEX IF NOT EXISTS versions_by_type ON versions(type);
+        CREATE INDEX IF NOT EXISTS metadata_by_key_value ON metadata(key, value, version_id);
+        """;
+
+    /// <summary>The index on tags by version, for a database that has tags (schema 6).</summary>
+    public const string TagIndexes = "CREATE INDEX IF NOT EXISTS tags_by_version ON tags(version_id, model, name);";
+
+    /// <summary>The columns of a version, in the order <see cref="LineageStore"/> reads them, <c>v</c> the version and <c>m</c> its model.</summary>
+    private const string VersionColumns = "v.id, m.name, v.version, v.type, v.manifest, v.logical_bytes, v.added_at, v.message";
+
+    /// <summary>
+    /// One row per version, oldest first, each with its metadata (a JSON object, keys in order),
+    /// its parent edges (a JSON array of [ref, kind, how, message], in the order they were made)
+    /// and its tags (a JSON array of names) from indexed subqueries: one statement, so the rows
+    /// are a consistent snapshot however slowly they are read, and nothing is gathered first.
+    /// </summary>
+    /// <param name="query">The conditions; their values are bound as <see cref="VersionQuery.Parameters"/>.</param>
+    /// <param name="hasErrorBound">The database has versions.error_bound (schema 2).</param>
+    /// <param name="hasTags">The database has the tags table (schema 6).</param>
+    public static string ListVersions(VersionQuery query, bool hasErrorBound = true, bool hasTags = true)
+    {
+        var sql = new StringBuilder();
+        if (query.DescendantsOfId is not null)
+        {
+            sql.Append("WITH RECURSIVE ").Append(DescendantsOf).Append('\n');
+        }
+
+        sql.Append("SELECT ").Append(VersionColumns).Append(", ").Append(hasErrorBound ? "v.error_bound" : "NULL").Append(",\n").Append(MetadataAndParents).Append(",\n");
+        sql.Append(hasTags ? "    (SELECT json_group_array(t.name ORDER BY t.model, t.name) FROM tags t WHERE t.version_id = v.id)" : "    '[]'");
+        sql.Append("\nFROM versions v JOIN models m ON m.id = v.model_id\nWHERE 1");
+        if (query.Type is not null)
+        {
+            sql.Append("\n    AND v.type = $type");
+        }
+
+        if (query.NamePattern is not null)
+        {
+            sql.Append("\n    AND m.name GLOB $name");
+        }
+
+        for (int i = 0; i < query.Metadata.Count; i++)
+        {
+            sql.Append($"\n    AND v.id IN (SELECT md.version_id FROM metadata md WHERE md.key = $key{i} AND md.value = $value{i})");
+        }
+
+        if (query.DescendantsOfId is not null)
+        {
+            sql.Append("\n    AND v.id IN (SELECT id FROM descendants)");
+        }
+
+        if (query.RootsOnly)
+        {
+            sql.Append("\n    AND NOT EXISTS (SELECT 1 FROM edges e WHERE e.child_id = v.id)");
+        }
+
+        return sql.Append("\nORDER BY v.id\nLIMIT $limit").ToString();
+    }
+
+    /// <summary>A version's metadata (a JSON object) and parent edges (a JSON array of [ref, kind, how, message]), for the version <c>v</c>.</summary>
+    private const string MetadataAndParents = """
+            (SELECT json_group_object(md.key, md.value ORDER BY md.key) FROM metadata md WHERE md.version_id = v.id),
+            (SELECT json_group_array(json_array(pm.name || '@' || pv.version, e.kind, e.how, e.message) ORDER BY e.rowid)
+                FROM edges e JOIN versions pv ON pv.id = e.parent_id JOIN models pm ON pm.id = pv.model_id
+                WHERE e.child_id = v.id)
+        """;
+
+    /// <summary>The recursive part of <c>WITH RECURSIVE</c>: every version reachable downward from <c>$of</c>, each once.</summary>
+    private const string DescendantsOf = """
+        descendants(id) AS (
+            SELECT e.child_id FROM edges e WHERE e.parent_id = $of
+            UNION
+            SELECT e.child_id FROM edges e JOIN descendants d ON e.parent_id = d.id)
+        """;
+
+    /// <summary>The ids and numbers of a model's versions (by <c>$name</c>), oldest first: resolving a ref reads these alone.</summary>
+    public const string VersionsOfModel = "SELECT v.id, v.version FROM versions v JOIN models m ON m.id = v.model_id WHERE m.name = $name ORDER BY v.id";
+
+    /// <summary>The version tag <c>$tag</c> of model <c>$name</c> points at.</summary>
+    public const string TaggedVersion = "SELECT version_id FROM tags WHERE model = $name AND name = $tag AND version_id IS NOT NULL";
+
+    /// <summary>The names of the tags model <c>$name</c> has, for the error that names them.</summary>
+    public const string TagsOfModel = "SELECT name FROM tags WHERE model = $name AND version_id IS NOT NULL ORDER BY name";
+
+    /// <summary>A version's line, what <c>log NAME</c> draws: <c>$focus</c>, every ancestor and every descendant, each once.</summary>
+    public const string LineOf = """
+        WITH RECURSIVE
+            up(id) AS (SELECT $focus UNION SELECT e.parent_id FROM edges e JOIN up u ON e.child_id = u.id),
+            down(id) AS (SELECT $focus UNION SELECT e.child_id FROM edges e JOIN down d ON e.parent_id = d.id)
+        SELECT id FROM up UNION SELECT id FROM down
+        """;
+
+    /// <summary>
+    /// A part of the graph for <c>graph --root/--depth</c>: the root (<c>$root</c>, or every version
+    /// without parents when <paramref name="fromRoots"/>) and the versions below it, with
+    /// <paramref name="limited"/> at most <c>$depth</c> edges below (the shortest way counts).
+    /// Without a depth each version is visited once; with one, once per distinct distance.
+    /// </summary>
+    public static string Below(bool fromRoots, bool limited)
+    {
+        return limited
+            ? $"""
+                WITH RECURSIVE below(id, depth) AS (
+                    {Start(", 0")}
+                    UNION
+                    SELECT e.child_id, b.depth + 1 FROM edges e JOIN below b ON e.parent_id = b.id WHERE b.depth < $depth)
+                SELECT DISTINCT id FROM below
+                """
+            : $"""
+                WITH RECURSIVE below(id) AS (
+                    {Start("")}
+                    UNION
+                    SELECT e.child_id FROM edges e JOIN below b ON e.parent_id = b.id)
+                SELECT id FROM below
+                """;
+
+        string Start(string depth) => fromRoots
+            ? $"SELECT v.id{depth} FROM versions v WHERE NOT EXISTS (SELECT 1 FROM edges p WHERE p.child_id = v.id)"
+            : $"SELECT $root{depth}";
+    }
+
+    /// <summary>The versions whose ids <c>$ids</c> lists (a JSON array), oldest first; with the error bound column when the schema has it.</summary>
+    public static string VersionsByIds(bool hasErrorBound = true) =>
+        $"SELECT {VersionColumns}, {(hasErrorBound ? "v.error_bound" : "NULL")} FROM versions v JOIN models m ON m.id = v.model_id WHERE v.id IN (SELECT value FROM json_each($ids)) ORDER BY v.id";
+
+    /// <summary>The metadata of the versions <c>$ids</c> lists, by version then key.</summary>
+    public const string MetadataByIds = "SELECT md.version_id, md.key, md.value FROM metadata md WHERE md.version_id IN (SELECT value FROM json_each($ids)) ORDER BY md.version_id, md.key";
+
+    /// <summary>
+    /// The edges between versions <c>$ids</c> lists (both ends among them), in the order they were
+    /// made: searched by parent, the child only tested (the unary + keeps the planner from probing
+    /// every pair of ids, which took seconds for a few thousand).
+    /// </summary>
+    public const string EdgesAmongIds = """
+        SELECT e.parent_id, e.child_id, e.kind, e.how, e.message FROM edges e
+        WHERE e.parent_id IN (SELECT value FROM json_each($ids)) AND +e.child_id IN (SELECT value FROM json_each($ids))
+        ORDER BY e.rowid
+        """;
+
+    /// <summary>The tags on versions <c>$ids</c> lists, by model then name (as <see cref="LineageGraph.Tags"/> are).</summary>
+    public const string TagsByIds = """
+        SELECT t.model, t.name, t.version_id, te.moved_by, te.moved_at FROM tags t JOIN tag_events te ON te.id = t.head
+        WHERE t.version_id IN (SELECT value FROM json_each($ids)) ORDER BY t.model, t.name
+        """;
+}

@@ -1,0 +1,291 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using MGit.Errors;
+using Microsoft.Data.Sqlite;
+
+namespace MGit.Lineage;
+
+/// <summary>A version as a listing shows it: the version, the links from its parents (ref, kind, how, message) and its tags' names.</summary>
+internal sealed record ListedVersion(
+    ModelVersion Version,
+    IReadOnlyList<(string Ref, EdgeKind Kind, string? How, string? Message)> Parents,
+    IReadOnlyList<string> Tags);
+
+/// <summary>
+/// The reads that stay fast at hub scale (100,000 versions): a listing streamed row by row, and
+/// the parts of the graph one command draws, each reached through indexes
+/// (<see cref="LineageQueries"/>) instead of reading the whole graph.
+/// </summary>
+internal sealed partial class LineageStore
+{
+    /// <summary>Set by the first committed write of this connection, which created the query indexes if they were missing.</summary>
+    private bool _indexesEnsured;
+
+    /// <summary>
+    /// The versions <paramref name="query"/> selects, oldest first, read as they are enumerated:
+    /// one statement (a consistent snapshot), nothing gathered in memory. The connection is
+    /// shared: enumerate on the thread that owns it.
+    /// </summary>
+    public IEnumerable<ListedVersion> ListVersions(VersionQuery query)
+    {
+        string sql = LineageQueries.ListVersions(query, HasSchema(2), HasSchema(6));
+        return Rows(sql, query.Parameters().ToArray());
+    }
+
+    private IEnumerable<ListedVersion> Rows(string sql, (string Name, object? Value)[] parameters)
+    {
+        using var command = Command(sql, null, parameters);
+        using var reader = Guard(() => command.ExecuteReader());
+        while (Guard(() => reader.Read()))
+        {
+            yield return Guard(() => new ListedVersion(
+                ReadVersion(reader, ParseMap(reader.GetString(9))),
+                ParseParents(reader.GetString(10)),
+                ParseStrings(reader.GetString(11))));
+        }
+    }
+
+    /// <summary>The id of the version <paramref name="reference"/> names, read by name alone; the errors of <see cref="LineageGraph.Resolve(ModelRef)"/>.</summary>
+    public long ResolveId(ModelRef reference) => Read(transaction => ResolveId(reference, transaction));
+
+    private long ResolveId(ModelRef reference, SqliteTransaction transaction)
+    {
+        var versions = new List<(long Id, int Number)>();
+        using (var command = Command(LineageQueries.VersionsOfModel, transaction, ("$name", reference.Name)))
+        using (var reader = command.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                versions.Add((reader.GetInt64(0), reader.GetInt32(1)));
+            }
+        }
+
+        if (versions.Count == 0)
+        {
+            throw new MGitException(ErrorKind.NotFound, $"no model named '{reference.Name}'");
+        }
+
+        if (reference.Tag is { } tagName)
+        {
+            bool hasTags = HasSchema(6);
+            if (hasTags && Scalar(LineageQueries.TaggedVersion, transaction, ("$name", reference.Name), ("$tag", tagName)) is long tagged)
+            {
+                return tagged;
+            }
+
+            var held = new List<string>();
+            if (hasTags)
+            {
+                using var command = Command(LineageQueries.TagsOfModel, transaction, ("$name", reference.Name));
+                using var reader = command.ExecuteReader();
+                while (reader.Read())
+                {
+                    held.Add(reader.GetString(0));
+                }
+            }
+
+            throw new MGitException(ErrorKind.NotFound, $"model '{reference.Name}' has no tag '{tagName}' ({(held.Count == 0 ? "it has no tags" : "tags: " + string.Join(", ", held))})");
+        }
+
+        if (reference.Version is not int number)
+        {
+            return versions.MaxBy(v => v.Number).Id;
+        }
+
+        int at = versions.FindIndex(v => v.Number == number);
+        return at >= 0
+            ? versions[at].Id
+            : throw new MGitException(ErrorKind.NotFound, $"model '{reference.Name}' has no version {number} (versions: {string.Join(", ", versions.Select(v => v.Number))})");
+    }
+
+    /// <summary>The version <paramref name="reference"/> names with its ancestors and descendants, read in one transaction without the rest of the graph.</summary>
+    public ModelLineage ReadLine(ModelRef reference) => Read(transaction =>
+    {
+        long focus = ResolveId(reference, transaction);
+        var graph = ReadSubgraph(Ids(LineageQueries.LineOf, transaction, [("$focus", focus)]), transaction);
+        return new ModelLineage(graph[focus], graph);
+    });
+
+    /// <summary>
+    /// The version <paramref name="root"/> names (or, when null, every version without parents)
+    /// and the versions below it, at most <paramref name="depth"/> edges below when given, with the
+    /// edges and tags among them; one transaction.
+    /// </summary>
+    public LineageGraph ReadBelow(ModelRef? root, int? depth) => Read(transaction =>
+    {
+        var parameters = new List<(string Name, object? Value)>();
+        if (root is not null)
+        {
+            parameters.Add(("$root", ResolveId(root, transaction)));
+        }
+
+        if (depth is int limit)
+        {
+            parameters.Add(("$depth", limit));
+        }
+
+        return ReadSubgraph(Ids(LineageQueries.Below(root is null, depth is not null), transaction, [.. parameters]), transaction);
+    });
+
+    private List<long> Ids(string sql, SqliteTransaction transaction, (string Name, object? Value)[] parameters)
+    {
+        var ids = new List<long>();
+        using var command = Command(sql, transaction, parameters);
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            ids.Add(reader.GetInt64(0));
+        }
+
+        return ids;
+    }
+
+    /// <summary>The versions with these ids, the edges with both ends among them, and their tags, in the orders <see cref="ReadGraph"/> gives.</summary>
+    private LineageGraph ReadSubgraph(List<long> ids, SqliteTransaction transaction)
+    {
+        // The ids travel as one JSON array, whatever their number.
+        string json = "[" + string.Join(',', ids.Select(id => id.ToString(CultureInfo.InvariantCulture))) + "]";
+        var metadata = new Dictionary<long, Dictionary<string, string>>();
+        using (var command = Command(LineageQueries.MetadataByIds, transaction, ("$ids", json)))
+        using (var reader = command.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                long id = reader.GetInt64(0);
+                if (!metadata.TryGetValue(id, out var map))
+                {
+                    metadata[id] = map = new Dictionary<string, string>(StringComparer.Ordinal);
+                }
+
+                map[reader.GetString(1)] = reader.GetString(2);
+            }
+        }
+
+        var versions = new List<ModelVersion>(ids.Count);
+        using (var command = Command(LineageQueries.VersionsByIds(HasSchema(2)), transaction, ("$ids", json)))
+        using (var reader = command.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                versions.Add(ReadVersion(reader, metadata.TryGetValue(reader.GetInt64(0), out var map) ? map : new Dictionary<string, string>()));
+            }
+        }
+
+        var edges = new List<LineageEdge>();
+        using (var command = Command(LineageQueries.EdgesAmongIds, transaction, ("$ids", json)))
+        using (var reader = command.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                edges.Add(ReadEdge(reader));
+            }
+        }
+
+        var tags = new List<ModelTag>();
+        if (HasSchema(6))
+        {
+            using var command = Command(LineageQueries.TagsByIds, transaction, ("$ids", json));
+            using var reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                tags.Add(ReadTag(reader));
+            }
+        }
+
+        return new LineageGraph(versions, edges, tags);
+    }
+
+    /// <summary>A version from the columns every version query starts with (id, name, version, type, manifest, logical bytes, added at, message, error bound).</summary>
+    private static ModelVersion ReadVersion(SqliteDataReader reader, IReadOnlyDictionary<string, string> metadata) => new(
+        reader.GetInt64(0),
+        reader.GetString(1),
+        reader.GetInt32(2),
+        reader.IsDBNull(3) ? null : reader.GetString(3),
+        reader.GetString(4),
+        reader.GetInt64(5),
+        DateTimeOffset.Parse(reader.GetString(6), CultureInfo.InvariantCulture),
+        reader.IsDBNull(7) ? null : reader.GetString(7),
+        metadata,
+        reader.IsDBNull(8) ? null : reader.GetDouble(8));
+
+    /// <summary>An edge from the columns parent_id, child_id, kind, how, message.</summary>
+    private static LineageEdge ReadEdge(SqliteDataReader reader) => new(
+        reader.GetInt64(0),
+        reader.GetInt64(1),
+        EdgeKindNames.Parse(reader.GetString(2)),
+        reader.IsDBNull(3) ? null : reader.GetString(3),
+        reader.IsDBNull(4) ? null : reader.GetString(4));
+
+    /// <summary>A tag from the columns model, name, version_id, moved_by, moved_at.</summary>
+    private static ModelTag ReadTag(SqliteDataReader reader) =>
+        new(reader.GetString(0), reader.GetString(1), reader.GetInt64(2), reader.GetString(3), DateTimeOffset.Parse(reader.GetString(4), CultureInfo.InvariantCulture));
+
+    /// <summary>A JSON object of strings (json_group_object of text columns), keys in their order.</summary>
+    private static Dictionary<string, string> ParseMap(string json)
+    {
+        var map = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (json == "{}")
+        {
+            return map;
+        }
+
+        var reader = new Utf8JsonReader(Encoding.UTF8.GetBytes(json));
+        reader.Read(); // {
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            string key = reader.GetString()!;
+            reader.Read();
+            map[key] = reader.GetString()!;
+        }
+
+        return map;
+    }
+
+    /// <summary>A JSON array of [ref, kind, how, message] arrays.</summary>
+    private static List<(string Ref, EdgeKind Kind, string? How, string? Message)> ParseParents(string json)
+    {
+        var parents = new List<(string, EdgeKind, string?, string?)>();
+        if (json == "[]")
+        {
+            return parents;
+        }
+
+        var reader = new Utf8JsonReader(Encoding.UTF8.GetBytes(json));
+        reader.Read(); // [
+        while (reader.Read() && reader.TokenType == JsonTokenType.StartArray)
+        {
+            reader.Read();
+            string reference = reader.GetString()!;
+            reader.Read();
+            var kind = EdgeKindNames.Parse(reader.GetString()!);
+            reader.Read();
+            string? how = reader.GetString();
+            reader.Read();
+            string? message = reader.GetString();
+            reader.Read(); // ]
+            parents.Add((reference, kind, how, message));
+        }
+
+        return parents;
+    }
+
+    /// <summary>A JSON array of strings.</summary>
+    private static List<string> ParseStrings(string json)
+    {
+        var items = new List<string>();
+        if (json == "[]")
+        {
+            return items;
+        }
+
+        var reader = new Utf8JsonReader(Encoding.UTF8.GetBytes(json));
+        reader.Read(); // [
+        while (reader.Read() && reader.TokenType == JsonTokenType.String)
+        {
+            items.Add(reader.GetString()!);
+        }
+
+        return items;
+    }
+}
