@@ -130,7 +130,7 @@ internal static partial class ScaleCommand
         var pull = ChildProcess.Measure(Invocation.Mgit(mgit, ["-C", clone, "pull", "--json", "-q"]));
         var (objectsReceived, bytesReceived) = Counts(pull.StandardOutput, "objects_received", "bytes_received");
         var noop = ChildProcess.Measure(Invocation.Mgit(mgit, ["-C", repo, "push", "--json", "-q"]));
-        var transfer = new ScaleTransfer(objectsSent, bytesSent, after.Total - before.Total, after.Lineage - before.Lineage, after.Snapshot, objectsReceived, bytesReceived);
+        var transfer = new ScaleTransfer(objectsSent, bytesSent, after.Total - before.Total, after.Lineage - before.Lineage, LineageReadByPull(before.LineageFiles, after.LineageFiles), objectsReceived, bytesReceived);
         measured.Add(new ScaleRow("push", "`mgit push` of one new model", push1, null));
         measured.Add(new ScaleRow("pull", "`mgit pull` of it into a clone", pull, null));
         measured.Add(new ScaleRow("push-noop", "`mgit push` with nothing new", noop, null));
@@ -267,8 +267,8 @@ internal static partial class ScaleCommand
         return (document.RootElement.GetProperty(objects).GetInt64(), document.RootElement.GetProperty(bytes).GetInt64());
     }
 
-    /// <summary>A file:// remote's bytes: all of them, those outside objects/ (the lineage: snapshots, refs, locks), and the current snapshot's.</summary>
-    private static (long Total, long Lineage, long Snapshot) RemoteSizes(string remote)
+    /// <summary>A file:// remote's bytes: all of them, those outside objects/ (the lineage: its log's files, refs, locks), and its lineage files by name.</summary>
+    private static (long Total, long Lineage, Dictionary<string, long> LineageFiles) RemoteSizes(string remote)
     {
         long total = 0, lineage = 0;
         string objects = Path.Combine(remote, "objects") + Path.DirectorySeparatorChar;
@@ -281,11 +281,18 @@ internal static partial class ScaleCommand
             }
         }
 
+        var files = new DirectoryInfo(Path.Combine(remote, "lineage")).EnumerateFiles().ToDictionary(f => f.Name, f => f.Length, StringComparer.Ordinal);
         string reference = Path.Combine(remote, "refs", "lineage");
-        string id = File.Exists(reference) ? File.ReadAllText(reference).Trim() : "";
-        string snapshot = Path.Combine(remote, "lineage", id);
-        return (total, lineage, id.Length > 0 && File.Exists(snapshot) ? new FileInfo(snapshot).Length : -1);
+        files["refs/lineage"] = File.Exists(reference) ? new FileInfo(reference).Length : 0;
+        return (total, lineage, files);
     }
+
+    /// <summary>
+    /// The lineage a clone that had pulled before the push reads to pull it: the ref, and the
+    /// lineage files the push wrote (a remote of format 1 has one snapshot, read whole).
+    /// </summary>
+    private static long LineageReadByPull(Dictionary<string, long> before, Dictionary<string, long> after) =>
+        after["refs/lineage"] + after.Where(f => f.Key != "refs/lineage" && !before.ContainsKey(f.Key)).Sum(f => f.Value);
 
     private static (long Files, long Bytes) Sizes(string directory, string? only)
     {
@@ -326,7 +333,7 @@ internal sealed record ScaleRow(string Key, string Command, Measurement Run, str
 internal sealed record ScalePlacement(double Seconds, long PeakRssBytes, double PlacementMs, double CpuMs, int Compared, double? OtherCores);
 
 /// <summary>What pushing one new model wrote to the remote, and what pulling it received.</summary>
-internal sealed record ScaleTransfer(long ObjectsSent, long BytesSent, long RemoteBytesAdded, long LineageBytesAdded, long SnapshotBytes, long ObjectsReceived, long BytesReceived);
+internal sealed record ScaleTransfer(long ObjectsSent, long BytesSent, long RemoteBytesAdded, long LineageBytesAdded, long PullLineageBytes, long ObjectsReceived, long BytesReceived);
 
 /// <summary>Everything measured at one N.</summary>
 internal sealed record ScaleRun(ScaleSetup Setup, List<ScaleRow> Rows, List<ScalePlacement> Placements, ScaleTransfer Transfer);
