@@ -140,7 +140,7 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
                 cancellationToken.ThrowIfCancellationRequested();
                 long id = context.Lineage.Insert(newVersion, context.Options.Clock.GetUtcNow());
                 placer.Record(id, stored.ManifestId, stored.Fingerprint);
-                var version = context.Lineage.ReadGraph()[id];
+                var version = context.Lineage.ReadVersion(id);
                 if (lossy)
                 {
                     foreach (var result in lossyCheck!.Results)

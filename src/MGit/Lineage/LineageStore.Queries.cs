@@ -99,6 +99,9 @@ internal sealed partial class LineageStore
             : throw new MGitException(ErrorKind.NotFound, $"model '{reference.Name}' has no version {number} (versions: {string.Join(", ", versions.Select(v => v.Number))})");
     }
 
+    /// <summary>One version by its id, with its tags, read without the rest of the graph.</summary>
+    public ModelVersion ReadVersion(long id) => Read(transaction => ReadSubgraph([id], transaction)[id]);
+
     /// <summary>The version <paramref name="reference"/> names with its ancestors and descendants, read in one transaction without the rest of the graph.</summary>
     public ModelLineage ReadLine(ModelRef reference) => Read(transaction =>
     {
