@@ -33,13 +33,14 @@ public static class LineageTree
         return text.ToString();
     }
 
-    /// <summary>The part of the graph one version belongs to: its ancestors, itself and its descendants, and the edges among them.</summary>
+    /// <summary>The part of the graph one version belongs to: its ancestors, itself and its descendants, the edges among them and their tags.</summary>
     public static LineageGraph Around(LineageGraph graph, ModelVersion focus)
     {
         var ids = graph.Ancestors(focus).Concat(graph.Descendants(focus)).Select(v => v.Id).Append(focus.Id).ToHashSet();
         return new LineageGraph(
             graph.Versions.Where(v => ids.Contains(v.Id)).ToList(),
-            graph.Edges.Where(e => ids.Contains(e.ParentId) && ids.Contains(e.ChildId)).ToList());
+            graph.Edges.Where(e => ids.Contains(e.ParentId) && ids.Contains(e.ChildId)).ToList(),
+            graph.Tags.Where(t => ids.Contains(t.VersionId)).ToList());
     }
 
     private static void DrawChildren(LineageGraph graph, ModelVersion node, string indent, HashSet<long> drawn, ModelVersion? focus, StringBuilder text)

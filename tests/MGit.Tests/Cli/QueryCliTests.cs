@@ -204,6 +204,16 @@ public sealed class QueryCliTests(QueryFamily family) : IClassFixture<QueryFamil
     }
 
     [Fact]
+    public void Log_of_one_model_shows_the_tags_on_its_line()
+    {
+        // base@1 is tagged production; it is an ancestor of small.
+        Assert.Contains("base@1  (tag: production)", Ok("log", "small").Out, StringComparison.Ordinal);
+        using var log = System.Text.Json.JsonDocument.Parse(Ok("log", "small", "--json").Out);
+        var node = log.RootElement.GetProperty("nodes").EnumerateArray().Single(n => n.GetProperty("ref").GetString() == "base@1");
+        Assert.Equal(["production"], node.GetProperty("tags").EnumerateArray().Select(t => t.GetString()));
+    }
+
+    [Fact]
     public void Log_of_an_unknown_model_is_a_one_line_error()
     {
         var result = CliRunner.Run(family.Path, "log", "nosuch");
