@@ -53,10 +53,7 @@ internal sealed class RemoteLineage(string metadataDirectory, string tempDirecto
             return new RemoteLineageState(head, state); // as cached: it was whole and sound then
         }
 
-        foreach (string segment in target.Segments.Skip(position.Segments.Count))
-        {
-            state = LineageSegments.Fold(state, await ReadSnapshotAsync(backend, segment, "lineage segment", cancel).ConfigureAwait(false), problems);
-        }
+        state = await FoldAsync(backend, state, target.Segments.Skip(position.Segments.Count), problems, cancel).ConfigureAwait(false);
 
         // The fold checks each segment's parts; only the whole tells whether an edge closes a cycle.
         var (sound, more) = state.WithoutBrokenParts();
@@ -93,10 +90,7 @@ internal sealed class RemoteLineage(string metadataDirectory, string tempDirecto
             if (head.Compacted is { } compacted && cached.IsPrefixOf(compacted))
             {
                 var foldProblems = new List<string>();
-                foreach (string segment in compacted.Segments.Skip(cached.Segments.Count))
-                {
-                    state = LineageSegments.Fold(state, await ReadSnapshotAsync(backend, segment, "lineage segment", cancel).ConfigureAwait(false), foldProblems);
-                }
+                state = await FoldAsync(backend, state, compacted.Segments.Skip(cached.Segments.Count), foldProblems, cancel).ConfigureAwait(false);
 
                 if (foldProblems.Count == 0 && ObjectId.Compute(state.ToJson()).ToString() == head.Checkpoint)
                 {
@@ -129,20 +123,22 @@ internal sealed class RemoteLineage(string metadataDirectory, string tempDirecto
         byte[] mergedJson = merged.ToJson();
         var foldProblems = new List<string>();
         bool provable = current.Head is not null
-            && LineageSegments.Fold(current.Lineage, delta, foldProblems).ToJson().AsSpan().SequenceEqual(mergedJson)
-            && foldProblems.Count == 0;
+            && LineageSegments.Fold(current.Lineage, delta, foldProblems) is var folded
+            && foldProblems.Count == 0
+            && folded.ToJson().AsSpan().SequenceEqual(mergedJson);
         LineageLogHead head;
-        string? segmentId = null;
+        IReadOnlyList<string> segments = [];
         if (provable)
         {
             byte[] segmentJson = delta.ToJson();
-            segmentId = ObjectId.Compute(segmentJson).ToString();
-            await backend.PutAsync(RemoteLayout.SnapshotKey(ObjectId.Parse(segmentId)), segmentJson, cancel).ConfigureAwait(false);
+            var segmentId = ObjectId.Compute(segmentJson);
+            await backend.PutAsync(RemoteLayout.SnapshotKey(segmentId), segmentJson, cancel).ConfigureAwait(false);
+            segments = [.. current.Head!.Segments, segmentId.ToString()];
         }
 
         if (provable && current.Head!.Segments.Count < Math.Clamp(segmentsPerCheckpoint, 1, LineageLogHead.MaxSegments))
         {
-            head = current.Head with { Segments = [.. current.Head.Segments, segmentId!] };
+            head = current.Head with { Segments = segments };
         }
         else
         {
@@ -151,7 +147,7 @@ internal sealed class RemoteLineage(string metadataDirectory, string tempDirecto
             head = new LineageLogHead
             {
                 Checkpoint = mergedId.ToString(),
-                Compacted = provable ? new LineageLogBase(current.Head!.Checkpoint, [.. current.Head.Segments, segmentId!]) : null,
+                Compacted = provable ? new LineageLogBase(current.Head!.Checkpoint, segments) : null,
             };
         }
 
@@ -162,6 +158,17 @@ internal sealed class RemoteLineage(string metadataDirectory, string tempDirecto
         await backend.PutAsync(RemoteLayout.LineageRef, head.ToJson(), CancellationToken.None).ConfigureAwait(false);
         new RemoteLineageCache(metadataDirectory, tempDirectory, backend.Url).Save(new LineageLogBase(head.Checkpoint, head.Segments), mergedJson);
         return true;
+    }
+
+    /// <summary>The lineage <paramref name="state"/> with the segments named folded in, in order, each downloaded and verified.</summary>
+    private async Task<LineageSnapshot> FoldAsync(IRemoteBackend backend, LineageSnapshot state, IEnumerable<string> segments, List<string> problems, CancellationToken cancel)
+    {
+        foreach (string segment in segments)
+        {
+            state = LineageSegments.Fold(state, await ReadSnapshotAsync(backend, segment, "lineage segment", cancel).ConfigureAwait(false), problems);
+        }
+
+        return state;
     }
 
     /// <summary>A lineage file (checkpoint or segment), verified against its id; its format and schema checked, its parts not yet.</summary>
