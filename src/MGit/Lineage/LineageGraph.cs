@@ -72,30 +72,54 @@ public sealed class LineageGraph
     public ModelVersion Resolve(ModelRef reference)
     {
         var candidates = Versions.Where(v => v.Name == reference.Name).ToList();
-        if (candidates.Count == 0)
+        long id = Pick(
+            reference,
+            candidates.Select(v => (v.Id, v.Version)).ToList(),
+            tagged: tagName => Tags.FirstOrDefault(t => t.Model == reference.Name && t.Name == tagName) is { } tag && _byId.ContainsKey(tag.VersionId) ? tag.VersionId : null,
+            tagNames: () => Tags.Where(t => t.Model == reference.Name).Select(t => t.Name).ToList());
+        return _byId[id];
+    }
+
+    /// <summary>
+    /// The rule (and the errors) by which a reference names one of its model's versions, for the
+    /// graph in memory and for the database alike: its tag, its version number, or the latest.
+    /// </summary>
+    /// <param name="reference">The reference.</param>
+    /// <param name="versions">The model's versions (id, number); empty when no model has the name.</param>
+    /// <param name="tagged">The id of the version a tag of the model names, null when none.</param>
+    /// <param name="tagNames">The model's tags, for the error when the tag is not one of them.</param>
+    internal static long Pick(ModelRef reference, IReadOnlyList<(long Id, int Number)> versions, Func<string, long?> tagged, Func<IReadOnlyList<string>> tagNames)
+    {
+        if (versions.Count == 0)
         {
             throw new MGitException(ErrorKind.NotFound, $"no model named '{reference.Name}'");
         }
 
         if (reference.Tag is { } tagName)
         {
-            var tag = Tags.FirstOrDefault(t => t.Model == reference.Name && t.Name == tagName);
-            if (tag is null || !_byId.TryGetValue(tag.VersionId, out var tagged))
+            if (tagged(tagName) is long id)
             {
-                var held = Tags.Where(t => t.Model == reference.Name).Select(t => t.Name).ToList();
-                throw new MGitException(ErrorKind.NotFound, $"model '{reference.Name}' has no tag '{tagName}' ({(held.Count == 0 ? "it has no tags" : "tags: " + string.Join(", ", held))})");
+                return id;
             }
 
-            return tagged;
+            var held = tagNames();
+            throw new MGitException(ErrorKind.NotFound, $"model '{reference.Name}' has no tag '{tagName}' ({(held.Count == 0 ? "it has no tags" : "tags: " + string.Join(", ", held))})");
         }
 
         if (reference.Version is not int number)
         {
-            return candidates.MaxBy(v => v.Version)!;
+            return versions.MaxBy(v => v.Number).Id;
         }
 
-        return candidates.FirstOrDefault(v => v.Version == number)
-            ?? throw new MGitException(ErrorKind.NotFound, $"model '{reference.Name}' has no version {number} (versions: {string.Join(", ", candidates.Select(v => v.Version))})");
+        foreach (var (id, n) in versions)
+        {
+            if (n == number)
+            {
+                return id;
+            }
+        }
+
+        throw new MGitException(ErrorKind.NotFound, $"model '{reference.Name}' has no version {number} (versions: {string.Join(", ", versions.Select(v => v.Number))})");
     }
 
     /// <summary>The version a reference written as <c>NAME</c>, <c>NAME@VERSION</c> or <c>NAME@TAG</c> names.</summary>

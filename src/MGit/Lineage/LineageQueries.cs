@@ -205,6 +205,19 @@ internal static class LineageQueries
             : $"SELECT $root{depth}";
     }
 
+    /// <summary>Every version, oldest first; with the error bound column when the schema has it.</summary>
+    public static string AllVersions(bool hasErrorBound = true) =>
+        $"SELECT {VersionColumns}, {(hasErrorBound ? "v.error_bound" : "NULL")} FROM versions v JOIN models m ON m.id = v.model_id ORDER BY v.id";
+
+    /// <summary>Every version's metadata, by version then key.</summary>
+    public const string AllMetadata = "SELECT version_id, key, value FROM metadata ORDER BY version_id, key";
+
+    /// <summary>Every edge, in the order they were made.</summary>
+    public const string AllEdges = "SELECT parent_id, child_id, kind, how, message FROM edges ORDER BY rowid";
+
+    /// <summary>Every tag that points at a version, by model then name.</summary>
+    public const string AllTags = "SELECT t.model, t.name, t.version_id, e.moved_by, e.moved_at FROM tags t JOIN tag_events e ON e.id = t.head WHERE t.version_id IS NOT NULL ORDER BY t.model, t.name";
+
     /// <summary>The versions whose ids <c>$ids</c> lists (a JSON array), oldest first; with the error bound column when the schema has it.</summary>
     public static string VersionsByIds(bool hasErrorBound = true) =>
         $"SELECT {VersionColumns}, {(hasErrorBound ? "v.error_bound" : "NULL")} FROM versions v JOIN models m ON m.id = v.model_id WHERE v.id IN (SELECT value FROM json_each($ids)) ORDER BY v.id";

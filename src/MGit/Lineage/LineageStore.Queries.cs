@@ -61,42 +61,26 @@ internal sealed partial class LineageStore
             }
         }
 
-        if (versions.Count == 0)
-        {
-            throw new MGitException(ErrorKind.NotFound, $"no model named '{reference.Name}'");
-        }
-
-        if (reference.Tag is { } tagName)
-        {
-            bool hasTags = HasSchema(6);
-            if (hasTags && Scalar(LineageQueries.TaggedVersion, transaction, ("$name", reference.Name), ("$tag", tagName)) is long tagged)
+        bool hasTags = HasSchema(6);
+        return LineageGraph.Pick(
+            reference,
+            versions,
+            tagged: tagName => hasTags ? Scalar(LineageQueries.TaggedVersion, transaction, ("$name", reference.Name), ("$tag", tagName)) as long? : null,
+            tagNames: () =>
             {
-                return tagged;
-            }
-
-            var held = new List<string>();
-            if (hasTags)
-            {
-                using var command = Command(LineageQueries.TagsOfModel, transaction, ("$name", reference.Name));
-                using var reader = command.ExecuteReader();
-                while (reader.Read())
+                var held = new List<string>();
+                if (hasTags)
                 {
-                    held.Add(reader.GetString(0));
+                    using var command = Command(LineageQueries.TagsOfModel, transaction, ("$name", reference.Name));
+                    using var reader = command.ExecuteReader();
+                    while (reader.Read())
+                    {
+                        held.Add(reader.GetString(0));
+                    }
                 }
-            }
 
-            throw new MGitException(ErrorKind.NotFound, $"model '{reference.Name}' has no tag '{tagName}' ({(held.Count == 0 ? "it has no tags" : "tags: " + string.Join(", ", held))})");
-        }
-
-        if (reference.Version is not int number)
-        {
-            return versions.MaxBy(v => v.Number).Id;
-        }
-
-        int at = versions.FindIndex(v => v.Number == number);
-        return at >= 0
-            ? versions[at].Id
-            : throw new MGitException(ErrorKind.NotFound, $"model '{reference.Name}' has no version {number} (versions: {string.Join(", ", versions.Select(v => v.Number))})");
+                return held;
+            });
     }
 
     /// <summary>One version by its id, with its tags, read without the rest of the graph.</summary>
@@ -145,59 +129,15 @@ internal sealed partial class LineageStore
     }
 
     /// <summary>The versions with these ids, the edges with both ends among them, and their tags, in the orders <see cref="ReadGraph"/> gives.</summary>
-    private LineageGraph ReadSubgraph(List<long> ids, SqliteTransaction transaction)
-    {
+    private LineageGraph ReadSubgraph(List<long> ids, SqliteTransaction transaction) =>
         // The ids travel as one JSON array, whatever their number.
-        string json = "[" + string.Join(',', ids.Select(id => id.ToString(CultureInfo.InvariantCulture))) + "]";
-        var metadata = new Dictionary<long, Dictionary<string, string>>();
-        using (var command = Command(LineageQueries.MetadataByIds, transaction, ("$ids", json)))
-        using (var reader = command.ExecuteReader())
-        {
-            while (reader.Read())
-            {
-                long id = reader.GetInt64(0);
-                if (!metadata.TryGetValue(id, out var map))
-                {
-                    metadata[id] = map = new Dictionary<string, string>(StringComparer.Ordinal);
-                }
-
-                map[reader.GetString(1)] = reader.GetString(2);
-            }
-        }
-
-        var versions = new List<ModelVersion>(ids.Count);
-        using (var command = Command(LineageQueries.VersionsByIds(HasSchema(2)), transaction, ("$ids", json)))
-        using (var reader = command.ExecuteReader())
-        {
-            while (reader.Read())
-            {
-                versions.Add(ReadVersion(reader, metadata.TryGetValue(reader.GetInt64(0), out var map) ? map : new Dictionary<string, string>()));
-            }
-        }
-
-        var edges = new List<LineageEdge>();
-        using (var command = Command(LineageQueries.EdgesAmongIds, transaction, ("$ids", json)))
-        using (var reader = command.ExecuteReader())
-        {
-            while (reader.Read())
-            {
-                edges.Add(ReadEdge(reader));
-            }
-        }
-
-        var tags = new List<ModelTag>();
-        if (HasSchema(6))
-        {
-            using var command = Command(LineageQueries.TagsByIds, transaction, ("$ids", json));
-            using var reader = command.ExecuteReader();
-            while (reader.Read())
-            {
-                tags.Add(ReadTag(reader));
-            }
-        }
-
-        return new LineageGraph(versions, edges, tags);
-    }
+        ReadGraphRows(
+            transaction,
+            LineageQueries.MetadataByIds,
+            LineageQueries.VersionsByIds(HasSchema(2)),
+            LineageQueries.EdgesAmongIds,
+            LineageQueries.TagsByIds,
+            ("$ids", "[" + string.Join(',', ids.Select(id => id.ToString(CultureInfo.InvariantCulture))) + "]"));
 
     /// <summary>A version from the columns every version query starts with (id, name, version, type, manifest, logical bytes, added at, message, error bound).</summary>
     private static ModelVersion ReadVersion(SqliteDataReader reader, IReadOnlyDictionary<string, string> metadata) => new(

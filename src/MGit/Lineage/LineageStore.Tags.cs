@@ -69,26 +69,6 @@ internal sealed partial class LineageStore
     private bool HasTable(string name, SqliteTransaction? transaction) =>
         (long)Scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = $n", transaction, ("$n", name))! > 0;
 
-    private List<ModelTag> ReadTags(SqliteTransaction transaction)
-    {
-        var tags = new List<ModelTag>();
-        if (!HasTable("tags", transaction))
-        {
-            return tags;
-        }
-
-        using var command = Command(
-            "SELECT t.model, t.name, t.version_id, e.moved_by, e.moved_at FROM tags t JOIN tag_events e ON e.id = t.head WHERE t.version_id IS NOT NULL ORDER BY t.model, t.name",
-            transaction);
-        using var reader = command.ExecuteReader();
-        while (reader.Read())
-        {
-            tags.Add(ReadTag(reader));
-        }
-
-        return tags;
-    }
-
     /// <summary>Every tag's head and the whole history, in one read (empty before schema 6).</summary>
     public TagState ReadTagState() => Read(transaction => HasTable("tags", transaction) ? ReadTagStateCore(transaction, null) : TagState.Empty);
 

@@ -349,13 +349,22 @@ internal sealed partial class LineageStore : IDisposable
     }
 
     /// <summary>Reads the whole graph in one transaction (a consistent snapshot).</summary>
-    public LineageGraph ReadGraph() => Guard(ReadGraphCore);
+    public LineageGraph ReadGraph() => Read(transaction => ReadGraphRows(
+        transaction,
+        LineageQueries.AllMetadata,
+        LineageQueries.AllVersions(HasSchema(2)),
+        LineageQueries.AllEdges,
+        LineageQueries.AllTags));
 
-    private LineageGraph ReadGraphCore()
+    /// <summary>
+    /// A graph from four queries sharing <paramref name="parameters"/>: metadata rows (version id,
+    /// key, value), version rows (<see cref="ReadVersion(SqliteDataReader, IReadOnlyDictionary{string, string})"/>'s columns), edge rows
+    /// (<see cref="ReadEdge"/>'s) and, from schema 6, tag rows (<see cref="ReadTag"/>'s).
+    /// </summary>
+    private LineageGraph ReadGraphRows(SqliteTransaction transaction, string metadataSql, string versionsSql, string edgesSql, string tagsSql, params (string Name, object? Value)[] parameters)
     {
-        using var transaction = _connection.BeginTransaction(deferred: true);
         var metadata = new Dictionary<long, Dictionary<string, string>>();
-        using (var command = Command("SELECT version_id, key, value FROM metadata ORDER BY version_id, key", transaction))
+        using (var command = Command(metadataSql, transaction, parameters))
         using (var reader = command.ExecuteReader())
         {
             while (reader.Read())
@@ -371,10 +380,7 @@ internal sealed partial class LineageStore : IDisposable
         }
 
         var versions = new List<ModelVersion>();
-        using (var command = Command($"""
-            SELECT v.id, m.name, v.version, v.type, v.manifest, v.logical_bytes, v.added_at, v.message, {(_schema >= 2 ? "v.error_bound" : "NULL")}
-            FROM versions v JOIN models m ON m.id = v.model_id ORDER BY v.id
-            """, transaction))
+        using (var command = Command(versionsSql, transaction, parameters))
         using (var reader = command.ExecuteReader())
         {
             while (reader.Read())
@@ -384,7 +390,7 @@ internal sealed partial class LineageStore : IDisposable
         }
 
         var edges = new List<LineageEdge>();
-        using (var command = Command("SELECT parent_id, child_id, kind, how, message FROM edges ORDER BY rowid", transaction))
+        using (var command = Command(edgesSql, transaction, parameters))
         using (var reader = command.ExecuteReader())
         {
             while (reader.Read())
@@ -393,8 +399,17 @@ internal sealed partial class LineageStore : IDisposable
             }
         }
 
-        var tags = _schema >= 6 ? ReadTags(transaction) : [];
-        transaction.Commit();
+        var tags = new List<ModelTag>();
+        if (HasSchema(6))
+        {
+            using var command = Command(tagsSql, transaction, parameters);
+            using var reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                tags.Add(ReadTag(reader));
+            }
+        }
+
         return new LineageGraph(versions, edges, tags);
     }
 
