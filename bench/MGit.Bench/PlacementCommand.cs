@@ -27,6 +27,10 @@ internal static partial class PlacementCommand
         // models can be added in this process (placed the same way, by the library, untimed).
         int measureLast = (int)options.Long("measure-last", count, 1, count);
         string? results = options.String("results");
+        // The prefilter's setting (MGIT_PLACEMENT_CANDIDATES; 0: the full scan), and where to list
+        // each model's parent, so that two runs can be compared model by model.
+        int? candidates = options.String("candidates") is null ? null : (int)options.Long("candidates", 64, 0, 1_000_000);
+        string? parentsOut = options.String("parents-out");
         options.RejectUnused();
 
         string models = Path.Combine(work, "placement-models");
@@ -41,13 +45,20 @@ internal static partial class PlacementCommand
         var family = Generate(count, layers, seed);
         var rows = new List<(int Graph, double PlacementMs, double CpuMs, double ProcessSeconds, bool Correct)>();
         var environment = new Dictionary<string, string> { ["MGIT_FSYNC"] = "0" };
+        if (candidates is int k)
+        {
+            environment["MGIT_PLACEMENT_CANDIDATES"] = k.ToString(CultureInfo.InvariantCulture);
+        }
+
+        var placedUnder = new List<string>();
         int prefill = family.Count - measureLast;
         if (prefill > 0)
         {
-            using var repository = MGit.Repository.Open(repo, new MGit.Workspace.RepositoryOptions { FlushToDisk = false });
+            using var repository = MGit.Repository.Open(repo, new MGit.Workspace.RepositoryOptions { FlushToDisk = false, PlacementCandidates = candidates ?? MGit.Workspace.RepositoryOptions.DefaultPlacementCandidates });
             for (int i = 0; i < prefill; i++)
             {
-                repository.Add(Write(models, family[i]), new MGit.Ingest.AddOptions { Auto = true });
+                var added = repository.Add(Write(models, family[i]), new MGit.Ingest.AddOptions { Auto = true });
+                placedUnder.Add($"{family[i].Name}\t{added.Placement?.Parent ?? "-"}");
                 if ((i + 1) % 500 == 0)
                 {
                     Console.Error.WriteLine($"{i + 1} models added in-process");
@@ -67,6 +78,7 @@ internal static partial class PlacementCommand
 
             var placed = ParentLine().Match(measured.StandardOutput);
             string? parent = placed.Success ? placed.Groups[1].Value : null;
+            placedUnder.Add($"{family[i].Name}\t{(parent is null ? "-" : parent + "@1")}");
             string? truth = family[i].Parent is int p ? family[p].Name : null;
             if (parent != truth && Environment.GetEnvironmentVariable("PLACEMENT_DEBUG") == "1")
             {
@@ -78,6 +90,11 @@ internal static partial class PlacementCommand
             {
                 Console.Error.WriteLine($"{i + 1} models added");
             }
+        }
+
+        if (parentsOut is not null)
+        {
+            File.WriteAllLines(parentsOut, placedUnder);
         }
 
         string report = Report(rows, family, commandLine, layers, work);

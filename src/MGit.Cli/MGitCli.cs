@@ -208,6 +208,7 @@ public sealed class GlobalOptions
         Workers = (int?)WholeNumber(context, "MGIT_WORKERS", 1, 256) ?? new RepositoryOptions().Workers,
         CheckoutCacheBytes = WholeNumber(context, "MGIT_CHECKOUT_CACHE_MB", 0, 1L << 30) << 20 ?? new RepositoryOptions().CheckoutCacheBytes,
         LineageSegmentsPerCheckpoint = (int?)WholeNumber(context, "MGIT_LINEAGE_SEGMENTS", 1, 4096) ?? RepositoryOptions.DefaultLineageSegmentsPerCheckpoint,
+        PlacementCandidates = (int?)WholeNumber(context, "MGIT_PLACEMENT_CANDIDATES", 0, 1_000_000) ?? RepositoryOptions.DefaultPlacementCandidates,
         DirectWriteMinBytes = context.Environment("MGIT_DIRECT_IO") switch
         {
             "0" => long.MaxValue,

@@ -59,7 +59,7 @@ public static class AddCommand
                 {
                     context.Out.WriteLine(result.Version.Ref);
                     context.Out.WriteLine(PlacementLine(result.Version.Ref, placement));
-                    GlobalOptions.Say(parse, globals, context, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"placement: compared with {placement.Compared} model(s) in {placement.Elapsed.TotalMilliseconds:0.0} ms ({placement.ProcessorTime.TotalMilliseconds:0} ms CPU)"));
+                    GlobalOptions.Say(parse, globals, context, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"placement: compared with {placement.Compared} model(s) in {placement.Elapsed.TotalMilliseconds:0.0} ms ({placement.ProcessorTime.TotalMilliseconds:0} ms CPU){(placement.Compared < placement.Stored ? $", the nearest of {placement.Stored} by sketch" : "")}"));
                 }
             }
             else if (parse.GetValue(json))

@@ -13,6 +13,8 @@ public sealed record PlacementResult(string? Parent, string Reason, double Score
 {
     /// <summary>How many stored versions the model was compared with.</summary>
     public int Compared { get; init; }
+    /// <summary>How many stored versions there were: more than <see cref="Compared"/> when the prefilter kept the nearest by sketch.</summary>
+    public int Stored { get; init; }
     /// <summary>Time to load the stored fingerprints and rank every candidate (the new model's own fingerprinting excluded).</summary>
     public TimeSpan Elapsed { get; init; }
     /// <summary>Processor time the process spent meanwhile: on a busy machine a truer cost than <see cref="Elapsed"/>.</summary>
@@ -97,6 +99,94 @@ internal sealed class ModelPlacement(RepositoryContext context)
     public PlacementDecision Place(IndexedFingerprint model, string name, LineageGraph graph)
     {
         var placementGraph = Graph(graph);
+        int keep = context.Options.PlacementCandidates;
+        if (keep > 0 && graph.Versions.Count > keep)
+        {
+            if (PlaceAmongNearest(model, name, graph, placementGraph, keep) is { } nearest)
+            {
+                return nearest;
+            }
+
+            var scanned = PlaceByFullScan(model, name, graph, placementGraph);
+            PlacementCache.RefreshSketches(context.PlacementCacheDirectory, context.TempDirectory);
+            return scanned;
+        }
+
+        return PlaceByFullScan(model, name, graph, placementGraph);
+    }
+
+    /// <summary>
+    /// The prefilter (<see cref="PlacementSketches"/>): ranks only the <paramref name="keep"/>
+    /// stored versions nearest by sketch, with every version of their names (a newer version of
+    /// the winner may win) and their placed parents (the adoption checks compare with them).
+    /// Null when the sketch file does not cover every version, or a record is not where it says
+    /// (another process rewrote the cache): then everything is scanned.
+    /// </summary>
+    private PlacementDecision? PlaceAmongNearest(IndexedFingerprint model, string name, LineageGraph graph, PlacementGraph placementGraph, int keep)
+    {
+        var versions = graph.Versions;
+        using var stored = new StoredFingerprints(Path.Combine(context.PlacementCacheDirectory, PlacementCache.FileName), versions.Count);
+        if (stored.Stream is null
+            || PlacementSketches.Nearest(context.PlacementCacheDirectory, versions, placementGraph.Positions, stored.Stream.Length, model, keep) is not { } match)
+        {
+            return null;
+        }
+
+        match.Offsets.CopyTo(stored.Offsets, 0);
+        match.Lengths.CopyTo(stored.Lengths, 0);
+        var chosen = new bool[versions.Count];
+        var order = new List<int>();
+        void Choose(int position)
+        {
+            if (position >= 0 && !chosen[position])
+            {
+                chosen[position] = true;
+                order.Add(position);
+            }
+        }
+
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (int p in match.Nearest)
+        {
+            Choose(p);
+            names.Add(versions[p].Name);
+        }
+
+        for (int p = 0; p < versions.Count; p++)
+        {
+            if (names.Contains(versions[p].Name))
+            {
+                Choose(p);
+            }
+        }
+
+        for (int i = 0, count = order.Count; i < count; i++)
+        {
+            foreach (long parentId in placementGraph.Candidate(order[i]).AutoParentIds)
+            {
+                Choose(placementGraph.Positions.Find((ulong)parentId));
+            }
+        }
+
+        // In graph order, as the full scan hands them over: ties and adoptions come out alike.
+        order.Sort();
+        var candidates = new List<Ranked>(order.Count);
+        IndexedFingerprint? cursor = null;
+        foreach (int p in order)
+        {
+            if (stored.Load(p, ref cursor) is not { } fingerprint || fingerprint.VersionId != versions[p].Id || fingerprint.ManifestId.ToString() != versions[p].ManifestId)
+            {
+                return null;
+            }
+
+            candidates.Add(Placement.Rank(model, name, placementGraph.Candidate(p), fingerprint));
+        }
+
+        return Decide(candidates, stored, placementGraph) with { Compared = candidates.Count };
+    }
+
+    private PlacementDecision PlaceByFullScan(IndexedFingerprint model, string name, LineageGraph graph, PlacementGraph placementGraph)
+    {
         var ranked = new Ranked?[graph.Versions.Count];
         using var stored = PlacementCache.Scan(
             context.PlacementCacheDirectory,
@@ -114,6 +204,11 @@ internal sealed class ModelPlacement(RepositoryContext context)
             }
         }
 
+        return Decide(candidates, stored, placementGraph) with { Compared = candidates.Count };
+    }
+
+    private static PlacementDecision Decide(List<Ranked> candidates, StoredFingerprints stored, PlacementGraph placementGraph)
+    {
         // The few adoption checks read both models again, into two reused cursors; NaN (unreadable) never adopts.
         // Siblings share their former parent, so it is read again only when it changes.
         IndexedFingerprint? childCursor = null, formerCursor = null, formerPrint = null;

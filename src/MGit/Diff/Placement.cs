@@ -19,7 +19,11 @@ internal sealed record Ranked(PlacementCandidate Candidate, Relation Relation, O
 internal sealed record Adoption(long ChildId, string ChildRef, long? FormerParentId, string? How, string Reason);
 
 /// <summary>Where a model belongs. <paramref name="ParentId"/> null: a new root.</summary>
-internal sealed record PlacementDecision(long? ParentId, string? ParentRef, string Reason, double Score, string? How, IReadOnlyList<Adoption> Adoptions);
+internal sealed record PlacementDecision(long? ParentId, string? ParentRef, string Reason, double Score, string? How, IReadOnlyList<Adoption> Adoptions)
+{
+    /// <summary>How many stored versions were ranked (all of them, or those the prefilter kept).</summary>
+    public int Compared { get; init; }
+}
 
 /// <summary>
 /// Automatic placement: ranks every placed model against the new one by fingerprints.

@@ -23,7 +23,7 @@ internal static class PlacementCache
 {
     public const string FileName = "placement.bin";
     public const int FormatVersion = 1;
-    private const int FileHeaderBytes = 16;
+    internal const int FileHeaderBytes = 16;
     private const uint Magic = 0x4350474D; // "MGPC"
 
     /// <summary>
@@ -248,6 +248,7 @@ internal static class PlacementCache
             }
 
             using var bytes = new MemoryStream();
+            using var sketches = new MemoryStream();
             if (end == 0)
             {
                 bytes.Write(FileHeader());
@@ -255,12 +256,15 @@ internal static class PlacementCache
 
             foreach (var record in records)
             {
-                bytes.Write(record.ToRecord());
+                var packed = record.ToRecord();
+                sketches.Write(PlacementSketches.ToRecord(record, end + bytes.Length, packed.Length));
+                bytes.Write(packed);
             }
 
             // One write: a reader sees the records whole or, while it is under way, a short tail it ignores.
             stream.Position = end;
             stream.Write(bytes.GetBuffer(), 0, (int)bytes.Length);
+            AppendSketches(directory, end, sketches);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -312,10 +316,98 @@ internal static class PlacementCache
             }
 
             File.Move(temporary, path, overwrite: true);
+            File.Delete(Path.Combine(directory, PlacementSketches.FileName)); // its offsets name the old file: rebuilt on next use
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             // As above: another process holds the lock, or the folder is read-only.
+        }
+        finally
+        {
+            if (File.Exists(temporary))
+            {
+                File.Delete(temporary);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Appends the sketches of records just appended at <paramref name="placementEnd"/> (under the
+    /// cache lock). A sketch file that did not cover the cache up to there is stale, and deleted.
+    /// </summary>
+    private static void AppendSketches(string directory, long placementEnd, MemoryStream sketches)
+    {
+        string path = Path.Combine(directory, PlacementSketches.FileName);
+        if (placementEnd == 0)
+        {
+            using var created = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, bufferSize: 0);
+            created.Write(PlacementSketches.FileHeader());
+            created.Write(sketches.GetBuffer(), 0, (int)sketches.Length);
+            return;
+        }
+
+        if (!File.Exists(path))
+        {
+            return;
+        }
+
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete, bufferSize: 0);
+        if (PlacementSketches.CoveredEnd(stream) != placementEnd)
+        {
+            stream.Dispose();
+            File.Delete(path);
+            return;
+        }
+
+        stream.Position = stream.Length;
+        stream.Write(sketches.GetBuffer(), 0, (int)sketches.Length);
+    }
+
+    /// <summary>
+    /// Writes the sketch file anew from the cache file when it does not cover it (missing, stale,
+    /// damaged, or made before sketches existed): a temporary file renamed over it, under the
+    /// cache lock. Skipped when another process holds the lock or the folder is not writable.
+    /// </summary>
+    public static void RefreshSketches(string directory, string temporaryDirectory)
+    {
+        string path = Path.Combine(directory, FileName);
+        string sketchPath = Path.Combine(directory, PlacementSketches.FileName);
+        if (!BitConverter.IsLittleEndian || !File.Exists(path))
+        {
+            return;
+        }
+
+        string temporary = Path.Combine(temporaryDirectory, $"{PlacementSketches.FileName}.{Environment.ProcessId}.{Guid.NewGuid():N}");
+        try
+        {
+            Directory.CreateDirectory(temporaryDirectory);
+            using var writerLock = new FileStream(path + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            using var input = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, bufferSize: 0);
+            if (File.Exists(sketchPath))
+            {
+                using var current = new FileStream(sketchPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, bufferSize: 0);
+                if (PlacementSketches.CoveredEnd(current) == input.Length)
+                {
+                    return;
+                }
+            }
+
+            using (var output = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 1 << 16))
+            {
+                output.Write(PlacementSketches.FileHeader());
+                var scan = ReadRecords(input, cursor: true, (record, offset, buffer, start) =>
+                    output.Write(PlacementSketches.ToRecord(record, offset, IndexedFingerprint.DeclaredLength(buffer.AsSpan(start)))));
+                if (scan.Damaged || scan.End != input.Length)
+                {
+                    return; // the next placement rewrites the cache file, then this
+                }
+            }
+
+            File.Move(temporary, sketchPath, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A cache: placement scans every fingerprint until the file is rebuilt.
         }
         finally
         {

@@ -130,6 +130,9 @@ internal sealed class PlacementGraph
         return depth;
     }
 
+    /// <summary>Version positions in the graph's list, by id.</summary>
+    public HashIndex Positions => _position;
+
     private int Position(long id)
     {
         int position = _position.Find((ulong)id);

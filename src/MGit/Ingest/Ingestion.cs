@@ -193,9 +193,9 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
 
         try
         {
-            var referenced = maintenance.ReferencedObjects(context.Graph(), problems: null);
+            var referenced = maintenance.LiveObjects(context.Graph(), problems: null);
             var since = startedAt - TimeSpan.FromSeconds(2); // file times may run a little behind the clock
-            foreach (var id in context.Objects.Enumerate().Where(id => !referenced.ContainsKey(id)))
+            foreach (var id in context.Objects.Enumerate().Where(id => !referenced.Contains(id)))
             {
                 if (File.GetLastWriteTimeUtc(context.Objects.PathOf(id)) >= since)
                 {
@@ -460,7 +460,7 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
             string? how = parents.Count > 1 ? "merge" : bases[0].Claim.Relation;
             var declaredDecision = new PlacementDecision(parents[0].Id, parents[0].Ref, reason, 1, how, []);
             var declaredOptions = ApplyPlacement(options, declaredDecision, "auto") with { Parents = parents.Select(v => v.Ref).ToList() };
-            return (declaredOptions, new PlacementResult(parents[0].Ref, reason, 1, []) { Compared = graph.Versions.Count });
+            return (declaredOptions, new PlacementResult(parents[0].Ref, reason, 1, []) { Compared = graph.Versions.Count, Stored = graph.Versions.Count });
         }
 
         var fingerprint = Fingerprints.FromFiles(files, context.WritingFormat, cancellationToken: cancellationToken);
@@ -475,7 +475,7 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
 
         var elapsed = clock.Elapsed;
         process.Refresh();
-        var timing = ModelPlacement.ToResult(decision) with { Compared = graph.Versions.Count, Elapsed = elapsed, ProcessorTime = process.TotalProcessorTime - processorBefore };
+        var timing = ModelPlacement.ToResult(decision) with { Compared = decision.Compared, Stored = graph.Versions.Count, Elapsed = elapsed, ProcessorTime = process.TotalProcessorTime - processorBefore };
         return (ApplyPlacement(options, decision, "auto"), timing);
     }
 

@@ -36,6 +36,14 @@ public sealed record RepositoryOptions
     public int LineageSegmentsPerCheckpoint { get; init; } = DefaultLineageSegmentsPerCheckpoint;
     /// <summary>Default of <see cref="LineageSegmentsPerCheckpoint"/>.</summary>
     public const int DefaultLineageSegmentsPerCheckpoint = 128;
+    /// <summary>
+    /// How many stored models automatic placement ranks by their full fingerprints: the nearest by
+    /// sketch (see DIFF.md, "Placement at size"), with their versions and parents. 0 ranks every
+    /// stored model (the full scan); so does a repository of at most this many versions.
+    /// </summary>
+    public int PlacementCandidates { get; init; } = DefaultPlacementCandidates;
+    /// <summary>Default of <see cref="PlacementCandidates"/>.</summary>
+    public const int DefaultPlacementCandidates = 64;
     /// <summary>Where remotes read AWS credentials and region (AWS_ACCESS_KEY_ID, AWS_REGION, ...).</summary>
     public Func<string, string?> Environment { get; init; } = System.Environment.GetEnvironmentVariable;
 }
