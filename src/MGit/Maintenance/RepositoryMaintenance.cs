@@ -98,13 +98,13 @@ internal sealed class RepositoryMaintenance(RepositoryContext context)
     public GcResult Gc(CancellationToken cancellationToken)
     {
         using var exclusive = RepositoryLock.Exclusive(context.LockPath, context.Options.LockWait);
-        var referenced = ReferencedObjects(context.Graph(), problems: null, cancellationToken);
+        var referenced = LiveObjects(context.Graph(), problems: null, cancellationToken);
         int removed = 0;
         long freed = 0;
         foreach (var id in context.Objects.Enumerate())
         {
             cancellationToken.ThrowIfCancellationRequested();
-            if (!referenced.ContainsKey(id))
+            if (!referenced.Contains(id))
             {
                 freed += context.Objects.StoredLength(id);
                 context.Objects.Delete(id);
@@ -131,7 +131,7 @@ internal sealed class RepositoryMaintenance(RepositoryContext context)
             foreach (string folder in Directory.EnumerateDirectories(context.CheckoutCacheDirectory))
             {
                 string name = Path.GetFileName(folder);
-                if (!ObjectId.TryParse(name, out var id) || !referenced.ContainsKey(id))
+                if (!ObjectId.TryParse(name, out var id) || !referenced.Contains(id))
                 {
                     Directory.Delete(folder, recursive: true);
                     temps++;
@@ -175,15 +175,23 @@ internal sealed class RepositoryMaintenance(RepositoryContext context)
             problems.Add(e.Message);
         }
 
-        var referenced = ReferencedObjects(graph, problems, cancellationToken);
-        var present = context.Objects.Enumerate().ToList();
-        var damaged = new ConcurrentDictionary<ObjectId, string>();
-        // Progress counts bytes, as every other long operation's: what each object takes on disk.
-        var lengths = present.ToDictionary(id => id, context.Objects.StoredLength);
-        using (var progress = context.Options.Progress.Begin("verifying objects", lengths.Values.Sum()))
+        var referenced = LiveObjects(graph, problems, cancellationToken);
+
+        // One streaming pass over the objects (nothing kept per object but the damaged ones):
+        // progress counts bytes, as every other long operation's, so their sizes are summed first.
+        long total = 0;
+        foreach (var id in context.Objects.Enumerate())
         {
-            Parallel.ForEach(present, new ParallelOptions { MaxDegreeOfParallelism = context.Options.Workers, CancellationToken = cancellationToken }, id =>
+            total += context.Objects.StoredLength(id);
+        }
+
+        var damaged = new ConcurrentDictionary<ObjectId, string>();
+        int checkedObjects = 0, presentReferenced = 0, unreferencedObjects = 0;
+        using (var progress = context.Options.Progress.Begin("verifying objects", total))
+        {
+            Parallel.ForEach(context.Objects.Enumerate(), new ParallelOptions { MaxDegreeOfParallelism = context.Options.Workers, CancellationToken = cancellationToken }, id =>
             {
+                long length = context.Objects.StoredLength(id);
                 try
                 {
                     context.Objects.Read(id, Verification.Identity).Dispose();
@@ -193,52 +201,91 @@ internal sealed class RepositoryMaintenance(RepositoryContext context)
                     damaged[id] = e is DamagedObjectException d ? d.Message : $"object {id}: {e.Message}";
                 }
 
-                progress.Advance(lengths[id]);
+                Interlocked.Increment(ref checkedObjects);
+                Interlocked.Increment(ref referenced.Contains(id) ? ref presentReferenced : ref unreferencedObjects);
+                progress.Advance(length);
             });
         }
 
-        var presentSet = present.ToHashSet();
-        foreach (var (id, users) in referenced.OrderBy(r => r.Key))
+        // Only a damaged repository pays for naming the versions that need each bad object.
+        bool missing = presentReferenced < referenced.Count && context.Objects.FetchMissing is null;
+        var neededBy = missing || !damaged.IsEmpty ? UsersOfBadObjects(graph, damaged, missing, cancellationToken) : [];
+        foreach (var (id, users) in neededBy)
         {
-            string? problem = damaged.TryGetValue(id, out string? message) ? message
-                : presentSet.Contains(id) || context.Objects.FetchMissing is not null ? null // a lazy clone fetches what it lacks on use
-                : $"object {id} is missing";
-            if (problem is not null)
-            {
-                problems.Add($"{problem} (needed by {string.Join(", ", users.Order(StringComparer.Ordinal))})");
-            }
+            string problem = damaged.TryGetValue(id, out string? message) ? message : $"object {id} is missing";
+            problems.Add($"{problem} (needed by {string.Join(", ", users.Order(StringComparer.Ordinal))})");
         }
 
-        foreach (var (id, message) in damaged.Where(d => !referenced.ContainsKey(d.Key)).OrderBy(d => d.Key))
+        foreach (var (id, message) in damaged.Where(d => !neededBy.ContainsKey(d.Key)).OrderBy(d => d.Key))
         {
             problems.Add(lineageRead ? $"{message} (unreferenced)" : message);
         }
 
-        int unreferenced = lineageRead ? present.Count(id => !referenced.ContainsKey(id)) : 0;
-        return new FsckReport(present.Count, graph.Versions.Count, unreferenced, problems);
+        return new FsckReport(checkedObjects, graph.Versions.Count, lineageRead ? unreferencedObjects : 0, problems);
     }
 
-    /// <summary>Every object some version needs (its manifest and chunks), with the refs needing it.</summary>
-    public Dictionary<ObjectId, List<string>> ReferencedObjects(LineageGraph graph, List<string>? problems, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// The damaged objects, and (when <paramref name="missing"/>) those not in the store, that
+    /// some version needs, each with the refs needing it: a second walk of the manifests.
+    /// </summary>
+    private SortedDictionary<ObjectId, SortedSet<string>> UsersOfBadObjects(LineageGraph graph, ConcurrentDictionary<ObjectId, string> damaged, bool missing, CancellationToken cancellationToken)
     {
-        var referenced = new Dictionary<ObjectId, List<string>>();
-        bool Use(ObjectId id, string user)
+        var bad = new SortedDictionary<ObjectId, SortedSet<string>>();
+        var absent = new Dictionary<ObjectId, bool>();
+        foreach (var version in graph.Versions)
         {
-            if (!referenced.TryGetValue(id, out var users))
+            var mine = new HashSet<ObjectId>();
+            WalkObjects([version], problems: null, id => mine.Add(id), skipUnreadable: true, cancellationToken);
+            foreach (var id in mine)
             {
-                referenced[id] = users = [];
-            }
+                if (damaged.ContainsKey(id) || (missing && (absent.TryGetValue(id, out bool gone) ? gone : absent[id] = !context.Objects.Contains(id))))
+                {
+                    if (!bad.TryGetValue(id, out var users))
+                    {
+                        bad[id] = users = new SortedSet<string>(StringComparer.Ordinal);
+                    }
 
-            if (users.Contains(user))
-            {
-                return false;
+                    users.Add(version.Ref);
+                }
             }
-
-            users.Add(user);
-            return true;
         }
 
-        foreach (var version in graph.Versions)
+        return bad;
+    }
+
+    /// <summary>Every object some version needs: manifests, chunks, and the bases of delta chunks down their chains.</summary>
+    public ObjectPrefixSet LiveObjects(LineageGraph graph, List<string>? problems, CancellationToken cancellationToken = default)
+    {
+        var live = new ObjectPrefixSet();
+        WalkObjects(graph.Versions, problems, live.Add, skipUnreadable: problems is not null, cancellationToken);
+        return live;
+    }
+
+    /// <summary>The objects these versions need, each once (push sends them).</summary>
+    public List<ObjectId> ObjectsOf(IReadOnlyList<ModelVersion> versions, CancellationToken cancellationToken = default)
+    {
+        var seen = new HashSet<ObjectId>();
+        var objects = new List<ObjectId>();
+        WalkObjects(versions, problems: null, id => seen.Add(id) && Kept(objects, id), skipUnreadable: false, cancellationToken);
+        return objects;
+
+        static bool Kept(List<ObjectId> list, ObjectId id)
+        {
+            list.Add(id);
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// Hands each object the versions need to <paramref name="add"/>, which says whether it is new
+    /// (only a new one's delta base is looked up: each object header is read once). A manifest
+    /// that cannot be read is a problem listed in <paramref name="problems"/> when
+    /// <paramref name="skipUnreadable"/>, else an error naming the version.
+    /// </summary>
+    private void WalkObjects(IReadOnlyList<ModelVersion> versions, List<string>? problems, Func<ObjectId, bool> add, bool skipUnreadable, CancellationToken cancellationToken)
+    {
+        var pending = new Stack<ObjectId>();
+        foreach (var version in versions)
         {
             cancellationToken.ThrowIfCancellationRequested();
             if (!ObjectId.TryParse(version.ManifestId, out var manifestId))
@@ -247,16 +294,20 @@ internal sealed class RepositoryMaintenance(RepositoryContext context)
                 continue;
             }
 
-            Use(manifestId, version.Ref);
+            if (add(manifestId))
+            {
+                pending.Push(manifestId);
+            }
+
             Manifest manifest;
             try
             {
                 manifest = context.LoadManifest(version);
             }
-            catch (MGitException e) when (problems is not null)
+            catch (MGitException e) when (skipUnreadable)
             {
                 // The manifest object itself is reported with the other objects; name the version here.
-                problems.Add($"{version.Ref}: manifest refused ({e.Message})");
+                problems?.Add($"{version.Ref}: manifest refused ({e.Message})");
                 continue;
             }
             catch (MGitException e)
@@ -266,38 +317,20 @@ internal sealed class RepositoryMaintenance(RepositoryContext context)
 
             foreach (var id in manifest.ChunkIds)
             {
-                Use(id, version.Ref);
+                if (add(id))
+                {
+                    pending.Push(id);
+                }
+            }
+
+            // A delta chunk needs its base, and the base's base.
+            while (pending.Count > 0)
+            {
+                if (context.Objects.TryInspect(pending.Pop())?.BaseId is { } baseId && add(baseId))
+                {
+                    pending.Push(baseId);
+                }
             }
         }
-
-        // A delta chunk needs its base, and the base's base: they are referenced by whoever needs the delta.
-        var pending = new Stack<ObjectId>(referenced.Keys);
-        var bases = new Dictionary<ObjectId, ObjectId?>();
-        while (pending.Count > 0)
-        {
-            var id = pending.Pop();
-            if (!bases.TryGetValue(id, out var baseId))
-            {
-                bases[id] = baseId = context.Objects.TryInspect(id)?.BaseId;
-            }
-
-            if (baseId is not { } b)
-            {
-                continue;
-            }
-
-            bool grew = false;
-            foreach (string user in referenced[id].ToList())
-            {
-                grew |= Use(b, user);
-            }
-
-            if (grew)
-            {
-                pending.Push(b); // its users grew: carry them on down the chain
-            }
-        }
-
-        return referenced;
     }
 }

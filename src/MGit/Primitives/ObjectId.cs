@@ -70,6 +70,9 @@ public readonly struct ObjectId : IEquatable<ObjectId>, IComparable<ObjectId>
         return true;
     }
 
+    /// <summary>The id's first 8 bytes as a number: uniform, as every part of a hash (compact sets key on it).</summary>
+    internal ulong Prefix => _a;
+
     /// <summary>Writes the id's <see cref="ByteLength"/> bytes to the start of <paramref name="destination"/>.</summary>
     public void WriteBytes(Span<byte> destination)
     {

@@ -144,7 +144,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
         // also loads (and so checks) the manifest of every version sent.
         var onRemote = remoteLineage.Versions.Select(v => v.Key).ToHashSet(StringComparer.Ordinal);
         var sending = selection.Where(v => !onRemote.Contains(LineageSnapshot.KeyOf(v))).ToList();
-        var needed = maintenance.ReferencedObjects(new LineageGraph(sending, graph.Edges), problems: null, cancel).Keys.ToList();
+        var needed = maintenance.ObjectsOf(sending, cancel);
         var present = await ObjectTransfer.PresentAsync(backend, needed, cancel).ConfigureAwait(false);
         var missing = needed.Where(id => !present.Contains(id)).ToList();
         CheckHeld(missing, backend);
