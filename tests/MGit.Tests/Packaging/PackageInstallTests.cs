@@ -40,8 +40,10 @@ public sealed class PackageInstallTests(PackageFeed feed) : IClassFixture<Packag
     public void Pack_gives_the_library_the_s3_backend_and_the_tool_each_with_symbols_and_one_version()
     {
         string v = feed.Version;
+        string[] toolRids = ["any", "linux-arm64", "linux-x64", "osx-arm64", "win-x64"];
         Assert.Equal(
-            [$"MGit.{v}.nupkg", $"MGit.{v}.snupkg", $"MGit.Remotes.S3.{v}.nupkg", $"MGit.Remotes.S3.{v}.snupkg", $"MGit.Tool.{v}.nupkg", $"MGit.Tool.{v}.snupkg"],
+            new[] { "MGit", "MGit.Remotes.S3", "MGit.Tool" }.Concat(toolRids.Select(rid => $"MGit.Tool.{rid}"))
+                .SelectMany(id => new[] { $"{id}.{v}.nupkg", $"{id}.{v}.snupkg" }).Order(StringComparer.Ordinal),
             Directory.EnumerateFiles(feed.Folder).Select(Path.GetFileName).Order(StringComparer.Ordinal));
 
         var library = Package.Read(feed.PackagePath("MGit"));
@@ -57,18 +59,31 @@ public sealed class PackageInstallTests(PackageFeed feed) : IClassFixture<Packag
         Assert.Equal(v, s3.Dependencies["MGit"]);
         Assert.Contains("AWSSDK.S3", s3.Dependencies.Keys);
 
+        // The tool: a pointer package naming one package per platform, each carrying the whole
+        // tool, precompiled (ReadyToRun) except the portable fallback.
         var tool = Package.Read(feed.PackagePath("MGit.Tool"));
         tool.AssertMetadata("MGit.Tool", v);
         Assert.Equal("DotnetTool", tool.Nuspec.Descendants(tool.Ns + "packageType").Single().Attribute("name")?.Value);
-        Assert.Contains("<Command Name=\"mgit\" EntryPoint=\"mgit.dll\"", tool.Text("tools/net10.0/any/DotnetToolSettings.xml"), StringComparison.Ordinal);
-        foreach (string assembly in new[] { "mgit.dll", "MGit.Core.dll", "MGit.Remotes.S3.dll", "MGit.Quickstart.dll", "AWSSDK.S3.dll" })
+        string settings = tool.Text("tools/any/any/DotnetToolSettings.xml");
+        Assert.Contains("<Command Name=\"mgit\"", settings, StringComparison.Ordinal);
+        Assert.All(toolRids, rid => Assert.Contains($"RuntimeIdentifier=\"{rid}\" Id=\"MGit.Tool.{rid}\"", settings, StringComparison.Ordinal));
+        foreach (string rid in toolRids)
         {
-            Assert.Contains($"tools/net10.0/any/{assembly}", tool.Files);
+            var platform = Package.Read(feed.PackagePath($"MGit.Tool.{rid}"));
+            Assert.Equal("DotnetToolRidPackage", platform.Nuspec.Descendants(platform.Ns + "packageType").Single().Attribute("name")?.Value);
+            foreach (string assembly in new[] { "mgit.dll", "MGit.Core.dll", "MGit.Remotes.S3.dll", "MGit.Quickstart.dll", "AWSSDK.S3.dll" })
+            {
+                Assert.Contains($"tools/net10.0/{rid}/{assembly}", platform.Files);
+            }
+
+            Assert.Contains("<Command Name=\"mgit\" EntryPoint=\"mgit", platform.Text($"tools/net10.0/{rid}/DotnetToolSettings.xml"), StringComparison.Ordinal);
+            Assert.Equal(rid != "any", platform.IsReadyToRun($"tools/net10.0/{rid}/MGit.Core.dll"));
+            Assert.Equal(rid != "any", platform.IsReadyToRun($"tools/net10.0/{rid}/mgit.dll"));
         }
 
         Assert.Contains("MGit.Core.pdb", Package.Read(feed.PackagePath("MGit", "snupkg")).Files.Select(Path.GetFileName));
         Assert.Contains("MGit.Remotes.S3.pdb", Package.Read(feed.PackagePath("MGit.Remotes.S3", "snupkg")).Files.Select(Path.GetFileName));
-        Assert.Contains("mgit.pdb", Package.Read(feed.PackagePath("MGit.Tool", "snupkg")).Files.Select(Path.GetFileName));
+        Assert.Contains("mgit.pdb", Package.Read(feed.PackagePath("MGit.Tool.linux-x64", "snupkg")).Files.Select(Path.GetFileName));
     }
 
     [Fact]
@@ -89,6 +104,11 @@ public sealed class PackageInstallTests(PackageFeed feed) : IClassFixture<Packag
         string mgit = Path.Combine(tools, OperatingSystem.IsWindows() ? "mgit.exe" : "mgit");
 
         Assert.Equal(feed.Version, feed.Run(mgit, work, "--version").Trim().Split('+')[0]);
+
+        // On a platform with a package of its own, the precompiled one is installed, not the portable fallback.
+        string core = Directory.EnumerateFiles(tools, "MGit.Core.dll", SearchOption.AllDirectories).Single();
+        bool ownPackage = System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier is "linux-x64" or "linux-arm64" or "osx-arm64" or "win-x64";
+        Assert.Equal(ownPackage, Package.IsReadyToRun(File.ReadAllBytes(core)));
 
         string repo = Directory.CreateDirectory(Path.Combine(work, "repo")).FullName;
         feed.Run(mgit, repo, "init");
@@ -249,6 +269,25 @@ public sealed class PackageInstallTests(PackageFeed feed) : IClassFixture<Packag
             using var zip = ZipFile.OpenRead(Location);
             using var reader = new StreamReader(zip.GetEntry(file)?.Open() ?? throw new InvalidOperationException($"{Location} has no {file}"));
             return reader.ReadToEnd();
+        }
+
+        /// <summary>Whether an assembly in the package carries precompiled native code (a ReadyToRun header).</summary>
+        public bool IsReadyToRun(string file)
+        {
+            using var zip = ZipFile.OpenRead(Location);
+            using var bytes = new MemoryStream();
+            using (var entry = (zip.GetEntry(file) ?? throw new InvalidOperationException($"{Location} has no {file}")).Open())
+            {
+                entry.CopyTo(bytes);
+            }
+
+            return IsReadyToRun(bytes.ToArray());
+        }
+
+        public static bool IsReadyToRun(byte[] assembly)
+        {
+            using var pe = new System.Reflection.PortableExecutable.PEReader(new MemoryStream(assembly));
+            return pe.PEHeaders.CorHeader?.ManagedNativeHeaderDirectory.Size > 0;
         }
 
         public void AssertMetadata(string id, string version)
