@@ -152,12 +152,9 @@ internal sealed class ModelPlacement(RepositoryContext context)
             names.Add(versions[p].Name);
         }
 
-        for (int p = 0; p < versions.Count; p++)
+        foreach (long id in context.Lineage.ReadVersionIdsOf(names))
         {
-            if (names.Contains(versions[p].Name))
-            {
-                Choose(p);
-            }
+            Choose(placementGraph.Positions.Find((ulong)id));
         }
 
         for (int i = 0, count = order.Count; i < count; i++)

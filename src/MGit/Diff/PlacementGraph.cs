@@ -4,19 +4,23 @@ using MGit.Lineage;
 namespace MGit.Diff;
 
 /// <summary>
-/// The lineage graph as placement reads it, in flat arrays built once per placement: version
-/// positions by id, parents and children as adjacency lists, each version's depth (the longest
-/// path up to a root, by Kahn's algorithm), and the ancestors of one version (one walk, reused
-/// for every adoption check). Arrays and non-generic code only: this runs in every
-/// <c>add --auto</c>, and the CLI compiles every generic instantiation over a value type at run time.
+/// The lineage graph as placement reads it: version positions by id, and for the versions it
+/// asks about, their depth (the longest path up to a root), the parents placement gave them and
+/// whether a user gave any, and the ancestors of one version (one walk, reused for every adoption
+/// check). All of it is worked out on demand from the graph's edge index and kept: the prefilter
+/// asks about a few hundred versions of 100,000, the full scan about all of them (each depth then
+/// computed once, as by a topological pass).
 /// </summary>
 internal sealed class PlacementGraph
 {
+    private const int Unknown = -1, InProgress = -2;
+    private readonly LineageGraph _graph;
     private readonly IReadOnlyList<ModelVersion> _versions;
     private readonly HashIndex _position;
-    private readonly int[] _parentStart, _parents, _childStart, _children, _depth;
-    private readonly long[][] _autoParentIds;
-    private readonly bool[] _userParents;
+    private readonly Func<LineageEdge, bool> _isPlacementEdge;
+    private readonly IReadOnlySet<long>? _userSet;
+    private readonly int[] _depth;
+    private readonly PlacementCandidate?[] _candidates;
     private bool[]? _ancestors;
     private long _ancestorsOf;
 
@@ -25,7 +29,10 @@ internal sealed class PlacementGraph
     /// <param name="userSet">Versions whose parents a user set (<c>mgit reparent</c>), with or without edges.</param>
     public PlacementGraph(LineageGraph graph, Func<LineageEdge, bool> isPlacementEdge, IReadOnlySet<long>? userSet = null)
     {
+        _graph = graph;
         _versions = graph.Versions;
+        _isPlacementEdge = isPlacementEdge;
+        _userSet = userSet;
         int n = _versions.Count;
         _position = new HashIndex(n);
         for (int i = 0; i < n; i++)
@@ -33,101 +40,9 @@ internal sealed class PlacementGraph
             _position.TryAdd((ulong)_versions[i].Id, i);
         }
 
-        var edges = graph.Edges;
-        _parentStart = new int[n + 1];
-        _childStart = new int[n + 1];
-        var autoCount = new int[n];
-        _userParents = new bool[n];
-        foreach (var edge in edges)
-        {
-            int child = Position(edge.ChildId);
-            _parentStart[child + 1]++;
-            _childStart[Position(edge.ParentId) + 1]++;
-            if (isPlacementEdge(edge))
-            {
-                autoCount[child]++;
-            }
-            else
-            {
-                _userParents[child] = true;
-            }
-        }
-
-        for (int i = 0; i < n; i++)
-        {
-            _parentStart[i + 1] += _parentStart[i];
-            _childStart[i + 1] += _childStart[i];
-        }
-
-        _parents = new int[edges.Count];
-        _children = new int[edges.Count];
-        _autoParentIds = new long[n][];
-        for (int i = 0; i < n; i++)
-        {
-            _autoParentIds[i] = autoCount[i] == 0 ? [] : new long[autoCount[i]];
-        }
-
-        var parentFill = new int[n];
-        var childFill = new int[n];
-        var autoFill = new int[n];
-        foreach (var edge in edges)
-        {
-            int parent = Position(edge.ParentId), child = Position(edge.ChildId);
-            _parents[_parentStart[child] + parentFill[child]++] = parent;
-            _children[_childStart[parent] + childFill[parent]++] = child;
-            if (isPlacementEdge(edge))
-            {
-                _autoParentIds[child][autoFill[child]++] = edge.ParentId;
-            }
-        }
-
-        if (userSet is not null)
-        {
-            for (int i = 0; i < n; i++)
-            {
-                _userParents[i] |= userSet.Contains(_versions[i].Id);
-            }
-        }
-
-        _depth = Depths(n);
-    }
-
-    /// <summary>Longest path from a root: parents before children, each child one deeper than its deepest parent.</summary>
-    private int[] Depths(int n)
-    {
-        var depth = new int[n];
-        var waiting = new int[n];
-        var ready = new int[n];
-        int head = 0, tail = 0;
-        for (int i = 0; i < n; i++)
-        {
-            waiting[i] = _parentStart[i + 1] - _parentStart[i];
-            if (waiting[i] == 0)
-            {
-                ready[tail++] = i;
-            }
-        }
-
-        while (head < tail)
-        {
-            int v = ready[head++];
-            for (int c = _childStart[v]; c < _childStart[v + 1]; c++)
-            {
-                int child = _children[c];
-                depth[child] = Math.Max(depth[child], depth[v] + 1);
-                if (--waiting[child] == 0)
-                {
-                    ready[tail++] = child;
-                }
-            }
-        }
-
-        if (tail != n)
-        {
-            throw new MGitException(ErrorKind.Damaged, "the lineage graph has a cycle");
-        }
-
-        return depth;
+        _depth = new int[n];
+        Array.Fill(_depth, Unknown);
+        _candidates = new PlacementCandidate?[n];
     }
 
     /// <summary>Version positions in the graph's list, by id.</summary>
@@ -142,8 +57,88 @@ internal sealed class PlacementGraph
     /// <summary>The version at <paramref name="position"/> of the graph's list, as a placement candidate.</summary>
     public PlacementCandidate Candidate(int position)
     {
+        if (_candidates[position] is { } known)
+        {
+            return known;
+        }
+
         var v = _versions[position];
-        return new PlacementCandidate(v.Id, v.Ref, v.Name, position, _depth[position], _autoParentIds[position], _userParents[position]);
+        var edges = _graph.ParentEdges(v);
+        int auto = 0;
+        bool userParents = _userSet?.Contains(v.Id) == true;
+        foreach (var edge in edges)
+        {
+            Position(edge.ParentId);
+            if (_isPlacementEdge(edge))
+            {
+                auto++;
+            }
+            else
+            {
+                userParents = true;
+            }
+        }
+
+        var autoParentIds = auto == 0 ? [] : new long[auto];
+        int fill = 0;
+        foreach (var edge in edges)
+        {
+            if (_isPlacementEdge(edge))
+            {
+                autoParentIds[fill++] = edge.ParentId;
+            }
+        }
+
+        return _candidates[position] = new PlacementCandidate(v.Id, v.Ref, v.Name, position, Depth(position), autoParentIds, userParents);
+    }
+
+    /// <summary>Longest path up to a root (memoised, walked with an explicit stack: chains can be long); a cycle is damage.</summary>
+    private int Depth(int start)
+    {
+        if (_depth[start] >= 0)
+        {
+            return _depth[start];
+        }
+
+        var stack = new Stack<int>();
+        stack.Push(start);
+        while (stack.Count > 0)
+        {
+            int v = stack.Peek();
+            if (_depth[v] == Unknown)
+            {
+                _depth[v] = InProgress;
+            }
+
+            bool waiting = false;
+            int depth = 0;
+            foreach (var edge in _graph.ParentEdges(_versions[v]))
+            {
+                int parent = Position(edge.ParentId);
+                if (_depth[parent] == InProgress)
+                {
+                    throw new MGitException(ErrorKind.Damaged, "the lineage graph has a cycle");
+                }
+
+                if (_depth[parent] == Unknown)
+                {
+                    stack.Push(parent);
+                    waiting = true;
+                }
+                else
+                {
+                    depth = Math.Max(depth, _depth[parent] + 1);
+                }
+            }
+
+            if (!waiting)
+            {
+                _depth[v] = depth;
+                stack.Pop();
+            }
+        }
+
+        return _depth[start];
     }
 
     /// <summary>Whether <paramref name="ancestor"/> is an ancestor of <paramref name="of"/> (the ancestors of the last <paramref name="of"/> asked are kept).</summary>
@@ -153,19 +148,17 @@ internal sealed class PlacementGraph
         {
             _ancestors = new bool[_versions.Count];
             _ancestorsOf = of;
-            var stack = new int[_versions.Count];
-            int top = 0;
-            stack[top++] = Position(of);
-            while (top > 0)
+            var stack = new Stack<int>();
+            stack.Push(Position(of));
+            while (stack.Count > 0)
             {
-                int v = stack[--top];
-                for (int p = _parentStart[v]; p < _parentStart[v + 1]; p++)
+                foreach (var edge in _graph.ParentEdges(_versions[stack.Pop()]))
                 {
-                    int parent = _parents[p];
+                    int parent = Position(edge.ParentId);
                     if (!_ancestors[parent])
                     {
                         _ancestors[parent] = true;
-                        stack[top++] = parent;
+                        stack.Push(parent);
                     }
                 }
             }

@@ -162,6 +162,9 @@ internal static class LineageQueries
     /// <summary>The ids and numbers of a model's versions (by <c>$name</c>), oldest first: resolving a ref reads these alone.</summary>
     public const string VersionsOfModel = "SELECT v.id, v.version FROM versions v JOIN models m ON m.id = v.model_id WHERE m.name = $name ORDER BY v.id";
 
+    /// <summary>The ids of every version of the models named in <c>$names</c> (a JSON array): placement's prefilter takes the versions of its candidates.</summary>
+    public const string VersionIdsOfModels = "SELECT v.id FROM models m JOIN versions v ON v.model_id = m.id WHERE m.name IN (SELECT value FROM json_each($names))";
+
     /// <summary>The version tag <c>$tag</c> of model <c>$name</c> points at.</summary>
     public const string TaggedVersion = "SELECT version_id FROM tags WHERE model = $name AND name = $tag AND version_id IS NOT NULL";
 

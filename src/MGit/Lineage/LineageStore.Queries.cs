@@ -46,6 +46,32 @@ internal sealed partial class LineageStore
         }
     }
 
+    /// <summary>The ids of every version of these models (by name), read through the name index.</summary>
+    public List<long> ReadVersionIdsOf(IReadOnlyCollection<string> names) => Read(transaction =>
+    {
+        var ids = new List<long>();
+        using var json = new MemoryStream();
+        using (var writer = new System.Text.Json.Utf8JsonWriter(json))
+        {
+            writer.WriteStartArray();
+            foreach (string name in names)
+            {
+                writer.WriteStringValue(name);
+            }
+
+            writer.WriteEndArray();
+        }
+
+        using var command = Command(LineageQueries.VersionIdsOfModels, transaction, ("$names", System.Text.Encoding.UTF8.GetString(json.GetBuffer(), 0, (int)json.Length)));
+        using var reader = command.ExecuteReader();
+        while (Guard(() => reader.Read()))
+        {
+            ids.Add(reader.GetInt64(0));
+        }
+
+        return ids;
+    });
+
     /// <summary>The id of the version <paramref name="reference"/> names, read by name alone; the errors of <see cref="LineageGraph.Resolve(ModelRef)"/>.</summary>
     public long ResolveId(ModelRef reference) => Read(transaction => ResolveId(reference, transaction));
 

@@ -33,6 +33,7 @@ public sealed class QueryPlanTests
         { "ls with every filter", LineageQueries.ListVersions(new VersionQuery("t", "b*", [KeyValuePair.Create("k", "v")], 1, true, 10)), [], "metadata_by_key_value" },
         { "ls tags column", LineageQueries.ListVersions(All with { Type = "t" }), [], "tags_by_version" },
         { "resolve NAME", LineageQueries.VersionsOfModel, [], "sqlite_autoindex_versions_1" },
+        { "versions of names (placement)", LineageQueries.VersionIdsOfModels, ["json_each"], "sqlite_autoindex_versions_1" },
         { "resolve NAME@TAG", LineageQueries.TaggedVersion, [], "sqlite_autoindex_tags_1" },
         { "tags of a model", LineageQueries.TagsOfModel, [], "sqlite_autoindex_tags_1" },
         { "log NAME", LineageQueries.LineOf, [], "edges_by_child" },
