@@ -171,7 +171,7 @@ internal sealed class ModelPlacement(RepositoryContext context)
         IndexedFingerprint? cursor = null;
         foreach (int p in order)
         {
-            if (stored.Load(p, ref cursor) is not { } fingerprint || fingerprint.VersionId != versions[p].Id || fingerprint.ManifestId.ToString() != versions[p].ManifestId)
+            if (stored.Load(p, ref cursor) is not { } fingerprint || !PlacementCache.IsRecordOf(fingerprint, versions[p]))
             {
                 return null;
             }

@@ -58,7 +58,7 @@ internal static class PlacementCache
             scan = ReadRecords(stream, cursor, (record, offset, buffer, start) =>
             {
                 int p = positions.Find((ulong)record.VersionId);
-                if (p >= 0 && record.ManifestId.ToString() == versions[p].ManifestId)
+                if (p >= 0 && IsRecordOf(record, versions[p]))
                 {
                     stored.Offsets[p] = offset;
                     stored.Lengths[p] = IndexedFingerprint.DeclaredLength(buffer.AsSpan(start));
@@ -124,6 +124,10 @@ internal static class PlacementCache
             Append(directory, path, [pack()], expectedEnd: null);
         }
     }
+
+    /// <summary>Whether a record read from the file is this version's: its id, and the manifest it still has (a fingerprint is a function of the stored content).</summary>
+    public static bool IsRecordOf(IndexedFingerprint record, ModelVersion version) =>
+        record.VersionId == version.Id && record.ManifestId.ToString() == version.ManifestId;
 
     private delegate void RecordVisitor(IndexedFingerprint record, long offset, byte[] buffer, int start);
 

@@ -264,16 +264,9 @@ internal sealed class RepositoryMaintenance(RepositoryContext context)
     /// <summary>The objects these versions need, each once (push sends them).</summary>
     public List<ObjectId> ObjectsOf(IReadOnlyList<ModelVersion> versions, CancellationToken cancellationToken = default)
     {
-        var seen = new HashSet<ObjectId>();
-        var objects = new List<ObjectId>();
-        WalkObjects(versions, problems: null, id => seen.Add(id) && Kept(objects, id), skipUnreadable: false, cancellationToken);
-        return objects;
-
-        static bool Kept(List<ObjectId> list, ObjectId id)
-        {
-            list.Add(id);
-            return true;
-        }
+        var objects = new HashSet<ObjectId>();
+        WalkObjects(versions, problems: null, objects.Add, skipUnreadable: false, cancellationToken);
+        return [.. objects];
     }
 
     /// <summary>
