@@ -118,6 +118,13 @@ internal static partial class ScaleCommand
         var random = new Xoshiro256(seed, 2, (ulong)n);
         var middle = families.Families[families.Families.Count / 2];
 
+        // Untimed, as part of the setup: a push and a pull with nothing new, so both sides hold
+        // this mgit's push mark (a repository set up by an older mgit has none), as any repository
+        // that pushed or pulled once with this mgit does.
+        Console.Error.WriteLine($"N={n}: a push and a pull with nothing new (setup)");
+        ChildProcess.Run(Invocation.Mgit(mgit, ["-C", repo, "push", "-q"]));
+        ChildProcess.Run(Invocation.Mgit(mgit, ["-C", clone, "pull", "-q"]));
+
         // Push and pull of one new model: a fine-tune of a member of the middle family, added without --auto.
         Console.Error.WriteLine($"N={n}: push and pull of one new model");
         string pushed = Path.Combine(scratch, "pushed.safetensors");
@@ -131,9 +138,22 @@ internal static partial class ScaleCommand
         var (objectsReceived, bytesReceived) = Counts(pull.StandardOutput, "objects_received", "bytes_received");
         var noop = ChildProcess.Measure(Invocation.Mgit(mgit, ["-C", repo, "push", "--json", "-q"]));
         var transfer = new ScaleTransfer(objectsSent, bytesSent, after.Total - before.Total, after.Lineage - before.Lineage, LineageReadByPull(before.LineageFiles, after.LineageFiles), objectsReceived, bytesReceived);
-        measured.Add(new ScaleRow("push", "`mgit push` of one new model", push1, null));
+        measured.Add(new ScaleRow("push", "`mgit push` of one new model", push1, HowPushed(push1.StandardOutput)));
         measured.Add(new ScaleRow("pull", "`mgit pull` of it into a clone", pull, null));
-        measured.Add(new ScaleRow("push-noop", "`mgit push` with nothing new", noop, null));
+        measured.Add(new ScaleRow("push-noop", "`mgit push` with nothing new", noop, HowPushed(noop.StandardOutput)));
+
+        // The same push without the mark (deleted): what a push costs when it must compare whole lineages.
+        Console.Error.WriteLine($"N={n}: push of one new model comparing whole lineages");
+        string compared = Path.Combine(scratch, "compared.safetensors");
+        var (comparedParent, _) = DeriveFrom(families, middle, ref random, compared);
+        ChildProcess.Run(Invocation.Mgit(mgit, ["-C", repo, "add", compared, "--name", "scale-compared", "--parent", comparedParent, "--how", "finetune", "-q"]));
+        foreach (string mark in Directory.EnumerateFiles(Path.Combine(repo, ".mgit", "cache"), "push-mark.json", SearchOption.AllDirectories))
+        {
+            File.Delete(mark);
+        }
+
+        var whole = ChildProcess.Measure(Invocation.Mgit(mgit, ["-C", repo, "push", "--json", "-q"]));
+        measured.Add(new ScaleRow("push-whole", "`mgit push` of one new model, its push mark deleted", whole, HowPushed(whole.StandardOutput)));
 
         // add --auto: new models derived from random members of random families.
         Console.Error.WriteLine($"N={n}: {placements} x add --auto");
@@ -259,6 +279,15 @@ internal static partial class ScaleCommand
         var source = members[random.NextInt(members.Count)];
         families.Write(path, family, ScaleFamilies.Derive(source.Values, ref random, 0.5, 0.01f));
         return (source.Ref, source);
+    }
+
+    /// <summary>How a push found what to send, from its <c>--json</c> (an mgit before <c>from_adds_only</c>: always by comparing).</summary>
+    private static string HowPushed(string json)
+    {
+        using var document = JsonDocument.Parse(json);
+        return document.RootElement.TryGetProperty("from_adds_only", out var fromAdds) && fromAdds.GetBoolean()
+            ? "sent what was added since its last push (push mark)"
+            : "compared whole lineages";
     }
 
     private static (long Objects, long Bytes) Counts(string json, string objects, string bytes)

@@ -166,7 +166,7 @@ public static class PushCommand
     {
         var remote = new Argument<string?>("REMOTE") { Description = "Remote name [default: the only remote, else origin]", Arity = ArgumentArity.ZeroOrOne };
         var refs = new Argument<string[]>("REF") { Description = "Versions to push, with their ancestors [default: every version]", Arity = ArgumentArity.ZeroOrMore };
-        var json = new Option<bool>("--json") { Description = "Print JSON: objects_sent, bytes_sent" };
+        var json = new Option<bool>("--json") { Description = "Print JSON: objects_sent, bytes_sent, versions_published, from_adds_only" };
         var withResults = PullCommand.WithResultsOption("Send the recorded test results of the versions pushed too (registered tests always go)");
         var command = new Command("push", "Send versions, tags, registered tests and the objects the remote lacks; refused when the remote has versions not pulled yet") { remote, refs, json, withResults };
         command.SetAction(parse =>
@@ -182,7 +182,13 @@ public static class PushCommand
             var result = repository.Push(name, parse.GetValue(refs) ?? [], parse.GetValue(withResults), context.Cancellation);
             if (parse.GetValue(json))
             {
-                Json.Write(context.Out, new JsonObject { ["objects_sent"] = result.ObjectsSent, ["bytes_sent"] = result.BytesSent });
+                Json.Write(context.Out, new JsonObject
+                {
+                    ["objects_sent"] = result.ObjectsSent,
+                    ["bytes_sent"] = result.BytesSent,
+                    ["versions_published"] = result.VersionsPublished,
+                    ["from_adds_only"] = result.FromAddsOnly,
+                });
             }
             else
             {

@@ -44,13 +44,14 @@ internal sealed partial class LineageStore : IDisposable
     /// ids are never reused (version_ids and its triggers) and no edge joins a version to itself
     /// (a trigger). 6: tags and tag_events (tags on versions, and who moved them when). 7: edge_events
     /// (who changed a version's adapted parents with <c>mgit reparent</c>, when, and how). 8:
-    /// cluster_jobs (jobs submitted to a cluster scheduler; local, never pushed). An older
+    /// cluster_jobs (jobs submitted to a cluster scheduler; local, never pushed). 9: change_counters
+    /// and the triggers that keep them (what changed since a push, other than adds). An older
     /// database is read as is (the newer tables read as empty) and migrated on its first write;
     /// an older mgit refuses a newer database ("upgrade mgit"), so adding tables needs no bump of
     /// the repository format. Indexes are no part of it: <see cref="LineageQueries.Indexes"/> come
     /// with a new database and with the first write to an older one.
     /// </summary>
-    public const int SchemaVersion = 8;
+    public const int SchemaVersion = 9;
 
     /// <summary>The tables schema 3 added: registered tests, their results, recipes, and cascade progress.</summary>
     private const string TestingTables = """
@@ -256,7 +257,7 @@ internal sealed partial class LineageStore : IDisposable
                 PRIMARY KEY (version_id, key)
             );
             CREATE INDEX IF NOT EXISTS edges_by_child ON edges(child_id);
-            """ + TestingTables + FingerprintsTable + IntegrityGuards + TagTables + EdgeEventsTable + ClusterJobsTable + LineageQueries.Indexes + LineageQueries.TagIndexes, transaction);
+            """ + TestingTables + FingerprintsTable + IntegrityGuards + TagTables + EdgeEventsTable + ClusterJobsTable + ChangeCounters + LineageQueries.Indexes + LineageQueries.TagIndexes, transaction);
         Execute($"PRAGMA user_version = {SchemaVersion}", transaction);
         transaction.Commit();
         _schema = SchemaVersion;
@@ -299,6 +300,11 @@ internal sealed partial class LineageStore : IDisposable
         if (_schema < 8)
         {
             Execute(ClusterJobsTable, transaction);
+        }
+
+        if (_schema < 9)
+        {
+            Execute(ChangeCounters, transaction);
         }
 
         if (_schema < SchemaVersion)

@@ -36,6 +36,9 @@ internal sealed record LineageLogHead
 
     public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, RemoteLogJson.Default.LineageLogHead);
 
+    /// <summary>Whether <paramref name="other"/> names the same lineage files in the same order.</summary>
+    public bool SameAs(LineageLogHead other) => ToJson().AsSpan().SequenceEqual(other.ToJson());
+
     /// <summary>Reads a ref: a format-1 snapshot id, or a log head; anything else is refused as damaged.</summary>
     public static LineageLogHead Parse(ReadOnlySpan<byte> bytes, string what)
     {
@@ -151,4 +154,5 @@ internal static class LineageSegments
 [JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(LineageLogHead))]
 [JsonSerializable(typeof(RemoteLineageCache.CachedState))]
+[JsonSerializable(typeof(RemoteLineageCache.PushMark))]
 internal sealed partial class RemoteLogJson : JsonSerializerContext;

@@ -200,20 +200,7 @@ internal sealed record LineageSnapshot
         var events = (tags?.Events ?? []).Where(e => sent.Contains((e.Model, e.Name))).Select(SnapshotTagEvent.Of).ToList();
         return new LineageSnapshot
         {
-            Versions = versions.Select(v => new SnapshotVersion
-            {
-                Key = keys[v.Id],
-                Name = v.Name,
-                Version = v.Version,
-                Type = v.Type,
-                Manifest = v.ManifestId,
-                LogicalBytes = v.LogicalBytes,
-                AddedAt = AddedAtText(v.AddedAt),
-                Message = v.Message,
-                ErrorBound = v.ErrorBound,
-                Metadata = new SortedDictionary<string, string>(v.Metadata.ToDictionary(), StringComparer.Ordinal),
-                Recipe = recipes?.GetValueOrDefault(v.Id),
-            }).ToList(),
+            Versions = versions.Select(v => VersionOf(v, keys[v.Id], recipes?.GetValueOrDefault(v.Id))).ToList(),
             Edges = graph.Edges
                 .Where(e => keys.ContainsKey(e.ParentId) && keys.ContainsKey(e.ChildId))
                 .Select(e => new SnapshotEdge(keys[e.ParentId], keys[e.ChildId], e.Kind.ToName(), e.How, e.Message))
@@ -228,6 +215,41 @@ internal sealed record LineageSnapshot
             EdgeEvents = edgeEvents?.Where(e => !e.Conflict && keys.ContainsValue(e.ChildKey)).Select(SnapshotEdgeEvent.Of).ToList() is { Count: > 0 } changes ? changes : null,
         };
     }
+
+    /// <summary>
+    /// What a push of versions only added sends, without the rest of the lineage: the versions
+    /// <paramref name="added"/> names and every edge into them (their parents, new or already on
+    /// the remote, are in <paramref name="graph"/>). They have no recipes, tags, tests or changes
+    /// of parents yet (writing any of those is not an add).
+    /// </summary>
+    public static LineageSnapshot OfAdded(LineageGraph graph, IReadOnlyCollection<long> added)
+    {
+        var keys = graph.Versions.ToDictionary(v => v.Id, KeyOf);
+        var ids = added.ToHashSet();
+        return new LineageSnapshot
+        {
+            Versions = graph.Versions.Where(v => ids.Contains(v.Id)).Select(v => VersionOf(v, keys[v.Id], recipe: null)).ToList(),
+            Edges = graph.Edges
+                .Where(e => ids.Contains(e.ChildId))
+                .Select(e => new SnapshotEdge(keys[e.ParentId], keys[e.ChildId], e.Kind.ToName(), e.How, e.Message))
+                .ToList(),
+        };
+    }
+
+    private static SnapshotVersion VersionOf(ModelVersion v, string key, string? recipe) => new()
+    {
+        Key = key,
+        Name = v.Name,
+        Version = v.Version,
+        Type = v.Type,
+        Manifest = v.ManifestId,
+        LogicalBytes = v.LogicalBytes,
+        AddedAt = AddedAtText(v.AddedAt),
+        Message = v.Message,
+        ErrorBound = v.ErrorBound,
+        Metadata = new SortedDictionary<string, string>(v.Metadata.ToDictionary(), StringComparer.Ordinal),
+        Recipe = recipe,
+    };
 
     /// <summary>Sorted so that equal graphs give equal bytes (and so equal ids): an unchanged push writes nothing.</summary>
     public byte[] ToJson()

@@ -1,4 +1,5 @@
 using MGit.Errors;
+using MGit.Lineage;
 using MGit.Primitives;
 using MGit.Storage;
 
@@ -32,14 +33,12 @@ internal sealed class RemoteLineage(string metadataDirectory, string tempDirecto
     /// <param name="known">A state read before (by the same push): returned as it is when the ref has not moved since.</param>
     public async Task<RemoteLineageState> ReadAsync(IRemoteBackend backend, CancellationToken cancel, List<string>? skipped = null, RemoteLineageState? known = null)
     {
-        byte[]? refBytes = await ReadSmallAsync(backend, RemoteLayout.LineageRef, MaxRefBytes, cancel).ConfigureAwait(false);
-        if (refBytes is null)
+        if (await ReadHeadAsync(backend, cancel).ConfigureAwait(false) is not { } head)
         {
             return new RemoteLineageState(null, LineageSnapshot.Empty);
         }
 
-        var head = LineageLogHead.Parse(refBytes, $"remote {backend.Url}: {RemoteLayout.LineageRef}");
-        if (known?.Head is { } before && before.ToJson().AsSpan().SequenceEqual(head.ToJson()))
+        if (known?.Head is { } before && before.SameAs(head))
         {
             return known;
         }
@@ -105,19 +104,45 @@ internal sealed class RemoteLineage(string metadataDirectory, string tempDirecto
         return (sound, target with { Segments = [] });
     }
 
+    /// <summary>The remote's ref, read and parsed; null for a remote nobody pushed to.</summary>
+    public async Task<LineageLogHead?> ReadHeadAsync(IRemoteBackend backend, CancellationToken cancel) =>
+        await ReadSmallAsync(backend, RemoteLayout.LineageRef, MaxRefBytes, cancel).ConfigureAwait(false) is { } refBytes
+            ? LineageLogHead.Parse(refBytes, $"remote {backend.Url}: {RemoteLayout.LineageRef}")
+            : null;
+
+    /// <summary>Whether a push onto <paramref name="head"/> adds a segment (false: it is time for a checkpoint).</summary>
+    public bool TakesSegment(LineageLogHead head) => head.Segments.Count < Math.Clamp(segmentsPerCheckpoint, 1, LineageLogHead.MaxSegments);
+
+    /// <summary>
+    /// Publishes <paramref name="segment"/> (what a push adds, found without reading the remote's
+    /// lineage) as one more segment after <paramref name="current"/> (read under the push lock, and
+    /// <see cref="TakesSegment"/>). The ref is written last and never once <paramref name="cancel"/>
+    /// is set. The cached state is left where it was: a later read folds the segment onto it.
+    /// </summary>
+    public static async Task<LineageLogHead> AppendAsync(IRemoteBackend backend, LineageLogHead current, LineageSnapshot segment, CancellationToken cancel)
+    {
+        byte[] segmentJson = segment.ToJson();
+        var segmentId = ObjectId.Compute(segmentJson);
+        await backend.PutAsync(RemoteLayout.SnapshotKey(segmentId), segmentJson, cancel).ConfigureAwait(false);
+        var head = current with { Segments = [.. current.Segments, segmentId.ToString()] };
+        cancel.ThrowIfCancellationRequested();
+        await backend.PutAsync(RemoteLayout.LineageRef, head.ToJson(), CancellationToken.None).ConfigureAwait(false);
+        return head;
+    }
+
     /// <summary>
     /// Publishes <paramref name="merged"/> as the remote's lineage in place of <paramref name="current"/>
     /// (read under the push lock): one segment when folding it onto the current lineage gives
     /// exactly <paramref name="merged"/>, else (and every <c>segmentsPerCheckpoint</c>
     /// segments) a checkpoint. The ref is written last and never once <paramref name="cancel"/> is
-    /// set. Returns false when <paramref name="merged"/> adds nothing (nothing is written).
+    /// set. Returns the ref written, or null when <paramref name="merged"/> adds nothing (nothing is written).
     /// </summary>
-    public async Task<bool> PublishAsync(IRemoteBackend backend, RemoteLineageState current, LineageSnapshot merged, Func<Task> beforeRef, CancellationToken cancel)
+    public async Task<LineageLogHead?> PublishAsync(IRemoteBackend backend, RemoteLineageState current, LineageSnapshot merged, Func<Task> beforeRef, CancellationToken cancel)
     {
         var delta = LineageSegments.Delta(current.Lineage, merged);
         if (current.Head is not null && LineageSegments.IsEmpty(delta))
         {
-            return false;
+            return null;
         }
 
         byte[] mergedJson = merged.ToJson();
@@ -136,9 +161,9 @@ internal sealed class RemoteLineage(string metadataDirectory, string tempDirecto
             segments = [.. current.Head!.Segments, segmentId.ToString()];
         }
 
-        if (provable && current.Head!.Segments.Count < Math.Clamp(segmentsPerCheckpoint, 1, LineageLogHead.MaxSegments))
+        if (provable && TakesSegment(current.Head!))
         {
-            head = current.Head with { Segments = segments };
+            head = current.Head! with { Segments = segments };
         }
         else
         {
@@ -157,7 +182,7 @@ internal sealed class RemoteLineage(string metadataDirectory, string tempDirecto
         cancel.ThrowIfCancellationRequested();
         await backend.PutAsync(RemoteLayout.LineageRef, head.ToJson(), CancellationToken.None).ConfigureAwait(false);
         new RemoteLineageCache(metadataDirectory, tempDirectory, backend.Url).Save(new LineageLogBase(head.Checkpoint, head.Segments), mergedJson);
-        return true;
+        return head;
     }
 
     /// <summary>The lineage <paramref name="state"/> with the segments named folded in, in order, each downloaded and verified.</summary>
@@ -216,6 +241,19 @@ internal sealed class RemoteLineageCache
     internal sealed record CachedState(
         [property: System.Text.Json.Serialization.JsonPropertyName("base")] LineageLogBase Base,
         [property: System.Text.Json.Serialization.JsonPropertyName("state")] string State);
+
+    /// <summary>
+    /// What this repository knew after its last push to the remote: the remote's ref then, and the
+    /// local lineage's <see cref="ChangeMark"/> when the remote's lineage held exactly the local
+    /// one (results aside unless <paramref name="WithResults"/>). While the remote still has that
+    /// ref, what was added here since is all a push has to send.
+    /// </summary>
+    internal sealed record PushMark(
+        [property: System.Text.Json.Serialization.JsonPropertyName("ref")] LineageLogHead Ref,
+        [property: System.Text.Json.Serialization.JsonPropertyName("local")] ChangeMark Local,
+        [property: System.Text.Json.Serialization.JsonPropertyName("with_results")] bool WithResults);
+
+    private const string MarkFile = "push-mark.json";
 
     private readonly string _directory;
     private readonly string _tempDirectory;
@@ -276,6 +314,34 @@ internal sealed class RemoteLineageCache
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             // Only a cache.
+        }
+    }
+
+    /// <summary>The mark of the last push to the remote, or null (none, or unreadable).</summary>
+    public PushMark? LoadMark()
+    {
+        try
+        {
+            var mark = System.Text.Json.JsonSerializer.Deserialize(File.ReadAllBytes(Path.Combine(_directory, MarkFile)), RemoteLogJson.Default.PushMark);
+            return mark?.Ref?.Checkpoint is null || mark.Ref.Segments is null || mark.Local?.Database is null ? null : mark;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Records the mark of a push (best effort, as the rest of the cache).</summary>
+    public void SaveMark(PushMark mark)
+    {
+        try
+        {
+            Directory.CreateDirectory(_directory);
+            WriteAtomically(Path.Combine(_directory, MarkFile), System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(mark, RemoteLogJson.Default.PushMark));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Only a cache: the next push compares whole lineages.
         }
     }
 

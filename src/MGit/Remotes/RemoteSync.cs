@@ -11,7 +11,14 @@ using MGit.Workspace;
 namespace MGit.Remotes;
 
 /// <summary>What a push sent: object files and their bytes (the lineage snapshot not counted), and whether the remote's lineage moved.</summary>
-public sealed record PushResult(long ObjectsSent, long BytesSent, int VersionsPublished, bool LineageUpdated);
+public sealed record PushResult(long ObjectsSent, long BytesSent, int VersionsPublished, bool LineageUpdated)
+{
+    /// <summary>
+    /// The push found that this repository had only added versions since its last push to the
+    /// remote, which had not moved since, and sent just those, without reading either whole lineage.
+    /// </summary>
+    public bool FromAddsOnly { get; init; }
+}
 
 /// <summary>
 /// What a pull received, the versions it added (by their local refs), the local versions it
@@ -120,6 +127,114 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
     {
         refs ??= [];
         context.RemoveStaleTemporaries();
+        return await TryPushAddedAsync(backend, remoteName, refs, withResults, cancel).ConfigureAwait(false)
+            ?? await PushWholeAsync(backend, remoteName, refs, withResults, cancel).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The push of a repository that has only added versions since its last push to this remote,
+    /// which has not moved since (its ref is the one that push left): the new versions and their
+    /// edges go as one segment, found in a few indexed reads, without reading either whole
+    /// lineage. Both conditions are what <see cref="PushWholeAsync"/> proves by comparing the
+    /// lineages, so the remote ends as it would have. Null when they do not hold (or a ref names
+    /// less than every new version): the caller compares whole lineages.
+    /// </summary>
+    private async Task<PushResult?> TryPushAddedAsync(IRemoteBackend backend, string remoteName, IReadOnlyList<string> refs, bool withResults, CancellationToken cancel)
+    {
+        var cache = new RemoteLineageCache(context.MetadataDirectory, context.TempDirectory, backend.Url);
+        if (cache.LoadMark() is not { } mark || (withResults && !mark.WithResults)
+            || context.Lineage.ReadAppendedSince(mark.Local, withResults) is not { } appended
+            || (refs.Count > 0 && !NamesEveryAdded(refs, appended)))
+        {
+            return null;
+        }
+
+        var lineages = Lineages;
+        if (await lineages.ReadHeadAsync(backend, cancel).ConfigureAwait(false) is not { } head || !head.SameAs(mark.Ref))
+        {
+            return null;
+        }
+
+        if (appended.Added.Count == 0)
+        {
+            return new PushResult(0, 0, 0, LineageUpdated: false) { FromAddsOnly = true };
+        }
+
+        var format = await ReadRemoteFormatAsync(backend, cancel).ConfigureAwait(false);
+        if (!lineages.TakesSegment(head) || format is null || format.Version < RemoteFormat.CurrentVersion)
+        {
+            return null; // a checkpoint is due, or the remote's format is to be upgraded: both need the whole lineage
+        }
+
+        var segment = LineageSnapshot.OfAdded(appended.Graph, appended.Added);
+        if (segment.WithoutBrokenParts(LineageSnapshot.FromGraph(appended.Graph)).Problems is [var broken, ..])
+        {
+            throw BrokenHere(broken);
+        }
+
+        using var repositoryLock = RepositoryLock.Shared(context.LockPath, context.Options.LockWait);
+        var added = appended.Added.Select(id => appended.Graph.Versions.First(v => v.Id == id)).ToList();
+        var needed = maintenance.ObjectsOf(added, cancel);
+        var (sent, bytes) = await SendMissingAsync(backend, remoteName, needed, cancel).ConfigureAwait(false);
+
+        var remoteLock = await backend.LockAsync(RemoteLayout.LineageLock, RemoteLockWait, cancel).ConfigureAwait(false);
+        await using (remoteLock.ConfigureAwait(false))
+        {
+            // Another push may have landed since the first look: then the lineages are compared after all.
+            if (await lineages.ReadHeadAsync(backend, cancel).ConfigureAwait(false) is not { } current || !current.SameAs(mark.Ref))
+            {
+                return null;
+            }
+
+            bytes += await ResendPrunedAsync(backend, remoteName, needed, cancel).ConfigureAwait(false);
+            var written = await RemoteLineage.AppendAsync(backend, current, segment, cancel).ConfigureAwait(false);
+            cache.SaveMark(new RemoteLineageCache.PushMark(written, appended.Now, withResults));
+            await RemoveStaleRemoteTemporariesAsync(backend, cancel).ConfigureAwait(false);
+            return new PushResult(sent, bytes, added.Count, LineageUpdated: true) { FromAddsOnly = true };
+        }
+    }
+
+    /// <summary>Whether the versions <paramref name="refs"/> name, with their ancestors, hold every version added since the mark (refs that do not resolve: no, so the whole push reports them).</summary>
+    private bool NamesEveryAdded(IReadOnlyList<string> refs, AppendedLineage appended)
+    {
+        var added = appended.Added.ToHashSet();
+        var reached = new HashSet<long>();
+        var pending = new Stack<long>();
+        try
+        {
+            foreach (string reference in refs)
+            {
+                pending.Push(context.Lineage.ResolveId(ModelRef.Parse(reference)));
+            }
+        }
+        catch (MGitException)
+        {
+            return false;
+        }
+
+        while (pending.TryPop(out long id))
+        {
+            if (added.Contains(id) && reached.Add(id))
+            {
+                foreach (var edge in appended.Graph.Edges.Where(e => e.ChildId == id))
+                {
+                    pending.Push(edge.ParentId);
+                }
+            }
+        }
+
+        return reached.Count == added.Count;
+    }
+
+    /// <summary>
+    /// The push that compares whole lineages: the local snapshot of the selection against the
+    /// remote's lineage (read through the cache), checked not behind, merged and published as a
+    /// segment or a checkpoint. When the remote then holds exactly this repository's lineage, it
+    /// leaves the mark that lets the next push send only what was added.
+    /// </summary>
+    private async Task<PushResult> PushWholeAsync(IRemoteBackend backend, string remoteName, IReadOnlyList<string> refs, bool withResults, CancellationToken cancel)
+    {
+        var markBefore = CurrentChangeMark();
         var graph = context.Graph();
         var selection = SelectForPush(graph, refs);
         var tagState = context.Lineage.ReadTagState();
@@ -128,7 +243,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
         // What fsck would call broken never leaves: every clone and pull of the remote would fail on it.
         if (local.WithoutBrokenParts().Problems is [var broken, ..])
         {
-            throw new MGitException(ErrorKind.Damaged, $"this repository's lineage is broken ({broken}); nothing was pushed ('mgit fsck' lists every problem)");
+            throw BrokenHere(broken);
         }
 
         var firstRead = await ReadRemoteLineageAsync(backend, cancel).ConfigureAwait(false);
@@ -145,15 +260,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
         var onRemote = remoteLineage.Versions.Select(v => v.Key).ToHashSet(StringComparer.Ordinal);
         var sending = selection.Where(v => !onRemote.Contains(LineageSnapshot.KeyOf(v))).ToList();
         var needed = maintenance.ObjectsOf(sending, cancel);
-        var present = await ObjectTransfer.PresentAsync(backend, needed, cancel).ConfigureAwait(false);
-        var missing = needed.Where(id => !present.Contains(id)).ToList();
-        CheckHeld(missing, backend);
-
-        long bytes;
-        using (var progress = context.Options.Progress.Begin($"pushing to {remoteName}", missing.Sum(id => context.Objects.StoredLength(id))))
-        {
-            bytes = await ObjectTransfer.UploadAsync(backend, context.Objects, missing, progress, cancel).ConfigureAwait(false);
-        }
+        var (sent, bytes) = await SendMissingAsync(backend, remoteName, needed, cancel).ConfigureAwait(false);
 
         // Objects first, lineage last: until the ref moves, the remote's lineage names only objects it has.
         var format = await ReadRemoteFormatAsync(backend, cancel).ConfigureAwait(false);
@@ -176,14 +283,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
 
             // A 'remote gc --prune' may have deleted objects sent before the lock was taken (they
             // were unreferenced until now): the lineage is published only over objects that are there.
-            var there = await ObjectTransfer.PresentAsync(backend, needed, cancel).ConfigureAwait(false);
-            var resend = needed.Where(id => !there.Contains(id)).ToList();
-            if (resend.Count > 0)
-            {
-                CheckHeld(resend, backend);
-                using var progress = context.Options.Progress.Begin($"pushing to {remoteName} again", resend.Sum(id => context.Objects.StoredLength(id)));
-                bytes += await ObjectTransfer.UploadAsync(backend, context.Objects, resend, progress, cancel).ConfigureAwait(false);
-            }
+            bytes += await ResendPrunedAsync(backend, remoteName, needed, cancel).ConfigureAwait(false);
 
             var merged = LineageMerge.Union(current, local).Merged;
             if (merged.WithoutBrokenParts().Problems is [var problem, ..])
@@ -201,14 +301,71 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
                 }
             }
 
-            if (!await Lineages.PublishAsync(backend, currentState, merged, UpgradeFormat, cancel).ConfigureAwait(false))
+            var written = await Lineages.PublishAsync(backend, currentState, merged, UpgradeFormat, cancel).ConfigureAwait(false);
+            if (written is not null)
             {
-                return new PushResult(missing.Count, bytes, 0, LineageUpdated: false);
+                await RemoveStaleRemoteTemporariesAsync(backend, cancel).ConfigureAwait(false);
             }
 
-            await RemoveStaleRemoteTemporariesAsync(backend, cancel).ConfigureAwait(false);
-            return new PushResult(missing.Count, bytes, merged.Versions.Count - current.Versions.Count, LineageUpdated: true);
+            if ((written ?? currentState.Head) is { } head && refs.Count == 0 && markBefore is not null && CurrentChangeMark() == markBefore && HoldsExactly(merged, local, withResults))
+            {
+                new RemoteLineageCache(context.MetadataDirectory, context.TempDirectory, backend.Url).SaveMark(new RemoteLineageCache.PushMark(head, markBefore, withResults));
+            }
+
+            return written is null
+                ? new PushResult(sent, bytes, 0, LineageUpdated: false)
+                : new PushResult(sent, bytes, merged.Versions.Count - current.Versions.Count, LineageUpdated: true);
         }
+    }
+
+    /// <summary>The local lineage's change mark, migrating an older database first so it has one (null when it cannot be written: the mark is only a shortcut).</summary>
+    private ChangeMark? CurrentChangeMark()
+    {
+        try
+        {
+            context.Lineage.EnsureCurrentSchema();
+            return context.Lineage.ReadChangeMark();
+        }
+        catch (MGitException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Whether the remote's lineage after a push (<paramref name="merged"/>) is exactly the local one pushed (test results aside unless they were sent).</summary>
+    private static bool HoldsExactly(LineageSnapshot merged, LineageSnapshot local, bool withResults) =>
+        (withResults ? merged : merged with { TestResults = null }).ToJson().AsSpan().SequenceEqual(local.ToJson());
+
+    /// <summary>The error of a push refused because this repository's lineage is broken.</summary>
+    private static MGitException BrokenHere(string problem) =>
+        new(ErrorKind.Damaged, $"this repository's lineage is broken ({problem}); nothing was pushed ('mgit fsck' lists every problem)");
+
+    /// <summary>Uploads the objects of <paramref name="needed"/> the remote lacks, with a progress bar; returns how many and their bytes.</summary>
+    private async Task<(long Objects, long Bytes)> SendMissingAsync(IRemoteBackend backend, string remoteName, IReadOnlyCollection<ObjectId> needed, CancellationToken cancel)
+    {
+        var present = await ObjectTransfer.PresentAsync(backend, needed, cancel).ConfigureAwait(false);
+        var missing = needed.Where(id => !present.Contains(id)).ToList();
+        CheckHeld(missing, backend);
+        using var progress = context.Options.Progress.Begin($"pushing to {remoteName}", missing.Sum(id => context.Objects.StoredLength(id)));
+        return (missing.Count, await ObjectTransfer.UploadAsync(backend, context.Objects, missing, progress, cancel).ConfigureAwait(false));
+    }
+
+    /// <summary>
+    /// Under the push lock: sends again what a <c>remote gc --prune</c> deleted after it was sent
+    /// (unreferenced until the ref moves), so the lineage is published only over objects that are there.
+    /// </summary>
+    private async Task<long> ResendPrunedAsync(IRemoteBackend backend, string remoteName, IReadOnlyCollection<ObjectId> needed, CancellationToken cancel)
+    {
+        var there = await ObjectTransfer.PresentAsync(backend, needed, cancel).ConfigureAwait(false);
+        var resend = needed.Where(id => !there.Contains(id)).ToList();
+        if (resend.Count == 0)
+        {
+            return 0;
+        }
+
+        CheckHeld(resend, backend);
+        using var progress = context.Options.Progress.Begin($"pushing to {remoteName} again", resend.Sum(id => context.Objects.StoredLength(id)));
+        return await ObjectTransfer.UploadAsync(backend, context.Objects, resend, progress, cancel).ConfigureAwait(false);
     }
 
     /// <summary>Objects a push must send have to be here (a lazy clone may lack what it never checked out).</summary>

@@ -1,0 +1,186 @@
+using System.Text.Json;
+using MGit.Remotes;
+using MGit.Tests.TestSupport;
+
+namespace MGit.Tests.Remotes;
+
+/// <summary>
+/// A push after nothing but adds sends only the new versions, without reading either whole
+/// lineage, and leaves the remote exactly as the push that compares whole lineages would; any
+/// other change here, or a remote that moved, makes the push compare whole lineages again.
+/// </summary>
+public sealed class PushFromAddsTests
+{
+    private static void Add(string repo, string name, string content, params string[] more)
+    {
+        string file = Path.Combine(Path.GetTempPath(), "mgit-tests", $"{name}-{Guid.NewGuid():N}.txt");
+        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+        File.WriteAllText(file, content);
+        try
+        {
+            RemoteCli.Ok(repo, more.Contains("--version-of") ? ["add", file, .. more] : ["add", file, "--name", name, .. more]);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    /// <summary>Pushes and says whether the push found only adds (and how many versions it published).</summary>
+    private static (bool FromAddsOnly, long Published) Push(string repo, params string[] more)
+    {
+        using var json = JsonDocument.Parse(RemoteCli.Ok(repo, ["push", "--json", .. more]).Out);
+        return (json.RootElement.GetProperty("from_adds_only").GetBoolean(), json.RootElement.GetProperty("versions_published").GetInt64());
+    }
+
+    private static string Ref(string remoteDirectory) => File.ReadAllText(Path.Combine(remoteDirectory, "refs", "lineage"));
+
+    /// <summary>Every version and edge, tag, test and recipe a repository shows, as text: what two repositories must agree on.</summary>
+    private static string Everything(string repo)
+    {
+        using var log = JsonDocument.Parse(RemoteCli.Ok(repo, "log", "--json").Out);
+        var parts = log.RootElement.GetProperty("nodes").EnumerateArray().Concat(log.RootElement.GetProperty("edges").EnumerateArray())
+            .Select(e => e.GetRawText()).Order(StringComparer.Ordinal);
+        return string.Join('\n', parts) + RemoteCli.Ok(repo, "tag", "--json").Out + RemoteCli.Ok(repo, "test", "ls", "--json").Out;
+    }
+
+    private static void CopyDirectory(string from, string to)
+    {
+        foreach (string directory in Directory.EnumerateDirectories(from, "*", SearchOption.AllDirectories))
+        {
+            Directory.CreateDirectory(Path.Combine(to, Path.GetRelativePath(from, directory)));
+        }
+
+        Directory.CreateDirectory(to);
+        foreach (string file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
+        {
+            File.Copy(file, Path.Combine(to, Path.GetRelativePath(from, file)));
+        }
+    }
+
+    private static void ForgetPushMarks(string repo)
+    {
+        foreach (string mark in Directory.EnumerateFiles(Path.Combine(repo, ".mgit", "cache"), "push-mark.json", SearchOption.AllDirectories))
+        {
+            File.Delete(mark);
+        }
+    }
+
+    [Fact]
+    public void A_push_after_only_adds_writes_the_same_segment_as_comparing_whole_lineages()
+    {
+        using var dir = new TempDirectory();
+        string a = Models.NewRepository(dir, "a");
+        Add(a, "base", "base weights");
+        Add(a, "tune", "tune weights", "--parent", "base@1", "--how", "finetune", "-m", "first");
+        RemoteCli.Ok(a, "tag", "tune@1", "production");
+        RemoteCli.Ok(a, "test", "add", "smoke", "--cmd", "true");
+        RemoteCli.Ok(a, "remote", "add", "origin", new Uri(dir.File("remote")).AbsoluteUri);
+        Assert.False(Push(a).FromAddsOnly); // the first push compares whole lineages, and leaves the mark
+
+        // Adds only: a new model, a fine-tune of it with metadata, a new version of an old model, a merge.
+        Add(a, "other", "other weights");
+        Add(a, "other-tune", "other tune weights", "--parent", "other@1", "--how", "distill", "--meta", "task=qa", "--meta", "lr=1e-4");
+        Add(a, "base", "base weights, version 2", "--version-of", "base");
+        Add(a, "merged", "merged weights", "--parent", "tune@1", "--parent", "other-tune@1", "--how", "merge");
+
+        // The same repository and remote, copied, pushed by comparing whole lineages.
+        CopyDirectory(a, dir.File("a-whole"));
+        CopyDirectory(dir.File("remote"), dir.File("remote-whole"));
+        string whole = dir.File("a-whole");
+        ForgetPushMarks(whole);
+        RemoteCli.Ok(whole, "remote", "rm", "origin");
+        RemoteCli.Ok(whole, "remote", "add", "origin", new Uri(dir.File("remote-whole")).AbsoluteUri);
+
+        Assert.Equal((true, 4), Push(a));
+        Assert.Equal((false, 4), Push(whole));
+        // The same ref: the same checkpoint and the same segment id, so byte for byte the same segment.
+        Assert.Equal(Ref(dir.File("remote-whole")), Ref(dir.File("remote")));
+        Assert.Single(JsonDocument.Parse(Ref(dir.File("remote"))).RootElement.GetProperty("segments").EnumerateArray());
+
+        // Nothing new: still the shortcut, nothing written.
+        Assert.Equal((true, 0), Push(a));
+        Assert.Equal(Ref(dir.File("remote-whole")), Ref(dir.File("remote")));
+
+        // A clone reads the segment like any other.
+        RemoteCli.Ok(dir.Path, "clone", new Uri(dir.File("remote")).AbsoluteUri, dir.File("b"));
+        Assert.Equal(Everything(a), Everything(dir.File("b")));
+        Models.AssertIntact(dir.File("b"));
+        RemoteCli.Ok(dir.File("b"), "checkout", "merged", "-o", dir.File("merged.txt"));
+        Assert.Equal("merged weights", File.ReadAllText(dir.File("merged.txt")));
+    }
+
+    [Fact]
+    public void Any_change_but_an_add_or_a_remote_that_moved_makes_the_push_compare_whole_lineages()
+    {
+        using var dir = new TempDirectory();
+        string a = Models.NewRepository(dir, "a");
+        Add(a, "base", "base weights");
+        for (int i = 0; i < 3; i++)
+        {
+            Add(a, $"tune{i}", $"tune {i} weights", "--parent", "base@1");
+        }
+
+        string url = new Uri(dir.File("remote")).AbsoluteUri;
+        RemoteCli.Ok(a, "remote", "add", "origin", url);
+        Push(a);
+        RemoteCli.Ok(dir.Path, "clone", url, dir.File("b"));
+        string b = dir.File("b");
+
+        // Each change that is not an add is seen, so the push compares; the next add-only push takes the shortcut again.
+        var changes = new (string What, Action Change, string[] PushArgs)[]
+        {
+            ("a tag", () => RemoteCli.Ok(a, "tag", "tune0@1", "production"), []),
+            ("a tag moved", () => RemoteCli.Ok(a, "tag", "tune1@1", "production", "--force"), []),
+            ("a test", () => RemoteCli.Ok(a, "test", "add", "smoke", "--cmd", "true"), []),
+            ("a recipe", () => RemoteCli.Ok(a, "recipe", "set", "tune1", "--cmd", "cp {parent} {output}"), []),
+            ("a reparent", () => RemoteCli.Ok(a, "reparent", "tune2@1", "--parent", "tune0@1", "-m", "tuned from tune0"), []),
+            ("results pushed", () => RemoteCli.Ok(a, "test", "run", "tune1@1"), ["--with-results"]),
+            ("a removal", () => { Add(a, "scratch", "scratch weights"); RemoteCli.Ok(a, "rm", "scratch@1"); }, []),
+            ("another clone's push", () => { RemoteCli.Ok(b, "pull"); Add(b, "from-b", "b's weights", "--parent", "base@1"); Push(b); RemoteCli.Ok(a, "pull"); }, []),
+        };
+        int n = 0;
+        foreach (var (what, change, pushArgs) in changes)
+        {
+            change();
+            Add(a, $"added{n}", $"added {n}", "--parent", "base@1");
+            var (fromAdds, _) = Push(a, pushArgs);
+            Assert.False(fromAdds, $"after {what}, the push took the shortcut");
+            Add(a, $"after{n}", $"after {n}", "--parent", $"added{n}@1");
+            Assert.True(Push(a, pushArgs).FromAddsOnly, $"after {what} and a push, the next add was not pushed by the shortcut");
+            n++;
+        }
+
+        // The remote's lineage is the local one, as a fresh clone reads it (the removed version aside: deletions do not travel).
+        RemoteCli.Ok(dir.Path, "clone", url, dir.File("c"), "--with-results");
+        RemoteCli.Ok(a, "pull");
+        Assert.Equal(Everything(a), Everything(dir.File("c")));
+    }
+
+    [Fact]
+    public void A_push_of_refs_takes_the_shortcut_only_when_they_hold_every_added_version()
+    {
+        using var dir = new TempDirectory();
+        string a = Models.NewRepository(dir, "a");
+        Add(a, "base", "base weights");
+        string url = new Uri(dir.File("remote")).AbsoluteUri;
+        RemoteCli.Ok(a, "remote", "add", "origin", url);
+        Push(a);
+
+        Add(a, "tune", "tune weights", "--parent", "base@1");
+        Add(a, "tune-of-tune", "tune of tune weights", "--parent", "tune@1");
+        Assert.Equal((true, 2), Push(a, "origin", "tune-of-tune")); // its ancestors hold every added version
+
+        Add(a, "left", "left weights", "--parent", "base@1");
+        Add(a, "right", "right weights", "--parent", "base@1");
+        Assert.Equal((false, 1), Push(a, "origin", "left")); // 'right' stays here: the push compares
+        Assert.Equal((false, 1), Push(a)); // and so does the next: the remote moved without a mark
+
+        // A ref that names nothing is refused as before, in one line.
+        var refused = RemoteCli.Run(a, "push", "origin", "no-such-model");
+        Assert.NotEqual(0, refused.ExitCode);
+        Assert.Contains("no-such-model", refused.Error, StringComparison.Ordinal);
+        Add(a, "last", "last weights", "--parent", "right@1");
+        Assert.Equal((true, 1), Push(a, "origin", "last"));
+    }
+}
