@@ -208,7 +208,7 @@ public static class PullCommand
     public static Command Build(GlobalOptions globals, CliContext context)
     {
         var remote = new Argument<string?>("REMOTE") { Description = "Remote name [default: the only remote, else origin]", Arity = ArgumentArity.ZeroOrOne };
-        var json = new Option<bool>("--json") { Description = "Print JSON: objects_received, bytes_received, skipped, tag_conflicts, test_conflicts, parent_conflicts, test_results_received" };
+        var json = new Option<bool>("--json") { Description = "Print JSON: objects_received, bytes_received, skipped, tag_conflicts, test_conflicts, parent_conflicts, test_results_received, new_versions, from_adds_only" };
         var skipBroken = SkipBrokenOption();
         var withResults = WithResultsOption("Take the remote's recorded test results too (registered tests always come)");
         var command = new Command("pull", "Fetch new versions and their objects, and merge the remote's lineage (with tags and registered tests) into this one") { remote, json, skipBroken, withResults };
@@ -229,6 +229,8 @@ public static class PullCommand
                     ["test_conflicts"] = Json.Array(result.TestConflicts),
                     ["parent_conflicts"] = Json.Array(result.ParentConflicts),
                     ["test_results_received"] = result.TestResultsReceived,
+                    ["new_versions"] = Json.Array(result.NewVersions),
+                    ["from_adds_only"] = result.FromAddsOnly,
                 });
             }
             else

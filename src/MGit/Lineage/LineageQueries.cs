@@ -165,6 +165,33 @@ internal static class LineageQueries
     /// <summary>The ids of every version of the models named in <c>$names</c> (a JSON array): placement's prefilter takes the versions of its candidates.</summary>
     public const string VersionIdsOfModels = "SELECT v.id FROM models m JOIN versions v ON v.model_id = m.id WHERE m.name IN (SELECT value FROM json_each($names))";
 
+    /// <summary>The ids and keys of the versions whose keys <c>$keys</c> lists (a JSON array): a pull finds the parents a segment names.</summary>
+    public const string VersionsByKeys = "SELECT id, key FROM versions WHERE key IN (SELECT value FROM json_each($keys))";
+
+    /// <summary>The change counters, the highest version id ever given, the highest edge and metadata rows: a <see cref="ChangeMark"/>.</summary>
+    public const string ChangeMarkNow = """
+        SELECT c.database, c.changes, c.results,
+            (SELECT last FROM version_ids),
+            (SELECT MAX(rowid) FROM edges),
+            (SELECT MAX(rowid) FROM metadata)
+        FROM change_counters c
+        """;
+
+    /// <summary>Whether an edge made after row <c>$edge</c> leads into a version of id <c>$version</c> or below (not an add's); the unary + keeps the planner on the rows after the mark instead of every older edge.</summary>
+    public const string EdgeAfterIntoOlder = "SELECT 1 FROM edges WHERE rowid > $edge AND +child_id <= $version LIMIT 1";
+
+    /// <summary>Whether a metadata row made after row <c>$metadata</c> belongs to a version of id <c>$version</c> or below (not an add's).</summary>
+    public const string MetadataAfterOfOlder = "SELECT 1 FROM metadata WHERE rowid > $metadata AND +version_id <= $version LIMIT 1";
+
+    /// <summary>The versions above id <c>$version</c>, oldest first.</summary>
+    public const string VersionsAfter = "SELECT id FROM versions WHERE id > $version ORDER BY id";
+
+    /// <summary>The parents the edges made after row <c>$edge</c> name (repeated as often as named: DISTINCT would read every edge's index).</summary>
+    public const string ParentsOfEdgesAfter = "SELECT parent_id FROM edges WHERE rowid > $edge";
+
+    /// <summary>The id of version <c>$number</c> of model <c>$name</c>, if held.</summary>
+    public const string VersionOfModel = "SELECT v.id FROM models m JOIN versions v ON v.model_id = m.id WHERE m.name = $name AND v.version = $number";
+
     /// <summary>The version tag <c>$tag</c> of model <c>$name</c> points at.</summary>
     public const string TaggedVersion = "SELECT version_id FROM tags WHERE model = $name AND name = $tag AND version_id IS NOT NULL";
 

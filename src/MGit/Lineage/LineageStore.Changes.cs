@@ -64,6 +64,93 @@ internal sealed partial class LineageStore
         return sql.ToString();
     }
 
+    /// <summary>The index on version keys (schema 9), by which a pull finds the versions a segment's edges name.</summary>
+    private const string VersionKeyIndex = "CREATE INDEX IF NOT EXISTS versions_by_key ON versions(key);\n";
+
+    /// <summary>Schema 9's migration of versions: the key column, filled for every version, and its index.</summary>
+    private void AddVersionKeys(SqliteTransaction transaction)
+    {
+        Execute("ALTER TABLE versions ADD COLUMN key TEXT", transaction);
+        var keys = new List<(long Id, string Key)>();
+        using (var command = Command("SELECT v.id, m.name, v.manifest, v.added_at FROM versions v JOIN models m ON m.id = v.model_id", transaction))
+        using (var reader = command.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                keys.Add((reader.GetInt64(0), VersionKeys.Of(reader.GetString(1), reader.GetString(2), reader.GetString(3))));
+            }
+        }
+
+        using (var update = Command("UPDATE versions SET key = $key WHERE id = $id", transaction, ("$key", ""), ("$id", 0L)))
+        {
+            foreach (var (id, key) in keys)
+            {
+                update.Parameters["$key"].Value = key;
+                update.Parameters["$id"].Value = id;
+                update.ExecuteNonQuery();
+            }
+        }
+
+        Execute(VersionKeyIndex, transaction);
+    }
+
+    /// <summary>The ids of the versions held here among <paramref name="keys"/>, by key (schema 9; none before).</summary>
+    public Dictionary<string, long> ReadIdsByKey(IReadOnlyCollection<string> keys) => Read(transaction =>
+    {
+        var ids = new Dictionary<string, long>(StringComparer.Ordinal);
+        if (!HasSchema(9) || keys.Count == 0)
+        {
+            return ids;
+        }
+
+        using var command = Command(LineageQueries.VersionsByKeys, transaction, ("$keys", JsonArray(keys)));
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            ids[reader.GetString(1)] = reader.GetInt64(0);
+        }
+
+        return ids;
+    });
+
+    /// <summary>The versions with these ids, with the edges among them and their tags, read without the rest of the graph.</summary>
+    public LineageGraph ReadVersions(IEnumerable<long> ids) => Read(transaction => ReadSubgraph([.. ids], transaction));
+
+    /// <summary>Whether any of these refs (model name and number) is held here.</summary>
+    public bool HoldsAnyRef(IEnumerable<(string Name, int Number)> refs) => Read(transaction =>
+    {
+        using var command = Command(LineageQueries.VersionOfModel, transaction, ("$name", ""), ("$number", 0));
+        foreach (var (name, number) in refs)
+        {
+            command.Parameters["$name"].Value = name;
+            command.Parameters["$number"].Value = number;
+            if (command.ExecuteScalar() is not null)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    });
+
+    /// <summary>Strings as one JSON array (keys from a remote are escaped like any text).</summary>
+    private static string JsonArray(IEnumerable<string> values)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var writer = new System.Text.Json.Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartArray();
+            foreach (string value in values)
+            {
+                writer.WriteStringValue(value);
+            }
+
+            writer.WriteEndArray();
+        }
+
+        return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
     /// <summary>Migrates an older database to the current schema now (one empty write), instead of at its next write.</summary>
     public void EnsureCurrentSchema()
     {
@@ -78,18 +165,10 @@ internal sealed partial class LineageStore
 
     private ChangeMark ReadChangeMark(SqliteTransaction transaction)
     {
-        using var command = Command(
-            """
-            SELECT c.database, c.changes, c.results,
-                (SELECT last FROM version_ids),
-                (SELECT COALESCE(MAX(rowid), 0) FROM edges),
-                (SELECT COALESCE(MAX(rowid), 0) FROM metadata)
-            FROM change_counters c
-            """,
-            transaction);
+        using var command = Command(LineageQueries.ChangeMarkNow, transaction);
         using var reader = command.ExecuteReader();
         reader.Read();
-        return new ChangeMark(reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4), reader.GetInt64(5));
+        return new ChangeMark(reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.IsDBNull(4) ? 0 : reader.GetInt64(4), reader.IsDBNull(5) ? 0 : reader.GetInt64(5));
     }
 
     /// <summary>
@@ -115,14 +194,14 @@ internal sealed partial class LineageStore
 
         (string, object?)[] since = [("$version", mark.LastVersionId), ("$edge", mark.LastEdgeRow), ("$metadata", mark.LastMetadataRow)];
         // Rows above the mark that belong to an older version are not an add's (an adoption moves an older version's edge).
-        if (Scalar("SELECT 1 FROM edges WHERE rowid > $edge AND child_id <= $version LIMIT 1", transaction, since) is not null
-            || Scalar("SELECT 1 FROM metadata WHERE rowid > $metadata AND version_id <= $version LIMIT 1", transaction, since) is not null)
+        if (Scalar(LineageQueries.EdgeAfterIntoOlder, transaction, since) is not null
+            || Scalar(LineageQueries.MetadataAfterOfOlder, transaction, since) is not null)
         {
             return null;
         }
 
-        var added = Ids("SELECT id FROM versions WHERE id > $version ORDER BY id", transaction, since);
-        var parents = Ids("SELECT DISTINCT parent_id FROM edges WHERE rowid > $edge", transaction, since);
+        var added = Ids(LineageQueries.VersionsAfter, transaction, since);
+        var parents = Ids(LineageQueries.ParentsOfEdgesAfter, transaction, since);
         return new AppendedLineage(ReadSubgraph([.. added.Union(parents)], transaction), added, now);
     });
 }

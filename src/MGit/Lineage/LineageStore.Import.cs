@@ -54,6 +54,9 @@ internal sealed record ImportPlan(
 
     /// <summary>Local adapted edges (parent key, child key) that a newer change of the child's parents on the other side replaced.</summary>
     public IReadOnlyList<(string ParentKey, string ChildKey)> RemovedEdges { get; init; } = [];
+
+    /// <summary>The <see cref="ChangeMark"/> read before the plan's state: the import returns the mark of the state it makes only while nothing changed since (not even what the stamp does not cover).</summary>
+    public ChangeMark? Since { get; init; }
 }
 
 /// <summary>Thrown when the lineage changed between planning a merge and applying it.</summary>
@@ -78,16 +81,23 @@ internal sealed partial class LineageStore
         return $"{reader.GetInt64(0)}/{reader.GetInt64(1)}/{reader.GetInt64(2)}/{reader.GetInt64(3)}/{tagEvents}/{edgeEvents}";
     }
 
-    /// <summary>Applies a merge in one immediate transaction: all of it, or (when the lineage changed meanwhile, or on any error) none.</summary>
-    public void Import(ImportPlan plan) => Guard(() => ImportCore(plan));
+    /// <summary>
+    /// Applies a merge in one immediate transaction: all of it, or (when the lineage changed
+    /// meanwhile, or on any error) none. Returns the <see cref="ChangeMark"/> of the state it
+    /// made, read in the same transaction, when the database is as <see cref="ImportPlan.Since"/>
+    /// says it was; else null.
+    /// </summary>
+    public ChangeMark? Import(ImportPlan plan) => Guard(() => ImportCore(plan));
 
-    private void ImportCore(ImportPlan plan)
+    private ChangeMark? ImportCore(ImportPlan plan)
     {
         using var transaction = _connection.BeginTransaction(deferred: false);
         if (ReadStamp(transaction) != plan.Stamp)
         {
             throw new LineageChangedException();
         }
+
+        bool unchanged = plan.Since is not null && ReadChangeMark(transaction) == plan.Since;
 
         MigrateForWrite(transaction);
 
@@ -109,8 +119,8 @@ internal sealed partial class LineageStore
                 ?? (long)Scalar("INSERT INTO models (name) VALUES ($name) RETURNING id", transaction, ("$name", v.Name))!;
             long id = (long)Scalar(
                 """
-                INSERT INTO versions (id, model_id, version, type, manifest, logical_bytes, added_at, message, error_bound)
-                VALUES ($id, $model, $version, $type, $manifest, $bytes, $at, $message, $bound) RETURNING id
+                INSERT INTO versions (id, model_id, version, type, manifest, logical_bytes, added_at, message, error_bound, key)
+                VALUES ($id, $model, $version, $type, $manifest, $bytes, $at, $message, $bound, $key) RETURNING id
                 """,
                 transaction,
                 ("$id", NextVersionId(transaction)),
@@ -121,7 +131,8 @@ internal sealed partial class LineageStore
                 ("$bytes", v.LogicalBytes),
                 ("$at", v.AddedAt),
                 ("$message", v.Message),
-                ("$bound", v.ErrorBound))!;
+                ("$bound", v.ErrorBound),
+                ("$key", v.Key))!;
             ids[v.Key] = id;
             foreach (var (key, value) in v.Metadata)
             {
@@ -162,8 +173,20 @@ internal sealed partial class LineageStore
         ImportEdgeChanges(transaction, plan, ids);
         ImportTags(transaction, plan, ids);
         ImportTests(transaction, plan, ids);
-        CheckAcyclic(transaction);
+        var imported = plan.Versions.Select(v => v.Key).ToHashSet(StringComparer.Ordinal);
+        if (plan.RemovedEdges.Count == 0 && plan.EdgeEvents.Count == 0 && plan.Edges.All(e => imported.Contains(e.ChildKey)))
+        {
+            // Every new edge leads into a version new here, and those have no other edges: a cycle can only be among the new edges.
+            CheckAcyclic(plan.Edges.Select(e => (ids[e.ParentKey], ids[e.ChildKey])).ToList());
+        }
+        else
+        {
+            CheckAcyclic(transaction);
+        }
+
+        var mark = unchanged ? ReadChangeMark(transaction) : null;
         CommitWrite(transaction);
         CompactLog();
+        return mark;
     }
 }

@@ -44,8 +44,10 @@ internal sealed partial class LineageStore : IDisposable
     /// ids are never reused (version_ids and its triggers) and no edge joins a version to itself
     /// (a trigger). 6: tags and tag_events (tags on versions, and who moved them when). 7: edge_events
     /// (who changed a version's adapted parents with <c>mgit reparent</c>, when, and how). 8:
-    /// cluster_jobs (jobs submitted to a cluster scheduler; local, never pushed). 9: change_counters
-    /// and the triggers that keep them (what changed since a push, other than adds). An older
+    /// cluster_jobs (jobs submitted to a cluster scheduler; local, never pushed). 9: versions.key
+    /// (the version key, indexed: a pull finds the parents a segment names without reading every
+    /// version) and change_counters with the triggers that keep them (what changed since a push
+    /// or pull, other than adds). An older
     /// database is read as is (the newer tables read as empty) and migrated on its first write;
     /// an older mgit refuses a newer database ("upgrade mgit"), so adding tables needs no bump of
     /// the repository format. Indexes are no part of it: <see cref="LineageQueries.Indexes"/> come
@@ -111,7 +113,7 @@ internal sealed partial class LineageStore : IDisposable
     /// twice (the highest ever used is remembered; a freed id handed to a new version let an add
     /// whose parent was removed meanwhile become its own parent), and an edge never joins a
     /// version to itself. Cycles longer than one edge are checked in the same transaction by
-    /// <see cref="CheckAcyclic"/> (SQLite triggers cannot recurse over the graph).
+    /// <see cref="CheckAcyclic(SqliteTransaction)"/> (SQLite triggers cannot recurse over the graph).
     /// </summary>
     private const string IntegrityGuards = """
         CREATE TABLE IF NOT EXISTS version_ids (last INTEGER NOT NULL);
@@ -240,6 +242,7 @@ internal sealed partial class LineageStore : IDisposable
                 added_at TEXT NOT NULL,
                 message TEXT,
                 error_bound REAL,
+                key TEXT,
                 UNIQUE (model_id, version)
             );
             CREATE TABLE IF NOT EXISTS edges (
@@ -257,7 +260,7 @@ internal sealed partial class LineageStore : IDisposable
                 PRIMARY KEY (version_id, key)
             );
             CREATE INDEX IF NOT EXISTS edges_by_child ON edges(child_id);
-            """ + TestingTables + FingerprintsTable + IntegrityGuards + TagTables + EdgeEventsTable + ClusterJobsTable + ChangeCounters + LineageQueries.Indexes + LineageQueries.TagIndexes, transaction);
+            """ + TestingTables + FingerprintsTable + IntegrityGuards + TagTables + EdgeEventsTable + ClusterJobsTable + VersionKeyIndex + ChangeCounters + LineageQueries.Indexes + LineageQueries.TagIndexes, transaction);
         Execute($"PRAGMA user_version = {SchemaVersion}", transaction);
         transaction.Commit();
         _schema = SchemaVersion;
@@ -304,6 +307,7 @@ internal sealed partial class LineageStore : IDisposable
 
         if (_schema < 9)
         {
+            AddVersionKeys(transaction);
             Execute(ChangeCounters, transaction);
         }
 
@@ -461,8 +465,8 @@ internal sealed partial class LineageStore : IDisposable
         long number = (long)Scalar("SELECT COALESCE(MAX(version), 0) + 1 FROM versions WHERE model_id = $model", transaction, ("$model", modelId))!;
         long id = (long)Scalar(
             """
-            INSERT INTO versions (id, model_id, version, type, manifest, logical_bytes, added_at, message, error_bound)
-            VALUES ($id, $model, $version, $type, $manifest, $bytes, $at, $message, $bound) RETURNING id
+            INSERT INTO versions (id, model_id, version, type, manifest, logical_bytes, added_at, message, error_bound, key)
+            VALUES ($id, $model, $version, $type, $manifest, $bytes, $at, $message, $bound, $key) RETURNING id
             """,
             transaction,
             ("$id", NextVersionId(transaction)),
@@ -471,9 +475,10 @@ internal sealed partial class LineageStore : IDisposable
             ("$type", version.Type),
             ("$manifest", version.ManifestId),
             ("$bytes", version.LogicalBytes),
-            ("$at", addedAt.ToString("O", CultureInfo.InvariantCulture)),
+            ("$at", VersionKeys.AddedAtText(addedAt)),
             ("$message", version.Message),
-            ("$bound", version.ErrorBound))!;
+            ("$bound", version.ErrorBound),
+            ("$key", VersionKeys.Of(version.Name, version.ManifestId, VersionKeys.AddedAtText(addedAt))))!;
 
         foreach (var (parentId, kind, how, message) in version.Edges)
         {
@@ -549,6 +554,12 @@ internal sealed partial class LineageStore : IDisposable
             }
         }
 
+        CheckAcyclic(edges);
+    }
+
+    /// <summary>Refuses the change when <paramref name="edges"/> (parent id, child id) close a cycle.</summary>
+    private static void CheckAcyclic(List<(long, long)> edges)
+    {
         if (Acyclic.CycleClosingEdges(edges) is [var first, ..])
         {
             throw new MGitException(ErrorKind.Conflict, $"the change would make a cycle in the lineage graph (an edge from version {edges[first].Item1} to {edges[first].Item2}); nothing was changed");

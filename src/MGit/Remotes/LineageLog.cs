@@ -36,6 +36,10 @@ internal sealed record LineageLogHead
 
     public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, RemoteLogJson.Default.LineageLogHead);
 
+    /// <summary>Whether <paramref name="later"/> is this ref with segments appended (or the same), on the same checkpoint.</summary>
+    public bool IsExtendedBy(LineageLogHead later) =>
+        new LineageLogBase(Checkpoint, Segments).IsPrefixOf(new LineageLogBase(later.Checkpoint, later.Segments));
+
     /// <summary>Whether <paramref name="other"/> names the same lineage files in the same order.</summary>
     public bool SameAs(LineageLogHead other) => ToJson().AsSpan().SequenceEqual(other.ToJson());
 

@@ -185,12 +185,24 @@ internal sealed class RemoteLineage(string metadataDirectory, string tempDirecto
         return head;
     }
 
+    /// <summary>The lineage files named, in order, each downloaded and verified against its id (their parts not yet checked).</summary>
+    public async Task<List<LineageSnapshot>> ReadSegmentsAsync(IRemoteBackend backend, IEnumerable<string> segments, CancellationToken cancel)
+    {
+        var read = new List<LineageSnapshot>();
+        foreach (string segment in segments)
+        {
+            read.Add(await ReadSnapshotAsync(backend, segment, "lineage segment", cancel).ConfigureAwait(false));
+        }
+
+        return read;
+    }
+
     /// <summary>The lineage <paramref name="state"/> with the segments named folded in, in order, each downloaded and verified.</summary>
     private async Task<LineageSnapshot> FoldAsync(IRemoteBackend backend, LineageSnapshot state, IEnumerable<string> segments, List<string> problems, CancellationToken cancel)
     {
-        foreach (string segment in segments)
+        foreach (var segment in await ReadSegmentsAsync(backend, segments, cancel).ConfigureAwait(false))
         {
-            state = LineageSegments.Fold(state, await ReadSnapshotAsync(backend, segment, "lineage segment", cancel).ConfigureAwait(false), problems);
+            state = LineageSegments.Fold(state, segment, problems);
         }
 
         return state;

@@ -49,6 +49,13 @@ public sealed record PullResult(long ObjectsReceived, long BytesReceived, IReadO
 
     /// <summary>Versions held here before the pull whose adapted parents it changed (a reparent made on the remote, or a new edge), by ref.</summary>
     public IReadOnlyList<string> ParentsChanged { get; init; } = [];
+
+    /// <summary>
+    /// The pull found that the remote had only had new versions pushed since this repository last
+    /// pushed or pulled, and nothing changed here since, and imported just those, without reading
+    /// either whole lineage.
+    /// </summary>
+    public bool FromAddsOnly { get; init; }
 }
 
 /// <summary>Configured remotes and the exchange with them: push, pull, and the lazy fetch of a lazy clone.</summary>
@@ -332,6 +339,13 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
         }
     }
 
+    /// <summary>Whether <paramref name="local"/> (without results) holds nothing <paramref name="remote"/> lacks: merging it in would change nothing.</summary>
+    private static bool AddsNothing(LineageSnapshot remote, LineageSnapshot local)
+    {
+        var remoteLineage = remote with { TestResults = null };
+        return LineageSegments.IsEmpty(LineageSegments.Delta(remoteLineage, LineageMerge.Union(remoteLineage, local).Merged));
+    }
+
     /// <summary>Whether the remote's lineage after a push (<paramref name="merged"/>) is exactly the local one pushed (test results aside unless they were sent).</summary>
     private static bool HoldsExactly(LineageSnapshot merged, LineageSnapshot local, bool withResults) =>
         (withResults ? merged : merged with { TestResults = null }).ToJson().AsSpan().SequenceEqual(local.ToJson());
@@ -539,6 +553,11 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
     private async Task<PullResult> PullUnguardedAsync(IRemoteBackend backend, bool lazy, bool skipBroken, bool withResults, CancellationToken cancel)
     {
         context.RemoveStaleTemporaries();
+        if (await TryPullAddedAsync(backend, lazy, withResults, cancel).ConfigureAwait(false) is { } fast)
+        {
+            return fast;
+        }
+
         var skipped = new List<string>();
         var (head, remote) = await ReadRemoteLineageAsync(backend, cancel, skipBroken ? skipped : null).ConfigureAwait(false);
         if (head is null)
@@ -552,6 +571,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
         for (int attempt = 1; ; attempt++)
         {
             string stamp = context.Lineage.Stamp();
+            var since = context.Lineage.ReadChangeMark();
             var graph = context.Graph();
             var localKeys = graph.Versions.ToDictionary(LineageSnapshot.KeyOf, v => v, StringComparer.Ordinal);
             var recipes = new RecipeStore(context.Lineage).All();
@@ -642,16 +662,25 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
                     .Select(e => e.ToEvent(conflict: union.ParentConflicts.Contains(e.Child)))
                     .ToList(),
                 RemovedEdges = removedEdges.Select(e => (e.Item1, e.Item2)).ToList(),
+                Since = since,
             };
             // The last moment a cancel is taken: the import is one transaction, whole or not at all.
             cancel.ThrowIfCancellationRequested();
+            ChangeMark? imported;
             try
             {
-                context.Lineage.Import(plan);
+                imported = context.Lineage.Import(plan);
             }
             catch (LineageChangedException) when (attempt < 5)
             {
                 continue; // a local add or pull landed meanwhile: merge again against the new state
+            }
+
+            // Taken whole, into a repository that held nothing the remote lacks: both now hold the same lineage (results aside).
+            if (imported is not null && skipped.Count == 0 && tags.Conflicts.Count == 0 && tests.Conflicts.Count == 0 && union.ParentConflicts.Count == 0
+                && AddsNothing(remote, LineageSnapshot.FromGraph(graph, null, recipes, tagState, registry.ReadDefinitions(), null, edgeEvents)))
+            {
+                new RemoteLineageCache(context.MetadataDirectory, context.TempDirectory, backend.Url).SaveMark(new RemoteLineageCache.PushMark(head, imported, WithResults: false));
             }
 
             return new PullResult(
@@ -670,6 +699,100 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
                 ParentsChanged = removedEdges.Select(e => RefOfKey(merged, e.Item2)).Concat(newEdges.Where(e => localKeys.ContainsKey(e.Child) && e.Kind == "adapted").Select(e => RefOfKey(merged, e.Child))).Distinct().Order(StringComparer.Ordinal).ToList(),
             };
         }
+    }
+
+    /// <summary>
+    /// The pull of a remote whose ref is the one this repository last pushed or pulled with more
+    /// segments after it, each holding only new versions and the edges into them, into a
+    /// repository where nothing changed since: the new segments are read and checked, their
+    /// versions' objects fetched, and the versions and edges imported, without reading either
+    /// whole lineage (the parents the edges name are found by their keys). The merge of whole
+    /// lineages would do the same. Null when that does not hold (or anything in the segments is
+    /// broken): the caller merges whole lineages, and reports or skips what is broken.
+    /// </summary>
+    private async Task<PullResult?> TryPullAddedAsync(IRemoteBackend backend, bool lazy, bool withResults, CancellationToken cancel)
+    {
+        var cache = new RemoteLineageCache(context.MetadataDirectory, context.TempDirectory, backend.Url);
+        // The stamp and counters first: whatever lands after them is caught by the import.
+        string stamp = context.Lineage.Stamp();
+        var since = context.Lineage.ReadChangeMark();
+        if (cache.LoadMark() is not { } mark || (withResults && !mark.WithResults) || context.Lineage.ReadAppendedSince(mark.Local, withResults) is not { Added.Count: 0 })
+        {
+            return null;
+        }
+        var lineages = Lineages;
+        if (await lineages.ReadHeadAsync(backend, cancel).ConfigureAwait(false) is not { } head || !mark.Ref.IsExtendedBy(head))
+        {
+            return null;
+        }
+
+        var segments = await lineages.ReadSegmentsAsync(backend, head.Segments.Skip(mark.Ref.Segments.Count), cancel).ConfigureAwait(false);
+        if (segments.Any(s => s.TagList.Count + s.TagEventList.Count + s.TestList.Count + s.TestResultList.Count + s.EdgeEventList.Count > 0))
+        {
+            return null; // tags, tests, results or changes of parents: merged with the local ones by the whole merge
+        }
+
+        var incoming = segments.SelectMany(s => s.Versions)
+            .OrderBy(v => DateTimeOffset.TryParse(v.AddedAt, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.None, out var at) ? at : DateTimeOffset.MinValue)
+            .ThenBy(v => v.Key, StringComparer.Ordinal)
+            .ToList();
+        var edges = segments.SelectMany(s => s.Edges).ToList();
+        var newKeys = incoming.Select(v => v.Key).ToHashSet(StringComparer.Ordinal);
+        var parentKeys = edges.Select(e => e.Parent).Where(key => !newKeys.Contains(key)).ToHashSet(StringComparer.Ordinal);
+        var held = context.Lineage.ReadIdsByKey([.. newKeys, .. parentKeys]);
+        if (newKeys.Count != incoming.Count || edges.Any(e => !newKeys.Contains(e.Child)) || newKeys.Any(held.ContainsKey) || parentKeys.Any(key => !held.ContainsKey(key))
+            || context.Lineage.HoldsAnyRef(incoming.Select(v => (v.Name, v.Version))))
+        {
+            return null; // not only new versions with edges into them, from versions held here
+        }
+
+        var parents = LineageSnapshot.FromGraph(context.Lineage.ReadVersions(parentKeys.Select(key => held[key])));
+        if (new LineageSnapshot { Versions = incoming, Edges = edges }.WithoutBrokenParts(parents).Problems.Count > 0
+            || Acyclic.CycleClosingEdges(edges.Select(e => (e.Parent, e.Child)).ToList()).Count > 0)
+        {
+            return null;
+        }
+
+        using var repositoryLock = RepositoryLock.Shared(context.LockPath, context.Options.LockWait);
+        if (incoming.Count > 0)
+        {
+            context.UpgradeFormatForWriting();
+        }
+
+        var manifests = incoming.Select(v => ObjectId.Parse(v.Manifest)).ToList();
+        var (objects, bytes) = await FetchObjectsAsync(backend, manifests, manifestsOnly: true, cancel).ConfigureAwait(false);
+        if (incoming.Any(v => ManifestProblem(v.Manifest) is not null))
+        {
+            return null;
+        }
+
+        var (more, moreBytes) = await FetchObjectsAsync(backend, manifests, lazy, cancel).ConfigureAwait(false);
+        var plan = new ImportPlan(
+            parentKeys.ToDictionary(key => key, key => held[key], StringComparer.Ordinal),
+            [],
+            incoming.Select(v => new ImportedVersion(v.Key, v.Name, v.Version, v.Type, v.Manifest, v.LogicalBytes, v.AddedAt, v.Message, v.ErrorBound, v.Metadata, v.Recipe)).ToList(),
+            edges.Select(e => new ImportedEdge(e.Parent, e.Child, EdgeKindNames.Parse(e.Kind), e.How, e.Message)).ToList(),
+            stamp)
+        {
+            Since = since,
+        };
+        cancel.ThrowIfCancellationRequested();
+        ChangeMark? now;
+        try
+        {
+            now = context.Lineage.Import(plan);
+        }
+        catch (LineageChangedException)
+        {
+            return null; // an add or pull landed meanwhile: merge whole lineages
+        }
+
+        if (now is not null)
+        {
+            cache.SaveMark(mark with { Ref = head, Local = now });
+        }
+
+        return new PullResult(objects + more, bytes + moreBytes, incoming.Select(v => v.Ref).ToList(), []) { FromAddsOnly = true };
     }
 
     /// <summary>

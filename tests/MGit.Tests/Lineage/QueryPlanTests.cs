@@ -45,6 +45,13 @@ public sealed class QueryPlanTests
         { "metadata by id", LineageQueries.MetadataByIds, [], "sqlite_autoindex_metadata_1" },
         { "edges among ids", LineageQueries.EdgesAmongIds, [], "sqlite_autoindex_edges_1 (parent_id=?)" }, // not (parent_id=? AND child_id=?): every pair of ids
         { "tags by id", LineageQueries.TagsByIds, [], "tags_by_version" },
+        { "change mark (push, pull): one-row tables, the highest rows by max", LineageQueries.ChangeMarkNow, ["c", "version_ids"], "SEARCH edges" },
+        { "edges since a mark into older versions", LineageQueries.EdgeAfterIntoOlder, [], "INTEGER PRIMARY KEY (rowid>?)" },
+        { "metadata since a mark of older versions", LineageQueries.MetadataAfterOfOlder, [], "INTEGER PRIMARY KEY (rowid>?)" },
+        { "versions since a mark", LineageQueries.VersionsAfter, [], "INTEGER PRIMARY KEY (rowid>?)" },
+        { "parents of edges since a mark", LineageQueries.ParentsOfEdgesAfter, [], "INTEGER PRIMARY KEY (rowid>?)" },
+        { "versions by key (pull)", LineageQueries.VersionsByKeys, ["json_each"], "versions_by_key" },
+        { "a model's version by number (pull)", LineageQueries.VersionOfModel, [], "sqlite_autoindex_versions_1" },
     };
 
     [Theory]
@@ -140,7 +147,7 @@ public sealed class QueryPlanTests
                     "$name" => namePattern,
                     "$ids" => "[1,2]",
                     "$limit" => 10,
-                    "$of" or "$focus" or "$root" or "$depth" => 1,
+                    "$of" or "$focus" or "$root" or "$depth" or "$edge" or "$metadata" or "$version" or "$number" => 1,
                     _ => "x",
                 });
             }

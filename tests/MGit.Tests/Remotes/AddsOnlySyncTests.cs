@@ -5,11 +5,12 @@ using MGit.Tests.TestSupport;
 namespace MGit.Tests.Remotes;
 
 /// <summary>
-/// A push after nothing but adds sends only the new versions, without reading either whole
-/// lineage, and leaves the remote exactly as the push that compares whole lineages would; any
-/// other change here, or a remote that moved, makes the push compare whole lineages again.
+/// A push after nothing but adds sends only the new versions, and a pull of nothing but new
+/// versions into an unchanged repository imports only those, both without reading either whole
+/// lineage, and each leaves both sides exactly as the whole comparison would; any other change,
+/// or a remote that moved otherwise, makes them compare whole lineages again.
 /// </summary>
-public sealed class PushFromAddsTests
+public sealed class AddsOnlySyncTests
 {
     private static void Add(string repo, string name, string content, params string[] more)
     {
@@ -137,7 +138,6 @@ public sealed class PushFromAddsTests
             ("a reparent", () => RemoteCli.Ok(a, "reparent", "tune2@1", "--parent", "tune0@1", "-m", "tuned from tune0"), []),
             ("results pushed", () => RemoteCli.Ok(a, "test", "run", "tune1@1"), ["--with-results"]),
             ("a removal", () => { Add(a, "scratch", "scratch weights"); RemoteCli.Ok(a, "rm", "scratch@1"); }, []),
-            ("another clone's push", () => { RemoteCli.Ok(b, "pull"); Add(b, "from-b", "b's weights", "--parent", "base@1"); Push(b); RemoteCli.Ok(a, "pull"); }, []),
         };
         int n = 0;
         foreach (var (what, change, pushArgs) in changes)
@@ -151,10 +151,118 @@ public sealed class PushFromAddsTests
             n++;
         }
 
+        // Another clone pushed: the remote moved, so a's push compares whole lineages and is refused;
+        // a's pull of only b's adds imports them by the shortcut, and then a's push is one again.
+        RemoteCli.Ok(b, "pull");
+        Add(b, "from-b", "b's weights", "--parent", "base@1");
+        Push(b);
+        Add(a, "behind", "a's weights", "--parent", "base@1");
+        var refused = RemoteCli.Run(a, "push");
+        Assert.Equal(1, refused.ExitCode);
+        Assert.Contains("pull first", refused.Error, StringComparison.Ordinal);
+        Assert.False(Pull(a).FromAddsOnly); // a has an add of its own since its mark
+        Assert.False(Push(a).FromAddsOnly); // and the pull that merged it left no mark
+        Add(a, "ahead", "a's later weights", "--parent", "behind@1");
+        Assert.True(Push(a).FromAddsOnly);
+        Add(b, "from-b-2", "b's later weights", "--parent", "from-b@1");
+        Assert.False(Pull(b).FromAddsOnly); // b's own add since its mark: the whole merge
+
         // The remote's lineage is the local one, as a fresh clone reads it (the removed version aside: deletions do not travel).
         RemoteCli.Ok(dir.Path, "clone", url, dir.File("c"), "--with-results");
         RemoteCli.Ok(a, "pull");
         Assert.Equal(Everything(a), Everything(dir.File("c")));
+    }
+
+    /// <summary>Pulls and says whether the pull found only adds, and the versions it brought.</summary>
+    private static (bool FromAddsOnly, string[] NewVersions) Pull(string repo)
+    {
+        using var json = JsonDocument.Parse(RemoteCli.Ok(repo, "pull", "--json").Out);
+        return (json.RootElement.GetProperty("from_adds_only").GetBoolean(), json.RootElement.GetProperty("new_versions").EnumerateArray().Select(v => v.GetString()!).ToArray());
+    }
+
+    [Fact]
+    public void A_pull_of_only_new_versions_imports_them_as_the_whole_merge_would()
+    {
+        using var dir = new TempDirectory();
+        string a = Models.NewRepository(dir, "a");
+        Add(a, "base", "base weights");
+        Add(a, "tune", "tune weights", "--parent", "base@1");
+        RemoteCli.Ok(a, "tag", "tune@1", "production");
+        string url = new Uri(dir.File("remote")).AbsoluteUri;
+        RemoteCli.Ok(a, "remote", "add", "origin", url);
+        Push(a);
+        RemoteCli.Ok(dir.Path, "clone", url, dir.File("b")); // a clone holds exactly the remote: it leaves a mark
+        string b = dir.File("b");
+
+        // Two pushes of adds: a chain, a new version, a merge with metadata, a fine-tune of a version new to b.
+        Add(a, "other", "other weights");
+        Add(a, "other-tune", "other tune weights", "--parent", "other@1", "--meta", "task=qa");
+        Assert.True(Push(a).FromAddsOnly);
+        Add(a, "base", "base weights, version 2", "--version-of", "base");
+        Add(a, "merged", "merged weights", "--parent", "tune@1", "--parent", "other-tune@1", "--how", "merge", "-m", "a merge");
+        Add(a, "merged-tune", "merged tune weights", "--parent", "merged@1");
+        Assert.True(Push(a).FromAddsOnly);
+
+        CopyDirectory(b, dir.File("b-whole"));
+        string whole = dir.File("b-whole");
+        ForgetPushMarks(whole);
+
+        var (fromAdds, received) = Pull(b);
+        Assert.True(fromAdds);
+        Assert.Equal(["other@1", "other-tune@1", "base@2", "merged@1", "merged-tune@1"], received);
+        var (wholeFromAdds, wholeReceived) = Pull(whole);
+        Assert.False(wholeFromAdds);
+        Assert.Equal(received, wholeReceived);
+        // The same versions in the same order, the same edges, tags and tests.
+        Assert.Equal(RemoteCli.Ok(whole, "ls", "--json").Out, RemoteCli.Ok(b, "ls", "--json").Out);
+        Assert.Equal(Everything(whole), Everything(b));
+        Assert.Equal(Everything(a), Everything(b));
+        Models.AssertIntact(b);
+        RemoteCli.Ok(b, "checkout", "merged-tune", "-o", dir.File("merged-tune.txt"));
+        Assert.Equal("merged tune weights", File.ReadAllText(dir.File("merged-tune.txt")));
+
+        // Nothing new: the shortcut again, nothing brought. And b's own adds now push by the shortcut too.
+        Assert.Equal((true, []), Pull(b));
+        Add(b, "from-b", "b's weights", "--parent", "merged-tune@1");
+        Assert.True(Push(b).FromAddsOnly);
+        Assert.True(Pull(a).FromAddsOnly);
+        Assert.Equal(Everything(a), Everything(b));
+    }
+
+    [Fact]
+    public void A_pull_merges_whole_lineages_when_the_remote_had_more_than_adds_or_this_repository_changed()
+    {
+        using var dir = new TempDirectory();
+        string a = Models.NewRepository(dir, "a");
+        Add(a, "base", "base weights");
+        string url = new Uri(dir.File("remote")).AbsoluteUri;
+        RemoteCli.Ok(a, "remote", "add", "origin", url);
+        Push(a);
+        RemoteCli.Ok(dir.Path, "clone", url, dir.File("b"));
+        string b = dir.File("b");
+
+        // A tag travels in the segment: merged with b's tags by the whole merge.
+        RemoteCli.Ok(a, "tag", "base@1", "production");
+        Add(a, "tune", "tune weights", "--parent", "base@1");
+        Push(a);
+        Assert.False(Pull(b).FromAddsOnly);
+        Assert.Equal(RemoteCli.Ok(a, "tag", "--json").Out, RemoteCli.Ok(b, "tag", "--json").Out);
+
+        // b added a version of its own: a version of 'tune' arrives too, so numbers are the whole merge's to settle.
+        Add(a, "tune", "tune weights, version 2", "--version-of", "tune");
+        Push(a);
+        Add(b, "tune", "b's version of tune", "--version-of", "tune");
+        var (fromAdds, _) = Pull(b);
+        Assert.False(fromAdds);
+        Assert.Contains("tune@3", Models.Refs(b));
+
+        // After a pull that leaves b holding more than the remote, no mark: b's next pull merges whole lineages too.
+        Add(a, "later", "later weights");
+        Push(a);
+        Assert.False(Pull(b).FromAddsOnly);
+        Push(b);
+        Pull(a);
+        Assert.Equal(Everything(a), Everything(b));
     }
 
     [Fact]
