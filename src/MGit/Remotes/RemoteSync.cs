@@ -314,7 +314,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
                 await RemoveStaleRemoteTemporariesAsync(backend, cancel).ConfigureAwait(false);
             }
 
-            if ((written ?? currentState.Head) is { } head && refs.Count == 0 && markBefore is not null && CurrentChangeMark() == markBefore && HoldsExactly(merged, local, withResults))
+            if ((written ?? currentState.Head) is { } head && refs.Count == 0 && markBefore is not null && CurrentChangeMark() == markBefore && AddsNothing(local, withResults ? merged : merged with { TestResults = null }))
             {
                 new RemoteLineageCache(context.MetadataDirectory, context.TempDirectory, backend.Url).SaveMark(new RemoteLineageCache.PushMark(head, markBefore, withResults));
             }
@@ -339,16 +339,9 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
         }
     }
 
-    /// <summary>Whether <paramref name="local"/> (without results) holds nothing <paramref name="remote"/> lacks: merging it in would change nothing.</summary>
-    private static bool AddsNothing(LineageSnapshot remote, LineageSnapshot local)
-    {
-        var remoteLineage = remote with { TestResults = null };
-        return LineageSegments.IsEmpty(LineageSegments.Delta(remoteLineage, LineageMerge.Union(remoteLineage, local).Merged));
-    }
-
-    /// <summary>Whether the remote's lineage after a push (<paramref name="merged"/>) is exactly the local one pushed (test results aside unless they were sent).</summary>
-    private static bool HoldsExactly(LineageSnapshot merged, LineageSnapshot local, bool withResults) =>
-        (withResults ? merged : merged with { TestResults = null }).ToJson().AsSpan().SequenceEqual(local.ToJson());
+    /// <summary>Whether <paramref name="other"/> holds nothing <paramref name="lineage"/> lacks (LineageSegments.Delta is empty): merging it in changes nothing.</summary>
+    private static bool AddsNothing(LineageSnapshot lineage, LineageSnapshot other) =>
+        LineageSegments.IsEmpty(LineageSegments.Delta(lineage, other));
 
     /// <summary>The error of a push refused because this repository's lineage is broken.</summary>
     private static MGitException BrokenHere(string problem) =>
@@ -571,7 +564,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
         for (int attempt = 1; ; attempt++)
         {
             string stamp = context.Lineage.Stamp();
-            var since = context.Lineage.ReadChangeMark();
+            var since = CurrentChangeMark();
             var graph = context.Graph();
             var localKeys = graph.Versions.ToDictionary(LineageSnapshot.KeyOf, v => v, StringComparer.Ordinal);
             var recipes = new RecipeStore(context.Lineage).All();
@@ -678,7 +671,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
 
             // Taken whole, into a repository that held nothing the remote lacks: both now hold the same lineage (results aside).
             if (imported is not null && skipped.Count == 0 && tags.Conflicts.Count == 0 && tests.Conflicts.Count == 0 && union.ParentConflicts.Count == 0
-                && AddsNothing(remote, LineageSnapshot.FromGraph(graph, null, recipes, tagState, registry.ReadDefinitions(), null, edgeEvents)))
+                && AddsNothing(remote with { TestResults = null }, LineageMerge.Union(remote with { TestResults = null }, LineageSnapshot.FromGraph(graph, null, recipes, tagState, registry.ReadDefinitions(), null, edgeEvents)).Merged))
             {
                 new RemoteLineageCache(context.MetadataDirectory, context.TempDirectory, backend.Url).SaveMark(new RemoteLineageCache.PushMark(head, imported, WithResults: false));
             }

@@ -59,6 +59,17 @@ public sealed class AddsOnlySyncTests
         }
     }
 
+    /// <summary>A repository 'a' holding base@1, pushed to a new file:// remote: the repository and the remote's URL.</summary>
+    private static (string Repo, string Url) PushedBase(TempDirectory dir)
+    {
+        string a = Models.NewRepository(dir, "a");
+        Add(a, "base", "base weights");
+        string url = new Uri(dir.File("remote")).AbsoluteUri;
+        RemoteCli.Ok(a, "remote", "add", "origin", url);
+        Push(a);
+        return (a, url);
+    }
+
     private static void ForgetPushMarks(string repo)
     {
         foreach (string mark in Directory.EnumerateFiles(Path.Combine(repo, ".mgit", "cache"), "push-mark.json", SearchOption.AllDirectories))
@@ -233,11 +244,7 @@ public sealed class AddsOnlySyncTests
     public void A_pull_merges_whole_lineages_when_the_remote_had_more_than_adds_or_this_repository_changed()
     {
         using var dir = new TempDirectory();
-        string a = Models.NewRepository(dir, "a");
-        Add(a, "base", "base weights");
-        string url = new Uri(dir.File("remote")).AbsoluteUri;
-        RemoteCli.Ok(a, "remote", "add", "origin", url);
-        Push(a);
+        var (a, url) = PushedBase(dir);
         RemoteCli.Ok(dir.Path, "clone", url, dir.File("b"));
         string b = dir.File("b");
 
@@ -269,11 +276,7 @@ public sealed class AddsOnlySyncTests
     public void A_push_of_refs_takes_the_shortcut_only_when_they_hold_every_added_version()
     {
         using var dir = new TempDirectory();
-        string a = Models.NewRepository(dir, "a");
-        Add(a, "base", "base weights");
-        string url = new Uri(dir.File("remote")).AbsoluteUri;
-        RemoteCli.Ok(a, "remote", "add", "origin", url);
-        Push(a);
+        var (a, _) = PushedBase(dir);
 
         Add(a, "tune", "tune weights", "--parent", "base@1");
         Add(a, "tune-of-tune", "tune of tune weights", "--parent", "tune@1");
