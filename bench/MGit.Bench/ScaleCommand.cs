@@ -139,7 +139,7 @@ internal static partial class ScaleCommand
         var noop = ChildProcess.Measure(Invocation.Mgit(mgit, ["-C", repo, "push", "--json", "-q"]));
         var transfer = new ScaleTransfer(objectsSent, bytesSent, after.Total - before.Total, after.Lineage - before.Lineage, LineageReadByPull(before.LineageFiles, after.LineageFiles), objectsReceived, bytesReceived);
         measured.Add(new ScaleRow("push", "`mgit push` of one new model", push1, HowPushed(push1.StandardOutput)));
-        measured.Add(new ScaleRow("pull", "`mgit pull` of it into a clone", pull, null));
+        measured.Add(new ScaleRow("pull", "`mgit pull` of it into a clone", pull, HowPushed(pull.StandardOutput)));
         measured.Add(new ScaleRow("push-noop", "`mgit push` with nothing new", noop, HowPushed(noop.StandardOutput)));
 
         // The same push without the mark (deleted): what a push costs when it must compare whole lineages.
@@ -281,12 +281,12 @@ internal static partial class ScaleCommand
         return (source.Ref, source);
     }
 
-    /// <summary>How a push found what to send, from its <c>--json</c> (an mgit before <c>from_adds_only</c>: always by comparing).</summary>
+    /// <summary>How a push or pull found what to move, from its <c>--json</c> (an mgit before <c>from_adds_only</c>: always by comparing).</summary>
     private static string HowPushed(string json)
     {
         using var document = JsonDocument.Parse(json);
         return document.RootElement.TryGetProperty("from_adds_only", out var fromAdds) && fromAdds.GetBoolean()
-            ? "sent what was added since its last push (push mark)"
+            ? "only the adds since the last exchange (push mark)"
             : "compared whole lineages";
     }
 
