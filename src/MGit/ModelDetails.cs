@@ -32,6 +32,9 @@ public sealed record ModelDetails(
     /// </summary>
     public const string UninterpretedGlobalsKey = Formats.PyTorch.PyTorchFormat.UninterpretedKey;
 
+    /// <summary>The tags on the version, by name.</summary>
+    public IReadOnlyList<ModelTag> Tags { get; init; } = [];
+
     /// <summary>The globals the version's PyTorch checkpoints refer to that were kept but not interpreted, sorted, each once.</summary>
     public IReadOnlyList<string> UninterpretedGlobals =>
         Manifest.Files

@@ -282,13 +282,16 @@ public sealed partial class Repository : IDisposable
     /// <exception cref="MGitException">InvalidInput, NotFound (the reference), Damaged (its manifest).</exception>
     public ModelDetails Show(string reference)
     {
-        var graph = _context.Graph();
-        var version = graph.Resolve(reference);
+        // The version, its parents and its children, read through indexes: not the whole graph.
+        var (graph, version) = _context.Lineage.ReadNeighbourhood(ModelRef.Parse(reference));
         return new ModelDetails(
             version,
             _context.LoadManifest(version),
             graph.ParentEdges(version).Select(e => new EdgeView(graph[e.ParentId].Ref, e.Kind, e.How, e.Message)).ToList(),
-            graph.ChildEdges(version).Select(e => new EdgeView(graph[e.ChildId].Ref, e.Kind, e.How, e.Message)).ToList());
+            graph.ChildEdges(version).Select(e => new EdgeView(graph[e.ChildId].Ref, e.Kind, e.How, e.Message)).ToList())
+        {
+            Tags = graph.TagsOf(version),
+        };
     }
 
     /// <exception cref="MGitException">NotFound (the reference or the tensor), InvalidInput (several tensors of that name: name the file), Unsupported (not a contiguous run of stored bytes), Damaged.</exception>

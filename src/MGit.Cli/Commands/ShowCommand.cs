@@ -27,7 +27,7 @@ public static class ShowCommand
             var o = context.Out;
             o.WriteLine($"{v.Ref}  ({details.Manifest.Kind}, {LineageTree.Size(v.LogicalBytes)}, added {v.AddedAt:u})");
             if (v.Type is not null) o.WriteLine($"type:     {v.Type}");
-            if (repository.Graph().TagsOf(v) is { Count: > 0 } tags) o.WriteLine($"tags:     {string.Join(", ", tags.Select(t => t.Name))}");
+            if (details.Tags is { Count: > 0 } tags) o.WriteLine($"tags:     {string.Join(", ", tags.Select(t => t.Name))}");
             if (v.Lossy) o.WriteLine($"lossy:    every float element within {v.ErrorBound} of the original");
             if (v.Message is not null) o.WriteLine($"message:  {v.Message}");
             // An adapted edge's reason (placement's, or who reparented it) says why the parent is this one.
@@ -115,7 +115,7 @@ public static class ShowCommand
             ["children"] = Json.Array(details.Children, Json.Edge),
             ["metadata"] = Json.Map(v.Metadata),
             ["uninterpreted_globals"] = Json.Array(details.UninterpretedGlobals),
-            ["tags"] = Json.Array(repository.Graph().TagsOf(v).Select(t => t.Name)),
+            ["tags"] = Json.Array(details.Tags.Select(t => t.Name)),
         };
     }
 

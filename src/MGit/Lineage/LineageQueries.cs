@@ -198,6 +198,13 @@ internal static class LineageQueries
     /// <summary>The names of the tags model <c>$name</c> has, for the error that names them.</summary>
     public const string TagsOfModel = "SELECT name FROM tags WHERE model = $name AND version_id IS NOT NULL ORDER BY name";
 
+    /// <summary>A version (<c>$focus</c>), its parents and its children: what <c>show</c> draws.</summary>
+    public const string NeighboursOf = """
+        SELECT $focus
+        UNION SELECT parent_id FROM edges WHERE child_id = $focus
+        UNION SELECT child_id FROM edges WHERE parent_id = $focus
+        """;
+
     /// <summary>A version's line, what <c>log NAME</c> draws: <c>$focus</c>, every ancestor and every descendant, each once.</summary>
     public const string LineOf = """
         WITH RECURSIVE

@@ -112,6 +112,21 @@ internal sealed partial class LineageStore
     /// <summary>One version by its id, with its tags, read without the rest of the graph.</summary>
     public ModelVersion ReadVersion(long id) => Read(transaction => ReadSubgraph([id], transaction)[id]);
 
+    /// <summary>The version <paramref name="reference"/> names, with its tags, resolved and read in one transaction without the rest of the graph.</summary>
+    public ModelVersion ReadResolved(ModelRef reference) => Read(transaction =>
+    {
+        long id = ResolveId(reference, transaction);
+        return ReadSubgraph([id], transaction)[id];
+    });
+
+    /// <summary>The version <paramref name="reference"/> names with its parents and children, the edges among them and their tags, in one transaction.</summary>
+    public (LineageGraph Graph, ModelVersion Version) ReadNeighbourhood(ModelRef reference) => Read(transaction =>
+    {
+        long id = ResolveId(reference, transaction);
+        var graph = ReadSubgraph(Ids(LineageQueries.NeighboursOf, transaction, [("$focus", id)]), transaction);
+        return (graph, graph[id]);
+    });
+
     /// <summary>The version <paramref name="reference"/> names with its ancestors and descendants, read in one transaction without the rest of the graph.</summary>
     public ModelLineage ReadLine(ModelRef reference) => Read(transaction =>
     {

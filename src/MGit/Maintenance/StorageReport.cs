@@ -1,3 +1,4 @@
+using MGit.Lineage;
 using MGit.Primitives;
 using MGit.Storage;
 using MGit.Workspace;
@@ -83,27 +84,15 @@ internal sealed class StorageReport(RepositoryContext context)
         return result;
     }
 
-    /// <summary>Per tensor of a version: codec mix, the parent tensor its deltas are against, stored bytes.</summary>
+    /// <summary>Per tensor of a version: codec mix, the tensor its deltas are against (named after the oldest version of its own line holding that chunk, else of any other), stored bytes.</summary>
     public IReadOnlyList<TensorStorage> TensorStorageOf(string reference)
     {
-        var graph = context.Graph();
-        var version = graph.Resolve(reference);
+        // The version's own line (ancestors and descendants) through indexes: not the whole graph.
+        var line = context.Lineage.ReadLine(ModelRef.Parse(reference));
+        var version = line.Focus;
         var manifest = context.LoadManifest(version);
 
-        // Which version and tensor each chunk first belonged to, to name delta bases.
-        var owners = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var other in graph.Versions.Where(v => v.Id != version.Id))
-        {
-            foreach (var segment in context.LoadManifest(other).Files.SelectMany(f => f.Segments).Where(s => s.Tensor is not null))
-            {
-                foreach (string chunk in segment.Chunks)
-                {
-                    owners.TryAdd(chunk, $"{other.Ref}:{segment.Tensor!.Name}");
-                }
-            }
-        }
-
-        var result = new List<TensorStorage>();
+        var tensors = new List<(string File, string Name, SortedDictionary<string, int> Codecs, string? BaseChunk, long Stored, int Depth)>();
         foreach (var file in manifest.Files)
         {
             foreach (var listed in file.ListedTensors())
@@ -111,7 +100,7 @@ internal sealed class StorageReport(RepositoryContext context)
                 var codecs = new SortedDictionary<string, int>(StringComparer.Ordinal);
                 long stored = 0;
                 int depth = 0;
-                string? baseName = null;
+                string? baseChunk = null;
                 foreach (string chunk in listed.Segment?.Chunks ?? [])
                 {
                     if (context.Objects.TryInspect(ObjectId.Parse(chunk)) is not { } info)
@@ -123,16 +112,50 @@ internal sealed class StorageReport(RepositoryContext context)
                     codecs[info.CodecName] = codecs.GetValueOrDefault(info.CodecName) + 1;
                     stored += info.StoredLength;
                     depth = Math.Max(depth, info.Depth);
-                    if (baseName is null && info.BaseId is { } baseId)
-                    {
-                        baseName = owners.GetValueOrDefault(baseId.ToString(), baseId.ToString());
-                    }
+                    baseChunk ??= info.BaseId?.ToString();
                 }
 
-                result.Add(new TensorStorage(file.Path, listed.Tensor.Name, codecs, baseName, stored, depth));
+                tensors.Add((file.Path, listed.Tensor.Name, codecs, baseChunk, stored, depth));
             }
         }
 
-        return result;
+        var owners = OwnersOf(tensors.Select(t => t.BaseChunk).OfType<string>().ToHashSet(StringComparer.Ordinal), version, line.Graph);
+        return tensors.Select(t => new TensorStorage(t.File, t.Name, t.Codecs, t.BaseChunk is { } b ? owners.GetValueOrDefault(b, b) : null, t.Stored, t.Depth)).ToList();
+    }
+
+    /// <summary>
+    /// The version and tensor each of <paramref name="chunks"/> (delta bases) first belonged to:
+    /// searched in the version's own line first, oldest first, where the bases are chosen from
+    /// (parents, their earlier versions), and in every other version only for what is left.
+    /// </summary>
+    private Dictionary<string, string> OwnersOf(HashSet<string> chunks, ModelVersion version, LineageGraph line)
+    {
+        var owners = new Dictionary<string, string>(StringComparer.Ordinal);
+        void Search(IEnumerable<ModelVersion> versions)
+        {
+            foreach (var other in versions.Where(v => v.Id != version.Id))
+            {
+                if (owners.Count == chunks.Count)
+                {
+                    return;
+                }
+
+                foreach (var segment in context.LoadManifest(other).Files.SelectMany(f => f.Segments).Where(s => s.Tensor is not null))
+                {
+                    foreach (string chunk in segment.Chunks.Where(chunks.Contains))
+                    {
+                        owners.TryAdd(chunk, $"{other.Ref}:{segment.Tensor!.Name}");
+                    }
+                }
+            }
+        }
+
+        Search(line.Versions.OrderBy(v => v.Id));
+        if (owners.Count < chunks.Count)
+        {
+            Search(context.Graph().Versions);
+        }
+
+        return owners;
     }
 }

@@ -78,7 +78,8 @@ internal sealed class RepositoryContext : IDisposable
     /// <summary>A consistent snapshot of the lineage graph.</summary>
     public LineageGraph Graph() => Lineage.ReadGraph();
 
-    public ModelVersion Resolve(string reference) => Graph().Resolve(reference);
+    /// <summary>The version <paramref name="reference"/> names, read through indexes (not the whole graph).</summary>
+    public ModelVersion Resolve(string reference) => Lineage.ReadResolved(ModelRef.Parse(reference));
 
     public Manifest LoadManifest(ModelVersion version)
     {

@@ -214,6 +214,43 @@ public sealed class QueryCliTests(QueryFamily family) : IClassFixture<QueryFamil
     }
 
     [Fact]
+    public void Show_reads_the_version_its_parents_children_and_tags_as_the_whole_graph_has_them()
+    {
+        using var repository = Repository.Open(family.Path);
+        var graph = repository.Graph();
+        foreach (var version in graph.Versions)
+        {
+            foreach (string reference in new[] { version.Ref }.Concat(graph.TagsOf(version).Select(t => t.Ref)))
+            {
+                using var shown = JsonDocument.Parse(Ok("show", reference, "--json").Out);
+                var root = shown.RootElement;
+                Assert.Equal(version.Ref, root.GetProperty("ref").GetString());
+                string Edges(string property) => string.Join(", ", root.GetProperty(property).EnumerateArray().Select(e => e.GetProperty("ref").GetString() + " " + e.GetProperty("kind").GetString()));
+                Assert.Equal(string.Join(", ", graph.ParentEdges(version).Select(e => graph[e.ParentId].Ref + " " + e.Kind.ToName())), Edges("parents"));
+                Assert.Equal(string.Join(", ", graph.ChildEdges(version).Select(e => graph[e.ChildId].Ref + " " + e.Kind.ToName())), Edges("children"));
+                Assert.Equal(graph.TagsOf(version).Select(t => t.Name), root.GetProperty("tags").EnumerateArray().Select(t => t.GetString()));
+            }
+        }
+
+        // The newest version of a name, as the whole graph resolves it.
+        Assert.Equal("sst2@2", JsonDocument.Parse(Ok("show", "sst2", "--json").Out).RootElement.GetProperty("ref").GetString());
+    }
+
+    [Fact]
+    public void Show_names_the_tensor_a_delta_is_stored_against_from_the_version_s_own_line()
+    {
+        using var dir = new TempDirectory();
+        CliRunner.Ok(dir.Path, "init");
+        string baseFile = Write(dir.File("base.safetensors"), [Random("encoder.weight", "F32", [128, 256], 1)]);
+        CliRunner.Ok(dir.Path, "add", baseFile, "--name", "base", "-q");
+        CliRunner.Ok(dir.Path, "add", Remotes.Models.FineTune(dir, baseFile, "tune.safetensors", 2), "--name", "tune", "--parent", "base", "-q");
+        using var shown = JsonDocument.Parse(CliRunner.Ok(dir.Path, "show", "tune", "--json").Out);
+        var tensor = Assert.Single(shown.RootElement.GetProperty("tensors").EnumerateArray());
+        Assert.Equal("base@1:encoder.weight", tensor.GetProperty("base").GetString());
+        Assert.True(tensor.GetProperty("chain_depth").GetInt32() >= 1);
+    }
+
+    [Fact]
     public void Log_of_an_unknown_model_is_a_one_line_error()
     {
         var result = CliRunner.Run(family.Path, "log", "nosuch");
