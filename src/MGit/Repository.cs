@@ -276,6 +276,12 @@ public sealed partial class Repository : IDisposable
     /// <exception cref="MGitException">InvalidInput (a malformed reference), NotFound (no such model or version).</exception>
     public ModelVersion Resolve(string reference) => _context.Resolve(reference);
 
+    /// <summary>The version with this id (as <see cref="ModelTag.VersionId"/> and edges name them), or null when there is none; read without the rest of the graph.</summary>
+    public ModelVersion? FindVersion(long id) => _context.Lineage.FindVersion(id);
+
+    /// <summary>Every tag with the versions they point at (and the edges among those), read without the rest of the graph.</summary>
+    public LineageGraph TaggedVersions() => _context.Lineage.ReadTagged();
+
     /// <exception cref="MGitException">Damaged (the manifest or its object), Unsupported (a newer manifest schema).</exception>
     public Manifest LoadManifest(ModelVersion version) => _context.LoadManifest(version);
 

@@ -44,7 +44,7 @@ public static class TagCommand
             if (doomed is not null)
             {
                 var tag = repository.DeleteTag(doomed);
-                string was = repository.Graph().Versions.FirstOrDefault(v => v.Id == tag.VersionId)?.Ref ?? "?";
+                string was = repository.FindVersion(tag.VersionId)?.Ref ?? "?";
                 if (asJson)
                 {
                     Json.Write(context.Out, new JsonObject { ["tag"] = tag.Ref, ["deleted"] = true, ["previous"] = was });
@@ -82,7 +82,7 @@ public static class TagCommand
             if (r is not null)
             {
                 var change = repository.Tag(r, n!, parse.GetValue(force));
-                string target = repository.Graph().Versions.First(v => v.Id == change.Tag.VersionId).Ref;
+                string target = repository.FindVersion(change.Tag.VersionId)?.Ref ?? "?";
                 if (asJson)
                 {
                     Json.Write(context.Out, new JsonObject { ["tag"] = change.Tag.Ref, ["target"] = target, ["previous"] = change.PreviousTarget, ["changed"] = change.Changed });
@@ -98,7 +98,7 @@ public static class TagCommand
                 return 0;
             }
 
-            var graph = repository.Graph();
+            var graph = repository.TaggedVersions();
             if (asJson)
             {
                 Json.Write(context.Out, Json.Array(graph.Tags, t => new JsonObject

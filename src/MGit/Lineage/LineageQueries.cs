@@ -192,6 +192,9 @@ internal static class LineageQueries
     /// <summary>The id of version <c>$number</c> of model <c>$name</c>, if held.</summary>
     public const string VersionOfModel = "SELECT v.id FROM models m JOIN versions v ON v.model_id = m.id WHERE m.name = $name AND v.version = $number";
 
+    /// <summary>The versions some tag points at.</summary>
+    public const string TaggedVersions = "SELECT DISTINCT version_id FROM tags WHERE version_id IS NOT NULL";
+
     /// <summary>The version tag <c>$tag</c> of model <c>$name</c> points at.</summary>
     public const string TaggedVersion = "SELECT version_id FROM tags WHERE model = $name AND name = $tag AND version_id IS NOT NULL";
 

@@ -112,6 +112,13 @@ internal sealed partial class LineageStore
     /// <summary>One version by its id, with its tags, read without the rest of the graph.</summary>
     public ModelVersion ReadVersion(long id) => Read(transaction => ReadSubgraph([id], transaction)[id]);
 
+    /// <summary>The version with this id, with its tags, or null when there is none; read without the rest of the graph.</summary>
+    public ModelVersion? FindVersion(long id) => Read(transaction => ReadSubgraph([id], transaction).Versions is [var found] ? found : null);
+
+    /// <summary>Every tagged version with every tag (and the edges among those versions), read without the rest of the graph.</summary>
+    public LineageGraph ReadTagged() => Read(transaction =>
+        ReadSubgraph(HasSchema(6) ? Ids(LineageQueries.TaggedVersions, transaction, []) : [], transaction));
+
     /// <summary>The version <paramref name="reference"/> names, with its tags, resolved and read in one transaction without the rest of the graph.</summary>
     public ModelVersion ReadResolved(ModelRef reference) => Read(transaction =>
     {

@@ -28,8 +28,9 @@ internal sealed class TagRegistry(LineageStore store, Func<string> user, TimePro
     /// <summary>Points tag <paramref name="name"/> (<c>TAG</c>, or <c>MODEL@TAG</c> of the same model) at the version <paramref name="reference"/> names.</summary>
     public TagChange Set(string reference, string name, bool force)
     {
-        var graph = store.ReadGraph();
-        var version = graph.Resolve(reference);
+        // The version and the tagged ones, not the whole graph.
+        var version = store.ReadResolved(ModelRef.Parse(reference));
+        var tagged = store.ReadTagged();
         string tagName = name;
         int at = name.LastIndexOf('@');
         if (at >= 0)
@@ -43,17 +44,17 @@ internal sealed class TagRegistry(LineageStore store, Func<string> user, TimePro
         }
 
         TagNames.Validate(tagName);
-        var previous = graph.Tags.FirstOrDefault(t => t.Model == version.Name && t.Name == tagName);
+        var previous = tagged.Tags.FirstOrDefault(t => t.Model == version.Name && t.Name == tagName);
         bool changed = store.SetTag(version.Name, tagName, version.Id, version.Ref, VersionKeys.Of(version), user(), clock.GetUtcNow(), force);
-        var now = store.ReadGraph().Tags.FirstOrDefault(t => t.Model == version.Name && t.Name == tagName)
+        var now = store.ReadTagged().Tags.FirstOrDefault(t => t.Model == version.Name && t.Name == tagName)
             ?? throw new MGitException(ErrorKind.Conflict, $"tag {version.Name}@{tagName} was deleted meanwhile");
-        return new TagChange(now, previous is null ? null : graph.Versions.FirstOrDefault(v => v.Id == previous.VersionId)?.Ref, changed);
+        return new TagChange(now, previous is null ? null : tagged.Versions.FirstOrDefault(v => v.Id == previous.VersionId)?.Ref, changed);
     }
 
     /// <summary>Deletes a tag (<c>MODEL@TAG</c>, or a bare <c>TAG</c> that only one model has).</summary>
     public ModelTag Delete(string tag)
     {
-        var graph = store.ReadGraph();
+        var graph = store.ReadTagged();
         var (model, name) = Find(tag, graph.Tags.Select(t => (t.Model, t.Name)));
         var doomed = graph.Tags.FirstOrDefault(t => t.Model == model && t.Name == name)
             ?? throw new MGitException(ErrorKind.NotFound, $"model '{model}' has no tag '{name}'");

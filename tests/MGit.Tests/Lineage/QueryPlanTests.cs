@@ -36,6 +36,7 @@ public sealed class QueryPlanTests
         { "versions of names (placement)", LineageQueries.VersionIdsOfModels, ["json_each"], "sqlite_autoindex_versions_1" },
         { "resolve NAME@TAG", LineageQueries.TaggedVersion, [], "sqlite_autoindex_tags_1" },
         { "tags of a model", LineageQueries.TagsOfModel, [], "sqlite_autoindex_tags_1" },
+        { "tagged versions (tag)", LineageQueries.TaggedVersions, ["tags"], "tags_by_version" },
         { "show REF (parents)", LineageQueries.NeighboursOf, [], "edges_by_child" },
         { "show REF (children)", LineageQueries.NeighboursOf, [], "sqlite_autoindex_edges_1" },
         { "log NAME", LineageQueries.LineOf, [], "edges_by_child" },
