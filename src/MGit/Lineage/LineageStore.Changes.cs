@@ -64,10 +64,10 @@ internal sealed partial class LineageStore
         return sql.ToString();
     }
 
-    /// <summary>The index on version keys (schema 9), by which a pull finds the versions a segment's edges name.</summary>
+    /// <summary>The index on version keys (schema 10), by which a pull finds the versions a segment's edges name.</summary>
     private const string VersionKeyIndex = "CREATE INDEX IF NOT EXISTS versions_by_key ON versions(key);\n";
 
-    /// <summary>Schema 9's migration of versions: the key column, filled for every version, and its index.</summary>
+    /// <summary>Schema 10's migration of versions: the key column, filled for every version, and its index.</summary>
     private void AddVersionKeys(SqliteTransaction transaction)
     {
         Execute("ALTER TABLE versions ADD COLUMN key TEXT", transaction);
@@ -94,11 +94,11 @@ internal sealed partial class LineageStore
         Execute(VersionKeyIndex, transaction);
     }
 
-    /// <summary>The ids of the versions held here among <paramref name="keys"/>, by key (schema 9; none before).</summary>
+    /// <summary>The ids of the versions held here among <paramref name="keys"/>, by key (schema 10; none before).</summary>
     public Dictionary<string, long> ReadIdsByKey(IReadOnlyCollection<string> keys) => Read(transaction =>
     {
         var ids = new Dictionary<string, long>(StringComparer.Ordinal);
-        if (!HasSchema(9) || keys.Count == 0)
+        if (!HasSchema(10) || keys.Count == 0)
         {
             return ids;
         }

@@ -44,16 +44,16 @@ internal sealed partial class LineageStore : IDisposable
     /// ids are never reused (version_ids and its triggers) and no edge joins a version to itself
     /// (a trigger). 6: tags and tag_events (tags on versions, and who moved them when). 7: edge_events
     /// (who changed a version's adapted parents with <c>mgit reparent</c>, when, and how). 8:
-    /// cluster_jobs (jobs submitted to a cluster scheduler; local, never pushed). 9: versions.key
-    /// (the version key, indexed: a pull finds the parents a segment names without reading every
-    /// version) and change_counters with the triggers that keep them (what changed since a push
-    /// or pull, other than adds). An older
+    /// cluster_jobs (jobs submitted to a cluster scheduler; local, never pushed). 9:
+    /// change_counters with the triggers that keep them (what changed since a push or pull, other
+    /// than adds). 10: versions.key (the version key, indexed: a pull finds the parents a segment
+    /// names without reading every version). An older
     /// database is read as is (the newer tables read as empty) and migrated on its first write;
     /// an older mgit refuses a newer database ("upgrade mgit"), so adding tables needs no bump of
     /// the repository format. Indexes are no part of it: <see cref="LineageQueries.Indexes"/> come
     /// with a new database and with the first write to an older one.
     /// </summary>
-    public const int SchemaVersion = 9;
+    public const int SchemaVersion = 10;
 
     /// <summary>The tables schema 3 added: registered tests, their results, recipes, and cascade progress.</summary>
     private const string TestingTables = """
@@ -305,9 +305,15 @@ internal sealed partial class LineageStore : IDisposable
             Execute(ClusterJobsTable, transaction);
         }
 
-        if (_schema < 9)
+        // Keys before counters: filling the keys of a schema-8 database is then not counted as
+        // a change (in a schema-9 one it is, which only makes its next push compare whole lineages).
+        if (_schema < 10)
         {
             AddVersionKeys(transaction);
+        }
+
+        if (_schema < 9)
+        {
             Execute(ChangeCounters, transaction);
         }
 
