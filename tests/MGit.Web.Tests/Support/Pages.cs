@@ -60,15 +60,20 @@ internal static class Pages
     /// <summary>Waits until the page is at PATH with these decoded query values.</summary>
     public static async Task WaitForPageAsync(IPage page, string path, params (string Name, string Value)[] query)
     {
-        try
+        // Polls the page's URL: under full load, WaitForURLAsync once missed a navigation that had
+        // already committed when it began (the page was at the URL wanted, and it timed out).
+        // Committed is enough: the assertions that follow wait for what they need on the page.
+        bool There() => PathOf(page.Url) == path && query.All(p => Query(page.Url, p.Name) == p.Value);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!There())
         {
-            // Committed is enough: the assertions that follow wait for what they need on the page.
-            await page.WaitForURLAsync(url => PathOf(url) == path && query.All(p => Query(url, p.Name) == p.Value), new() { Timeout = 30_000, WaitUntil = WaitUntilState.Commit }).ConfigureAwait(false);
-        }
-        catch (TimeoutException e)
-        {
-            string wanted = path + (query.Length == 0 ? "" : "?" + string.Join('&', query.Select(p => p.Name + "=" + p.Value)));
-            throw new TimeoutException($"the page did not get to {wanted}: it is at {page.Url}", e);
+            if (DateTime.UtcNow > deadline)
+            {
+                string wanted = path + (query.Length == 0 ? "" : "?" + string.Join('&', query.Select(p => p.Name + "=" + p.Value)));
+                throw new TimeoutException($"the page did not get to {wanted}: it is at {page.Url}");
+            }
+
+            await Task.Delay(50).ConfigureAwait(false);
         }
     }
 
