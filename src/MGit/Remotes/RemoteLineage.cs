@@ -121,13 +121,28 @@ internal sealed class RemoteLineage(string metadataDirectory, string tempDirecto
     /// </summary>
     public static async Task<LineageLogHead> AppendAsync(IRemoteBackend backend, LineageLogHead current, LineageSnapshot segment, CancellationToken cancel)
     {
-        byte[] segmentJson = segment.ToJson();
-        var segmentId = ObjectId.Compute(segmentJson);
-        await backend.PutAsync(RemoteLayout.SnapshotKey(segmentId), segmentJson, cancel).ConfigureAwait(false);
+        var segmentId = await PutFileAsync(backend, segment.ToJson(), cancel).ConfigureAwait(false);
         var head = current with { Segments = [.. current.Segments, segmentId.ToString()] };
+        await PutRefAsync(backend, head, cancel).ConfigureAwait(false);
+        return head;
+    }
+
+    /// <summary>Writes a lineage file (checkpoint or segment) under its id; returns the id.</summary>
+    private static async Task<ObjectId> PutFileAsync(IRemoteBackend backend, byte[] json, CancellationToken cancel)
+    {
+        var id = ObjectId.Compute(json);
+        await backend.PutAsync(RemoteLayout.SnapshotKey(id), json, cancel).ConfigureAwait(false);
+        return id;
+    }
+
+    /// <summary>
+    /// Writes the ref, the last moment a cancel is taken: once the ref is being written the push
+    /// either lands whole or not at all, and is reported as it ended, never as cancelled after it landed.
+    /// </summary>
+    private static async Task PutRefAsync(IRemoteBackend backend, LineageLogHead head, CancellationToken cancel)
+    {
         cancel.ThrowIfCancellationRequested();
         await backend.PutAsync(RemoteLayout.LineageRef, head.ToJson(), CancellationToken.None).ConfigureAwait(false);
-        return head;
     }
 
     /// <summary>
@@ -155,9 +170,7 @@ internal sealed class RemoteLineage(string metadataDirectory, string tempDirecto
         IReadOnlyList<string> segments = [];
         if (provable)
         {
-            byte[] segmentJson = delta.ToJson();
-            var segmentId = ObjectId.Compute(segmentJson);
-            await backend.PutAsync(RemoteLayout.SnapshotKey(segmentId), segmentJson, cancel).ConfigureAwait(false);
+            var segmentId = await PutFileAsync(backend, delta.ToJson(), cancel).ConfigureAwait(false);
             segments = [.. current.Head!.Segments, segmentId.ToString()];
         }
 
@@ -167,8 +180,7 @@ internal sealed class RemoteLineage(string metadataDirectory, string tempDirecto
         }
         else
         {
-            var mergedId = ObjectId.Compute(mergedJson);
-            await backend.PutAsync(RemoteLayout.SnapshotKey(mergedId), mergedJson, cancel).ConfigureAwait(false);
+            var mergedId = await PutFileAsync(backend, mergedJson, cancel).ConfigureAwait(false);
             head = new LineageLogHead
             {
                 Checkpoint = mergedId.ToString(),
@@ -177,10 +189,7 @@ internal sealed class RemoteLineage(string metadataDirectory, string tempDirecto
         }
 
         await beforeRef().ConfigureAwait(false);
-        // The last moment a cancel is taken: once the ref is being written the push either lands
-        // whole or not at all, and is reported as it ended, never as cancelled after it landed.
-        cancel.ThrowIfCancellationRequested();
-        await backend.PutAsync(RemoteLayout.LineageRef, head.ToJson(), CancellationToken.None).ConfigureAwait(false);
+        await PutRefAsync(backend, head, cancel).ConfigureAwait(false);
         new RemoteLineageCache(metadataDirectory, tempDirectory, backend.Url).Save(new LineageLogBase(head.Checkpoint, head.Segments), mergedJson);
         return head;
     }

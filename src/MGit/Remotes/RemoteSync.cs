@@ -180,7 +180,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
         }
 
         using var repositoryLock = RepositoryLock.Shared(context.LockPath, context.Options.LockWait);
-        var added = appended.Added.Select(id => appended.Graph.Versions.First(v => v.Id == id)).ToList();
+        var added = appended.Added.Select(id => appended.Graph[id]).ToList();
         var needed = maintenance.ObjectsOf(added, cancel);
         var (sent, bytes) = await SendMissingAsync(backend, remoteName, needed, cancel).ConfigureAwait(false);
 
@@ -573,12 +573,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
             var localSnapshot = LineageSnapshot.FromGraph(graph, recipes: recipes, edgeEvents: edgeEvents);
             var union = LineageMerge.Union(remote, localSnapshot);
             var merged = union.Merged;
-            // In the order they were added, so that listings read the same in every clone.
-            var incoming = merged.Versions
-                .Where(v => !localKeys.ContainsKey(v.Key))
-                .OrderBy(v => DateTimeOffset.Parse(v.AddedAt, System.Globalization.CultureInfo.InvariantCulture))
-                .ThenBy(v => v.Key, StringComparer.Ordinal)
-                .ToList();
+            var incoming = InOrderAdded(merged.Versions.Where(v => !localKeys.ContainsKey(v.Key)));
 
             if (incoming.Count > 0)
             {
@@ -637,8 +632,8 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
             var plan = new ImportPlan(
                 localKeys.ToDictionary(p => p.Key, p => p.Value.Id, StringComparer.Ordinal),
                 renumber.Select(r => (r.Local.Id, r.Number)).ToList(),
-                incoming.Select(v => new ImportedVersion(v.Key, v.Name, v.Version, v.Type, v.Manifest, v.LogicalBytes, v.AddedAt, v.Message, v.ErrorBound, v.Metadata, v.Recipe)).ToList(),
-                newEdges.Select(e => new ImportedEdge(e.Parent, e.Child, EdgeKindNames.Parse(e.Kind), e.How, e.Message)).ToList(),
+                incoming.Select(ToImported).ToList(),
+                newEdges.Select(ToImported).ToList(),
                 stamp)
             {
                 Recipes = merged.Versions
@@ -671,7 +666,8 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
 
             // Taken whole, into a repository that held nothing the remote lacks: both now hold the same lineage (results aside).
             if (imported is not null && skipped.Count == 0 && tags.Conflicts.Count == 0 && tests.Conflicts.Count == 0 && union.ParentConflicts.Count == 0
-                && AddsNothing(remote with { TestResults = null }, LineageMerge.Union(remote with { TestResults = null }, LineageSnapshot.FromGraph(graph, null, recipes, tagState, registry.ReadDefinitions(), null, edgeEvents)).Merged))
+                && remote with { TestResults = null } is var remoteLineage
+                && AddsNothing(remoteLineage, LineageMerge.Union(remoteLineage, LineageSnapshot.FromGraph(graph, null, recipes, tagState, registry.ReadDefinitions(), null, edgeEvents)).Merged))
             {
                 new RemoteLineageCache(context.MetadataDirectory, context.TempDirectory, backend.Url).SaveMark(new RemoteLineageCache.PushMark(head, imported, WithResults: false));
             }
@@ -706,10 +702,15 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
     private async Task<PullResult?> TryPullAddedAsync(IRemoteBackend backend, bool lazy, bool withResults, CancellationToken cancel)
     {
         var cache = new RemoteLineageCache(context.MetadataDirectory, context.TempDirectory, backend.Url);
-        // The stamp and counters first: whatever lands after them is caught by the import.
+        if (cache.LoadMark() is not { } mark || (withResults && !mark.WithResults))
+        {
+            return null;
+        }
+
+        // The stamp and counters before the check: whatever lands after them is caught by the import.
         string stamp = context.Lineage.Stamp();
         var since = context.Lineage.ReadChangeMark();
-        if (cache.LoadMark() is not { } mark || (withResults && !mark.WithResults) || context.Lineage.ReadAppendedSince(mark.Local, withResults) is not { Added.Count: 0 })
+        if (context.Lineage.ReadAppendedSince(mark.Local, withResults) is not { Added.Count: 0 })
         {
             return null;
         }
@@ -725,26 +726,25 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
             return null; // tags, tests, results or changes of parents: merged with the local ones by the whole merge
         }
 
-        var incoming = segments.SelectMany(s => s.Versions)
-            .OrderBy(v => DateTimeOffset.TryParse(v.AddedAt, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.None, out var at) ? at : DateTimeOffset.MinValue)
-            .ThenBy(v => v.Key, StringComparer.Ordinal)
-            .ToList();
+        var versions = segments.SelectMany(s => s.Versions).ToList();
         var edges = segments.SelectMany(s => s.Edges).ToList();
-        var newKeys = incoming.Select(v => v.Key).ToHashSet(StringComparer.Ordinal);
+        var newKeys = versions.Select(v => v.Key).ToHashSet(StringComparer.Ordinal);
         var parentKeys = edges.Select(e => e.Parent).Where(key => !newKeys.Contains(key)).ToHashSet(StringComparer.Ordinal);
         var held = context.Lineage.ReadIdsByKey([.. newKeys, .. parentKeys]);
-        if (newKeys.Count != incoming.Count || edges.Any(e => !newKeys.Contains(e.Child)) || newKeys.Any(held.ContainsKey) || parentKeys.Any(key => !held.ContainsKey(key))
-            || context.Lineage.HoldsAnyRef(incoming.Select(v => (v.Name, v.Version))))
+        if (newKeys.Count != versions.Count || edges.Any(e => !newKeys.Contains(e.Child)) || newKeys.Any(held.ContainsKey) || parentKeys.Any(key => !held.ContainsKey(key))
+            || context.Lineage.HoldsAnyRef(versions.Select(v => (v.Name, v.Version))))
         {
             return null; // not only new versions with edges into them, from versions held here
         }
 
         var parents = LineageSnapshot.FromGraph(context.Lineage.ReadVersions(parentKeys.Select(key => held[key])));
-        if (new LineageSnapshot { Versions = incoming, Edges = edges }.WithoutBrokenParts(parents).Problems.Count > 0
+        if (new LineageSnapshot { Versions = versions, Edges = edges }.WithoutBrokenParts(parents).Problems.Count > 0
             || Acyclic.CycleClosingEdges(edges.Select(e => (e.Parent, e.Child)).ToList()).Count > 0)
         {
             return null;
         }
+
+        var incoming = InOrderAdded(versions); // their times checked just above
 
         using var repositoryLock = RepositoryLock.Shared(context.LockPath, context.Options.LockWait);
         if (incoming.Count > 0)
@@ -763,8 +763,8 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
         var plan = new ImportPlan(
             parentKeys.ToDictionary(key => key, key => held[key], StringComparer.Ordinal),
             [],
-            incoming.Select(v => new ImportedVersion(v.Key, v.Name, v.Version, v.Type, v.Manifest, v.LogicalBytes, v.AddedAt, v.Message, v.ErrorBound, v.Metadata, v.Recipe)).ToList(),
-            edges.Select(e => new ImportedEdge(e.Parent, e.Child, EdgeKindNames.Parse(e.Kind), e.How, e.Message)).ToList(),
+            incoming.Select(ToImported).ToList(),
+            edges.Select(ToImported).ToList(),
             stamp)
         {
             Since = since,
@@ -787,6 +787,18 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
 
         return new PullResult(objects + more, bytes + moreBytes, incoming.Select(v => v.Ref).ToList(), []) { FromAddsOnly = true };
     }
+
+    /// <summary>Versions as a pull imports them: in the order they were added (then by key), so that listings read the same in every clone.</summary>
+    private static List<SnapshotVersion> InOrderAdded(IEnumerable<SnapshotVersion> versions) =>
+        versions
+            .OrderBy(v => DateTimeOffset.Parse(v.AddedAt, System.Globalization.CultureInfo.InvariantCulture))
+            .ThenBy(v => v.Key, StringComparer.Ordinal)
+            .ToList();
+
+    private static ImportedVersion ToImported(SnapshotVersion v) =>
+        new(v.Key, v.Name, v.Version, v.Type, v.Manifest, v.LogicalBytes, v.AddedAt, v.Message, v.ErrorBound, v.Metadata, v.Recipe);
+
+    private static ImportedEdge ToImported(SnapshotEdge e) => new(e.Parent, e.Child, EdgeKindNames.Parse(e.Kind), e.How, e.Message);
 
     /// <summary>
     /// What a pull does to tests: a test new here, or replaced on the remote only, comes; one
