@@ -67,10 +67,18 @@ internal sealed partial class LineageStore
     /// <summary>The index on version keys (schema 10), by which a pull finds the versions a segment's edges name.</summary>
     private const string VersionKeyIndex = "CREATE INDEX IF NOT EXISTS versions_by_key ON versions(key);\n";
 
-    /// <summary>Schema 10's migration of versions: the key column, filled for every version, and its index.</summary>
+    /// <summary>
+    /// Schema 10's migration of versions: the key column, filled for every version, and its index.
+    /// mgit 21eb9e1 to 6a70fb4 made the column as part of schema 9: such a database keeps its
+    /// column, and its keys are filled again.
+    /// </summary>
     private void AddVersionKeys(SqliteTransaction transaction)
     {
-        Execute("ALTER TABLE versions ADD COLUMN key TEXT", transaction);
+        if (!HasColumn("versions", "key", transaction))
+        {
+            Execute("ALTER TABLE versions ADD COLUMN key TEXT", transaction);
+        }
+
         var keys = new List<(long Id, string Key)>();
         using (var command = Command("SELECT v.id, m.name, v.manifest, v.added_at FROM versions v JOIN models m ON m.id = v.model_id", transaction))
         using (var reader = command.ExecuteReader())
@@ -92,6 +100,12 @@ internal sealed partial class LineageStore
         }
 
         Execute(VersionKeyIndex, transaction);
+    }
+
+    private bool HasColumn(string table, string column, SqliteTransaction transaction)
+    {
+        using var command = Command("SELECT COUNT(*) FROM pragma_table_info($table) WHERE name = $column", transaction, ("$table", table), ("$column", column));
+        return (long)command.ExecuteScalar()! > 0;
     }
 
     /// <summary>The ids of the versions held here among <paramref name="keys"/>, by key (schema 10; none before).</summary>

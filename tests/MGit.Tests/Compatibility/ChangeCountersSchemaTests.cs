@@ -69,6 +69,34 @@ public sealed class ChangeCountersSchemaTests
         Models.AssertChecksOut(dir.File("clone"), "newm-tune", Path.Combine(repo, "originals", "newm.safetensors"));
     }
 
+    [Fact]
+    public void A_schema_9_repository_made_with_version_keys_keeps_them_and_upgrades()
+    {
+        // mgit 21eb9e1 to 6a70fb4 added versions.key in schema 9; the fixture is repo-schema8 pushed and given one model by 21eb9e1.
+        using var dir = new TempDirectory();
+        string repo = dir.File("repo");
+        RepositoryFixtures.CopyTo("repo-schema9-keyed", repo);
+        Assert.Equal(9, RepositoryFixtures.LineageSchema(repo));
+        Assert.Equal(0, NullKeys(repo));
+        Assert.Equal(["base@1", "newm@1", "tuned@1"], Models.Refs(repo));
+
+        // Its first write migrates it (the column is there already) instead of failing on a duplicate column.
+        RemoteCli.Ok(repo, "add", Path.Combine(repo, "originals", "tuned.safetensors"), "--name", "tuned-again", "--parent", "tuned@1", "-q");
+        Assert.Equal(LineageStore.SchemaVersion, RepositoryFixtures.LineageSchema(repo));
+        Assert.Equal(0, NullKeys(repo));
+
+        string url = new Uri(dir.File("remote")).AbsoluteUri;
+        RemoteCli.Ok(repo, "remote", "add", "origin", url);
+        RemoteCli.Ok(repo, "push");
+        RemoteCli.Ok(dir.Path, "clone", url, dir.File("clone"));
+        RemoteCli.Ok(repo, "add", Path.Combine(repo, "originals", "newm.safetensors"), "--name", "newm-tune", "--parent", "newm@1", "-q");
+        Assert.Contains("\"from_adds_only\": true", RemoteCli.Ok(repo, "push", "--json").Out, StringComparison.Ordinal);
+        Assert.Contains("\"from_adds_only\": true", RemoteCli.Ok(dir.File("clone"), "pull", "--json").Out, StringComparison.Ordinal);
+        Assert.Equal(Models.Refs(repo), Models.Refs(dir.File("clone")));
+        Models.AssertIntact(repo);
+        Models.AssertChecksOut(dir.File("clone"), "tuned@production", Path.Combine(repo, "originals", "tuned.safetensors"));
+    }
+
     /// <summary>Versions of a repository's database without a key.</summary>
     private static long NullKeys(string repositoryRoot)
     {
