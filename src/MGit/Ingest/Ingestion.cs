@@ -78,7 +78,8 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
             throw new MGitException(ErrorKind.InvalidInput, $"{path} is inside the repository's own {RepositoryContext.DirectoryName} folder");
         }
 
-        var graph = context.Graph();
+        // Placement ranks every stored version; an add with given parents needs only the models it names.
+        var graph = options.Auto ? context.Graph() : ReadAround(fullPath, options);
         var plan = PlanLineage(graph, fullPath, options);
 
         // Read every file's structure first: a bad file refuses the whole add before any byte is stored.
@@ -295,6 +296,25 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
         {
             return null;
         }
+    }
+
+    /// <summary>
+    /// The part of the graph <see cref="PlanLineage"/> and the delta bases look at: every version
+    /// of the new model and of the models its parents and <c>--version-of</c> name (so those refs
+    /// resolve and the latest of each is known), the versions its child edges name, and their parents.
+    /// </summary>
+    private LineageGraph ReadAround(string fullPath, AddOptions options)
+    {
+        var names = new HashSet<string>(StringComparer.Ordinal) { options.Name ?? DefaultName(fullPath) };
+        foreach (string reference in options.Parents.Append(options.VersionOf).OfType<string>())
+        {
+            // The name before the last '@' (names never hold one); a malformed ref finds nothing here and is refused when resolved.
+            int at = reference.LastIndexOf('@');
+            names.Add(at < 0 ? reference : reference[..at]);
+        }
+
+        var ids = options.ChildEdges.SelectMany(e => e.ReplacesParentId is long former ? [e.ChildId, former] : new[] { e.ChildId }).ToList();
+        return context.Lineage.ReadAround(names, ids);
     }
 
     private static NewVersion PlanLineage(LineageGraph graph, string fullPath, AddOptions options)

@@ -165,6 +165,9 @@ internal static class LineageQueries
     /// <summary>The ids of every version of the models named in <c>$names</c> (a JSON array): placement's prefilter takes the versions of its candidates.</summary>
     public const string VersionIdsOfModels = "SELECT v.id FROM models m JOIN versions v ON v.model_id = m.id WHERE m.name IN (SELECT value FROM json_each($names))";
 
+    /// <summary>The parents of the versions <c>$ids</c> lists (a JSON array): an add reads the parents of the versions it names.</summary>
+    public const string ParentsOfIds = "SELECT parent_id FROM edges WHERE child_id IN (SELECT value FROM json_each($ids))";
+
     /// <summary>The ids and keys of the versions whose keys <c>$keys</c> lists (a JSON array): a pull finds the parents a segment names.</summary>
     public const string VersionsByKeys = "SELECT id, key FROM versions WHERE key IN (SELECT value FROM json_each($keys))";
 

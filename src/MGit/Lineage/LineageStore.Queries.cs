@@ -47,29 +47,23 @@ internal sealed partial class LineageStore
     }
 
     /// <summary>The ids of every version of these models (by name), read through the name index.</summary>
-    public List<long> ReadVersionIdsOf(IReadOnlyCollection<string> names) => Read(transaction =>
+    public List<long> ReadVersionIdsOf(IReadOnlyCollection<string> names) => Read(transaction => VersionIdsOf(names, transaction));
+
+    private List<long> VersionIdsOf(IReadOnlyCollection<string> names, SqliteTransaction transaction) =>
+        Ids(LineageQueries.VersionIdsOfModels, transaction, [("$names", JsonArray(names))]);
+
+    /// <summary>
+    /// Every version of the models <paramref name="names"/> names and the versions
+    /// <paramref name="ids"/>, with their parents, the edges among them and their tags, read in
+    /// one transaction without the rest of the graph. Within it, refs to those models resolve,
+    /// each model's latest version is there, and so are the parents of each of its versions:
+    /// what an add with given parents needs.
+    /// </summary>
+    public LineageGraph ReadAround(IReadOnlyCollection<string> names, IReadOnlyCollection<long> ids) => Read(transaction =>
     {
-        var ids = new List<long>();
-        using var json = new MemoryStream();
-        using (var writer = new System.Text.Json.Utf8JsonWriter(json))
-        {
-            writer.WriteStartArray();
-            foreach (string name in names)
-            {
-                writer.WriteStringValue(name);
-            }
-
-            writer.WriteEndArray();
-        }
-
-        using var command = Command(LineageQueries.VersionIdsOfModels, transaction, ("$names", System.Text.Encoding.UTF8.GetString(json.GetBuffer(), 0, (int)json.Length)));
-        using var reader = command.ExecuteReader();
-        while (Guard(() => reader.Read()))
-        {
-            ids.Add(reader.GetInt64(0));
-        }
-
-        return ids;
+        var focus = VersionIdsOf(names, transaction).Concat(ids).Distinct().ToList();
+        var parents = Ids(LineageQueries.ParentsOfIds, transaction, [("$ids", IdArray(focus))]);
+        return ReadSubgraph([.. focus.Union(parents)], transaction);
     });
 
     /// <summary>The id of the version <paramref name="reference"/> names, read by name alone; the errors of <see cref="LineageGraph.Resolve(ModelRef)"/>.</summary>
@@ -185,7 +179,10 @@ internal sealed partial class LineageStore
             LineageQueries.VersionsByIds(HasSchema(2)),
             LineageQueries.EdgesAmongIds,
             LineageQueries.TagsByIds,
-            ("$ids", "[" + string.Join(',', ids.Select(id => id.ToString(CultureInfo.InvariantCulture))) + "]"));
+            ("$ids", IdArray(ids)));
+
+    /// <summary>Ids as one JSON array, for <c>json_each</c>.</summary>
+    private static string IdArray(IEnumerable<long> ids) => "[" + string.Join(',', ids.Select(id => id.ToString(CultureInfo.InvariantCulture))) + "]";
 
     /// <summary>A version from the columns every version query starts with (id, name, version, type, manifest, logical bytes, added at, message, error bound).</summary>
     private static ModelVersion ReadVersion(SqliteDataReader reader, IReadOnlyDictionary<string, string> metadata) => new(

@@ -61,6 +61,45 @@ public sealed class LineageTests
     }
 
     [Fact]
+    public void An_add_reads_the_models_it_names_with_their_parents_and_nothing_else()
+    {
+        using var fx = new RepoFixture();
+        var r = fx.Repository;
+        r.Add(Model(fx, "base.safetensors", 1), new AddOptions());
+        r.Add(Model(fx, "chat.safetensors", 2), new AddOptions { Parents = ["base"], How = "finetune" });
+        r.Add(Model(fx, "base2.safetensors", 3), new AddOptions { VersionOf = "base" });
+        r.Add(Model(fx, "chat2.safetensors", 4), new AddOptions { VersionOf = "chat", Parents = ["base@2"] });
+        r.Add(Model(fx, "code.safetensors", 5), new AddOptions { Parents = ["base@1"] });
+        r.Add(Model(fx, "other.safetensors", 6), new AddOptions());
+        r.Tag("chat@1", "stable");
+
+        var whole = r.Graph();
+        LineageGraph around;
+        using (var lineage = LineageStore.Open(Path.Combine(fx.RepositoryPath, ".mgit", "lineage.db"), create: false))
+        {
+            around = lineage.ReadAround(["chat", "nothing-yet"], [whole.Resolve("other").Id]);
+        }
+
+        Assert.Equal(["base@1", "base@2", "chat@1", "chat@2", "other@1"], around.Versions.Select(v => v.Ref).Order());
+        Assert.Equal("chat@2", around.Latest("chat")!.Ref);
+        Assert.Equal("chat@1", around.Resolve("chat@stable").Ref);
+        Assert.Equal(["base@2", "chat@1"], around.Parents(around.Resolve("chat@2")).Select(v => v.Ref).Order());
+        Assert.Equal(whole.Edges.Where(e => around.Versions.Any(v => v.Id == e.ChildId) && around.Versions.Any(v => v.Id == e.ParentId)).Count(), around.Edges.Count);
+
+        // The adds that plan from it get what the whole graph would give: the tagged parent, the
+        // inherited provenance, the latest version's number, the name conflict.
+        r.Add(Model(fx, "chat3.safetensors", 7), new AddOptions { VersionOf = "chat@stable" });
+        r.Add(Model(fx, "tune.safetensors", 8), new AddOptions { Parents = ["chat@stable"] });
+        var after = r.Graph();
+        Assert.Equal(["base@1", "chat@1"], after.Parents(after.Resolve("chat@3")).Select(v => v.Ref).Order());
+        Assert.Equal(["chat@1"], after.Parents(after.Resolve("tune")).Select(v => v.Ref));
+        Assert.Equal("finetune", after.ParentEdges(after.Resolve("chat@3"), EdgeKind.Adapted).Single().How);
+        var conflict = Assert.Throws<MGitException>(() => r.Add(Model(fx, "again.safetensors", 9), new AddOptions { Name = "code", Parents = ["base"] }));
+        Assert.Contains("model 'code' already exists", conflict.Message, StringComparison.Ordinal);
+        Assert.Throws<MGitException>(() => r.Add(Model(fx, "lost.safetensors", 10), new AddOptions { Parents = ["chat@nosuchtag"] }));
+    }
+
+    [Fact]
     public void Refs_and_names_are_validated()
     {
         Assert.Equal(new ModelRef("a b;$(x)", 3), ModelRef.Parse("a b;$(x)@3"));

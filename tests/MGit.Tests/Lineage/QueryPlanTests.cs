@@ -37,6 +37,7 @@ public sealed class QueryPlanTests
         { "resolve NAME@TAG", LineageQueries.TaggedVersion, [], "sqlite_autoindex_tags_1" },
         { "tags of a model", LineageQueries.TagsOfModel, [], "sqlite_autoindex_tags_1" },
         { "tagged versions (tag)", LineageQueries.TaggedVersions, ["tags"], "tags_by_version" },
+        { "parents of ids (add)", LineageQueries.ParentsOfIds, ["json_each"], "edges_by_child" },
         { "show REF (parents)", LineageQueries.NeighboursOf, [], "edges_by_child" },
         { "show REF (children)", LineageQueries.NeighboursOf, [], "sqlite_autoindex_edges_1" },
         { "log NAME", LineageQueries.LineOf, [], "edges_by_child" },
