@@ -246,6 +246,22 @@ public sealed partial class Repository : IDisposable
             .Select(row => new VersionListing(row.Version, row.Parents.Select(p => new EdgeView(p.Ref, p.Kind, p.How, p.Message)).ToList(), row.Tags));
 
     /// <summary>
+    /// The <paramref name="count"/> versions added last, newest first (by time of adding, then
+    /// id), with their parents and tags (what <c>mgit status</c> shows): one pass over the times of
+    /// adding, not the whole graph.
+    /// </summary>
+    /// <param name="count">How many; at least 1.</param>
+    public IReadOnlyList<VersionListing> LatestAdded(int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
+        var (graph, latest) = _context.Lineage.ReadLatestAdded(count);
+        return latest.Select(id => graph[id]).Select(v => new VersionListing(
+            v,
+            graph.ParentEdges(v).Select(e => new EdgeView(graph[e.ParentId].Ref, e.Kind, e.How, e.Message)).ToList(),
+            graph.TagsOf(v).Select(t => t.Name).ToList())).ToList();
+    }
+
+    /// <summary>
     /// The version <paramref name="reference"/> names with its ancestors and descendants and the
     /// edges and tags among them (what <c>mgit log NAME</c> draws), read without the rest of the graph.
     /// </summary>

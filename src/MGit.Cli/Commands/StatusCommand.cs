@@ -20,9 +20,8 @@ public static class StatusCommand
         command.SetAction(parse =>
         {
             using var repository = globals.OpenRepository(parse, context);
-            var graph = repository.Graph();
             var stats = repository.Stats();
-            var latest = graph.Versions.OrderByDescending(v => v.AddedAt).ThenByDescending(v => v.Id).Take(LatestShown).ToList();
+            var latest = repository.LatestAdded(LatestShown);
             var remotes = parse.GetValue(offline)
                 ? repository.Remotes().Select(r => new RemoteComparison(r.Name, r.Url, 0, 0, "not read (--offline)")).ToList()
                 : repository.CompareWithRemotesAsync(context.Cancellation).GetAwaiter().GetResult();
@@ -39,7 +38,7 @@ public static class StatusCommand
                     ["versions"] = stats.Versions,
                     ["logical_bytes"] = stats.LogicalBytes,
                     ["stored_bytes"] = stats.StoredBytes,
-                    ["latest"] = Json.Array(latest, v => new JsonObject { ["ref"] = v.Ref, ["added_at"] = v.AddedAt.ToString("O", CultureInfo.InvariantCulture) }),
+                    ["latest"] = Json.Array(latest, l => new JsonObject { ["ref"] = l.Version.Ref, ["added_at"] = l.Version.AddedAt.ToString("O", CultureInfo.InvariantCulture) }),
                     ["remotes"] = Json.Array(remotes, r => new JsonObject
                     {
                         ["name"] = r.Remote,
@@ -73,7 +72,7 @@ public static class StatusCommand
                 output.WriteLine("latest additions:");
                 output.Write(TextTable.Render(
                     ["REF", "ADDED", "PARENTS"],
-                    latest.Select(v => (IReadOnlyList<string>)[v.Ref, v.AddedAt.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture), string.Join(", ", graph.Parents(v).Select(p => p.Ref)) is { Length: > 0 } p ? p : "-"])));
+                    latest.Select(l => (IReadOnlyList<string>)[l.Version.Ref, l.Version.AddedAt.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture), string.Join(", ", l.Parents.Select(p => p.Ref)) is { Length: > 0 } p ? p : "-"])));
             }
 
             output.WriteLine();

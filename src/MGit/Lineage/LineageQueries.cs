@@ -165,6 +165,12 @@ internal static class LineageQueries
     /// <summary>The ids of every version of the models named in <c>$names</c> (a JSON array): placement's prefilter takes the versions of its candidates.</summary>
     public const string VersionIdsOfModels = "SELECT v.id FROM models m JOIN versions v ON v.model_id = m.id WHERE m.name IN (SELECT value FROM json_each($names))";
 
+    /// <summary>How many models have a version, how many versions there are and their logical bytes (<c>stats</c>, <c>status</c>): the whole table is the question.</summary>
+    public const string Totals = "SELECT COUNT(DISTINCT model_id), COUNT(*), COALESCE(SUM(logical_bytes), 0) FROM versions";
+
+    /// <summary>Every version's id and time of adding (<c>status</c> keeps the latest few as they stream by).</summary>
+    public const string AddedTimes = "SELECT id, added_at FROM versions";
+
     /// <summary>The parents of the versions <c>$ids</c> lists (a JSON array): an add reads the parents of the versions it names.</summary>
     public const string ParentsOfIds = "SELECT parent_id FROM edges WHERE child_id IN (SELECT value FROM json_each($ids))";
 

@@ -46,6 +46,51 @@ internal sealed partial class LineageStore
         }
     }
 
+    /// <summary>How many models have a version, how many versions there are and their logical bytes, counted by the database (nothing kept per version).</summary>
+    public (int Models, int Versions, long LogicalBytes) ReadTotals() => Read(transaction =>
+    {
+        using var command = Command(LineageQueries.Totals, transaction);
+        using var reader = command.ExecuteReader();
+        reader.Read();
+        return (reader.GetInt32(0), reader.GetInt32(1), reader.GetInt64(2));
+    });
+
+    /// <summary>
+    /// The <paramref name="count"/> versions added last (by time of adding, then id), newest first,
+    /// and a graph of them with their parents and tags: one pass over the versions' times, keeping
+    /// only the latest few, then an indexed read of those.
+    /// </summary>
+    public (LineageGraph Graph, List<long> Latest) ReadLatestAdded(int count) => Read(transaction =>
+    {
+        var kept = new PriorityQueue<long, (DateTimeOffset AddedAt, long Id)>(count + 1);
+        using (var command = Command(LineageQueries.AddedTimes, transaction))
+        using (var reader = command.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                long id = reader.GetInt64(0);
+                string text = reader.GetString(1);
+                // Times are written round-trip ("O"), which has a fast exact parser; anything else is read as before.
+                var addedAt = DateTimeOffset.TryParseExact(text, "O", CultureInfo.InvariantCulture, DateTimeStyles.None, out var exact) ? exact : DateTimeOffset.Parse(text, CultureInfo.InvariantCulture);
+                kept.Enqueue(id, (addedAt, id));
+                if (kept.Count > count)
+                {
+                    kept.Dequeue(); // the earliest of those kept
+                }
+            }
+        }
+
+        var latest = new List<long>(kept.Count);
+        while (kept.TryDequeue(out long id, out _))
+        {
+            latest.Add(id);
+        }
+
+        latest.Reverse();
+        var parents = Ids(LineageQueries.ParentsOfIds, transaction, [("$ids", IdArray(latest))]);
+        return (ReadSubgraph([.. latest.Union(parents)], transaction), latest);
+    });
+
     /// <summary>The ids of every version of these models (by name), read through the name index.</summary>
     public List<long> ReadVersionIdsOf(IReadOnlyCollection<string> names) => Read(transaction => VersionIdsOf(names, transaction));
 

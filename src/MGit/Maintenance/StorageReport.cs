@@ -1,3 +1,4 @@
+using System.IO.Enumeration;
 using MGit.Lineage;
 using MGit.Primitives;
 using MGit.Storage;
@@ -29,27 +30,34 @@ internal sealed class StorageReport(RepositoryContext context)
     /// <summary>What the repository holds and what it costs on disk (objects and the lineage database; not caches, logs or temporary files).</summary>
     public RepositoryStats Stats()
     {
-        var graph = context.Graph();
+        var (models, versions, logicalBytes) = context.Lineage.ReadTotals();
         long stored = 0;
         long objects = 0;
-        // What the repository keeps: objects and the lineage database; not the checkout cache, logs or temporary files.
-        string[] disposable = [context.CheckoutCacheDirectory, context.LogDirectory, context.TempDirectory, context.PlacementCacheDirectory, context.Reserve.Path];
-        foreach (var file in new DirectoryInfo(context.MetadataDirectory).EnumerateFiles("*", SearchOption.AllDirectories)
-            .Where(f => !disposable.Any(d => ModelFolder.IsInside(f.FullName, d))))
+        // What the repository keeps: objects and the lineage database; not the checkout cache, logs or
+        // temporary files, whose folders are not even entered. One stat per file, no FileInfo kept.
+        var disposable = new HashSet<string>(
+            new[] { context.CheckoutCacheDirectory, context.LogDirectory, context.TempDirectory, context.PlacementCacheDirectory, context.Reserve.Path }.Select(Path.TrimEndingDirectorySeparator),
+            StringComparer.Ordinal);
+        string objectsDirectory = Path.Combine(context.MetadataDirectory, "objects");
+        var files = new FileSystemEnumerable<(long Length, bool IsObject)>(
+            context.MetadataDirectory,
+            (ref FileSystemEntry entry) => (entry.Length, Path.GetDirectoryName(entry.Directory).SequenceEqual(objectsDirectory)),
+            new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0, IgnoreInaccessible = false })
         {
-            stored += file.Length;
-            if (file.DirectoryName is { } dir && Path.GetDirectoryName(dir) == Path.Combine(context.MetadataDirectory, "objects"))
+            // Of the files only the reserve is disposable, at the top: no path is built for any other.
+            ShouldIncludePredicate = (ref FileSystemEntry entry) => !entry.IsDirectory && !(entry.Directory.SequenceEqual(context.MetadataDirectory) && disposable.Contains(entry.ToFullPath())),
+            ShouldRecursePredicate = (ref FileSystemEntry entry) => !disposable.Contains(entry.ToFullPath()),
+        };
+        foreach (var (length, isObject) in files)
+        {
+            stored += length;
+            if (isObject)
             {
                 objects++;
             }
         }
 
-        return new RepositoryStats(
-            graph.Versions.Select(v => v.Name).Distinct().Count(),
-            graph.Versions.Count,
-            graph.Versions.Sum(v => v.LogicalBytes),
-            stored,
-            objects);
+        return new RepositoryStats(models, versions, logicalBytes, stored, objects);
     }
 
     /// <summary>

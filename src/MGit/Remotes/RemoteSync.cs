@@ -1005,7 +1005,7 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
     public Task<RemoteLineageState> ReadRemoteLineageAsync(IRemoteBackend backend, CancellationToken cancel, List<string>? skipped = null) =>
         Lineages.ReadAsync(backend, cancel, skipped);
 
-    private RemoteLineage Lineages => new(context.MetadataDirectory, context.TempDirectory, context.Options.LineageSegmentsPerCheckpoint);
+    internal RemoteLineage Lineages => new(context.MetadataDirectory, context.TempDirectory, context.Options.LineageSegmentsPerCheckpoint);
 
     public static async Task<RemoteFormat?> ReadRemoteFormatAsync(IRemoteBackend backend, CancellationToken cancel)
     {

@@ -184,6 +184,54 @@ public sealed class AddsOnlySyncTests
         Assert.Equal(Everything(a), Everything(dir.File("c")));
     }
 
+    /// <summary>What <c>status --json</c> says of the remote: versions to push and to pull, or its problem.</summary>
+    private static (int? Ahead, int? Behind, string? Problem) Status(string repo)
+    {
+        using var json = JsonDocument.Parse(RemoteCli.Ok(repo, "status", "--json").Out);
+        var remote = json.RootElement.GetProperty("remotes")[0];
+        int? Count(string name) => remote.GetProperty(name).ValueKind == JsonValueKind.Number ? remote.GetProperty(name).GetInt32() : null;
+        return (Count("ahead"), Count("behind"), remote.GetProperty("problem").ValueKind == JsonValueKind.String ? remote.GetProperty("problem").GetString() : null);
+    }
+
+    [Fact]
+    public void Status_counts_from_the_push_mark_what_comparing_whole_lineages_counts()
+    {
+        using var dir = new TempDirectory();
+        var (a, url) = PushedBase(dir);
+        string b = dir.File("b");
+        RemoteCli.Ok(dir.Path, "clone", url, b);
+        Assert.Equal((0, 0, null), Status(a));
+        Add(a, "one", "one's weights", "--parent", "base@1");
+        Add(a, "two", "two's weights", "--parent", "one@1");
+        Add(b, "from-b", "b's weights", "--parent", "base@1");
+        Push(b);
+
+        // a added two since its push; the remote took one segment from b since.
+        string unmarked = dir.File("a-unmarked");
+        CopyDirectory(a, unmarked);
+        Directory.Delete(Path.Combine(unmarked, ".mgit", "cache"), recursive: true);
+        Assert.Equal((2, 1, null), Status(a));
+        Assert.Equal((2, 1, null), Status(unmarked));
+        Assert.Equal((0, 0, null), Status(b));
+
+        // The counts came from the mark: with the remote's checkpoint gone, a still counts (it reads
+        // only the ref and the new segment), while the copy without a mark must read the checkpoint.
+        string checkpoint = JsonDocument.Parse(Ref(dir.File("remote"))).RootElement.GetProperty("checkpoint").GetString()!;
+        File.Delete(Path.Combine(dir.File("remote"), "lineage", checkpoint));
+        foreach (string cached in Directory.EnumerateFiles(Path.Combine(a, ".mgit", "cache"), "*", SearchOption.AllDirectories).Where(f => Path.GetFileName(f) != "push-mark.json"))
+        {
+            File.Delete(cached); // what a cached of the remote's lineage, which would spare the whole comparison the checkpoint too
+        }
+
+        Assert.Equal((2, 1, null), Status(a));
+        Directory.Delete(Path.Combine(unmarked, ".mgit", "cache"), recursive: true); // what its status cached of the remote
+        Assert.Contains("is missing", Status(unmarked).Problem, StringComparison.Ordinal);
+
+        // Any change but an add: a compares whole lineages, and so meets the missing checkpoint too.
+        RemoteCli.Ok(a, "tag", "one@1", "first");
+        Assert.Contains("is missing", Status(a).Problem, StringComparison.Ordinal);
+    }
+
     /// <summary>Pulls and says whether the pull found only adds, and the versions it brought.</summary>
     private static (bool FromAddsOnly, string[] NewVersions) Pull(string repo)
     {

@@ -34,6 +34,35 @@ public sealed class MaintenanceTests
     }
 
     [Fact]
+    public void Stored_bytes_are_the_objects_and_the_lineage_database_not_caches_logs_or_temporaries()
+    {
+        using var fx = new RepoFixture();
+        fx.Repository.Add(Write(fx.Model("a.safetensors"), [Random("w", "F32", [64, 64], 1)]), new AddOptions());
+        fx.Repository.Add(Write(fx.Model("b.safetensors"), [Random("w", "F32", [64, 64], 2)]), new AddOptions { Parents = ["a"] });
+        string metadata = Path.Combine(fx.RepositoryPath, ".mgit");
+        var before = fx.Repository.Stats();
+
+        // Every kept file by a plain walk: objects two levels down, the database and settings at the top.
+        var kept = Directory.EnumerateFiles(metadata, "*", SearchOption.AllDirectories)
+            .Where(f => Path.GetRelativePath(metadata, f).Split(Path.DirectorySeparatorChar) is var parts && parts[0] is not ("cache" or "tmp" or "logs" or "reserve"))
+            .ToList();
+        Assert.Equal(kept.Sum(f => new FileInfo(f).Length), before.StoredBytes);
+        Assert.Equal(kept.Count(f => Path.GetRelativePath(metadata, f).StartsWith("objects" + Path.DirectorySeparatorChar, StringComparison.Ordinal)), before.Objects);
+        Assert.True(before.Objects >= 4, $"{before.Objects} objects"); // two manifests and their chunks
+
+        // Caches, logs and temporaries (folders and files in them) are not counted, however large.
+        foreach (string folder in new[] { Path.Combine("cache", "checkouts", "x"), "logs", "tmp", Path.Combine("cache", "remote-lineage", "y") })
+        {
+            Directory.CreateDirectory(Path.Combine(metadata, folder));
+            File.WriteAllBytes(Path.Combine(metadata, folder, "big"), new byte[100_000]);
+        }
+
+        Assert.Equal(before, fx.Repository.Stats());
+        Assert.Equal(2, before.Versions);
+        Assert.Equal(2, before.Models);
+    }
+
+    [Fact]
     public void Fsck_finds_a_flipped_byte_and_names_the_models_that_need_it()
     {
         using var fx = new RepoFixture(chunkSize: 4096);
