@@ -78,7 +78,7 @@ internal sealed partial class CascadeRunner(RepositoryContext context, Ingestion
     /// <summary>The recipe recorded for a version and the parents it names, or null when there is none.</summary>
     public (ModelVersion Version, string? Recipe, IReadOnlyList<ModelVersion> Parents) RecipeOf(string reference)
     {
-        var graph = context.Graph();
+        var graph = context.Lineage.ReadAround([ModelRef.NameOf(reference)], []);
         var version = graph.Resolve(reference);
         return (version, Recipes.Get(version), graph.Parents(version, EdgeKind.Adapted));
     }

@@ -17,7 +17,8 @@ internal sealed class ModelComparison(RepositoryContext context)
     /// </summary>
     public ModelDiffResult Diff(string a, string b, string? workingDirectory = null)
     {
-        var graph = context.Graph();
+        // Every version of the models the arguments would name, and no other: refs resolve within it.
+        var graph = context.Lineage.ReadAround([ModelRef.NameOf(a), ModelRef.NameOf(b)], []);
         using (RepositoryLock.Shared(context.LockPath, context.Options.LockWait))
         {
             return ModelDiff.Compare(Side(graph, a, workingDirectory), Side(graph, b, workingDirectory));
@@ -51,12 +52,7 @@ internal sealed class ModelComparison(RepositoryContext context)
         return PathSide(argument, path, context.WritingFormat);
     }
 
-    private static bool IsStoredModel(LineageGraph graph, string argument)
-    {
-        int at = argument.LastIndexOf('@');
-        string name = at > 0 ? argument[..at] : argument;
-        return graph.Latest(name) is not null;
-    }
+    private static bool IsStoredModel(LineageGraph graph, string argument) => graph.Latest(ModelRef.NameOf(argument)) is not null;
 
     private static DiffSide PathSide(string label, string path, RepositoryFormat format)
     {

@@ -306,12 +306,8 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
     private LineageGraph ReadAround(string fullPath, AddOptions options)
     {
         var names = new HashSet<string>(StringComparer.Ordinal) { options.Name ?? DefaultName(fullPath) };
-        foreach (string reference in options.Parents.Append(options.VersionOf).OfType<string>())
-        {
-            // The name before the last '@' (names never hold one); a malformed ref finds nothing here and is refused when resolved.
-            int at = reference.LastIndexOf('@');
-            names.Add(at < 0 ? reference : reference[..at]);
-        }
+        // A malformed ref finds nothing here and is refused when resolved.
+        names.UnionWith(options.Parents.Append(options.VersionOf).OfType<string>().Select(ModelRef.NameOf));
 
         var ids = options.ChildEdges.SelectMany(e => e.ReplacesParentId is long former ? [e.ChildId, former] : new[] { e.ChildId }).ToList();
         return context.Lineage.ReadAround(names, ids);

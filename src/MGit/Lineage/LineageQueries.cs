@@ -165,6 +165,9 @@ internal static class LineageQueries
     /// <summary>The ids of every version of the models named in <c>$names</c> (a JSON array): placement's prefilter takes the versions of its candidates.</summary>
     public const string VersionIdsOfModels = "SELECT v.id FROM models m JOIN versions v ON v.model_id = m.id WHERE m.name IN (SELECT value FROM json_each($names))";
 
+    /// <summary>The children of the versions <c>$ids</c> lists (a JSON array): rm refuses to orphan them.</summary>
+    public const string ChildrenOfIds = "SELECT child_id FROM edges WHERE parent_id IN (SELECT value FROM json_each($ids))";
+
     /// <summary>How many models have a version, how many versions there are and their logical bytes (<c>stats</c>, <c>status</c>): the whole table is the question.</summary>
     public const string Totals = "SELECT COUNT(DISTINCT model_id), COUNT(*), COALESCE(SUM(logical_bytes), 0) FROM versions";
 

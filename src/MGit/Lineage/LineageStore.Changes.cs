@@ -108,8 +108,30 @@ internal sealed partial class LineageStore
         return (long)command.ExecuteScalar()! > 0;
     }
 
+    /// <summary>
+    /// The current refs of the versions held here among <paramref name="keys"/> (a history names
+    /// versions by key; a pull may have renumbered them since): found by key from schema 10, from
+    /// the whole graph before it.
+    /// </summary>
+    public Dictionary<string, string> ReadRefsByKey(IReadOnlyCollection<string> keys)
+    {
+        if (!HasSchema(10))
+        {
+            return ReadGraph().Versions.Where(v => keys.Contains(VersionKeys.Of(v))).ToDictionary(VersionKeys.Of, v => v.Ref, StringComparer.Ordinal);
+        }
+
+        return Read(transaction =>
+        {
+            var ids = IdsByKey(keys, transaction);
+            var versions = ReadSubgraph([.. ids.Values], transaction);
+            return ids.ToDictionary(p => p.Key, p => versions[p.Value].Ref, StringComparer.Ordinal);
+        });
+    }
+
     /// <summary>The ids of the versions held here among <paramref name="keys"/>, by key (schema 10; none before).</summary>
-    public Dictionary<string, long> ReadIdsByKey(IReadOnlyCollection<string> keys) => Read(transaction =>
+    public Dictionary<string, long> ReadIdsByKey(IReadOnlyCollection<string> keys) => Read(transaction => IdsByKey(keys, transaction));
+
+    private Dictionary<string, long> IdsByKey(IReadOnlyCollection<string> keys, SqliteTransaction transaction)
     {
         var ids = new Dictionary<string, long>(StringComparer.Ordinal);
         if (!HasSchema(10) || keys.Count == 0)
@@ -125,7 +147,7 @@ internal sealed partial class LineageStore
         }
 
         return ids;
-    });
+    }
 
     /// <summary>The versions with these ids, with the edges among them and their tags, read without the rest of the graph.</summary>
     public LineageGraph ReadVersions(IEnumerable<long> ids) => Read(transaction => ReadSubgraph([.. ids], transaction));

@@ -104,11 +104,26 @@ internal sealed partial class LineageStore
     /// each model's latest version is there, and so are the parents of each of its versions:
     /// what an add with given parents needs.
     /// </summary>
-    public LineageGraph ReadAround(IReadOnlyCollection<string> names, IReadOnlyCollection<long> ids) => Read(transaction =>
+    /// <param name="names">Models whose every version is read.</param>
+    /// <param name="ids">Versions read besides.</param>
+    /// <param name="withChildren">Their children too (what rm checks).</param>
+    /// <param name="below">A version whose descendants are read too, each with its parents (what reparent's cycle check walks).</param>
+    public LineageGraph ReadAround(IReadOnlyCollection<string> names, IReadOnlyCollection<long> ids, bool withChildren = false, ModelRef? below = null) => Read(transaction =>
     {
-        var focus = VersionIdsOf(names, transaction).Concat(ids).Distinct().ToList();
-        var parents = Ids(LineageQueries.ParentsOfIds, transaction, [("$ids", IdArray(focus))]);
-        return ReadSubgraph([.. focus.Union(parents)], transaction);
+        var focus = VersionIdsOf(names, transaction).Concat(ids).ToHashSet();
+        if (below is not null)
+        {
+            focus.UnionWith(Ids(LineageQueries.Below(fromRoots: false, limited: false), transaction, [("$root", ResolveId(below, transaction))]));
+        }
+
+        var read = new HashSet<long>(focus);
+        read.UnionWith(Ids(LineageQueries.ParentsOfIds, transaction, [("$ids", IdArray(focus))]));
+        if (withChildren)
+        {
+            read.UnionWith(Ids(LineageQueries.ChildrenOfIds, transaction, [("$ids", IdArray(focus))]));
+        }
+
+        return ReadSubgraph([.. read], transaction);
     });
 
     /// <summary>The id of the version <paramref name="reference"/> names, read by name alone; the errors of <see cref="LineageGraph.Resolve(ModelRef)"/>.</summary>

@@ -46,6 +46,13 @@ public sealed record ModelRef(string Name, int? Version)
         return new ModelRef(name, null) { Tag = version };
     }
 
+    /// <summary>The model name a reference as written names (what comes before its last '@'), not checked: for finding the model before resolving the reference.</summary>
+    internal static string NameOf(string text)
+    {
+        int at = text.LastIndexOf('@');
+        return at < 0 ? text : text[..at];
+    }
+
     /// <summary>
     /// Names are free text (spaces and shell characters included; they never reach a shell) but
     /// cannot contain '@' (the version separator) or control characters, start with '-' (an option),

@@ -77,7 +77,11 @@ internal sealed class ParentEditor(LineageStore store, Func<string> user, TimePr
             throw new MGitException(ErrorKind.InvalidInput, "the message must be one line (no control characters)");
         }
 
-        var graph = store.ReadGraph();
+        // The child's model, the models named as parents, and everything below the child (where a cycle would close).
+        var graph = store.ReadAround(
+            [ModelRef.NameOf(reference), .. options.Parents.Concat(options.RemoveParents).Select(ModelRef.NameOf)],
+            [],
+            below: ModelRef.Parse(reference));
         var child = graph.Resolve(reference);
         var current = graph.ParentEdges(child, EdgeKind.Adapted);
         var kept = new List<(ModelVersion Parent, string? How)>();
@@ -146,10 +150,10 @@ internal sealed class ParentEditor(LineageStore store, Func<string> user, TimePr
     /// <summary>Every change of the version's adapted parents, oldest first (also those a pull received).</summary>
     public IReadOnlyList<ParentChange> History(string reference)
     {
-        var graph = store.ReadGraph();
-        var child = graph.Resolve(reference);
-        var refs = graph.Versions.ToDictionary(VersionKeys.Of, v => v.Ref, StringComparer.Ordinal);
-        return store.ReadEdgeEvents(VersionKeys.Of(child))
+        var child = store.ReadResolved(ModelRef.Parse(reference));
+        var events = store.ReadEdgeEvents(VersionKeys.Of(child));
+        var refs = store.ReadRefsByKey(events.SelectMany(e => e.ParentKeys).ToHashSet(StringComparer.Ordinal));
+        return events
             .Select(e => new ParentChange(
                 child.Ref,
                 e.ParentKeys.Select((key, i) => refs.GetValueOrDefault(key) ?? e.ParentRefs.ElementAtOrDefault(i) ?? key).ToList(),

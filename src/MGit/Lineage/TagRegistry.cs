@@ -77,7 +77,6 @@ internal sealed class TagRegistry(LineageStore store, Func<string> user, TimePro
     /// <summary>Every change of a tag (also one deleted since), oldest first.</summary>
     public IReadOnlyList<TagMove> History(string tag)
     {
-        var graph = store.ReadGraph();
         var heads = store.ReadTagState().Heads;
         var (model, name) = Find(tag, heads.Select(h => (h.Model, h.Name)));
         var events = store.ReadTagEvents(model, name);
@@ -86,7 +85,7 @@ internal sealed class TagRegistry(LineageStore store, Func<string> user, TimePro
             throw new MGitException(ErrorKind.NotFound, $"model '{model}' has no tag '{name}' and never had one");
         }
 
-        var refs = graph.Versions.ToDictionary(VersionKeys.Of, v => v.Ref, StringComparer.Ordinal);
+        var refs = store.ReadRefsByKey(events.Select(e => e.TargetKey).OfType<string>().ToHashSet(StringComparer.Ordinal));
         var byId = events.ToDictionary(e => e.Id, StringComparer.Ordinal);
         return events.Select(e => new TagMove(
             model,

@@ -35,8 +35,9 @@ internal sealed class RepositoryMaintenance(RepositoryContext context)
     /// </summary>
     public IReadOnlyList<string> Remove(string reference, bool force = false)
     {
-        var graph = context.Graph();
         var parsed = ModelRef.Parse(reference);
+        // The model's versions with their parents, children and tags: all that removing them touches.
+        var graph = context.Lineage.ReadAround([parsed.Name], [], withChildren: true);
         var doomed = parsed.Version is null && parsed.Tag is null ? graph.VersionsOf(parsed.Name) : [graph.Resolve(parsed)];
         if (doomed.Count == 0)
         {
