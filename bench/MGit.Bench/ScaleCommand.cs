@@ -155,6 +155,24 @@ internal static partial class ScaleCommand
         var whole = ChildProcess.Measure(Invocation.Mgit(mgit, ["-C", repo, "push", "--json", "-q"]));
         measured.Add(new ScaleRow("push-whole", "`mgit push` of one new model, its push mark deleted", whole, HowPushed(whole.StandardOutput)));
 
+        // One model's everyday commands: an add with its parent given, then status, show, diff,
+        // checkout and rm of it; each should read only what it names, not the whole graph.
+        Console.Error.WriteLine($"N={n}: add, status, show, diff, checkout, rm of one model");
+        string single = Path.Combine(scratch, "single.safetensors");
+        var (singleParent, _) = DeriveFrom(families, middle, ref random, single);
+        var addOne = ChildProcess.Measure(Invocation.Mgit(mgit, ["-C", repo, "add", single, "--name", "scale-single", "--parent", singleParent, "--how", "finetune", "-q"]));
+        measured.Add(new ScaleRow("add", $"`mgit add FILE --parent {singleParent}`", addOne, null));
+        var status = ChildProcess.Measure(Invocation.Mgit(mgit, ["-C", repo, "status"]));
+        measured.Add(new ScaleRow("status", "`mgit status`", status, status.StandardOutput.Split('\n').FirstOrDefault(l => l.StartsWith("origin", StringComparison.Ordinal)) is { } state ? "origin: " + state[(state.LastIndexOf("  ", StringComparison.Ordinal) + 2)..] : null));
+        var show = ChildProcess.Measure(Invocation.Mgit(mgit, ["-C", repo, "show", "scale-single", "--json"]));
+        measured.Add(new ScaleRow("show", "`mgit show scale-single --json`", show, null));
+        var diff = ChildProcess.Measure(Invocation.Mgit(mgit, ["-C", repo, "diff", singleParent, "scale-single"]));
+        measured.Add(new ScaleRow("diff", $"`mgit diff {singleParent} scale-single`", diff, null));
+        var checkout = ChildProcess.Measure(Invocation.Mgit(mgit, ["-C", repo, "checkout", "scale-single", "-o", Path.Combine(scratch, "checked-out.safetensors")]));
+        measured.Add(new ScaleRow("checkout", "`mgit checkout scale-single -o FILE`", checkout, null));
+        var rm = ChildProcess.Measure(Invocation.Mgit(mgit, ["-C", repo, "rm", "scale-single"]));
+        measured.Add(new ScaleRow("rm", "`mgit rm scale-single`", rm, null));
+
         // add --auto: new models derived from random members of random families.
         Console.Error.WriteLine($"N={n}: {placements} x add --auto");
         var auto = new List<(Measurement Run, double PlacementMs, double CpuMs, int Compared)>();
