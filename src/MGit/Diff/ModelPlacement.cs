@@ -273,9 +273,10 @@ internal sealed class ModelPlacement(RepositoryContext context)
             return new PlacementGraph(graph, IsPlacementEdge);
         }
 
+        // The versions whose key a change names and whose ref is still the one it named (found by key: the graph may be placement's, without times).
         var refs = events.Select(e => e.ChildRef).ToHashSet(StringComparer.Ordinal);
-        var keys = events.Select(e => e.ChildKey).ToHashSet(StringComparer.Ordinal);
-        var userSet = graph.Versions.Where(v => refs.Contains(v.Ref) && keys.Contains(VersionKeys.Of(v))).Select(v => v.Id).ToHashSet();
+        var userRefs = context.Lineage.ReadRefsByKey(events.Select(e => e.ChildKey).ToHashSet(StringComparer.Ordinal)).Values.Where(refs.Contains).ToHashSet(StringComparer.Ordinal);
+        var userSet = graph.Versions.Where(v => userRefs.Contains(v.Ref)).Select(v => v.Id).ToHashSet();
         return new PlacementGraph(graph, IsPlacementEdge, userSet);
     }
 

@@ -78,8 +78,9 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
             throw new MGitException(ErrorKind.InvalidInput, $"{path} is inside the repository's own {RepositoryContext.DirectoryName} folder");
         }
 
-        // Placement ranks every stored version; an add with given parents needs only the models it names.
-        var graph = options.Auto ? context.Graph() : ReadAround(fullPath, options);
+        // Placement ranks every stored version (and reads only what it needs of each); an add with
+        // given parents needs only the models it names.
+        var graph = options.Auto ? context.Lineage.ReadPlacementGraph() : ReadAround(fullPath, options);
         var plan = PlanLineage(graph, fullPath, options);
 
         // Read every file's structure first: a bad file refuses the whole add before any byte is stored.
@@ -96,6 +97,7 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
         {
             var declared = DeclaredLineageReader.Read(files, layouts.ToDictionary(l => l.RelativePath, l => l.Layout, StringComparer.Ordinal));
             (options, placement) = PlanAutomatically(graph, options, layouts.Select(l => (l.FullPath, l.Layout)), plan.Name, declared, cancellationToken);
+            graph = ReadAround(fullPath, options); // the whole versions of the parent and children chosen
             plan = PlanLineage(graph, fullPath, options);
         }
 
@@ -468,7 +470,8 @@ internal sealed class Ingestion(RepositoryContext context, ModelPlacement placer
 
         // What the files say of their base comes first: a model card naming a stored model is
         // worth more than any likeness of weights.
-        var (bases, unmatched) = MatchDeclared(declared, name, graph.LatestVersions(), []);
+        // Claims are matched against names and metadata, which placement's graph leaves out.
+        var (bases, unmatched) = MatchDeclared(declared, name, declared.Claims.Count == 0 ? [] : context.Graph().LatestVersions(), []);
         if (bases.Count > 0)
         {
             var parents = bases.Select(b => b.Version!).DistinctBy(v => v.Id).ToList();

@@ -264,6 +264,16 @@ internal static class LineageQueries
     /// <summary>Every version's metadata, by version then key.</summary>
     public const string AllMetadata = "SELECT version_id, key, value FROM metadata ORDER BY version_id, key";
 
+    /// <summary>Every version's id, name, number and manifest, oldest first (the order of <see cref="AllVersions"/>): what placement reads of each.</summary>
+    public const string PlacementVersions = "SELECT v.id, m.name, v.version, v.manifest FROM versions v JOIN models m ON m.id = v.model_id ORDER BY v.id";
+
+    /// <summary>
+    /// Every edge in the order of <see cref="AllEdges"/>, with its kind and, of its message, only
+    /// the first 7 characters when they start with a prefix placement gives its own edges
+    /// ("auto: ", "infer: "; ModelPlacement.IsPlacementEdge): what placement reads of each.
+    /// </summary>
+    public const string PlacementEdges = "SELECT parent_id, child_id, kind, NULL, CASE WHEN substr(message, 1, 6) = 'auto: ' OR substr(message, 1, 7) = 'infer: ' THEN substr(message, 1, 7) END FROM edges ORDER BY rowid";
+
     /// <summary>Every edge, in the order they were made.</summary>
     public const string AllEdges = "SELECT parent_id, child_id, kind, how, message FROM edges ORDER BY rowid";
 

@@ -46,6 +46,38 @@ internal sealed partial class LineageStore
         }
     }
 
+    /// <summary>
+    /// The graph as placement reads it (<c>add --auto</c>): every version with only its id, name,
+    /// number and manifest (type, time, message and metadata left empty), every edge with its kind
+    /// and only the start of a message placement wrote, no tags. About half what
+    /// <see cref="ReadGraph"/> costs at 100,000 versions; for placement only, which reads nothing else.
+    /// </summary>
+    public LineageGraph ReadPlacementGraph() => Read(transaction =>
+    {
+        var noMetadata = new Dictionary<string, string>();
+        var versions = new List<ModelVersion>();
+        using (var command = Command(LineageQueries.PlacementVersions, transaction))
+        using (var reader = command.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                versions.Add(new ModelVersion(reader.GetInt64(0), reader.GetString(1), reader.GetInt32(2), null, reader.GetString(3), 0, default, null, noMetadata));
+            }
+        }
+
+        var edges = new List<LineageEdge>();
+        using (var command = Command(LineageQueries.PlacementEdges, transaction))
+        using (var reader = command.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                edges.Add(ReadEdge(reader));
+            }
+        }
+
+        return new LineageGraph(versions, edges);
+    });
+
     /// <summary>How many models have a version, how many versions there are and their logical bytes, counted by the database (nothing kept per version).</summary>
     public (int Models, int Versions, long LogicalBytes) ReadTotals() => Read(transaction =>
     {

@@ -88,6 +88,34 @@ public sealed class PlacementTests
     }
 
     [Fact]
+    public void Placement_reads_the_versions_and_edges_of_the_whole_graph_in_its_order_and_which_edges_it_made()
+    {
+        var family = new ModelFamily();
+        using var fixture = new RepoFixture();
+        foreach (var member in family.Members)
+        {
+            fixture.Repository.Add(ModelFamily.Write(fixture.Models, member), new AddOptions { Auto = true });
+        }
+
+        var members = family.Members.ToList();
+        fixture.Repository.Add(ModelFamily.Write(fixture.Models, members[1], "by-hand.safetensors"), new AddOptions { Name = "by-hand", Parents = [members[0].Name], Message = "by hand" });
+        fixture.Repository.Add(ModelFamily.Write(fixture.Models, members[2], "again.safetensors"), new AddOptions { VersionOf = members[2].Name });
+
+        var whole = fixture.Repository.Graph();
+        LineageGraph placement;
+        using (var lineage = LineageStore.Open(Path.Combine(fixture.RepositoryPath, ".mgit", "lineage.db"), create: false))
+        {
+            placement = lineage.ReadPlacementGraph();
+        }
+
+        Assert.Equal(whole.Versions.Select(v => (v.Id, v.Ref, v.ManifestId)), placement.Versions.Select(v => (v.Id, v.Ref, v.ManifestId)));
+        static bool ByPlacement(LineageEdge e) => e.Message is { } m && (m.StartsWith("auto: ", StringComparison.Ordinal) || m.StartsWith("infer: ", StringComparison.Ordinal));
+        Assert.Equal(whole.Edges.Select(e => (e.ParentId, e.ChildId, e.Kind, ByPlacement(e))), placement.Edges.Select(e => (e.ParentId, e.ChildId, e.Kind, ByPlacement(e))));
+        Assert.Contains(placement.Edges, ByPlacement);
+        Assert.Contains(placement.Edges, e => !ByPlacement(e));
+    }
+
+    [Fact]
     public void Without_name_hints_a_family_added_parents_first_is_placed_by_content_alone()
     {
         // Names that say nothing: only shared tensors, structure, casts, sparsity and distances count.
