@@ -38,6 +38,8 @@ public sealed class QueryPlanTests
         { "tags of a model", LineageQueries.TagsOfModel, [], "sqlite_autoindex_tags_1" },
         { "tagged versions (tag)", LineageQueries.TaggedVersions, ["tags"], "tags_by_version" },
         { "parents of ids (add)", LineageQueries.ParentsOfIds, ["json_each"], "edges_by_child" },
+        { "children of ids (rm)", LineageQueries.ChildrenOfIds, ["json_each"], "sqlite_autoindex_edges_1" },
+        { "placement's versions: every one, each name by key", LineageQueries.PlacementVersions, ["v"], "INTEGER PRIMARY KEY" },
         { "show REF (parents)", LineageQueries.NeighboursOf, [], "edges_by_child" },
         { "show REF (children)", LineageQueries.NeighboursOf, [], "sqlite_autoindex_edges_1" },
         { "log NAME", LineageQueries.LineOf, [], "edges_by_child" },
