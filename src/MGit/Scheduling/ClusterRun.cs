@@ -55,9 +55,12 @@ internal sealed class ClusterRun(IJobScheduler scheduler, LineageStore store, st
     /// <summary>Submits one job for <paramref name="unit"/> and records it; returns the scheduler's id.</summary>
     public string Submit(string unit, ClusterJob job)
     {
+        // The time before submitting: a job can start and record its own start before the
+        // scheduler's answer reaches us, and a result is matched to the job submitted before it.
+        var submittedAt = now();
         string id = scheduler.Submit(job);
         _submitted.Add(id);
-        store.AddClusterJob(new ClusterJobRecord(work, unit, scheduler.Name, id, Submitted, null, null, null, Path.GetRelativePath(root, job.LogPath), now(), PhaseName(JobPhase.Pending)));
+        store.AddClusterJob(new ClusterJobRecord(work, unit, scheduler.Name, id, Submitted, null, null, null, Path.GetRelativePath(root, job.LogPath), submittedAt, PhaseName(JobPhase.Pending)));
         return id;
     }
 

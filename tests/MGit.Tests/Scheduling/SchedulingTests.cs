@@ -232,4 +232,42 @@ public sealed class SchedulingTests
             Assert.Contains("no cascade has run in this repository", result.Error, StringComparison.Ordinal);
         }
     }
+
+    [Fact]
+    public void A_job_is_recorded_as_submitted_when_it_was_handed_over_not_when_the_scheduler_answered()
+    {
+        // A job may start, and its result record its start, before the scheduler's answer comes
+        // back; test show pairs a result with the job submitted before it, so the record keeps
+        // the time of handing over (this was the time of the answer: a loaded run lost the pairing).
+        using var fixture = new RepoFixture();
+        var handedOver = new DateTimeOffset(2026, 12, 8, 3, 0, 0, TimeSpan.Zero);
+        var clock = handedOver;
+        var scheduler = new AnswersLate(() => clock = clock.AddSeconds(5));
+        using var lineage = LineageStore.Open(Path.Combine(fixture.RepositoryPath, ".mgit", "lineage.db"), create: false);
+        var run = new ClusterRun(scheduler, lineage, "tests", fixture.RepositoryPath, () => clock);
+
+        run.Submit("m@1\nt", new ClusterJob("job", ["true"], fixture.RepositoryPath, Path.Combine(fixture.RepositoryPath, "job.log"), [], new SchedulerOptions()));
+
+        var recorded = Assert.Single(run.Recorded());
+        Assert.Equal("late-1", recorded.JobId);
+        Assert.Equal(handedOver, recorded.SubmittedAt);
+    }
+
+    /// <summary>A scheduler whose answer to a submission comes after <paramref name="meanwhile"/> happened.</summary>
+    private sealed class AnswersLate(Action meanwhile) : IJobScheduler
+    {
+        public string Name => "late";
+
+        public string Submit(ClusterJob job)
+        {
+            meanwhile();
+            return "late-1";
+        }
+
+        public IReadOnlyDictionary<string, ClusterJobState> Query(IReadOnlyCollection<string> jobIds) => new Dictionary<string, ClusterJobState>();
+
+        public void Cancel(IReadOnlyCollection<string> jobIds)
+        {
+        }
+    }
 }
