@@ -255,10 +255,7 @@ public sealed partial class Repository : IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
         var (graph, latest) = _context.Lineage.ReadLatestAdded(count);
-        return latest.Select(id => graph[id]).Select(v => new VersionListing(
-            v,
-            graph.ParentEdges(v).Select(e => new EdgeView(graph[e.ParentId].Ref, e.Kind, e.How, e.Message)).ToList(),
-            graph.TagsOf(v).Select(t => t.Name).ToList())).ToList();
+        return latest.Select(id => VersionListing.Of(graph, graph[id])).ToList();
     }
 
     /// <summary>

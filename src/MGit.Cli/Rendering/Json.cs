@@ -132,10 +132,7 @@ public static class Json
         ["message"] = edge.Message,
     };
 
-    public static JsonObject Version(LineageGraph graph, ModelVersion version) => Version(new VersionListing(
-        version,
-        graph.ParentEdges(version).Select(e => new EdgeView(graph[e.ParentId].Ref, e.Kind, e.How, e.Message)).ToList(),
-        graph.TagsOf(version).Select(t => t.Name).ToList()));
+    public static JsonObject Version(LineageGraph graph, ModelVersion version) => Version(VersionListing.Of(graph, version));
 
     /// <summary>A version as <c>ls --json</c> lists it.</summary>
     public static JsonObject Version(VersionListing listing) => new()

@@ -61,14 +61,13 @@ internal sealed class RemoteComparer(RepositoryContext context, RemoteSync remot
             return null;
         }
 
-        var lineages = remotes.Lineages;
-        if (await lineages.ReadHeadAsync(backend, cancel).ConfigureAwait(false) is not { } head || !mark.Ref.IsExtendedBy(head))
+        if (await remotes.Lineages.ReadSegmentsSinceAsync(backend, mark.Ref, cancel).ConfigureAwait(false) is not { } sinceMark)
         {
             return null;
         }
 
         var segmentKeys = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var segment in await lineages.ReadSegmentsAsync(backend, head.Segments.Skip(mark.Ref.Segments.Count), cancel).ConfigureAwait(false))
+        foreach (var segment in sinceMark.Segments)
         {
             segmentKeys.UnionWith(segment.Versions.Select(v => v.Key));
         }

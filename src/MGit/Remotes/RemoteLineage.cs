@@ -110,6 +110,21 @@ internal sealed class RemoteLineage(string metadataDirectory, string tempDirecto
             ? LineageLogHead.Parse(refBytes, $"remote {backend.Url}: {RemoteLayout.LineageRef}")
             : null;
 
+    /// <summary>
+    /// The remote's ref and the segments pushed since <paramref name="since"/>, each downloaded and
+    /// verified; null when the ref is not <paramref name="since"/> with segments appended (nobody
+    /// pushed, or a push wrote a checkpoint): what came since is then only known from whole lineages.
+    /// </summary>
+    public async Task<(LineageLogHead Head, List<LineageSnapshot> Segments)?> ReadSegmentsSinceAsync(IRemoteBackend backend, LineageLogHead since, CancellationToken cancel)
+    {
+        if (await ReadHeadAsync(backend, cancel).ConfigureAwait(false) is not { } head || !since.IsExtendedBy(head))
+        {
+            return null;
+        }
+
+        return (head, await ReadSegmentsAsync(backend, head.Segments.Skip(since.Segments.Count), cancel).ConfigureAwait(false));
+    }
+
     /// <summary>Whether a push onto <paramref name="head"/> adds a segment (false: it is time for a checkpoint).</summary>
     public bool TakesSegment(LineageLogHead head) => head.Segments.Count < Math.Clamp(segmentsPerCheckpoint, 1, LineageLogHead.MaxSegments);
 

@@ -714,13 +714,13 @@ internal sealed class RemoteSync(RepositoryContext context, RepositoryMaintenanc
         {
             return null;
         }
-        var lineages = Lineages;
-        if (await lineages.ReadHeadAsync(backend, cancel).ConfigureAwait(false) is not { } head || !mark.Ref.IsExtendedBy(head))
+
+        if (await Lineages.ReadSegmentsSinceAsync(backend, mark.Ref, cancel).ConfigureAwait(false) is not { } sinceMark)
         {
             return null;
         }
 
-        var segments = await lineages.ReadSegmentsAsync(backend, head.Segments.Skip(mark.Ref.Segments.Count), cancel).ConfigureAwait(false);
+        var (head, segments) = sinceMark;
         if (segments.Any(s => s.TagList.Count + s.TagEventList.Count + s.TestList.Count + s.TestResultList.Count + s.EdgeEventList.Count > 0))
         {
             return null; // tags, tests, results or changes of parents: merged with the local ones by the whole merge
